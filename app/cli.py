@@ -1,0 +1,137 @@
+"""The `incidentgraph` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from app.config import ConfigError, Settings
+from app.models import Role
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app import database
+    from app.main import announce_admin_token, bootstrap
+
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+
+    async def prepare() -> str | None:
+        await database.migrate(settings)
+        await database.init(settings)
+        try:
+            return await bootstrap(settings)
+        finally:
+            await database.close()
+
+    secret = asyncio.run(prepare())
+    if secret:
+        announce_admin_token(secret, settings)
+    # Workers read their settings from the environment: hand them the command line's.
+    os.environ.update({"INCIDENTGRAPH_HOST": settings.host, "INCIDENTGRAPH_PORT": str(settings.port)})
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=True,
+        ws_ping_interval=20,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from app import database
+
+    applied = asyncio.run(database.migrate(settings))
+    print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
+    return 0
+
+
+def _token_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app import database
+    from app.errors import DomainError
+    from app.services import token as token_service
+
+    async def run() -> str:
+        await database.migrate(settings)
+        await database.init(settings)
+        try:
+            return await token_service.create_token(tenant_id=args.tenant, role=Role(args.role), name=args.name)
+        finally:
+            await database.close()
+
+    try:
+        print(asyncio.run(run()))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from app import database
+    from app.services.demo import load_demo
+
+    async def run() -> int:
+        await database.migrate(settings)
+        await database.init(settings)
+        try:
+            return await load_demo(tenant_id=args.tenant)
+        finally:
+            await database.close()
+
+    print(f"loaded {asyncio.run(run())} demo incidents into tenant {args.tenant!r}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="incidentgraph",
+        description="Incident management as a GraphQL API with live subscriptions. "
+        "Configured by INCIDENTGRAPH_* environment variables (see README).",
+    )
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API")
+    serve.add_argument("--host", help="listen address (default INCIDENTGRAPH_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default INCIDENTGRAPH_PORT or 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.set_defaults(run=_migrate)
+
+    token = commands.add_parser("token", help="manage API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token and print it once")
+    create.add_argument("--tenant", required=True, help="tenant id, e.g. default")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--name", required=True, help="who or what uses the token")
+    create.set_defaults(run=_token_create)
+
+    demo = commands.add_parser("demo", help="load a realistic demo data set")
+    demo.add_argument("--tenant", default="default")
+    demo.set_defaults(run=_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Database set-up: Tortoise configuration, migrations, start and stop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tortoise import Tortoise, connections
+from tortoise.context import TortoiseContext
+
+from app.config import Settings
+
+log = logging.getLogger(__name__)
+
+MODELS_MODULE = "app.models"
+MIGRATIONS_MODULE = "app.migrations"
+# Any constant: serialises `migrate` across processes on PostgreSQL.
+_MIGRATION_LOCK = 746_231_901
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    url = settings.database_url
+    if settings.is_sqlite:
+        path = url.split("://", 1)[1]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif urlparse(url).scheme == "postgresql":
+        url = "postgres" + url[len("postgresql") :]
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations; returns their names. Safe to run from several processes."""
+    from tortoise.migrations.api import migrate as apply
+
+    config = tortoise_config(settings)
+    applied: list[str] = []
+    async with _migration_lock(settings):
+        # migrate() re-initialises the current context: keep it away from the app's.
+        async with TortoiseContext():
+            await apply(config=config, progress=_collect(applied))
+    return applied
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
+    if settings.is_sqlite:
+        yield
+        return
+    import asyncpg
+
+    dsn = tortoise_config(settings)["connections"]["default"].replace("postgres://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        yield
+    finally:
+        await conn.close()
+
+
+def _collect(into: list[str]) -> Any:
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            into.append(f"{app_label}.{name}")
+
+    return progress
+
+
+async def init(settings: Settings) -> None:
+    await Tortoise.init(config=tortoise_config(settings), _enable_global_fallback=True)
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+@contextlib.asynccontextmanager
+async def lifespan(settings: Settings) -> AsyncIterator[None]:
+    await init(settings)
+    try:
+        yield
+    finally:
+        await close()
+
+
+async def ping() -> bool:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
+async def make_migrations(*, write: bool = True, name: str | None = None) -> list[str]:
+    """Migrations the models need beyond those checked in; written to app/migrations/ if asked."""
+    from tortoise.migrations.autodetector import MigrationAutodetector
+    from tortoise.migrations.writer import format_migration_name
+
+    config = tortoise_config(Settings(database_url="sqlite://:memory:"))
+    found: list[str] = []
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config, init_connections=False)
+        for writer in await MigrationAutodetector(ctx.apps, config["apps"]).changes():
+            if name:
+                writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), name)
+            found.append(str(writer.write()) if write else f"{writer.app_label}.{writer.name}")
+    return found

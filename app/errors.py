@@ -1,0 +1,47 @@
+"""Domain exceptions. Services raise these; the API maps each to a UserError code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    VALIDATION = "VALIDATION"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    CONFLICT = "CONFLICT"
+    FORBIDDEN = "FORBIDDEN"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+class DomainError(Exception):
+    code: ErrorCode = ErrorCode.VALIDATION
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    code = ErrorCode.VALIDATION
+
+
+class NotFound(DomainError):
+    code = ErrorCode.NOT_FOUND
+
+
+class InvalidTransition(DomainError):
+    code = ErrorCode.INVALID_TRANSITION
+
+
+class Conflict(DomainError):
+    code = ErrorCode.CONFLICT
+
+
+class Forbidden(DomainError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(DomainError):
+    code = ErrorCode.RATE_LIMITED

@@ -1,0 +1,87 @@
+"""The ASGI application: routes and lifespan (database, broker, outbox relay)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+from app import database
+from app.config import Settings
+from app.models import Role
+from app.pubsub.broker import Broker
+from app.pubsub.outbox import OutboxRelay
+from app.services import token as token_service
+from app.web import health, metrics
+from app.web.graphql import GraphQLView
+
+log = logging.getLogger("incidentgraph")
+
+
+async def bootstrap(settings: Settings) -> str | None:
+    """Tokens that must exist at start; returns a first admin secret created just now."""
+    if settings.bootstrap_token:
+        await token_service.ensure_token(
+            tenant_id="default", role=Role.ADMIN, name="bootstrap", secret=settings.bootstrap_token
+        )
+        return None
+    return await token_service.first_admin_token()
+
+
+def announce_admin_token(secret: str, settings: Settings) -> None:
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    print(
+        "\nFirst start: created an admin token for tenant 'default'. It is shown only once:\n\n"
+        f"  {secret}\n\nTry it:\n  curl -s {url} -H 'Authorization: Bearer {secret}' "
+        "-H 'Content-Type: application/json' -d '{\"query\":\"{ incidents { totalCount } }\"}'\n",
+        flush=True,
+    )
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    broker = Broker(settings.broadcast_url, queue_size=settings.subscriber_queue_size)
+    relay = OutboxRelay(
+        broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
+    )
+    view = GraphQLView(settings=settings, broker=broker)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.is_sqlite:
+            await database.migrate(settings)
+        await database.init(settings)
+        secret = await bootstrap(settings)
+        if secret:
+            announce_admin_token(secret, settings)
+        await broker.connect()
+        await relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await broker.disconnect()
+            await database.close()
+
+    metrics.register(
+        metrics.Gauge(
+            "incidentgraph_subscribers", "Live subscriptions in this process.", broker.subscriber_count
+        )
+    )
+    app = Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/healthz", health.healthz),
+            Route("/readyz", health.readyz),
+            Route("/metrics", health.metrics_page),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.broker = broker
+    app.state.relay = relay
+    return app

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields, models
+
+
+class Severity(StrEnum):
+    SEV1 = "SEV1"
+    SEV2 = "SEV2"
+    SEV3 = "SEV3"
+    SEV4 = "SEV4"
+
+
+class Impact(StrEnum):
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class Urgency(StrEnum):
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+    P5 = "P5"
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    PENDING = "PENDING"
+    ESCALATED = "ESCALATED"
+    MITIGATED = "MITIGATED"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+    CANCELLED = "CANCELLED"
+
+
+class Incident(models.Model):
+    # The projection of the incident's timeline, written in the same transaction as its events.
+
+    id = fields.UUIDField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="incidents")
+    number = fields.IntField()
+    title = fields.CharField(max_length=255)
+    description = fields.TextField(null=True)
+    service = fields.CharField(max_length=255, null=True)
+    severity = fields.CharEnumField(Severity, max_length=16, description="Severity")
+    impact = fields.CharEnumField(Impact, max_length=16, description="Impact")
+    urgency = fields.CharEnumField(Urgency, max_length=16, description="Urgency")
+    priority = fields.CharEnumField(Priority, max_length=16, description="Priority")
+    status = fields.CharEnumField(
+        IncidentStatus, max_length=32, default=IncidentStatus.OPEN, description="IncidentStatus"
+    )
+    is_major = fields.BooleanField(default=False)
+    assignee = fields.CharField(max_length=255, null=True)
+    declared_by = fields.CharField(max_length=255, null=True)
+    resolution_summary = fields.TextField(null=True)
+    root_cause = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    acknowledged_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    cancelled_at = fields.DatetimeField(null=True)
+    # SLA clocks: deadlines as if never paused, plus the pause bookkeeping.
+    sla_response_due = fields.DatetimeField(null=True)
+    sla_resolve_due = fields.DatetimeField(null=True)
+    sla_paused_since = fields.DatetimeField(null=True)
+    sla_paused_seconds = fields.FloatField(default=0.0)
+    # Optimistic concurrency on the projection's fields.
+    version = fields.IntField(default=1)
+    # seq of the newest timeline event; seqs are contiguous from 1.
+    last_seq = fields.IntField(default=0)
+
+    class Meta:
+        table = "incident"
+        unique_together = (("tenant", "number"),)
+        indexes = (
+            ("tenant_id", "created_at"),
+            ("tenant_id", "status"),
+            ("tenant_id", "updated_at"),
+        )

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields, models
+
+
+class Role(StrEnum):
+    VIEWER = "VIEWER"
+    STAKEHOLDER = "STAKEHOLDER"
+    RESPONDER = "RESPONDER"
+    INCIDENT_MANAGER = "INCIDENT_MANAGER"
+    ADMIN = "ADMIN"
+    INGEST = "INGEST"
+
+
+class ApiToken(models.Model):
+    id = fields.UUIDField(primary_key=True)
+    tenant = fields.ForeignKeyField("models.Tenant", related_name="tokens")
+    name = fields.CharField(max_length=255)
+    role = fields.CharEnumField(Role, max_length=32, description="Role")
+    # SHA-256 of the secret; the secret itself is shown once and never stored.
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"

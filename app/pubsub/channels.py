@@ -1,0 +1,14 @@
+"""Channel names. Every channel is tenant-scoped."""
+
+from __future__ import annotations
+
+# Control channel every process keeps subscribed, so the Redis listener always has a channel.
+CONTROL = "incidentgraph:control"
+
+
+def incident(tenant_id: str, incident_id: str) -> str:
+    return f"t:{tenant_id}:incident:{incident_id}"
+
+
+def incidents(tenant_id: str) -> str:
+    return f"t:{tenant_id}:incidents"

@@ -1,0 +1,1 @@
+"""Thin resolvers: authenticate, decode, call one service function, map to types."""

@@ -1,0 +1,46 @@
+"""The per-request (per-connection, for WebSockets) context handed to every resolver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.websockets import WebSocket
+from strawberry.types import Info
+
+from app.config import Settings
+from app.pubsub.broker import Broker
+from app.resolvers.loaders import Loaders
+from app.services.token import Principal
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Any
+    settings: Settings
+    broker: Broker
+    principal: Principal | None = None
+    connection_params: dict[str, Any] | None = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self._loaders = Loaders(self.require_principal().tenant_id)
+        return self._loaders
+
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise GraphQLError("authentication required", extensions={"code": "UNAUTHENTICATED"})
+        return self.principal
+
+
+def context_of(info: Info[Context, Any]) -> Context:
+    return info.context
+
+
+def principal_of(info: Info[Context, Any]) -> Principal:
+    return info.context.require_principal()

@@ -1,0 +1,224 @@
+"""Incident queries, commands and live feeds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.errors import DomainError, NotFound
+from app.pubsub.broker import SlowConsumer
+from app.resolvers.context import Context, principal_of
+from app.resolvers.loaders import Loaders
+from app.schema.common import INCIDENT_PREFIX, UserError, from_global_id
+from app.schema.incident import (
+    AssignIncidentInput,
+    DeclareIncidentInput,
+    Incident,
+    IncidentConnection,
+    IncidentEdge,
+    IncidentFilter,
+    IncidentOrder,
+    IncidentPayload,
+    TransitionIncidentInput,
+    UpdateIncidentInput,
+)
+from app.schema.common import PageInfo
+from app.services import incident as service
+from app.services import incident_search, live
+from app.services.incident import CommandResult, IncidentSnapshot
+
+_UPDATABLE = ("title", "description", "service", "severity", "impact", "urgency", "is_major")
+
+
+def incident_key(value: str) -> str:
+    """The incident UUID inside a global id (a bare UUID is accepted too)."""
+    key = from_global_id(INCIDENT_PREFIX, value)
+    if key is None:
+        try:
+            return str(service.parse_incident_id(value))
+        except NotFound:
+            raise NotFound(f"no incident with id {value!r}", field="id") from None
+    return key
+
+
+def domain_graphql_error(error: DomainError) -> GraphQLError:
+    return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
+
+
+async def run_command(command: Callable[[], Awaitable[CommandResult]]) -> IncidentPayload:
+    try:
+        result = await command()
+    except DomainError as error:
+        return IncidentPayload(incident=None, errors=[UserError.of(error)])
+    return IncidentPayload(incident=Incident.of(result.incident), errors=[])
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+async def incident(info: Info[Context, Any], id: strawberry.ID) -> Incident | None:
+    principal_of(info)
+    try:
+        key = incident_key(id)
+    except NotFound:
+        return None
+    snapshot = await info.context.loaders.incident.load(key)
+    return Incident.of(snapshot) if snapshot else None
+
+
+async def incidents(
+    info: Info[Context, Any],
+    filter: IncidentFilter | None = None,
+    order_by: IncidentOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> IncidentConnection:
+    tenant_id = principal_of(info).tenant_id
+    try:
+        domain_filter = filter.to_domain() if filter else None
+        order = (
+            incident_search.IncidentOrder(field=order_by.field, direction=order_by.direction)
+            if order_by
+            else None
+        )
+        page = await incident_search.list_incidents(
+            tenant_id=tenant_id, filter=domain_filter, order=order, first=first, after=after
+        )
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    edges = [IncidentEdge(cursor=cursor, node=Incident.of(s)) for cursor, s in page.items]
+    return IncidentConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        tenant_id=tenant_id,
+        filter=domain_filter,
+    )
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+async def declare_incident(info: Info[Context, Any], input: DeclareIncidentInput) -> IncidentPayload:
+    principal = principal_of(info)
+    return await run_command(
+        lambda: service.declare_incident(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            title=input.title,
+            severity=input.severity,
+            impact=input.impact,
+            urgency=input.urgency,
+            description=input.description,
+            service=input.service,
+            assignee=input.assignee,
+            event_id=input.event_id,
+        )
+    )
+
+
+async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) -> IncidentPayload:
+    principal = principal_of(info)
+    changes: dict[str, Any] = {}
+    for name in _UPDATABLE:
+        value = getattr(input, name)
+        if value is strawberry.UNSET:
+            continue
+        if value is None and name in ("title", "severity", "impact", "urgency", "is_major"):
+            return IncidentPayload(
+                incident=None,
+                errors=[UserError(field=name, code="VALIDATION", message=f"{name} cannot be null")],  # type: ignore[arg-type]
+            )
+        changes[name] = value
+
+    async def command() -> CommandResult:
+        return await service.update_incident(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            incident_id=incident_key(input.id),
+            version=input.version,
+            changes=changes,
+        )
+
+    return await run_command(command)
+
+
+async def transition_incident(info: Info[Context, Any], input: TransitionIncidentInput) -> IncidentPayload:
+    principal = principal_of(info)
+
+    async def command() -> CommandResult:
+        return await service.transition_incident(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            incident_id=incident_key(input.id),
+            to=input.to,
+            version=input.version,
+            reason=input.reason,
+            resolution_summary=input.resolution_summary,
+            root_cause=input.root_cause,
+        )
+
+    return await run_command(command)
+
+
+async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) -> IncidentPayload:
+    principal = principal_of(info)
+
+    async def command() -> CommandResult:
+        return await service.assign_incident(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            incident_id=incident_key(input.id),
+            assignee=input.assignee,
+            version=input.version,
+        )
+
+    return await run_command(command)
+
+
+# --- live -----------------------------------------------------------------------------------
+
+
+async def follow(stream: AsyncGenerator[IncidentSnapshot, None]) -> AsyncGenerator[Incident, None]:
+    """Map a snapshot stream to Incident objects, each with loaders of its own event."""
+    try:
+        async for snapshot in stream:
+            yield Incident.of(snapshot, loaders=Loaders(snapshot.tenant_id))
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    except SlowConsumer as error:
+        raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
+    finally:
+        await stream.aclose()
+
+
+async def incident_updated(info: Info[Context, Any], id: strawberry.ID) -> AsyncGenerator[Incident, None]:
+    tenant_id = principal_of(info).tenant_id
+    try:
+        key = incident_key(id)
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    stream = live.incident_updates(broker=info.context.broker, tenant_id=tenant_id, incident_id=key)
+    async for item in follow(stream):  # type: ignore[arg-type]
+        yield item
+
+
+async def incidents_changed(
+    info: Info[Context, Any], filter: IncidentFilter | None = None
+) -> AsyncGenerator[Incident, None]:
+    tenant_id = principal_of(info).tenant_id
+    try:
+        domain_filter = filter.to_domain() if filter else None
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    stream = live.incidents_changed(broker=info.context.broker, tenant_id=tenant_id, filter=domain_filter)
+    async for item in follow(stream):  # type: ignore[arg-type]
+        yield item

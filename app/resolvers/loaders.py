@@ -1,0 +1,26 @@
+"""DataLoaders, one class per relation; a fresh set per request and per subscription event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+
+from app.services import incident as incident_service
+from app.services.incident import IncidentSnapshot
+from app.services.timeline import EventRecord, SeqRange, load_ranges
+
+
+class Loaders:
+    def __init__(self, tenant_id: str) -> None:
+        self.tenant_id = tenant_id
+        self.incident: DataLoader[str, IncidentSnapshot | None] = DataLoader(self._incidents)
+        self.timeline: DataLoader[SeqRange, list[EventRecord]] = DataLoader(self._timeline)
+
+    async def _incidents(self, keys: Sequence[str]) -> list[IncidentSnapshot | None]:
+        found = await incident_service.get_incidents(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k) for k in keys]
+
+    async def _timeline(self, keys: Sequence[SeqRange]) -> list[list[EventRecord]]:
+        found = await load_ranges(tenant_id=self.tenant_id, ranges=keys)
+        return [found[k] for k in keys]

@@ -1,0 +1,63 @@
+"""Timeline commands and the resumable timeline feed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.errors import DomainError
+from app.pubsub.broker import SlowConsumer
+from app.resolvers.context import Context, principal_of
+from app.resolvers.incident import domain_graphql_error, incident_key
+from app.schema.common import UserError, decode_seq_cursor
+from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
+from app.services import incident as service
+from app.services import live
+
+
+async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEventPayload:
+    principal = principal_of(info)
+    try:
+        result = await service.add_note(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            incident_id=incident_key(input.incident_id),
+            body=input.body,
+            kind=input.kind,
+            mentions=input.mentions,
+            event_id=input.event_id,
+        )
+    except DomainError as error:
+        return TimelineEventPayload(event=None, errors=[UserError.of(error)])
+    return TimelineEventPayload(event=TimelineEvent.of(result.events[0]), errors=[])
+
+
+async def timeline_event_added(
+    info: Info[Context, Any], incident_id: strawberry.ID, after: str | None = None
+) -> AsyncGenerator[TimelineEvent, None]:
+    tenant_id = principal_of(info).tenant_id
+    after_seq: int | None = None
+    if after is not None:
+        after_seq = decode_seq_cursor(after)
+        if after_seq is None:
+            raise GraphQLError("malformed cursor in after", extensions={"code": "VALIDATION", "field": "after"})
+    try:
+        key = incident_key(incident_id)
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    stream = live.timeline_events(
+        broker=info.context.broker, tenant_id=tenant_id, incident_id=key, after=after_seq
+    )
+    try:
+        async for record in stream:
+            yield TimelineEvent.of(record)
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    except SlowConsumer as error:
+        raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]

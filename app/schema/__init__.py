@@ -1,0 +1,65 @@
+"""The GraphQL schema: root types assembled from the domain resolvers, with its guards."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from app.resolvers import incident as incident_resolvers
+from app.resolvers import node as node_resolvers
+from app.resolvers import timeline as timeline_resolvers
+from app.schema.common import Node
+from app.schema.errors import ErrorCodes
+from app.schema.incident import Incident, IncidentConnection, IncidentPayload
+from app.schema.timeline import TimelineEvent, TimelineEventPayload
+
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+
+@strawberry.type
+class Query:
+    node: Node | None = strawberry.field(resolver=node_resolvers.node)
+    incident: Incident | None = strawberry.field(resolver=incident_resolvers.incident)
+    incidents: IncidentConnection = strawberry.field(resolver=incident_resolvers.incidents)
+
+
+@strawberry.type
+class Mutation:
+    declare_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.declare_incident)
+    update_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.update_incident)
+    transition_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.transition_incident)
+    assign_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.assign_incident)
+    add_note: TimelineEventPayload = strawberry.mutation(resolver=timeline_resolvers.add_note)
+
+
+@strawberry.type
+class Subscription:
+    incident_updated: Incident = strawberry.subscription(resolver=incident_resolvers.incident_updated)
+    timeline_event_added: TimelineEvent = strawberry.subscription(resolver=timeline_resolvers.timeline_event_added)
+    incidents_changed: Incident = strawberry.subscription(resolver=incident_resolvers.incidents_changed)
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[Incident, TimelineEvent],
+    config=StrawberryConfig(auto_camel_case=True),
+    extensions=[
+        ParserCache(maxsize=1024),
+        ValidationCache(maxsize=1024),
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        ErrorCodes,
+    ],
+)

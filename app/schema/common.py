@@ -1,0 +1,73 @@
+"""Types every domain shares: errors as data, Relay page info, the Node interface, ids."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+
+import strawberry
+
+from app.errors import DomainError
+from app.errors import ErrorCode as _ErrorCode
+
+ErrorCode = strawberry.enum(_ErrorCode, description="Why a command was refused.")
+
+
+@strawberry.type(description="A domain failure: the command was refused and nothing was written.")
+class UserError:
+    field: str | None
+    code: ErrorCode
+    message: str
+
+    @classmethod
+    def of(cls, error: DomainError) -> UserError:
+        return cls(field=error.field, code=error.code, message=error.message)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.interface(description="An object with a global id, fetchable with Query.node.")
+class Node:
+    id: strawberry.ID
+
+
+# Global ids are a type prefix and the row's UUID: "inc_<32 hex>", "evt_<32 hex>".
+INCIDENT_PREFIX = "inc_"
+EVENT_PREFIX = "evt_"
+
+
+def to_global_id(prefix: str, key: str) -> str:
+    return prefix + uuid.UUID(key).hex
+
+
+def from_global_id(prefix: str, value: str) -> str | None:
+    """The UUID inside a global id of this type, or None when it is not one."""
+    if not value.startswith(prefix):
+        return None
+    try:
+        return str(uuid.UUID(hex=value[len(prefix) :]))
+    except ValueError:
+        return None
+
+
+def encode_seq_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_seq_cursor(cursor: str) -> int | None:
+    """The seq inside a timeline cursor, or None when the cursor is malformed."""
+    try:
+        text = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    kind, _, number = text.partition(":")
+    if kind != "seq" or not number.isdigit() or len(number) > 12:
+        return None
+    return int(number)

@@ -1,0 +1,42 @@
+"""Every GraphQL error leaves with an `extensions.code`; unexpected ones leave masked."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+log = logging.getLogger("app.errors")
+
+
+def _has_code(error: GraphQLError) -> bool:
+    return bool(error.extensions and error.extensions.get("code"))
+
+
+def _unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return False
+    return not _has_code(error)
+
+
+class ErrorCodes(MaskErrors):
+    """Masks unexpected failures (no stack trace, SQL or secret leaves) and codes the rest."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=_unexpected, error_message="Internal server error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        return masked
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            if not _has_code(error):
+                code = "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_REQUEST"
+                error.extensions = {**(error.extensions or {}), "code": code}
+        return processed

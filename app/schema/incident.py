@@ -1,0 +1,250 @@
+"""Incident types, the commands' inputs and payloads, filters and ordering."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app import models
+from app.resolvers.context import Context
+from app.resolvers.loaders import Loaders
+from app.schema.common import INCIDENT_PREFIX, Node, PageInfo, UserError, decode_seq_cursor, to_global_id
+from app.schema.timeline import TimelineEventConnection
+from app.services import incident_search, lifecycle
+from app.services.incident import IncidentSnapshot, utcnow
+from app.services.timeline import SeqRange
+
+Severity = strawberry.enum(models.Severity, description="SEV1 is the worst.")
+Impact = strawberry.enum(models.Impact)
+Urgency = strawberry.enum(models.Urgency)
+Priority = strawberry.enum(models.Priority, description="Derived from impact, urgency and severity.")
+IncidentStatus = strawberry.enum(models.IncidentStatus)
+IncidentOrderField = strawberry.enum(incident_search.OrderField)
+OrderDirection = strawberry.enum(incident_search.Direction)
+
+TIMELINE_PAGE_DEFAULT = 50
+TIMELINE_PAGE_MAX = 500
+
+
+def _bad_input(message: str, field: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "VALIDATION", "field": field})
+
+
+@strawberry.type
+class Incident(Node):
+    id: strawberry.ID
+    number: int = strawberry.field(description="Per-tenant sequence number (INC-<number>).")
+    reference: str = strawberry.field(description="Human reference, e.g. INC-42.")
+    title: str
+    description: str | None
+    service: str | None
+    severity: Severity
+    impact: Impact
+    urgency: Urgency
+    priority: Priority
+    status: IncidentStatus
+    is_major: bool
+    assignee: str | None
+    declared_by: str | None
+    resolution_summary: str | None
+    root_cause: str | None
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+    version: int = strawberry.field(description="Pass to updates for optimistic concurrency.")
+    snapshot: strawberry.Private[IncidentSnapshot]
+    loaders: strawberry.Private[Loaders | None]
+
+    @strawberry.field(description="When the first response is due (paused while PENDING).")
+    def sla_response_due(self) -> datetime | None:
+        return self.snapshot.response_due(utcnow())
+
+    @strawberry.field(description="When resolution is due (paused while PENDING).")
+    def sla_resolve_due(self) -> datetime | None:
+        return self.snapshot.resolve_due(utcnow())
+
+    @strawberry.field
+    def sla_response_breached(self) -> bool:
+        return self.snapshot.response_breached(utcnow())
+
+    @strawberry.field
+    def sla_resolve_breached(self) -> bool:
+        return self.snapshot.resolve_breached(utcnow())
+
+    @strawberry.field(description="The statuses transitionIncident accepts from the current one.")
+    def allowed_transitions(self) -> list[IncidentStatus]:
+        return lifecycle.allowed_targets(self.snapshot.status)
+
+    @strawberry.field(
+        description="Timeline events in seq order, oldest first. `first`/`after` pages forward; "
+        "`last`/`before` pages back from the newest."
+    )
+    async def timeline(
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> TimelineEventConnection:
+        total = self.snapshot.last_seq
+        if last is not None or before is not None:
+            if first is not None or after is not None:
+                raise _bad_input("use first/after or last/before, not both", "last")
+            count = _page(last, "last")
+            high = _cursor(before, "before") - 1 if before is not None else total
+            high = max(min(high, total), 0)
+            low = max(high - count, 0)
+        else:
+            count = _page(first, "first")
+            low = min(_cursor(after, "after"), total) if after is not None else 0
+            high = min(low + count, total)
+        loaders = self.loaders or info.context.loaders
+        records = await loaders.timeline.load(SeqRange(self.snapshot.id, low, high))
+        return TimelineEventConnection.of(records, low=low, high=high, total=total)
+
+    @classmethod
+    def of(cls, snapshot: IncidentSnapshot, *, loaders: Loaders | None = None) -> Incident:
+        return cls(
+            id=strawberry.ID(to_global_id(INCIDENT_PREFIX, snapshot.id)),
+            number=snapshot.number,
+            reference=f"INC-{snapshot.number}",
+            title=snapshot.title,
+            description=snapshot.description,
+            service=snapshot.service,
+            severity=snapshot.severity,
+            impact=snapshot.impact,
+            urgency=snapshot.urgency,
+            priority=snapshot.priority,
+            status=snapshot.status,
+            is_major=snapshot.is_major,
+            assignee=snapshot.assignee,
+            declared_by=snapshot.declared_by,
+            resolution_summary=snapshot.resolution_summary,
+            root_cause=snapshot.root_cause,
+            created_at=snapshot.created_at,
+            updated_at=snapshot.updated_at,
+            acknowledged_at=snapshot.acknowledged_at,
+            resolved_at=snapshot.resolved_at,
+            closed_at=snapshot.closed_at,
+            cancelled_at=snapshot.cancelled_at,
+            version=snapshot.version,
+            snapshot=snapshot,
+            loaders=loaders,
+        )
+
+
+def _page(value: int | None, name: str) -> int:
+    if value is None:
+        return TIMELINE_PAGE_DEFAULT
+    if not 0 <= value <= TIMELINE_PAGE_MAX:
+        raise _bad_input(f"{name} must be between 0 and {TIMELINE_PAGE_MAX}", name)
+    return value
+
+
+def _cursor(value: str, name: str) -> int:
+    seq = decode_seq_cursor(value)
+    if seq is None:
+        raise _bad_input(f"malformed cursor in {name}", name)
+    return seq
+
+
+@strawberry.type
+class IncidentEdge:
+    cursor: str
+    node: Incident
+
+
+@strawberry.type
+class IncidentConnection:
+    edges: list[IncidentEdge]
+    page_info: PageInfo
+    tenant_id: strawberry.Private[str]
+    filter: strawberry.Private[incident_search.IncidentFilter | None]
+
+    @strawberry.field(description="How many incidents match the filter, across all pages.")
+    async def total_count(self) -> int:
+        return await incident_search.count_incidents(tenant_id=self.tenant_id, filter=self.filter)
+
+
+@strawberry.input
+class IncidentFilter:
+    status: list[IncidentStatus] | None = None
+    severity: list[Severity] | None = None
+    priority: list[Priority] | None = None
+    is_major: bool | None = None
+    text: str | None = strawberry.field(default=None, description="Case-insensitive, in title or description.")
+
+    def to_domain(self) -> incident_search.IncidentFilter:
+        return incident_search.IncidentFilter(
+            status=frozenset(self.status) if self.status is not None else None,
+            severity=frozenset(self.severity) if self.severity is not None else None,
+            priority=frozenset(self.priority) if self.priority is not None else None,
+            is_major=self.is_major,
+            text=self.text or None,
+        )
+
+
+@strawberry.input
+class IncidentOrder:
+    field: IncidentOrderField = incident_search.OrderField.CREATED_AT
+    direction: OrderDirection = incident_search.Direction.DESC
+
+
+@strawberry.input
+class DeclareIncidentInput:
+    title: str
+    severity: Severity
+    impact: Impact
+    urgency: Urgency
+    description: str | None = None
+    service: str | None = None
+    assignee: str | None = None
+    event_id: str | None = strawberry.field(
+        default=None, description="Idempotency key: declaring twice with it creates one incident."
+    )
+
+
+@strawberry.input
+class UpdateIncidentInput:
+    id: strawberry.ID
+    version: int | None = strawberry.field(
+        default=None, description="When given, a stale version is refused with CONFLICT."
+    )
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    service: str | None = strawberry.UNSET
+    severity: Severity | None = strawberry.UNSET
+    impact: Impact | None = strawberry.UNSET
+    urgency: Urgency | None = strawberry.UNSET
+    is_major: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class TransitionIncidentInput:
+    id: strawberry.ID
+    to: IncidentStatus
+    version: int | None = None
+    reason: str | None = None
+    resolution_summary: str | None = None
+    root_cause: str | None = None
+
+
+@strawberry.input
+class AssignIncidentInput:
+    id: strawberry.ID
+    assignee: str | None = strawberry.field(description="Who takes it; null to unassign.")
+    version: int | None = None
+
+
+@strawberry.type
+class IncidentPayload:
+    incident: Incident | None
+    errors: list[UserError]

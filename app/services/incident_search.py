@@ -1,0 +1,194 @@
+"""Finding incidents: filters, ordering and keyset (cursor) pagination.
+
+The same filter runs as SQL for queries and in memory for live feeds (`matches`), so a
+dashboard sees in its subscription exactly what its query would return.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from tortoise.expressions import Q
+
+from app.errors import ValidationFailed
+from app.models import Incident, IncidentStatus, Priority, Severity
+from app.services.incident import IncidentSnapshot
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 500
+TEXT_FILTER_MAX = 255
+
+
+class OrderField(StrEnum):
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    PRIORITY = "PRIORITY"
+    SEVERITY = "SEVERITY"
+    NUMBER = "NUMBER"
+
+
+class Direction(StrEnum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+_COLUMN = {
+    OrderField.CREATED_AT: "created_at",
+    OrderField.UPDATED_AT: "updated_at",
+    OrderField.PRIORITY: "priority",
+    OrderField.SEVERITY: "severity",
+    OrderField.NUMBER: "number",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    status: frozenset[IncidentStatus] | None = None
+    severity: frozenset[Severity] | None = None
+    priority: frozenset[Priority] | None = None
+    is_major: bool | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.text is not None and len(self.text) > TEXT_FILTER_MAX:
+            raise ValidationFailed(
+                f"filter.text must be at most {TEXT_FILTER_MAX} characters", field="filter.text"
+            )
+
+    def q(self) -> Q:
+        q = Q()
+        if self.status is not None:
+            q &= Q(status__in=list(self.status))
+        if self.severity is not None:
+            q &= Q(severity__in=list(self.severity))
+        if self.priority is not None:
+            q &= Q(priority__in=list(self.priority))
+        if self.is_major is not None:
+            q &= Q(is_major=self.is_major)
+        if self.text:
+            q &= Q(title__icontains=self.text) | Q(description__icontains=self.text)
+        return q
+
+    def matches(self, incident: IncidentSnapshot) -> bool:
+        if self.status is not None and incident.status not in self.status:
+            return False
+        if self.severity is not None and incident.severity not in self.severity:
+            return False
+        if self.priority is not None and incident.priority not in self.priority:
+            return False
+        if self.is_major is not None and incident.is_major != self.is_major:
+            return False
+        if self.text:
+            needle = self.text.casefold()
+            haystack = f"{incident.title}\n{incident.description or ''}".casefold()
+            if needle not in haystack:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentOrder:
+    field: OrderField = OrderField.CREATED_AT
+    direction: Direction = Direction.DESC
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentPage:
+    items: list[tuple[str, IncidentSnapshot]]  # (cursor, incident)
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return value.value
+    return value
+
+
+def encode_cursor(order: IncidentOrder, incident: IncidentSnapshot) -> str:
+    column = _COLUMN[order.field]
+    raw = json.dumps([order.field.value, _encode_value(getattr(incident, column)), incident.number])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(order: IncidentOrder, cursor: str) -> tuple[Any, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        field, value, number = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if field != order.field.value or not isinstance(number, int):
+            raise ValueError("cursor is for another ordering")
+        if order.field in (OrderField.CREATED_AT, OrderField.UPDATED_AT):
+            value = datetime.fromisoformat(value)
+        elif order.field is OrderField.NUMBER:
+            value = int(value)
+        elif not isinstance(value, str):
+            raise ValueError("bad cursor value")
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("malformed cursor for this ordering", field="after") from exc
+    return value, number
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return PAGE_DEFAULT
+    if first < 0 or first > PAGE_MAX:
+        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
+    return first
+
+
+async def list_incidents(
+    *,
+    tenant_id: str,
+    filter: IncidentFilter | None = None,
+    order: IncidentOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> IncidentPage:
+    order = order or IncidentOrder()
+    size = page_size(first)
+    column = _COLUMN[order.field]
+    query = Incident.filter(tenant_id=tenant_id)
+    if filter is not None:
+        query = query.filter(filter.q())
+    if after is not None:
+        value, number = decode_cursor(order, after)
+        op = "gt" if order.direction is Direction.ASC else "lt"
+        query = query.filter(
+            Q(**{f"{column}__{op}": value}) | Q(**{column: value, f"number__{op}": number})
+        )
+    prefix = "" if order.direction is Direction.ASC else "-"
+    ordering = [f"{prefix}{column}"] + ([f"{prefix}number"] if column != "number" else [])
+    rows = await query.order_by(*ordering).limit(size + 1)
+    snapshots = [IncidentSnapshot.from_model(r) for r in rows[:size]]
+    return IncidentPage(
+        items=[(encode_cursor(order, s), s) for s in snapshots],
+        has_next_page=len(rows) > size,
+        has_previous_page=after is not None,
+    )
+
+
+async def count_incidents(*, tenant_id: str, filter: IncidentFilter | None = None) -> int:
+    query = Incident.filter(tenant_id=tenant_id)
+    if filter is not None:
+        query = query.filter(filter.q())
+    return await query.count()
+
+
+async def changed_since(
+    *, tenant_id: str, since: datetime, filter: IncidentFilter | None, limit: int = 1000
+) -> Sequence[IncidentSnapshot]:
+    """Incidents changed after `since`, oldest change first: what a live feed missed."""
+    query = Incident.filter(tenant_id=tenant_id, updated_at__gt=since)
+    if filter is not None:
+        query = query.filter(filter.q())
+    rows = await query.order_by("updated_at").limit(limit)
+    return [IncidentSnapshot.from_model(r) for r in rows]

@@ -1,0 +1,28 @@
+"""The ITIL lifecycle (CONTRACT section 6): the state table and what each move implies."""
+
+from __future__ import annotations
+
+from app.models import IncidentStatus as S
+
+TRANSITIONS: dict[S, frozenset[S]] = {
+    S.OPEN: frozenset({S.IN_PROGRESS, S.CANCELLED}),
+    S.IN_PROGRESS: frozenset({S.PENDING, S.ESCALATED, S.MITIGATED, S.RESOLVED}),
+    S.PENDING: frozenset({S.IN_PROGRESS}),
+    S.ESCALATED: frozenset({S.IN_PROGRESS, S.MITIGATED, S.RESOLVED}),
+    S.MITIGATED: frozenset({S.IN_PROGRESS, S.RESOLVED}),
+    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
+    S.CLOSED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+# Statuses in which someone is still expected to work on the incident.
+ACTIVE = frozenset({S.OPEN, S.IN_PROGRESS, S.PENDING, S.ESCALATED, S.MITIGATED})
+
+
+def can_transition(current: S, target: S) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def allowed_targets(current: S) -> list[S]:
+    return sorted(TRANSITIONS[current], key=list(S).index)

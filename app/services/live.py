@@ -1,0 +1,119 @@
+"""Live streams: subscribe first, read back from the database, then follow the broker.
+
+Each stream keeps the newest seq it delivered, so a message delivered twice is skipped, and a
+seq that jumps, a broker outage (`RESYNC`) or a late subscriber is filled in from the database.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from app.pubsub import channels
+from app.pubsub.broker import Broker, Message, Resync
+from app.services.incident import IncidentSnapshot, get_incident, utcnow
+from app.services.incident_search import IncidentFilter, changed_since
+from app.services.timeline import EventRecord, events_after
+
+_SEEN_LIMIT = 10_000
+
+
+def snapshot_of(message: Message) -> IncidentSnapshot:
+    """The incident a message carries, decoded once per process however many subscribers."""
+    cached = message.cache.get("snapshot")
+    if cached is None:
+        cached = message.cache["snapshot"] = IncidentSnapshot.from_json(message.data["incident"])
+    return cached  # type: ignore[no-any-return]
+
+
+def events_of(message: Message) -> list[EventRecord]:
+    cached = message.cache.get("events")
+    if cached is None:
+        cached = message.cache["events"] = [EventRecord.from_json(e) for e in message.data["events"]]
+    return cached  # type: ignore[no-any-return]
+
+
+async def incident_updates(
+    *, broker: Broker, tenant_id: str, incident_id: str
+) -> AsyncIterator[IncidentSnapshot]:
+    """Every new state of one incident, each once, in order."""
+    await get_incident(tenant_id=tenant_id, incident_id=incident_id)  # NOT_FOUND before subscribing
+    async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
+        current = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+        last = current.last_seq
+        async for item in sub:
+            if isinstance(item, Resync):
+                snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+            else:
+                snapshot = snapshot_of(item)
+            if snapshot.last_seq > last:
+                last = snapshot.last_seq
+                yield snapshot
+
+
+async def timeline_events(
+    *, broker: Broker, tenant_id: str, incident_id: str, after: int | None
+) -> AsyncIterator[EventRecord]:
+    """Events with seq > after (from now when None), in seq order, no gap, no duplicate."""
+    await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+    async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
+        if after is None:
+            after = (await get_incident(tenant_id=tenant_id, incident_id=incident_id)).last_seq
+        last = after
+        while True:
+            # Read back everything past `last`; live messages buffer in `sub` meanwhile.
+            while True:
+                batch = await events_after(tenant_id=tenant_id, incident_id=incident_id, after_seq=last)
+                for event in batch:
+                    yield event
+                    last = event.seq
+                if len(batch) < 500:
+                    break
+            gap = False
+            async for item in sub:
+                if isinstance(item, Resync):
+                    gap = True
+                    break
+                for event in events_of(item):
+                    if event.seq <= last:
+                        continue
+                    if event.seq != last + 1:
+                        gap = True
+                        break
+                    yield event
+                    last = event.seq
+                if gap:
+                    break
+            if not gap:
+                return
+
+
+async def incidents_changed(
+    *, broker: Broker, tenant_id: str, filter: IncidentFilter | None
+) -> AsyncIterator[IncidentSnapshot]:
+    """The tenant-wide feed: each incident change that matches the filter."""
+    delivered: OrderedDict[str, int] = OrderedDict()
+    since: datetime = utcnow()
+
+    def fresh(snapshot: IncidentSnapshot) -> bool:
+        if delivered.get(snapshot.id, 0) >= snapshot.last_seq:
+            return False
+        delivered[snapshot.id] = snapshot.last_seq
+        delivered.move_to_end(snapshot.id)
+        if len(delivered) > _SEEN_LIMIT:
+            delivered.popitem(last=False)
+        return filter is None or filter.matches(snapshot)
+
+    async with broker.subscribe(channels.incidents(tenant_id)) as sub:
+        async for item in sub:
+            if isinstance(item, Resync):
+                for snapshot in await changed_since(tenant_id=tenant_id, since=since, filter=filter):
+                    since = max(since, snapshot.updated_at)
+                    if fresh(snapshot):
+                        yield snapshot
+                continue
+            snapshot = snapshot_of(item)
+            since = max(since, snapshot.updated_at)
+            if fresh(snapshot):
+                yield snapshot

@@ -1,0 +1,184 @@
+"""The event-sourced timeline: CloudEvents v1.0 envelopes, append and replay by seq."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from app.models import TimelineEvent
+
+API_SOURCE = "incidents://api"
+
+
+class EventType:
+    DECLARED = "com.incidents.declared.v1"
+    UPDATED = "com.incidents.updated.v1"
+    STATE_CHANGE = "com.incidents.state_change.v1"
+    ASSIGNED = "com.incidents.assigned.v1"
+    NOTE_ADDED = "com.incidents.note_added.v1"
+    RESOLVED = "com.incidents.resolved.v1"
+    CLOSED = "com.incidents.closed.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event a command decided on, before it has a seq."""
+
+    type: str
+    data: Mapping[str, Any]
+    source: str = API_SOURCE
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A stored timeline event, as the API and subscribers see it."""
+
+    id: str
+    incident_id: str
+    seq: int
+    type: str
+    source: str
+    event_id: str
+    time: datetime
+    actor: str | None
+    data: Mapping[str, Any]
+
+    @property
+    def subject(self) -> str:
+        return f"incidents/{self.incident_id}"
+
+    def cloud_event(self) -> dict[str, Any]:
+        return {
+            "specversion": "1.0",
+            "id": self.event_id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time.isoformat(),
+            "subject": self.subject,
+            "datacontenttype": "application/json",
+            "sequence": str(self.seq),
+            "data": dict(self.data),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "incidentId": self.incident_id,
+            "seq": self.seq,
+            "type": self.type,
+            "source": self.source,
+            "eventId": self.event_id,
+            "time": self.time.isoformat(),
+            "actor": self.actor,
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> EventRecord:
+        return cls(
+            id=raw["id"],
+            incident_id=raw["incidentId"],
+            seq=raw["seq"],
+            type=raw["type"],
+            source=raw["source"],
+            event_id=raw["eventId"],
+            time=datetime.fromisoformat(raw["time"]),
+            actor=raw["actor"],
+            data=raw["data"],
+        )
+
+    @classmethod
+    def from_model(cls, row: TimelineEvent) -> EventRecord:
+        return cls(
+            id=str(row.id),
+            incident_id=str(row.incident_id),  # type: ignore[attr-defined]
+            seq=row.seq,
+            type=row.type,
+            source=row.source,
+            event_id=row.event_id,
+            time=row.time,
+            actor=row.actor,
+            data=row.data,
+        )
+
+
+def build_rows(
+    *,
+    tenant_id: str,
+    incident_id: uuid.UUID,
+    first_seq: int,
+    events: Sequence[NewEvent],
+    actor: str | None,
+    now: datetime,
+) -> list[TimelineEvent]:
+    return [
+        TimelineEvent(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            incident_id=incident_id,
+            seq=first_seq + offset,
+            type=event.type,
+            source=event.source,
+            event_id=event.event_id,
+            time=now,
+            actor=actor,
+            data=dict(event.data),
+        )
+        for offset, event in enumerate(events)
+    ]
+
+
+async def find_by_event_id(*, tenant_id: str, source: str, event_id: str) -> EventRecord | None:
+    row = await TimelineEvent.get_or_none(tenant_id=tenant_id, source=source, event_id=event_id)
+    return EventRecord.from_model(row) if row else None
+
+
+async def events_after(
+    *, tenant_id: str, incident_id: str, after_seq: int, limit: int = 500
+) -> list[EventRecord]:
+    """Events with seq > after_seq, oldest first: the replay half of a resumable stream."""
+    rows = (
+        await TimelineEvent.filter(tenant_id=tenant_id, incident_id=incident_id, seq__gt=after_seq)
+        .order_by("seq")
+        .limit(limit)
+    )
+    return [EventRecord.from_model(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class SeqRange:
+    """Events of one incident with low < seq <= high."""
+
+    incident_id: str
+    low: int
+    high: int
+
+
+async def load_ranges(*, tenant_id: str, ranges: Iterable[SeqRange]) -> dict[SeqRange, list[EventRecord]]:
+    """Several incidents' pages in one query (seqs are contiguous, so a page is a range)."""
+    wanted = [r for r in set(ranges) if r.high > r.low]
+    found: dict[SeqRange, list[EventRecord]] = {r: [] for r in ranges}
+    if not wanted:
+        return found
+    condition = Q(*(Q(incident_id=r.incident_id, seq__gt=r.low, seq__lte=r.high) for r in wanted), join_type="OR")
+    by_incident: dict[str, list[SeqRange]] = {}
+    for r in wanted:
+        by_incident.setdefault(r.incident_id, []).append(r)
+    rows = await TimelineEvent.filter(condition, tenant_id=tenant_id).order_by("seq")
+    for row in rows:
+        record = EventRecord.from_model(row)
+        for r in by_incident.get(record.incident_id, ()):
+            if r.low < record.seq <= r.high:
+                found[r].append(record)
+    return found
+
+
+async def find_event(*, tenant_id: str, event_row_id: str) -> EventRecord | None:
+    row = await TimelineEvent.get_or_none(tenant_id=tenant_id, id=event_row_id)
+    return EventRecord.from_model(row) if row else None

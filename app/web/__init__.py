@@ -1,0 +1,1 @@
+"""Non-GraphQL HTTP routes and the GraphQL view that authenticates."""

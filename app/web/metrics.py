@@ -1,0 +1,44 @@
+"""A small Prometheus text-format registry (GET /metrics)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class Counter:
+    def __init__(self, name: str, help: str) -> None:
+        self.name, self.help, self.value = name, help, 0
+
+    def inc(self, amount: int = 1) -> None:
+        self.value += amount
+
+    def render(self) -> str:
+        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} counter\n{self.name} {self.value}\n"
+
+
+class Gauge:
+    def __init__(self, name: str, help: str, read: Callable[[], float]) -> None:
+        self.name, self.help, self.read = name, help, read
+
+    def render(self) -> str:
+        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n{self.name} {self.read()}\n"
+
+
+_STARTED = time.time()
+GRAPHQL_HTTP_REQUESTS = Counter(
+    "incidentgraph_graphql_http_requests_total", "GraphQL requests over HTTP that passed authentication."
+)
+_registry: list[Counter | Gauge] = [
+    GRAPHQL_HTTP_REQUESTS,
+    Gauge("incidentgraph_process_start_time_seconds", "Start time of this process.", lambda: _STARTED),
+]
+
+
+def register(metric: Counter | Gauge) -> None:
+    if all(m.name != metric.name for m in _registry):
+        _registry.append(metric)
+
+
+def render() -> str:
+    return "".join(m.render() for m in _registry)
