@@ -1,0 +1,275 @@
+"""Test support: real server processes, a GraphQL client, and WebSocket subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "test-admin-token-0123456789abcdef"
+PG_DSN = os.environ.get("INCIDENTGRAPH_TEST_PG", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("INCIDENTGRAPH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def postgres_available() -> bool:
+    return port_open("127.0.0.1", 5432)
+
+
+def redis_available() -> bool:
+    return port_open("127.0.0.1", 6379)
+
+
+def create_pg_database() -> str:
+    """A fresh, empty PostgreSQL database; returns its URL."""
+    name = f"igtest_{uuid.uuid4().hex[:12]}"
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"CREATE DATABASE {name}"],
+        check=True,
+        capture_output=True,
+    )
+    return f"{PG_DSN}/{name}"
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+        capture_output=True,
+    )
+
+
+@dataclass
+class Backend:
+    name: str
+    database_url: str
+    broadcast_url: str
+
+    @property
+    def distributed(self) -> bool:
+        return self.broadcast_url.startswith("redis")
+
+
+@dataclass
+class Server:
+    """An `incidentgraph serve` process on a free port."""
+
+    backend: Backend
+    token: str = TOKEN
+    port: int = field(default_factory=free_port)
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            INCIDENTGRAPH_DATABASE_URL=self.backend.database_url,
+            INCIDENTGRAPH_BROADCAST_URL=self.backend.broadcast_url,
+            INCIDENTGRAPH_HOST="127.0.0.1",
+            INCIDENTGRAPH_PORT=str(self.port),
+            INCIDENTGRAPH_BOOTSTRAP_TOKEN=self.token,
+            **self.extra_env,
+        )
+        return env
+
+    def start(self, log_dir: Path) -> Server:
+        self.log_path = log_dir / f"server-{self.port}.log"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--log-level", "warning"],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def client(self, token: str | None = None) -> GraphQLClient:
+        return GraphQLClient(self.url, token=self.token if token is None else token)
+
+
+class GraphQLClient:
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base_url = base_url
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
+
+    async def post(self, query: str, variables: Mapping[str, Any] | None = None) -> httpx.Response:
+        return await self.http.post("/graphql", json={"query": query, "variables": dict(variables or {})})
+
+    async def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run an operation that must succeed at the GraphQL level; returns `data`."""
+        response = await self.post(query, variables)
+        body = response.json()
+        assert response.status_code == 200 and not body.get("errors"), body
+        return body["data"]  # type: ignore[no-any-return]
+
+    async def raw(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return (await self.post(query, variables)).json()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class Subscriber:
+    """One WebSocket connection speaking graphql-transport-ws or legacy graphql-ws."""
+
+    def __init__(self, url: str, *, token: str | None, protocol: str = "graphql-transport-ws") -> None:
+        self.url = url
+        self.token = token
+        self.protocol = protocol
+        self.ws: Any = None
+        self._ids = 0
+
+    async def connect(self, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        self.ws = await websockets.connect(self.url, subprotocols=[self.protocol], max_size=2**24)  # type: ignore[list-item]
+        init = dict(payload) if payload is not None else ({"authorization": f"Bearer {self.token}"} if self.token else {})
+        await self.ws.send(json.dumps({"type": "connection_init", "payload": init}))
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if message["type"] in ("connection_ack", "connection_error"):
+                return message  # type: ignore[no-any-return]
+            if message["type"] == "ka":
+                continue
+            raise AssertionError(f"unexpected message {message}")
+
+    async def subscribe(self, query: str, variables: Mapping[str, Any] | None = None) -> str:
+        self._ids += 1
+        op_id = str(self._ids)
+        kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
+        await self.ws.send(
+            json.dumps({"id": op_id, "type": kind, "payload": {"query": query, "variables": dict(variables or {})}})
+        )
+        return op_id
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The next operation message (next/data, error, complete); pings are answered."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), max(remaining, 0.01)))
+            if message["type"] == "ping":
+                await self.ws.send(json.dumps({"type": "pong"}))
+                continue
+            if message["type"] in ("ka", "pong"):
+                continue
+            return message  # type: ignore[no-any-return]
+
+    async def next_data(self, timeout: float = 10) -> dict[str, Any]:
+        message = await self.next(timeout)
+        assert message["type"] in ("next", "data"), message
+        assert not message["payload"].get("errors"), message
+        return message["payload"]["data"]  # type: ignore[no-any-return]
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+
+async def subscriber(server: Server, *, protocol: str = "graphql-transport-ws", token: str | None = None) -> Subscriber:
+    sub = Subscriber(server.ws_url, token=server.token if token is None else token, protocol=protocol)
+    ack = await sub.connect()
+    assert ack["type"] == "connection_ack", ack
+    return sub
+
+
+DECLARE = """
+mutation Declare($input: DeclareIncidentInput!) {
+  declareIncident(input: $input) {
+    incident { id number title status severity impact urgency priority isMajor version
+               createdAt acknowledgedAt resolvedAt closedAt updatedAt
+               slaResponseDue slaResolveDue slaResponseBreached slaResolveBreached }
+    errors { field code message }
+  }
+}
+"""
+
+TRANSITION = """
+mutation Transition($input: TransitionIncidentInput!) {
+  transitionIncident(input: $input) {
+    incident { id status isMajor version acknowledgedAt resolvedAt closedAt resolutionSummary
+               slaResponseDue slaResolveDue }
+    errors { field code message }
+  }
+}
+"""
+
+
+async def declare(client: GraphQLClient, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"title": "Checkout is down", "severity": "SEV2", "impact": "HIGH", "urgency": "MEDIUM"}
+    values.update(overrides)
+    data = await client.execute(DECLARE, {"input": values})
+    payload = data["declareIncident"]
+    assert payload["errors"] == [], payload
+    return payload["incident"]  # type: ignore[no-any-return]
+
+
+async def transition(client: GraphQLClient, incident_id: str, to: str, **extra: Any) -> dict[str, Any]:
+    data = await client.execute(TRANSITION, {"input": {"id": incident_id, "to": to, **extra}})
+    return data["transitionIncident"]  # type: ignore[no-any-return]
