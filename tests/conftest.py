@@ -27,7 +27,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require_real_services() -> None:
-    missing = [n for n, ok in (("PostgreSQL", postgres_available()), ("Redis", redis_available())) if not ok]
+    missing = [
+        n
+        for n, ok in (("PostgreSQL", postgres_available()), ("Redis", redis_available()))
+        if not ok
+    ]
     if missing:
         message = f"{' and '.join(missing)} not reachable on 127.0.0.1"
         if IN_CI:
@@ -52,7 +56,9 @@ def pg_database() -> Iterator[str]:
     scope="session",
     params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
 )
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
     if request.param == "embedded":
         path = tmp_path_factory.mktemp("embedded") / "incidentgraph.db"
         yield Backend("embedded", f"sqlite://{path}", "memory://")

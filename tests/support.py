@@ -58,7 +58,15 @@ def create_pg_database() -> str:
 def drop_pg_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-qc",
+            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        ],
         capture_output=True,
     )
 
@@ -133,7 +141,11 @@ class Server:
         raise RuntimeError(f"server not ready in {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+        return (
+            self.log_path.read_text(errors="replace")
+            if self.log_path and self.log_path.exists()
+            else ""
+        )
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -161,9 +173,13 @@ class GraphQLClient:
         self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30)
 
     async def post(self, query: str, variables: Mapping[str, Any] | None = None) -> httpx.Response:
-        return await self.http.post("/graphql", json={"query": query, "variables": dict(variables or {})})
+        return await self.http.post(
+            "/graphql", json={"query": query, "variables": dict(variables or {})}
+        )
 
-    async def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    async def execute(
+        self, query: str, variables: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Run an operation that must succeed at the GraphQL level; returns `data`."""
         response = await self.post(query, variables)
         body = response.json()
@@ -180,7 +196,9 @@ class GraphQLClient:
 class Subscriber:
     """One WebSocket connection speaking graphql-transport-ws or legacy graphql-ws."""
 
-    def __init__(self, url: str, *, token: str | None, protocol: str = "graphql-transport-ws") -> None:
+    def __init__(
+        self, url: str, *, token: str | None, protocol: str = "graphql-transport-ws"
+    ) -> None:
         self.url = url
         self.token = token
         self.protocol = protocol
@@ -189,7 +207,11 @@ class Subscriber:
 
     async def connect(self, payload: Mapping[str, Any] | None = None) -> dict[str, Any]:
         self.ws = await websockets.connect(self.url, subprotocols=[self.protocol], max_size=2**24)  # type: ignore[list-item]
-        init = dict(payload) if payload is not None else ({"authorization": f"Bearer {self.token}"} if self.token else {})
+        init = (
+            dict(payload)
+            if payload is not None
+            else ({"authorization": f"Bearer {self.token}"} if self.token else {})
+        )
         await self.ws.send(json.dumps({"type": "connection_init", "payload": init}))
         while True:
             message = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
@@ -204,7 +226,13 @@ class Subscriber:
         op_id = str(self._ids)
         kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
         await self.ws.send(
-            json.dumps({"id": op_id, "type": kind, "payload": {"query": query, "variables": dict(variables or {})}})
+            json.dumps(
+                {
+                    "id": op_id,
+                    "type": kind,
+                    "payload": {"query": query, "variables": dict(variables or {})},
+                }
+            )
         )
         return op_id
 
@@ -232,8 +260,12 @@ class Subscriber:
             await self.ws.close()
 
 
-async def subscriber(server: Server, *, protocol: str = "graphql-transport-ws", token: str | None = None) -> Subscriber:
-    sub = Subscriber(server.ws_url, token=server.token if token is None else token, protocol=protocol)
+async def subscriber(
+    server: Server, *, protocol: str = "graphql-transport-ws", token: str | None = None
+) -> Subscriber:
+    sub = Subscriber(
+        server.ws_url, token=server.token if token is None else token, protocol=protocol
+    )
     ack = await sub.connect()
     assert ack["type"] == "connection_ack", ack
     return sub
@@ -262,7 +294,12 @@ mutation Transition($input: TransitionIncidentInput!) {
 
 
 async def declare(client: GraphQLClient, **overrides: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {"title": "Checkout is down", "severity": "SEV2", "impact": "HIGH", "urgency": "MEDIUM"}
+    values: dict[str, Any] = {
+        "title": "Checkout is down",
+        "severity": "SEV2",
+        "impact": "HIGH",
+        "urgency": "MEDIUM",
+    }
     values.update(overrides)
     data = await client.execute(DECLARE, {"input": values})
     payload = data["declareIncident"]
@@ -270,6 +307,42 @@ async def declare(client: GraphQLClient, **overrides: Any) -> dict[str, Any]:
     return payload["incident"]  # type: ignore[no-any-return]
 
 
-async def transition(client: GraphQLClient, incident_id: str, to: str, **extra: Any) -> dict[str, Any]:
+async def transition(
+    client: GraphQLClient, incident_id: str, to: str, **extra: Any
+) -> dict[str, Any]:
     data = await client.execute(TRANSITION, {"input": {"id": incident_id, "to": to, **extra}})
     return data["transitionIncident"]  # type: ignore[no-any-return]
+
+
+def subscriber_count(server: Server) -> int:
+    for line in httpx.get(f"{server.url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("incidentgraph_subscribers "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no incidentgraph_subscribers gauge in /metrics")
+
+
+async def wait_for_subscribers(server: Server, at_least: int, timeout: float = 10) -> None:
+    """Wait until the server holds this many live subscriptions (the protocol has no ack)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        count = await asyncio.to_thread(subscriber_count, server)
+        if count >= at_least:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{count} subscribers on {server.url}, expected {at_least}")
+        await asyncio.sleep(0.02)
+
+
+async def subscribe_and_wait(
+    sub: Subscriber, server: Server, query: str, variables: Mapping[str, Any]
+) -> str:
+    before = await asyncio.to_thread(subscriber_count, server)
+    while True:  # let subscriptions that are closing finish, so the count only grows
+        await asyncio.sleep(0.05)
+        now = await asyncio.to_thread(subscriber_count, server)
+        if now == before:
+            break
+        before = now
+    op_id = await sub.subscribe(query, variables)
+    await wait_for_subscribers(server, before + 1)
+    return op_id

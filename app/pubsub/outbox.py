@@ -43,7 +43,9 @@ class Pending:
 
 async def enqueue(*, tenant_id: str, incident_id: str, body: Mapping[str, Any]) -> Pending:
     """Write an outbox row; call inside the command's transaction."""
-    payload = json.dumps({"tenant": tenant_id, "incidentId": incident_id, **body}, separators=(",", ":"))
+    payload = json.dumps(
+        {"tenant": tenant_id, "incidentId": incident_id, **body}, separators=(",", ":")
+    )
     row = await OutboxMessage.create(tenant_id=tenant_id, payload=payload)
     return Pending(row.id, tenant_id, incident_id, payload)
 
@@ -59,7 +61,9 @@ def _targets(tenant_id: str, incident_id: str) -> tuple[str, str]:
 
 
 class OutboxRelay:
-    def __init__(self, broker: Broker, *, sweep_interval: float = 1.0, use_row_locks: bool = False) -> None:
+    def __init__(
+        self, broker: Broker, *, sweep_interval: float = 1.0, use_row_locks: bool = False
+    ) -> None:
         self._broker = broker
         self._sweep_interval = sweep_interval
         self._use_row_locks = use_row_locks
@@ -113,7 +117,9 @@ class OutboxRelay:
                 try:
                     await self._send(message.tenant_id, message.incident_id, message.payload)
                 except Exception as exc:
-                    log.warning("publish failed (%s); %d messages wait for the sweep", exc, len(self._queue))
+                    log.warning(
+                        "publish failed (%s); %d messages wait for the sweep", exc, len(self._queue)
+                    )
                     self._queue.clear()
                     return
                 self._queue.popleft()

@@ -30,7 +30,9 @@ def snapshot_of(message: Message) -> IncidentSnapshot:
 def events_of(message: Message) -> list[EventRecord]:
     cached = message.cache.get("events")
     if cached is None:
-        cached = message.cache["events"] = [EventRecord.from_json(e) for e in message.data["events"]]
+        cached = message.cache["events"] = [
+            EventRecord.from_json(e) for e in message.data["events"]
+        ]
     return cached  # type: ignore[no-any-return]
 
 
@@ -64,7 +66,9 @@ async def timeline_events(
         while True:
             # Read back everything past `last`; live messages buffer in `sub` meanwhile.
             while True:
-                batch = await events_after(tenant_id=tenant_id, incident_id=incident_id, after_seq=last)
+                batch = await events_after(
+                    tenant_id=tenant_id, incident_id=incident_id, after_seq=last
+                )
                 for event in batch:
                     yield event
                     last = event.seq
@@ -108,7 +112,9 @@ async def incidents_changed(
     async with broker.subscribe(channels.incidents(tenant_id)) as sub:
         async for item in sub:
             if isinstance(item, Resync):
-                for snapshot in await changed_since(tenant_id=tenant_id, since=since, filter=filter):
+                for snapshot in await changed_since(
+                    tenant_id=tenant_id, since=since, filter=filter
+                ):
                     since = max(since, snapshot.updated_at)
                     if fresh(snapshot):
                         yield snapshot
