@@ -115,6 +115,7 @@ async def make_migrations(*, write: bool = True, name: str | None = None) -> lis
     found: list[str] = []
     async with TortoiseContext() as ctx:
         await ctx.init(config=config, init_connections=False)
+        assert ctx.apps is not None
         for writer in await MigrationAutodetector(ctx.apps, config["apps"]).changes():
             if name:
                 writer.name = format_migration_name(int(writer.name.split("_", 1)[0]), name)

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from app.models.tenant import Tenant
 
 
 class Severity(StrEnum):
@@ -47,7 +52,10 @@ class Incident(models.Model):
     # The projection of the incident's timeline, written in the same transaction as its events.
 
     id = fields.UUIDField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="incidents")
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="incidents"
+    )
+    tenant_id: str
     number = fields.IntField()
     title = fields.CharField(max_length=255)
     description = fields.TextField(null=True)

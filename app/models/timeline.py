@@ -2,7 +2,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from typing import TYPE_CHECKING, Any
+
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from app.models.incident import Incident
+    from app.models.tenant import Tenant
 
 
 class NoteKind(StrEnum):
@@ -17,15 +23,21 @@ class TimelineEvent(models.Model):
     # One CloudEvents v1.0 event on an incident's timeline. Append-only.
 
     id = fields.UUIDField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="timeline_events")
-    incident = fields.ForeignKeyField("models.Incident", related_name="timeline_events")
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="timeline_events"
+    )
+    tenant_id: str
+    incident: fields.ForeignKeyRelation[Incident] = fields.ForeignKeyField(
+        "models.Incident", related_name="timeline_events"
+    )
+    incident_id: Any
     seq = fields.IntField()
     type = fields.CharField(max_length=128)
     source = fields.CharField(max_length=255)
     event_id = fields.CharField(max_length=255)
     time = fields.DatetimeField()
     actor = fields.CharField(max_length=255, null=True)
-    data = fields.JSONField(default=dict)
+    data: dict[str, Any] = fields.JSONField(default=dict)
 
     class Meta:
         table = "timeline_event"

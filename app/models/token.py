@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from typing import TYPE_CHECKING
+
 from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from app.models.tenant import Tenant
 
 
 class Role(StrEnum):
@@ -16,7 +21,10 @@ class Role(StrEnum):
 
 class ApiToken(models.Model):
     id = fields.UUIDField(primary_key=True)
-    tenant = fields.ForeignKeyField("models.Tenant", related_name="tokens")
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="tokens"
+    )
+    tenant_id: str
     name = fields.CharField(max_length=255)
     role = fields.CharEnumField(Role, max_length=32, description="Role")
     # SHA-256 of the secret; the secret itself is shown once and never stored.

@@ -231,13 +231,13 @@ class Broker:
                 continue
             if event.channel == channels.CONTROL:
                 if event.message == RESYNC_MESSAGE:
-                    for members in self._subscribers.values():
-                        for sub in members:
+                    for everyone in self._subscribers.values():
+                        for sub in everyone:
                             sub.push(RESYNC)
                 continue
-            members = self._subscribers.get(event.channel)
-            if not members:
+            listeners = self._subscribers.get(event.channel)
+            if not listeners:
                 continue
             message = Message(event.channel, event.message)
-            for sub in members:
+            for sub in listeners:
                 sub.push(message)

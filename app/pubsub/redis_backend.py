@@ -89,7 +89,7 @@ class SupervisedRedisBackend:
 
     async def ping(self) -> bool:
         try:
-            return bool(await self._publisher.ping())
+            return bool(await self._publisher.ping())  # type: ignore[misc]
         except (RedisError, OSError):
             return False
 
@@ -146,7 +146,7 @@ class SupervisedRedisBackend:
     @staticmethod
     async def _close(client: aioredis.Redis, pubsub: aioredis.client.PubSub) -> None:
         try:
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             await client.aclose()
         except Exception:
             pass

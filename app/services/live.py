@@ -24,7 +24,7 @@ def snapshot_of(message: Message) -> IncidentSnapshot:
     cached = message.cache.get("snapshot")
     if cached is None:
         cached = message.cache["snapshot"] = IncidentSnapshot.from_json(message.data["incident"])
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def events_of(message: Message) -> list[EventRecord]:
@@ -33,7 +33,7 @@ def events_of(message: Message) -> list[EventRecord]:
         cached = message.cache["events"] = [
             EventRecord.from_json(e) for e in message.data["events"]
         ]
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 async def incident_updates(

@@ -97,7 +97,7 @@ class EventRecord:
     def from_model(cls, row: TimelineEvent) -> EventRecord:
         return cls(
             id=str(row.id),
-            incident_id=str(row.incident_id),  # type: ignore[attr-defined]
+            incident_id=str(row.incident_id),
             seq=row.seq,
             type=row.type,
             source=row.source,

@@ -87,7 +87,7 @@ async def authenticate(authorization: str | None) -> Principal:
         raise Unauthenticated("invalid or revoked token")
     principal = Principal(
         token_id=str(row.id),
-        tenant_id=row.tenant_id,  # type: ignore[attr-defined]
+        tenant_id=row.tenant_id,
         role=row.role,
         name=row.name,
     )
