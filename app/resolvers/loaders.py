@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -12,10 +13,18 @@ from app.services.timeline import EventRecord, SeqRange, load_ranges
 
 
 class Loaders:
+    """Built on first use: a subscription event that reads nothing costs nothing."""
+
     def __init__(self, tenant_id: str) -> None:
         self.tenant_id = tenant_id
-        self.incident: DataLoader[str, IncidentSnapshot | None] = DataLoader(self._incidents)
-        self.timeline: DataLoader[SeqRange, list[EventRecord]] = DataLoader(self._timeline)
+
+    @cached_property
+    def incident(self) -> DataLoader[str, IncidentSnapshot | None]:
+        return DataLoader(self._incidents)
+
+    @cached_property
+    def timeline(self) -> DataLoader[SeqRange, list[EventRecord]]:
+        return DataLoader(self._timeline)
 
     async def _incidents(self, keys: Sequence[str]) -> list[IncidentSnapshot | None]:
         found = await incident_service.get_incidents(tenant_id=self.tenant_id, incident_ids=keys)
