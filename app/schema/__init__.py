@@ -14,10 +14,12 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import node as node_resolvers
+from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.schema.common import Node
 from app.schema.errors import ErrorCodes
 from app.schema.incident import Incident, IncidentConnection, IncidentPayload
+from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 
 MAX_DEPTH = 12
@@ -30,6 +32,10 @@ class Query:
     node: Node | None = strawberry.field(resolver=node_resolvers.node)
     incident: Incident | None = strawberry.field(resolver=incident_resolvers.incident)
     incidents: IncidentConnection = strawberry.field(resolver=incident_resolvers.incidents)
+    tenant_policy: TenantPolicy = strawberry.field(
+        resolver=tenant_resolvers.tenant_policy,
+        description="This tenant's priority matrix, severity floors and SLA targets.",
+    )
 
 
 @strawberry.type
@@ -39,6 +45,9 @@ class Mutation:
     transition_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.transition_incident)
     assign_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.assign_incident)
     add_note: TimelineEventPayload = strawberry.mutation(resolver=timeline_resolvers.add_note)
+    update_tenant_policy: TenantPolicyPayload = strawberry.mutation(
+        resolver=tenant_resolvers.update_tenant_policy
+    )
 
 
 @strawberry.type

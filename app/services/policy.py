@@ -77,7 +77,7 @@ class TenantPolicy:
                     timedelta(minutes=float(target["responseMinutes"])),
                     timedelta(minutes=float(target["resolveMinutes"])),
                 )
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise ValidationFailed(f"invalid tenant policy: {exc}", field="policy") from exc
         for priority, target in sla.items():
             if target.response <= timedelta(0) or target.resolve <= timedelta(0):

@@ -1,0 +1,45 @@
+"""The tenant's policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.types import Info
+
+from app.errors import DomainError
+from app.resolvers.context import Context, principal_of
+from app.schema.common import UserError
+from app.schema.tenant import TenantPolicy, TenantPolicyPayload, UpdateTenantPolicyInput
+from app.services import tenant as service
+
+
+async def tenant_policy(info: Info[Context, Any]) -> TenantPolicy:
+    return TenantPolicy.of(await service.get_policy(tenant_id=principal_of(info).tenant_id))
+
+
+async def update_tenant_policy(
+    info: Info[Context, Any], input: UpdateTenantPolicyInput
+) -> TenantPolicyPayload:
+    changes = {
+        "matrix": [
+            {"impact": c.impact.value, "urgency": c.urgency.value, "priority": c.priority.value}
+            for c in input.matrix
+        ],
+        "severityFloor": [
+            {"severity": f.severity.value, "priority": f.priority.value if f.priority else None}
+            for f in input.severity_floor
+        ],
+        "sla": [
+            {
+                "priority": t.priority.value,
+                "responseMinutes": t.response_minutes,
+                "resolveMinutes": t.resolve_minutes,
+            }
+            for t in input.sla
+        ],
+    }
+    try:
+        policy = await service.update_policy(tenant_id=principal_of(info).tenant_id, changes=changes)
+    except DomainError as error:
+        return TenantPolicyPayload(policy=None, errors=[UserError.of(error)])
+    return TenantPolicyPayload(policy=TenantPolicy.of(policy), errors=[])

@@ -1,0 +1,88 @@
+"""The tenant's policy: priority matrix, severity floors, SLA targets."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.schema.common import UserError
+from app.schema.incident import Impact, Priority, Severity, Urgency
+from app.services.policy import TenantPolicy as DomainPolicy
+
+
+@strawberry.type(description="Impact x urgency gives this priority.")
+class PriorityCell:
+    impact: Impact
+    urgency: Urgency
+    priority: Priority
+
+
+@strawberry.type(description="An incident of this severity is at least this priority.")
+class SeverityFloor:
+    severity: Severity
+    priority: Priority
+
+
+@strawberry.type
+class SlaTarget:
+    priority: Priority
+    response_minutes: float
+    resolve_minutes: float
+
+
+@strawberry.type
+class TenantPolicy:
+    matrix: list[PriorityCell]
+    severity_floor: list[SeverityFloor]
+    sla: list[SlaTarget]
+
+    @classmethod
+    def of(cls, policy: DomainPolicy) -> TenantPolicy:
+        return cls(
+            matrix=[
+                PriorityCell(impact=i, urgency=u, priority=p)
+                for i, row in policy.matrix.items()
+                for u, p in row.items()
+            ],
+            severity_floor=[SeverityFloor(severity=s, priority=p) for s, p in policy.severity_floor.items()],
+            sla=[
+                SlaTarget(
+                    priority=p,
+                    response_minutes=t.response.total_seconds() / 60,
+                    resolve_minutes=t.resolve.total_seconds() / 60,
+                )
+                for p, t in policy.sla.items()
+            ],
+        )
+
+
+@strawberry.input
+class PriorityCellInput:
+    impact: Impact
+    urgency: Urgency
+    priority: Priority
+
+
+@strawberry.input
+class SeverityFloorInput:
+    severity: Severity
+    priority: Priority | None = strawberry.field(description="null removes the floor.")
+
+
+@strawberry.input
+class SlaTargetInput:
+    priority: Priority
+    response_minutes: float
+    resolve_minutes: float
+
+
+@strawberry.input(description="Only what is given changes; the rest of the policy stays.")
+class UpdateTenantPolicyInput:
+    matrix: list[PriorityCellInput] = strawberry.field(default_factory=list)
+    severity_floor: list[SeverityFloorInput] = strawberry.field(default_factory=list)
+    sla: list[SlaTargetInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class TenantPolicyPayload:
+    policy: TenantPolicy | None
+    errors: list[UserError]
