@@ -19,6 +19,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.main import announce_admin_token, bootstrap
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and settings.broadcast_url.startswith("memory"):
+        print(
+            "error: --workers > 1 needs a shared broker: set INCIDENTGRAPH_BROADCAST_URL=redis://...",
+            file=sys.stderr,
+        )
+        return 2
 
     async def prepare() -> str | None:
         await database.migrate(settings)

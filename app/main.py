@@ -71,6 +71,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             "incidentgraph_subscribers", "Live subscriptions in this process.", broker.subscriber_count
         )
     )
+    metrics.register(
+        metrics.Gauge(
+            "incidentgraph_outbox_published",
+            "Outbox messages this process has published since it started.",
+            lambda: relay.published,
+        )
+    )
     app = Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),

@@ -60,3 +60,17 @@ def test_bad_configuration_is_reported_not_a_traceback():
     result = run("migrate", env={"INCIDENTGRAPH_DATABASE_URL": "mysql://nope"})
     assert result.returncode == 2
     assert "INCIDENTGRAPH_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_several_workers_need_a_shared_broker(tmp_path):
+    # given the embedded in-process broker
+    env = {
+        "INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/w.db",
+        "INCIDENTGRAPH_BROADCAST_URL": "memory://",
+    }
+
+    # when several workers are asked for
+    result = run("serve", "--workers", "2", env=env)
+
+    # then serve refuses, saying why, instead of silently splitting subscribers
+    assert result.returncode == 2 and "redis://" in result.stderr
