@@ -6,7 +6,6 @@ import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -17,7 +16,7 @@ from app.resolvers import node as node_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.schema.common import Node
-from app.schema.errors import ErrorCodes
+from app.schema.errors import CachedParser, ErrorCodes
 from app.schema.incident import Incident, IncidentConnection, IncidentPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
@@ -40,10 +39,18 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    declare_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.declare_incident)
-    update_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.update_incident)
-    transition_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.transition_incident)
-    assign_incident: IncidentPayload = strawberry.mutation(resolver=incident_resolvers.assign_incident)
+    declare_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.declare_incident
+    )
+    update_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.update_incident
+    )
+    transition_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.transition_incident
+    )
+    assign_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.assign_incident
+    )
     add_note: TimelineEventPayload = strawberry.mutation(resolver=timeline_resolvers.add_note)
     update_tenant_policy: TenantPolicyPayload = strawberry.mutation(
         resolver=tenant_resolvers.update_tenant_policy
@@ -52,9 +59,15 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    incident_updated: Incident = strawberry.subscription(resolver=incident_resolvers.incident_updated)
-    timeline_event_added: TimelineEvent = strawberry.subscription(resolver=timeline_resolvers.timeline_event_added)
-    incidents_changed: Incident = strawberry.subscription(resolver=incident_resolvers.incidents_changed)
+    incident_updated: Incident = strawberry.subscription(
+        resolver=incident_resolvers.incident_updated
+    )
+    timeline_event_added: TimelineEvent = strawberry.subscription(
+        resolver=timeline_resolvers.timeline_event_added
+    )
+    incidents_changed: Incident = strawberry.subscription(
+        resolver=incident_resolvers.incidents_changed
+    )
 
 
 schema = strawberry.Schema(
@@ -64,7 +77,7 @@ schema = strawberry.Schema(
     types=[Incident, TimelineEvent],
     config=StrawberryConfig(auto_camel_case=True),
     extensions=[
-        ParserCache(maxsize=1024),
+        CachedParser(maxsize=1024),
         ValidationCache(maxsize=1024),
         QueryDepthLimiter(max_depth=MAX_DEPTH),
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

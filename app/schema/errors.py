@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors, ParserCache
 
 log = logging.getLogger("app.errors")
 
@@ -37,6 +39,28 @@ class ErrorCodes(MaskErrors):
         processed = super()._process_errors(errors)
         for error in processed:
             if not _has_code(error):
-                code = "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_REQUEST"
+                code = (
+                    "GRAPHQL_PARSE_FAILED"
+                    if isinstance(error, GraphQLSyntaxError)
+                    else "GRAPHQL_VALIDATION_FAILED"
+                    if error.path is None
+                    else "BAD_REQUEST"
+                )
                 error.extensions = {**(error.extensions or {}), "code": code}
         return processed
+
+
+class CachedParser(ParserCache):
+    """Caches parsed documents, but leaves a syntax error to Strawberry's own parse.
+
+    ParserCache parses while its hook is being entered, so a syntax error escapes the
+    operation before any extension sees the result: it would leave without a code.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield

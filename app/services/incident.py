@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,9 +112,7 @@ class IncidentSnapshot:
         )
 
 
-_DATETIME_FIELDS = tuple(
-    f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type)
-)
+_DATETIME_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type))
 _ENUM_FIELDS: dict[str, Any] = {
     "severity": Severity,
     "impact": Impact,
@@ -134,8 +132,19 @@ class CommandResult:
 # --- validation ---------------------------------------------------------------------------
 
 
+def storable(value: str, *, field: str) -> str:
+    """Refuse text a database cannot store: NUL (PostgreSQL) and lone surrogates (any)."""
+    if "\x00" in value:
+        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
+    try:
+        value.encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed(f"{field} must be valid Unicode text", field=field) from exc
+    return value
+
+
 def _title(value: str) -> str:
-    title = value.strip()
+    title = storable(value, field="title").strip()
     if not title:
         raise ValidationFailed("title must not be empty", field="title")
     if len(title) > TITLE_MAX:
@@ -144,6 +153,8 @@ def _title(value: str) -> str:
 
 
 def _text(value: str | None, *, field: str, required: bool = False) -> str | None:
+    if value is not None:
+        storable(value, field=field)
     if value is None or not value.strip():
         if required:
             raise ValidationFailed(f"{field} must not be empty", field=field)
@@ -156,7 +167,7 @@ def _text(value: str | None, *, field: str, required: bool = False) -> str | Non
 def _name(value: str | None, *, field: str) -> str | None:
     if value is None or not value.strip():
         return None
-    name = value.strip()
+    name = storable(value, field=field).strip()
     if len(name) > NAME_MAX:
         raise ValidationFailed(f"{field} must be at most {NAME_MAX} characters", field=field)
     return name
@@ -186,7 +197,9 @@ async def get_incident(*, tenant_id: str, incident_id: str) -> IncidentSnapshot:
     return IncidentSnapshot.from_model(row)
 
 
-async def get_incidents(*, tenant_id: str, incident_ids: Sequence[str]) -> dict[str, IncidentSnapshot]:
+async def get_incidents(
+    *, tenant_id: str, incident_ids: Sequence[str]
+) -> dict[str, IncidentSnapshot]:
     ids: list[uuid.UUID] = []
     for value in incident_ids:
         try:
@@ -493,7 +506,9 @@ async def _apply(
                 if not updated:
                     raise _LostRace
                 snapshot = IncidentSnapshot.from_model(row)
-                events = await _append(snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1)
+                events = await _append(
+                    snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
+                )
                 message = await _enqueue(snapshot, events)
         except _LostRace:
             continue
@@ -516,9 +531,7 @@ class _LostRace(Exception):
 
 
 _WRITABLE = tuple(
-    name
-    for name in _MODEL_FIELDS
-    if name not in ("number", "created_at", "declared_by")
+    name for name in _MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
 ) + ("sla_paused_seconds",)
 
 

@@ -11,7 +11,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,7 +19,7 @@ from tortoise.expressions import Q
 
 from app.errors import ValidationFailed
 from app.models import Incident, IncidentStatus, Priority, Severity
-from app.services.incident import IncidentSnapshot
+from app.services.incident import IncidentSnapshot, storable
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
@@ -38,6 +38,11 @@ class Direction(StrEnum):
     ASC = "ASC"
     DESC = "DESC"
 
+
+# What a cursor may hold per ordering: a forged one must not reach the database as a value
+# it cannot compare (an integer beyond its column, a string that is no priority).
+_INT_MAX = 2**31 - 1
+_ENUM = {OrderField.PRIORITY: Priority, OrderField.SEVERITY: Severity}
 
 _COLUMN = {
     OrderField.CREATED_AT: "created_at",
@@ -61,6 +66,8 @@ class IncidentFilter:
             raise ValidationFailed(
                 f"filter.text must be at most {TEXT_FILTER_MAX} characters", field="filter.text"
             )
+        if self.text is not None:
+            storable(self.text, field="filter.text")
 
     def q(self) -> Q:
         q = Q()
@@ -124,17 +131,27 @@ def decode_cursor(order: IncidentOrder, cursor: str) -> tuple[Any, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         field, value, number = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if field != order.field.value or not isinstance(number, int):
+        if field != order.field.value:
             raise ValueError("cursor is for another ordering")
+        if not _is_int(number):
+            raise ValueError("bad cursor number")
         if order.field in (OrderField.CREATED_AT, OrderField.UPDATED_AT):
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError("cursor time without a UTC offset")
+            value = value.astimezone(UTC)
         elif order.field is OrderField.NUMBER:
-            value = int(value)
-        elif not isinstance(value, str):
-            raise ValueError("bad cursor value")
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            if not _is_int(value):
+                raise ValueError("bad cursor number")
+        else:
+            value = _ENUM[order.field](value)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("malformed cursor for this ordering", field="after") from exc
     return value, number
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= _INT_MAX
 
 
 def page_size(first: int | None) -> int:

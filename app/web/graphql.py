@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UnsetType
 
 from app.config import Settings
@@ -29,7 +36,53 @@ def unauthenticated(message: str) -> Response:
     )
 
 
+_CARRIES_ID = frozenset({"subscribe", "start", "complete", "stop"})
+_CARRIES_OPERATION = frozenset({"subscribe", "start"})
+
+
+def _well_formed(message: object) -> bool:
+    """Whether a WebSocket frame has the shape the protocol handlers index into unchecked."""
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return False
+    kind = message["type"]
+    if kind in _CARRIES_ID and not isinstance(message.get("id"), str):
+        return False
+    if kind in _CARRIES_OPERATION:
+        payload = message.get("payload")
+        return (
+            isinstance(payload, dict)
+            and isinstance(payload.get("query"), str)
+            and isinstance(payload.get("variables"), dict | None)
+            and isinstance(payload.get("operationName"), str | None)
+        )
+    return True
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_message(self, message: Message) -> None:
+        if not _well_formed(message):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(message)
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_message(self, message: OperationMessage) -> None:
+        if not _well_formed(message):
+            await self.websocket.close(code=4400, reason="Failed to parse message")
+            return
+        await super().handle_message(message)
+
+
+def _rejected(message: str) -> ConnectionRejectionError:
+    return ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": message})
+
+
 class GraphQLView(GraphQL[Context, None]):
+    # Strawberry's handlers crash on frames of the wrong shape; these refuse them with 4400.
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
+
     def __init__(self, *, settings: Settings, broker: Broker) -> None:
         super().__init__(
             schema,
@@ -54,6 +107,12 @@ class GraphQLView(GraphQL[Context, None]):
             metrics.GRAPHQL_HTTP_REQUESTS.inc()
         await super().__call__(scope, receive, send)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if not isinstance(parsed, dict | list):  # a list is a batch, refused further on
+            raise HTTPException(400, "Expected a JSON object")
+        return parsed
+
     @staticmethod
     def _is_ide_page(request: Request) -> bool:
         return (
@@ -75,8 +134,11 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         params = context.connection_params or {}
         credentials = params.get("authorization") or params.get("Authorization")
+        token = credentials if isinstance(credentials, str) else None
         try:
-            context.principal = await authenticate(credentials if isinstance(credentials, str) else None)
+            context.principal = await authenticate(token)
         except Unauthenticated as exc:
-            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": str(exc)}) from None
+            raise _rejected(str(exc)) from None
+        except UnicodeError:  # a lone surrogate, say: no token contains one
+            raise _rejected("malformed credentials") from None
         return await super().on_ws_connect(context)
