@@ -13,7 +13,7 @@ from app.errors import DomainError, NotFound
 from app.pubsub.broker import SlowConsumer
 from app.resolvers.context import Context, principal_of
 from app.resolvers.loaders import Loaders
-from app.schema.common import INCIDENT_PREFIX, UserError, from_global_id
+from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
 from app.schema.incident import (
     AssignIncidentInput,
     DeclareIncidentInput,
@@ -26,7 +26,6 @@ from app.schema.incident import (
     TransitionIncidentInput,
     UpdateIncidentInput,
 )
-from app.schema.common import PageInfo
 from app.services import incident as service
 from app.services import incident_search, live
 from app.services.incident import CommandResult, IncidentSnapshot
@@ -107,7 +106,9 @@ async def incidents(
 # --- commands -------------------------------------------------------------------------------
 
 
-async def declare_incident(info: Info[Context, Any], input: DeclareIncidentInput) -> IncidentPayload:
+async def declare_incident(
+    info: Info[Context, Any], input: DeclareIncidentInput
+) -> IncidentPayload:
     principal = principal_of(info)
     return await run_command(
         lambda: service.declare_incident(
@@ -151,7 +152,9 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
     return await run_command(command)
 
 
-async def transition_incident(info: Info[Context, Any], input: TransitionIncidentInput) -> IncidentPayload:
+async def transition_incident(
+    info: Info[Context, Any], input: TransitionIncidentInput
+) -> IncidentPayload:
     principal = principal_of(info)
 
     async def command() -> CommandResult:
@@ -200,7 +203,9 @@ async def follow(stream: AsyncGenerator[IncidentSnapshot, None]) -> AsyncGenerat
         await stream.aclose()
 
 
-async def incident_updated(info: Info[Context, Any], id: strawberry.ID) -> AsyncGenerator[Incident, None]:
+async def incident_updated(
+    info: Info[Context, Any], id: strawberry.ID
+) -> AsyncGenerator[Incident, None]:
     tenant_id = principal_of(info).tenant_id
     try:
         key = incident_key(id)
@@ -219,6 +224,8 @@ async def incidents_changed(
         domain_filter = filter.to_domain() if filter else None
     except DomainError as error:
         raise domain_graphql_error(error) from None
-    stream = live.incidents_changed(broker=info.context.broker, tenant_id=tenant_id, filter=domain_filter)
+    stream = live.incidents_changed(
+        broker=info.context.broker, tenant_id=tenant_id, filter=domain_filter
+    )
     async for item in follow(stream):  # type: ignore[arg-type]
         yield item

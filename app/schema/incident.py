@@ -12,7 +12,14 @@ from strawberry.types import Info
 from app import models
 from app.resolvers.context import Context
 from app.resolvers.loaders import Loaders
-from app.schema.common import INCIDENT_PREFIX, Node, PageInfo, UserError, decode_seq_cursor, to_global_id
+from app.schema.common import (
+    INCIDENT_PREFIX,
+    Node,
+    PageInfo,
+    UserError,
+    decode_seq_cursor,
+    to_global_id,
+)
 from app.schema.timeline import TimelineEventConnection
 from app.services import incident_search, lifecycle
 from app.services.incident import IncidentSnapshot, utcnow
@@ -21,7 +28,9 @@ from app.services.timeline import SeqRange
 Severity = strawberry.enum(models.Severity, description="SEV1 is the worst.")
 Impact = strawberry.enum(models.Impact)
 Urgency = strawberry.enum(models.Urgency)
-Priority = strawberry.enum(models.Priority, description="Derived from impact, urgency and severity.")
+Priority = strawberry.enum(
+    models.Priority, description="Derived from impact, urgency and severity."
+)
 IncidentStatus = strawberry.enum(models.IncidentStatus)
 IncidentOrderField = strawberry.enum(incident_search.OrderField)
 OrderDirection = strawberry.enum(incident_search.Direction)
@@ -180,7 +189,9 @@ class IncidentFilter:
     severity: list[Severity] | None = None
     priority: list[Priority] | None = None
     is_major: bool | None = None
-    text: str | None = strawberry.field(default=None, description="Case-insensitive, in title or description.")
+    text: str | None = strawberry.field(
+        default=None, description="Case-insensitive, in title or description."
+    )
 
     def to_domain(self) -> incident_search.IncidentFilter:
         return incident_search.IncidentFilter(

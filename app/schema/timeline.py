@@ -76,8 +76,13 @@ class TimelineEventConnection:
     total_count: int
 
     @classmethod
-    def of(cls, records: list[EventRecord], *, low: int, high: int, total: int) -> TimelineEventConnection:
-        edges = [TimelineEventEdge(cursor=encode_seq_cursor(r.seq), node=TimelineEvent.of(r)) for r in records]
+    def of(
+        cls, records: list[EventRecord], *, low: int, high: int, total: int
+    ) -> TimelineEventConnection:
+        edges = [
+            TimelineEventEdge(cursor=encode_seq_cursor(r.seq), node=TimelineEvent.of(r))
+            for r in records
+        ]
         return cls(
             edges=edges,
             page_info=PageInfo(

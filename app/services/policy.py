@@ -21,7 +21,11 @@ from app.models import Impact, Priority, Severity, Urgency
 
 DEFAULT_MATRIX: dict[Impact, dict[Urgency, Priority]] = {
     Impact.HIGH: {Urgency.HIGH: Priority.P1, Urgency.MEDIUM: Priority.P2, Urgency.LOW: Priority.P3},
-    Impact.MEDIUM: {Urgency.HIGH: Priority.P2, Urgency.MEDIUM: Priority.P3, Urgency.LOW: Priority.P4},
+    Impact.MEDIUM: {
+        Urgency.HIGH: Priority.P2,
+        Urgency.MEDIUM: Priority.P3,
+        Urgency.LOW: Priority.P4,
+    },
     Impact.LOW: {Urgency.HIGH: Priority.P3, Urgency.MEDIUM: Priority.P4, Urgency.LOW: Priority.P5},
 }
 DEFAULT_SEVERITY_FLOOR: dict[Severity, Priority] = {
@@ -86,7 +90,10 @@ class TenantPolicy:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "matrix": {i.value: {u.value: p.value for u, p in row.items()} for i, row in self.matrix.items()},
+            "matrix": {
+                i.value: {u.value: p.value for u, p in row.items()}
+                for i, row in self.matrix.items()
+            },
             "severityFloor": {s.value: p.value for s, p in self.severity_floor.items()},
             "sla": {
                 p.value: {
@@ -98,4 +105,6 @@ class TenantPolicy:
         }
 
 
-DEFAULT_POLICY = TenantPolicy(matrix=DEFAULT_MATRIX, severity_floor=DEFAULT_SEVERITY_FLOOR, sla=DEFAULT_SLA)
+DEFAULT_POLICY = TenantPolicy(
+    matrix=DEFAULT_MATRIX, severity_floor=DEFAULT_SEVERITY_FLOOR, sla=DEFAULT_SLA
+)

@@ -27,7 +27,9 @@ def deadlines(
     return response_due, created_at + target.resolve + paused
 
 
-def effective_due(due: datetime | None, paused_since: datetime | None, now: datetime) -> datetime | None:
+def effective_due(
+    due: datetime | None, paused_since: datetime | None, now: datetime
+) -> datetime | None:
     if due is None or paused_since is None:
         return due
     return due + max(now - paused_since, timedelta(0))
