@@ -1,0 +1,176 @@
+"""`python -m bench [BENCHMARK ...]`: run benchmarks; all of them write docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import dashboard, fanout, statements
+from bench.environment import Environment
+from bench.report import Verdict, document
+from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENT = ROOT / "docs" / "benchmarks.md"
+BENCHMARKS = ("fanout", "dashboard", "statements")
+T = TypeVar("T")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 100,1000, not {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive")
+    return sizes
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run incidentgraph's benchmarks. With no benchmark named, runs all three and "
+        f"writes {DOCUMENT.relative_to(ROOT)}; otherwise prints the sections (or writes --output).",
+    )
+    p.add_argument(
+        "benchmarks",
+        nargs="*",
+        metavar="BENCHMARK",
+        help=f"any of {', '.join(BENCHMARKS)} (default: all)",
+    )
+    p.add_argument("--output", type=Path, help="write the markdown report to this file")
+    fan = p.add_argument_group("fanout")
+    fan.add_argument(
+        "--sizes", type=_sizes, default=fanout.SIZES, help="subscriber counts, e.g. 100,1000"
+    )
+    fan.add_argument(
+        "--rounds", type=int, default=5, help="measured mutations per size (default 5)"
+    )
+    fan.add_argument(
+        "--clients", type=int, default=2, help="subscriber client processes (default 2)"
+    )
+    fan.add_argument(
+        "--no-compression", action="store_true", help="clients do not offer permessage-deflate"
+    )
+    dash = p.add_argument_group("dashboard")
+    dash.add_argument("--incidents", type=int, default=200, help="incidents to seed (default 200)")
+    dash.add_argument(
+        "--seconds", type=float, default=5.0, help="seconds per measured load (default 5)"
+    )
+    dash.add_argument("--repeats", type=int, default=3, help="loads per query (default 3)")
+    dash.add_argument(
+        "--connections", type=int, default=8, help="keep-alive connections (default 8)"
+    )
+    dash.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    return p
+
+
+async def _cancellable(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main`, turning SIGTERM into cancellation so every cleanup still runs."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _background_cores(seconds: float = 2.0) -> float:
+    before = machine_cpu_seconds()
+    time.sleep(seconds)
+    return (machine_cpu_seconds() - before) / seconds
+
+
+async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[str], list[Verdict]]:
+    sections: list[str] = []
+    verdicts: list[Verdict] = []
+    steps: dict[str, Callable[[], Coroutine[Any, Any, tuple[str, Verdict]]]] = {
+        "fanout": lambda: _fanout(args),
+        "dashboard": lambda: _dashboard(args),
+        "statements": _statements,
+    }
+    for name in BENCHMARKS:
+        if name in chosen:
+            started = time.monotonic()
+            print(f"== {name}", file=sys.stderr, flush=True)
+            section, verdict = await steps[name]()
+            print(
+                f"== {name} done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True
+            )
+            sections.append(section)
+            verdicts.append(verdict)
+    return sections, verdicts
+
+
+async def _fanout(args: argparse.Namespace) -> tuple[str, Verdict]:
+    options = fanout.Options(
+        sizes=args.sizes,
+        rounds=args.rounds,
+        clients=args.clients,
+        compression=None if args.no_compression else "deflate",
+    )
+    result = await fanout.run(options)
+    return fanout.render(result), fanout.verdict(result)
+
+
+async def _dashboard(args: argparse.Namespace) -> tuple[str, Verdict]:
+    options = dashboard.Options(
+        incidents=args.incidents,
+        seconds=args.seconds,
+        repeats=args.repeats,
+        connections=args.connections,
+        sqlite=not args.no_sqlite,
+    )
+    result = await dashboard.run(options)
+    return dashboard.render(result), dashboard.verdict(result)
+
+
+async def _statements() -> tuple[str, Verdict]:
+    result = await statements.run()
+    return statements.render(result), statements.verdict(result)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
+    if unknown:
+        p.error(f"unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
+    if min(args.rounds, args.clients, args.repeats, args.connections, args.incidents) < 1:
+        p.error("--rounds, --clients, --repeats, --connections and --incidents must be positive")
+    chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
+    output: Path | None = args.output or (DOCUMENT if not args.benchmarks else None)
+    raise_open_file_limit()
+    background = _background_cores()
+    environment = Environment.capture(ROOT, REDIS_URL)
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        sections, verdicts = runner(_cancellable(_run(chosen, args)))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("interrupted: servers, clients and databases were stopped", file=sys.stderr)
+        return 130
+    command = "make bench" if not args.benchmarks else "python -m bench " + " ".join(sys.argv[1:])
+    text = document(environment, background, sections, verdicts, command)
+    if output is None:
+        print(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""(b) The dashboard query's throughput beside `{ __typename }` on the same server, same run.
+
+One server process; the same load generator, connections and duration for both queries,
+alternated so that drift on the machine hits both alike. The ratio is the figure to compare.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import loadgen, seed
+from bench.loadgen import Load
+from bench.report import Verdict
+from bench.servers import (
+    TOKEN,
+    Backend,
+    Server,
+    cpu_seconds,
+    log_directory,
+    postgres_backend,
+    require_services,
+    running,
+    sqlite_backend,
+)
+from bench.stats import Summary, ms
+
+
+def dashboard_query(first: int = 50) -> str:
+    """A dashboard: a page of incidents, each with its five newest timeline events."""
+    return f"""
+query Dashboard {{
+  incidents(first: {first}) {{
+    totalCount
+    edges {{
+      node {{
+        id title status priority severity assignee slaResolveDue
+        timeline(last: 5) {{ edges {{ node {{ seq type time data }} }} }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+DASHBOARD = dashboard_query()
+TYPENAME = "{ __typename }"
+TARGET_RATIO = 0.40
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    incidents: int = 200
+    seconds: float = 5.0
+    repeats: int = 3
+    warmup: float = 2.0
+    connections: int = 8
+    sqlite: bool = True
+
+
+@dataclass
+class Phase:
+    """Every measured load of one query, pooled."""
+
+    loads: list[Load] = field(default_factory=list)
+    server_cpu: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(load.requests for load in self.loads)
+
+    @property
+    def seconds(self) -> float:
+        return sum(load.seconds for load in self.loads)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def failures(self) -> int:
+        return sum(load.failures for load in self.loads)
+
+    @property
+    def client_cpu(self) -> float:
+        return sum(load.client_cpu for load in self.loads)
+
+    @property
+    def latency(self) -> Summary:
+        return Summary.of([v for load in self.loads for v in load.latencies])
+
+    @property
+    def server_cpu_per_request(self) -> float:
+        return self.server_cpu / self.requests if self.requests else 0.0
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    incidents: int
+    response_bytes: int
+    typename: Phase = field(default_factory=Phase)
+    dashboard: Phase = field(default_factory=Phase)
+
+    @property
+    def ratio(self) -> float:
+        return self.dashboard.rate / self.typename.rate if self.typename.rate else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardResult:
+    options: Options
+    backends: list[BackendResult]
+
+
+async def run(options: Options) -> DashboardResult:
+    require_services()
+    kinds: list[tuple[str, Callable[[], AbstractContextManager[Backend]]]] = [
+        ("PostgreSQL + Redis", postgres_backend)
+    ]
+    if options.sqlite:
+        kinds.append(("SQLite + in-process broker", sqlite_backend))
+    results = []
+    for name, make in kinds:
+        with log_directory() as logs, make() as backend, running(backend, 1, logs) as servers:
+            results.append(await _measure(name, servers[0], options))
+            print(render_backend(results[-1]), file=sys.stderr, flush=True)
+    return DashboardResult(options, results)
+
+
+async def _measure(name: str, server: Server, options: Options) -> BackendResult:
+    client = server.client()
+    try:
+        await seed.incidents(client, count=options.incidents)
+        response = await client.post(DASHBOARD)
+        _check(response.json(), options.incidents)
+    finally:
+        await client.aclose()
+    result = BackendResult(name, options.incidents, response_bytes=len(response.content))
+    requests = {
+        "typename": loadgen.graphql_request("127.0.0.1", server.port, TYPENAME, token=TOKEN),
+        "dashboard": loadgen.graphql_request("127.0.0.1", server.port, DASHBOARD, token=TOKEN),
+    }
+    for request in requests.values():
+        await _load(server, request, options, seconds=options.warmup)
+    for _ in range(options.repeats):
+        for phase, request in (
+            (result.typename, requests["typename"]),
+            (result.dashboard, requests["dashboard"]),
+        ):
+            before = cpu_seconds(server)
+            phase.loads.append(await _load(server, request, options, seconds=options.seconds))
+            phase.server_cpu += cpu_seconds(server) - before
+    return result
+
+
+async def _load(server: Server, request: bytes, options: Options, *, seconds: float) -> Load:
+    load = await loadgen.run(
+        "127.0.0.1", server.port, request, connections=options.connections, seconds=seconds
+    )
+    if load.failures:
+        raise RuntimeError(f"{load.failures} failed requests; first: {load.first_failure}")
+    return load
+
+
+def _check(body: dict[str, Any], incidents: int) -> None:
+    if body.get("errors"):
+        raise RuntimeError(f"dashboard query failed: {json.dumps(body['errors'])[:500]}")
+    page = body["data"]["incidents"]
+    edges = page["edges"]
+    timelines = {len(e["node"]["timeline"]["edges"]) for e in edges}
+    if page["totalCount"] != incidents or len(edges) != min(50, incidents) or timelines != {5}:
+        raise RuntimeError(
+            f"unexpected dashboard: totalCount {page['totalCount']}, {len(edges)} incidents, "
+            f"timeline sizes {sorted(timelines)}"
+        )
+
+
+def target_met(result: DashboardResult) -> bool | None:
+    return result.backends[0].ratio >= TARGET_RATIO if result.backends else None
+
+
+def verdict(result: DashboardResult) -> Verdict:
+    primary = result.backends[0] if result.backends else None
+    measured = (
+        f"{primary.ratio:.1%} ({primary.dashboard.rate:,.0f} vs "
+        f"{primary.typename.rate:,.0f} req/s, {primary.backend})"
+        if primary
+        else "not in this run"
+    )
+    return Verdict(
+        f"Dashboard at least {TARGET_RATIO:.0%} of the `{{ __typename }}` rate",
+        measured,
+        target_met(result),
+    )
+
+
+def render_backend(r: BackendResult) -> str:
+    rows = [
+        "| Query | Requests | req/s | p50 | p99 | Server CPU per request | Client CPU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, phase in (("`{ __typename }`", r.typename), ("dashboard", r.dashboard)):
+        rows.append(
+            f"| {label} | {phase.requests:,} | {phase.rate:,.0f} | {ms(phase.latency.p50)} | "
+            f"{ms(phase.latency.p99)} | {phase.server_cpu_per_request * 1e6:,.0f} µs | "
+            f"{phase.client_cpu / phase.seconds:.0%} of a core |"
+        )
+    cpu_ratio = (
+        r.typename.server_cpu_per_request / r.dashboard.server_cpu_per_request
+        if r.dashboard.server_cpu_per_request
+        else 0.0
+    )
+    return (
+        f"### {r.backend}\n\n"
+        + "\n".join(rows)
+        + f"\n\nDashboard / `{{ __typename }}`: **{r.ratio:.1%}** by rate, {cpu_ratio:.1%} by "
+        f"server CPU per request. Dashboard response: {r.response_bytes:,} bytes.\n"
+    )
+
+
+def render(result: DashboardResult) -> str:
+    o = result.options
+    met = target_met(result)
+    verdict = "not measured" if met is None else ("**met**" if met else "**not met**")
+    primary = result.backends[0] if result.backends else None
+    summary = (
+        f"PostgreSQL: dashboard {primary.dashboard.rate:,.0f} req/s, `{{ __typename }}` "
+        f"{primary.typename.rate:,.0f} req/s, ratio **{primary.ratio:.1%}**. "
+        if primary
+        else ""
+    )
+    return "\n".join(
+        [
+            "## (b) Dashboard query throughput",
+            "",
+            f"One server process; {o.incidents} incidents with {seed.EVENTS_PER_INCIDENT} timeline "
+            f"events each; `incidents(first: 50)` with `timeline(last: 5)` per incident. "
+            f"{o.connections} keep-alive connections, closed loop; {o.repeats} × {o.seconds:.0f} s "
+            f"per query, alternating, after {o.warmup:.0f} s of warm-up each.",
+            "",
+            summary + f"Target: dashboard at least {TARGET_RATIO:.0%} of the `{{ __typename }}` "
+            f"rate: {verdict}.",
+            "",
+            "```graphql" + DASHBOARD.rstrip() + "\n```",
+            "",
+            *(render_backend(r) for r in result.backends),
+        ]
+    )
