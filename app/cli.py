@@ -41,7 +41,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if secret:
         announce_admin_token(secret, settings)
     # Workers read their settings from the environment: hand them the command line's.
-    os.environ.update({"INCIDENTGRAPH_HOST": settings.host, "INCIDENTGRAPH_PORT": str(settings.port)})
+    os.environ.update(
+        {"INCIDENTGRAPH_HOST": settings.host, "INCIDENTGRAPH_PORT": str(settings.port)}
+    )
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -72,7 +74,9 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
         await database.migrate(settings)
         await database.init(settings)
         try:
-            return await token_service.create_token(tenant_id=args.tenant, role=Role(args.role), name=args.name)
+            return await token_service.create_token(
+                tenant_id=args.tenant, role=Role(args.role), name=args.name
+            )
         finally:
             await database.close()
 
@@ -112,7 +116,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default INCIDENTGRAPH_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default INCIDENTGRAPH_PORT or 8000)")
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")

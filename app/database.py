@@ -64,7 +64,9 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
         return
     import asyncpg
 
-    dsn = tortoise_config(settings)["connections"]["default"].replace("postgres://", "postgresql://", 1)
+    dsn = tortoise_config(settings)["connections"]["default"].replace(
+        "postgres://", "postgresql://", 1
+    )
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)

@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     metrics.register(
         metrics.Gauge(
-            "incidentgraph_subscribers", "Live subscriptions in this process.", broker.subscriber_count
+            "incidentgraph_subscribers",
+            "Live subscriptions in this process.",
+            broker.subscriber_count,
         )
     )
     metrics.register(

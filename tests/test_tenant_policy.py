@@ -74,7 +74,11 @@ async def test_invalid_sla_targets_are_refused_and_nothing_changes(client):
     for minutes in (-5, 0, 1e30):
         data = await client.execute(
             UPDATE_POLICY,
-            {"input": {"sla": [{"priority": "P1", "responseMinutes": minutes, "resolveMinutes": 60}]}},
+            {
+                "input": {
+                    "sla": [{"priority": "P1", "responseMinutes": minutes, "resolveMinutes": 60}]
+                }
+            },
         )
 
         # then

@@ -1,13 +1,15 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
 import functools
+from json import dumps, loads
+from uuid import uuid4
+
+from tortoise import fields, migrations
+from tortoise.fields.base import OnDelete
+from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
 from app.models.incident import Impact, IncidentStatus, Priority, Severity, Urgency
 from app.models.token import Role
-from json import dumps, loads
-from tortoise.fields.base import OnDelete
-from uuid import uuid4
-from tortoise import fields
-from tortoise.indexes import Index
+
 
 class Migration(migrations.Migration):
     initial = True

@@ -190,11 +190,18 @@ async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) 
 # --- live -----------------------------------------------------------------------------------
 
 
-async def follow(stream: AsyncGenerator[IncidentSnapshot, None]) -> AsyncGenerator[Incident, None]:
-    """Map a snapshot stream to Incident objects, each with loaders of its own event."""
+def _live_incident(snapshot: IncidentSnapshot, *, shared: dict[str, Any] | None) -> Incident:
+    # Loaders of this event's own, shared by the subscribers of the event.
+    return Incident.of(snapshot, loaders=Loaders(snapshot.tenant_id), shared=shared)
+
+
+async def follow(
+    stream: AsyncGenerator[live.Live[IncidentSnapshot], None],
+) -> AsyncGenerator[Incident, None]:
+    """Map a live snapshot stream to Incident objects, built once per event."""
     try:
-        async for snapshot in stream:
-            yield Incident.of(snapshot, loaders=Loaders(snapshot.tenant_id))
+        async for item in stream:
+            yield live.shared_object(item, "incident", _live_incident)
     except DomainError as error:
         raise domain_graphql_error(error) from None
     except SlowConsumer as error:

@@ -39,7 +39,9 @@ async def update_tenant_policy(
         ],
     }
     try:
-        policy = await service.update_policy(tenant_id=principal_of(info).tenant_id, changes=changes)
+        policy = await service.update_policy(
+            tenant_id=principal_of(info).tenant_id, changes=changes
+        )
     except DomainError as error:
         return TenantPolicyPayload(policy=None, errors=[UserError.of(error)])
     return TenantPolicyPayload(policy=TenantPolicy.of(policy), errors=[])

@@ -44,7 +44,9 @@ async def timeline_event_added(
     if after is not None:
         after_seq = decode_seq_cursor(after)
         if after_seq is None:
-            raise GraphQLError("malformed cursor in after", extensions={"code": "VALIDATION", "field": "after"})
+            raise GraphQLError(
+                "malformed cursor in after", extensions={"code": "VALIDATION", "field": "after"}
+            )
     try:
         key = incident_key(incident_id)
     except DomainError as error:
@@ -53,8 +55,8 @@ async def timeline_event_added(
         broker=info.context.broker, tenant_id=tenant_id, incident_id=key, after=after_seq
     )
     try:
-        async for record in stream:
-            yield TimelineEvent.of(record)
+        async for item in stream:
+            yield live.shared_object(item, "timeline-event", TimelineEvent.of)
     except DomainError as error:
         raise domain_graphql_error(error) from None
     except SlowConsumer as error:

@@ -17,6 +17,7 @@ from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.schema.common import Node
 from app.schema.errors import CachedParser, ErrorCodes
+from app.schema.execution import SharedEventExecutionContext
 from app.schema.incident import Incident, IncidentConnection, IncidentPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
@@ -76,12 +77,15 @@ schema = strawberry.Schema(
     subscription=Subscription,
     types=[Incident, TimelineEvent],
     config=StrawberryConfig(auto_camel_case=True),
+    execution_context_class=SharedEventExecutionContext,
+    # Factories, not instances: an extension instance holds its operation's context, so one
+    # shared by concurrent operations would mix them up. The caches live at module level.
     extensions=[
-        CachedParser(maxsize=1024),
-        ValidationCache(maxsize=1024),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: CachedParser(maxsize=1024),
+        lambda: ValidationCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ErrorCodes,
     ],
 )

@@ -70,6 +70,8 @@ class Incident(Node):
     version: int = strawberry.field(description="Pass to updates for optimistic concurrency.")
     snapshot: strawberry.Private[IncidentSnapshot]
     loaders: strawberry.Private[Loaders | None]
+    # The broker message's per-event cache when this came from a live feed (execution.py).
+    shared: strawberry.Private[dict[str, Any] | None] = None
 
     @strawberry.field(description="When the first response is due (paused while PENDING).")
     def sla_response_due(self) -> datetime | None:
@@ -120,7 +122,13 @@ class Incident(Node):
         return TimelineEventConnection.of(records, low=low, high=high, total=total)
 
     @classmethod
-    def of(cls, snapshot: IncidentSnapshot, *, loaders: Loaders | None = None) -> Incident:
+    def of(
+        cls,
+        snapshot: IncidentSnapshot,
+        *,
+        loaders: Loaders | None = None,
+        shared: dict[str, Any] | None = None,
+    ) -> Incident:
         return cls(
             id=strawberry.ID(to_global_id(INCIDENT_PREFIX, snapshot.id)),
             number=snapshot.number,
@@ -147,6 +155,7 @@ class Incident(Node):
             version=snapshot.version,
             snapshot=snapshot,
             loaders=loaders,
+            shared=shared,
         )
 
 

@@ -43,7 +43,9 @@ class TenantPolicy:
                 for i, row in policy.matrix.items()
                 for u, p in row.items()
             ],
-            severity_floor=[SeverityFloor(severity=s, priority=p) for s, p in policy.severity_floor.items()],
+            severity_floor=[
+                SeverityFloor(severity=s, priority=p) for s, p in policy.severity_floor.items()
+            ],
             sla=[
                 SlaTarget(
                     priority=p,

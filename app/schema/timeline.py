@@ -35,6 +35,8 @@ class TimelineEvent(Node):
     data: JSON
     incident_id: strawberry.ID
     record: strawberry.Private[EventRecord]
+    # The broker message's per-event cache when this came from a live feed (execution.py).
+    shared: strawberry.Private[dict[str, Any] | None] = None
 
     @strawberry.field(description="This event's position, usable as `after` to resume from it.")
     def cursor(self) -> str:
@@ -47,7 +49,7 @@ class TimelineEvent(Node):
         return envelope
 
     @classmethod
-    def of(cls, record: EventRecord) -> TimelineEvent:
+    def of(cls, record: EventRecord, *, shared: dict[str, Any] | None = None) -> TimelineEvent:
         incident_gid = to_global_id(INCIDENT_PREFIX, record.incident_id)
         return cls(
             id=strawberry.ID(to_global_id(EVENT_PREFIX, record.id)),
@@ -60,6 +62,7 @@ class TimelineEvent(Node):
             data=dict(record.data),
             incident_id=strawberry.ID(incident_gid),
             record=record,
+            shared=shared,
         )
 
 

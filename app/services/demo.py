@@ -7,39 +7,95 @@ from app.services import incident as service
 
 _S = IncidentStatus
 _DEMO = [
-    ("Checkout API returning 502 for 30% of requests", "checkout", Severity.SEV1, Impact.HIGH, Urgency.HIGH,
-     [_S.IN_PROGRESS, _S.ESCALATED]),
-    ("Elevated latency on search (p99 4s)", "search", Severity.SEV2, Impact.MEDIUM, Urgency.HIGH,
-     [_S.IN_PROGRESS, _S.MITIGATED]),
-    ("Password reset emails delayed", "notifications", Severity.SEV3, Impact.MEDIUM, Urgency.MEDIUM,
-     [_S.IN_PROGRESS, _S.PENDING]),
+    (
+        "Checkout API returning 502 for 30% of requests",
+        "checkout",
+        Severity.SEV1,
+        Impact.HIGH,
+        Urgency.HIGH,
+        [_S.IN_PROGRESS, _S.ESCALATED],
+    ),
+    (
+        "Elevated latency on search (p99 4s)",
+        "search",
+        Severity.SEV2,
+        Impact.MEDIUM,
+        Urgency.HIGH,
+        [_S.IN_PROGRESS, _S.MITIGATED],
+    ),
+    (
+        "Password reset emails delayed",
+        "notifications",
+        Severity.SEV3,
+        Impact.MEDIUM,
+        Urgency.MEDIUM,
+        [_S.IN_PROGRESS, _S.PENDING],
+    ),
     ("Disk 85% full on analytics replica", "analytics", Severity.SEV4, Impact.LOW, Urgency.LOW, []),
-    ("Mobile app login failures in EU region", "auth", Severity.SEV2, Impact.HIGH, Urgency.MEDIUM,
-     [_S.IN_PROGRESS, _S.RESOLVED]),
-    ("Status page certificate expires in 7 days", "status-page", Severity.SEV4, Impact.LOW, Urgency.MEDIUM,
-     [_S.IN_PROGRESS, _S.RESOLVED, _S.CLOSED]),
-    ("Duplicate alert for payments queue depth", "payments", Severity.SEV3, Impact.LOW, Urgency.LOW,
-     [_S.CANCELLED]),
-    ("Image thumbnails missing for new uploads", "media", Severity.SEV3, Impact.MEDIUM, Urgency.LOW,
-     [_S.IN_PROGRESS]),
+    (
+        "Mobile app login failures in EU region",
+        "auth",
+        Severity.SEV2,
+        Impact.HIGH,
+        Urgency.MEDIUM,
+        [_S.IN_PROGRESS, _S.RESOLVED],
+    ),
+    (
+        "Status page certificate expires in 7 days",
+        "status-page",
+        Severity.SEV4,
+        Impact.LOW,
+        Urgency.MEDIUM,
+        [_S.IN_PROGRESS, _S.RESOLVED, _S.CLOSED],
+    ),
+    (
+        "Duplicate alert for payments queue depth",
+        "payments",
+        Severity.SEV3,
+        Impact.LOW,
+        Urgency.LOW,
+        [_S.CANCELLED],
+    ),
+    (
+        "Image thumbnails missing for new uploads",
+        "media",
+        Severity.SEV3,
+        Impact.MEDIUM,
+        Urgency.LOW,
+        [_S.IN_PROGRESS],
+    ),
 ]
 
 
 async def load_demo(*, tenant_id: str) -> int:
     for title, svc, severity, impact, urgency, path in _DEMO:
         result = await service.declare_incident(
-            tenant_id=tenant_id, actor="demo", title=title, severity=severity, impact=impact,
-            urgency=urgency, service=svc, description=f"Demo incident on {svc}.",
+            tenant_id=tenant_id,
+            actor="demo",
+            title=title,
+            severity=severity,
+            impact=impact,
+            urgency=urgency,
+            service=svc,
+            description=f"Demo incident on {svc}.",
         )
         incident_id = result.incident.id
         await service.add_note(
-            tenant_id=tenant_id, actor="demo", incident_id=incident_id,
-            body=f"Paging the {svc} on-call.", kind=NoteKind.GENERAL,
+            tenant_id=tenant_id,
+            actor="demo",
+            incident_id=incident_id,
+            body=f"Paging the {svc} on-call.",
+            kind=NoteKind.GENERAL,
         )
         for status in path:
             await service.transition_incident(
-                tenant_id=tenant_id, actor="demo", incident_id=incident_id, to=status,
+                tenant_id=tenant_id,
+                actor="demo",
+                incident_id=incident_id,
+                to=status,
                 reason="demo",
-                resolution_summary="Rolled back the faulty deploy." if status is _S.RESOLVED else None,
+                resolution_summary="Rolled back the faulty deploy."
+                if status is _S.RESOLVED
+                else None,
             )
     return len(_DEMO)

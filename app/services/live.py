@@ -7,8 +7,10 @@ seq that jumps, a broker outage (`RESYNC`) or a late subscriber is filled in fro
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
@@ -17,6 +19,24 @@ from app.services.incident_search import IncidentFilter, changed_since
 from app.services.timeline import EventRecord, events_after
 
 _SEEN_LIMIT = 10_000
+# Clock skew between processes that a resync's read-back tolerates.
+_RESYNC_MARGIN = timedelta(seconds=5)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Live(Generic[T]):
+    """An item of a live stream.
+
+    `shared` is the broker message's cache, the same dict for every local subscriber of one
+    event, so work that does not depend on the subscriber is done once per event; None for
+    items read back from the database.
+    """
+
+    value: T
+    shared: dict[str, Any] | None = None
 
 
 def snapshot_of(message: Message) -> IncidentSnapshot:
@@ -38,31 +58,29 @@ def events_of(message: Message) -> list[EventRecord]:
 
 async def incident_updates(
     *, broker: Broker, tenant_id: str, incident_id: str
-) -> AsyncIterator[IncidentSnapshot]:
+) -> AsyncIterator[Live[IncidentSnapshot]]:
     """Every new state of one incident, each once, in order."""
-    await get_incident(tenant_id=tenant_id, incident_id=incident_id)  # NOT_FOUND before subscribing
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
-        current = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
-        last = current.last_seq
+        # Read after subscribing, so nothing committed in between is missed; NOT_FOUND here.
+        last = (await get_incident(tenant_id=tenant_id, incident_id=incident_id)).last_seq
         async for item in sub:
             if isinstance(item, Resync):
                 snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+                shared = None
             else:
-                snapshot = snapshot_of(item)
+                snapshot, shared = snapshot_of(item), item.cache
             if snapshot.last_seq > last:
                 last = snapshot.last_seq
-                yield snapshot
+                yield Live(snapshot, shared)
 
 
 async def timeline_events(
     *, broker: Broker, tenant_id: str, incident_id: str, after: int | None
-) -> AsyncIterator[EventRecord]:
+) -> AsyncIterator[Live[EventRecord]]:
     """Events with seq > after (from now when None), in seq order, no gap, no duplicate."""
-    await get_incident(tenant_id=tenant_id, incident_id=incident_id)
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
-        if after is None:
-            after = (await get_incident(tenant_id=tenant_id, incident_id=incident_id)).last_seq
-        last = after
+        current = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+        last = current.last_seq if after is None else after
         while True:
             # Read back everything past `last`; live messages buffer in `sub` meanwhile.
             while True:
@@ -70,7 +88,7 @@ async def timeline_events(
                     tenant_id=tenant_id, incident_id=incident_id, after_seq=last
                 )
                 for event in batch:
-                    yield event
+                    yield Live(event)
                     last = event.seq
                 if len(batch) < 500:
                     break
@@ -85,7 +103,7 @@ async def timeline_events(
                     if event.seq != last + 1:
                         gap = True
                         break
-                    yield event
+                    yield Live(event, item.cache)
                     last = event.seq
                 if gap:
                     break
@@ -95,7 +113,7 @@ async def timeline_events(
 
 async def incidents_changed(
     *, broker: Broker, tenant_id: str, filter: IncidentFilter | None
-) -> AsyncIterator[IncidentSnapshot]:
+) -> AsyncIterator[Live[IncidentSnapshot]]:
     """The tenant-wide feed: each incident change that matches the filter."""
     delivered: OrderedDict[str, int] = OrderedDict()
     since: datetime = utcnow()
@@ -112,14 +130,25 @@ async def incidents_changed(
     async with broker.subscribe(channels.incidents(tenant_id)) as sub:
         async for item in sub:
             if isinstance(item, Resync):
-                for snapshot in await changed_since(
-                    tenant_id=tenant_id, since=since, filter=filter
-                ):
+                missed = await changed_since(
+                    tenant_id=tenant_id, since=since - _RESYNC_MARGIN, filter=filter
+                )
+                for snapshot in missed:
                     since = max(since, snapshot.updated_at)
                     if fresh(snapshot):
-                        yield snapshot
+                        yield Live(snapshot)
                 continue
             snapshot = snapshot_of(item)
             since = max(since, snapshot.updated_at)
             if fresh(snapshot):
-                yield snapshot
+                yield Live(snapshot, item.cache)
+
+
+def shared_object(item: Live[T], kind: str, build: Callable[..., R]) -> R:
+    """`build(item.value, shared=...)`, built once per event however many local subscribers."""
+    if item.shared is None:
+        return build(item.value, shared=None)
+    cached = item.shared.get(kind)
+    if cached is None:
+        cached = item.shared[kind] = build(item.value, shared=item.shared)
+    return cached  # type: ignore[no-any-return]

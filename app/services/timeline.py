@@ -160,13 +160,18 @@ class SeqRange:
     high: int
 
 
-async def load_ranges(*, tenant_id: str, ranges: Iterable[SeqRange]) -> dict[SeqRange, list[EventRecord]]:
+async def load_ranges(
+    *, tenant_id: str, ranges: Iterable[SeqRange]
+) -> dict[SeqRange, list[EventRecord]]:
     """Several incidents' pages in one query (seqs are contiguous, so a page is a range)."""
     wanted = [r for r in set(ranges) if r.high > r.low]
     found: dict[SeqRange, list[EventRecord]] = {r: [] for r in ranges}
     if not wanted:
         return found
-    condition = Q(*(Q(incident_id=r.incident_id, seq__gt=r.low, seq__lte=r.high) for r in wanted), join_type="OR")
+    condition = Q(
+        *(Q(incident_id=r.incident_id, seq__gt=r.low, seq__lte=r.high) for r in wanted),
+        join_type="OR",
+    )
     by_incident: dict[str, list[SeqRange]] = {}
     for r in wanted:
         by_incident.setdefault(r.incident_id, []).append(r)

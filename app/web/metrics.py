@@ -14,7 +14,8 @@ class Counter:
         self.value += amount
 
     def render(self) -> str:
-        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} counter\n{self.name} {self.value}\n"
+        head = f"# HELP {self.name} {self.help}\n# TYPE {self.name} counter\n"
+        return f"{head}{self.name} {self.value}\n"
 
 
 class Gauge:
@@ -22,16 +23,21 @@ class Gauge:
         self.name, self.help, self.read = name, help, read
 
     def render(self) -> str:
-        return f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n{self.name} {self.read()}\n"
+        return (
+            f"# HELP {self.name} {self.help}\n# TYPE {self.name} gauge\n{self.name} {self.read()}\n"
+        )
 
 
 _STARTED = time.time()
 GRAPHQL_HTTP_REQUESTS = Counter(
-    "incidentgraph_graphql_http_requests_total", "GraphQL requests over HTTP that passed authentication."
+    "incidentgraph_graphql_http_requests_total",
+    "GraphQL requests over HTTP that passed authentication.",
 )
 _registry: list[Counter | Gauge] = [
     GRAPHQL_HTTP_REQUESTS,
-    Gauge("incidentgraph_process_start_time_seconds", "Start time of this process.", lambda: _STARTED),
+    Gauge(
+        "incidentgraph_process_start_time_seconds", "Start time of this process.", lambda: _STARTED
+    ),
 ]
 
 
