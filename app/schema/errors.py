@@ -35,6 +35,12 @@ class ErrorCodes(MaskErrors):
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
 
+    def _process_result(self, result: object) -> None:
+        # Runs for every subscription push: skip MaskErrors' runtime Protocol check when clean.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
         for error in processed:
