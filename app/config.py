@@ -22,6 +22,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     bootstrap_token: str | None = None
+    # Prefix of every broker channel: deployments sharing one Redis stay apart.
+    channel_prefix: str = "incidentgraph"
     # Seconds between outbox sweeps (re-publishing what a crash or broker outage left).
     outbox_sweep_interval: float = 1.0
     # Events a slow subscriber may have queued before it is disconnected.
@@ -49,6 +51,7 @@ class Settings:
             host=env.get("INCIDENTGRAPH_HOST", defaults.host),
             port=port,
             bootstrap_token=env.get("INCIDENTGRAPH_BOOTSTRAP_TOKEN") or None,
+            channel_prefix=env.get("INCIDENTGRAPH_CHANNEL_PREFIX", defaults.channel_prefix),
         )
         settings.validate()
         return settings
@@ -68,5 +71,7 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"INCIDENTGRAPH_PORT out of range: {self.port}")
+        if not all(c.isalnum() or c in "-_." for c in self.channel_prefix):
+            raise ConfigError("INCIDENTGRAPH_CHANNEL_PREFIX may hold letters, digits, - _ . only")
         if self.bootstrap_token is not None and len(self.bootstrap_token) < 16:
             raise ConfigError("INCIDENTGRAPH_BOOTSTRAP_TOKEN must be at least 16 characters")

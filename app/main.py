@@ -56,7 +56,11 @@ def _tune_gc() -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    broker = Broker(settings.broadcast_url, queue_size=settings.subscriber_queue_size)
+    broker = Broker(
+        settings.broadcast_url,
+        queue_size=settings.subscriber_queue_size,
+        namespace=settings.channel_prefix,
+    )
     relay = OutboxRelay(
         broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
     )

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-admin-token-0123456789abcdef"
 PG_DSN = os.environ.get("INCIDENTGRAPH_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("INCIDENTGRAPH_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# Channels of this test run only, whatever else shares the Redis server.
+CHANNEL_PREFIX = f"igtest-{uuid.uuid4().hex[:8]}"
 
 
 def free_port() -> int:
@@ -109,6 +111,7 @@ class Server:
             INCIDENTGRAPH_HOST="127.0.0.1",
             INCIDENTGRAPH_PORT=str(self.port),
             INCIDENTGRAPH_BOOTSTRAP_TOKEN=self.token,
+            INCIDENTGRAPH_CHANNEL_PREFIX=CHANNEL_PREFIX,
             **self.extra_env,
         )
         return env

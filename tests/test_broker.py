@@ -210,3 +210,22 @@ async def test_subscribe_on_one_process_mutate_on_the_other(two_servers):
     data = (await sub.next_data())["incidentUpdated"]
     assert (data["id"], data["status"]) == (incident["id"], "IN_PROGRESS")
     await sub.close()
+
+
+async def test_deployments_sharing_redis_do_not_hear_each_other():
+    # given two deployments with their own channel prefix on one Redis
+    require_real_services()
+    ours = Broker("redis://127.0.0.1:6379/0", namespace="deployment-a")
+    theirs = Broker("redis://127.0.0.1:6379/0", namespace="deployment-b")
+    await ours.connect()
+    await theirs.connect()
+    async with ours.subscribe("t:default:incidents") as sub:
+        # when both publish on the same tenant channel
+        await theirs.publish("t:default:incidents", "theirs")
+        await ours.publish("t:default:incidents", "ours")
+
+        # then only our own message arrives
+        item = await asyncio.wait_for(sub.get(), 5)
+        assert isinstance(item, Message) and item.raw == "ours"
+    await ours.disconnect()
+    await theirs.disconnect()

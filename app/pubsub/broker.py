@@ -139,8 +139,10 @@ class Subscription:
 
 
 class Broker:
-    def __init__(self, url: str, *, queue_size: int = 1000) -> None:
+    def __init__(self, url: str, *, queue_size: int = 1000, namespace: str = "") -> None:
+        """`namespace` prefixes every channel, so deployments can share one Redis."""
         self.url = url
+        self._namespace = f"{namespace}:" if namespace else ""
         self._backend = create_backend(url)
         self._queue_size = queue_size
         self._subscribers: dict[str, set[Subscription]] = {}
@@ -168,7 +170,7 @@ class Broker:
         await self.disconnect()
 
     async def publish(self, channel: str, message: str) -> None:
-        await self._backend.publish(channel, message)
+        await self._backend.publish(self._namespace + channel, message)
 
     async def ping(self) -> bool:
         return await self._backend.ping()
@@ -182,7 +184,7 @@ class Broker:
         sub = Subscription(self._queue_size)
         joined: list[str] = []
         try:
-            for name in names:
+            for name in (self._namespace + n for n in names):
                 async with self._channel_lock(name):
                     if name not in self._subscribers:
                         await self._backend.subscribe(name)

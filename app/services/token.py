@@ -8,6 +8,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
 from app.errors import NotFound, ValidationFailed
 from app.models import ApiToken, Role, Tenant
 
@@ -47,18 +50,30 @@ async def create_token(*, tenant_id: str, role: Role, name: str, secret: str | N
 
 
 async def ensure_token(*, tenant_id: str, role: Role, name: str, secret: str) -> bool:
-    """Make sure a token with exactly this secret exists; True when it was created now."""
+    """Make sure a token with exactly this secret exists; True when it was created now.
+
+    Replicas starting together with the same bootstrap token race here: the unique hash
+    lets one insert win and the others find it.
+    """
     if await ApiToken.exists(token_hash=hash_token(secret)):
         return False
-    await create_token(tenant_id=tenant_id, role=role, name=name, secret=secret)
+    try:
+        await create_token(tenant_id=tenant_id, role=role, name=name, secret=secret)
+    except IntegrityError:
+        return False
     return True
 
 
 async def first_admin_token(*, tenant_id: str = "default") -> str | None:
-    """On an empty database, create the first admin token and return its secret."""
-    if await ApiToken.exists():
-        return None
-    return await create_token(tenant_id=tenant_id, role=Role.ADMIN, name="first admin")
+    """On an empty database, create the first admin token and return its secret.
+
+    The tenant row is locked meanwhile, so replicas starting together create one, not several.
+    """
+    async with in_transaction():
+        await Tenant.select_for_update().get_or_none(id=tenant_id)
+        if await ApiToken.exists():
+            return None
+        return await create_token(tenant_id=tenant_id, role=Role.ADMIN, name="first admin")
 
 
 _cache: dict[str, tuple[float, Principal]] = {}
