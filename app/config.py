@@ -24,6 +24,8 @@ class Settings:
     bootstrap_token: str | None = None
     # Prefix of every broker channel: deployments sharing one Redis stay apart.
     channel_prefix: str = "incidentgraph"
+    # Seconds an identical query may be answered from cache (0 turns the cache off).
+    query_cache_seconds: float = 1.0
     # Seconds between outbox sweeps (re-publishing what a crash or broker outage left).
     outbox_sweep_interval: float = 1.0
     # Events a slow subscriber may have queued before it is disconnected.
@@ -45,6 +47,13 @@ class Settings:
             port = int(port_text)
         except ValueError as exc:
             raise ConfigError(f"INCIDENTGRAPH_PORT must be a number, not {port_text!r}") from exc
+        cache_text = env.get("INCIDENTGRAPH_QUERY_CACHE_SECONDS", str(defaults.query_cache_seconds))
+        try:
+            cache_seconds = float(cache_text)
+        except ValueError as exc:
+            raise ConfigError(
+                f"INCIDENTGRAPH_QUERY_CACHE_SECONDS must be a number, not {cache_text!r}"
+            ) from exc
         settings = cls(
             database_url=env.get("INCIDENTGRAPH_DATABASE_URL", defaults.database_url),
             broadcast_url=env.get("INCIDENTGRAPH_BROADCAST_URL", defaults.broadcast_url),
@@ -52,6 +61,7 @@ class Settings:
             port=port,
             bootstrap_token=env.get("INCIDENTGRAPH_BOOTSTRAP_TOKEN") or None,
             channel_prefix=env.get("INCIDENTGRAPH_CHANNEL_PREFIX", defaults.channel_prefix),
+            query_cache_seconds=cache_seconds,
         )
         settings.validate()
         return settings
@@ -71,6 +81,8 @@ class Settings:
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"INCIDENTGRAPH_PORT out of range: {self.port}")
+        if not 0 <= self.query_cache_seconds <= 3600:
+            raise ConfigError("INCIDENTGRAPH_QUERY_CACHE_SECONDS must be between 0 and 3600")
         if not all(c.isalnum() or c in "-_." for c in self.channel_prefix):
             raise ConfigError("INCIDENTGRAPH_CHANNEL_PREFIX may hold letters, digits, - _ . only")
         if self.bootstrap_token is not None and len(self.bootstrap_token) < 16:

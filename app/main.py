@@ -18,6 +18,7 @@ from app.pubsub.outbox import OutboxRelay
 from app.services import token as token_service
 from app.web import health, metrics
 from app.web.graphql import GraphQLView
+from app.web.query_cache import QueryCache
 
 log = logging.getLogger("incidentgraph")
 
@@ -64,7 +65,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     relay = OutboxRelay(
         broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
     )
-    view = GraphQLView(settings=settings, broker=broker)
+    cache = QueryCache(broker, ttl=settings.query_cache_seconds)
+    view = GraphQLView(settings=settings, broker=broker, cache=cache)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            await cache.close()
             await relay.stop()
             await broker.disconnect()
             await database.close()

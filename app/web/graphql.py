@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -26,6 +29,32 @@ from app.resolvers.context import Context
 from app.schema import schema
 from app.services.token import Principal, Unauthenticated, authenticate
 from app.web import metrics
+from app.web.query_cache import QueryCache
+
+
+def _replay(body: bytes) -> Receive:
+    """An ASGI receive that hands over an already-read body, then waits for disconnect."""
+    sent = False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _send_json(send: Send, body: bytes, *, cache_status: bytes) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-cache", cache_status),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def unauthenticated(message: str) -> Response:
@@ -83,7 +112,7 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = _TransportWSHandler
     graphql_ws_handler_class = _LegacyWSHandler
 
-    def __init__(self, *, settings: Settings, broker: Broker) -> None:
+    def __init__(self, *, settings: Settings, broker: Broker, cache: QueryCache) -> None:
         super().__init__(
             schema,
             keep_alive=True,
@@ -93,6 +122,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.broker = broker
+        self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -104,8 +134,58 @@ class GraphQLView(GraphQL[Context, None]):
                     await unauthenticated(str(exc))(scope, receive, send)
                     return
                 scope.setdefault("state", {})["principal"] = principal
-            metrics.GRAPHQL_HTTP_REQUESTS.inc()
+                metrics.GRAPHQL_HTTP_REQUESTS.inc()
+                if request.method == "POST":
+                    await self._post(scope, send, principal, await request.body())
+                    return
         await super().__call__(scope, receive, send)
+
+    async def _post(self, scope: Scope, send: Send, principal: Principal, body: bytes) -> None:
+        """A POST, answered from the query cache when it can be, and feeding it otherwise."""
+        decision = self.cache.classify(principal, body)
+        if decision.operation is OperationType.SUBSCRIPTION:
+            response = JSONResponse(
+                {
+                    "data": None,
+                    "errors": [
+                        {
+                            "message": "subscriptions need a WebSocket (graphql-transport-ws)",
+                            "extensions": {"code": "BAD_REQUEST"},
+                        }
+                    ],
+                },
+                status_code=400,
+            )
+            await response(scope, _replay(b""), send)
+            return
+        if decision.key is not None:
+            cached = self.cache.get(decision.key)
+            if cached is not None:
+                await _send_json(send, cached, cache_status=b"hit")
+                return
+        tenant_id = principal.tenant_id
+        generation = self.cache.generation(tenant_id)
+        status = 0
+        chunks: list[bytes] = []
+
+        async def capture(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if decision.operation is OperationType.MUTATION:
+                    # Committed by now: no reader of this response may see older data.
+                    self.cache.invalidate(tenant_id)
+                elif decision.key is not None:
+                    message["headers"] = [*message.get("headers", []), (b"x-cache", b"miss")]
+            elif message["type"] == "http.response.body" and decision.key is not None:
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await super().__call__(scope, _replay(body), capture)
+        if decision.key is not None and status == 200:
+            answer = b"".join(chunks)
+            if b'"errors"' not in answer:
+                self.cache.put(decision.key, answer, generation=generation)
 
     def parse_json(self, data: str | bytes) -> Any:
         parsed = super().parse_json(data)
