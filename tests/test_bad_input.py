@@ -176,7 +176,7 @@ async def test_commands_on_an_unknown_or_malformed_id_are_not_found(server, clie
         assert payload["incident"] is None
         assert [e["code"] for e in payload["errors"]] == ["NOT_FOUND"]
     assert note["event"] is None
-    assert [e["code"] for e in note["errors"]] == ["NOT_FOUND"]
+    assert [(e["field"], e["code"]) for e in note["errors"]] == [("incidentId", "NOT_FOUND")]
     await assert_healthy(server, client)
 
 

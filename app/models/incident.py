@@ -57,7 +57,8 @@ class Incident(models.Model):
     tenant_id: str
     number = fields.IntField()
     title = fields.CharField(max_length=255)
-    description = fields.TextField(null=True)
+    # TextField is typed str whatever null says: the nullable ones are annotated str | None.
+    description: str | None = fields.TextField(null=True)
     service = fields.CharField(max_length=255, null=True)
     severity = fields.CharEnumField(Severity, max_length=16, description="Severity")
     impact = fields.CharEnumField(Impact, max_length=16, description="Impact")
@@ -69,8 +70,8 @@ class Incident(models.Model):
     is_major = fields.BooleanField(default=False)
     assignee = fields.CharField(max_length=255, null=True)
     declared_by = fields.CharField(max_length=255, null=True)
-    resolution_summary = fields.TextField(null=True)
-    root_cause = fields.TextField(null=True)
+    resolution_summary: str | None = fields.TextField(null=True)
+    root_cause: str | None = fields.TextField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     acknowledged_at = fields.DatetimeField(null=True)

@@ -9,7 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, ErrorCode, NotFound
 from app.pubsub.broker import SlowConsumer
 from app.resolvers.context import Context, principal_of
 from app.resolvers.loaders import Loaders
@@ -136,7 +136,11 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
         if value is None and name in ("title", "severity", "impact", "urgency", "is_major"):
             return IncidentPayload(
                 incident=None,
-                errors=[UserError(field=name, code="VALIDATION", message=f"{name} cannot be null")],  # type: ignore[arg-type]
+                errors=[
+                    UserError(
+                        field=name, code=ErrorCode.VALIDATION, message=f"{name} cannot be null"
+                    )
+                ],
             )
         changes[name] = value
 

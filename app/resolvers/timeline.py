@@ -9,7 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
 from app.pubsub.broker import SlowConsumer
 from app.resolvers.context import Context, principal_of
 from app.resolvers.incident import domain_graphql_error, incident_key
@@ -32,8 +32,15 @@ async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEve
             event_id=input.event_id,
         )
     except DomainError as error:
-        return TimelineEventPayload(event=None, errors=[UserError.of(error)])
+        return TimelineEventPayload(event=None, errors=[_add_note_error(error)])
     return TimelineEventPayload(event=TimelineEvent.of(result.events[0]), errors=[])
+
+
+def _add_note_error(error: DomainError) -> UserError:
+    # The services call the incident's id "id"; addNote's input calls it incidentId.
+    if isinstance(error, NotFound) and error.field == "id":
+        return UserError(field="incidentId", code=error.code, message=error.message)
+    return UserError.of(error)
 
 
 async def timeline_event_added(

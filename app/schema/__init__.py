@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+
 import strawberry
 from strawberry.extensions import (
     MaxAliasesLimiter,
@@ -60,13 +62,14 @@ class Mutation:
 
 @strawberry.type
 class Subscription:
-    incident_updated: Incident = strawberry.subscription(
+    # Annotated as the resolvers' generators; Strawberry strips AsyncGenerator to the item type.
+    incident_updated: AsyncGenerator[Incident, None] = strawberry.subscription(
         resolver=incident_resolvers.incident_updated
     )
-    timeline_event_added: TimelineEvent = strawberry.subscription(
+    timeline_event_added: AsyncGenerator[TimelineEvent, None] = strawberry.subscription(
         resolver=timeline_resolvers.timeline_event_added
     )
-    incidents_changed: Incident = strawberry.subscription(
+    incidents_changed: AsyncGenerator[Incident, None] = strawberry.subscription(
         resolver=incident_resolvers.incidents_changed
     )
 

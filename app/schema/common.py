@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from typing import Annotated, TypeAlias
 
 import strawberry
 
 from app.errors import DomainError
 from app.errors import ErrorCode as _ErrorCode
 
-ErrorCode = strawberry.enum(_ErrorCode, description="Why a command was refused.")
+ErrorCode: TypeAlias = Annotated[
+    _ErrorCode, strawberry.enum(description="Why a command was refused.")
+]
 
 
 @strawberry.type(description="A domain failure: the command was refused and nothing was written.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 from graphql import GraphQLError
@@ -25,15 +25,17 @@ from app.services import incident_search, lifecycle
 from app.services.incident import IncidentSnapshot, utcnow
 from app.services.timeline import SeqRange
 
-Severity = strawberry.enum(models.Severity, description="SEV1 is the worst.")
-Impact = strawberry.enum(models.Impact)
-Urgency = strawberry.enum(models.Urgency)
-Priority = strawberry.enum(
-    models.Priority, description="Derived from impact, urgency and severity."
-)
-IncidentStatus = strawberry.enum(models.IncidentStatus)
-IncidentOrderField = strawberry.enum(incident_search.OrderField)
-OrderDirection = strawberry.enum(incident_search.Direction)
+# The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,
+# with Strawberry's enum options as Annotated metadata, read when the schema is built.
+Severity: TypeAlias = Annotated[models.Severity, strawberry.enum(description="SEV1 is the worst.")]
+Impact: TypeAlias = Annotated[models.Impact, strawberry.enum()]
+Urgency: TypeAlias = Annotated[models.Urgency, strawberry.enum()]
+Priority: TypeAlias = Annotated[
+    models.Priority, strawberry.enum(description="Derived from impact, urgency and severity.")
+]
+IncidentStatus: TypeAlias = Annotated[models.IncidentStatus, strawberry.enum()]
+IncidentOrderField: TypeAlias = Annotated[incident_search.OrderField, strawberry.enum()]
+OrderDirection: TypeAlias = Annotated[incident_search.Direction, strawberry.enum()]
 
 TIMELINE_PAGE_DEFAULT = 50
 TIMELINE_PAGE_MAX = 500
@@ -73,11 +75,11 @@ class Incident(Node):
     # The broker message's per-event cache when this came from a live feed (execution.py).
     shared: strawberry.Private[dict[str, Any] | None] = None
 
-    @strawberry.field(description="When the first response is due (paused while PENDING).")
+    @strawberry.field(description="When the first response is due (paused while PENDING).")  # type: ignore[untyped-decorator]
     def sla_response_due(self) -> datetime | None:
         return self.snapshot.response_due(utcnow())
 
-    @strawberry.field(description="When resolution is due (paused while PENDING).")
+    @strawberry.field(description="When resolution is due (paused while PENDING).")  # type: ignore[untyped-decorator]
     def sla_resolve_due(self) -> datetime | None:
         return self.snapshot.resolve_due(utcnow())
 
@@ -89,11 +91,11 @@ class Incident(Node):
     def sla_resolve_breached(self) -> bool:
         return self.snapshot.resolve_breached(utcnow())
 
-    @strawberry.field(description="The statuses transitionIncident accepts from the current one.")
+    @strawberry.field(description="The statuses transitionIncident accepts from the current one.")  # type: ignore[untyped-decorator]
     def allowed_transitions(self) -> list[IncidentStatus]:
         return lifecycle.allowed_targets(self.snapshot.status)
 
-    @strawberry.field(
+    @strawberry.field(  # type: ignore[untyped-decorator]
         description="Timeline events in seq order, oldest first. `first`/`after` pages forward; "
         "`last`/`before` pages back from the newest."
     )
@@ -187,7 +189,7 @@ class IncidentConnection:
     tenant_id: strawberry.Private[str]
     filter: strawberry.Private[incident_search.IncidentFilter | None]
 
-    @strawberry.field(description="How many incidents match the filter, across all pages.")
+    @strawberry.field(description="How many incidents match the filter, across all pages.")  # type: ignore[untyped-decorator]
     async def total_count(self) -> int:
         return await incident_search.count_incidents(tenant_id=self.tenant_id, filter=self.filter)
 

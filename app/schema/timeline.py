@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.scalars import JSON
@@ -20,7 +20,7 @@ from app.schema.common import (
 )
 from app.services.timeline import EventRecord
 
-NoteKind = strawberry.enum(_NoteKind, description="What a note is about.")
+NoteKind: TypeAlias = Annotated[_NoteKind, strawberry.enum(description="What a note is about.")]
 
 
 @strawberry.type(description="One event on an incident's timeline: a CloudEvents v1.0 envelope.")
@@ -38,15 +38,15 @@ class TimelineEvent(Node):
     # The broker message's per-event cache when this came from a live feed (execution.py).
     shared: strawberry.Private[dict[str, Any] | None] = None
 
-    @strawberry.field(description="This event's position, usable as `after` to resume from it.")
+    @strawberry.field(description="This event's position, usable as `after` to resume from it.")  # type: ignore[untyped-decorator]
     def cursor(self) -> str:
         return encode_seq_cursor(self.seq)
 
-    @strawberry.field(description="The whole CloudEvents v1.0 envelope.")
+    @strawberry.field(description="The whole CloudEvents v1.0 envelope.")  # type: ignore[untyped-decorator]
     def cloud_event(self) -> JSON:
         envelope: dict[str, Any] = self.record.cloud_event()
         envelope["subject"] = self.subject
-        return envelope
+        return JSON(envelope)
 
     @classmethod
     def of(cls, record: EventRecord, *, shared: dict[str, Any] | None = None) -> TimelineEvent:
@@ -59,7 +59,7 @@ class TimelineEvent(Node):
             time=record.time,
             subject=f"incidents/{incident_gid}",
             actor=record.actor,
-            data=dict(record.data),
+            data=JSON(dict(record.data)),
             incident_id=strawberry.ID(incident_gid),
             record=record,
             shared=shared,

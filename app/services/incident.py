@@ -107,7 +107,7 @@ class IncidentSnapshot:
     def from_model(cls, row: Incident) -> IncidentSnapshot:
         return cls(
             id=str(row.id),
-            tenant_id=row.tenant_id,  # type: ignore[attr-defined]
+            tenant_id=row.tenant_id,
             **{name: getattr(row, name) for name in _MODEL_FIELDS},
         )
 
