@@ -6,6 +6,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
@@ -27,6 +28,13 @@ from app.schema.timeline import TimelineEvent, TimelineEventPayload
 MAX_DEPTH = 12
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
+
+# The limiters' rule classes, built once: ValidationCache keys on the rules, and a limiter
+# built per request makes new classes each time, so every request would miss the cache.
+_LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
 
 
 @strawberry.type
@@ -85,9 +93,8 @@ schema = strawberry.Schema(
     # shared by concurrent operations would mix them up. The caches live at module level.
     extensions=[
         lambda: CachedParser(maxsize=1024),
+        lambda: AddValidationRules(_LIMIT_RULES),
         lambda: ValidationCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ErrorCodes,
     ],
