@@ -10,7 +10,7 @@ import contextlib
 import os
 import resource
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -90,12 +90,14 @@ def sqlite_backend() -> Iterator[Backend]:
 
 
 @contextlib.contextmanager
-def running(backend: Backend, count: int, log_dir: Path) -> Iterator[list[Server]]:
+def running(
+    backend: Backend, count: int, log_dir: Path, env: Mapping[str, str] | None = None
+) -> Iterator[list[Server]]:
     """`count` server processes on one backend, each on its own port, stopped on exit."""
     servers: list[Server] = []
     try:
         for _ in range(count):
-            server = Server(backend)
+            server = Server(backend, extra_env=dict(env or {}))
             servers.append(server)
             server.start(log_dir)
         yield servers

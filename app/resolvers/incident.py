@@ -223,7 +223,7 @@ async def incident_updated(
     except DomainError as error:
         raise domain_graphql_error(error) from None
     stream = live.incident_updates(broker=info.context.broker, tenant_id=tenant_id, incident_id=key)
-    async for item in follow(stream):  # type: ignore[arg-type]
+    async for item in follow(stream):
         yield item
 
 
@@ -238,5 +238,5 @@ async def incidents_changed(
     stream = live.incidents_changed(
         broker=info.context.broker, tenant_id=tenant_id, filter=domain_filter
     )
-    async for item in follow(stream):  # type: ignore[arg-type]
+    async for item in follow(stream):
         yield item

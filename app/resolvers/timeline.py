@@ -69,4 +69,4 @@ async def timeline_event_added(
     except SlowConsumer as error:
         raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()

@@ -40,7 +40,7 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return _await_shared(result) if isinstance(result, asyncio.Future) else result
         result = super().execute_operation(serially)
         if self.is_awaitable(result):
-            future = asyncio.ensure_future(result)  # type: ignore[arg-type]
+            future = asyncio.ensure_future(result)
             shared[key] = (self.operation, future)
             return _await_shared(future)
         shared[key] = (self.operation, result)

@@ -7,7 +7,7 @@ seq that jumps, a broker outage (`RESYNC`) or a late subscriber is filled in fro
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -58,7 +58,7 @@ def events_of(message: Message) -> list[EventRecord]:
 
 async def incident_updates(
     *, broker: Broker, tenant_id: str, incident_id: str
-) -> AsyncIterator[Live[IncidentSnapshot]]:
+) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """Every new state of one incident, each once, in order."""
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
         # Read after subscribing, so nothing committed in between is missed; NOT_FOUND here.
@@ -76,7 +76,7 @@ async def incident_updates(
 
 async def timeline_events(
     *, broker: Broker, tenant_id: str, incident_id: str, after: int | None
-) -> AsyncIterator[Live[EventRecord]]:
+) -> AsyncGenerator[Live[EventRecord], None]:
     """Events with seq > after (from now when None), in seq order, no gap, no duplicate."""
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
         current = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
@@ -113,7 +113,7 @@ async def timeline_events(
 
 async def incidents_changed(
     *, broker: Broker, tenant_id: str, filter: IncidentFilter | None
-) -> AsyncIterator[Live[IncidentSnapshot]]:
+) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """The tenant-wide feed: each incident change that matches the filter."""
     delivered: OrderedDict[str, int] = OrderedDict()
     since: datetime = utcnow()
@@ -151,4 +151,4 @@ def shared_object(item: Live[T], kind: str, build: Callable[..., R]) -> R:
     cached = item.shared.get(kind)
     if cached is None:
         cached = item.shared[kind] = build(item.value, shared=item.shared)
-    return cached  # type: ignore[no-any-return]
+    return cached

@@ -94,6 +94,21 @@ class EventRecord:
         )
 
     @classmethod
+    def from_values(cls, row: Mapping[str, Any]) -> EventRecord:
+        """From a `.values(*_COLUMNS)` row: no model instance on hot read paths."""
+        return cls(
+            id=str(row["id"]),
+            incident_id=str(row["incident_id"]),
+            seq=row["seq"],
+            type=row["type"],
+            source=row["source"],
+            event_id=row["event_id"],
+            time=row["time"],
+            actor=row["actor"],
+            data=row["data"],
+        )
+
+    @classmethod
     def from_model(cls, row: TimelineEvent) -> EventRecord:
         return cls(
             id=str(row.id),
@@ -106,6 +121,9 @@ class EventRecord:
             actor=row.actor,
             data=row.data,
         )
+
+
+_COLUMNS = ("id", "incident_id", "seq", "type", "source", "event_id", "time", "actor", "data")
 
 
 def build_rows(
@@ -175,9 +193,11 @@ async def load_ranges(
     by_incident: dict[str, list[SeqRange]] = {}
     for r in wanted:
         by_incident.setdefault(r.incident_id, []).append(r)
-    rows = await TimelineEvent.filter(condition, tenant_id=tenant_id).order_by("seq")
+    rows = (
+        await TimelineEvent.filter(condition, tenant_id=tenant_id).order_by("seq").values(*_COLUMNS)
+    )
     for row in rows:
-        record = EventRecord.from_model(row)
+        record = EventRecord.from_values(row)
         for r in by_incident.get(record.incident_id, ()):
             if r.low < record.seq <= r.high:
                 found[r].append(record)
