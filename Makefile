@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-embedded test-integration bench lint typecheck schema migrations clean
+.PHONY: run test bench lint typecheck schema migrations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -34,7 +34,8 @@ async def bootstrap(settings: Settings) -> str | None:
 
 
 def announce_admin_token(secret: str, settings: Settings) -> None:
-    url = f"http://{settings.host}:{settings.port}/graphql"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    url = f"http://{host}:{settings.port}/graphql"
     print(
         "\nFirst start: created an admin token for tenant 'default'. It is shown only once:\n\n"
         f"  {secret}\n\nTry it:\n  curl -s {url} -H 'Authorization: Bearer {secret}' "
