@@ -6,16 +6,33 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 from app.config import ConfigError, Settings
 from app.models import Role
+
+T = TypeVar("T")
+
+
+def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Migrate, connect, run `work`, disconnect: what every command that touches data does."""
+    from app import database
+
+    async def run() -> T:
+        await database.migrate(settings)
+        await database.init(settings)
+        try:
+            return await work()
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from app import database
     from app.main import announce_admin_token, bootstrap
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
@@ -29,15 +46,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
 
-    async def prepare() -> str | None:
-        await database.migrate(settings)
-        await database.init(settings)
-        try:
-            return await bootstrap(settings)
-        finally:
-            await database.close()
-
-    secret = asyncio.run(prepare())
+    secret = _with_database(settings, lambda: bootstrap(settings))
     if secret:
         announce_admin_token(secret, settings)
     # Workers read their settings from the environment: hand them the command line's.
@@ -68,22 +77,17 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
-    from app import database
     from app.errors import DomainError
     from app.services import token as token_service
 
-    async def run() -> str:
-        await database.migrate(settings)
-        await database.init(settings)
-        try:
-            return await token_service.create_token(
-                tenant_id=args.tenant, role=Role(args.role), name=args.name
-            )
-        finally:
-            await database.close()
-
     try:
-        print(asyncio.run(run()))
+        secret = _with_database(
+            settings,
+            lambda: token_service.create_token(
+                tenant_id=args.tenant, role=Role(args.role), name=args.name
+            ),
+        )
+        print(secret)
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -91,18 +95,10 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from app import database
     from app.services.demo import load_demo
 
-    async def run() -> int:
-        await database.migrate(settings)
-        await database.init(settings)
-        try:
-            return await load_demo(tenant_id=args.tenant)
-        finally:
-            await database.close()
-
-    print(f"loaded {asyncio.run(run())} demo incidents into tenant {args.tenant!r}")
+    loaded = _with_database(settings, lambda: load_demo(tenant_id=args.tenant))
+    print(f"loaded {loaded} demo incidents into tenant {args.tenant!r}")
     return 0
 
 

@@ -26,6 +26,7 @@ from app.models import (
 from app.pubsub import outbox
 from app.services import lifecycle, sla
 from app.services.policy import TenantPolicy
+from app.services.tenant import get_policy
 from app.services.timeline import EventRecord, EventType, NewEvent, build_rows, find_by_event_id
 
 TITLE_MAX = 255
@@ -183,13 +184,6 @@ def parse_incident_id(value: str) -> uuid.UUID:
 # --- reading --------------------------------------------------------------------------------
 
 
-async def tenant_policy(tenant_id: str) -> TenantPolicy:
-    tenant = await Tenant.get_or_none(id=tenant_id)
-    if tenant is None:
-        raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
-    return TenantPolicy.from_json(tenant.policy)
-
-
 async def get_incident(*, tenant_id: str, incident_id: str) -> IncidentSnapshot:
     row = await Incident.get_or_none(tenant_id=tenant_id, id=parse_incident_id(incident_id))
     if row is None:
@@ -237,7 +231,7 @@ async def declare_incident(
         existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
         if existing is not None:
             return existing
-    policy = await tenant_policy(tenant_id)
+    policy = await get_policy(tenant_id=tenant_id)
     now = utcnow()
     priority = policy.priority(severity=severity, impact=impact, urgency=urgency)
     response_due, resolve_due = sla.deadlines(
@@ -479,7 +473,7 @@ async def _apply(
     caller pinned a version, in which case a stale version is a CONFLICT.
     """
     key = parse_incident_id(incident_id)
-    policy = await tenant_policy(tenant_id)
+    policy = await get_policy(tenant_id=tenant_id)
     for _ in range(_RACE_RETRIES):
         row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
         if row is None:
