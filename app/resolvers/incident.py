@@ -28,7 +28,8 @@ from app.schema.incident import (
 )
 from app.services import incident as service
 from app.services import incident_search, live
-from app.services.incident import CommandResult, IncidentSnapshot
+from app.services.incident import CommandResult
+from app.services.incident_snapshot import IncidentSnapshot, parse_incident_id
 
 _UPDATABLE = ("title", "description", "service", "severity", "impact", "urgency", "is_major")
 
@@ -38,7 +39,7 @@ def incident_key(value: str) -> str:
     key = from_global_id(INCIDENT_PREFIX, value)
     if key is None:
         try:
-            return str(service.parse_incident_id(value))
+            return str(parse_incident_id(value))
         except NotFound:
             raise NotFound(f"no incident with id {value!r}", field="id") from None
     return key

@@ -7,8 +7,7 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from app.services import incident as incident_service
-from app.services.incident import IncidentSnapshot
+from app.services.incident_snapshot import IncidentSnapshot, get_incidents
 from app.services.timeline import EventRecord, SeqRange, load_ranges
 
 
@@ -27,7 +26,7 @@ class Loaders:
         return DataLoader(self._timeline)
 
     async def _incidents(self, keys: Sequence[str]) -> list[IncidentSnapshot | None]:
-        found = await incident_service.get_incidents(tenant_id=self.tenant_id, incident_ids=keys)
+        found = await get_incidents(tenant_id=self.tenant_id, incident_ids=keys)
         return [found.get(k) for k in keys]
 
     async def _timeline(self, keys: Sequence[SeqRange]) -> list[list[EventRecord]]:

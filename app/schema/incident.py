@@ -22,7 +22,7 @@ from app.schema.common import (
 )
 from app.schema.timeline import TimelineEventConnection
 from app.services import incident_search, lifecycle
-from app.services.incident import IncidentSnapshot, utcnow
+from app.services.incident_snapshot import IncidentSnapshot, utcnow
 from app.services.timeline import SeqRange
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,

@@ -1,11 +1,11 @@
-"""Incident commands and queries. Each command is one transaction: projection, events, outbox."""
+"""Incident commands. Each is one transaction: projection, timeline events and outbox row."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -18,192 +18,32 @@ from app.models import (
     Incident,
     IncidentStatus,
     NoteKind,
-    Priority,
     Severity,
     Tenant,
     Urgency,
 )
 from app.pubsub import outbox
+from app.services import incident_validation as validation
 from app.services import lifecycle, sla
+from app.services.incident_snapshot import (
+    MODEL_FIELDS,
+    IncidentSnapshot,
+    get_incident,
+    get_incidents,
+    parse_incident_id,
+    utcnow,
+)
 from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
 from app.services.timeline import EventRecord, EventType, NewEvent, build_rows, find_by_event_id
 
-TITLE_MAX = 255
-TEXT_MAX_BYTES = 64 * 1024
-NAME_MAX = 255
-MENTIONS_MAX = 50
 _RACE_RETRIES = 20
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class IncidentSnapshot:
-    """The incident as API readers and subscribers see it; travels inside broker messages."""
-
-    id: str
-    tenant_id: str
-    number: int
-    title: str
-    description: str | None
-    service: str | None
-    severity: Severity
-    impact: Impact
-    urgency: Urgency
-    priority: Priority
-    status: IncidentStatus
-    is_major: bool
-    assignee: str | None
-    declared_by: str | None
-    resolution_summary: str | None
-    root_cause: str | None
-    created_at: datetime
-    updated_at: datetime
-    acknowledged_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    cancelled_at: datetime | None
-    sla_response_due: datetime | None
-    sla_resolve_due: datetime | None
-    sla_paused_since: datetime | None
-    version: int
-    last_seq: int
-
-    def response_due(self, now: datetime) -> datetime | None:
-        paused = self.sla_paused_since if self.acknowledged_at is None else None
-        return sla.effective_due(self.sla_response_due, paused, now)
-
-    def resolve_due(self, now: datetime) -> datetime | None:
-        return sla.effective_due(self.sla_resolve_due, self.sla_paused_since, now)
-
-    def response_breached(self, now: datetime) -> bool:
-        stopped = self.acknowledged_at or self.cancelled_at
-        return sla.breached(self.sla_response_due, stopped, self.sla_paused_since, now)
-
-    def resolve_breached(self, now: datetime) -> bool:
-        stopped = self.resolved_at or self.cancelled_at
-        return sla.breached(self.sla_resolve_due, stopped, self.sla_paused_since, now)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> IncidentSnapshot:
-        values = dict(raw)
-        for name in _DATETIME_FIELDS:
-            if values.get(name) is not None:
-                values[name] = datetime.fromisoformat(values[name])
-        for name, enum in _ENUM_FIELDS.items():
-            values[name] = enum(values[name])
-        return cls(**values)
-
-    @classmethod
-    def from_model(cls, row: Incident) -> IncidentSnapshot:
-        return cls(
-            id=str(row.id),
-            tenant_id=row.tenant_id,
-            **{name: getattr(row, name) for name in _MODEL_FIELDS},
-        )
-
-
-_DATETIME_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type))
-_ENUM_FIELDS: dict[str, Any] = {
-    "severity": Severity,
-    "impact": Impact,
-    "urgency": Urgency,
-    "priority": Priority,
-    "status": IncidentStatus,
-}
-_MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))
 
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     incident: IncidentSnapshot
     events: list[EventRecord]
-
-
-# --- validation ---------------------------------------------------------------------------
-
-
-def storable(value: str, *, field: str) -> str:
-    """Refuse text a database cannot store: NUL (PostgreSQL) and lone surrogates (any)."""
-    if "\x00" in value:
-        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
-    try:
-        value.encode()
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(f"{field} must be valid Unicode text", field=field) from exc
-    return value
-
-
-def _title(value: str) -> str:
-    title = storable(value, field="title").strip()
-    if not title:
-        raise ValidationFailed("title must not be empty", field="title")
-    if len(title) > TITLE_MAX:
-        raise ValidationFailed(f"title must be at most {TITLE_MAX} characters", field="title")
-    return title
-
-
-def _text(value: str | None, *, field: str, required: bool = False) -> str | None:
-    if value is not None:
-        storable(value, field=field)
-    if value is None or not value.strip():
-        if required:
-            raise ValidationFailed(f"{field} must not be empty", field=field)
-        return None
-    if len(value.encode()) > TEXT_MAX_BYTES:
-        raise ValidationFailed(f"{field} must be at most 64 KiB", field=field)
-    return value
-
-
-def _name(value: str | None, *, field: str) -> str | None:
-    if value is None or not value.strip():
-        return None
-    name = storable(value, field=field).strip()
-    if len(name) > NAME_MAX:
-        raise ValidationFailed(f"{field} must be at most {NAME_MAX} characters", field=field)
-    return name
-
-
-def parse_incident_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise NotFound(f"no incident with id {value!r}", field="id") from exc
-
-
-# --- reading --------------------------------------------------------------------------------
-
-
-async def get_incident(*, tenant_id: str, incident_id: str) -> IncidentSnapshot:
-    row = await Incident.get_or_none(tenant_id=tenant_id, id=parse_incident_id(incident_id))
-    if row is None:
-        raise NotFound(f"no incident with id {incident_id!r}", field="id")
-    return IncidentSnapshot.from_model(row)
-
-
-async def get_incidents(
-    *, tenant_id: str, incident_ids: Sequence[str]
-) -> dict[str, IncidentSnapshot]:
-    ids: list[uuid.UUID] = []
-    for value in incident_ids:
-        try:
-            ids.append(uuid.UUID(value))
-        except ValueError:
-            continue
-    if not ids:
-        return {}
-    rows = await Incident.filter(tenant_id=tenant_id, id__in=ids)
-    return {str(row.id): IncidentSnapshot.from_model(row) for row in rows}
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -222,11 +62,11 @@ async def declare_incident(
     assignee: str | None = None,
     event_id: str | None = None,
 ) -> CommandResult:
-    title = _title(title)
-    description = _text(description, field="description")
-    service = _name(service, field="service")
-    assignee = _name(assignee, field="assignee")
-    event_id = _name(event_id, field="eventId")
+    title = validation.title(title)
+    description = validation.text(description, field="description")
+    service = validation.name(service, field="service")
+    assignee = validation.name(assignee, field="assignee")
+    event_id = validation.name(event_id, field="eventId")
     if event_id is not None:
         existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
         if existing is not None:
@@ -298,7 +138,7 @@ async def update_incident(
     version: int | None = None,
     changes: Mapping[str, Any],
 ) -> CommandResult:
-    clean = _clean_changes(changes)
+    clean = validation.clean_changes(changes)
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         _require_not_terminal(row)
@@ -333,9 +173,9 @@ async def transition_incident(
     resolution_summary: str | None = None,
     root_cause: str | None = None,
 ) -> CommandResult:
-    reason = _text(reason, field="reason")
-    resolution_summary = _text(resolution_summary, field="resolutionSummary")
-    root_cause = _text(root_cause, field="rootCause")
+    reason = validation.text(reason, field="reason")
+    resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
+    root_cause = validation.text(root_cause, field="rootCause")
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         current = row.status
@@ -398,7 +238,7 @@ async def assign_incident(
     assignee: str | None,
     version: int | None = None,
 ) -> CommandResult:
-    assignee = _name(assignee, field="assignee")
+    assignee = validation.name(assignee, field="assignee")
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         _require_not_terminal(row)
@@ -422,11 +262,11 @@ async def add_note(
     mentions: Sequence[str] = (),
     event_id: str | None = None,
 ) -> CommandResult:
-    text = _text(body, field="body", required=True)
-    if len(mentions) > MENTIONS_MAX:
-        raise ValidationFailed(f"at most {MENTIONS_MAX} mentions", field="mentions")
-    names = [n for n in (_name(m, field="mentions") for m in mentions) if n]
-    event_id = _name(event_id, field="eventId")
+    text = validation.text(body, field="body", required=True)
+    if len(mentions) > validation.MENTIONS_MAX:
+        raise ValidationFailed(f"at most {validation.MENTIONS_MAX} mentions", field="mentions")
+    names = [n for n in (validation.name(m, field="mentions") for m in mentions) if n]
+    event_id = validation.name(event_id, field="eventId")
     if event_id is not None:
         existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
         if existing is not None:
@@ -525,7 +365,7 @@ class _LostRace(Exception):
 
 
 _WRITABLE = tuple(
-    name for name in _MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
+    name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
 ) + ("sla_paused_seconds",)
 
 
@@ -569,24 +409,6 @@ async def _replayed(*, tenant_id: str, event_id: str) -> CommandResult | None:
     return CommandResult(incident, [record])
 
 
-def _clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for name, value in changes.items():
-        if name == "title":
-            clean[name] = _title(value)
-        elif name == "description":
-            clean[name] = _text(value, field="description")
-        elif name == "service":
-            clean[name] = _name(value, field="service")
-        elif name in ("severity", "impact", "urgency"):
-            clean[name] = _ENUM_FIELDS[name](value)
-        elif name == "is_major":
-            clean[name] = bool(value)
-        else:
-            raise ValidationFailed(f"{name} cannot be changed with updateIncident", field=name)
-    return clean
-
-
 def _require_not_terminal(row: Incident) -> None:
     if row.status in lifecycle.TERMINAL:
         raise InvalidTransition(
@@ -611,12 +433,9 @@ def _plain(value: Any) -> Any:
 
 __all__ = [
     "CommandResult",
-    "IncidentSnapshot",
     "add_note",
     "assign_incident",
     "declare_incident",
-    "get_incident",
-    "get_incidents",
     "transition_incident",
     "update_incident",
 ]

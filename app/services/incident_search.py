@@ -19,7 +19,8 @@ from tortoise.expressions import Q
 
 from app.errors import ValidationFailed
 from app.models import Incident, IncidentStatus, Priority, Severity
-from app.services.incident import IncidentSnapshot, storable
+from app.services.incident_snapshot import IncidentSnapshot
+from app.services.incident_validation import storable
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500

@@ -14,8 +14,8 @@ from typing import Any, Generic, TypeVar
 
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
-from app.services.incident import IncidentSnapshot, get_incident, utcnow
 from app.services.incident_search import IncidentFilter, changed_since
+from app.services.incident_snapshot import IncidentSnapshot, get_incident, utcnow
 from app.services.timeline import EventRecord, events_after
 
 _SEEN_LIMIT = 10_000

@@ -1,0 +1,130 @@
+"""The incident read model: the snapshot API readers and subscribers see, and how to load it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from app.errors import NotFound
+from app.models import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
+from app.services import sla
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentSnapshot:
+    """The incident as API readers and subscribers see it; travels inside broker messages."""
+
+    id: str
+    tenant_id: str
+    number: int
+    title: str
+    description: str | None
+    service: str | None
+    severity: Severity
+    impact: Impact
+    urgency: Urgency
+    priority: Priority
+    status: IncidentStatus
+    is_major: bool
+    assignee: str | None
+    declared_by: str | None
+    resolution_summary: str | None
+    root_cause: str | None
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+    sla_response_due: datetime | None
+    sla_resolve_due: datetime | None
+    sla_paused_since: datetime | None
+    version: int
+    last_seq: int
+
+    def response_due(self, now: datetime) -> datetime | None:
+        paused = self.sla_paused_since if self.acknowledged_at is None else None
+        return sla.effective_due(self.sla_response_due, paused, now)
+
+    def resolve_due(self, now: datetime) -> datetime | None:
+        return sla.effective_due(self.sla_resolve_due, self.sla_paused_since, now)
+
+    def response_breached(self, now: datetime) -> bool:
+        stopped = self.acknowledged_at or self.cancelled_at
+        return sla.breached(self.sla_response_due, stopped, self.sla_paused_since, now)
+
+    def resolve_breached(self, now: datetime) -> bool:
+        stopped = self.resolved_at or self.cancelled_at
+        return sla.breached(self.sla_resolve_due, stopped, self.sla_paused_since, now)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> IncidentSnapshot:
+        values = dict(raw)
+        for name in DATETIME_FIELDS:
+            if values.get(name) is not None:
+                values[name] = datetime.fromisoformat(values[name])
+        for name, enum in ENUM_FIELDS.items():
+            values[name] = enum(values[name])
+        return cls(**values)
+
+    @classmethod
+    def from_model(cls, row: Incident) -> IncidentSnapshot:
+        return cls(
+            id=str(row.id),
+            tenant_id=row.tenant_id,
+            **{name: getattr(row, name) for name in MODEL_FIELDS},
+        )
+
+
+DATETIME_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type))
+ENUM_FIELDS: dict[str, Any] = {
+    "severity": Severity,
+    "impact": Impact,
+    "urgency": Urgency,
+    "priority": Priority,
+    "status": IncidentStatus,
+}
+MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))
+
+
+def parse_incident_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise NotFound(f"no incident with id {value!r}", field="id") from exc
+
+
+async def get_incident(*, tenant_id: str, incident_id: str) -> IncidentSnapshot:
+    row = await Incident.get_or_none(tenant_id=tenant_id, id=parse_incident_id(incident_id))
+    if row is None:
+        raise NotFound(f"no incident with id {incident_id!r}", field="id")
+    return IncidentSnapshot.from_model(row)
+
+
+async def get_incidents(
+    *, tenant_id: str, incident_ids: Sequence[str]
+) -> dict[str, IncidentSnapshot]:
+    ids: list[uuid.UUID] = []
+    for value in incident_ids:
+        try:
+            ids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    rows = await Incident.filter(tenant_id=tenant_id, id__in=ids)
+    return {str(row.id): IncidentSnapshot.from_model(row) for row in rows}
