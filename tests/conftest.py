@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.support import (
     GraphQLClient,
     Server,
     create_pg_database,
+    create_token,
     drop_pg_database,
     postgres_available,
     redis_available,
@@ -78,3 +80,27 @@ async def client(server: Server) -> AsyncIterator[GraphQLClient]:
     c = server.client()
     yield c
     await c.aclose()
+
+
+@pytest.fixture(scope="session")
+def role_tokens(server: Server) -> dict[str, str]:
+    """One token per role, plus a second admin (another person), on the session's server."""
+    roles = ["VIEWER", "STAKEHOLDER", "RESPONDER", "INCIDENT_MANAGER", "ADMIN", "INGEST"]
+    tokens = {role: create_token(server, role=role, name=f"{role.lower()} user") for role in roles}
+    tokens["OTHER_ADMIN"] = create_token(server, role="ADMIN", name="another admin")
+    return tokens
+
+
+@pytest.fixture
+async def as_role(server: Server, role_tokens: dict[str, str]) -> AsyncIterator[Any]:
+    """`as_role("VIEWER")`: a client holding that role's token."""
+    opened: list[GraphQLClient] = []
+
+    def make(role: str) -> GraphQLClient:
+        c = server.client(token=role_tokens[role])
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        await c.aclose()

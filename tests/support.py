@@ -349,3 +349,18 @@ async def subscribe_and_wait(
     op_id = await sub.subscribe(query, variables)
     await wait_for_subscribers(server, before + 1)
     return op_id
+
+
+def create_token(server: Server, *, role: str, name: str, tenant: str = "default") -> str:
+    """A new API token in the server's database, made with `incidentgraph token create`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "token", "create"]
+        + ["--tenant", tenant, "--role", role, "--name", name],
+        cwd=ROOT,
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

@@ -565,16 +565,17 @@ async def test_a_stale_version_is_a_conflict_and_writes_nothing(client):
 # --- events ---------------------------------------------------------------------------------
 
 
-async def test_every_change_is_a_cloud_event_in_seq_order(client):
+async def test_every_change_is_a_cloud_event_in_seq_order(client, as_role):
     # given
     incident = await declare(client, title=f"Events {marker()}")
 
-    # when
+    # when (a P1 by then: someone other than its declarer closes it)
     await walk(client, incident["id"], IN_PROGRESS)
     await client.execute(ASSIGN, {"input": {"id": incident["id"], "assignee": "alice"}})
     await client.execute(ADD_NOTE, {"input": {"incidentId": incident["id"], "body": "Looking"}})
     await client.execute(UPDATE, {"input": {"id": incident["id"], "severity": "SEV1"}})
-    await walk(client, incident["id"], RESOLVED, CLOSED)
+    await walk(client, incident["id"], RESOLVED)
+    await walk(as_role("OTHER_ADMIN"), incident["id"], CLOSED)
 
     # then
     stored = await fetch(client, incident["id"])

@@ -11,7 +11,8 @@ from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, NotFound
 from app.pubsub.broker import SlowConsumer
-from app.resolvers.context import Context, principal_of
+from app.resolvers.authorization import authorize
+from app.resolvers.context import Context
 from app.resolvers.loaders import Loaders
 from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
 from app.schema.incident import (
@@ -30,6 +31,7 @@ from app.services import incident as service
 from app.services import incident_search, live
 from app.services.incident import CommandResult
 from app.services.incident_snapshot import IncidentSnapshot, parse_incident_id
+from app.services.permissions import Action
 
 _UPDATABLE = ("title", "description", "service", "severity", "impact", "urgency", "is_major")
 
@@ -61,7 +63,7 @@ async def run_command(command: Callable[[], Awaitable[CommandResult]]) -> Incide
 
 
 async def incident(info: Info[Context, Any], id: strawberry.ID) -> Incident | None:
-    principal_of(info)
+    authorize(info, Action.READ_INCIDENTS)
     try:
         key = incident_key(id)
     except NotFound:
@@ -77,7 +79,7 @@ async def incidents(
     first: int | None = None,
     after: str | None = None,
 ) -> IncidentConnection:
-    tenant_id = principal_of(info).tenant_id
+    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
     try:
         domain_filter = filter.to_domain() if filter else None
         order = (
@@ -110,7 +112,7 @@ async def incidents(
 async def declare_incident(
     info: Info[Context, Any], input: DeclareIncidentInput
 ) -> IncidentPayload:
-    principal = principal_of(info)
+    principal = authorize(info, Action.DECLARE)
     return await run_command(
         lambda: service.declare_incident(
             tenant_id=principal.tenant_id,
@@ -128,7 +130,7 @@ async def declare_incident(
 
 
 async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) -> IncidentPayload:
-    principal = principal_of(info)
+    principal = authorize(info, Action.UPDATE)
     changes: dict[str, Any] = {}
     for name in _UPDATABLE:
         value = getattr(input, name)
@@ -160,7 +162,7 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
 async def transition_incident(
     info: Info[Context, Any], input: TransitionIncidentInput
 ) -> IncidentPayload:
-    principal = principal_of(info)
+    principal = authorize(info, Action.TRANSITION)
 
     async def command() -> CommandResult:
         return await service.transition_incident(
@@ -172,13 +174,14 @@ async def transition_incident(
             reason=input.reason,
             resolution_summary=input.resolution_summary,
             root_cause=input.root_cause,
+            role=principal.role,
         )
 
     return await run_command(command)
 
 
 async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) -> IncidentPayload:
-    principal = principal_of(info)
+    principal = authorize(info, Action.ASSIGN)
 
     async def command() -> CommandResult:
         return await service.assign_incident(
@@ -218,7 +221,7 @@ async def follow(
 async def incident_updated(
     info: Info[Context, Any], id: strawberry.ID
 ) -> AsyncGenerator[Incident, None]:
-    tenant_id = principal_of(info).tenant_id
+    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
     try:
         key = incident_key(id)
     except DomainError as error:
@@ -231,7 +234,7 @@ async def incident_updated(
 async def incidents_changed(
     info: Info[Context, Any], filter: IncidentFilter | None = None
 ) -> AsyncGenerator[Incident, None]:
-    tenant_id = principal_of(info).tenant_id
+    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
     try:
         domain_filter = filter.to_domain() if filter else None
     except DomainError as error:

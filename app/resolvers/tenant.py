@@ -7,14 +7,18 @@ from typing import Any
 from strawberry.types import Info
 
 from app.errors import DomainError
-from app.resolvers.context import Context, principal_of
+from app.resolvers.authorization import authorize
+from app.resolvers.context import Context
 from app.schema.common import UserError
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload, UpdateTenantPolicyInput
 from app.services import tenant as service
+from app.services.permissions import Action
 
 
 async def tenant_policy(info: Info[Context, Any]) -> TenantPolicy:
-    return TenantPolicy.of(await service.get_policy(tenant_id=principal_of(info).tenant_id))
+    return TenantPolicy.of(
+        await service.get_policy(tenant_id=authorize(info, Action.READ_POLICY).tenant_id)
+    )
 
 
 async def update_tenant_policy(
@@ -40,7 +44,7 @@ async def update_tenant_policy(
     }
     try:
         policy = await service.update_policy(
-            tenant_id=principal_of(info).tenant_id, changes=changes
+            tenant_id=authorize(info, Action.MANAGE_POLICY).tenant_id, changes=changes
         )
     except DomainError as error:
         return TenantPolicyPayload(policy=None, errors=[UserError.of(error)])

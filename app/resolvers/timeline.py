@@ -11,16 +11,18 @@ from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
 from app.pubsub.broker import SlowConsumer
-from app.resolvers.context import Context, principal_of
+from app.resolvers.authorization import authorize
+from app.resolvers.context import Context
 from app.resolvers.incident import domain_graphql_error, incident_key
 from app.schema.common import UserError, decode_seq_cursor
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services import incident as service
 from app.services import live
+from app.services.permissions import Action
 
 
 async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEventPayload:
-    principal = principal_of(info)
+    principal = authorize(info, Action.ADD_NOTE)
     try:
         result = await service.add_note(
             tenant_id=principal.tenant_id,
@@ -46,7 +48,7 @@ def _add_note_error(error: DomainError) -> UserError:
 async def timeline_event_added(
     info: Info[Context, Any], incident_id: strawberry.ID, after: str | None = None
 ) -> AsyncGenerator[TimelineEvent, None]:
-    tenant_id = principal_of(info).tenant_id
+    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
     after_seq: int | None = None
     if after is not None:
         after_seq = decode_seq_cursor(after)

@@ -12,12 +12,14 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
     Impact,
     Incident,
     IncidentStatus,
     NoteKind,
+    Priority,
+    Role,
     Severity,
     Tenant,
     Urgency,
@@ -29,10 +31,10 @@ from app.services.incident_snapshot import (
     MODEL_FIELDS,
     IncidentSnapshot,
     get_incident,
-    get_incidents,
     parse_incident_id,
     utcnow,
 )
+from app.services.permissions import Action, allowed
 from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
 from app.services.timeline import EventRecord, EventType, NewEvent, build_rows, find_by_event_id
@@ -172,7 +174,9 @@ async def transition_incident(
     reason: str | None = None,
     resolution_summary: str | None = None,
     root_cause: str | None = None,
+    role: Role | None = None,
 ) -> CommandResult:
+    """Move an incident along the lifecycle. `role` is the caller's; None for the system."""
     reason = validation.text(reason, field="reason")
     resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
     root_cause = validation.text(root_cause, field="rootCause")
@@ -180,15 +184,17 @@ async def transition_incident(
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         current = row.status
         if not lifecycle.can_transition(current, to):
-            allowed = ", ".join(s.value for s in lifecycle.allowed_targets(current)) or "none"
+            targets = ", ".join(s.value for s in lifecycle.allowed_targets(current)) or "none"
             raise InvalidTransition(
-                f"cannot move an incident from {current.value} to {to.value} (allowed: {allowed})",
+                f"cannot move an incident from {current.value} to {to.value} (allowed: {targets})",
                 field="to",
             )
         if to is IncidentStatus.RESOLVED and resolution_summary is None:
             raise ValidationFailed(
                 "resolving an incident needs a resolution summary", field="resolutionSummary"
             )
+        if to is IncidentStatus.CLOSED:
+            _check_closing(row, actor=actor, role=role)
         row.status = to
         events = [
             NewEvent(
@@ -407,6 +413,19 @@ async def _replayed(*, tenant_id: str, event_id: str) -> CommandResult | None:
         return None
     incident = await get_incident(tenant_id=tenant_id, incident_id=record.incident_id)
     return CommandResult(incident, [record])
+
+
+def _check_closing(row: Incident, *, actor: str | None, role: Role | None) -> None:
+    high = row.priority in (Priority.P1, Priority.P2)
+    if high and role is not None and not allowed(role, Action.CLOSE_HIGH_PRIORITY):
+        raise Forbidden(
+            f"closing a {row.priority.value} incident needs the INCIDENT_MANAGER role", field="to"
+        )
+    if row.priority is Priority.P1 and actor is not None and row.declared_by == actor:
+        raise Forbidden(
+            "whoever declared a P1 incident cannot also close it (segregation of duties)",
+            field="to",
+        )
 
 
 def _require_not_terminal(row: Incident) -> None:

@@ -1,0 +1,86 @@
+"""The permission table: which role may do what. Every API entry point checks it.
+
+ADMIN may do all that INCIDENT_MANAGER may, which may do all that RESPONDER may, which may
+do all that VIEWER may (CONTRACT section 4). STAKEHOLDER sees status boards only; INGEST may
+only post alerts. Rules that depend on the incident itself (closing a P1 or P2, segregation of
+duties) live with the command, in services/incident.py.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from app.models import Role
+
+
+class Action(StrEnum):
+    READ_INCIDENTS = "READ_INCIDENTS"  # queries and subscriptions on incidents and timelines
+    READ_BOARDS = "READ_BOARDS"
+    DECLARE = "DECLARE"
+    UPDATE = "UPDATE"
+    TRANSITION = "TRANSITION"
+    ASSIGN = "ASSIGN"
+    ADD_NOTE = "ADD_NOTE"
+    CLOSE_HIGH_PRIORITY = "CLOSE_HIGH_PRIORITY"  # move a P1 or P2 incident to CLOSED
+    READ_POLICY = "READ_POLICY"
+    MANAGE_POLICY = "MANAGE_POLICY"
+    MANAGE_TOKENS = "MANAGE_TOKENS"
+    INGEST_ALERTS = "INGEST_ALERTS"
+
+
+_VIEWER = frozenset({Action.READ_INCIDENTS, Action.READ_BOARDS, Action.READ_POLICY})
+_RESPONDER = _VIEWER | {
+    Action.DECLARE,
+    Action.UPDATE,
+    Action.TRANSITION,
+    Action.ASSIGN,
+    Action.ADD_NOTE,
+}
+_INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY}
+_ADMIN = _INCIDENT_MANAGER | {Action.MANAGE_POLICY, Action.MANAGE_TOKENS}
+
+GRANTS: dict[Role, frozenset[Action]] = {
+    Role.VIEWER: _VIEWER,
+    Role.STAKEHOLDER: frozenset({Action.READ_BOARDS}),
+    Role.RESPONDER: frozenset(_RESPONDER),
+    Role.INCIDENT_MANAGER: frozenset(_INCIDENT_MANAGER),
+    Role.ADMIN: frozenset(_ADMIN),
+    Role.INGEST: frozenset({Action.INGEST_ALERTS}),
+}
+
+
+def allowed(role: Role, action: Action) -> bool:
+    return action in GRANTS[role]
+
+
+def render_markdown() -> str:
+    """The table as docs/permissions.md shows it (a test keeps the two identical)."""
+    roles = list(Role)
+    lines = [
+        "# Permissions",
+        "",
+        "Generated from `app/services/permissions.py` (`python -m app.services.permissions`).",
+        "Every query field, mutation and subscription checks this table; a caller without the",
+        'permission gets a GraphQL error with `extensions.code = "FORBIDDEN"` and nothing is',
+        "written.",
+        "",
+        "| action | " + " | ".join(r.value for r in roles) + " |",
+        "|---|" + "---|" * len(roles),
+    ]
+    for action in Action:
+        marks = " | ".join("yes" if allowed(r, action) else "" for r in roles)
+        lines.append(f"| `{action.value}` | {marks} |")
+    lines += [
+        "",
+        "Rules that depend on the incident, checked by the command itself (payload error",
+        "`FORBIDDEN`, nothing written):",
+        "",
+        "- Closing a P1 or P2 incident needs `CLOSE_HIGH_PRIORITY` (INCIDENT_MANAGER or ADMIN).",
+        "- Segregation of duties: whoever declared a P1 incident cannot be the one who closes it.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
