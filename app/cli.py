@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from app.config import ConfigError, Settings
@@ -94,6 +95,82 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _token_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.errors import DomainError
+    from app.services import token as token_service
+
+    async def every_token() -> list[token_service.TokenRecord]:
+        tokens: list[token_service.TokenRecord] = []
+        after: str | None = None
+        while True:
+            page = await token_service.list_tokens(
+                tenant_id=args.tenant, first=token_service.PAGE_MAX, after=after
+            )
+            tokens += [token for _, token in page.items]
+            if not page.has_next_page:
+                return tokens
+            after = page.items[-1][0]
+
+    try:
+        tokens = _with_database(settings, every_token)
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    rows = [("ID", "NAME", "ROLE", "CREATED", "REVOKED")] + [
+        (
+            t.id,
+            t.name,
+            t.role.value,
+            _when(t.created_at),
+            _when(t.revoked_at) if t.revoked_at else "-",
+        )
+        for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from app.errors import DomainError
+    from app.services import token as token_service
+
+    try:
+        # GraphQL's global id ("tok_<hex>") names the same token.
+        token_id = args.id.removeprefix("tok_")
+        token = _with_database(settings, lambda: token_service.revoke_token(token_id=token_id))
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(
+        f"revoked token {token.id} ({token.name!r}, tenant {token.tenant_id!r}); "
+        "running servers refuse it within 5 seconds"
+    )
+    return 0
+
+
+def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.errors import DomainError
+    from app.services import tenant as tenant_service
+
+    try:
+        _with_database(
+            settings, lambda: tenant_service.create_tenant(tenant_id=args.id, name=args.name)
+        )
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"created tenant {args.id!r}")
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.demo import load_demo
 
@@ -129,6 +206,21 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True, help="who or what uses the token")
     create.set_defaults(run=_token_create)
+    listing = token_commands.add_parser("list", help="list a tenant's tokens (never their secrets)")
+    listing.add_argument("--tenant", required=True, help="tenant id, e.g. default")
+    listing.set_defaults(run=_token_list)
+    revoke = token_commands.add_parser("revoke", help="revoke a token: it stops authenticating")
+    revoke.add_argument("--id", required=True, help="the token's id, as `token list` shows it")
+    revoke.set_defaults(run=_token_revoke)
+
+    tenant = commands.add_parser("tenant", help="manage tenants")
+    tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True)
+    tenant_create = tenant_commands.add_parser("create", help="create a tenant")
+    tenant_create.add_argument(
+        "--id", required=True, help="permanent id: 1-64 lowercase letters, digits or '-'"
+    )
+    tenant_create.add_argument("--name", required=True, help="display name")
+    tenant_create.set_defaults(run=_tenant_create)
 
     demo = commands.add_parser("demo", help="load a realistic demo data set")
     demo.add_argument("--tenant", default="default")

@@ -22,7 +22,19 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["migrate"], ["token", "create"], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["migrate"],
+        ["token", "create"],
+        ["token", "list"],
+        ["token", "revoke"],
+        ["tenant", "create"],
+        ["demo"],
+    ],
+)
 def test_every_command_has_help(command):
     result = run(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -54,6 +66,65 @@ def test_migrate_token_and_demo_on_a_fresh_database(tmp_path):
     # and the demo data loads
     demo = run("demo", env=env)
     assert demo.returncode == 0 and "loaded 8 demo incidents" in demo.stdout
+
+
+def test_tenants_are_created_with_a_valid_unique_id(tmp_path):
+    # given an empty embedded database
+    env = {"INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/tenants.db"}
+
+    # when a second tenant is created
+    created = run("tenant", "create", "--id", "acme-2", "--name", "Acme", env=env)
+
+    # then it exists, and tokens can be made for it
+    assert created.returncode == 0 and "acme-2" in created.stdout
+    token = run(
+        "token", "create", "--tenant", "acme-2", "--role", "ADMIN", "--name", "ops", env=env
+    )
+    assert token.returncode == 0 and token.stdout.strip().startswith("igt_")
+
+    # and the same id again, or an id with capitals or underscores, is refused clearly
+    again = run("tenant", "create", "--id", "acme-2", "--name", "Acme again", env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    for bad_id in ("Acme", "acme_2", "", "a" * 65):
+        bad = run("tenant", "create", "--id", bad_id, "--name", "x", env=env)
+        assert bad.returncode == 2 and "lowercase letters, digits or '-'" in bad.stderr
+
+
+def test_tokens_are_listed_and_revoked(tmp_path):
+    # given a tenant with two tokens
+    env = {"INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/tokens.db"}
+    pager = run(
+        "token", "create", "--tenant", "default", "--role", "RESPONDER", "--name", "pager", env=env
+    )
+    run("token", "create", "--tenant", "default", "--role", "VIEWER", "--name", "wall", env=env)
+
+    # when they are listed
+    listed = run("token", "list", "--tenant", "default", env=env)
+
+    # then each shows its id, name, role and times, but never its secret
+    assert listed.returncode == 0, listed.stderr
+    header, *rows = listed.stdout.splitlines()
+    assert header.split() == ["ID", "NAME", "ROLE", "CREATED", "REVOKED"]
+    by_name = {row.split()[1]: row.split() for row in rows}
+    assert by_name["pager"][2] == "RESPONDER" and by_name["pager"][4] == "-"
+    assert pager.stdout.strip() not in listed.stdout
+
+    # when the pager's token is revoked
+    revoked = run("token", "revoke", "--id", by_name["pager"][0], env=env)
+
+    # then the list shows when, and the other token is untouched
+    assert revoked.returncode == 0 and "revoked token" in revoked.stdout
+    after = {
+        row.split()[1]: row.split()
+        for row in run("token", "list", "--tenant", "default", env=env).stdout.splitlines()[1:]
+    }
+    assert after["pager"][4] != "-" and after["wall"][4] == "-"
+
+    # and an unknown id or tenant is refused clearly
+    unknown = run("token", "revoke", "--id", "00000000-0000-0000-0000-000000000000", env=env)
+    assert unknown.returncode == 2 and "no token" in unknown.stderr
+    nobody = run("token", "list", "--tenant", "nope", env=env)
+    assert nobody.returncode == 2 and "no tenant" in nobody.stderr
 
 
 def test_bad_configuration_is_reported_not_a_traceback():

@@ -18,12 +18,14 @@ from app.resolvers import incident as incident_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
+from app.resolvers import token as token_resolvers
 from app.schema.common import Node
 from app.schema.errors import CachedParser, ErrorCodes
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.incident import Incident, IncidentConnection, IncidentPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
+from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -46,6 +48,10 @@ class Query:
         resolver=tenant_resolvers.tenant_policy,
         description="This tenant's priority matrix, severity floors and SLA targets.",
     )
+    api_tokens: ApiTokenConnection = strawberry.field(
+        resolver=token_resolvers.api_tokens,
+        description="This tenant's API tokens, revoked ones included, oldest first. ADMIN only.",
+    )
 
 
 @strawberry.type
@@ -65,6 +71,14 @@ class Mutation:
     add_note: TimelineEventPayload = strawberry.mutation(resolver=timeline_resolvers.add_note)
     update_tenant_policy: TenantPolicyPayload = strawberry.mutation(
         resolver=tenant_resolvers.update_tenant_policy
+    )
+    create_api_token: CreateApiTokenPayload = strawberry.mutation(
+        resolver=token_resolvers.create_api_token,
+        description="A new token for this tenant; its secret is in the payload, once. ADMIN only.",
+    )
+    revoke_api_token: RevokeApiTokenPayload = strawberry.mutation(
+        resolver=token_resolvers.revoke_api_token,
+        description="The token stops authenticating; its open subscriptions close. ADMIN only.",
     )
 
 

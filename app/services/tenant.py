@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from app.errors import NotFound
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Tenant
 from app.services.policy import TenantPolicy
+
+_TENANT_ID = re.compile(r"[a-z0-9-]{1,64}")
+
+
+async def create_tenant(*, tenant_id: str, name: str) -> Tenant:
+    """A new tenant with the default policy; its id is permanent and appears in every token."""
+    if not _TENANT_ID.fullmatch(tenant_id):
+        raise ValidationFailed(
+            "tenant id must be 1 to 64 lowercase letters, digits or '-'", field="id"
+        )
+    name = name.strip()
+    if not name or len(name) > 255:
+        raise ValidationFailed("tenant name must be 1 to 255 characters", field="name")
+    if await Tenant.exists(id=tenant_id):
+        raise Conflict(f"tenant {tenant_id!r} already exists", field="id")
+    try:
+        return await Tenant.create(id=tenant_id, name=name)
+    except IntegrityError:  # created meanwhile by someone else
+        raise Conflict(f"tenant {tenant_id!r} already exists", field="id") from None
 
 
 async def get_policy(*, tenant_id: str) -> TenantPolicy:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.errors import NotFound, ValidationFailed
@@ -17,6 +22,8 @@ from app.models import ApiToken, Role, Tenant
 TOKEN_PREFIX = "igt_"
 _CACHE_SECONDS = 5.0
 _CACHE_MAX = 10_000
+PAGE_DEFAULT = 50
+PAGE_MAX = 500
 
 
 class Unauthenticated(Exception):
@@ -31,22 +38,129 @@ class Principal:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What may be shown about a token: never its secret or hash."""
+
+    id: str
+    tenant_id: str
+    name: str
+    role: Role
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_model(cls, row: ApiToken) -> TokenRecord:
+        return cls(
+            id=str(row.id),
+            tenant_id=row.tenant_id,
+            name=row.name,
+            role=row.role,
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: TokenRecord
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPage:
+    items: list[tuple[str, TokenRecord]]
+    has_next_page: bool
+    has_previous_page: bool
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def create_token(*, tenant_id: str, role: Role, name: str, secret: str | None = None) -> str:
-    """Create a token and return its secret, which is not stored and cannot be shown again."""
+async def issue_token(
+    *, tenant_id: str, role: Role, name: str, secret: str | None = None
+) -> IssuedToken:
+    """Create a token; its secret is returned here once, and neither stored nor shown again."""
     name = name.strip()
     if not name or len(name) > 255:
         raise ValidationFailed("token name must be 1 to 255 characters", field="name")
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
     secret = secret or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    await ApiToken.create(
+    row = await ApiToken.create(
         id=uuid.uuid4(), tenant_id=tenant_id, role=role, name=name, token_hash=hash_token(secret)
     )
-    return secret
+    return IssuedToken(token=TokenRecord.from_model(row), secret=secret)
+
+
+async def create_token(*, tenant_id: str, role: Role, name: str, secret: str | None = None) -> str:
+    """Create a token and return its secret, which is not stored and cannot be shown again."""
+    issued = await issue_token(tenant_id=tenant_id, role=role, name=name, secret=secret)
+    return issued.secret
+
+
+def _encode_cursor(token: TokenRecord) -> str:
+    raw = json.dumps([token.created_at.astimezone(UTC).isoformat(), token.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("cursor time without a UTC offset")
+        return created_at.astimezone(UTC), uuid.UUID(key)
+    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("malformed cursor", field="after") from exc
+
+
+async def list_tokens(
+    *, tenant_id: str, first: int | None = None, after: str | None = None
+) -> TokenPage:
+    """The tenant's tokens, revoked ones included, oldest first."""
+    size = PAGE_DEFAULT if first is None else first
+    if size < 0 or size > PAGE_MAX:
+        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
+    if not await Tenant.exists(id=tenant_id):
+        raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
+    query = ApiToken.filter(tenant_id=tenant_id)
+    if after is not None:
+        created_at, key = _decode_cursor(after)
+        query = query.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=key))
+    rows = await query.order_by("created_at", "id").limit(size + 1)
+    tokens = [TokenRecord.from_model(r) for r in rows[:size]]
+    return TokenPage(
+        items=[(_encode_cursor(t), t) for t in tokens],
+        has_next_page=len(rows) > size,
+        has_previous_page=after is not None,
+    )
+
+
+async def revoke_token(*, token_id: str, tenant_id: str | None = None) -> TokenRecord:
+    """Stamp the token revoked; revoking it again changes nothing.
+
+    `tenant_id` confines the search to one tenant: another tenant's token is not found.
+    This process forgets the token at once; others within their cache time (_CACHE_SECONDS).
+    """
+    try:
+        key = uuid.UUID(token_id)
+    except ValueError:
+        raise NotFound(f"no token {token_id!r}", field="id") from None
+    async with in_transaction():
+        query = ApiToken.filter(id=key)
+        if tenant_id is not None:
+            query = query.filter(tenant_id=tenant_id)
+        row = await query.select_for_update().first()
+        if row is None:
+            raise NotFound(f"no token {token_id!r}", field="id")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+            await row.save(update_fields=["revoked_at"])
+    _cache.pop(row.token_hash, None)
+    return TokenRecord.from_model(row)
 
 
 async def ensure_token(*, tenant_id: str, role: Role, name: str, secret: str) -> bool:

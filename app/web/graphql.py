@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
@@ -15,11 +17,18 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInitMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types.unset import UnsetType
 
@@ -30,6 +39,11 @@ from app.schema import schema
 from app.services.token import Principal, Unauthenticated, authenticate
 from app.web import metrics
 from app.web.query_cache import QueryCache
+
+log = logging.getLogger(__name__)
+
+# How often an open WebSocket's token is checked again; authenticate's cache makes it cheap.
+TOKEN_RECHECK_SECONDS = 2.0
 
 
 def _replay(body: bytes) -> Receive:
@@ -87,20 +101,91 @@ def _well_formed(message: object) -> bool:
     return True
 
 
+def _credentials(params: dict[str, Any] | None) -> str | None:
+    value = (params or {}).get("authorization") or (params or {}).get("Authorization")
+    return value if isinstance(value, str) else None
+
+
+class _TokenWatch:
+    """Closes an acknowledged connection with 4403 once its token no longer authenticates.
+
+    Owned by the protocol handler: started when the handler acknowledges the connection and
+    stopped when its `handle` returns, so the task never outlives the socket.
+    """
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, context: Context, websocket: AsyncWebSocketAdapter) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(
+                self._run(_credentials(context.connection_params), websocket)
+            )
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @staticmethod
+    async def _run(credentials: str | None, websocket: AsyncWebSocketAdapter) -> None:
+        while True:
+            await asyncio.sleep(TOKEN_RECHECK_SECONDS)
+            try:
+                await authenticate(credentials)
+            except Unauthenticated:
+                break
+            except Exception:  # a database blip is no reason to drop live subscribers
+                log.warning("could not re-check a WebSocket's token", exc_info=True)
+        try:
+            await websocket.close(code=4403, reason="token revoked")
+        except RuntimeError:  # the client left meanwhile
+            pass
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    token_watch: _TokenWatch
+
+    async def handle(self) -> None:
+        self.token_watch = _TokenWatch()
+        try:
+            await super().handle()
+        finally:
+            await self.token_watch.stop()
+
     async def handle_message(self, message: Message) -> None:
         if not _well_formed(message):
             await self.handle_invalid_message("Failed to parse message")
             return
         await super().handle_message(message)
 
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.token_watch.start(self.context, self.websocket)
+
 
 class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    token_watch: _TokenWatch
+
+    async def handle(self) -> None:
+        self.token_watch = _TokenWatch()
+        try:
+            await super().handle()
+        finally:
+            await self.token_watch.stop()
+
     async def handle_message(self, message: OperationMessage) -> None:
         if not _well_formed(message):
             await self.websocket.close(code=4400, reason="Failed to parse message")
             return
         await super().handle_message(message)
+
+    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged:
+            self.token_watch.start(self.context, self.websocket)
 
 
 def _rejected(message: str) -> ConnectionRejectionError:
@@ -212,11 +297,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        params = context.connection_params or {}
-        credentials = params.get("authorization") or params.get("Authorization")
-        token = credentials if isinstance(credentials, str) else None
         try:
-            context.principal = await authenticate(token)
+            context.principal = await authenticate(_credentials(context.connection_params))
         except Unauthenticated as exc:
             raise _rejected(str(exc)) from None
         except UnicodeError:  # a lone surrogate, say: no token contains one

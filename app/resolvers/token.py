@@ -1,0 +1,77 @@
+"""API tokens: listed, created and revoked by the tenant's admins."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from app.errors import DomainError, NotFound
+from app.models import Role
+from app.resolvers.context import Context, PermissionDenied, require_role
+from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.token import (
+    TOKEN_PREFIX,
+    ApiToken,
+    ApiTokenConnection,
+    ApiTokenEdge,
+    CreateApiTokenInput,
+    CreateApiTokenPayload,
+    RevokeApiTokenInput,
+    RevokeApiTokenPayload,
+)
+from app.services import token as service
+
+
+async def api_tokens(
+    info: Info[Context, Any], first: int | None = None, after: str | None = None
+) -> ApiTokenConnection:
+    principal = require_role(info, Role.ADMIN)
+    try:
+        page = await service.list_tokens(tenant_id=principal.tenant_id, first=first, after=after)
+    except DomainError as error:
+        raise GraphQLError(
+            error.message, extensions={"code": error.code.value, "field": error.field}
+        ) from None
+    edges = [ApiTokenEdge(cursor=cursor, node=ApiToken.of(t)) for cursor, t in page.items]
+    return ApiTokenConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+async def create_api_token(
+    info: Info[Context, Any], input: CreateApiTokenInput
+) -> CreateApiTokenPayload:
+    try:
+        principal = require_role(info, Role.ADMIN)
+        issued = await service.issue_token(
+            tenant_id=principal.tenant_id, role=input.role, name=input.name
+        )
+    except PermissionDenied as denied:
+        return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(denied.error)])
+    except DomainError as error:
+        return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(error)])
+    return CreateApiTokenPayload(token=ApiToken.of(issued.token), secret=issued.secret, errors=[])
+
+
+async def revoke_api_token(
+    info: Info[Context, Any], input: RevokeApiTokenInput
+) -> RevokeApiTokenPayload:
+    try:
+        principal = require_role(info, Role.ADMIN)
+        key = from_global_id(TOKEN_PREFIX, input.id)
+        if key is None:
+            raise NotFound(f"no token {input.id!r}", field="id")
+        token = await service.revoke_token(token_id=key, tenant_id=principal.tenant_id)
+    except PermissionDenied as denied:
+        return RevokeApiTokenPayload(token=None, errors=[UserError.of(denied.error)])
+    except DomainError as error:
+        return RevokeApiTokenPayload(token=None, errors=[UserError.of(error)])
+    return RevokeApiTokenPayload(token=ApiToken.of(token), errors=[])
