@@ -7,17 +7,24 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from app.errors import Forbidden
 from app.resolvers.context import Context
 from app.services.permissions import Action, allowed
 from app.services.token import Principal
 
 
+class PermissionDenied(GraphQLError):
+    """FORBIDDEN; a mutation may turn `.error` into a payload error instead of raising it."""
+
+    def __init__(self, error: Forbidden) -> None:
+        super().__init__(error.message, extensions={"code": error.code.value})
+        self.error = error
+
+
 def authorize(info: Info[Context, Any], action: Action) -> Principal:
-    """The caller, when its role may perform `action`; FORBIDDEN otherwise."""
+    """The caller, when its role may perform `action`; PermissionDenied otherwise."""
     principal = info.context.require_principal()
     if not allowed(principal.role, action):
-        raise GraphQLError(
-            f"role {principal.role.value} may not {action.value.lower().replace('_', ' ')}",
-            extensions={"code": "FORBIDDEN"},
-        )
+        what = action.value.lower().replace("_", " ")
+        raise PermissionDenied(Forbidden(f"role {principal.role.value} may not {what}"))
     return principal

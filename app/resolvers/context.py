@@ -11,8 +11,6 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info
 
 from app.config import Settings
-from app.errors import Forbidden
-from app.models import Role
 from app.pubsub.broker import Broker
 from app.resolvers.loaders import Loaders
 from app.services.token import Principal
@@ -49,26 +47,3 @@ def principal_of(info: Info[Context, Any]) -> Principal:
 
 
 # Each role may do all that the ones below it may; STAKEHOLDER and INGEST stand apart.
-_LADDER = (Role.VIEWER, Role.RESPONDER, Role.INCIDENT_MANAGER, Role.ADMIN)
-
-
-class PermissionDenied(GraphQLError):
-    """A FORBIDDEN error; mutations turn `.error` into a payload error instead of raising it."""
-
-    def __init__(self, error: Forbidden) -> None:
-        super().__init__(error.message, extensions={"code": error.code.value})
-        self.error = error
-
-
-def _may_act_as(held: Role, needed: Role) -> bool:
-    if held == needed:
-        return True
-    return held in _LADDER and needed in _LADDER and _LADDER.index(held) >= _LADDER.index(needed)
-
-
-def require_role(info: Info[Context, Any], role: Role) -> Principal:
-    """The caller, when its token's role is `role` or above it; PermissionDenied otherwise."""
-    principal = principal_of(info)
-    if not _may_act_as(principal.role, role):
-        raise PermissionDenied(Forbidden(f"this needs the {role.value} role"))
-    return principal

@@ -8,8 +8,8 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
-from app.models import Role
-from app.resolvers.context import Context, PermissionDenied, require_role
+from app.resolvers.authorization import PermissionDenied, authorize
+from app.resolvers.context import Context
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.token import (
     TOKEN_PREFIX,
@@ -22,12 +22,13 @@ from app.schema.token import (
     RevokeApiTokenPayload,
 )
 from app.services import token as service
+from app.services.permissions import Action
 
 
 async def api_tokens(
     info: Info[Context, Any], first: int | None = None, after: str | None = None
 ) -> ApiTokenConnection:
-    principal = require_role(info, Role.ADMIN)
+    principal = authorize(info, Action.MANAGE_TOKENS)
     try:
         page = await service.list_tokens(tenant_id=principal.tenant_id, first=first, after=after)
     except DomainError as error:
@@ -50,7 +51,7 @@ async def create_api_token(
     info: Info[Context, Any], input: CreateApiTokenInput
 ) -> CreateApiTokenPayload:
     try:
-        principal = require_role(info, Role.ADMIN)
+        principal = authorize(info, Action.MANAGE_TOKENS)
         issued = await service.issue_token(
             tenant_id=principal.tenant_id, role=input.role, name=input.name
         )
@@ -65,7 +66,7 @@ async def revoke_api_token(
     info: Info[Context, Any], input: RevokeApiTokenInput
 ) -> RevokeApiTokenPayload:
     try:
-        principal = require_role(info, Role.ADMIN)
+        principal = authorize(info, Action.MANAGE_TOKENS)
         key = from_global_id(TOKEN_PREFIX, input.id)
         if key is None:
             raise NotFound(f"no token {input.id!r}", field="id")

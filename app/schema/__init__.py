@@ -14,11 +14,13 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from app.resolvers import audit as audit_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
+from app.schema.audit import AuditRecordConnection
 from app.schema.common import Node
 from app.schema.errors import CachedParser, ErrorCodes
 from app.schema.execution import SharedEventExecutionContext
@@ -51,6 +53,10 @@ class Query:
     api_tokens: ApiTokenConnection = strawberry.field(
         resolver=token_resolvers.api_tokens,
         description="This tenant's API tokens, revoked ones included, oldest first. ADMIN only.",
+    )
+    audit_log: AuditRecordConnection = strawberry.field(
+        resolver=audit_resolvers.audit_log,
+        description="Every change, token event and restricted read, newest first. ADMIN only.",
     )
 
 

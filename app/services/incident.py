@@ -25,8 +25,8 @@ from app.models import (
     Urgency,
 )
 from app.pubsub import outbox
+from app.services import audit, lifecycle, sla
 from app.services import incident_validation as validation
-from app.services import lifecycle, sla
 from app.services.incident_snapshot import (
     MODEL_FIELDS,
     IncidentSnapshot,
@@ -122,6 +122,7 @@ async def declare_incident(
             )
             events = await _append(snapshot, [declared], actor=actor, now=now, first_seq=1)
             message = await _enqueue(snapshot, events)
+            await _audit(None, snapshot, events)
     except IntegrityError:
         if event_id is not None:
             existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
@@ -331,6 +332,7 @@ async def _apply(
             )
         now = utcnow()
         seen_seq = row.last_seq
+        before = IncidentSnapshot.from_model(row)
         new_events = decide(row, policy, now)
         if not new_events:
             return CommandResult(IncidentSnapshot.from_model(row), [])
@@ -350,6 +352,7 @@ async def _apply(
                     snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
                 )
                 message = await _enqueue(snapshot, events)
+                await _audit(before, snapshot, events)
         except _LostRace:
             continue
         except IntegrityError as exc:
@@ -413,6 +416,28 @@ async def _replayed(*, tenant_id: str, event_id: str) -> CommandResult | None:
         return None
     incident = await get_incident(tenant_id=tenant_id, incident_id=record.incident_id)
     return CommandResult(incident, [record])
+
+
+_UNAUDITED = frozenset({"updated_at", "last_seq", "version", "tenant_id"})
+
+
+async def _audit(
+    before: IncidentSnapshot | None, after: IncidentSnapshot, events: Sequence[EventRecord]
+) -> None:
+    """The audit record of a command: its field deltas and the events it appended."""
+    old = before.to_json() if before else {}
+    new = after.to_json()
+    deltas = {
+        name: {"from": old.get(name), "to": value}
+        for name, value in new.items()
+        if name not in _UNAUDITED and old.get(name) != value
+    }
+    await audit.record(
+        tenant_id=after.tenant_id,
+        action="incident." + events[0].type.split(".")[2],
+        target=after.id,
+        changes={"fields": deltas, "events": [{"seq": e.seq, "type": e.type} for e in events]},
+    )
 
 
 def _check_closing(row: Incident, *, actor: str | None, role: Role | None) -> None:

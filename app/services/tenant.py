@@ -11,6 +11,7 @@ from tortoise.transactions import in_transaction
 
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Tenant
+from app.services import audit
 from app.services.policy import TenantPolicy
 
 _TENANT_ID = re.compile(r"[a-z0-9-]{1,64}")
@@ -63,6 +64,13 @@ async def update_policy(*, tenant_id: str, changes: Mapping[str, Any]) -> Tenant
                 "resolveMinutes": target["resolveMinutes"],
             }
         policy = TenantPolicy.from_json(merged)
+        before = tenant.policy
         tenant.policy = policy.to_json()
         await tenant.save(update_fields=["policy"])
+        await audit.record(
+            tenant_id=tenant_id,
+            action="tenant.policy_updated",
+            target=tenant_id,
+            changes={"policy": {"from": before, "to": tenant.policy}},
+        )
     return policy

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from app.errors import NotFound, ValidationFailed
 from app.models import ApiToken, Role, Tenant
+from app.services import audit
 
 TOKEN_PREFIX = "igt_"
 _CACHE_SECONDS = 5.0
@@ -88,9 +89,20 @@ async def issue_token(
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
     secret = secret or TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = await ApiToken.create(
-        id=uuid.uuid4(), tenant_id=tenant_id, role=role, name=name, token_hash=hash_token(secret)
-    )
+    async with in_transaction():
+        row = await ApiToken.create(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            role=role,
+            name=name,
+            token_hash=hash_token(secret),
+        )
+        await audit.record(
+            tenant_id=tenant_id,
+            action="token.created",
+            target=str(row.id),
+            changes={"name": name, "role": role.value},
+        )
     return IssuedToken(token=TokenRecord.from_model(row), secret=secret)
 
 
@@ -159,6 +171,12 @@ async def revoke_token(*, token_id: str, tenant_id: str | None = None) -> TokenR
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
             await row.save(update_fields=["revoked_at"])
+            await audit.record(
+                tenant_id=row.tenant_id,
+                action="token.revoked",
+                target=str(row.id),
+                changes={"name": row.name, "role": row.role.value},
+            )
     _cache.pop(row.token_hash, None)
     return TokenRecord.from_model(row)
 

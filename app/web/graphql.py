@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from app.config import Settings
 from app.pubsub.broker import Broker
 from app.resolvers.context import Context
 from app.schema import schema
+from app.services import audit
 from app.services.token import Principal, Unauthenticated, authenticate
 from app.web import metrics
 from app.web.query_cache import QueryCache
@@ -69,6 +71,16 @@ async def _send_json(send: Send, body: bytes, *, cache_status: bytes) -> None:
     ]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def _origin(principal: Principal, request: Request | WebSocket) -> audit.Origin:
+    """Who is acting, for the audit log; the caller's X-Request-Id when it sent a sane one."""
+    request_id = request.headers.get("x-request-id", "")
+    if not (0 < len(request_id) <= 128 and request_id.isprintable()):
+        request_id = uuid.uuid4().hex
+    return audit.Origin(
+        actor=principal.name, token_id=principal.token_id, request_id=request_id
+    )
 
 
 def unauthenticated(message: str) -> Response:
@@ -288,6 +300,8 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal: Principal | None = request.scope.get("state", {}).get("principal")
+        if principal is not None:
+            audit.set_origin(_origin(principal, request))
         return Context(
             request=request,
             response=response,
@@ -303,4 +317,6 @@ class GraphQLView(GraphQL[Context, None]):
             raise _rejected(str(exc)) from None
         except UnicodeError:  # a lone surrogate, say: no token contains one
             raise _rejected("malformed credentials") from None
+        # Operations on this connection run in tasks started from here: they inherit it.
+        audit.set_origin(_origin(context.principal, context.request))
         return await super().on_ws_connect(context)

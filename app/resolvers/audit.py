@@ -1,0 +1,54 @@
+"""The audit log: admins only, newest first, with filters and cursors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.types import Info
+
+from app.errors import DomainError
+from app.resolvers.authorization import authorize
+from app.resolvers.context import Context
+from app.resolvers.incident import domain_graphql_error
+from app.schema.audit import AuditFilter, AuditRecord, AuditRecordConnection, AuditRecordEdge
+from app.schema.common import INCIDENT_PREFIX, PageInfo, from_global_id
+from app.services import audit as service
+from app.services.permissions import Action
+
+
+async def audit_log(
+    info: Info[Context, Any],
+    filter: AuditFilter | None = None,
+    first: int = 50,
+    after: str | None = None,
+) -> AuditRecordConnection:
+    tenant_id = authorize(info, Action.READ_AUDIT).tenant_id
+    wanted = filter or AuditFilter()
+    target = wanted.target
+    if target is not None:
+        target = from_global_id(INCIDENT_PREFIX, target) or target
+    try:
+        page = await service.list_records(
+            tenant_id=tenant_id,
+            filter=service.AuditFilter(
+                action=wanted.action,
+                actor=wanted.actor,
+                target=target,
+                since=wanted.since,
+                until=wanted.until,
+            ),
+            first=first,
+            after=after,
+        )
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    edges = [AuditRecordEdge(cursor=c, node=AuditRecord.of(r)) for c, r in page.items]
+    return AuditRecordConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
