@@ -18,6 +18,7 @@ from typing import Any
 
 from app.errors import ValidationFailed
 from app.models import AuditRecord
+from app.services.incident_validation import storable
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,10 @@ async def list_records(
     """Newest first."""
     if not 0 <= first <= 500:
         raise ValidationFailed("first must be between 0 and 500", field="first")
+    for field in ("action", "actor", "target"):
+        value = getattr(filter, field)
+        if value is not None:
+            storable(value, field=f"filter.{field}")
     query = AuditRecord.filter(tenant_id=tenant_id)
     if filter.action:
         query = query.filter(action=filter.action)

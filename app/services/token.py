@@ -19,6 +19,7 @@ from tortoise.transactions import in_transaction
 from app.errors import NotFound, ValidationFailed
 from app.models import ApiToken, Role, Tenant
 from app.services import audit
+from app.services.incident_validation import storable
 
 TOKEN_PREFIX = "igt_"
 _CACHE_SECONDS = 5.0
@@ -83,7 +84,7 @@ async def issue_token(
     *, tenant_id: str, role: Role, name: str, secret: str | None = None
 ) -> IssuedToken:
     """Create a token; its secret is returned here once, and neither stored nor shown again."""
-    name = name.strip()
+    name = storable(name, field="name").strip()
     if not name or len(name) > 255:
         raise ValidationFailed("token name must be 1 to 255 characters", field="name")
     if not await Tenant.exists(id=tenant_id):
