@@ -75,7 +75,6 @@ query Audit($filter: AuditFilter) { auditLog(filter: $filter, first: 1) { edges 
 fuzz = settings(
     max_examples=150,
     deadline=None,
-    database=None,  # no .hypothesis/ folder in the work tree
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
