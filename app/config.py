@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TypeVar
 from urllib.parse import urlparse
 
 _DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}
 _BROKER_SCHEMES = {"memory", "redis", "rediss"}
+_N = TypeVar("_N", int, float)
 
 
 class ConfigError(ValueError):
@@ -30,6 +32,13 @@ class Settings:
     outbox_sweep_interval: float = 1.0
     # Events a slow subscriber may have queued before it is disconnected.
     subscriber_queue_size: int = 1000
+    # Per token and process: sustained GraphQL requests (and WebSocket operations) per
+    # second, 0 for no limit, and how many may come at once.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 200
+    # Per token and process: open WebSockets (0 for no cap).
+    max_connections_per_token: int = 50
+    max_subscriptions_per_connection: int = 100
 
     @property
     def is_sqlite(self) -> bool:
@@ -42,26 +51,34 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         defaults = cls()
-        port_text = env.get("INCIDENTGRAPH_PORT", str(defaults.port))
-        try:
-            port = int(port_text)
-        except ValueError as exc:
-            raise ConfigError(f"INCIDENTGRAPH_PORT must be a number, not {port_text!r}") from exc
-        cache_text = env.get("INCIDENTGRAPH_QUERY_CACHE_SECONDS", str(defaults.query_cache_seconds))
-        try:
-            cache_seconds = float(cache_text)
-        except ValueError as exc:
-            raise ConfigError(
-                f"INCIDENTGRAPH_QUERY_CACHE_SECONDS must be a number, not {cache_text!r}"
-            ) from exc
         settings = cls(
             database_url=env.get("INCIDENTGRAPH_DATABASE_URL", defaults.database_url),
             broadcast_url=env.get("INCIDENTGRAPH_BROADCAST_URL", defaults.broadcast_url),
             host=env.get("INCIDENTGRAPH_HOST", defaults.host),
-            port=port,
+            port=_number(env, "INCIDENTGRAPH_PORT", defaults.port, int),
             bootstrap_token=env.get("INCIDENTGRAPH_BOOTSTRAP_TOKEN") or None,
             channel_prefix=env.get("INCIDENTGRAPH_CHANNEL_PREFIX", defaults.channel_prefix),
-            query_cache_seconds=cache_seconds,
+            query_cache_seconds=_number(
+                env, "INCIDENTGRAPH_QUERY_CACHE_SECONDS", defaults.query_cache_seconds, float
+            ),
+            rate_limit_per_second=_number(
+                env, "INCIDENTGRAPH_RATE_LIMIT_PER_SECOND", defaults.rate_limit_per_second, float
+            ),
+            rate_limit_burst=_number(
+                env, "INCIDENTGRAPH_RATE_LIMIT_BURST", defaults.rate_limit_burst, int
+            ),
+            max_connections_per_token=_number(
+                env,
+                "INCIDENTGRAPH_MAX_CONNECTIONS_PER_TOKEN",
+                defaults.max_connections_per_token,
+                int,
+            ),
+            max_subscriptions_per_connection=_number(
+                env,
+                "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+                defaults.max_subscriptions_per_connection,
+                int,
+            ),
         )
         settings.validate()
         return settings
@@ -87,3 +104,28 @@ class Settings:
             raise ConfigError("INCIDENTGRAPH_CHANNEL_PREFIX may hold letters, digits, - _ . only")
         if self.bootstrap_token is not None and len(self.bootstrap_token) < 16:
             raise ConfigError("INCIDENTGRAPH_BOOTSTRAP_TOKEN must be at least 16 characters")
+        if not 0 <= self.rate_limit_per_second <= 1_000_000:
+            raise ConfigError(
+                "INCIDENTGRAPH_RATE_LIMIT_PER_SECOND must be between 0 (no limit) and 1000000"
+            )
+        if not 1 <= self.rate_limit_burst <= 1_000_000:
+            raise ConfigError("INCIDENTGRAPH_RATE_LIMIT_BURST must be between 1 and 1000000")
+        if not 0 <= self.max_connections_per_token <= 1_000_000:
+            raise ConfigError(
+                "INCIDENTGRAPH_MAX_CONNECTIONS_PER_TOKEN must be between 0 (no cap) and 1000000"
+            )
+        if not 1 <= self.max_subscriptions_per_connection <= 10_000:
+            raise ConfigError(
+                "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"
+            )
+
+
+def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        return kind(text)
+    except ValueError as exc:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {what}, not {text!r}") from exc

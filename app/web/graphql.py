@@ -8,10 +8,10 @@ import logging
 import uuid
 from collections.abc import MutableMapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from cross_web import HTTPException
-from graphql import OperationType
+from graphql import GraphQLError, GraphQLFormattedError, OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -41,6 +41,7 @@ from app.services import audit
 from app.services.token import Principal, Unauthenticated, authenticate
 from app.web import metrics
 from app.web.query_cache import QueryCache
+from app.web.rate_limit import ConnectionLimit, RateLimit, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,21 @@ def _origin(principal: Principal, request: Request | WebSocket) -> audit.Origin:
     request_id = request.headers.get("x-request-id", "")
     if not (0 < len(request_id) <= 128 and request_id.isprintable()):
         request_id = uuid.uuid4().hex
-    return audit.Origin(
-        actor=principal.name, token_id=principal.token_id, request_id=request_id
+    return audit.Origin(actor=principal.name, token_id=principal.token_id, request_id=request_id)
+
+
+def rate_limited_error(seconds: int) -> GraphQLFormattedError:
+    return GraphQLError(
+        f"too many requests for this token: retry in {seconds} s",
+        extensions={"code": "RATE_LIMITED", "retryAfter": seconds},
+    ).formatted
+
+
+def rate_limited(seconds: int) -> Response:
+    return JSONResponse(
+        {"data": None, "errors": [rate_limited_error(seconds)]},
+        status_code=429,
+        headers={"Retry-After": str(seconds)},
     )
 
 
@@ -156,6 +170,13 @@ class _TokenWatch:
             pass
 
 
+class _TooManyConnections(Exception):
+    """The token already holds as many WebSockets as this process allows."""
+
+
+_TOO_MANY_CONNECTIONS = "too many connections for this token"
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     token_watch: _TokenWatch
 
@@ -165,15 +186,33 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle()
         finally:
             await self.token_watch.stop()
+            cast("GraphQLView", self.view).release_connection(self.context)
 
     async def handle_message(self, message: Message) -> None:
         if not _well_formed(message):
             await self.handle_invalid_message("Failed to parse message")
             return
+        if (
+            message["type"] == "subscribe"
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+        ):
+            refusal = cast("GraphQLView", self.view).refuse_operation(
+                self.context, open_operations=len(self.operations)
+            )
+            if refusal is not None:
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [refusal]}
+                )
+                return
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except _TooManyConnections:
+            await self.websocket.close(code=4429, reason=_TOO_MANY_CONNECTIONS)
+            return
         if self.connection_acknowledged:
             self.token_watch.start(self.context, self.websocket)
 
@@ -187,15 +226,36 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await super().handle()
         finally:
             await self.token_watch.stop()
+            cast("GraphQLView", self.view).release_connection(self.context)
 
     async def handle_message(self, message: OperationMessage) -> None:
         if not _well_formed(message):
             await self.websocket.close(code=4400, reason="Failed to parse message")
             return
+        if message["type"] == "start" and self.connection_acknowledged:
+            operation_id = message["id"]
+            # A start with an id in use replaces that operation: it does not add one.
+            running = len(self.tasks) - (operation_id in self.tasks)
+            refusal = cast("GraphQLView", self.view).refuse_operation(
+                self.context, open_operations=running
+            )
+            if refusal is not None:
+                await self.send_message({"type": "error", "id": operation_id, "payload": refusal})
+                return
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except _TooManyConnections:
+            await self.send_message(
+                {
+                    "type": "connection_error",
+                    "payload": {"code": "RATE_LIMITED", "message": _TOO_MANY_CONNECTIONS},
+                }
+            )
+            await self.websocket.close(code=4429, reason=_TOO_MANY_CONNECTIONS)
+            return
         if self.connection_acknowledged:
             self.token_watch.start(self.context, self.websocket)
 
@@ -215,11 +275,24 @@ class GraphQLView(GraphQL[Context, None]):
             keep_alive=True,
             keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=10),
-            max_subscriptions_per_connection=100,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         self.settings = settings
         self.broker = broker
         self.cache = cache
+        self.rate_limit = RateLimit(
+            rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+        )
+        self.connections = ConnectionLimit(per_key=settings.max_connections_per_token)
+        # The WebSockets holding a slot, by id() of their context: the token each holds.
+        self._slots: dict[int, str] = {}
+        metrics.register(
+            metrics.Gauge(
+                "incidentgraph_websocket_connections",
+                "Acknowledged WebSocket connections in this process.",
+                self.connections.total,
+            )
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -232,6 +305,11 @@ class GraphQLView(GraphQL[Context, None]):
                     return
                 scope.setdefault("state", {})["principal"] = principal
                 metrics.GRAPHQL_HTTP_REQUESTS.inc()
+                wait = self.rate_limit.take(principal.token_id)
+                if wait > 0:
+                    metrics.RATE_LIMITED.inc()
+                    await rate_limited(retry_after(wait))(scope, receive, send)
+                    return
                 if request.method == "POST":
                     await self._post(scope, send, principal, await request.body())
                     return
@@ -279,7 +357,8 @@ class GraphQLView(GraphQL[Context, None]):
             await send(message)
 
         await super().__call__(scope, _replay(body), capture)
-        if decision.key is not None and status == 200:
+        uncacheable = scope.get("state", {}).get("uncacheable", False)
+        if decision.key is not None and status == 200 and not uncacheable:
             answer = b"".join(chunks)
             if b'"errors"' not in answer:
                 self.cache.put(decision.key, answer, generation=generation)
@@ -311,12 +390,45 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        # Legacy graphql-ws lets a client initialise again: the new token takes the slot.
+        self.release_connection(context)
         try:
-            context.principal = await authenticate(_credentials(context.connection_params))
+            principal = await authenticate(_credentials(context.connection_params))
         except Unauthenticated as exc:
             raise _rejected(str(exc)) from None
         except UnicodeError:  # a lone surrogate, say: no token contains one
             raise _rejected("malformed credentials") from None
+        if not self.connections.acquire(principal.token_id):
+            metrics.CONNECTIONS_REFUSED.inc()
+            raise _TooManyConnections
+        self._slots[id(context)] = principal.token_id
+        context.principal = principal
         # Operations on this connection run in tasks started from here: they inherit it.
-        audit.set_origin(_origin(context.principal, context.request))
+        audit.set_origin(_origin(principal, context.request))
         return await super().on_ws_connect(context)
+
+    def release_connection(self, context: Context) -> None:
+        """Give back the slot a WebSocket took at connection_init, if it took one.
+
+        Its handler calls this when it ends, however it ends; the context is alive until then.
+        """
+        token_id = self._slots.pop(id(context), None)
+        if token_id is not None:
+            self.connections.release(token_id)
+
+    def refuse_operation(
+        self, context: Context, *, open_operations: int
+    ) -> GraphQLFormattedError | None:
+        """Why a new operation on an acknowledged WebSocket is refused, or None to run it."""
+        cap = self.max_subscriptions_per_connection
+        if cap is not None and open_operations >= cap:
+            return GraphQLError(
+                f"too many subscriptions on this connection (at most {cap}): complete one first",
+                extensions={"code": "TOO_MANY_SUBSCRIPTIONS", "limit": cap},
+            ).formatted
+        principal = context.require_principal()
+        wait = self.rate_limit.take(principal.token_id)
+        if wait > 0:
+            metrics.RATE_LIMITED.inc()
+            return rate_limited_error(retry_after(wait))
+        return None

@@ -33,8 +33,18 @@ GRAPHQL_HTTP_REQUESTS = Counter(
     "incidentgraph_graphql_http_requests_total",
     "GraphQL requests over HTTP that passed authentication.",
 )
+RATE_LIMITED = Counter(
+    "incidentgraph_rate_limited_total",
+    "GraphQL requests and WebSocket operations refused by the per-token rate limit.",
+)
+CONNECTIONS_REFUSED = Counter(
+    "incidentgraph_websocket_connections_refused_total",
+    "WebSocket connections closed because their token had too many open.",
+)
 _registry: list[Counter | Gauge] = [
     GRAPHQL_HTTP_REQUESTS,
+    RATE_LIMITED,
+    CONNECTIONS_REFUSED,
     Gauge(
         "incidentgraph_process_start_time_seconds", "Start time of this process.", lambda: _STARTED
     ),
