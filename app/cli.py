@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from app.config import ConfigError, Settings
-from app.models import Role
+from app.models import Classification, Role
 
 T = TypeVar("T")
 
@@ -85,7 +85,10 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
         secret = _with_database(
             settings,
             lambda: token_service.create_token(
-                tenant_id=args.tenant, role=Role(args.role), name=args.name
+                tenant_id=args.tenant,
+                role=Role(args.role),
+                name=args.name,
+                clearance=Classification(args.clearance) if args.clearance else None,
             ),
         )
         print(secret)
@@ -116,11 +119,12 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    rows = [("ID", "NAME", "ROLE", "CREATED", "REVOKED")] + [
+    rows = [("ID", "NAME", "ROLE", "CLEARANCE", "CREATED", "REVOKED")] + [
         (
             t.id,
             t.name,
             t.role.value,
+            t.clearance.value,
             _when(t.created_at),
             _when(t.revoked_at) if t.revoked_at else "-",
         )
@@ -205,6 +209,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--tenant", required=True, help="tenant id, e.g. default")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
     create.add_argument("--name", required=True, help="who or what uses the token")
+    create.add_argument(
+        "--clearance",
+        choices=[c.value for c in Classification],
+        help="the highest classification the token may read (default: the role's)",
+    )
     create.set_defaults(run=_token_create)
     listing = token_commands.add_parser("list", help="list a tenant's tokens (never their secrets)")
     listing.add_argument("--tenant", required=True, help="tenant id, e.g. default")

@@ -125,6 +125,6 @@ async def test_token_events_are_recorded(client):
     assert any(r["changes"]["name"] == "audited bot" for r in revoked)
     created_log = await client.execute(AUDIT, {"filter": {"action": "token.created"}, "first": 50})
     assert any(
-        e["node"]["changes"] == {"name": "audited bot", "role": "VIEWER"}
+        e["node"]["changes"] == {"name": "audited bot", "role": "VIEWER", "clearance": "INTERNAL"}
         for e in created_log["auditLog"]["edges"]
     )

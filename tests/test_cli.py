@@ -65,7 +65,7 @@ def test_migrate_token_and_demo_on_a_fresh_database(tmp_path):
 
     # and the demo data loads
     demo = run("demo", env=env)
-    assert demo.returncode == 0 and "loaded 8 demo incidents" in demo.stdout
+    assert demo.returncode == 0 and "loaded 10 demo incidents" in demo.stdout
 
 
 def test_tenants_are_created_with_a_valid_unique_id(tmp_path):
@@ -101,12 +101,12 @@ def test_tokens_are_listed_and_revoked(tmp_path):
     # when they are listed
     listed = run("token", "list", "--tenant", "default", env=env)
 
-    # then each shows its id, name, role and times, but never its secret
+    # then each shows its id, name, role, clearance and times, but never its secret
     assert listed.returncode == 0, listed.stderr
     header, *rows = listed.stdout.splitlines()
-    assert header.split() == ["ID", "NAME", "ROLE", "CREATED", "REVOKED"]
+    assert header.split() == ["ID", "NAME", "ROLE", "CLEARANCE", "CREATED", "REVOKED"]
     by_name = {row.split()[1]: row.split() for row in rows}
-    assert by_name["pager"][2] == "RESPONDER" and by_name["pager"][4] == "-"
+    assert by_name["pager"][2:4] == ["RESPONDER", "CONFIDENTIAL"] and by_name["pager"][5] == "-"
     assert pager.stdout.strip() not in listed.stdout
 
     # when the pager's token is revoked
@@ -118,13 +118,32 @@ def test_tokens_are_listed_and_revoked(tmp_path):
         row.split()[1]: row.split()
         for row in run("token", "list", "--tenant", "default", env=env).stdout.splitlines()[1:]
     }
-    assert after["pager"][4] != "-" and after["wall"][4] == "-"
+    assert after["pager"][5] != "-" and after["wall"][5] == "-"
 
     # and an unknown id or tenant is refused clearly
     unknown = run("token", "revoke", "--id", "00000000-0000-0000-0000-000000000000", env=env)
     assert unknown.returncode == 2 and "no token" in unknown.stderr
     nobody = run("token", "list", "--tenant", "nope", env=env)
     assert nobody.returncode == 2 and "no tenant" in nobody.stderr
+
+
+def test_a_token_may_be_given_its_own_clearance(tmp_path):
+    # given an embedded database
+    env = {"INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/clearance.db"}
+    assert run("migrate", env=env).returncode == 0
+
+    # when a security responder's token is cleared for restricted incidents
+    args = ["token", "create", "--tenant", "default", "--role", "RESPONDER", "--name", "sec"]
+    cleared = run(*args, "--clearance", "RESTRICTED", env=env)
+    wrong = run(*args, "--clearance", "SECRET", env=env)
+
+    # then the list shows it, and a clearance that does not exist is refused
+    assert cleared.returncode == 0, cleared.stderr
+    rows = [
+        r.split() for r in run("token", "list", "--tenant", "default", env=env).stdout.splitlines()
+    ]
+    assert [r[2:4] for r in rows if r[1] == "sec"] == [["RESPONDER", "RESTRICTED"]]
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
 
 
 def test_bad_configuration_is_reported_not_a_traceback():

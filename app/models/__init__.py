@@ -1,6 +1,7 @@
 """Tortoise models, one module per aggregate. Every table carries its tenant."""
 
 from app.models.audit import AuditRecord
+from app.models.classification import Classification
 from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
 from app.models.outbox import OutboxMessage
 from app.models.tenant import Tenant
@@ -10,6 +11,7 @@ from app.models.token import ApiToken, Role
 __all__ = [
     "ApiToken",
     "AuditRecord",
+    "Classification",
     "Impact",
     "Incident",
     "IncidentStatus",

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 from tortoise import fields, models
 
+from app.models.classification import Classification
+
 if TYPE_CHECKING:
     from app.models.tenant import Tenant
 
@@ -83,6 +85,14 @@ class Incident(models.Model):
     sla_resolve_due = fields.DatetimeField(null=True)
     sla_paused_since = fields.DatetimeField(null=True)
     sla_paused_seconds = fields.FloatField(default=0.0)
+    # RESTRICTED incidents are invisible to callers without that clearance.
+    classification = fields.CharEnumField(
+        Classification,
+        max_length=16,
+        default=Classification.INTERNAL,
+        db_default=Classification.INTERNAL,
+        description="Classification",
+    )
     # Optimistic concurrency on the projection's fields.
     version = fields.IntField(default=1)
     # seq of the newest timeline event; seqs are contiguous from 1.

@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import fields, models
 
+from app.models.classification import Classification
+
 if TYPE_CHECKING:
     from app.models.incident import Incident
     from app.models.tenant import Tenant
@@ -37,6 +39,14 @@ class TimelineEvent(models.Model):
     time = fields.DatetimeField()
     actor = fields.CharField(max_length=255, null=True)
     data: dict[str, Any] = fields.JSONField(default=dict)
+    # Who may read `data` (together with the incident's own classification).
+    classification = fields.CharEnumField(
+        Classification,
+        max_length=16,
+        default=Classification.INTERNAL,
+        db_default=Classification.INTERNAL,
+        description="Classification",
+    )
 
     class Meta:
         table = "timeline_event"

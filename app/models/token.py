@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING
 
 from tortoise import fields, models
 
+from app.models.classification import Classification
+
 if TYPE_CHECKING:
     from app.models.tenant import Tenant
 
@@ -26,6 +28,10 @@ class ApiToken(models.Model):
     tenant_id: str
     name = fields.CharField(max_length=255)
     role = fields.CharEnumField(Role, max_length=32, description="Role")
+    # The highest classification the token may read; null means its role's default.
+    clearance = fields.CharEnumField(
+        Classification, max_length=16, null=True, description="Classification"
+    )
     # SHA-256 of the secret; the secret itself is shown once and never stored.
     token_hash = fields.CharField(max_length=64, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -29,8 +29,13 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self._loaders = Loaders(self.require_principal().tenant_id)
+            principal = self.require_principal()
+            self._loaders = Loaders(principal.tenant_id, principal.clearance)
         return self._loaders
+
+    def mark_uncacheable(self) -> None:
+        """This response must not be answered from the query cache (it was an audited read)."""
+        self.request.scope.setdefault("state", {})["uncacheable"] = True
 
     def require_principal(self) -> Principal:
         if self.principal is None:

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, NotFound
+from app.models import Classification
 from app.pubsub.broker import SlowConsumer
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
@@ -27,13 +28,23 @@ from app.schema.incident import (
     TransitionIncidentInput,
     UpdateIncidentInput,
 )
+from app.services import audit, incident_search, live
 from app.services import incident as service
-from app.services import incident_search, live
 from app.services.incident import CommandResult
 from app.services.incident_snapshot import IncidentSnapshot, parse_incident_id
 from app.services.permissions import Action
+from app.services.token import Principal
 
-_UPDATABLE = ("title", "description", "service", "severity", "impact", "urgency", "is_major")
+_UPDATABLE = (
+    "title",
+    "description",
+    "service",
+    "severity",
+    "impact",
+    "urgency",
+    "is_major",
+    "classification",
+)
 
 
 def incident_key(value: str) -> str:
@@ -51,25 +62,50 @@ def domain_graphql_error(error: DomainError) -> GraphQLError:
     return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
 
 
-async def run_command(command: Callable[[], Awaitable[CommandResult]]) -> IncidentPayload:
+async def run_command(
+    principal: Principal, command: Callable[[], Awaitable[CommandResult]]
+) -> IncidentPayload:
     try:
         result = await command()
     except DomainError as error:
         return IncidentPayload(incident=None, errors=[UserError.of(error)])
-    return IncidentPayload(incident=Incident.of(result.incident), errors=[])
+    return IncidentPayload(
+        incident=Incident.of(result.incident, clearance=principal.clearance), errors=[]
+    )
+
+
+async def audit_reads(
+    info: Info[Context, Any], snapshots: list[IncidentSnapshot], *, via: str
+) -> None:
+    """Record the reads of restricted incidents before they are answered."""
+    restricted = [s.id for s in snapshots if s.classification is Classification.RESTRICTED]
+    if restricted:
+        info.context.mark_uncacheable()
+        principal = info.context.require_principal()
+        await audit.record_reads(tenant_id=principal.tenant_id, targets=restricted, via=via)
+
+
+async def visible_incident(
+    info: Info[Context, Any], key: str, *, via: str
+) -> IncidentSnapshot | None:
+    """The incident, when it exists for the caller; its read audited when restricted."""
+    snapshot = await info.context.loaders.incident.load(key)
+    if snapshot is not None:
+        await audit_reads(info, [snapshot], via=via)
+    return snapshot
 
 
 # --- queries --------------------------------------------------------------------------------
 
 
 async def incident(info: Info[Context, Any], id: strawberry.ID) -> Incident | None:
-    authorize(info, Action.READ_INCIDENTS)
+    principal = authorize(info, Action.READ_INCIDENTS)
     try:
         key = incident_key(id)
     except NotFound:
         return None
-    snapshot = await info.context.loaders.incident.load(key)
-    return Incident.of(snapshot) if snapshot else None
+    snapshot = await visible_incident(info, key, via="incident")
+    return Incident.of(snapshot, clearance=principal.clearance) if snapshot else None
 
 
 async def incidents(
@@ -79,7 +115,8 @@ async def incidents(
     first: int | None = None,
     after: str | None = None,
 ) -> IncidentConnection:
-    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
+    principal = authorize(info, Action.READ_INCIDENTS)
+    tenant_id, clearance = principal.tenant_id, principal.clearance
     try:
         domain_filter = filter.to_domain() if filter else None
         order = (
@@ -88,11 +125,20 @@ async def incidents(
             else None
         )
         page = await incident_search.list_incidents(
-            tenant_id=tenant_id, filter=domain_filter, order=order, first=first, after=after
+            tenant_id=tenant_id,
+            clearance=clearance,
+            filter=domain_filter,
+            order=order,
+            first=first,
+            after=after,
         )
     except DomainError as error:
         raise domain_graphql_error(error) from None
-    edges = [IncidentEdge(cursor=cursor, node=Incident.of(s)) for cursor, s in page.items]
+    await audit_reads(info, [s for _, s in page.items], via="incidents")
+    edges = [
+        IncidentEdge(cursor=cursor, node=Incident.of(s, clearance=clearance))
+        for cursor, s in page.items
+    ]
     return IncidentConnection(
         edges=edges,
         page_info=PageInfo(
@@ -102,6 +148,7 @@ async def incidents(
             end_cursor=edges[-1].cursor if edges else None,
         ),
         tenant_id=tenant_id,
+        clearance=clearance,
         filter=domain_filter,
     )
 
@@ -114,6 +161,7 @@ async def declare_incident(
 ) -> IncidentPayload:
     principal = authorize(info, Action.DECLARE)
     return await run_command(
+        principal,
         lambda: service.declare_incident(
             tenant_id=principal.tenant_id,
             actor=principal.name,
@@ -125,7 +173,9 @@ async def declare_incident(
             service=input.service,
             assignee=input.assignee,
             event_id=input.event_id,
-        )
+            classification=input.classification,
+            clearance=principal.clearance,
+        ),
     )
 
 
@@ -136,7 +186,7 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
         value = getattr(input, name)
         if value is strawberry.UNSET:
             continue
-        if value is None and name in ("title", "severity", "impact", "urgency", "is_major"):
+        if value is None and name not in ("description", "service"):
             return IncidentPayload(
                 incident=None,
                 errors=[
@@ -154,9 +204,10 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
             incident_id=incident_key(input.id),
             version=input.version,
             changes=changes,
+            clearance=principal.clearance,
         )
 
-    return await run_command(command)
+    return await run_command(principal, command)
 
 
 async def transition_incident(
@@ -175,9 +226,10 @@ async def transition_incident(
             resolution_summary=input.resolution_summary,
             root_cause=input.root_cause,
             role=principal.role,
+            clearance=principal.clearance,
         )
 
-    return await run_command(command)
+    return await run_command(principal, command)
 
 
 async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) -> IncidentPayload:
@@ -190,26 +242,33 @@ async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) 
             incident_id=incident_key(input.id),
             assignee=input.assignee,
             version=input.version,
+            clearance=principal.clearance,
         )
 
-    return await run_command(command)
+    return await run_command(principal, command)
 
 
 # --- live -----------------------------------------------------------------------------------
 
 
-def _live_incident(snapshot: IncidentSnapshot, *, shared: dict[str, Any] | None) -> Incident:
-    # Loaders of this event's own, shared by the subscribers of the event.
-    return Incident.of(snapshot, loaders=Loaders(snapshot.tenant_id), shared=shared)
-
-
 async def follow(
+    info: Info[Context, Any],
     stream: AsyncGenerator[live.Live[IncidentSnapshot], None],
+    *,
+    via: str,
 ) -> AsyncGenerator[Incident, None]:
-    """Map a live snapshot stream to Incident objects, built once per event."""
+    """Map a live snapshot stream to Incident objects, built once per event and clearance."""
+    clearance = info.context.require_principal().clearance
+
+    def build(snapshot: IncidentSnapshot, *, shared: dict[str, Any] | None) -> Incident:
+        # Loaders of this event's own, shared by the subscribers of the event.
+        loaders = Loaders(snapshot.tenant_id, clearance)
+        return Incident.of(snapshot, clearance=clearance, loaders=loaders, shared=shared)
+
     try:
         async for item in stream:
-            yield live.shared_object(item, "incident", _live_incident)
+            await audit_reads(info, [item.value], via=via)
+            yield live.shared_object(item, f"incident:{clearance.value}", build)
     except DomainError as error:
         raise domain_graphql_error(error) from None
     except SlowConsumer as error:
@@ -221,26 +280,34 @@ async def follow(
 async def incident_updated(
     info: Info[Context, Any], id: strawberry.ID
 ) -> AsyncGenerator[Incident, None]:
-    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
+    principal = authorize(info, Action.READ_INCIDENTS)
     try:
         key = incident_key(id)
     except DomainError as error:
         raise domain_graphql_error(error) from None
-    stream = live.incident_updates(broker=info.context.broker, tenant_id=tenant_id, incident_id=key)
-    async for item in follow(stream):
+    stream = live.incident_updates(
+        broker=info.context.broker,
+        tenant_id=principal.tenant_id,
+        incident_id=key,
+        clearance=principal.clearance,
+    )
+    async for item in follow(info, stream, via="incidentUpdated"):
         yield item
 
 
 async def incidents_changed(
     info: Info[Context, Any], filter: IncidentFilter | None = None
 ) -> AsyncGenerator[Incident, None]:
-    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
+    principal = authorize(info, Action.READ_INCIDENTS)
     try:
         domain_filter = filter.to_domain() if filter else None
     except DomainError as error:
         raise domain_graphql_error(error) from None
     stream = live.incidents_changed(
-        broker=info.context.broker, tenant_id=tenant_id, filter=domain_filter
+        broker=info.context.broker,
+        tenant_id=principal.tenant_id,
+        filter=domain_filter,
+        clearance=principal.clearance,
     )
-    async for item in follow(stream):
+    async for item in follow(info, stream, via="incidentsChanged"):
         yield item

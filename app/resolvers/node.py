@@ -9,6 +9,7 @@ from strawberry.types import Info
 
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
+from app.resolvers.incident import visible_incident
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.incident import Incident
 from app.schema.timeline import TimelineEvent
@@ -17,13 +18,22 @@ from app.services.timeline import find_event
 
 
 async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
-    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
+    principal = authorize(info, Action.READ_INCIDENTS)
+    clearance = principal.clearance
     key = from_global_id(INCIDENT_PREFIX, id)
     if key is not None:
-        snapshot = await info.context.loaders.incident.load(key)
-        return Incident.of(snapshot) if snapshot else None
+        snapshot = await visible_incident(info, key, via="node")
+        return Incident.of(snapshot, clearance=clearance) if snapshot else None
     key = from_global_id(EVENT_PREFIX, id)
     if key is not None:
-        record = await find_event(tenant_id=tenant_id, event_row_id=key)
-        return TimelineEvent.of(record) if record else None
+        record = await find_event(tenant_id=principal.tenant_id, event_row_id=key)
+        if record is None:
+            return None
+        # An event exists for the caller only where its incident does.
+        snapshot = await visible_incident(info, record.incident_id, via="node")
+        if snapshot is None:
+            return None
+        return TimelineEvent.of(
+            record, clearance=clearance, incident_classification=snapshot.classification
+        )
     return None

@@ -10,14 +10,15 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
+from app.models import Classification
 from app.pubsub.broker import SlowConsumer
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
 from app.resolvers.incident import domain_graphql_error, incident_key
 from app.schema.common import UserError, decode_seq_cursor
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
+from app.services import audit, live
 from app.services import incident as service
-from app.services import live
 from app.services.permissions import Action
 
 
@@ -32,10 +33,17 @@ async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEve
             kind=input.kind,
             mentions=input.mentions,
             event_id=input.event_id,
+            classification=input.classification,
+            clearance=principal.clearance,
         )
     except DomainError as error:
         return TimelineEventPayload(event=None, errors=[_add_note_error(error)])
-    return TimelineEventPayload(event=TimelineEvent.of(result.events[0]), errors=[])
+    event = TimelineEvent.of(
+        result.events[0],
+        clearance=principal.clearance,
+        incident_classification=result.incident.classification,
+    )
+    return TimelineEventPayload(event=event, errors=[])
 
 
 def _add_note_error(error: DomainError) -> UserError:
@@ -48,7 +56,8 @@ def _add_note_error(error: DomainError) -> UserError:
 async def timeline_event_added(
     info: Info[Context, Any], incident_id: strawberry.ID, after: str | None = None
 ) -> AsyncGenerator[TimelineEvent, None]:
-    tenant_id = authorize(info, Action.READ_INCIDENTS).tenant_id
+    principal = authorize(info, Action.READ_INCIDENTS)
+    clearance = principal.clearance
     after_seq: int | None = None
     if after is not None:
         after_seq = decode_seq_cursor(after)
@@ -61,11 +70,28 @@ async def timeline_event_added(
     except DomainError as error:
         raise domain_graphql_error(error) from None
     stream = live.timeline_events(
-        broker=info.context.broker, tenant_id=tenant_id, incident_id=key, after=after_seq
+        broker=info.context.broker,
+        tenant_id=principal.tenant_id,
+        incident_id=key,
+        after=after_seq,
+        clearance=clearance,
     )
+
+    def build(item: live.TimelineItem, *, shared: dict[str, Any] | None) -> TimelineEvent:
+        return TimelineEvent.of(
+            item.event,
+            clearance=clearance,
+            incident_classification=item.incident_classification,
+            shared=shared,
+        )
+
     try:
         async for item in stream:
-            yield live.shared_object(item, "timeline-event", TimelineEvent.of)
+            if item.value.incident_classification is Classification.RESTRICTED:
+                await audit.record_reads(
+                    tenant_id=principal.tenant_id, targets=[key], via="timelineEventAdded"
+                )
+            yield live.shared_object(item, f"timeline-event:{clearance.value}", build)
     except DomainError as error:
         raise domain_graphql_error(error) from None
     except SlowConsumer as error:

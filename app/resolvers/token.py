@@ -29,6 +29,8 @@ async def api_tokens(
     info: Info[Context, Any], first: int | None = None, after: str | None = None
 ) -> ApiTokenConnection:
     principal = authorize(info, Action.MANAGE_TOKENS)
+    # Tokens change through the CLI too, which no cache hears of.
+    info.context.mark_uncacheable()
     try:
         page = await service.list_tokens(tenant_id=principal.tenant_id, first=first, after=after)
     except DomainError as error:
@@ -53,7 +55,10 @@ async def create_api_token(
     try:
         principal = authorize(info, Action.MANAGE_TOKENS)
         issued = await service.issue_token(
-            tenant_id=principal.tenant_id, role=input.role, name=input.name
+            tenant_id=principal.tenant_id,
+            role=input.role,
+            name=input.name,
+            clearance=input.clearance,
         )
     except PermissionDenied as denied:
         return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(denied.error)])

@@ -11,9 +11,18 @@ import strawberry
 
 from app.errors import DomainError
 from app.errors import ErrorCode as _ErrorCode
+from app.models import Classification as _Classification
 
 ErrorCode: TypeAlias = Annotated[
     _ErrorCode, strawberry.enum(description="Why a command was refused.")
+]
+
+Classification: TypeAlias = Annotated[
+    _Classification,
+    strawberry.enum(
+        description="How sensitive data is, lowest first. A caller reads what its token's "
+        "clearance reaches; the rest comes back redacted, and RESTRICTED incidents not at all."
+    ),
 ]
 
 

@@ -18,9 +18,11 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
 def _view(context: Any) -> object:
-    """What decides which data a subscriber may see: its tenant and role."""
+    """What decides which data a subscriber may see: its tenant, role and clearance."""
     principal = getattr(context, "principal", None)
-    return None if principal is None else (principal.tenant_id, principal.role)
+    if principal is None:
+        return None
+    return (principal.tenant_id, principal.role, principal.clearance)
 
 
 class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):

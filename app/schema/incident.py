@@ -14,6 +14,7 @@ from app.resolvers.context import Context
 from app.resolvers.loaders import Loaders
 from app.schema.common import (
     INCIDENT_PREFIX,
+    Classification,
     Node,
     PageInfo,
     UserError,
@@ -22,6 +23,13 @@ from app.schema.common import (
 )
 from app.schema.timeline import TimelineEventConnection
 from app.services import incident_search, lifecycle
+from app.services.classification import (
+    FIELD_CLASSIFICATION,
+    REDACTED,
+    api_name,
+    field_readable,
+    redact_text,
+)
 from app.services.incident_snapshot import IncidentSnapshot, utcnow
 from app.services.timeline import SeqRange
 
@@ -70,7 +78,15 @@ class Incident(Node):
     closed_at: datetime | None
     cancelled_at: datetime | None
     version: int = strawberry.field(description="Pass to updates for optimistic concurrency.")
+    classification: Classification = strawberry.field(
+        description="RESTRICTED incidents exist only for callers cleared for them; fields above "
+        "a caller's clearance come back redacted."
+    )
+    redacted_fields: list[str] = strawberry.field(
+        description="The fields redacted for this caller (text reads [REDACTED])."
+    )
     snapshot: strawberry.Private[IncidentSnapshot]
+    clearance: strawberry.Private[models.Classification]
     loaders: strawberry.Private[Loaders | None]
     # The broker message's per-event cache when this came from a live feed (execution.py).
     shared: strawberry.Private[dict[str, Any] | None] = None
@@ -121,22 +137,41 @@ class Incident(Node):
             high = min(low + count, total)
         loaders = self.loaders or info.context.loaders
         records = await loaders.timeline.load(SeqRange(self.snapshot.id, low, high))
-        return TimelineEventConnection.of(records, low=low, high=high, total=total)
+        return TimelineEventConnection.of(
+            records,
+            low=low,
+            high=high,
+            total=total,
+            clearance=self.clearance,
+            incident_classification=self.snapshot.classification,
+        )
 
     @classmethod
     def of(
         cls,
         snapshot: IncidentSnapshot,
         *,
+        clearance: models.Classification,
         loaders: Loaders | None = None,
         shared: dict[str, Any] | None = None,
     ) -> Incident:
+        """The incident as a caller with `clearance` may see it."""
+        hidden = [
+            name
+            for name in FIELD_CLASSIFICATION
+            if not field_readable(clearance, snapshot.classification, name)
+        ]
+        text: dict[str, str | None] = {
+            name: getattr(snapshot, name) for name in FIELD_CLASSIFICATION
+        }
+        for name in hidden:
+            text[name] = redact_text(text[name])
         return cls(
             id=strawberry.ID(to_global_id(INCIDENT_PREFIX, snapshot.id)),
             number=snapshot.number,
             reference=f"INC-{snapshot.number}",
-            title=snapshot.title,
-            description=snapshot.description,
+            title=REDACTED if "title" in hidden else snapshot.title,
+            description=text["description"],
             service=snapshot.service,
             severity=snapshot.severity,
             impact=snapshot.impact,
@@ -144,10 +179,10 @@ class Incident(Node):
             priority=snapshot.priority,
             status=snapshot.status,
             is_major=snapshot.is_major,
-            assignee=snapshot.assignee,
-            declared_by=snapshot.declared_by,
-            resolution_summary=snapshot.resolution_summary,
-            root_cause=snapshot.root_cause,
+            assignee=text["assignee"],
+            declared_by=text["declared_by"],
+            resolution_summary=text["resolution_summary"],
+            root_cause=text["root_cause"],
             created_at=snapshot.created_at,
             updated_at=snapshot.updated_at,
             acknowledged_at=snapshot.acknowledged_at,
@@ -155,7 +190,10 @@ class Incident(Node):
             closed_at=snapshot.closed_at,
             cancelled_at=snapshot.cancelled_at,
             version=snapshot.version,
+            classification=snapshot.classification,
+            redacted_fields=[api_name(name) for name in hidden],
             snapshot=snapshot,
+            clearance=clearance,
             loaders=loaders,
             shared=shared,
         )
@@ -187,11 +225,14 @@ class IncidentConnection:
     edges: list[IncidentEdge]
     page_info: PageInfo
     tenant_id: strawberry.Private[str]
+    clearance: strawberry.Private[models.Classification]
     filter: strawberry.Private[incident_search.IncidentFilter | None]
 
     @strawberry.field(description="How many incidents match the filter, across all pages.")  # type: ignore[untyped-decorator]
     async def total_count(self) -> int:
-        return await incident_search.count_incidents(tenant_id=self.tenant_id, filter=self.filter)
+        return await incident_search.count_incidents(
+            tenant_id=self.tenant_id, clearance=self.clearance, filter=self.filter
+        )
 
 
 @strawberry.input
@@ -232,6 +273,11 @@ class DeclareIncidentInput:
     event_id: str | None = strawberry.field(
         default=None, description="Idempotency key: declaring twice with it creates one incident."
     )
+    classification: Classification = strawberry.field(
+        default=models.Classification.INTERNAL,
+        description="RESTRICTED for incidents only cleared callers may know of (security "
+        "incidents, say). Never above your own clearance.",
+    )
 
 
 @strawberry.input
@@ -247,6 +293,11 @@ class UpdateIncidentInput:
     impact: Impact | None = strawberry.UNSET
     urgency: Urgency | None = strawberry.UNSET
     is_major: bool | None = strawberry.UNSET
+    classification: Classification | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Reclassify; RESTRICTED hides the incident from callers not cleared for it. "
+        "Never above your own clearance.",
+    )
 
 
 @strawberry.input

@@ -8,15 +8,24 @@ from typing import Annotated, Any, TypeAlias
 import strawberry
 from strawberry.scalars import JSON
 
+from app.models import Classification as _Classification
 from app.models import NoteKind as _NoteKind
 from app.schema.common import (
     EVENT_PREFIX,
     INCIDENT_PREFIX,
+    Classification,
     Node,
     PageInfo,
     UserError,
     encode_seq_cursor,
     to_global_id,
+)
+from app.services.classification import (
+    ACTOR_CLASSIFICATION,
+    highest,
+    reaches,
+    redact_json,
+    redact_text,
 )
 from app.services.timeline import EventRecord
 
@@ -34,6 +43,13 @@ class TimelineEvent(Node):
     actor: str | None
     data: JSON
     incident_id: strawberry.ID
+    classification: Classification = strawberry.field(
+        description="Who may read `data`: the event's own classification or its incident's, "
+        "whichever is higher."
+    )
+    redacted: bool = strawberry.field(
+        description="True when `data` (and `cloudEvent.data`) were redacted for this caller."
+    )
     record: strawberry.Private[EventRecord]
     # The broker message's per-event cache when this came from a live feed (execution.py).
     shared: strawberry.Private[dict[str, Any] | None] = None
@@ -46,11 +62,23 @@ class TimelineEvent(Node):
     def cloud_event(self) -> JSON:
         envelope: dict[str, Any] = self.record.cloud_event()
         envelope["subject"] = self.subject
+        envelope["data"] = self.data
         return JSON(envelope)
 
     @classmethod
-    def of(cls, record: EventRecord, *, shared: dict[str, Any] | None = None) -> TimelineEvent:
+    def of(
+        cls,
+        record: EventRecord,
+        *,
+        clearance: _Classification,
+        incident_classification: _Classification,
+        shared: dict[str, Any] | None = None,
+    ) -> TimelineEvent:
+        """The event as a caller with `clearance` may see it."""
         incident_gid = to_global_id(INCIDENT_PREFIX, record.incident_id)
+        level = highest(record.classification, incident_classification)
+        readable = reaches(clearance, level)
+        actor_readable = reaches(clearance, highest(ACTOR_CLASSIFICATION, incident_classification))
         return cls(
             id=strawberry.ID(to_global_id(EVENT_PREFIX, record.id)),
             seq=record.seq,
@@ -58,9 +86,11 @@ class TimelineEvent(Node):
             source=record.source,
             time=record.time,
             subject=f"incidents/{incident_gid}",
-            actor=record.actor,
-            data=JSON(dict(record.data)),
+            actor=record.actor if actor_readable else redact_text(record.actor),
+            data=JSON(dict(record.data) if readable else redact_json(record.data)),
             incident_id=strawberry.ID(incident_gid),
+            classification=level,
+            redacted=not readable,
             record=record,
             shared=shared,
         )
@@ -80,10 +110,22 @@ class TimelineEventConnection:
 
     @classmethod
     def of(
-        cls, records: list[EventRecord], *, low: int, high: int, total: int
+        cls,
+        records: list[EventRecord],
+        *,
+        low: int,
+        high: int,
+        total: int,
+        clearance: _Classification,
+        incident_classification: _Classification,
     ) -> TimelineEventConnection:
         edges = [
-            TimelineEventEdge(cursor=encode_seq_cursor(r.seq), node=TimelineEvent.of(r))
+            TimelineEventEdge(
+                cursor=encode_seq_cursor(r.seq),
+                node=TimelineEvent.of(
+                    r, clearance=clearance, incident_classification=incident_classification
+                ),
+            )
             for r in records
         ]
         return cls(
@@ -104,6 +146,11 @@ class AddNoteInput:
     body: str
     kind: NoteKind = _NoteKind.GENERAL
     mentions: list[str] = strawberry.field(default_factory=list)
+    classification: Classification = strawberry.field(
+        default=_Classification.INTERNAL,
+        description="Who may read the note; PUBLIC notes are safe to publish to customers. "
+        "Never above your own clearance.",
+    )
     event_id: str | None = strawberry.field(
         default=None,
         description="Idempotency key: a second addNote with the same eventId stores nothing new.",

@@ -8,7 +8,7 @@ from typing import Annotated, TypeAlias
 import strawberry
 
 from app import models
-from app.schema.common import PageInfo, UserError, to_global_id
+from app.schema.common import Classification, PageInfo, UserError, to_global_id
 from app.services.token import TokenRecord
 
 Role: TypeAlias = Annotated[
@@ -25,6 +25,9 @@ class ApiToken:
     id: strawberry.ID
     name: str
     role: Role
+    clearance: Classification = strawberry.field(
+        description="The highest classification the token reads (its role's default unless set)."
+    )
     created_at: datetime
     revoked_at: datetime | None = strawberry.field(
         description="When set, the token no longer authenticates."
@@ -36,6 +39,7 @@ class ApiToken:
             id=strawberry.ID(to_global_id(TOKEN_PREFIX, token.id)),
             name=token.name,
             role=token.role,
+            clearance=token.clearance,
             created_at=token.created_at,
             revoked_at=token.revoked_at,
         )
@@ -57,6 +61,9 @@ class ApiTokenConnection:
 class CreateApiTokenInput:
     name: str = strawberry.field(description="Who or what uses the token.")
     role: Role
+    clearance: Classification | None = strawberry.field(
+        default=None, description="Overrides the role's default clearance, up or down."
+    )
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ class Origin:
 
 
 SYSTEM = Origin(actor="system")
+READ_ACTION = "incident.read"
 _origin: ContextVar[Origin] = ContextVar("audit_origin", default=SYSTEM)
 
 
@@ -54,6 +55,29 @@ async def record(
     )
 
 
+async def record_reads(*, tenant_id: str, targets: Sequence[str], via: str) -> None:
+    """Audit reads of restricted incidents; the caller fails when this does."""
+    if not targets:
+        return
+    origin = _origin.get()
+    now = datetime.now(UTC)
+    await AuditRecord.bulk_create(
+        [
+            AuditRecord(
+                tenant_id=tenant_id,
+                time=now,
+                actor=origin.actor,
+                token_id=origin.token_id,
+                request_id=origin.request_id,
+                action=READ_ACTION,
+                target=target,
+                changes={"via": via},
+            )
+            for target in dict.fromkeys(targets)
+        ]
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AuditFilter:
     action: str | None = None
@@ -69,17 +93,25 @@ class AuditPage:
     has_next_page: bool
 
 
-def _cursor(record_id: int) -> str:
-    return base64.urlsafe_b64encode(f"audit:{record_id}".encode()).decode().rstrip("=")
+# A cursor names a position by the tenant's own data only: the time of the last record seen
+# and how many records of exactly that time were seen. A row id would count every tenant's
+# records and tell one tenant how busy the others are.
+def _cursor(time: datetime, seen_at_time: int) -> str:
+    raw = f"audit:{time.astimezone(UTC).isoformat()}|{seen_at_time}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _after(cursor: str) -> int:
+def _after(cursor: str) -> tuple[datetime, int]:
     try:
         text = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
-        kind, _, number = text.partition(":")
-        if kind != "audit" or not number.isdigit() or len(number) > 18:
+        kind, _, rest = text.partition(":")
+        when, _, seen = rest.partition("|")
+        if kind != "audit" or not seen.isdigit() or len(seen) > 9:
             raise ValueError(cursor)
-        return int(number)
+        time = datetime.fromisoformat(when)
+        if time.tzinfo is None:
+            raise ValueError(cursor)
+        return time.astimezone(UTC), int(seen)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("malformed cursor", field="after") from exc
 
@@ -87,7 +119,7 @@ def _after(cursor: str) -> int:
 async def list_records(
     *, tenant_id: str, filter: AuditFilter, first: int, after: str | None
 ) -> AuditPage:
-    """Newest first."""
+    """Newest first (by time; records of the same time in the order they were written)."""
     if not 0 <= first <= 500:
         raise ValidationFailed("first must be between 0 and 500", field="first")
     for field in ("action", "actor", "target"):
@@ -105,7 +137,14 @@ async def list_records(
         query = query.filter(time__gte=filter.since)
     if filter.until:
         query = query.filter(time__lt=filter.until)
+    skip, last_time = 0, None
     if after is not None:
-        query = query.filter(id__lt=_after(after))
-    rows = await query.order_by("-id").limit(first + 1)
-    return AuditPage([(_cursor(r.id), r) for r in rows[:first]], has_next_page=len(rows) > first)
+        last_time, skip = _after(after)
+        query = query.filter(time__lte=last_time)
+    rows = await query.order_by("-time", "-id").offset(skip).limit(first + 1)
+    items: list[tuple[str, AuditRecord]] = []
+    for row in rows[:first]:
+        skip = skip + 1 if row.time == last_time else 1
+        last_time = row.time
+        items.append((_cursor(row.time, skip), row))
+    return AuditPage(items, has_next_page=len(rows) > first)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from app.models import Impact, IncidentStatus, NoteKind, Severity, Urgency
+from app.models import Classification, Impact, IncidentStatus, NoteKind, Severity, Urgency
 from app.services import incident as service
 
 _S = IncidentStatus
+_C = Classification
+# (title, service, severity, impact, urgency, statuses to walk through, classification)
 _DEMO = [
     (
         "Checkout API returning 502 for 30% of requests",
@@ -14,6 +16,7 @@ _DEMO = [
         Impact.HIGH,
         Urgency.HIGH,
         [_S.IN_PROGRESS, _S.ESCALATED],
+        _C.INTERNAL,
     ),
     (
         "Elevated latency on search (p99 4s)",
@@ -22,6 +25,7 @@ _DEMO = [
         Impact.MEDIUM,
         Urgency.HIGH,
         [_S.IN_PROGRESS, _S.MITIGATED],
+        _C.INTERNAL,
     ),
     (
         "Password reset emails delayed",
@@ -30,8 +34,17 @@ _DEMO = [
         Impact.MEDIUM,
         Urgency.MEDIUM,
         [_S.IN_PROGRESS, _S.PENDING],
+        _C.INTERNAL,
     ),
-    ("Disk 85% full on analytics replica", "analytics", Severity.SEV4, Impact.LOW, Urgency.LOW, []),
+    (
+        "Disk 85% full on analytics replica",
+        "analytics",
+        Severity.SEV4,
+        Impact.LOW,
+        Urgency.LOW,
+        [],
+        _C.INTERNAL,
+    ),
     (
         "Mobile app login failures in EU region",
         "auth",
@@ -39,6 +52,7 @@ _DEMO = [
         Impact.HIGH,
         Urgency.MEDIUM,
         [_S.IN_PROGRESS, _S.RESOLVED],
+        _C.INTERNAL,
     ),
     (
         "Status page certificate expires in 7 days",
@@ -47,6 +61,7 @@ _DEMO = [
         Impact.LOW,
         Urgency.MEDIUM,
         [_S.IN_PROGRESS, _S.RESOLVED, _S.CLOSED],
+        _C.INTERNAL,
     ),
     (
         "Duplicate alert for payments queue depth",
@@ -55,6 +70,7 @@ _DEMO = [
         Impact.LOW,
         Urgency.LOW,
         [_S.CANCELLED],
+        _C.INTERNAL,
     ),
     (
         "Image thumbnails missing for new uploads",
@@ -63,12 +79,31 @@ _DEMO = [
         Impact.MEDIUM,
         Urgency.LOW,
         [_S.IN_PROGRESS],
+        _C.INTERNAL,
+    ),
+    (
+        "Customer records exported by a suspicious admin session",
+        "admin-console",
+        Severity.SEV2,
+        Impact.HIGH,
+        Urgency.HIGH,
+        [_S.IN_PROGRESS],
+        _C.RESTRICTED,
+    ),
+    (
+        "Payroll vendor reports a breach on their side",
+        "payroll",
+        Severity.SEV3,
+        Impact.MEDIUM,
+        Urgency.MEDIUM,
+        [_S.IN_PROGRESS],
+        _C.CONFIDENTIAL,
     ),
 ]
 
 
 async def load_demo(*, tenant_id: str) -> int:
-    for title, svc, severity, impact, urgency, path in _DEMO:
+    for title, svc, severity, impact, urgency, path, classification in _DEMO:
         result = await service.declare_incident(
             tenant_id=tenant_id,
             actor="demo",
@@ -78,6 +113,7 @@ async def load_demo(*, tenant_id: str) -> int:
             urgency=urgency,
             service=svc,
             description=f"Demo incident on {svc}.",
+            classification=classification,
         )
         incident_id = result.incident.id
         await service.add_note(

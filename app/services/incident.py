@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from app.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
+    Classification,
     Impact,
     Incident,
     IncidentStatus,
@@ -27,6 +28,12 @@ from app.models import (
 from app.pubsub import outbox
 from app.services import audit, lifecycle, sla
 from app.services import incident_validation as validation
+from app.services.classification import (
+    DEFAULT_EVENT_CLASSIFICATION,
+    FIELD_CLASSIFICATION,
+    incident_visible,
+    reaches,
+)
 from app.services.incident_snapshot import (
     MODEL_FIELDS,
     IncidentSnapshot,
@@ -63,14 +70,19 @@ async def declare_incident(
     service: str | None = None,
     assignee: str | None = None,
     event_id: str | None = None,
+    classification: Classification = Classification.INTERNAL,
+    clearance: Classification | None = None,
 ) -> CommandResult:
+    """Declare an incident. `clearance` is the caller's (None for the system): nobody may
+    declare an incident classified above their own clearance."""
     title = validation.title(title)
     description = validation.text(description, field="description")
     service = validation.name(service, field="service")
     assignee = validation.name(assignee, field="assignee")
     event_id = validation.name(event_id, field="eventId")
+    _require_clearance(clearance, classification)
     if event_id is not None:
-        existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
+        existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
         if existing is not None:
             return existing
     policy = await get_policy(tenant_id=tenant_id)
@@ -97,6 +109,7 @@ async def declare_incident(
                 status=IncidentStatus.OPEN,
                 assignee=assignee,
                 declared_by=actor,
+                classification=classification,
                 created_at=now,
                 updated_at=now,
                 sla_response_due=response_due,
@@ -117,15 +130,16 @@ async def declare_incident(
                     "priority": priority.value,
                     "status": IncidentStatus.OPEN.value,
                     "assignee": assignee,
+                    "classification": classification.value,
                 },
-                **({"event_id": event_id} if event_id else {}),
+                event_id=event_id or str(uuid.uuid4()),
             )
             events = await _append(snapshot, [declared], actor=actor, now=now, first_seq=1)
             message = await _enqueue(snapshot, events)
             await _audit(None, snapshot, events)
     except IntegrityError:
         if event_id is not None:
-            existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
+            existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
             if existing is not None:
                 return existing
         raise
@@ -140,8 +154,11 @@ async def update_incident(
     incident_id: str,
     version: int | None = None,
     changes: Mapping[str, Any],
+    clearance: Classification | None = None,
 ) -> CommandResult:
     clean = validation.clean_changes(changes)
+    if "classification" in clean:
+        _require_clearance(clearance, clean["classification"])
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         _require_not_terminal(row)
@@ -161,7 +178,12 @@ async def update_incident(
         return [NewEvent(type=EventType.UPDATED, data={"changes": diff})]
 
     return await _apply(
-        tenant_id=tenant_id, incident_id=incident_id, actor=actor, version=version, decide=decide
+        tenant_id=tenant_id,
+        incident_id=incident_id,
+        actor=actor,
+        version=version,
+        decide=decide,
+        clearance=clearance,
     )
 
 
@@ -176,8 +198,10 @@ async def transition_incident(
     resolution_summary: str | None = None,
     root_cause: str | None = None,
     role: Role | None = None,
+    clearance: Classification | None = None,
 ) -> CommandResult:
-    """Move an incident along the lifecycle. `role` is the caller's; None for the system."""
+    """Move an incident along the lifecycle. `role` and `clearance` are the caller's; None
+    for the system."""
     reason = validation.text(reason, field="reason")
     resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
     root_cause = validation.text(root_cause, field="rootCause")
@@ -221,6 +245,10 @@ async def transition_incident(
                 NewEvent(
                     type=EventType.RESOLVED,
                     data={"resolutionSummary": resolution_summary, "rootCause": row.root_cause},
+                    # It carries the root cause, a CONFIDENTIAL field, when there is one.
+                    classification=FIELD_CLASSIFICATION["root_cause"]
+                    if row.root_cause
+                    else DEFAULT_EVENT_CLASSIFICATION,
                 )
             )
         elif to is IncidentStatus.CLOSED:
@@ -233,7 +261,12 @@ async def transition_incident(
         return events
 
     return await _apply(
-        tenant_id=tenant_id, incident_id=incident_id, actor=actor, version=version, decide=decide
+        tenant_id=tenant_id,
+        incident_id=incident_id,
+        actor=actor,
+        version=version,
+        decide=decide,
+        clearance=clearance,
     )
 
 
@@ -244,6 +277,7 @@ async def assign_incident(
     incident_id: str,
     assignee: str | None,
     version: int | None = None,
+    clearance: Classification | None = None,
 ) -> CommandResult:
     assignee = validation.name(assignee, field="assignee")
 
@@ -255,7 +289,12 @@ async def assign_incident(
         return [NewEvent(type=EventType.ASSIGNED, data={"from": previous, "to": assignee})]
 
     return await _apply(
-        tenant_id=tenant_id, incident_id=incident_id, actor=actor, version=version, decide=decide
+        tenant_id=tenant_id,
+        incident_id=incident_id,
+        actor=actor,
+        version=version,
+        decide=decide,
+        clearance=clearance,
     )
 
 
@@ -268,14 +307,18 @@ async def add_note(
     kind: NoteKind = NoteKind.GENERAL,
     mentions: Sequence[str] = (),
     event_id: str | None = None,
+    classification: Classification = Classification.INTERNAL,
+    clearance: Classification | None = None,
 ) -> CommandResult:
+    """Add a note; `classification` says who may read it (never above the caller's clearance)."""
     text = validation.text(body, field="body", required=True)
     if len(mentions) > validation.MENTIONS_MAX:
         raise ValidationFailed(f"at most {validation.MENTIONS_MAX} mentions", field="mentions")
     names = [n for n in (validation.name(m, field="mentions") for m in mentions) if n]
     event_id = validation.name(event_id, field="eventId")
+    _require_clearance(clearance, classification)
     if event_id is not None:
-        existing = await _replayed(tenant_id=tenant_id, event_id=event_id)
+        existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
         if existing is not None:
             if existing.incident.id != str(parse_incident_id(incident_id)):
                 raise Conflict("eventId was already used on another incident", field="eventId")
@@ -285,7 +328,8 @@ async def add_note(
         note = NewEvent(
             type=EventType.NOTE_ADDED,
             data={"body": text, "kind": kind.value, "mentions": names},
-            **({"event_id": event_id} if event_id else {}),
+            classification=classification,
+            event_id=event_id or str(uuid.uuid4()),
         )
         return [note]
 
@@ -296,6 +340,7 @@ async def add_note(
         version=None,
         decide=decide,
         bumps_version=False,
+        clearance=clearance,
     )
 
 
@@ -312,6 +357,7 @@ async def _apply(
     version: int | None,
     decide: _Decide,
     bumps_version: bool = True,
+    clearance: Classification | None = None,
 ) -> CommandResult:
     """Load, decide, write projection + events + outbox atomically; retry lost races.
 
@@ -323,7 +369,9 @@ async def _apply(
     policy = await get_policy(tenant_id=tenant_id)
     for _ in range(_RACE_RETRIES):
         row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
-        if row is None:
+        if row is None or (
+            clearance is not None and not incident_visible(clearance, row.classification)
+        ):
             raise NotFound(f"no incident with id {incident_id!r}", field="id")
         if version is not None and row.version != version:
             raise Conflict(
@@ -360,7 +408,9 @@ async def _apply(
             if replay and await find_by_event_id(
                 tenant_id=tenant_id, source=replay[0].source, event_id=replay[0].event_id
             ):
-                existing = await _replayed(tenant_id=tenant_id, event_id=replay[0].event_id)
+                existing = await _replayed(
+                    tenant_id=tenant_id, event_id=replay[0].event_id, clearance=clearance
+                )
                 if existing is not None:
                     return existing
             raise Conflict("the incident changed while this was written; retry") from exc
@@ -408,13 +458,18 @@ async def _enqueue(snapshot: IncidentSnapshot, events: Sequence[EventRecord]) ->
     )
 
 
-async def _replayed(*, tenant_id: str, event_id: str) -> CommandResult | None:
+async def _replayed(
+    *, tenant_id: str, event_id: str, clearance: Classification | None
+) -> CommandResult | None:
     from app.services.timeline import API_SOURCE
 
     record = await find_by_event_id(tenant_id=tenant_id, source=API_SOURCE, event_id=event_id)
     if record is None:
         return None
     incident = await get_incident(tenant_id=tenant_id, incident_id=record.incident_id)
+    if clearance is not None and not incident_visible(clearance, incident.classification):
+        # Replaying it would show an incident the caller may not know exists.
+        raise Conflict("eventId was already used", field="eventId")
     return CommandResult(incident, [record])
 
 
@@ -450,6 +505,14 @@ def _check_closing(row: Incident, *, actor: str | None, role: Role | None) -> No
         raise Forbidden(
             "whoever declared a P1 incident cannot also close it (segregation of duties)",
             field="to",
+        )
+
+
+def _require_clearance(clearance: Classification | None, classification: Classification) -> None:
+    if clearance is not None and not reaches(clearance, classification):
+        raise Forbidden(
+            f"your clearance ({clearance.value}) does not reach {classification.value}",
+            field="classification",
         )
 
 

@@ -16,9 +16,15 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from app.errors import ValidationFailed
-from app.models import Incident, IncidentStatus, Priority, Severity
+from app.models import Classification, Incident, IncidentStatus, Priority, Severity
+from app.services.classification import (
+    incident_visible,
+    text_searchable_levels,
+    visible_incident_levels,
+)
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.incident_validation import storable
 
@@ -70,7 +76,7 @@ class IncidentFilter:
         if self.text is not None:
             storable(self.text, field="filter.text")
 
-    def q(self) -> Q:
+    def q(self, clearance: Classification) -> Q:
         q = Q()
         if self.status is not None:
             q &= Q(status__in=list(self.status))
@@ -81,10 +87,12 @@ class IncidentFilter:
         if self.is_major is not None:
             q &= Q(is_major=self.is_major)
         if self.text:
+            # Only where the caller may read title and description: a match would reveal them.
+            q &= Q(classification__in=text_searchable_levels(clearance))
             q &= Q(title__icontains=self.text) | Q(description__icontains=self.text)
         return q
 
-    def matches(self, incident: IncidentSnapshot) -> bool:
+    def matches(self, incident: IncidentSnapshot, clearance: Classification) -> bool:
         if self.status is not None and incident.status not in self.status:
             return False
         if self.severity is not None and incident.severity not in self.severity:
@@ -94,6 +102,8 @@ class IncidentFilter:
         if self.is_major is not None and incident.is_major != self.is_major:
             return False
         if self.text:
+            if incident.classification not in text_searchable_levels(clearance):
+                return False
             needle = self.text.casefold()
             haystack = f"{incident.title}\n{incident.description or ''}".casefold()
             if needle not in haystack:
@@ -163,9 +173,23 @@ def page_size(first: int | None) -> int:
     return first
 
 
+def visible(incident: IncidentSnapshot, clearance: Classification) -> bool:
+    return incident_visible(clearance, incident.classification)
+
+
+def _query(
+    tenant_id: str, clearance: Classification, filter: IncidentFilter | None
+) -> QuerySet[Incident]:
+    query = Incident.filter(
+        tenant_id=tenant_id, classification__in=visible_incident_levels(clearance)
+    )
+    return query.filter(filter.q(clearance)) if filter is not None else query
+
+
 async def list_incidents(
     *,
     tenant_id: str,
+    clearance: Classification,
     filter: IncidentFilter | None = None,
     order: IncidentOrder | None = None,
     first: int | None = None,
@@ -174,9 +198,7 @@ async def list_incidents(
     order = order or IncidentOrder()
     size = page_size(first)
     column = _COLUMN[order.field]
-    query = Incident.filter(tenant_id=tenant_id)
-    if filter is not None:
-        query = query.filter(filter.q())
+    query = _query(tenant_id, clearance, filter)
     if after is not None:
         value, number = decode_cursor(order, after)
         op = "gt" if order.direction is Direction.ASC else "lt"
@@ -194,19 +216,22 @@ async def list_incidents(
     )
 
 
-async def count_incidents(*, tenant_id: str, filter: IncidentFilter | None = None) -> int:
-    query = Incident.filter(tenant_id=tenant_id)
-    if filter is not None:
-        query = query.filter(filter.q())
-    return await query.count()
+async def count_incidents(
+    *, tenant_id: str, clearance: Classification, filter: IncidentFilter | None = None
+) -> int:
+    count: int = await _query(tenant_id, clearance, filter).count()
+    return count
 
 
 async def changed_since(
-    *, tenant_id: str, since: datetime, filter: IncidentFilter | None, limit: int = 1000
+    *,
+    tenant_id: str,
+    clearance: Classification,
+    since: datetime,
+    filter: IncidentFilter | None,
+    limit: int = 1000,
 ) -> Sequence[IncidentSnapshot]:
     """Incidents changed after `since`, oldest change first: what a live feed missed."""
-    query = Incident.filter(tenant_id=tenant_id, updated_at__gt=since)
-    if filter is not None:
-        query = query.filter(filter.q())
+    query = _query(tenant_id, clearance, filter).filter(updated_at__gt=since)
     rows = await query.order_by("updated_at").limit(limit)
     return [IncidentSnapshot.from_model(r) for r in rows]

@@ -9,7 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import NotFound
-from app.models import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
+from app.models import (
+    Classification,
+    Impact,
+    Incident,
+    IncidentStatus,
+    Priority,
+    Severity,
+    Urgency,
+)
 from app.services import sla
 
 
@@ -48,6 +56,7 @@ class IncidentSnapshot:
     sla_paused_since: datetime | None
     version: int
     last_seq: int
+    classification: Classification = Classification.INTERNAL
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None
@@ -78,7 +87,8 @@ class IncidentSnapshot:
             if values.get(name) is not None:
                 values[name] = datetime.fromisoformat(values[name])
         for name, enum in ENUM_FIELDS.items():
-            values[name] = enum(values[name])
+            if name in values:
+                values[name] = enum(values[name])
         return cls(**values)
 
     @classmethod
@@ -97,6 +107,7 @@ ENUM_FIELDS: dict[str, Any] = {
     "urgency": Urgency,
     "priority": Priority,
     "status": IncidentStatus,
+    "classification": Classification,
 }
 MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import ValidationFailed
+from app.models import Classification
 from app.services.incident_snapshot import ENUM_FIELDS
 
 TITLE_MAX = 255
@@ -68,6 +69,8 @@ def clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             clean[key] = ENUM_FIELDS[key](value)
         elif key == "is_major":
             clean[key] = bool(value)
+        elif key == "classification":
+            clean[key] = Classification(value)
         else:
             raise ValidationFailed(f"{key} cannot be changed with updateIncident", field=key)
     return clean

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from app.errors import NotFound
+from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
-from app.services.incident_search import IncidentFilter, changed_since
+from app.services.incident_search import IncidentFilter, changed_since, visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incident, utcnow
 from app.services.timeline import EventRecord, events_after
 
@@ -39,6 +41,31 @@ class Live(Generic[T]):
     shared: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineItem:
+    """A timeline event with the classification its incident had when it was delivered."""
+
+    event: EventRecord
+    incident_classification: Classification
+
+
+async def _visible_incident(
+    *, tenant_id: str, incident_id: str, clearance: Classification
+) -> IncidentSnapshot:
+    """The incident, or NOT_FOUND when it does not exist for the caller."""
+    snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+    _require_visible(snapshot, incident_id, clearance)
+    return snapshot
+
+
+def _require_visible(
+    snapshot: IncidentSnapshot, incident_id: str, clearance: Classification
+) -> None:
+    # An incident raised above the caller's clearance ends the stream as if it were deleted.
+    if not visible(snapshot, clearance):
+        raise NotFound(f"no incident with id {incident_id!r}", field="id")
+
+
 def snapshot_of(message: Message) -> IncidentSnapshot:
     """The incident a message carries, decoded once per process however many subscribers."""
     cached = message.cache.get("snapshot")
@@ -57,29 +84,40 @@ def events_of(message: Message) -> list[EventRecord]:
 
 
 async def incident_updates(
-    *, broker: Broker, tenant_id: str, incident_id: str
+    *, broker: Broker, tenant_id: str, incident_id: str, clearance: Classification
 ) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """Every new state of one incident, each once, in order."""
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
         # Read after subscribing, so nothing committed in between is missed; NOT_FOUND here.
-        last = (await get_incident(tenant_id=tenant_id, incident_id=incident_id)).last_seq
+        first = await _visible_incident(
+            tenant_id=tenant_id, incident_id=incident_id, clearance=clearance
+        )
+        last = first.last_seq
         async for item in sub:
             if isinstance(item, Resync):
                 snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
                 shared = None
             else:
                 snapshot, shared = snapshot_of(item), item.cache
+            _require_visible(snapshot, incident_id, clearance)
             if snapshot.last_seq > last:
                 last = snapshot.last_seq
                 yield Live(snapshot, shared)
 
 
 async def timeline_events(
-    *, broker: Broker, tenant_id: str, incident_id: str, after: int | None
-) -> AsyncGenerator[Live[EventRecord], None]:
+    *,
+    broker: Broker,
+    tenant_id: str,
+    incident_id: str,
+    after: int | None,
+    clearance: Classification,
+) -> AsyncGenerator[Live[TimelineItem], None]:
     """Events with seq > after (from now when None), in seq order, no gap, no duplicate."""
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
-        current = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+        current = await _visible_incident(
+            tenant_id=tenant_id, incident_id=incident_id, clearance=clearance
+        )
         last = current.last_seq if after is None else after
         while True:
             # Read back everything past `last`; live messages buffer in `sub` meanwhile.
@@ -88,7 +126,7 @@ async def timeline_events(
                     tenant_id=tenant_id, incident_id=incident_id, after_seq=last
                 )
                 for event in batch:
-                    yield Live(event)
+                    yield Live(TimelineItem(event, current.classification))
                     last = event.seq
                 if len(batch) < 500:
                     break
@@ -97,22 +135,33 @@ async def timeline_events(
                 if isinstance(item, Resync):
                     gap = True
                     break
+                snapshot = snapshot_of(item)
+                _require_visible(snapshot, incident_id, clearance)
                 for event in events_of(item):
                     if event.seq <= last:
                         continue
                     if event.seq != last + 1:
                         gap = True
                         break
-                    yield Live(event, item.cache)
+                    # One message can carry several events: each gets its own shared cache.
+                    shared = item.cache.setdefault(f"event:{event.seq}", {})
+                    yield Live(TimelineItem(event, snapshot.classification), shared)
                     last = event.seq
                 if gap:
                     break
             if not gap:
                 return
+            current = await _visible_incident(
+                tenant_id=tenant_id, incident_id=incident_id, clearance=clearance
+            )
 
 
 async def incidents_changed(
-    *, broker: Broker, tenant_id: str, filter: IncidentFilter | None
+    *,
+    broker: Broker,
+    tenant_id: str,
+    filter: IncidentFilter | None,
+    clearance: Classification,
 ) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """The tenant-wide feed: each incident change that matches the filter."""
     delivered: OrderedDict[str, int] = OrderedDict()
@@ -125,13 +174,18 @@ async def incidents_changed(
         delivered.move_to_end(snapshot.id)
         if len(delivered) > _SEEN_LIMIT:
             delivered.popitem(last=False)
-        return filter is None or filter.matches(snapshot)
+        if not visible(snapshot, clearance):
+            return False
+        return filter is None or filter.matches(snapshot, clearance)
 
     async with broker.subscribe(channels.incidents(tenant_id)) as sub:
         async for item in sub:
             if isinstance(item, Resync):
                 missed = await changed_since(
-                    tenant_id=tenant_id, since=since - _RESYNC_MARGIN, filter=filter
+                    tenant_id=tenant_id,
+                    clearance=clearance,
+                    since=since - _RESYNC_MARGIN,
+                    filter=filter,
                 )
                 for snapshot in missed:
                     since = max(since, snapshot.updated_at)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.models import Role
+from app.services.classification import FIELD_CLASSIFICATION, ROLE_CLEARANCE, api_name
 
 
 class Action(StrEnum):
@@ -78,6 +79,40 @@ def render_markdown() -> str:
         "",
         "- Closing a P1 or P2 incident needs `CLOSE_HIGH_PRIORITY` (INCIDENT_MANAGER or ADMIN).",
         "- Segregation of duties: whoever declared a P1 incident cannot be the one who closes it.",
+        "",
+        "## Clearance and classification",
+        "",
+        "Generated from `app/services/classification.py`. Incidents, timeline events and",
+        "incident fields carry a classification (PUBLIC < INTERNAL < CONFIDENTIAL < RESTRICTED);",
+        "a token reads what its clearance reaches. A token's clearance is its role's, unless",
+        "it was created with another (`--clearance`, or `clearance` in `createApiToken`).",
+        "",
+        "| role | default clearance |",
+        "|---|---|",
+        *(f"| `{role.value}` | `{ROLE_CLEARANCE[role].value}` |" for role in roles),
+        "",
+        "| incident field | classification |",
+        "|---|---|",
+        *(
+            f"| `{api_name(name)}` | `{level.value}` |"
+            for name, level in FIELD_CLASSIFICATION.items()
+        ),
+        "| every other field (status, priority, severity, service, times, SLA...) | `PUBLIC` |",
+        "",
+        "- A RESTRICTED incident exists only for tokens cleared RESTRICTED: for any other it is",
+        "  not found, not listed, not counted and not pushed, exactly like an id that does not",
+        "  exist. Every read of a RESTRICTED incident (query, list, `node`, live push) writes an",
+        "  audit record `incident.read`.",
+        "- A field reads as `[REDACTED]` (or null when it is empty) unless the clearance",
+        "  reaches both the field's classification and the incident's; `redactedFields` lists",
+        "  the fields redacted for the caller.",
+        "- A timeline event is as classified as the higher of its own classification and its",
+        "  incident's. Above the caller's clearance, every text in its `data` (and",
+        "  `cloudEvent.data`) reads `[REDACTED]`, every other value null, and `redacted` is",
+        "  true. Notes take a classification (INTERNAL by default); a `resolved` event that",
+        "  carries a root cause is CONFIDENTIAL; every other event is INTERNAL.",
+        "- Nobody classifies above their own clearance (declare, reclassify, add a note):",
+        "  `FORBIDDEN`, nothing written.",
         "",
     ]
     return "\n".join(lines)

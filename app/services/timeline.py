@@ -10,7 +10,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from app.models import TimelineEvent
+from app.models import Classification, TimelineEvent
 
 API_SOURCE = "incidents://api"
 
@@ -33,6 +33,7 @@ class NewEvent:
     data: Mapping[str, Any]
     source: str = API_SOURCE
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    classification: Classification = Classification.INTERNAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class EventRecord:
     time: datetime
     actor: str | None
     data: Mapping[str, Any]
+    classification: Classification = Classification.INTERNAL
 
     @property
     def subject(self) -> str:
@@ -77,6 +79,7 @@ class EventRecord:
             "time": self.time.isoformat(),
             "actor": self.actor,
             "data": dict(self.data),
+            "classification": self.classification.value,
         }
 
     @classmethod
@@ -91,6 +94,7 @@ class EventRecord:
             time=datetime.fromisoformat(raw["time"]),
             actor=raw["actor"],
             data=raw["data"],
+            classification=Classification(raw.get("classification", Classification.INTERNAL)),
         )
 
     @classmethod
@@ -106,6 +110,7 @@ class EventRecord:
             time=row["time"],
             actor=row["actor"],
             data=row["data"],
+            classification=Classification(row["classification"]),
         )
 
     @classmethod
@@ -120,10 +125,22 @@ class EventRecord:
             time=row.time,
             actor=row.actor,
             data=row.data,
+            classification=row.classification,
         )
 
 
-_COLUMNS = ("id", "incident_id", "seq", "type", "source", "event_id", "time", "actor", "data")
+_COLUMNS = (
+    "id",
+    "incident_id",
+    "seq",
+    "type",
+    "source",
+    "event_id",
+    "time",
+    "actor",
+    "data",
+    "classification",
+)
 
 
 def build_rows(
@@ -147,6 +164,7 @@ def build_rows(
             time=now,
             actor=actor,
             data=dict(event.data),
+            classification=event.classification,
         )
         for offset, event in enumerate(events)
     ]

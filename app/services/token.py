@@ -17,8 +17,9 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.errors import NotFound, ValidationFailed
-from app.models import ApiToken, Role, Tenant
+from app.models import ApiToken, Classification, Role, Tenant
 from app.services import audit
+from app.services.classification import ROLE_CLEARANCE
 from app.services.incident_validation import storable
 
 TOKEN_PREFIX = "igt_"
@@ -38,6 +39,7 @@ class Principal:
     tenant_id: str
     role: Role
     name: str
+    clearance: Classification
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class TokenRecord:
     tenant_id: str
     name: str
     role: Role
+    clearance: Classification
     created_at: datetime
     revoked_at: datetime | None
 
@@ -58,6 +61,7 @@ class TokenRecord:
             tenant_id=row.tenant_id,
             name=row.name,
             role=row.role,
+            clearance=clearance_of(row),
             created_at=row.created_at,
             revoked_at=row.revoked_at,
         )
@@ -76,14 +80,27 @@ class TokenPage:
     has_previous_page: bool
 
 
+def clearance_of(row: ApiToken) -> Classification:
+    return row.clearance or ROLE_CLEARANCE[row.role]
+
+
 def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
 async def issue_token(
-    *, tenant_id: str, role: Role, name: str, secret: str | None = None
+    *,
+    tenant_id: str,
+    role: Role,
+    name: str,
+    secret: str | None = None,
+    clearance: Classification | None = None,
 ) -> IssuedToken:
-    """Create a token; its secret is returned here once, and neither stored nor shown again."""
+    """Create a token; its secret is returned here once, and neither stored nor shown again.
+
+    `clearance` overrides the role's default clearance (ROLE_CLEARANCE), up or down: a
+    security team's RESPONDER tokens may read RESTRICTED incidents, a contractor's may not.
+    """
     name = storable(name, field="name").strip()
     if not name or len(name) > 255:
         raise ValidationFailed("token name must be 1 to 255 characters", field="name")
@@ -97,19 +114,29 @@ async def issue_token(
             role=role,
             name=name,
             token_hash=hash_token(secret),
+            clearance=clearance,
         )
         await audit.record(
             tenant_id=tenant_id,
             action="token.created",
             target=str(row.id),
-            changes={"name": name, "role": role.value},
+            changes={"name": name, "role": role.value, "clearance": clearance_of(row).value},
         )
     return IssuedToken(token=TokenRecord.from_model(row), secret=secret)
 
 
-async def create_token(*, tenant_id: str, role: Role, name: str, secret: str | None = None) -> str:
+async def create_token(
+    *,
+    tenant_id: str,
+    role: Role,
+    name: str,
+    secret: str | None = None,
+    clearance: Classification | None = None,
+) -> str:
     """Create a token and return its secret, which is not stored and cannot be shown again."""
-    issued = await issue_token(tenant_id=tenant_id, role=role, name=name, secret=secret)
+    issued = await issue_token(
+        tenant_id=tenant_id, role=role, name=name, secret=secret, clearance=clearance
+    )
     return issued.secret
 
 
@@ -238,6 +265,7 @@ async def authenticate(authorization: str | None) -> Principal:
         tenant_id=row.tenant_id,
         role=row.role,
         name=row.name,
+        clearance=clearance_of(row),
     )
     if len(_cache) >= _CACHE_MAX:
         _cache.clear()

@@ -1,7 +1,7 @@
 """A short-lived cache of whole query responses, dropped at the tenant's next change.
 
 Dashboards and wall displays poll the same few queries. An identical query (same body) from
-the same tenant and role is answered from this process's cache until the tenant's data
+the same tenant, role and clearance is answered from this process's cache until the tenant's data
 changes or `ttl` seconds pass, whichever is first: the ttl bounds how stale time-derived
 fields (SLA countdowns and breach flags) can be. A change anywhere in the tenant drops the
 tenant's entries: at once for mutations this process runs, and within a broker hop for
@@ -77,7 +77,8 @@ class QueryCache:
             return Request(None, None)
         kind = chosen[0].operation
         cacheable = kind is OperationType.QUERY and self.enabled and len(body) <= _MAX_BODY
-        key = (principal.tenant_id, principal.role.value, body) if cacheable else None
+        view = f"{principal.role.value}:{principal.clearance.value}"
+        key = (principal.tenant_id, view, body) if cacheable else None
         return Request(kind, key)
 
     def get(self, key: tuple[str, str, bytes]) -> bytes | None:

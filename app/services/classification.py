@@ -1,0 +1,104 @@
+"""Data classification: who may see which incidents, fields and timeline events.
+
+Every incident and every timeline event carries a classification, and so does every field of
+an incident (FIELD_CLASSIFICATION). A caller's clearance comes from its token (its role's
+default unless the token was given another). The rules:
+
+- A RESTRICTED incident is invisible to a caller without RESTRICTED clearance: not found,
+  not listed, not counted, not pushed.
+- A field is readable when the clearance reaches both the field's classification and the
+  incident's; a PUBLIC field (status, priority, times...) is readable on any visible incident.
+- A timeline event's data is readable when the clearance reaches both the event's
+  classification and the incident's.
+- What may not be read is redacted: text becomes REDACTED, other values null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.models import Classification, Role
+
+REDACTED = "[REDACTED]"
+
+_RANK = {c: rank for rank, c in enumerate(Classification)}
+
+ROLE_CLEARANCE: dict[Role, Classification] = {
+    Role.VIEWER: Classification.INTERNAL,
+    Role.STAKEHOLDER: Classification.PUBLIC,
+    Role.RESPONDER: Classification.CONFIDENTIAL,
+    Role.INCIDENT_MANAGER: Classification.RESTRICTED,
+    Role.ADMIN: Classification.RESTRICTED,
+    Role.INGEST: Classification.PUBLIC,
+}
+
+# Incident fields above PUBLIC, by their snapshot names; every other field is PUBLIC.
+FIELD_CLASSIFICATION: dict[str, Classification] = {
+    "title": Classification.INTERNAL,
+    "description": Classification.INTERNAL,
+    "assignee": Classification.INTERNAL,
+    "declared_by": Classification.INTERNAL,
+    "resolution_summary": Classification.INTERNAL,
+    "root_cause": Classification.CONFIDENTIAL,
+}
+# The classification of a timeline event's `actor`.
+ACTOR_CLASSIFICATION = Classification.INTERNAL
+# What timeline events are unless their command says otherwise: they carry incident fields.
+DEFAULT_EVENT_CLASSIFICATION = Classification.INTERNAL
+
+
+def reaches(clearance: Classification, classification: Classification) -> bool:
+    """Whether a caller with `clearance` may read data classified `classification`."""
+    return _RANK[clearance] >= _RANK[classification]
+
+
+def highest(*levels: Classification) -> Classification:
+    return max(levels, key=_RANK.__getitem__)
+
+
+def up_to(clearance: Classification) -> list[Classification]:
+    """Every classification `clearance` reaches."""
+    return [c for c in Classification if reaches(clearance, c)]
+
+
+def incident_visible(clearance: Classification, incident: Classification) -> bool:
+    """Whether the incident exists at all for the caller."""
+    return incident is not Classification.RESTRICTED or reaches(clearance, incident)
+
+
+def visible_incident_levels(clearance: Classification) -> list[Classification]:
+    """The incident classifications a caller may find (for queries)."""
+    return [c for c in Classification if incident_visible(clearance, c)]
+
+
+def field_readable(clearance: Classification, incident: Classification, field: str) -> bool:
+    level = FIELD_CLASSIFICATION.get(field)
+    return level is None or reaches(clearance, highest(level, incident))
+
+
+def text_searchable_levels(clearance: Classification) -> list[Classification]:
+    """Incident classifications whose title and description the caller may search."""
+    title = FIELD_CLASSIFICATION["title"]
+    return [c for c in Classification if reaches(clearance, highest(title, c))]
+
+
+def api_name(field: str) -> str:
+    """A snapshot field's name in the API: root_cause is rootCause."""
+    first, *rest = field.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def redact_text(value: str | None) -> str | None:
+    return None if value is None else REDACTED
+
+
+def redact_json(value: Any) -> Any:
+    """The same shape with every text replaced by REDACTED and every other value by null."""
+    if isinstance(value, str):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {key: redact_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_json(item) for item in value]
+    return None
