@@ -368,3 +368,17 @@ def create_token(server: Server, *, role: str, name: str, tenant: str = "default
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def create_tenant(server: Server, *, tenant_id: str, name: str) -> str:
+    """A new tenant in the server's database, made with `incidentgraph tenant create`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "tenant", "create", "--id", tenant_id, "--name", name],
+        cwd=ROOT,
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return tenant_id
