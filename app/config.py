@@ -39,6 +39,9 @@ class Settings:
     # Per token and process: open WebSockets (0 for no cap).
     max_connections_per_token: int = 50
     max_subscriptions_per_connection: int = 100
+    # Origins of browser pages on other sites allowed to call the API (CORS on HTTP, the
+    # Origin check on WebSocket handshakes); "*" for any. Same-origin pages always may.
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def is_sqlite(self) -> bool:
@@ -79,6 +82,11 @@ class Settings:
                 defaults.max_subscriptions_per_connection,
                 int,
             ),
+            allowed_origins=tuple(
+                o.strip().rstrip("/").lower()
+                for o in env.get("INCIDENTGRAPH_ALLOWED_ORIGINS", "").split(",")
+                if o.strip()
+            ),
         )
         settings.validate()
         return settings
@@ -114,6 +122,13 @@ class Settings:
             raise ConfigError(
                 "INCIDENTGRAPH_MAX_CONNECTIONS_PER_TOKEN must be between 0 (no cap) and 1000000"
             )
+        for origin in self.allowed_origins:
+            parsed = urlparse(origin)
+            if origin != "*" and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+                raise ConfigError(
+                    f"INCIDENTGRAPH_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(use https://host[:port], comma-separated, or *)"
+                )
         if not 1 <= self.max_subscriptions_per_connection <= 10_000:
             raise ConfigError(
                 "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"

@@ -8,6 +8,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from app import database
@@ -110,6 +112,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),
         ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+                expose_headers=["Retry-After", "X-Cache"],
+                max_age=600,
+            )
+        ]
+        if settings.allowed_origins
+        else [],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -277,6 +277,9 @@ class GraphQLView(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
+        # Tokens travel in headers and connection_init, never cookies: an allowed origin
+        # gains nothing a page without a token could use.
+        self.allowed_origins = frozenset(settings.allowed_origins)
         self.settings = settings
         self.broker = broker
         self.cache = cache
