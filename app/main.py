@@ -18,7 +18,7 @@ from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay
 from app.services import token as token_service
-from app.web import health, metrics
+from app.web import boards, health, metrics
 from app.web.graphql import GraphQLView
 from app.web.query_cache import QueryCache
 
@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),
+            Route("/boards/static/{name}", boards.board_asset, methods=["GET", "HEAD"]),
+            Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],
         middleware=[
             Middleware(
