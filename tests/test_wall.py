@@ -1,0 +1,244 @@
+"""The wall-display page: served safely, and live in a real browser across a server restart.
+
+The browser tests drive Debian's Chromium (/usr/bin/chromium) with Playwright; Playwright's
+own browser download is never used. Without Chromium they skip, except under CI=true.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI, require_real_services
+from tests.support import (
+    REDIS_URL,
+    ROOT,
+    Backend,
+    Server,
+    create_pg_database,
+    create_token,
+    declare,
+    drop_pg_database,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # The machine's network is closed: no background calls home.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PERSONAS = ["executive", "responder", "communications", "customer"]
+STORED_TOKEN = "sessionStorage.getItem('incidentgraph-board-token')"
+
+
+def _board_api_present() -> bool:
+    return "statusBoard" in (ROOT / "schema.graphql").read_text()
+
+
+def require_browser() -> None:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(f"{message}: required when CI=true")
+        pytest.skip(message)
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        message = "playwright is not installed (pip install -e '.[dev]')"
+        if IN_CI:
+            pytest.fail(f"{message}: required when CI=true")
+        pytest.skip(message)
+    if not _board_api_present():
+        pytest.skip("schema.graphql has no statusBoard yet: the page has no board to show")
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
+)
+def wall_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, log_dir: Path
+) -> Iterator[Server]:
+    """A server of this module's own: the browser test restarts it."""
+    if request.param == "embedded":
+        path = tmp_path_factory.mktemp("wall") / "incidentgraph.db"
+        backend = Backend("embedded", f"sqlite://{path}", "memory://")
+        database = None
+    else:
+        require_real_services()
+        database = create_pg_database()
+        backend = Backend("postgres", database, REDIS_URL)
+    srv = Server(backend).start(log_dir)
+    yield srv
+    srv.stop()
+    if database is not None:
+        drop_pg_database(database)
+
+
+# ---- the page over plain HTTP -------------------------------------------------------------
+
+
+async def test_each_persona_has_a_page_and_unknown_ones_are_not_found(wall_server):
+    async with httpx.AsyncClient(base_url=wall_server.url) as http:
+        # when each persona's page is asked for, in any case, and an unknown one
+        pages = {p: await http.get(f"/boards/{p}") for p in PERSONAS}
+        shouting = await http.get("/boards/RESPONDER")
+        unknown = await http.get("/boards/ceo")
+
+    # then each is an HTML page for its persona, and the unknown one a 404 page
+    for persona, page in pages.items():
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert f'data-persona="{persona}"' in page.text
+    assert shouting.status_code == 200 and 'data-persona="responder"' in shouting.text
+    assert unknown.status_code == 404 and "text/html" in unknown.headers["content-type"]
+
+
+async def test_the_page_loads_nothing_from_elsewhere_and_cannot_be_framed(wall_server):
+    async with httpx.AsyncClient(base_url=wall_server.url) as http:
+        # when the page and the files it refers to are fetched
+        page = await http.get("/boards/responder")
+        assets = re.findall(r'(?:src|href)="(/boards/static/[^"]+)"', page.text)
+        files = [await http.get(a) for a in assets]
+        missing = await http.get("/boards/static/secrets.txt")
+
+    # then its policy allows only this origin, and forbids framing
+    policy = page.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    host = f"127.0.0.1:{wall_server.port}"
+    assert set(directives["connect-src"].split()) == {"'self'", f"ws://{host}", f"wss://{host}"}
+    assert directives["frame-ancestors"] == "'none'"
+    assert page.headers["x-frame-options"] == "DENY"
+    # and everything it needs comes from the package, with no address elsewhere in it
+    assert sorted(a.split("?")[0] for a in assets) == [
+        "/boards/static/board.css",
+        "/boards/static/board.js",
+    ]
+    for response in files:
+        assert response.status_code == 200
+        assert response.headers["x-content-type-options"] == "nosniff"
+    for text in [page.text, *(f.text for f in files)]:
+        assert not re.search(r"https?://", text)
+    assert missing.status_code == 404
+
+
+# ---- the page in a browser ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    require_browser()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def test_the_wall_shows_a_p1_at_once_and_recovers_from_a_restart(
+    wall_server, browser, log_dir
+):
+    from playwright.async_api import expect
+
+    client = wall_server.client(token=create_token(wall_server, role="VIEWER", name="wall"))
+    wall_token = client.token
+    actor = wall_server.client()
+    page = await browser.new_page(viewport={"width": 1600, "height": 900})
+    sockets: list[str] = []
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    conn = page.locator("#conn")
+    try:
+        # given the responder board open with its token in the fragment
+        await page.goto(f"{wall_server.url}/boards/responder#token={wall_token}")
+        await expect(conn).to_have_text("LIVE", timeout=10_000)
+        assert await page.evaluate("location.hash") == ""
+        assert await page.evaluate(STORED_TOKEN) == wall_token
+
+        # when a P1 is declared
+        first = f"Payments down {uuid.uuid4().hex[:6]}"
+        incident = await declare(
+            actor, title=first, severity="SEV1", impact="HIGH", urgency="HIGH", service="payments"
+        )
+        assert incident["priority"] == "P1"
+
+        # then the board shows it, as a P1, within 2 seconds
+        row = page.locator("article", has_text=first)
+        await expect(row).to_be_visible(timeout=2_000)
+        await expect(row.locator(".badge")).to_have_text("P1")
+        await expect(row.locator(".badge")).to_have_class(re.compile(r"\bp-p1\b"))
+
+        # when the server goes away, the page says so
+        wall_server.stop()
+        await expect(conn).to_have_attribute(
+            "data-state", re.compile("RECONNECTING|DISCONNECTED"), timeout=10_000
+        )
+        await expect(conn).to_have_text(re.compile(r"attempt \d+"))
+
+        # and when it is back and a change is made at once (the page is still backing off)
+        wall_server.start(log_dir)
+        second = f"Checkout down {uuid.uuid4().hex[:6]}"
+        await declare(actor, title=second, severity="SEV1", impact="HIGH", urgency="HIGH")
+
+        # then the page reconnects by itself and shows what it missed
+        await expect(conn).to_have_text("LIVE", timeout=40_000)
+        await expect(page.locator("article", has_text=second)).to_be_visible(timeout=2_000)
+        await expect(page.locator("article", has_text=first)).to_be_visible()
+
+        # and changes after the reconnection arrive live as before
+        third = f"Login down {uuid.uuid4().hex[:6]}"
+        await declare(actor, title=third, severity="SEV1", impact="HIGH", urgency="HIGH")
+        await expect(page.locator("article", has_text=third)).to_be_visible(timeout=2_000)
+
+        # and the token never travelled in a URL, and nothing came from elsewhere
+        assert sockets and all(wall_token not in url for url in sockets + requests)
+        assert all(url.startswith((wall_server.url, "ws://127.0.0.1", "data:")) for url in requests)
+        assert not [p for p in problems if "Content Security Policy" in p], problems
+    finally:
+        await page.close()
+        await actor.aclose()
+        await client.aclose()
+
+
+async def test_a_refused_token_asks_for_another(wall_server, browser):
+    from playwright.async_api import expect
+
+    page = await browser.new_page()
+    try:
+        # given the page opened with a token the server does not know
+        await page.goto(f"{wall_server.url}/boards/executive#token=igt_not-a-real-token")
+
+        # then it asks for a token, forgets the bad one, and says it is not connected
+        await expect(page.locator("#login")).to_be_visible(timeout=10_000)
+        await expect(page.locator("#conn")).to_have_attribute("data-state", "DISCONNECTED")
+        assert await page.evaluate(STORED_TOKEN) is None
+
+        # when a good one is typed in
+        await page.fill("#login-token", wall_server.token)
+        await page.click("#login-form button")
+
+        # then the board goes live
+        await expect(page.locator("#conn")).to_have_text("LIVE", timeout=10_000)
+        await expect(page.locator("#login")).to_be_hidden()
+    finally:
+        await page.close()
