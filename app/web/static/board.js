@@ -294,7 +294,7 @@
       else if (key.startsWith("data-")) el.dataset[key.slice(5).replace(/-(.)/g, (_, c) => c.toUpperCase())] = value;
       else el.setAttribute(key, value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === null || child === undefined || child === false) continue;
       el.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -353,12 +353,12 @@
     const stats = h("div", { class: "stats" },
       h("section", { class: "panel" }, h("h2", null, "Open by status"),
         board.openByStatus.length
-          ? h("dl", { class: "pairs" }, board.openByStatus.map((c) => [h("dt", null, words(c.status)), h("dd", null, c.count)]))
+          ? h("dl", { class: "pairs" }, board.openByStatus.map((c) => [h("dt", null, words(c.status).toLowerCase()), h("dd", null, c.count)]))
           : h("p", { class: "quiet" }, "nothing open")),
       h("section", { class: "panel" }, h("h2", null, "SLA compliance"),
         h("dl", { class: "pairs" },
-          h("dt", null, "today"), h("dd", null, percentText(sla.today), h("small", null, ` of ${sla.measuredToday}`)),
-          h("dt", null, "7 days"), h("dd", null, percentText(sla.sevenDays), h("small", null, ` of ${sla.measuredSevenDays}`)))),
+          h("dt", null, "today"), h("dd", null, percentText(sla.today), h("small", null, ` · ${sla.measuredToday} clocks`)),
+          h("dt", null, "7 days"), h("dd", null, percentText(sla.sevenDays), h("small", null, ` · ${sla.measuredSevenDays} clocks`)))),
       h("section", { class: "panel" }, h("h2", null, "7-day response"),
         h("dl", { class: "pairs" },
           h("dt", null, "MTTA"), h("dd", null, durationText(board.mttaSeconds7d)),
