@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint typecheck schema migrations clean
+.PHONY: run test bench lint typecheck schema migrations screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ schema: $(STAMP)
 # Write a migration for model changes (review it before committing).
 migrations: $(DEV_STAMP)
 	$(BIN)/python -c "import asyncio; from app.database import make_migrations; print(*asyncio.run(make_migrations()), sep=chr(10))"
+
+# Redraw the wall display's screenshots in docs/screenshots/ (needs /usr/bin/chromium).
+screenshots: $(DEV_STAMP)
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
