@@ -271,7 +271,15 @@ async def test_fields_and_events_above_the_callers_clearance_are_redacted(client
     ):
         assert hidden[name] == REDACTED, name
     assert sorted(hidden["redactedFields"]) == sorted(
-        ["title", "description", "assignee", "declaredBy", "rootCause", "resolutionSummary"]
+        [
+            "title",
+            "description",
+            "assignee",
+            "commander",
+            "declaredBy",
+            "rootCause",
+            "resolutionSummary",
+        ]
     )
     assert shown["title"] == incident["title"] and shown["rootCause"] == "typo"
     assert shown["redactedFields"] == []

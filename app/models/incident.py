@@ -71,6 +71,8 @@ class Incident(models.Model):
     )
     is_major = fields.BooleanField(default=False)
     assignee = fields.CharField(max_length=255, null=True)
+    # Who leads the response (the incident commander); a name, like assignee.
+    commander = fields.CharField(max_length=255, null=True)
     declared_by = fields.CharField(max_length=255, null=True)
     resolution_summary: str | None = fields.TextField(null=True)
     root_cause: str | None = fields.TextField(null=True)
@@ -93,6 +95,9 @@ class Incident(models.Model):
         db_default=Classification.INTERNAL,
         description="Classification",
     )
+    # The latest stakeholder-facing (PUBLIC) note: when, and its body.
+    last_public_update_at = fields.DatetimeField(null=True)
+    public_summary: str | None = fields.TextField(null=True)
     # Optimistic concurrency on the projection's fields.
     version = fields.IntField(default=1)
     # seq of the newest timeline event; seqs are contiguous from 1.

@@ -43,6 +43,7 @@ _UPDATABLE = (
     "impact",
     "urgency",
     "is_major",
+    "commander",
     "classification",
 )
 
@@ -186,7 +187,7 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
         value = getattr(input, name)
         if value is strawberry.UNSET:
             continue
-        if value is None and name not in ("description", "service"):
+        if value is None and name not in ("description", "service", "commander"):
             return IncidentPayload(
                 incident=None,
                 errors=[

@@ -41,6 +41,9 @@ async def update_tenant_policy(
             }
             for t in input.sla
         ],
+        "updateCadence": [
+            {"priority": c.priority.value, "minutes": c.minutes} for c in input.update_cadence
+        ],
     }
     try:
         policy = await service.update_policy(

@@ -15,12 +15,14 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from app.resolvers import audit as audit_resolvers
+from app.resolvers import board as board_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
 from app.schema.audit import AuditRecordConnection
+from app.schema.board import StatusBoard
 from app.schema.common import Node
 from app.schema.errors import CachedParser, ErrorCodes
 from app.schema.execution import SharedEventExecutionContext
@@ -46,6 +48,11 @@ class Query:
     node: Node | None = strawberry.field(resolver=node_resolvers.node)
     incident: Incident | None = strawberry.field(resolver=incident_resolvers.incident)
     incidents: IncidentConnection = strawberry.field(resolver=incident_resolvers.incidents)
+    status_board: StatusBoard = strawberry.field(
+        resolver=board_resolvers.status_board,
+        description="The tenant's status board for a persona, built from what the caller may "
+        "see (CUSTOMER: only what is public).",
+    )
     tenant_policy: TenantPolicy = strawberry.field(
         resolver=tenant_resolvers.tenant_policy,
         description="This tenant's priority matrix, severity floors and SLA targets.",
@@ -99,6 +106,11 @@ class Subscription:
     )
     incidents_changed: AsyncGenerator[Incident, None] = strawberry.subscription(
         resolver=incident_resolvers.incidents_changed
+    )
+    board_updated: AsyncGenerator[StatusBoard, None] = strawberry.subscription(
+        resolver=board_resolvers.board_updated,
+        description="The persona's whole board now, then again after changes: at most one "
+        "push a second, and when an SLA clock falls due.",
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from graphql import GraphQLError
@@ -22,7 +22,7 @@ from app.schema.common import (
     to_global_id,
 )
 from app.schema.timeline import TimelineEventConnection
-from app.services import incident_search, lifecycle
+from app.services import board, incident_search, lifecycle
 from app.services.classification import (
     FIELD_CLASSIFICATION,
     REDACTED,
@@ -44,6 +44,12 @@ Priority: TypeAlias = Annotated[
 IncidentStatus: TypeAlias = Annotated[models.IncidentStatus, strawberry.enum()]
 IncidentOrderField: TypeAlias = Annotated[incident_search.OrderField, strawberry.enum()]
 OrderDirection: TypeAlias = Annotated[incident_search.Direction, strawberry.enum()]
+Persona: TypeAlias = Annotated[
+    board.Persona, strawberry.enum(description="Who a status board is designed for.")
+]
+
+if TYPE_CHECKING:
+    from app.schema.board import StatusBoard
 
 TIMELINE_PAGE_DEFAULT = 50
 TIMELINE_PAGE_MAX = 500
@@ -68,6 +74,7 @@ class Incident(Node):
     status: IncidentStatus
     is_major: bool
     assignee: str | None
+    commander: str | None = strawberry.field(description="Who leads the response.")
     declared_by: str | None
     resolution_summary: str | None
     root_cause: str | None
@@ -77,6 +84,12 @@ class Incident(Node):
     resolved_at: datetime | None
     closed_at: datetime | None
     cancelled_at: datetime | None
+    last_public_update_at: datetime | None = strawberry.field(
+        description="When the latest PUBLIC (stakeholder-facing) note was added."
+    )
+    public_summary: str | None = strawberry.field(
+        description="The latest PUBLIC note's body: what stakeholders were last told."
+    )
     version: int = strawberry.field(description="Pass to updates for optimistic concurrency.")
     classification: Classification = strawberry.field(
         description="RESTRICTED incidents exist only for callers cleared for them; fields above "
@@ -146,6 +159,18 @@ class Incident(Node):
             incident_classification=self.snapshot.classification,
         )
 
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The persona's status board restricted to this incident."
+    )
+    async def status_board(
+        self,
+        info: Info[Context, Any],
+        persona: Persona,
+    ) -> Annotated[StatusBoard, strawberry.lazy("app.schema.board")]:
+        from app.resolvers.board import incident_board
+
+        return await incident_board(info, persona, incident_id=self.snapshot.id)
+
     @classmethod
     def of(
         cls,
@@ -180,6 +205,7 @@ class Incident(Node):
             status=snapshot.status,
             is_major=snapshot.is_major,
             assignee=text["assignee"],
+            commander=text["commander"],
             declared_by=text["declared_by"],
             resolution_summary=text["resolution_summary"],
             root_cause=text["root_cause"],
@@ -189,6 +215,8 @@ class Incident(Node):
             resolved_at=snapshot.resolved_at,
             closed_at=snapshot.closed_at,
             cancelled_at=snapshot.cancelled_at,
+            last_public_update_at=snapshot.last_public_update_at,
+            public_summary=snapshot.public_summary,
             version=snapshot.version,
             classification=snapshot.classification,
             redacted_fields=[api_name(name) for name in hidden],
@@ -293,6 +321,9 @@ class UpdateIncidentInput:
     impact: Impact | None = strawberry.UNSET
     urgency: Urgency | None = strawberry.UNSET
     is_major: bool | None = strawberry.UNSET
+    commander: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Who leads the response; null clears it."
+    )
     classification: Classification | None = strawberry.field(
         default=strawberry.UNSET,
         description="Reclassify; RESTRICTED hides the incident from callers not cleared for it. "

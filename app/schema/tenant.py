@@ -29,11 +29,21 @@ class SlaTarget:
     resolve_minutes: float
 
 
+@strawberry.type(
+    description="How often stakeholders expect a public update (a PUBLIC note) on an active "
+    "incident of this priority; null: no expectation."
+)
+class UpdateCadence:
+    priority: Priority
+    minutes: float | None
+
+
 @strawberry.type
 class TenantPolicy:
     matrix: list[PriorityCell]
     severity_floor: list[SeverityFloor]
     sla: list[SlaTarget]
+    update_cadence: list[UpdateCadence]
 
     @classmethod
     def of(cls, policy: DomainPolicy) -> TenantPolicy:
@@ -53,6 +63,9 @@ class TenantPolicy:
                     resolve_minutes=t.resolve.total_seconds() / 60,
                 )
                 for p, t in policy.sla.items()
+            ],
+            update_cadence=[
+                UpdateCadence(priority=p, minutes=m) for p, m in policy.update_cadence.items()
             ],
         )
 
@@ -77,11 +90,18 @@ class SlaTargetInput:
     resolve_minutes: float
 
 
+@strawberry.input
+class UpdateCadenceInput:
+    priority: Priority
+    minutes: float | None = strawberry.field(description="Minutes; null for none.")
+
+
 @strawberry.input(description="Only what is given changes; the rest of the policy stays.")
 class UpdateTenantPolicyInput:
     matrix: list[PriorityCellInput] = strawberry.field(default_factory=list)
     severity_floor: list[SeverityFloorInput] = strawberry.field(default_factory=list)
     sla: list[SlaTargetInput] = strawberry.field(default_factory=list)
+    update_cadence: list[UpdateCadenceInput] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

@@ -38,6 +38,7 @@ FIELD_CLASSIFICATION: dict[str, Classification] = {
     "title": Classification.INTERNAL,
     "description": Classification.INTERNAL,
     "assignee": Classification.INTERNAL,
+    "commander": Classification.INTERNAL,
     "declared_by": Classification.INTERNAL,
     "resolution_summary": Classification.INTERNAL,
     "root_cause": Classification.CONFIDENTIAL,

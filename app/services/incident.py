@@ -156,7 +156,9 @@ async def update_incident(
     changes: Mapping[str, Any],
     clearance: Classification | None = None,
 ) -> CommandResult:
-    clean = validation.clean_changes(changes)
+    clean = validation.clean_changes({k: v for k, v in changes.items() if k != "commander"})
+    if "commander" in changes:
+        clean["commander"] = validation.name(changes["commander"], field="commander")
     if "classification" in clean:
         _require_clearance(clearance, clean["classification"])
 
@@ -331,6 +333,10 @@ async def add_note(
             classification=classification,
             event_id=event_id or str(uuid.uuid4()),
         )
+        if classification is Classification.PUBLIC:
+            # What stakeholders last heard, kept on the projection for the status boards.
+            row.last_public_update_at = now
+            row.public_summary = text
         return [note]
 
     return await _apply(

@@ -57,6 +57,9 @@ class IncidentSnapshot:
     version: int
     last_seq: int
     classification: Classification = Classification.INTERNAL
+    commander: str | None = None
+    last_public_update_at: datetime | None = None
+    public_summary: str | None = None
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None

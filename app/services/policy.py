@@ -5,14 +5,18 @@ Stored as JSON on the tenant row; missing keys fall back to the ITIL defaults be
     {
       "matrix": {"HIGH": {"HIGH": "P1", "MEDIUM": "P2", "LOW": "P3"}, ...},   # impact -> urgency
       "severityFloor": {"SEV1": "P1", "SEV2": "P2", "SEV3": "P3"},            # severity can raise
-      "sla": {"P1": {"responseMinutes": 15, "resolveMinutes": 240}, ...}
+      "sla": {"P1": {"responseMinutes": 15, "resolveMinutes": 240}, ...},
+      "updateCadence": {"P1": 30, "P2": 60, "P3": 240, "P4": null, "P5": null},  # minutes
     }
+
+The update cadence is how often stakeholders expect a public update on an active incident
+of that priority (null: no expectation); the communications board lists the late ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -50,11 +54,29 @@ DEFAULT_SLA: dict[Priority, SlaTarget] = {
 }
 
 
+DEFAULT_UPDATE_CADENCE: dict[Priority, float | None] = {
+    Priority.P1: 30.0,
+    Priority.P2: 60.0,
+    Priority.P3: 240.0,
+    Priority.P4: None,
+    Priority.P5: None,
+}
+_CADENCE_MAX_MINUTES = 7 * 24 * 60
+
+
 @dataclass(frozen=True, slots=True)
 class TenantPolicy:
     matrix: Mapping[Impact, Mapping[Urgency, Priority]]
     severity_floor: Mapping[Severity, Priority]
     sla: Mapping[Priority, SlaTarget]
+    update_cadence: Mapping[Priority, float | None] = field(
+        default_factory=lambda: dict(DEFAULT_UPDATE_CADENCE)
+    )
+
+    def cadence(self, priority: Priority) -> timedelta | None:
+        """How often stakeholders expect a public update at this priority; None: never."""
+        minutes = self.update_cadence.get(priority)
+        return None if minutes is None else timedelta(minutes=minutes)
 
     def priority(self, *, severity: Severity, impact: Impact, urgency: Urgency) -> Priority:
         """The matrix value for impact x urgency, raised to the severity's floor."""
@@ -81,12 +103,22 @@ class TenantPolicy:
                     timedelta(minutes=float(target["responseMinutes"])),
                     timedelta(minutes=float(target["resolveMinutes"])),
                 )
+            cadence = dict(DEFAULT_UPDATE_CADENCE)
+            for priority, minutes in (raw.get("updateCadence") or {}).items():
+                cadence[Priority(priority)] = None if minutes is None else float(minutes)
         except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise ValidationFailed(f"invalid tenant policy: {exc}", field="policy") from exc
         for priority, target in sla.items():
             if target.response <= timedelta(0) or target.resolve <= timedelta(0):
                 raise ValidationFailed(f"SLA targets for {priority} must be positive", field="sla")
-        return cls(matrix=matrix, severity_floor=floor, sla=sla)
+        for priority, minutes in cadence.items():
+            if minutes is not None and not 0 < minutes <= _CADENCE_MAX_MINUTES:
+                raise ValidationFailed(
+                    f"the update cadence for {priority} must be positive and at most "
+                    f"{_CADENCE_MAX_MINUTES} minutes, or null for none",
+                    field="updateCadence",
+                )
+        return cls(matrix=matrix, severity_floor=floor, sla=sla, update_cadence=cadence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +134,7 @@ class TenantPolicy:
                 }
                 for p, t in self.sla.items()
             },
+            "updateCadence": {p.value: m for p, m in self.update_cadence.items()},
         }
 
 

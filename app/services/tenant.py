@@ -1,4 +1,4 @@
-"""Tenants and their policy: the priority matrix, severity floors and SLA targets."""
+"""Tenants and their policy: priority matrix, severity floors, SLA targets, update cadence."""
 
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ async def update_policy(*, tenant_id: str, changes: Mapping[str, Any]) -> Tenant
                 "responseMinutes": target["responseMinutes"],
                 "resolveMinutes": target["resolveMinutes"],
             }
+        for cadence in changes.get("updateCadence", ()):
+            merged["updateCadence"][cadence["priority"]] = cadence["minutes"]
         policy = TenantPolicy.from_json(merged)
         before = tenant.policy
         tenant.policy = policy.to_json()

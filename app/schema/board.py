@@ -1,0 +1,259 @@
+"""Status board types: a union of one typed board per persona."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any, TypeAlias
+
+import strawberry
+
+from app import models
+from app.schema.common import INCIDENT_PREFIX, to_global_id
+from app.schema.incident import Impact, IncidentStatus, Persona, Priority, Severity
+from app.schema.timeline import TimelineEvent
+from app.services import board as domain
+from app.services.classification import REDACTED, field_readable, redact_text
+from app.services.incident_snapshot import utcnow
+
+ServiceHealth: TypeAlias = Annotated[
+    domain.ServiceHealth,
+    strawberry.enum(description="A service's public status, from its worst active incident."),
+]
+
+
+def _seconds_left(due: datetime | None, stopped: bool, paused: bool, now: datetime) -> int | None:
+    if due is None or stopped or paused:
+        return None
+    # Floored, so a clock past its deadline by any fraction of a second reads negative.
+    return math.floor((due - now).total_seconds())
+
+
+@strawberry.type(description="An incident as a status board shows it.")
+class BoardIncident:
+    id: strawberry.ID
+    reference: str
+    title: str
+    priority: Priority
+    status: IncidentStatus
+    severity: Severity
+    service: str | None
+    assignee: str | None
+    commander: str | None
+    is_major: bool
+    age_seconds: int
+    customer_impact: Impact
+    sla_response_due: datetime | None
+    sla_resolve_due: datetime | None
+    response_seconds_left: int | None = strawberry.field(
+        description="Negative once breached; null when the clock is stopped or paused."
+    )
+    resolve_seconds_left: int | None = strawberry.field(
+        description="Negative once breached; null when the clock is stopped or paused."
+    )
+    recent_events: list[TimelineEvent] = strawberry.field(
+        description="The last few timeline events, newest first (responder boards)."
+    )
+
+    @classmethod
+    def of(
+        cls, item: domain.BoardIncident, *, clearance: models.Classification, now: datetime
+    ) -> BoardIncident:
+        s = item.incident
+
+        def text(name: str) -> str | None:
+            value: str | None = getattr(s, name)
+            readable = field_readable(clearance, s.classification, name)
+            return value if readable else redact_text(value)
+
+        paused = s.sla_paused_since is not None
+        return cls(
+            id=strawberry.ID(to_global_id(INCIDENT_PREFIX, s.id)),
+            reference=f"INC-{s.number}",
+            title=text("title") or REDACTED,
+            priority=s.priority,
+            status=s.status,
+            severity=s.severity,
+            service=s.service,
+            assignee=text("assignee"),
+            commander=text("commander"),
+            is_major=s.is_major,
+            age_seconds=int((now - s.created_at).total_seconds()),
+            customer_impact=s.impact,
+            sla_response_due=s.response_due(now),
+            sla_resolve_due=s.resolve_due(now),
+            response_seconds_left=_seconds_left(
+                s.response_due(now), bool(s.acknowledged_at or s.cancelled_at), paused, now
+            ),
+            resolve_seconds_left=_seconds_left(
+                s.resolve_due(now), bool(s.resolved_at or s.cancelled_at), paused, now
+            ),
+            recent_events=[
+                TimelineEvent.of(e, clearance=clearance, incident_classification=s.classification)
+                for e in item.recent_events
+            ],
+        )
+
+
+@strawberry.type
+class PriorityCount:
+    priority: Priority
+    count: int
+
+
+@strawberry.type
+class StatusCount:
+    status: IncidentStatus
+    count: int
+
+
+@strawberry.type(
+    description="Fraction of SLA clocks met among those that stopped or breached in the "
+    "window (null when none did), and how many that was."
+)
+class SlaCompliance:
+    today: float | None
+    seven_days: float | None
+    measured_today: int
+    measured_seven_days: int
+
+
+@strawberry.type(description="Open incidents at a glance, SLA compliance, MTTA and MTTR.")
+class ExecutiveBoard:
+    persona: Persona
+    generated_at: datetime
+    open_by_priority: list[PriorityCount]
+    open_by_status: list[StatusCount]
+    major_incidents: list[BoardIncident] = strawberry.field(
+        description="Active incidents that are major or P1."
+    )
+    sla_compliance: SlaCompliance
+    mtta_seconds_7d: float | None = strawberry.field(
+        name="mttaSeconds7d", description="Mean time to acknowledge, last 7 days."
+    )
+    mttr_seconds_7d: float | None = strawberry.field(
+        name="mttrSeconds7d", description="Mean time to resolve, last 7 days."
+    )
+    shared: strawberry.Private[dict[str, Any] | None] = None
+
+
+@strawberry.type(description="Active incidents, most urgent first, with their SLA clocks.")
+class ResponderBoard:
+    persona: Persona
+    generated_at: datetime
+    incidents: list[BoardIncident]
+    shared: strawberry.Private[dict[str, Any] | None] = None
+
+
+@strawberry.type(description="An active incident whose stakeholders are due a public update.")
+class CommunicationsItem:
+    incident: BoardIncident
+    cadence_minutes: int
+    last_public_update_at: datetime | None
+    public_summary: str | None
+    overdue_seconds: int
+
+
+@strawberry.type(description="Incidents whose last PUBLIC note is older than their cadence.")
+class CommunicationsBoard:
+    persona: Persona
+    generated_at: datetime
+    overdue: list[CommunicationsItem]
+    shared: strawberry.Private[dict[str, Any] | None] = None
+
+
+@strawberry.type
+class PublicUpdate:
+    time: datetime
+    body: str
+
+
+@strawberry.type
+class ServiceStatus:
+    service: str
+    status: ServiceHealth
+    updates: list[PublicUpdate] = strawberry.field(description="PUBLIC notes, newest first.")
+
+
+@strawberry.type(description="Only what is safe to publish: affected services, PUBLIC notes.")
+class CustomerBoard:
+    persona: Persona
+    generated_at: datetime
+    services: list[ServiceStatus]
+    shared: strawberry.Private[dict[str, Any] | None] = None
+
+
+StatusBoard: TypeAlias = Annotated[
+    ExecutiveBoard | ResponderBoard | CommunicationsBoard | CustomerBoard,
+    strawberry.union("StatusBoard", description="One persona's board."),
+]
+AnyBoard = ExecutiveBoard | ResponderBoard | CommunicationsBoard | CustomerBoard
+
+
+def board_of(board: domain.Board, *, shared: dict[str, Any] | None = None) -> AnyBoard:
+    """The API form of a board, redacted for the clearance it was built with."""
+    now = utcnow()
+    clearance = board.clearance
+    content = board.content
+
+    def incident(item: domain.BoardIncident) -> BoardIncident:
+        return BoardIncident.of(item, clearance=clearance, now=now)
+
+    if isinstance(content, domain.ExecutiveBoard):
+        sla = content.sla_compliance
+        return ExecutiveBoard(
+            persona=board.persona,
+            generated_at=board.generated_at,
+            open_by_priority=[
+                PriorityCount(priority=p, count=n) for p, n in content.open_by_priority.items()
+            ],
+            open_by_status=[
+                StatusCount(status=st, count=n) for st, n in content.open_by_status.items()
+            ],
+            major_incidents=[incident(i) for i in content.major_incidents],
+            sla_compliance=SlaCompliance(
+                today=sla.today,
+                seven_days=sla.seven_days,
+                measured_today=sla.measured_today,
+                measured_seven_days=sla.measured_seven_days,
+            ),
+            mtta_seconds_7d=content.mtta_seconds_7d,
+            mttr_seconds_7d=content.mttr_seconds_7d,
+            shared=shared,
+        )
+    if isinstance(content, domain.ResponderBoard):
+        return ResponderBoard(
+            persona=board.persona,
+            generated_at=board.generated_at,
+            incidents=[incident(i) for i in content.incidents],
+            shared=shared,
+        )
+    if isinstance(content, domain.CommunicationsBoard):
+        return CommunicationsBoard(
+            persona=board.persona,
+            generated_at=board.generated_at,
+            overdue=[
+                CommunicationsItem(
+                    incident=incident(item.incident),
+                    cadence_minutes=item.cadence_minutes,
+                    last_public_update_at=item.last_public_update_at,
+                    public_summary=item.public_summary,
+                    overdue_seconds=item.overdue_seconds,
+                )
+                for item in content.overdue
+            ],
+            shared=shared,
+        )
+    return CustomerBoard(
+        persona=board.persona,
+        generated_at=board.generated_at,
+        services=[
+            ServiceStatus(
+                service=st.service,
+                status=st.status,
+                updates=[PublicUpdate(time=u.time, body=u.body) for u in st.updates],
+            )
+            for st in content.services
+        ],
+        shared=shared,
+    )

@@ -1,0 +1,380 @@
+"""Status boards: one view of the tenant's incidents per persona, built from what it may see.
+
+A board is built with a few queries whatever the number of incidents: the active incidents,
+the last seven days' clocks (executive), and the recent or public timeline events
+(responder, customer). The customer board is always built as PUBLIC: only public fields and
+PUBLIC notes, never a RESTRICTED incident, whoever asks.
+
+Each board also says when it will next change with no write at all (`changes_at`): the next
+SLA deadline among its incidents, or the next update falling overdue, so a live board can
+wake up and push at that instant.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from tortoise.expressions import Q
+
+from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
+from app.services.classification import visible_incident_levels
+from app.services.incident_snapshot import IncidentSnapshot, utcnow
+from app.services.policy import TenantPolicy
+from app.services.tenant import get_policy
+from app.services.timeline import EventRecord, EventType, SeqRange, load_ranges
+
+RECENT_EVENTS = 3
+PUBLIC_UPDATES_PER_SERVICE = 5
+WINDOW = timedelta(days=7)
+
+INACTIVE = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED, IncidentStatus.CANCELLED})
+ACTIVE_STATUSES = [s for s in IncidentStatus if s not in INACTIVE]
+
+
+class Persona(StrEnum):
+    EXECUTIVE = "EXECUTIVE"
+    RESPONDER = "RESPONDER"
+    COMMUNICATIONS = "COMMUNICATIONS"
+    CUSTOMER = "CUSTOMER"
+
+
+class ServiceHealth(StrEnum):
+    OPERATIONAL = "OPERATIONAL"
+    DEGRADED = "DEGRADED"
+    PARTIAL_OUTAGE = "PARTIAL_OUTAGE"
+    MAJOR_OUTAGE = "MAJOR_OUTAGE"
+
+
+_HEALTH = {
+    Priority.P1: ServiceHealth.MAJOR_OUTAGE,
+    Priority.P2: ServiceHealth.PARTIAL_OUTAGE,
+    Priority.P3: ServiceHealth.DEGRADED,
+}
+_HEALTH_RANK = {h: rank for rank, h in enumerate(ServiceHealth)}
+
+
+def clearance_for(persona: Persona, clearance: Classification) -> Classification:
+    """The clearance a persona's board is built with: CUSTOMER is always PUBLIC."""
+    return Classification.PUBLIC if persona is Persona.CUSTOMER else clearance
+
+
+@dataclass(frozen=True, slots=True)
+class BoardIncident:
+    """An incident on a board; the API layer redacts its text for the board's clearance."""
+
+    incident: IncidentSnapshot
+    recent_events: Sequence[EventRecord] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SlaCompliance:
+    today: float | None
+    seven_days: float | None
+    measured_today: int
+    measured_seven_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutiveBoard:
+    open_by_priority: dict[Priority, int]
+    open_by_status: dict[IncidentStatus, int]
+    major_incidents: list[BoardIncident]
+    sla_compliance: SlaCompliance
+    mtta_seconds_7d: float | None
+    mttr_seconds_7d: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderBoard:
+    incidents: list[BoardIncident]
+
+
+@dataclass(frozen=True, slots=True)
+class CommunicationsItem:
+    incident: BoardIncident
+    cadence_minutes: int  # rounded up to whole minutes
+    last_public_update_at: datetime | None
+    public_summary: str | None
+    overdue_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommunicationsBoard:
+    overdue: list[CommunicationsItem]
+
+
+@dataclass(frozen=True, slots=True)
+class PublicUpdate:
+    time: datetime
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    service: str
+    status: ServiceHealth
+    updates: list[PublicUpdate]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerBoard:
+    services: list[ServiceStatus]
+
+
+Content = ExecutiveBoard | ResponderBoard | CommunicationsBoard | CustomerBoard
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    persona: Persona
+    clearance: Classification
+    generated_at: datetime
+    content: Content
+    # The next instant the board changes with no write (an SLA breach, an update overdue).
+    changes_at: datetime | None = None
+    # Incidents on it that are RESTRICTED: their reads are audited.
+    restricted_ids: Sequence[str] = field(default_factory=tuple)
+
+
+async def build_board(
+    *,
+    tenant_id: str,
+    persona: Persona,
+    clearance: Classification,
+    incident_id: str | None = None,
+    now: datetime | None = None,
+) -> Board:
+    """The persona's board of the tenant, or of one incident when `incident_id` is given."""
+    now = now or utcnow()
+    clearance = clearance_for(persona, clearance)
+    levels = visible_incident_levels(clearance)
+    if persona is Persona.CUSTOMER:
+        levels = [c for c in levels if c is not Classification.RESTRICTED]
+    scope = Q(tenant_id=tenant_id, classification__in=levels)
+    if incident_id is not None:
+        scope &= Q(id=uuid.UUID(incident_id))
+    active = await _active(scope)
+    content: Content
+    changes_at = _next_breach(active, now)
+    if persona is Persona.EXECUTIVE:
+        content = await _executive(scope, active, now)
+    elif persona is Persona.RESPONDER:
+        content = await _responder(tenant_id, active)
+    elif persona is Persona.COMMUNICATIONS:
+        policy = await get_policy(tenant_id=tenant_id)
+        content = _communications(active, policy, now)
+        changes_at = _earliest(changes_at, _next_overdue(active, policy, now))
+    else:
+        content = await _customer(tenant_id, active)
+    return Board(
+        persona=persona,
+        clearance=clearance,
+        generated_at=now,
+        content=content,
+        changes_at=changes_at,
+        restricted_ids=tuple(s.id for s in active if s.classification is Classification.RESTRICTED),
+    )
+
+
+async def _active(scope: Q) -> list[IncidentSnapshot]:
+    """Active incidents, most urgent first, then oldest first."""
+    rows = await Incident.filter(scope, status__in=ACTIVE_STATUSES).order_by(
+        "priority", "created_at", "number"
+    )
+    return [IncidentSnapshot.from_model(r) for r in rows]
+
+
+# --- executive ------------------------------------------------------------------------------
+
+
+async def _executive(scope: Q, active: Sequence[IncidentSnapshot], now: datetime) -> ExecutiveBoard:
+    by_priority = dict.fromkeys(Priority, 0)
+    by_status = dict.fromkeys(ACTIVE_STATUSES, 0)
+    for s in active:
+        by_priority[s.priority] += 1
+        by_status[s.status] += 1
+    major = [BoardIncident(s) for s in active if s.is_major or s.priority is Priority.P1]
+    week = await _recent_clocks(scope, now - WINDOW)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return ExecutiveBoard(
+        open_by_priority=by_priority,
+        open_by_status=by_status,
+        major_incidents=major,
+        sla_compliance=_compliance(week, now=now, today=midnight),
+        mtta_seconds_7d=_mean(
+            (s.acknowledged_at - s.created_at).total_seconds()
+            for s in week
+            if s.acknowledged_at is not None and s.acknowledged_at >= now - WINDOW
+        ),
+        mttr_seconds_7d=_mean(
+            (s.resolved_at - s.created_at).total_seconds()
+            for s in week
+            if s.resolved_at is not None and s.resolved_at >= now - WINDOW
+        ),
+    )
+
+
+async def _recent_clocks(scope: Q, since: datetime) -> list[IncidentSnapshot]:
+    """Incidents with a clock that stopped or fell due since `since`: one query."""
+    touched = (
+        Q(acknowledged_at__gte=since)
+        | Q(resolved_at__gte=since)
+        | Q(cancelled_at__gte=since)
+        | Q(sla_response_due__gte=since)
+        | Q(sla_resolve_due__gte=since)
+    )
+    rows = await Incident.filter(scope).filter(touched)
+    return [IncidentSnapshot.from_model(r) for r in rows]
+
+
+def _outcomes(s: IncidentSnapshot, now: datetime) -> Iterable[tuple[datetime, bool]]:
+    """(when, met) for each clock of the incident that stopped or breached by now."""
+    clocks = (
+        (s.acknowledged_at or s.cancelled_at, s.response_due(now), s.response_breached(now)),
+        (s.resolved_at or s.cancelled_at, s.resolve_due(now), s.resolve_breached(now)),
+    )
+    for stopped, due, breached in clocks:
+        if stopped is not None:
+            yield stopped, not breached
+        elif breached and due is not None:
+            yield due, False
+
+
+def _compliance(
+    incidents: Sequence[IncidentSnapshot], *, now: datetime, today: datetime
+) -> SlaCompliance:
+    week = [o for s in incidents for o in _outcomes(s, now) if o[0] >= now - WINDOW]
+    day = [o for o in week if o[0] >= today]
+    return SlaCompliance(
+        today=_fraction(day),
+        seven_days=_fraction(week),
+        measured_today=len(day),
+        measured_seven_days=len(week),
+    )
+
+
+def _fraction(outcomes: Sequence[tuple[datetime, bool]]) -> float | None:
+    return sum(met for _, met in outcomes) / len(outcomes) if outcomes else None
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    items = list(values)
+    return sum(items) / len(items) if items else None
+
+
+# --- responder ------------------------------------------------------------------------------
+
+
+async def _responder(tenant_id: str, active: Sequence[IncidentSnapshot]) -> ResponderBoard:
+    ranges = {s.id: SeqRange(s.id, max(s.last_seq - RECENT_EVENTS, 0), s.last_seq) for s in active}
+    found = await load_ranges(tenant_id=tenant_id, ranges=ranges.values())
+    return ResponderBoard(
+        incidents=[BoardIncident(s, list(reversed(found[ranges[s.id]]))) for s in active]
+    )
+
+
+# --- communications -------------------------------------------------------------------------
+
+
+def _update_due(s: IncidentSnapshot, policy: TenantPolicy) -> datetime | None:
+    cadence = policy.cadence(s.priority)
+    if cadence is None:
+        return None
+    return (s.last_public_update_at or s.created_at) + cadence
+
+
+def _communications(
+    active: Sequence[IncidentSnapshot], policy: TenantPolicy, now: datetime
+) -> CommunicationsBoard:
+    overdue: list[CommunicationsItem] = []
+    for s in active:
+        due = _update_due(s, policy)
+        minutes = policy.update_cadence.get(s.priority)
+        if due is None or minutes is None or due > now:
+            continue
+        overdue.append(
+            CommunicationsItem(
+                incident=BoardIncident(s),
+                cadence_minutes=math.ceil(minutes),
+                last_public_update_at=s.last_public_update_at,
+                public_summary=s.public_summary,
+                overdue_seconds=int((now - due).total_seconds()),
+            )
+        )
+    overdue.sort(key=lambda item: (-item.overdue_seconds, item.incident.incident.number))
+    return CommunicationsBoard(overdue=overdue)
+
+
+def _next_overdue(
+    active: Sequence[IncidentSnapshot], policy: TenantPolicy, now: datetime
+) -> datetime | None:
+    return _earliest(*(d for d in (_update_due(s, policy) for s in active) if d and d > now))
+
+
+# --- customer -------------------------------------------------------------------------------
+
+
+async def _customer(tenant_id: str, active: Sequence[IncidentSnapshot]) -> CustomerBoard:
+    by_service: dict[str, list[IncidentSnapshot]] = defaultdict(list)
+    for s in active:
+        if s.service:
+            by_service[s.service].append(s)
+    service_of = {s.id: s.service for s in active if s.service}
+    updates: dict[str, list[PublicUpdate]] = defaultdict(list)
+    if service_of:
+        rows = (
+            await TimelineEvent.filter(
+                tenant_id=tenant_id,
+                incident_id__in=[uuid.UUID(k) for k in service_of],
+                type=EventType.NOTE_ADDED,
+                classification=Classification.PUBLIC,
+            )
+            .order_by("-time", "-seq")
+            .limit(PUBLIC_UPDATES_PER_SERVICE * len(by_service) * 4)
+            .values("incident_id", "time", "data")
+        )
+        for row in rows:
+            service = service_of[str(row["incident_id"])]
+            body = row["data"].get("body") if isinstance(row["data"], dict) else None
+            if isinstance(body, str) and len(updates[service]) < PUBLIC_UPDATES_PER_SERVICE:
+                updates[service].append(PublicUpdate(time=row["time"], body=body))
+    services = [
+        ServiceStatus(
+            service=name,
+            status=max(
+                (_HEALTH.get(s.priority, ServiceHealth.OPERATIONAL) for s in incidents),
+                key=_HEALTH_RANK.__getitem__,
+            ),
+            updates=updates.get(name, []),
+        )
+        for name, incidents in by_service.items()
+    ]
+    services.sort(key=lambda st: (-_HEALTH_RANK[st.status], st.service))
+    return CustomerBoard(services=services)
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def _next_breach(active: Sequence[IncidentSnapshot], now: datetime) -> datetime | None:
+    """The next instant a running SLA clock of an active incident falls due."""
+    instants: list[datetime] = []
+    for s in active:
+        if s.sla_paused_since is not None:
+            continue  # a paused clock cannot breach
+        if s.acknowledged_at is None and s.sla_response_due and s.sla_response_due > now:
+            instants.append(s.sla_response_due)
+        if s.sla_resolve_due and s.sla_resolve_due > now:
+            instants.append(s.sla_resolve_due)
+    return _earliest(*instants)
+
+
+def _earliest(*instants: datetime | None) -> datetime | None:
+    present = [i for i in instants if i is not None]
+    return min(present) if present else None
