@@ -157,9 +157,6 @@
       case "connection_ack":
         clearTimeout(conn.ackTimer);
         conn.acked = true;
-        conn.failures = 0;
-        conn.downSince = null;
-        ui.detail.textContent = "";
         conn.pingTimer = setInterval(() => send(ws, { type: "ping" }), PING_EVERY_MS);
         // The first message of boardUpdated is the whole current board, so subscribing
         // afresh on every connection is all it takes to miss nothing while away.
@@ -213,6 +210,10 @@
     const skew = Date.parse(board.generatedAt) - receivedAt;
     // Clocks that disagree by more than delivery can explain: count on the server's clock.
     view.offsetMs = Math.abs(skew) > SKEW_TOLERANCE_MS ? skew : 0;
+    // Only a board resets the backoff: a server that acknowledges and then refuses the
+    // subscription is retried ever more slowly, not once a second.
+    conn.failures = 0;
+    conn.downSince = null;
     view.board = board;
     view.generatedAt = Date.parse(board.generatedAt);
     if (!payload.errors || !payload.errors.length) ui.detail.textContent = "";
