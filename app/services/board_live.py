@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator
 from datetime import timedelta
 from weakref import WeakKeyDictionary
 
+from app.errors import DomainError
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 INTERVAL = 1.0
 # Wake a little after a deadline, so the board built then sees it passed.
 _WAKE_MARGIN = timedelta(milliseconds=50)
+
+_RETRY_FIRST = 0.5
+_RETRY_MAX = 10.0
 
 _Key = tuple[str, Persona, Classification]
 
@@ -70,10 +74,21 @@ class _Feed:
         self.task = asyncio.create_task(self._run(), name=f"board:{tenant_id}:{persona.value}")
 
     async def _build(self) -> Live[Board]:
+        """The board now; a database blip is retried, subscribers keeping the last board."""
         tenant_id, persona, clearance = self.key
-        board = await build_board(tenant_id=tenant_id, persona=persona, clearance=clearance)
-        self.builds += 1
-        return Live(board, {})
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                board = await build_board(tenant_id=tenant_id, persona=persona, clearance=clearance)
+            except (asyncio.CancelledError, DomainError):
+                raise
+            except Exception:
+                log.warning("status board %s: build failed, retrying", self.key, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                continue
+            self.builds += 1
+            return Live(board, {})
 
     def _push(self, item: Live[Board]) -> None:
         self.current = item
