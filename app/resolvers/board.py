@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
-from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.errors import DomainError
-from app.pubsub.broker import SlowConsumer
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
-from app.resolvers.incident import domain_graphql_error
+from app.resolvers.live import guarded
 from app.schema.board import AnyBoard, board_of
 from app.services import audit, board_live, live
 from app.services.board import Board, Persona, build_board
@@ -67,13 +65,7 @@ async def board_updated(
     def build(board: Board, *, shared: dict[str, Any] | None) -> AnyBoard:
         return board_of(board, shared=shared)
 
-    try:
-        async for item in stream:
+    async with aclosing(guarded(stream)) as items:
+        async for item in items:
             await _audit(info, item.value, via="boardUpdated")
             yield live.shared_object(item, "board", build)
-    except DomainError as error:
-        raise domain_graphql_error(error) from None
-    except SlowConsumer as error:
-        raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
-    finally:
-        await stream.aclose()

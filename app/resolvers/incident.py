@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
@@ -11,9 +12,9 @@ from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, NotFound
 from app.models import Classification
-from app.pubsub.broker import SlowConsumer
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
+from app.resolvers.live import guarded
 from app.resolvers.loaders import Loaders
 from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
 from app.schema.incident import (
@@ -266,16 +267,10 @@ async def follow(
         loaders = Loaders(snapshot.tenant_id, clearance)
         return Incident.of(snapshot, clearance=clearance, loaders=loaders, shared=shared)
 
-    try:
-        async for item in stream:
+    async with aclosing(guarded(stream)) as items:
+        async for item in items:
             await audit_reads(info, [item.value], via=via)
             yield live.shared_object(item, f"incident:{clearance.value}", build)
-    except DomainError as error:
-        raise domain_graphql_error(error) from None
-    except SlowConsumer as error:
-        raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
-    finally:
-        await stream.aclose()
 
 
 async def incident_updated(
@@ -292,8 +287,9 @@ async def incident_updated(
         incident_id=key,
         clearance=principal.clearance,
     )
-    async for item in follow(info, stream, via="incidentUpdated"):
-        yield item
+    async with aclosing(follow(info, stream, via="incidentUpdated")) as items:
+        async for item in items:
+            yield item
 
 
 async def incidents_changed(
@@ -310,5 +306,6 @@ async def incidents_changed(
         filter=domain_filter,
         clearance=principal.clearance,
     )
-    async for item in follow(info, stream, via="incidentsChanged"):
-        yield item
+    async with aclosing(follow(info, stream, via="incidentsChanged")) as items:
+        async for item in items:
+            yield item

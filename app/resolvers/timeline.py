@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
@@ -11,10 +12,10 @@ from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
 from app.models import Classification
-from app.pubsub.broker import SlowConsumer
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
 from app.resolvers.incident import domain_graphql_error, incident_key
+from app.resolvers.live import guarded
 from app.schema.common import UserError, decode_seq_cursor
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services import audit, live
@@ -85,16 +86,10 @@ async def timeline_event_added(
             shared=shared,
         )
 
-    try:
-        async for item in stream:
+    async with aclosing(guarded(stream)) as items:
+        async for item in items:
             if item.value.incident_classification is Classification.RESTRICTED:
                 await audit.record_reads(
                     tenant_id=principal.tenant_id, targets=[key], via="timelineEventAdded"
                 )
             yield live.shared_object(item, f"timeline-event:{clearance.value}", build)
-    except DomainError as error:
-        raise domain_graphql_error(error) from None
-    except SlowConsumer as error:
-        raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
-    finally:
-        await stream.aclose()
