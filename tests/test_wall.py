@@ -242,3 +242,43 @@ async def test_a_refused_token_asks_for_another(wall_server, browser):
         await expect(page.locator("#login")).to_be_hidden()
     finally:
         await page.close()
+
+
+async def test_a_silent_connection_is_shown_stale_then_replaced(wall_server, browser):
+    from playwright.async_api import expect
+
+    page = await browser.new_page()
+    # the page's clock is ours to move, and its sockets pass through a relay we can mute
+    await page.clock.install()
+    muted: set[int] = set()
+    opened: list[int] = []
+
+    def relay(ws: Any) -> None:
+        number = len(opened)
+        opened.append(number)
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: server.send(message))
+        server.on_message(lambda message: None if number in muted else ws.send(message))
+
+    await page.route_web_socket(re.compile(r".*/graphql$"), relay)
+    conn = page.locator("#conn")
+    try:
+        # given a live board
+        await page.goto(f"{wall_server.url}/boards/executive#token={wall_server.token}")
+        await expect(conn).to_have_text("LIVE", timeout=10_000)
+
+        # when its socket stays open but nothing more comes through it for over 30 s
+        muted.add(opened[-1])
+        await page.clock.fast_forward("00:31")
+
+        # then the page says the board is stale, and for how long
+        await expect(conn).to_have_attribute("data-state", "STALE", timeout=5_000)
+        await expect(conn).to_have_text(re.compile(r"STALE · .*silent"))
+
+        # and once the silence passes 45 s, it drops that socket and connects afresh
+        await page.clock.fast_forward("00:15")
+        await page.clock.run_for(35_000)  # the reconnection backoff, on the page's clock
+        await expect(conn).to_have_text("LIVE", timeout=15_000)
+        assert len(opened) >= 2
+    finally:
+        await page.close()
