@@ -1,0 +1,1 @@
+"""Fake ITSM products (ServiceNow, Jira) on loopback sockets, for tests."""
