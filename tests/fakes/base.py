@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -142,7 +142,7 @@ class FakeServer:
 
     # lifecycle
 
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         self.up()
         return self
 
@@ -150,7 +150,7 @@ class FakeServer:
         self._stopping.set()
         self.down()
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -88,7 +88,9 @@ class Connector(Protocol):
         ...
 
     async def fetch(self, key: str) -> RemoteTicket:
-        """The ticket now, comments included. Unknown key: ProviderError, status 404."""
+        """The ticket now, comments included. Unknown key: ProviderError, status 404.
+        `key` is `RemoteTicket.key`; `RemoteTicket.number` works too (ServiceNow's
+        INC0010001, which is what a person pastes when linking a ticket)."""
         ...
 
     async def update(self, key: str, fields: Mapping[str, Any]) -> RemoteTicket:

@@ -20,6 +20,7 @@ sys_id, sys_updated_on ("YYYY-MM-DD HH:MM:SS", UTC), sys_mod_count.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,7 @@ JOURNAL = "/api/now/table/sys_journal_field"
 _READ = {"sysparm_display_value": "false", "sysparm_exclude_reference_link": "true"}
 RESOLVED_STATES = frozenset({"6", "7"})
 _QUERY_SPECIALS = ("^", "\n", "\r")
+_NUMBER = re.compile(r"[A-Z]{2,8}[0-9]{4,12}")
 
 
 class ServiceNowConnector:
@@ -100,7 +102,21 @@ class ServiceNowConnector:
         return await self._ticket(record)
 
     async def fetch(self, key: str) -> RemoteTicket:
-        return await self._ticket(await self._call("GET", f"{TABLE}/{key}", params=_READ))
+        """`key` is the sys_id, or the number people know (INC0010001)."""
+        if not _NUMBER.fullmatch(key):
+            return await self._ticket(await self._call("GET", f"{TABLE}/{key}", params=_READ))
+        found = await self._call(
+            "GET",
+            TABLE,
+            params={**_READ, "sysparm_query": f"number={key}", "sysparm_limit": "1"},
+        )
+        if not found:
+            raise ProviderError(
+                f"ServiceNow GET {TABLE}: 404 Not Found: no incident {key}",
+                retryable=False,
+                status=404,
+            )
+        return await self._ticket(found[0])
 
     async def update(self, key: str, fields: Mapping[str, Any]) -> RemoteTicket:
         body = self._with_resolution(dict(fields))
