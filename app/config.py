@@ -42,6 +42,15 @@ class Settings:
     # Origins of browser pages on other sites allowed to call the API (CORS on HTTP, the
     # Origin check on WebSocket handshakes); "*" for any. Same-origin pages always may.
     allowed_origins: tuple[str, ...] = ()
+    # Linked tickets (ServiceNow, Jira): delivery attempts before a change is dead-lettered,
+    # the backoff's first and largest delay, the drift check's period (0: off), how often
+    # the worker looks for due work, and the providers' HTTP timeout.
+    itsm_max_attempts: int = 8
+    itsm_retry_base_seconds: float = 2.0
+    itsm_retry_max_seconds: float = 300.0
+    itsm_reconcile_seconds: float = 300.0
+    itsm_poll_seconds: float = 1.0
+    itsm_http_timeout_seconds: float = 10.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +96,30 @@ class Settings:
                 for o in env.get("INCIDENTGRAPH_ALLOWED_ORIGINS", "").split(",")
                 if o.strip()
             ),
+            itsm_max_attempts=_number(
+                env, "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS", defaults.itsm_max_attempts, int
+            ),
+            itsm_retry_base_seconds=_number(
+                env,
+                "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS",
+                defaults.itsm_retry_base_seconds,
+                float,
+            ),
+            itsm_retry_max_seconds=_number(
+                env, "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS", defaults.itsm_retry_max_seconds, float
+            ),
+            itsm_reconcile_seconds=_number(
+                env, "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS", defaults.itsm_reconcile_seconds, float
+            ),
+            itsm_poll_seconds=_number(
+                env, "INCIDENTGRAPH_ITSM_POLL_SECONDS", defaults.itsm_poll_seconds, float
+            ),
+            itsm_http_timeout_seconds=_number(
+                env,
+                "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS",
+                defaults.itsm_http_timeout_seconds,
+                float,
+            ),
         )
         settings.validate()
         return settings
@@ -129,6 +162,21 @@ class Settings:
                     f"INCIDENTGRAPH_ALLOWED_ORIGINS: {origin!r} is not an origin "
                     "(use https://host[:port], comma-separated, or *)"
                 )
+        if not 1 <= self.itsm_max_attempts <= 100:
+            raise ConfigError("INCIDENTGRAPH_ITSM_MAX_ATTEMPTS must be between 1 and 100")
+        if not 0 < self.itsm_retry_base_seconds <= self.itsm_retry_max_seconds <= 86_400:
+            raise ConfigError(
+                "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS must be above 0 and at most "
+                "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS (at most 86400)"
+            )
+        if not 0 <= self.itsm_reconcile_seconds <= 86_400:
+            raise ConfigError("INCIDENTGRAPH_ITSM_RECONCILE_SECONDS must be between 0 and 86400")
+        if not 0 < self.itsm_poll_seconds <= 60:
+            raise ConfigError("INCIDENTGRAPH_ITSM_POLL_SECONDS must be above 0 and at most 60")
+        if not 0 < self.itsm_http_timeout_seconds <= 300:
+            raise ConfigError(
+                "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS must be above 0 and at most 300"
+            )
         if not 1 <= self.max_subscriptions_per_connection <= 10_000:
             raise ConfigError(
                 "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"

@@ -1,4 +1,4 @@
-"""The ASGI application: routes and lifespan (database, broker, outbox relay)."""
+"""The ASGI application: routes and lifespan (database, broker, outbox relay, ticket sync)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay
 from app.services import token as token_service
-from app.web import boards, health, metrics
+from app.services.itsm.worker import SyncWorker
+from app.web import boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
 from app.web.query_cache import QueryCache
 
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     relay = OutboxRelay(
         broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
     )
+    sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
     cache = QueryCache(broker, ttl=settings.query_cache_seconds)
     view = GraphQLView(settings=settings, broker=broker, cache=cache)
 
@@ -81,11 +83,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             announce_admin_token(secret, settings)
         await broker.connect()
         await relay.start()
+        await sync_worker.start()
         _tune_gc()
         try:
             yield
         finally:
             await cache.close()
+            await sync_worker.stop()
             await relay.stop()
             await broker.disconnect()
             await database.close()
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),
+            Route("/webhooks/itsm/{provider}", itsm.itsm_webhook, methods=["POST"]),
             Route("/boards/static/{name}", boards.board_asset, methods=["GET", "HEAD"]),
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],

@@ -3,6 +3,15 @@
 from app.models.audit import AuditRecord
 from app.models.classification import Classification
 from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
+from app.models.itsm import (
+    InboundDelivery,
+    ItsmConnection,
+    ItsmProvider,
+    LinkedTicket,
+    SyncJob,
+    SyncJobKind,
+    SyncState,
+)
 from app.models.outbox import OutboxMessage
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
@@ -13,13 +22,20 @@ __all__ = [
     "AuditRecord",
     "Classification",
     "Impact",
+    "InboundDelivery",
     "Incident",
     "IncidentStatus",
+    "ItsmConnection",
+    "ItsmProvider",
+    "LinkedTicket",
     "NoteKind",
     "OutboxMessage",
     "Priority",
     "Role",
     "Severity",
+    "SyncJob",
+    "SyncJobKind",
+    "SyncState",
     "Tenant",
     "TimelineEvent",
     "Urgency",

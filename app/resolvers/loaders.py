@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from app.models import Classification
 from app.services.classification import incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incidents
+from app.services.itsm.sync import TicketView, tickets_of
 from app.services.timeline import EventRecord, SeqRange, load_ranges
 
 
@@ -27,6 +28,14 @@ class Loaders:
     @cached_property
     def timeline(self) -> DataLoader[SeqRange, list[EventRecord]]:
         return DataLoader(self._timeline)
+
+    @cached_property
+    def tickets(self) -> DataLoader[str, list[TicketView]]:
+        return DataLoader(self._tickets)
+
+    async def _tickets(self, keys: Sequence[str]) -> list[list[TicketView]]:
+        found = await tickets_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
 
     async def _incidents(self, keys: Sequence[str]) -> list[IncidentSnapshot | None]:
         found = await get_incidents(tenant_id=self.tenant_id, incident_ids=keys)

@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.resolvers import audit as audit_resolvers
 from app.resolvers import board as board_resolvers
 from app.resolvers import incident as incident_resolvers
+from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
@@ -27,6 +28,7 @@ from app.schema.common import Node
 from app.schema.errors import CachedParser, ErrorCodes
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.incident import Incident, IncidentConnection, IncidentPayload
+from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
@@ -65,6 +67,11 @@ class Query:
         resolver=audit_resolvers.audit_log,
         description="Every change, token event and restricted read, newest first. ADMIN only.",
     )
+    itsm_connections: list[ItsmConnection] = strawberry.field(
+        resolver=itsm_resolvers.itsm_connections,
+        description="This tenant's ServiceNow and Jira connections, secrets never shown. "
+        "ADMIN only.",
+    )
 
 
 @strawberry.type
@@ -92,6 +99,33 @@ class Mutation:
     revoke_api_token: RevokeApiTokenPayload = strawberry.mutation(
         resolver=token_resolvers.revoke_api_token,
         description="The token stops authenticating; its open subscriptions close. ADMIN only.",
+    )
+    configure_itsm_connection: ItsmConnectionPayload = strawberry.mutation(
+        resolver=itsm_resolvers.configure_itsm_connection,
+        description="Connect this tenant to ServiceNow or Jira, or change the connection. "
+        "ADMIN only.",
+    )
+    link_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.link_ticket,
+        description="Link an existing ticket to the incident and keep the two in step.",
+    )
+    create_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.create_ticket,
+        description="Create a ticket in the provider from the incident (once, however often "
+        "the delivery is retried) and link it.",
+    )
+    unlink_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.unlink_ticket,
+        description="Stop syncing a ticket; the ticket itself stays in the provider.",
+    )
+    sync_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.sync_ticket,
+        description="Compare the ticket with the incident now; retries a ticket in ERROR.",
+    )
+    resolve_ticket_conflict: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.resolve_ticket_conflict,
+        description="Settle a field's conflict: INTERNAL sends the incident's value to the "
+        "ticket, EXTERNAL applies the ticket's (through the lifecycle).",
     )
 
 

@@ -21,6 +21,7 @@ from app.schema.common import (
     decode_seq_cursor,
     to_global_id,
 )
+from app.schema.itsm import ExternalTicket
 from app.schema.timeline import TimelineEventConnection
 from app.services import board, incident_search, lifecycle
 from app.services.classification import (
@@ -158,6 +159,23 @@ class Incident(Node):
             clearance=self.clearance,
             incident_classification=self.snapshot.classification,
         )
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="ServiceNow and Jira tickets linked to the incident, oldest link first."
+    )
+    async def connected_tickets(self, info: Info[Context, Any]) -> list[ExternalTicket]:
+        from app.resolvers.authorization import authorize
+        from app.services.permissions import Action
+
+        authorize(info, Action.READ_INCIDENTS)
+        loaders = self.loaders or info.context.loaders
+        hidden = frozenset(
+            name
+            for name in FIELD_CLASSIFICATION
+            if not field_readable(self.clearance, self.snapshot.classification, name)
+        )
+        tickets = await loaders.tickets.load(self.snapshot.id)
+        return [ExternalTicket.of(t, hidden=hidden) for t in tickets]
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         description="The persona's status board restricted to this incident."

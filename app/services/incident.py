@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ from app.services.incident_snapshot import (
     parse_incident_id,
     utcnow,
 )
+from app.services.itsm import outbound as itsm_outbound
 from app.services.permissions import Action, allowed
 from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
@@ -350,6 +351,31 @@ async def add_note(
     )
 
 
+async def append_events(
+    *,
+    tenant_id: str,
+    incident_id: str,
+    actor: str | None,
+    events: Sequence[NewEvent],
+    also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
+) -> CommandResult:
+    """Record events that change no incident field (linked tickets' sync, say); `also` runs
+    inside the same transaction, after the events are written."""
+
+    def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
+        return list(events)
+
+    return await _apply(
+        tenant_id=tenant_id,
+        incident_id=incident_id,
+        actor=actor,
+        version=None,
+        decide=decide,
+        bumps_version=False,
+        also=also,
+    )
+
+
 # --- the command machinery ------------------------------------------------------------------
 
 _Decide = Callable[[Incident, TenantPolicy, datetime], list[NewEvent]]
@@ -364,6 +390,7 @@ async def _apply(
     decide: _Decide,
     bumps_version: bool = True,
     clearance: Classification | None = None,
+    also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Load, decide, write projection + events + outbox atomically; retry lost races.
 
@@ -407,6 +434,9 @@ async def _apply(
                 )
                 message = await _enqueue(snapshot, events)
                 await _audit(before, snapshot, events)
+                sync_queued = await itsm_outbound.enqueue_for_change(before, snapshot, now=now)
+                if also is not None:
+                    await also(snapshot)
         except _LostRace:
             continue
         except IntegrityError as exc:
@@ -421,6 +451,8 @@ async def _apply(
                     return existing
             raise Conflict("the incident changed while this was written; retry") from exc
         outbox.committed(message)
+        if sync_queued:
+            itsm_outbound.wake()
         return CommandResult(snapshot, events)
     raise Conflict("the incident is changing too fast; retry", field="id")
 
@@ -547,6 +579,7 @@ def _plain(value: Any) -> Any:
 __all__ = [
     "CommandResult",
     "add_note",
+    "append_events",
     "assign_incident",
     "declare_incident",
     "transition_incident",

@@ -28,6 +28,8 @@ class Action(StrEnum):
     MANAGE_TOKENS = "MANAGE_TOKENS"
     READ_AUDIT = "READ_AUDIT"
     INGEST_ALERTS = "INGEST_ALERTS"
+    MANAGE_TICKETS = "MANAGE_TICKETS"  # link, create, unlink, sync tickets; resolve conflicts
+    MANAGE_ITSM = "MANAGE_ITSM"  # configure ServiceNow / Jira connections
 
 
 _VIEWER = frozenset({Action.READ_INCIDENTS, Action.READ_BOARDS, Action.READ_POLICY})
@@ -37,9 +39,15 @@ _RESPONDER = _VIEWER | {
     Action.TRANSITION,
     Action.ASSIGN,
     Action.ADD_NOTE,
+    Action.MANAGE_TICKETS,
 }
 _INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY}
-_ADMIN = _INCIDENT_MANAGER | {Action.MANAGE_POLICY, Action.MANAGE_TOKENS, Action.READ_AUDIT}
+_ADMIN = _INCIDENT_MANAGER | {
+    Action.MANAGE_POLICY,
+    Action.MANAGE_TOKENS,
+    Action.READ_AUDIT,
+    Action.MANAGE_ITSM,
+}
 
 GRANTS: dict[Role, frozenset[Action]] = {
     Role.VIEWER: _VIEWER,

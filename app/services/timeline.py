@@ -23,6 +23,16 @@ class EventType:
     NOTE_ADDED = "com.incidents.note_added.v1"
     RESOLVED = "com.incidents.resolved.v1"
     CLOSED = "com.incidents.closed.v1"
+    TICKET_LINKED = "com.incidents.ticket.linked.v1"
+    TICKET_UNLINKED = "com.incidents.ticket.unlinked.v1"
+    TICKET_SYNC_REQUESTED = "com.incidents.ticket.sync_requested.v1"
+    TICKET_SYNCED = "com.incidents.ticket.synced.v1"
+    TICKET_SYNC_FAILED = "com.incidents.ticket.sync_failed.v1"
+    TICKET_CONFLICT = "com.incidents.ticket.conflict.v1"
+
+    @staticmethod
+    def provider_ingested(provider: str) -> str:
+        return f"com.incidents.provider.{provider}.ingested.v1"
 
 
 @dataclass(frozen=True, slots=True)

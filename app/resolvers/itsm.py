@@ -1,0 +1,162 @@
+"""Linked tickets and ITSM connections."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import DomainError, NotFound
+from app.resolvers.authorization import authorize
+from app.resolvers.context import Context
+from app.resolvers.incident import incident_key
+from app.schema.common import UserError
+from app.schema.itsm import (
+    TICKET_PREFIX,
+    ConfigureItsmConnectionInput,
+    CreateTicketInput,
+    ExternalTicket,
+    ExternalTicketPayload,
+    ItsmConnection,
+    ItsmConnectionPayload,
+    LinkTicketInput,
+    ResolveTicketConflictInput,
+    TicketInput,
+)
+from app.services.itsm import connection as connections
+from app.services.itsm import sync
+from app.services.permissions import Action
+
+
+def ticket_key(value: str) -> str:
+    raw = value[len(TICKET_PREFIX) :] if value.startswith(TICKET_PREFIX) else value
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound(f"no linked ticket with id {value!r}", field="id") from None
+
+
+async def _ticket_command(
+    command: Callable[[], Awaitable[sync.TicketView]],
+) -> ExternalTicketPayload:
+    try:
+        view = await command()
+    except DomainError as error:
+        return ExternalTicketPayload(ticket=None, errors=[UserError.of(error)])
+    return ExternalTicketPayload(ticket=ExternalTicket.of(view), errors=[])
+
+
+async def itsm_connections(info: Info[Context, Any]) -> list[ItsmConnection]:
+    principal = authorize(info, Action.MANAGE_ITSM)
+    views = await connections.list_connections(tenant_id=principal.tenant_id)
+    return [ItsmConnection.of(v) for v in views]
+
+
+async def configure_itsm_connection(
+    info: Info[Context, Any], input: ConfigureItsmConnectionInput
+) -> ItsmConnectionPayload:
+    principal = authorize(info, Action.MANAGE_ITSM)
+    optional: dict[str, Any] = {
+        name: getattr(input, name)
+        for name in ("username", "secret", "webhook_secret", "project_key")
+        if getattr(input, name) is not strawberry.UNSET
+    }
+    fields = None
+    if input.fields is not None:
+        fields = {
+            rule.field.value: {
+                "external": rule.external_field,
+                "source": rule.source_of_truth.value if rule.source_of_truth else None,
+                "policy": rule.conflict_policy.value if rule.conflict_policy else None,
+                "values": {v.internal: v.external for v in rule.values}
+                if rule.values is not None
+                else None,
+                "disabled": rule.disabled,
+            }
+            for rule in input.fields
+        }
+    try:
+        view = await connections.configure_connection(
+            tenant_id=principal.tenant_id,
+            provider=input.provider,
+            base_url=input.base_url,
+            enabled=input.enabled,
+            fields=fields,
+            **optional,
+        )
+    except DomainError as error:
+        return ItsmConnectionPayload(connection=None, errors=[UserError.of(error)])
+    return ItsmConnectionPayload(connection=ItsmConnection.of(view), errors=[])
+
+
+async def link_ticket(info: Info[Context, Any], input: LinkTicketInput) -> ExternalTicketPayload:
+    principal = authorize(info, Action.MANAGE_TICKETS)
+    return await _ticket_command(
+        lambda: sync.link_ticket(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            incident_id=incident_key(input.incident_id),
+            provider=input.provider,
+            external_key=input.external_key,
+            clearance=principal.clearance,
+        )
+    )
+
+
+async def create_ticket(
+    info: Info[Context, Any], input: CreateTicketInput
+) -> ExternalTicketPayload:
+    principal = authorize(info, Action.MANAGE_TICKETS)
+    return await _ticket_command(
+        lambda: sync.link_ticket(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            incident_id=incident_key(input.incident_id),
+            provider=input.provider,
+            external_key=None,
+            clearance=principal.clearance,
+        )
+    )
+
+
+async def unlink_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalTicketPayload:
+    principal = authorize(info, Action.MANAGE_TICKETS)
+    return await _ticket_command(
+        lambda: sync.unlink_ticket(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            ticket_id=ticket_key(input.id),
+            clearance=principal.clearance,
+        )
+    )
+
+
+async def sync_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalTicketPayload:
+    principal = authorize(info, Action.MANAGE_TICKETS)
+    return await _ticket_command(
+        lambda: sync.request_sync(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            ticket_id=ticket_key(input.id),
+            clearance=principal.clearance,
+        )
+    )
+
+
+async def resolve_ticket_conflict(
+    info: Info[Context, Any], input: ResolveTicketConflictInput
+) -> ExternalTicketPayload:
+    principal = authorize(info, Action.MANAGE_TICKETS)
+    return await _ticket_command(
+        lambda: sync.resolve_conflict(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            ticket_id=ticket_key(input.id),
+            field_name=input.field.value,
+            choose=input.choose,
+            clearance=principal.clearance,
+        )
+    )

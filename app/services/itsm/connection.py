@@ -1,0 +1,175 @@
+"""Per-tenant connections to ITSM products: where, with which credentials, which mapping.
+
+Credentials and the webhook secret are write-only: nothing here returns them, and a
+connection's repr and the audit log name only whether they are set.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from tortoise.transactions import in_transaction
+
+from app.errors import NotFound, ValidationFailed
+from app.models import ItsmConnection, ItsmProvider
+from app.services import audit
+from app.services.incident_snapshot import utcnow
+from app.services.itsm.connector import Connector
+from app.services.itsm.mapping import (
+    ConflictPolicy,
+    FieldRule,
+    SourceOfTruth,
+    SyncedField,
+    rules_for,
+    validate_override,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """What the API shows of a connection."""
+
+    provider: ItsmProvider
+    base_url: str
+    username: str | None
+    has_secret: bool
+    has_webhook_secret: bool
+    project_key: str | None
+    enabled: bool
+    rules: dict[SyncedField, FieldRule]
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: ItsmConnection) -> ConnectionView:
+        return cls(
+            provider=row.provider,
+            base_url=row.base_url,
+            username=row.credentials.get("username"),
+            has_secret=bool(row.credentials.get("secret")),
+            has_webhook_secret=bool(row.webhook_secret),
+            project_key=row.project_key,
+            enabled=row.enabled,
+            rules=rules_for(row.provider, row.mapping),
+            updated_at=row.updated_at,
+        )
+
+
+_UNSET: Any = object()
+
+
+async def configure_connection(
+    *,
+    tenant_id: str,
+    provider: ItsmProvider,
+    base_url: str,
+    username: str | None = _UNSET,
+    secret: str | None = _UNSET,
+    webhook_secret: str | None = _UNSET,
+    project_key: str | None = _UNSET,
+    enabled: bool = True,
+    fields: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ConnectionView:
+    """Create or replace a tenant's connection to a provider. Omitted secrets are kept;
+    `fields` (per synced field: external, values, source, policy, disabled) replaces the
+    stored overrides when given."""
+    url = base_url.strip().rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2048:
+        raise ValidationFailed("baseUrl must be an http(s) URL", field="baseUrl")
+    overrides: dict[str, Any] | None = None
+    if fields is not None:
+        overrides = {}
+        for name, raw in fields.items():
+            try:
+                SyncedField(name)
+                if raw.get("source"):
+                    SourceOfTruth(raw["source"])
+                if raw.get("policy"):
+                    ConflictPolicy(raw["policy"])
+            except ValueError as exc:
+                raise ValidationFailed(str(exc), field="fields") from None
+            overrides[name] = validate_override(name, raw)
+    if webhook_secret is not _UNSET and webhook_secret is not None and len(webhook_secret) < 16:
+        raise ValidationFailed(
+            "webhookSecret must be at least 16 characters", field="webhookSecret"
+        )
+    now = utcnow()
+    async with in_transaction():
+        row = await ItsmConnection.get_or_none(tenant_id=tenant_id, provider=provider)
+        if row is None:
+            row = ItsmConnection(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                provider=provider,
+                credentials={},
+                mapping={},
+                created_at=now,
+            )
+        row.base_url = url
+        credentials = dict(row.credentials)
+        if username is not _UNSET:
+            credentials["username"] = username or None
+        if secret is not _UNSET:
+            credentials["secret"] = secret or None
+        row.credentials = credentials
+        if webhook_secret is not _UNSET:
+            row.webhook_secret = webhook_secret or None
+        if project_key is not _UNSET:
+            row.project_key = project_key or None
+        if overrides is not None:
+            row.mapping = overrides
+        row.enabled = enabled
+        if provider is ItsmProvider.JIRA and not row.project_key:
+            raise ValidationFailed("a Jira connection needs projectKey", field="projectKey")
+        row.updated_at = now
+        await row.save()
+        await audit.record(
+            tenant_id=tenant_id,
+            action="itsm.connection_configured",
+            target=provider.value,
+            changes={
+                "baseUrl": url,
+                "secretChanged": secret is not _UNSET,
+                "webhookSecretChanged": webhook_secret is not _UNSET,
+                "fields": row.mapping,
+                "enabled": enabled,
+            },
+        )
+    return ConnectionView.of(row)
+
+
+async def list_connections(*, tenant_id: str) -> list[ConnectionView]:
+    rows = await ItsmConnection.filter(tenant_id=tenant_id).order_by("provider")
+    return [ConnectionView.of(r) for r in rows]
+
+
+async def get_connection(*, tenant_id: str, provider: ItsmProvider) -> ItsmConnection:
+    row = await ItsmConnection.get_or_none(tenant_id=tenant_id, provider=provider)
+    if row is None or not row.enabled:
+        raise NotFound(
+            f"no {provider.value} connection for this tenant (configureItsmConnection)",
+            field="provider",
+        )
+    return row
+
+
+def connector_for(row: ItsmConnection, *, timeout: float) -> Connector:
+    """A connector speaking to the connection's product; the caller closes it."""
+    username = row.credentials.get("username")
+    secret = row.credentials.get("secret")
+    if row.provider is ItsmProvider.SERVICENOW:
+        from app.services.itsm.servicenow import ServiceNowConnector
+
+        if username:
+            return ServiceNowConnector(row.base_url, username, secret or "", timeout=timeout)
+        return ServiceNowConnector(row.base_url, token=secret or "", timeout=timeout)
+    from app.services.itsm.jira import JiraConnector
+
+    return JiraConnector(
+        row.base_url, username or "", secret or "", row.project_key or "", timeout=timeout
+    )

@@ -1,0 +1,212 @@
+"""Inbound ticket updates: verify a provider's webhook, then merge it like a sync.
+
+A delivery is signed with the connection's webhook secret: HMAC-SHA256 over
+`<timestamp>.<raw body>`, sent as `X-Incidentgraph-Signature: sha256=<hex>` with the Unix
+timestamp in `X-Incidentgraph-Timestamp`. Older (or newer) than five minutes: refused. The
+delivery's id (`X-Atlassian-Webhook-Identifier`, `X-Incidentgraph-Delivery`, or else the
+SHA-256 of the body) is stored once: the same delivery again changes nothing. A ticket
+version older than one already seen (out of order) is recorded and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+
+from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket
+from app.services.incident_snapshot import get_incident, utcnow
+from app.services.itsm import outbound
+from app.services.itsm.connector import RemoteTicket
+from app.services.itsm.mapping import rules_for
+from app.services.itsm.sync import apply_remote, decide, internal_external, remote_values
+from app.services.timeline import EventType, NewEvent
+
+TOLERANCE_SECONDS = 300
+
+
+class Rejected(Exception):
+    """The delivery is refused; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def verify(
+    connection: ItsmConnection | None,
+    *,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    now: float | None = None,
+) -> None:
+    if not signature or not timestamp:
+        raise Rejected(401, "missing signature or timestamp header")
+    if connection is None or not connection.webhook_secret or not connection.enabled:
+        raise Rejected(401, "bad signature")
+    expected = sign(connection.webhook_secret, timestamp, body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+        raise Rejected(401, "bad signature")
+    try:
+        sent = float(timestamp)
+    except ValueError:
+        raise Rejected(401, "malformed timestamp") from None
+    if abs((time.time() if now is None else now) - sent) > TOLERANCE_SECONDS:
+        raise Rejected(401, "stale timestamp: more than 5 minutes from the server's clock")
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    key: str
+    number: str
+    fields: Mapping[str, Any]
+    updated_at: datetime
+
+
+def parse(provider: ItsmProvider, payload: Any) -> Update | None:
+    """The ticket version a webhook describes; None for events that describe none."""
+    if not isinstance(payload, Mapping):
+        raise Rejected(400, "the body must be a JSON object")
+    if provider is ItsmProvider.SERVICENOW:
+        record = payload.get("record") or payload.get("result") or payload
+        if not isinstance(record, Mapping) or not record.get("sys_id"):
+            raise Rejected(400, "a ServiceNow delivery needs sys_id")
+        from app.services.itsm.servicenow import parse_timestamp as sn_time
+
+        try:
+            updated = sn_time(str(record.get("sys_updated_on", "")))
+        except Exception:
+            raise Rejected(400, "sys_updated_on is not a ServiceNow timestamp") from None
+        return Update(str(record["sys_id"]), str(record.get("number", "")), record, updated)
+    issue = payload.get("issue")
+    if not isinstance(issue, Mapping) or not issue.get("key"):
+        if str(payload.get("webhookEvent", "")).startswith("jira:issue"):
+            raise Rejected(400, "a Jira issue event needs issue.key")
+        return None
+    from app.services.itsm.jira import parse_timestamp as jira_time
+    from app.services.itsm.jira import text_from_adf
+
+    fields = dict(issue.get("fields") or {})
+    if isinstance(fields.get("description"), Mapping):
+        fields["description"] = text_from_adf(fields["description"])
+    try:
+        updated = jira_time(str(fields.get("updated", "")))
+    except Exception:
+        raise Rejected(400, "issue.fields.updated is not a Jira timestamp") from None
+    return Update(str(issue["key"]), str(issue["key"]), fields, updated)
+
+
+def delivery_id(headers: Mapping[str, str], body: bytes) -> str:
+    for name in ("x-atlassian-webhook-identifier", "x-incidentgraph-delivery"):
+        value = headers.get(name, "").strip()
+        if value and len(value) <= 200 and value.isprintable():
+            return f"{name[2:]}:{value}"
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+async def ingest(
+    *,
+    tenant_id: str,
+    provider: ItsmProvider,
+    connection: ItsmConnection,
+    delivery: str,
+    update: Update | None,
+) -> dict[str, Any]:
+    """Apply a verified delivery; the JSON answer."""
+    try:
+        record = await InboundDelivery.create(
+            tenant_id=tenant_id, provider=provider, delivery_id=delivery, received_at=utcnow()
+        )
+    except IntegrityError:
+        return {"status": "duplicate"}
+    try:
+        return await _ingest(connection, update)
+    except BaseException:
+        # Not applied: let the provider's redelivery through.
+        await InboundDelivery.filter(id=record.id).delete()
+        raise
+
+
+async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str, Any]:
+    if update is None:
+        return {"status": "ignored", "reason": "not an issue event"}
+    ticket = await LinkedTicket.get_or_none(
+        tenant_id=connection.tenant_id, provider=connection.provider, external_key=update.key
+    )
+    if ticket is None:
+        return {"status": "ignored", "reason": "no incident is linked to this ticket"}
+    provider = connection.provider.value
+    ingested = NewEvent(
+        type=EventType.provider_ingested(provider),
+        data={
+            "ticketId": str(ticket.id),
+            "provider": provider,
+            "externalKey": update.key,
+            "number": update.number or None,
+            "updatedAt": update.updated_at.isoformat(),
+        },
+    )
+    if ticket.external_updated_at is not None and update.updated_at < ticket.external_updated_at:
+        from app.services import incident as incidents
+
+        stale = NewEvent(
+            type=ingested.type,
+            data={**ingested.data, "applied": False, "reason": "older than a version seen"},
+        )
+        await incidents.append_events(
+            tenant_id=ticket.tenant_id,
+            incident_id=str(ticket.incident_id),
+            actor=provider,
+            events=[stale],
+        )
+        return {"status": "stale"}
+    rules = rules_for(connection.provider, connection.mapping)
+    snapshot = await get_incident(tenant_id=ticket.tenant_id, incident_id=str(ticket.incident_id))
+    remote = RemoteTicket(
+        key=update.key,
+        number=update.number,
+        url=ticket.url or "",
+        fields=update.fields,
+        updated_at=update.updated_at.astimezone(UTC),
+    )
+    plan = decide(
+        rules=rules,
+        base=ticket.base,
+        internal=internal_external(rules, snapshot),
+        remote=remote_values(rules, update.fields),
+        open_conflicts=ticket.conflicts,
+        changed_at=ticket.changed_at,
+        remote_updated_at=remote.updated_at,
+    )
+    # What must go back to the ticket goes through the worker, not this request.
+    pushes, plan.push, plan.drift = plan.push, {}, []
+    outcome = await apply_remote(
+        connection=connection,
+        ticket=ticket,
+        remote=remote,
+        pushed={},
+        plan=plan,
+        actor=provider,
+        extra_events=[ingested],
+        push_later=pushes,
+    )
+    outbound.wake()
+    return {
+        "status": "applied",
+        "pulled": outcome.pulled,
+        "conflicts": outcome.conflicts,
+        "pushBack": sorted(outcome.push_needed),
+    }

@@ -1,0 +1,79 @@
+"""The incident side of ticket sync: enqueue a sync job in the transaction of the change.
+
+`enqueue_for_change` is called by every incident command inside its transaction with the
+incident before and after. When a synced field changed and the incident has linked tickets,
+it writes one PUSH job per ticket; the worker (worker.py) delivers them after commit. A
+change applied *from* a ticket (a webhook or a pull) is not echoed back to that ticket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from datetime import datetime
+
+from app.models import LinkedTicket, SyncJob, SyncJobKind, SyncState
+from app.services.incident_snapshot import IncidentSnapshot
+
+SYNCED_FIELDS = ("title", "description", "urgency", "impact", "status")
+
+_applying_from: ContextVar[str | None] = ContextVar("itsm_applying_from", default=None)
+_wake: Callable[[], None] | None = None
+
+
+@contextlib.contextmanager
+def applying_from(ticket_id: str) -> Iterator[None]:
+    """Incident changes made in this block come from this ticket: not pushed back to it."""
+    token = _applying_from.set(ticket_id)
+    try:
+        yield
+    finally:
+        _applying_from.reset(token)
+
+
+def set_waker(wake: Callable[[], None] | None) -> None:
+    global _wake
+    _wake = wake
+
+
+def wake() -> None:
+    """After commit: tell this process's worker there is work (else it polls)."""
+    if _wake is not None:
+        _wake()
+
+
+async def enqueue_for_change(
+    before: IncidentSnapshot, after: IncidentSnapshot, *, now: datetime
+) -> bool:
+    """Call inside the command's transaction; True when jobs were written."""
+    changed = [f for f in SYNCED_FIELDS if getattr(before, f) != getattr(after, f)]
+    if not changed:
+        return False
+    tickets = await LinkedTicket.filter(tenant_id=after.tenant_id, incident_id=after.id)
+    if not tickets:
+        return False
+    origin = _applying_from.get()
+    stamp = now.isoformat()
+    jobs: list[SyncJob] = []
+    for ticket in tickets:
+        if str(ticket.id) == origin:
+            continue
+        changed_at = {**ticket.changed_at, **dict.fromkeys(changed, stamp)}
+        state = ticket.sync_state
+        if state in (SyncState.IN_SYNC, SyncState.DRIFTED, SyncState.ERROR):
+            state = SyncState.PENDING
+        await LinkedTicket.filter(id=ticket.id).update(changed_at=changed_at, sync_state=state)
+        jobs.append(
+            SyncJob(
+                tenant_id=after.tenant_id,
+                ticket_id=ticket.id,
+                kind=SyncJobKind.PUSH,
+                fields_changed=changed,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    if jobs:
+        await SyncJob.bulk_create(jobs)
+    return bool(jobs)

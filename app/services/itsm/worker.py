@@ -1,0 +1,335 @@
+"""The sync worker: one per process, delivering due sync jobs to the providers.
+
+It claims due jobs (PostgreSQL: FOR UPDATE SKIP LOCKED, so several processes share the
+work; SQLite: one process) by pushing their next attempt out by a lease, then, with no
+transaction open, talks to the provider, and records the outcome. A failure is retried with
+exponential backoff and full jitter (never sooner than a 429's Retry-After); after
+`itsm_max_attempts` the ticket is dead-lettered (ERROR, with a timeline event). A periodic
+reconcile compares every linked ticket with the provider (drift detection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from app.config import Settings
+from app.models import (
+    IncidentStatus,
+    ItsmConnection,
+    LinkedTicket,
+    SyncJob,
+    SyncJobKind,
+    SyncState,
+)
+from app.services import lifecycle
+from app.services.incident_snapshot import get_incident
+from app.services.itsm import outbound
+from app.services.itsm.connection import connector_for
+from app.services.itsm.connector import ProviderError
+from app.services.itsm.mapping import (
+    FieldRule,
+    SourceOfTruth,
+    SyncedField,
+    rules_for,
+    to_provider_fields,
+)
+from app.services.itsm.sync import (
+    Plan,
+    apply_remote,
+    decide,
+    internal_external,
+    record_failure,
+    remote_values,
+)
+
+log = logging.getLogger(__name__)
+
+_BATCH = 50
+
+
+def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None) -> float:
+    """Seconds before attempt `attempt + 1`: full jitter over an exponential ceiling."""
+    delay = random.uniform(0, min(cap, base * 2**attempt))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+class SyncWorker:
+    def __init__(self, settings: Settings, *, use_row_locks: bool) -> None:
+        self._settings = settings
+        self._use_row_locks = use_row_locks
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lease = timedelta(seconds=settings.itsm_http_timeout_seconds * 4 + 30)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        outbound.set_waker(self.wake)
+        self._tasks = [asyncio.create_task(self._deliver_loop(), name="itsm-sync")]
+        if self._settings.itsm_reconcile_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="itsm-reconcile"))
+
+    async def stop(self) -> None:
+        outbound.set_waker(None)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._settings.itsm_poll_seconds)
+            self._wakeup.clear()
+            try:
+                while await self.run_due():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ticket sync failed; retrying on the next poll")
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.itsm_reconcile_seconds)
+            try:
+                if await enqueue_reconcile():
+                    self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ticket reconcile failed")
+
+    async def run_due(self) -> int:
+        """Deliver what is due; returns how many tickets were worked on."""
+        claimed = await self._claim()
+        for ticket_id, job_ids in claimed.items():
+            await self._deliver(ticket_id, job_ids)
+        return len(claimed)
+
+    async def _claim(self) -> dict[str, list[int]]:
+        now = datetime.now(UTC)
+        async with in_transaction():
+            query = SyncJob.filter(done_at=None, next_attempt_at__lte=now).order_by("id")
+            if self._use_row_locks:
+                query = query.select_for_update(skip_locked=True)
+            rows = await query.limit(_BATCH)
+            if not rows:
+                return {}
+            await SyncJob.filter(id__in=[r.id for r in rows]).update(
+                next_attempt_at=now + self._lease
+            )
+        claimed: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            claimed[str(row.ticket_id)].append(row.id)
+        return claimed
+
+    async def _deliver(self, ticket_id: str, job_ids: list[int]) -> None:
+        ticket = await LinkedTicket.get_or_none(id=uuid.UUID(ticket_id))
+        if ticket is None:
+            await SyncJob.filter(id__in=job_ids).delete()
+            return
+        connection = await ItsmConnection.get_or_none(
+            tenant_id=ticket.tenant_id, provider=ticket.provider
+        )
+        settings = self._settings
+        try:
+            if connection is None or not connection.enabled:
+                raise ProviderError(
+                    f"no enabled {ticket.provider.value} connection", retryable=False
+                )
+            await sync_once(
+                connection, ticket, timeout=settings.itsm_http_timeout_seconds, job_ids=job_ids
+            )
+        except Exception as exc:
+            retryable = exc.retryable if isinstance(exc, ProviderError) else True
+            retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+            message = _message(exc)
+            attempts = ticket.attempts + 1
+            dead = not retryable or attempts >= settings.itsm_max_attempts
+            if dead:
+                await SyncJob.filter(id__in=job_ids).update(done_at=datetime.now(UTC))
+            else:
+                delay = backoff(
+                    attempts - 1,
+                    base=settings.itsm_retry_base_seconds,
+                    cap=settings.itsm_retry_max_seconds,
+                    retry_after=retry_after,
+                )
+                if ticket.external_key is None:
+                    # A create that timed out may still be written: look for it only once
+                    # the provider has had time to finish it.
+                    delay = max(delay, 2 * settings.itsm_http_timeout_seconds)
+                await SyncJob.filter(id__in=job_ids).update(
+                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay)
+                )
+            log.warning(
+                "%s ticket %s: attempt %d failed: %s%s",
+                ticket.provider.value,
+                ticket.id,
+                attempts,
+                message,
+                " (dead-lettered)" if dead else "",
+            )
+            await record_failure(ticket=ticket, message=message, dead=dead, attempts=attempts)
+            return
+        # Normally marked done with the outcome; this covers a ticket unlinked meanwhile.
+        await SyncJob.filter(id__in=job_ids, done_at=None).update(done_at=datetime.now(UTC))
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, ProviderError):
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        return f"{exc.message}{status}"[:1000]
+    return f"unexpected error: {type(exc).__name__}"
+
+
+async def sync_once(
+    connection: ItsmConnection, ticket: LinkedTicket, *, timeout: float, job_ids: list[int]
+) -> None:
+    """One full sync of a ticket: create it if need be, else fetch, merge, push, record."""
+    rules = rules_for(connection.provider, connection.mapping)
+    snapshot = await get_incident(tenant_id=ticket.tenant_id, incident_id=str(ticket.incident_id))
+    mine = internal_external(rules, snapshot)
+    connector = connector_for(connection, timeout=timeout)
+    try:
+        if ticket.external_key is None:
+            outgoing = {
+                name: value
+                for name, value in mine.items()
+                if rules[SyncedField(name)].source is not SourceOfTruth.EXTERNAL
+            }
+            remote = await connector.create(
+                to_provider_fields(rules, outgoing),
+                idempotency_key=str(ticket.id),
+            )
+            theirs = remote_values(rules, remote.fields)
+            plan = Plan(agreed={k: v for k, v in theirs.items() if mine.get(k) == v})
+            await apply_remote(
+                connection=connection,
+                ticket=ticket,
+                remote=remote,
+                pushed=outgoing,
+                plan=plan,
+                actor="system",
+                job_ids=job_ids,
+            )
+            return
+        remote = await connector.fetch(ticket.external_key)
+        # A ticket version nobody announced: what it changed is drift.
+        unannounced = (
+            ticket.external_updated_at is None or remote.updated_at > ticket.external_updated_at
+        )
+        plan = decide(
+            rules=rules,
+            base=ticket.base,
+            internal=mine,
+            remote=remote_values(rules, remote.fields),
+            open_conflicts=ticket.conflicts,
+            changed_at=ticket.changed_at,
+            remote_updated_at=remote.updated_at,
+        )
+        if plan.push:
+            steps = status_steps(rules, remote_values(rules, remote.fields), plan.push)
+            for step in steps:
+                remote = await connector.update(
+                    ticket.external_key, to_provider_fields(rules, step)
+                )
+        outcome = await apply_remote(
+            connection=connection,
+            ticket=ticket,
+            remote=remote,
+            pushed=plan.push,
+            plan=plan,
+            actor="system",
+            polled=unannounced,
+            job_ids=job_ids,
+        )
+        if outcome.push_needed:
+            outbound.wake()
+    finally:
+        await connector.aclose()
+
+
+def status_steps(
+    rules: Mapping[SyncedField, FieldRule],
+    theirs: Mapping[str, str | None],
+    push: Mapping[str, str | None],
+) -> list[dict[str, str | None]]:
+    """The updates that deliver `push`: a status that is several moves away goes there one
+    lifecycle move at a time, since products with workflows (Jira) only take one move."""
+    rule = rules.get(SyncedField.STATUS)
+    status = SyncedField.STATUS.value
+    if rule is None or status not in push or not rule.values:
+        return [dict(push)]
+    start, goal = rule.to_internal(theirs.get(status)), rule.to_internal(push[status])
+    path = _path(start, goal) if start and goal else []
+    values = [v for v in dict.fromkeys(rule.to_external(s) for s in path[1:]) if v is not None]
+    if len(values) <= 1 or values[-1] != push[status]:
+        return [dict(push)]
+    steps: list[dict[str, str | None]] = [{**push, status: values[0]}]
+    steps += [{status: v} for v in values[1:]]
+    return steps
+
+
+def _path(start: str, goal: str) -> list[str]:
+    """The shortest lifecycle path from start to goal (both included), [] when none."""
+    try:
+        first, last = IncidentStatus(start), IncidentStatus(goal)
+    except ValueError:
+        return []
+    previous: dict[IncidentStatus, IncidentStatus | None] = {first: None}
+    frontier = [first]
+    while frontier and last not in previous:
+        following: list[IncidentStatus] = []
+        for state in frontier:
+            for target in sorted(lifecycle.TRANSITIONS[state], key=list(IncidentStatus).index):
+                if target not in previous:
+                    previous[target] = state
+                    following.append(target)
+        frontier = following
+    if last not in previous:
+        return []
+    path: list[str] = []
+    node: IncidentStatus | None = last
+    while node is not None:
+        path.append(node.value)
+        node = previous[node]
+    return path[::-1]
+
+
+async def enqueue_reconcile() -> int:
+    """A RECONCILE job for every linked ticket with nothing queued (and not dead-lettered)."""
+    now = datetime.now(UTC)
+    busy = set(await SyncJob.filter(done_at=None).values_list("ticket_id", flat=True))
+    tickets = await LinkedTicket.filter(
+        external_key__isnull=False, sync_state__not=SyncState.ERROR
+    ).values_list("id", "tenant_id")
+    jobs = [
+        SyncJob(
+            tenant_id=tenant_id,
+            ticket_id=ticket_id,
+            kind=SyncJobKind.RECONCILE,
+            fields_changed=[],
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for ticket_id, tenant_id in tickets
+        if ticket_id not in busy
+    ]
+    if jobs:
+        await SyncJob.bulk_create(jobs)
+    return len(jobs)

@@ -1,0 +1,627 @@
+"""Linked tickets against real servers and fake ServiceNow and Jira on loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes.jira import FakeJira
+from tests.fakes.servicenow import FakeServiceNow
+from tests.support import (
+    Backend,
+    GraphQLClient,
+    Server,
+    create_pg_database,
+    declare,
+    drop_pg_database,
+    transition,
+)
+
+WEBHOOK_SECRET = "webhook-secret-0123456789"
+
+CONFIGURE = """
+mutation Configure($input: ConfigureItsmConnectionInput!) {
+  configureItsmConnection(input: $input) {
+    connection { provider baseUrl username hasSecret hasWebhookSecret
+                 fields { field externalField sourceOfTruth conflictPolicy } }
+    errors { field code message }
+  }
+}
+"""
+
+TICKET_FIELDS = """
+  id provider externalKey number url syncState lastSyncedAt lastError attempts
+  conflicts { field internalValue externalValue detectedAt }
+"""
+
+CREATE_TICKET = f"""
+mutation Create($input: CreateTicketInput!) {{
+  createTicket(input: $input) {{ ticket {{ {TICKET_FIELDS} }} errors {{ field code message }} }}
+}}
+"""
+
+LINK_TICKET = f"""
+mutation Link($input: LinkTicketInput!) {{
+  linkTicket(input: $input) {{ ticket {{ {TICKET_FIELDS} }} errors {{ field code message }} }}
+}}
+"""
+
+SYNC_TICKET = f"""
+mutation Sync($input: TicketInput!) {{
+  syncTicket(input: $input) {{ ticket {{ {TICKET_FIELDS} }} errors {{ field code message }} }}
+}}
+"""
+
+UNLINK_TICKET = f"""
+mutation Unlink($input: TicketInput!) {{
+  unlinkTicket(input: $input) {{ ticket {{ {TICKET_FIELDS} }} errors {{ field code message }} }}
+}}
+"""
+
+RESOLVE_CONFLICT = f"""
+mutation Resolve($input: ResolveTicketConflictInput!) {{
+  resolveTicketConflict(input: $input) {{
+    ticket {{ {TICKET_FIELDS} }} errors {{ field code message }}
+  }}
+}}
+"""
+
+INCIDENT = f"""
+query Incident($id: ID!) {{
+  incident(id: $id) {{
+    id title description status urgency impact version
+    connectedTickets {{ {TICKET_FIELDS} }}
+    timeline(first: 200) {{ edges {{ node {{ type actor data }} }} }}
+  }}
+}}
+"""
+
+UPDATE = """
+mutation Update($input: UpdateIncidentInput!) {
+  updateIncident(input: $input) { incident { id title version } errors { code message } }
+}
+"""
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
+)
+def sync_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, log_dir: Path
+) -> Iterator[Server]:
+    """A server of its own (fresh database) with fast retries, so tests need not wait."""
+    pg_url = None
+    if request.param == "embedded":
+        path = tmp_path_factory.mktemp("itsm") / "incidentgraph.db"
+        backend = Backend("embedded", f"sqlite://{path}", "memory://")
+    else:
+        from tests.conftest import require_real_services
+        from tests.support import REDIS_URL
+
+        require_real_services()
+        pg_url = create_pg_database()
+        backend = Backend("postgres", pg_url, REDIS_URL)
+    server = Server(
+        backend,
+        extra_env={
+            "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS": "6",
+            "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS": "0.3",
+            "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS": "1",
+            "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
+            "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
+            "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "0",
+        },
+    ).start(log_dir)
+    yield server
+    server.stop()
+    if pg_url:
+        drop_pg_database(pg_url)
+
+
+@pytest.fixture(scope="module")
+def servicenow() -> Iterator[FakeServiceNow]:
+    with FakeServiceNow() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def jira() -> Iterator[FakeJira]:
+    with FakeJira() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def api(
+    sync_server: Server, servicenow: FakeServiceNow, jira: FakeJira
+) -> AsyncIterator[GraphQLClient]:
+    servicenow.clear_faults()
+    servicenow.up()
+    jira.clear_faults()
+    client = sync_server.client()
+    await configure(
+        client, "SERVICENOW", servicenow.url, username="integration", secret="s3cret-pw"
+    )
+    await configure(
+        client,
+        "JIRA",
+        jira.url,
+        username="bot@example.com",
+        secret="jira-api-token-xyz",
+        projectKey="OPS",
+    )
+    yield client
+    await client.aclose()
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+async def configure(client: GraphQLClient, provider: str, url: str, **extra: Any) -> dict[str, Any]:
+    values = {"provider": provider, "baseUrl": url, "webhookSecret": WEBHOOK_SECRET, **extra}
+    data = await client.execute(CONFIGURE, {"input": values})
+    payload = data["configureItsmConnection"]
+    assert payload["errors"] == [], payload
+    return payload["connection"]  # type: ignore[no-any-return]
+
+
+async def set_policy(client: GraphQLClient, provider: str, url: str, **rule: Any) -> None:
+    credentials: dict[str, Any] = {} if provider == "SERVICENOW" else {"projectKey": "OPS"}
+    await configure(client, provider, url, fields=[rule], **credentials)
+
+
+async def incident_of(client: GraphQLClient, incident_id: str) -> dict[str, Any]:
+    return (await client.execute(INCIDENT, {"id": incident_id}))["incident"]  # type: ignore[no-any-return]
+
+
+async def ticket_of(client: GraphQLClient, incident_id: str) -> dict[str, Any]:
+    tickets = (await incident_of(client, incident_id))["connectedTickets"]
+    assert len(tickets) == 1, tickets
+    return tickets[0]  # type: ignore[no-any-return]
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 15, what: str = "condition"
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
+
+
+async def ticket_in(
+    client: GraphQLClient, incident_id: str, state: str, timeout: float = 15
+) -> dict[str, Any]:
+    async def check() -> dict[str, Any] | None:
+        ticket = await ticket_of(client, incident_id)
+        return ticket if ticket["syncState"] == state else None
+
+    return await eventually(check, timeout=timeout, what=f"ticket {state}")  # type: ignore[no-any-return]
+
+
+async def create_ticket(client: GraphQLClient, incident_id: str, provider: str) -> dict[str, Any]:
+    data = await client.execute(
+        CREATE_TICKET, {"input": {"incidentId": incident_id, "provider": provider}}
+    )
+    assert data["createTicket"]["errors"] == [], data
+    return data["createTicket"]["ticket"]  # type: ignore[no-any-return]
+
+
+async def synced_incident(
+    client: GraphQLClient, provider: str, **overrides: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    incident = await declare(client, title=f"Payments slow {uuid.uuid4().hex[:6]}", **overrides)
+    await create_ticket(client, incident["id"], provider)
+    return incident, await ticket_in(client, incident["id"], "IN_SYNC")
+
+
+def signed(
+    body: bytes, *, secret: str = WEBHOOK_SECRET, timestamp: float | None = None
+) -> dict[str, str]:
+    stamp = str(int(time.time() if timestamp is None else timestamp))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {
+        "X-Incidentgraph-Timestamp": stamp,
+        "X-Incidentgraph-Signature": f"sha256={digest}",
+        "Content-Type": "application/json",
+    }
+
+
+async def post_webhook(
+    server: Server,
+    provider: str,
+    payload: Any,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> httpx.Response:
+    raw = body if body is not None else json.dumps(payload).encode()
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        return await http.post(
+            f"/webhooks/itsm/{provider}?tenant=default",
+            content=raw,
+            headers=signed(raw) if headers is None else headers,
+        )
+
+
+def types(incident: dict[str, Any]) -> list[str]:
+    return [e["node"]["type"] for e in incident["timeline"]["edges"]]
+
+
+# --- happy paths ----------------------------------------------------------------------------
+
+
+async def test_servicenow_ticket_follows_the_incident_both_ways(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given an incident with a ServiceNow ticket created from it
+    incident, ticket = await synced_incident(api, "SERVICENOW", urgency="HIGH", impact="MEDIUM")
+    record = servicenow.ticket(ticket["externalKey"])
+    assert record["short_description"] == incident["title"]
+    assert (record["urgency"], record["impact"], record["state"]) == ("1", "2", "1")
+    assert ticket["number"].startswith("INC") and ticket["url"]
+
+    # when the incident changes, the ticket follows
+    await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "Payments down"}})
+    await transition(api, incident["id"], "IN_PROGRESS")
+
+    async def pushed() -> bool:
+        record = servicenow.ticket(ticket["externalKey"])
+        return record["short_description"] == "Payments down" and record["state"] == "2"
+
+    await eventually(pushed, what="the ticket updated")
+    await ticket_in(api, incident["id"], "IN_SYNC")
+
+    # and when a person changes the ticket, the incident follows
+    servicenow.edit(ticket["externalKey"], short_description="Payments down in EU", state="3")
+    response = await post_webhook(
+        sync_server, "servicenow", servicenow.webhook_payload(ticket["externalKey"])
+    )
+    assert response.status_code == 200, response.text
+    after = await incident_of(api, incident["id"])
+    assert after["title"] == "Payments down in EU"
+    assert after["status"] == "PENDING"
+    seen = types(after)
+    assert "com.incidents.ticket.linked.v1" in seen
+    assert "com.incidents.ticket.synced.v1" in seen
+    assert "com.incidents.provider.servicenow.ingested.v1" in seen
+    # nothing was echoed back: the ticket holds what the person wrote
+    assert servicenow.ticket(ticket["externalKey"])["state"] == "3"
+    assert (await ticket_of(api, incident["id"]))["syncState"] == "IN_SYNC"
+
+
+async def test_jira_issue_follows_the_incident_both_ways(
+    api: GraphQLClient, sync_server: Server, jira: FakeJira
+) -> None:
+    # given an incident with a Jira issue created from it
+    incident, ticket = await synced_incident(api, "JIRA", urgency="LOW")
+    issue = jira.issue(ticket["externalKey"])
+    assert issue["fields"]["summary"] == incident["title"]
+    assert issue["fields"]["priority"]["name"] == "Low"
+
+    # when the incident moves on, the issue moves along Jira's workflow
+    await transition(api, incident["id"], "IN_PROGRESS")
+    await transition(api, incident["id"], "RESOLVED", resolutionSummary="Rolled back")
+
+    async def moved() -> bool:
+        return bool(jira.issue(ticket["externalKey"])["fields"]["status"]["name"] == "Resolved")
+
+    await eventually(moved, what="the issue resolved")
+
+    # and a person reopening the issue in Jira reopens the incident
+    jira.edit(ticket["externalKey"], status="In Progress", summary="Reopened: still failing")
+    response = await post_webhook(sync_server, "jira", jira.webhook_payload(ticket["externalKey"]))
+    assert response.status_code == 200, response.text
+    after = await incident_of(api, incident["id"])
+    assert after["status"] == "IN_PROGRESS"
+    assert after["title"] == "Reopened: still failing"
+    assert "com.incidents.provider.jira.ingested.v1" in types(after)
+
+
+async def test_linking_an_existing_ticket_and_unlinking_it(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given a ticket someone opened in ServiceNow
+    _, other = await synced_incident(api, "SERVICENOW")
+    incident = await declare(api, title="Linked later")
+
+    # when it is linked to a second incident... it is refused: one incident per ticket
+    data = await api.execute(
+        LINK_TICKET,
+        {
+            "input": {
+                "incidentId": incident["id"],
+                "provider": "SERVICENOW",
+                "externalKey": other["externalKey"],
+            }
+        },
+    )
+    assert data["linkTicket"]["errors"][0]["code"] == "CONFLICT"
+
+    # and a fresh ticket links, takes the incident's values, and unlinks
+    fresh = await declare(api, title="Another")
+    await create_ticket(api, fresh["id"], "SERVICENOW")
+    ticket = await ticket_in(api, fresh["id"], "IN_SYNC")
+    data = await api.execute(UNLINK_TICKET, {"input": {"id": ticket["id"]}})
+    assert data["unlinkTicket"]["errors"] == []
+    after = await incident_of(api, fresh["id"])
+    assert after["connectedTickets"] == []
+    assert "com.incidents.ticket.unlinked.v1" in types(after)
+
+
+# --- failures and retries -------------------------------------------------------------------
+
+
+async def test_errors_timeouts_rate_limits_and_refusals_are_retried_without_duplicates(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given ServiceNow failing in every way it can, one after another
+    servicenow.fail_next(1, status=500)
+    servicenow.rate_limit_next(1, retry_after="1")
+    servicenow.delay_next(1, seconds=1.5, method="POST")
+    incident = await declare(api, title=f"Flaky {uuid.uuid4().hex[:6]}")
+
+    # when a ticket is created from the incident
+    await create_ticket(api, incident["id"], "SERVICENOW")
+    ticket = await ticket_in(api, incident["id"], "IN_SYNC", timeout=30)
+
+    # then exactly one ticket exists for it, however often the create was tried
+    servicenow.wait_idle()
+    made = [r for r in servicenow.records.values() if r["short_description"] == incident["title"]]
+    assert len(made) == 1
+    assert made[0]["sys_id"] == ticket["externalKey"]
+    assert ticket["lastError"] is None
+
+    # and a refused connection is retried too
+    servicenow.down()
+    await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "Back soon"}})
+    await eventually(lambda: _has_error(api, incident["id"]), what="an error recorded while down")
+    servicenow.up()
+
+    async def pushed() -> bool:
+        return servicenow.ticket(ticket["externalKey"])["short_description"] == "Back soon"
+
+    await eventually(pushed, timeout=20, what="the change delivered after the outage")
+    await ticket_in(api, incident["id"], "IN_SYNC")
+
+
+async def _has_error(api: GraphQLClient, incident_id: str) -> bool:
+    ticket = await ticket_of(api, incident_id)
+    return ticket["lastError"] is not None or ticket["syncState"] == "ERROR"
+
+
+async def test_a_change_that_keeps_failing_is_dead_lettered_then_retried_by_hand(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given a synced ticket and ServiceNow answering 500 to every update
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+    servicenow.fail_next(100, status=500, method="PATCH")
+
+    # when the incident changes
+    await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "Never arrives"}})
+
+    # then after the configured attempts the ticket is in ERROR, with the error and an event
+    failed = await ticket_in(api, incident["id"], "ERROR")
+    assert failed["lastError"] and "500" in failed["lastError"]
+    assert failed["attempts"] == 6
+    assert "com.incidents.ticket.sync_failed.v1" in types(await incident_of(api, incident["id"]))
+
+    # and once ServiceNow is well again, syncTicket delivers it
+    servicenow.clear_faults()
+    await api.execute(SYNC_TICKET, {"input": {"id": ticket["id"]}})
+    await ticket_in(api, incident["id"], "IN_SYNC")
+    assert servicenow.ticket(ticket["externalKey"])["short_description"] == "Never arrives"
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+async def test_webhooks_without_a_valid_fresh_signature_are_refused(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given a synced ticket that a person renamed
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+    servicenow.edit(ticket["externalKey"], short_description="Forged")
+    body = json.dumps(servicenow.webhook_payload(ticket["externalKey"])).encode()
+
+    # when the change arrives unsigned, wrongly signed, signed long ago or for another tenant
+    missing = await post_webhook(
+        sync_server, "servicenow", None, body=body, headers={"Content-Type": "application/json"}
+    )
+    wrong = await post_webhook(
+        sync_server, "servicenow", None, body=body, headers=signed(body, secret="x" * 20)
+    )
+    stale = await post_webhook(
+        sync_server,
+        "servicenow",
+        None,
+        body=body,
+        headers=signed(body, timestamp=time.time() - 600),
+    )
+
+    # then each is refused and the incident is unchanged
+    assert [r.status_code for r in (missing, wrong, stale)] == [401, 401, 401]
+    assert "stale" in stale.json()["error"]
+    assert (await incident_of(api, incident["id"]))["title"] == incident["title"]
+
+
+async def test_duplicate_and_out_of_order_webhooks_change_nothing(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given two successive edits of a ticket, and the webhook of each
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+    key = ticket["externalKey"]
+    servicenow.edit(key, short_description="First edit")
+    first = servicenow.webhook_payload(key)
+    clock = servicenow.clock
+    servicenow.clock = lambda: clock() + timedelta(seconds=5)
+    try:
+        servicenow.edit(key, short_description="Second edit")
+        second = servicenow.webhook_payload(key)
+    finally:
+        servicenow.clock = clock
+
+    # when the second arrives twice, then the first one late
+    replies = [
+        await post_webhook(sync_server, "servicenow", second),
+        await post_webhook(sync_server, "servicenow", second),
+        await post_webhook(sync_server, "servicenow", first),
+    ]
+
+    # then the second is applied once, the duplicate and the late one change nothing
+    assert [r.json()["status"] for r in replies] == ["applied", "duplicate", "stale"]
+    after = await incident_of(api, incident["id"])
+    assert after["title"] == "Second edit"
+    updates = [
+        e for e in after["timeline"]["edges"] if e["node"]["type"] == "com.incidents.updated.v1"
+    ]
+    assert len(updates) == 1
+
+
+async def test_a_transition_our_lifecycle_forbids_becomes_a_conflict(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given an OPEN incident's ticket that a person closed in ServiceNow
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+    servicenow.edit(ticket["externalKey"], state="7", close_code="Solved", close_notes="done")
+
+    # when the change arrives
+    response = await post_webhook(
+        sync_server, "servicenow", servicenow.webhook_payload(ticket["externalKey"])
+    )
+
+    # then the incident is untouched and the ticket holds a conflict on status
+    assert response.json()["conflicts"] == ["status"]
+    after = await incident_of(api, incident["id"])
+    assert after["status"] == "OPEN"
+    conflicted = after["connectedTickets"][0]
+    assert conflicted["syncState"] == "CONFLICT"
+    assert conflicted["conflicts"][0]["field"] == "status"
+    assert conflicted["conflicts"][0]["externalValue"] == "7"
+    assert "com.incidents.ticket.conflict.v1" in types(after)
+
+    # and other fields still sync while status waits
+    await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "Still syncing"}})
+
+    async def titled() -> bool:
+        return servicenow.ticket(ticket["externalKey"])["short_description"] == "Still syncing"
+
+    await eventually(titled, what="the title delivered despite the status conflict")
+    assert servicenow.ticket(ticket["externalKey"])["state"] == "7"
+
+    # and choosing our side puts our status back on the ticket
+    data = await api.execute(
+        RESOLVE_CONFLICT, {"input": {"id": ticket["id"], "field": "STATUS", "choose": "INTERNAL"}}
+    )
+    assert data["resolveTicketConflict"]["errors"] == []
+    await ticket_in(api, incident["id"], "IN_SYNC")
+    assert servicenow.ticket(ticket["externalKey"])["state"] == "1"
+
+
+# --- the same field changed on both sides ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "title_after"),
+    [
+        ("INTERNAL_WINS", "ours"),
+        ("EXTERNAL_WINS", "theirs"),
+        ("MOST_RECENT_ALLOWED", "ours"),
+        ("STATE_MACHINE", "ours"),
+    ],
+)
+async def test_both_sides_edit_the_title_at_once(
+    api: GraphQLClient, servicenow: FakeServiceNow, policy: str, title_after: str
+) -> None:
+    # given the title's conflict policy, and a synced ticket
+    await set_policy(api, "SERVICENOW", servicenow.url, field="TITLE", conflictPolicy=policy)
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+
+    # when a person renames the ticket (its webhook not yet arrived) and we rename the incident
+    servicenow.edit(ticket["externalKey"], short_description="theirs")
+    await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "ours"}})
+
+    # then both sides end with the winner's title
+    async def settled() -> bool:
+        record = servicenow.ticket(ticket["externalKey"])
+        mine = (await incident_of(api, incident["id"]))["title"]
+        return record["short_description"] == mine == title_after
+
+    await eventually(settled, what=f"{policy}: both sides at {title_after!r}")
+    await set_policy(api, "SERVICENOW", servicenow.url, field="TITLE")
+
+
+async def test_manual_policy_waits_for_a_person_and_blocks_only_that_field(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given a manual title policy and a synced ticket
+    await set_policy(api, "SERVICENOW", servicenow.url, field="TITLE", conflictPolicy="MANUAL")
+    try:
+        incident, ticket = await synced_incident(api, "SERVICENOW")
+
+        # when both sides rename it at once
+        servicenow.edit(ticket["externalKey"], short_description="theirs")
+        await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "ours"}})
+
+        # then the conflict waits, each side keeping its own title
+        conflicted = await ticket_in(api, incident["id"], "CONFLICT")
+        assert conflicted["conflicts"][0]["field"] == "title"
+        assert conflicted["conflicts"][0]["internalValue"] == "ours"
+        assert conflicted["conflicts"][0]["externalValue"] == "theirs"
+        assert servicenow.ticket(ticket["externalKey"])["short_description"] == "theirs"
+
+        # and other fields still flow
+        await transition(api, incident["id"], "IN_PROGRESS")
+
+        async def moved() -> bool:
+            return servicenow.ticket(ticket["externalKey"])["state"] == "2"
+
+        await eventually(moved, what="status delivered despite the title conflict")
+
+        # when a person picks the ticket's title
+        data = await api.execute(
+            RESOLVE_CONFLICT,
+            {"input": {"id": ticket["id"], "field": "TITLE", "choose": "EXTERNAL"}},
+        )
+        assert data["resolveTicketConflict"]["errors"] == []
+
+        # then the incident takes it and the ticket is in sync again
+        await ticket_in(api, incident["id"], "IN_SYNC")
+        assert (await incident_of(api, incident["id"]))["title"] == "theirs"
+    finally:
+        await set_policy(api, "SERVICENOW", servicenow.url, field="TITLE")
+
+
+async def test_sync_ticket_finds_drift_nobody_announced(api: GraphQLClient, jira: FakeJira) -> None:
+    # given a synced Jira issue changed by a person whose webhook never came
+    incident, ticket = await synced_incident(api, "JIRA")
+    jira.edit(ticket["externalKey"], summary="Changed quietly")
+
+    # when a sync is forced
+    data = await api.execute(SYNC_TICKET, {"input": {"id": ticket["id"]}})
+    assert data["syncTicket"]["errors"] == []
+
+    # then the change is found, applied, and the ticket shows the drift
+    drifted = await ticket_in(api, incident["id"], "DRIFTED")
+    assert drifted["lastSyncedAt"]
+    after = await incident_of(api, incident["id"])
+    assert after["title"] == "Changed quietly"
+    assert "com.incidents.ticket.sync_requested.v1" in types(after)
