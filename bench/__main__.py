@@ -11,14 +11,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import dashboard, fanout, statements
+from bench import boards, dashboard, fanout, statements
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("fanout", "dashboard", "statements")
+BENCHMARKS = ("fanout", "dashboard", "statements", "boards")
 T = TypeVar("T")
 
 
@@ -35,7 +35,7 @@ def _sizes(text: str) -> tuple[int, ...]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Run incidentgraph's benchmarks. With no benchmark named, runs all three and "
+        description="Run incidentgraph's benchmarks. With no benchmark named, runs all of them and "
         f"writes {DOCUMENT.relative_to(ROOT)}; otherwise prints the sections (or writes --output).",
     )
     p.add_argument(
@@ -53,10 +53,15 @@ def parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=5, help="measured mutations per size (default 5)"
     )
     fan.add_argument(
-        "--clients", type=int, default=2, help="subscriber client processes (default 2)"
+        "--clients",
+        type=int,
+        default=2,
+        help="subscriber client processes, fanout and boards (default 2)",
     )
     fan.add_argument(
-        "--no-compression", action="store_true", help="clients do not offer permessage-deflate"
+        "--no-compression",
+        action="store_true",
+        help="clients do not offer permessage-deflate (fanout and boards)",
     )
     dash = p.add_argument_group("dashboard")
     dash.add_argument("--incidents", type=int, default=200, help="incidents to seed (default 200)")
@@ -68,6 +73,22 @@ def parser() -> argparse.ArgumentParser:
         "--connections", type=int, default=8, help="keep-alive connections (default 8)"
     )
     dash.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    live = p.add_argument_group("boards")
+    live.add_argument(
+        "--subscribers",
+        type=int,
+        default=boards.SUBSCRIBERS,
+        help=f"boardUpdated subscribers (default {boards.SUBSCRIBERS:,})",
+    )
+    live.add_argument(
+        "--changes",
+        type=int,
+        default=boards.CHANGES,
+        help=f"incident changes in the burst (default {boards.CHANGES})",
+    )
+    live.add_argument(
+        "--writers", type=int, default=4, help="concurrent writers of the burst (default 4)"
+    )
     return p
 
 
@@ -95,6 +116,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "fanout": lambda: _fanout(args),
         "dashboard": lambda: _dashboard(args),
         "statements": _statements,
+        "boards": lambda: _boards(args),
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -132,6 +154,18 @@ async def _dashboard(args: argparse.Namespace) -> tuple[str, Verdict]:
     return dashboard.render(result), dashboard.verdict(result)
 
 
+async def _boards(args: argparse.Namespace) -> tuple[str, Verdict]:
+    options = boards.Options(
+        subscribers=args.subscribers,
+        changes=args.changes,
+        writers=args.writers,
+        clients=args.clients,
+        compression=None if args.no_compression else "deflate",
+    )
+    result = await boards.run(options)
+    return boards.render(result), boards.verdict(result)
+
+
 async def _statements() -> tuple[str, Verdict]:
     result = await statements.run()
     return statements.render(result), statements.verdict(result)
@@ -143,8 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [name for name in args.benchmarks if name not in BENCHMARKS]
     if unknown:
         p.error(f"unknown benchmark {unknown[0]!r} (choose from {', '.join(BENCHMARKS)})")
-    if min(args.rounds, args.clients, args.repeats, args.connections, args.incidents) < 1:
-        p.error("--rounds, --clients, --repeats, --connections and --incidents must be positive")
+    counts = (args.rounds, args.clients, args.repeats, args.connections, args.incidents)
+    if min(*counts, args.subscribers, args.changes, args.writers) < 1:
+        p.error(
+            "--rounds, --clients, --repeats, --connections, --incidents, --subscribers, "
+            "--changes and --writers must be positive"
+        )
     chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
     output: Path | None = args.output or (DOCUMENT if not args.benchmarks else None)
     raise_open_file_limit()
