@@ -138,6 +138,9 @@ async def _measure(name: str, database_url: str) -> BackendCounts:
         outbox_sweep_interval=3600.0,
         # Every request executed: what is counted is the SQL one query costs.
         query_cache_seconds=0.0,
+        # One token seeds and queries as fast as it can: the per-token limits would refuse it.
+        rate_limit_per_second=0.0,
+        max_connections_per_token=0,
     )
     counts: list[Count] = []
     async with in_process(settings) as client:
