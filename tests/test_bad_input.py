@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.support import GraphQLClient, Server, declare
+from tests.support import GraphQLClient, Server, create_token, declare
 
 COUNT = """
 query Count($text: String!) { incidents(filter: {text: $text}) { totalCount } }
@@ -869,3 +869,26 @@ async def test_a_nonsense_frame_on_a_legacy_socket_is_handled(server, client, fr
     assert code == 4400
     assert all(m.get("type") != "data" for m in received)
     await assert_healthy(server, client)
+
+
+async def test_refused_requests_do_not_fill_the_server_log_with_tracebacks(server, client):
+    # given where the server's log stands
+    start = len(server.log())
+
+    # when clients make the usual mistakes: an unknown id, a bad value, a bad document,
+    # a role that may not do something
+    await client.raw(
+        'mutation { updateIncident(input: {id: "nope", title: "x"}) { errors { code } } }'
+    )
+    await client.raw("{ incidents(first: -1) { totalCount } }")
+    await client.raw("{ incidents { nosuchfield } }")
+    await client.raw('{ incidents(after: "garbage") { totalCount } }')
+    stakeholder = server.client(token=create_token(server, role="STAKEHOLDER", name="log check"))
+    refused = await stakeholder.raw("{ incidents { totalCount } }")
+    await stakeholder.aclose()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    await asyncio.sleep(0.2)
+
+    # then none of it is logged as a server fault
+    written = server.log()[start:]
+    assert "Traceback" not in written and "ERROR" not in written, written[-2000:]

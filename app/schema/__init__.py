@@ -25,7 +25,7 @@ from app.resolvers import token as token_resolvers
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
 from app.schema.common import Node
-from app.schema.errors import CachedParser, ErrorCodes
+from app.schema.errors import CachedParser, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.incident import Incident, IncidentConnection, IncidentPayload
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
@@ -148,7 +148,7 @@ class Subscription:
     )
 
 
-schema = strawberry.Schema(
+schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

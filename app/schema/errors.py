@@ -6,8 +6,10 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
+import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors, ParserCache
+from strawberry.types import ExecutionContext
 
 log = logging.getLogger("app.errors")
 
@@ -30,7 +32,6 @@ class ErrorCodes(MaskErrors):
         super().__init__(should_mask_error=_unexpected, error_message="Internal server error.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        log.error("unexpected error at %s", error.path, exc_info=error.original_error)
         masked = super().anonymise_error(error)
         masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked
@@ -54,6 +55,24 @@ class ErrorCodes(MaskErrors):
                 )
                 error.extensions = {**(error.extensions or {}), "code": code}
         return processed
+
+
+class Schema(strawberry.Schema):
+    """Logs what went wrong on the server, not what the client asked wrongly.
+
+    Strawberry logs every error with its traceback, so each FORBIDDEN, NOT_FOUND or invalid
+    document filled the log as if the server had failed. A coded error is an answer; only an
+    unexpected failure (the one masked as INTERNAL_SERVER_ERROR) is logged, with its trace.
+    """
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if _unexpected(error):
+                log.error("unexpected error at %s", error.path, exc_info=error.original_error)
+            else:
+                log.debug("request refused: %s", error.message)
 
 
 class CachedParser(ParserCache):
