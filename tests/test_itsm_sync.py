@@ -93,6 +93,12 @@ mutation Update($input: UpdateIncidentInput!) {
 }
 """
 
+ADD_NOTE = """
+mutation Note($input: AddNoteInput!) {
+  addNote(input: $input) { event { id seq } errors { code message } }
+}
+"""
+
 
 # --- fixtures -------------------------------------------------------------------------------
 
@@ -264,6 +270,30 @@ async def post_webhook(
 
 def types(incident: dict[str, Any]) -> list[str]:
     return [e["node"]["type"] for e in incident["timeline"]["edges"]]
+
+
+async def add_note(
+    client: GraphQLClient, incident_id: str, body: str, classification: str = "INTERNAL"
+) -> None:
+    data = await client.execute(
+        ADD_NOTE,
+        {"input": {"incidentId": incident_id, "body": body, "classification": classification}},
+    )
+    assert data["addNote"]["errors"] == [], data
+
+
+async def notes_of(client: GraphQLClient, incident_id: str) -> list[tuple[str | None, str]]:
+    """(actor, body) of the incident's notes, oldest first."""
+    return [
+        (e["node"]["actor"], e["node"]["data"]["body"])
+        for e in (await incident_of(client, incident_id))["timeline"]["edges"]
+        if e["node"]["type"] == "com.incidents.note_added.v1"
+    ]
+
+
+def posted(texts: list[str], body: str) -> int:
+    """How many of a ticket's notes are our note `body` (with its marker)."""
+    return sum(1 for t in texts if t.startswith(body) and "[incidentgraph note " in t)
 
 
 # --- happy paths ----------------------------------------------------------------------------
@@ -625,3 +655,141 @@ async def test_sync_ticket_finds_drift_nobody_announced(api: GraphQLClient, jira
     after = await incident_of(api, incident["id"])
     assert after["title"] == "Changed quietly"
     assert "com.incidents.ticket.sync_requested.v1" in types(after)
+
+
+# --- notes both ways ------------------------------------------------------------------------
+
+
+async def test_notes_become_servicenow_work_notes_and_work_notes_become_notes(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given a synced ticket, and ServiceNow slow to answer the first work note it is sent
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+    key = ticket["externalKey"]
+    servicenow.delay_next(1, seconds=1.5, method="PATCH")
+
+    # when notes of every classification are added to the incident
+    await add_note(api, incident["id"], "Rolled back the release")
+    await add_note(api, incident["id"], "Customer ACME's card data seen", "CONFIDENTIAL")
+    await add_note(api, incident["id"], "Restricted detail", "RESTRICTED")
+    await add_note(api, incident["id"], "We are investigating", "PUBLIC")
+
+    # then the INTERNAL and PUBLIC ones become work notes, once each despite the retry
+    async def delivered() -> bool:
+        return posted(servicenow.work_notes(key), "We are investigating") == 1
+
+    await eventually(delivered, timeout=20, what="the notes posted as work notes")
+    await ticket_in(api, incident["id"], "IN_SYNC")
+    servicenow.wait_idle()
+    notes = servicenow.work_notes(key)
+    assert posted(notes, "Rolled back the release") == 1
+    assert len(notes) == 2, notes
+    assert not any("ACME" in n or "Restricted" in n for n in notes)
+
+    # when a person adds a work note and the webhook arrives twice
+    servicenow.edit(key, work_notes="Vendor confirms the fix")
+    payload = servicenow.webhook_payload(key)
+    replies = [await post_webhook(sync_server, "servicenow", payload) for _ in range(2)]
+    assert [r.json()["status"] for r in replies] == ["applied", "duplicate"]
+
+    # then it becomes one note on the incident, by ServiceNow
+    async def imported() -> list[tuple[str | None, str]]:
+        found = [n for n in await notes_of(api, incident["id"]) if "Vendor" in n[1]]
+        return found
+
+    assert await eventually(imported, what="the work note imported") == [
+        ("servicenow", "Vendor confirms the fix")
+    ]
+
+    # and a forced sync imports nothing twice, and our own work notes never come back
+    await api.execute(SYNC_TICKET, {"input": {"id": ticket["id"]}})
+    await ticket_in(api, incident["id"], "IN_SYNC")
+    bodies = [body for _, body in await notes_of(api, incident["id"])]
+    assert bodies.count("Vendor confirms the fix") == 1
+    assert bodies.count("Rolled back the release") == 1
+    assert len(servicenow.work_notes(key)) == 3
+
+
+async def test_notes_become_jira_comments_and_comments_become_notes(
+    api: GraphQLClient, sync_server: Server, jira: FakeJira
+) -> None:
+    # given a synced Jira issue
+    incident, ticket = await synced_incident(api, "JIRA")
+    key = ticket["externalKey"]
+
+    # when a note is added, and a confidential one
+    await add_note(api, incident["id"], "Failover started\nETA 10 minutes")
+    await add_note(api, incident["id"], "Root cause: leaked key", "CONFIDENTIAL")
+
+    # then the first becomes a comment on the issue, the confidential one stays home
+    async def commented() -> bool:
+        return posted(jira.comments(key), "Failover started") == 1
+
+    await eventually(commented, what="the note posted as a comment")
+    await ticket_in(api, incident["id"], "IN_SYNC")
+    assert len(jira.comments(key)) == 1
+    assert not any("leaked" in c for c in jira.comments(key))
+
+    # when a person comments in Jira and the webhook arrives
+    jira.edit(key, comment="Vendor ticket opened")
+    response = await post_webhook(sync_server, "jira", jira.webhook_payload(key))
+
+    # then the comment is a note on the incident at once, by Jira
+    assert response.json()["notes"] == 1, response.text
+    assert ("jira", "Vendor ticket opened") in await notes_of(api, incident["id"])
+
+    # and neither a later webhook nor a forced sync imports it, or our comment, again
+    jira.edit(key, summary="Renamed in Jira")
+    response = await post_webhook(sync_server, "jira", jira.webhook_payload(key))
+    assert response.json()["notes"] == 0, response.text
+    await api.execute(SYNC_TICKET, {"input": {"id": ticket["id"]}})
+    await eventually(
+        lambda: _synced_after_request(api, incident["id"]), what="the forced sync done"
+    )
+    bodies = [body for _, body in await notes_of(api, incident["id"])]
+    assert bodies.count("Vendor ticket opened") == 1
+    assert sum(1 for b in bodies if b.startswith("Failover started")) == 1
+    assert len(jira.comments(key)) == 2
+
+
+async def _synced_after_request(api: GraphQLClient, incident_id: str) -> bool:
+    seen = types(await incident_of(api, incident_id))
+    last_request = max(
+        i for i, t in enumerate(seen) if t == "com.incidents.ticket.sync_requested.v1"
+    )
+    return "com.incidents.ticket.synced.v1" in seen[last_request:]
+
+
+async def test_a_connection_can_export_public_notes_only_and_never_confidential_ones(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given a connection that exports PUBLIC notes only
+    await configure(api, "SERVICENOW", servicenow.url, exportNotesUpTo="PUBLIC")
+    try:
+        incident, ticket = await synced_incident(api, "SERVICENOW")
+
+        # when an INTERNAL note and then a PUBLIC one are added
+        await add_note(api, incident["id"], "Internal chatter")
+        await add_note(api, incident["id"], "Status page updated", "PUBLIC")
+
+        # then only the PUBLIC one is posted (notes go out in order: the first was passed over)
+        async def delivered() -> bool:
+            return posted(servicenow.work_notes(ticket["externalKey"]), "Status page") == 1
+
+        await eventually(delivered, what="the public note posted")
+        assert len(servicenow.work_notes(ticket["externalKey"])) == 1
+
+        # and a connection may not be set to export CONFIDENTIAL notes
+        data = await api.execute(
+            CONFIGURE,
+            {
+                "input": {
+                    "provider": "SERVICENOW",
+                    "baseUrl": servicenow.url,
+                    "exportNotesUpTo": "CONFIDENTIAL",
+                }
+            },
+        )
+        assert data["configureItsmConnection"]["errors"][0]["code"] == "VALIDATION"
+    finally:
+        await configure(api, "SERVICENOW", servicenow.url, exportNotesUpTo="INTERNAL")

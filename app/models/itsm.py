@@ -5,6 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise import fields, models
 
+from app.models.classification import Classification
+
 if TYPE_CHECKING:
     from app.models.incident import Incident
     from app.models.tenant import Tenant
@@ -44,6 +46,15 @@ class ItsmConnection(models.Model):
     project_key = fields.CharField(max_length=64, null=True)
     # Per-field overrides of the provider's defaults (services/itsm/mapping.py).
     mapping: dict[str, Any] = fields.JSONField(default=dict)
+    # Notes classified at most this are posted to tickets (PUBLIC or INTERNAL); null: none.
+    export_notes_up_to = fields.CharEnumField(
+        Classification,
+        max_length=16,
+        null=True,
+        default=Classification.INTERNAL,
+        db_default=Classification.INTERNAL,
+        description="Classification",
+    )
     enabled = fields.BooleanField(default=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -85,6 +96,8 @@ class LinkedTicket(models.Model):
     external_updated_at = fields.DatetimeField(null=True)
     # Open conflicts per field: {"internal": ..., "external": ..., "detectedAt": ...}.
     conflicts: dict[str, Any] = fields.JSONField(default=dict)
+    # The timeline seq up to which notes were posted to the ticket (or passed over).
+    note_seq = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField()
 
     class Meta:

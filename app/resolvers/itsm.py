@@ -61,7 +61,7 @@ async def configure_itsm_connection(
     principal = authorize(info, Action.MANAGE_ITSM)
     optional: dict[str, Any] = {
         name: getattr(input, name)
-        for name in ("username", "secret", "webhook_secret", "project_key")
+        for name in ("username", "secret", "webhook_secret", "project_key", "export_notes_up_to")
         if getattr(input, name) is not strawberry.UNSET
     }
     fields = None

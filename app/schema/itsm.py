@@ -8,7 +8,7 @@ from typing import Annotated, TypeAlias
 import strawberry
 
 from app import models
-from app.schema.common import UserError
+from app.schema.common import Classification, UserError
 from app.services.classification import redact_text
 from app.services.itsm import mapping, sync
 from app.services.itsm.connection import ConnectionView
@@ -107,6 +107,10 @@ class ItsmConnection:
     has_secret: bool
     has_webhook_secret: bool
     project_key: str | None
+    export_notes_up_to: Classification | None = strawberry.field(
+        description="Notes classified at most this become work notes / comments on linked "
+        "tickets; null: notes are not posted."
+    )
     enabled: bool
     fields: list[ItsmFieldRule]
     updated_at: datetime
@@ -120,6 +124,7 @@ class ItsmConnection:
             has_secret=view.has_secret,
             has_webhook_secret=view.has_webhook_secret,
             project_key=view.project_key,
+            export_notes_up_to=view.export_notes_up_to,
             enabled=view.enabled,
             fields=[
                 ItsmFieldRule(
@@ -172,6 +177,11 @@ class ConfigureItsmConnectionInput:
     )
     project_key: str | None = strawberry.field(
         default=strawberry.UNSET, description="Jira: the project new issues go to."
+    )
+    export_notes_up_to: Classification | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="PUBLIC or INTERNAL (the default): notes classified at most this are "
+        "posted to linked tickets; null posts none. Omit to keep.",
     )
     enabled: bool = True
     fields: list[ItsmFieldRuleInput] | None = strawberry.field(

@@ -434,7 +434,9 @@ async def _apply(
                 )
                 message = await _enqueue(snapshot, events)
                 await _audit(before, snapshot, events)
-                sync_queued = await itsm_outbound.enqueue_for_change(before, snapshot, now=now)
+                sync_queued = await itsm_outbound.enqueue_for_change(
+                    before, snapshot, now=now, events=new_events
+                )
                 if also is not None:
                     await also(snapshot)
         except _LostRace:

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from tortoise.transactions import in_transaction
 
 from app.errors import NotFound, ValidationFailed
-from app.models import ItsmConnection, ItsmProvider
+from app.models import Classification, ItsmConnection, ItsmProvider
 from app.services import audit
 from app.services.incident_snapshot import utcnow
 from app.services.itsm.connector import Connector
@@ -40,6 +40,7 @@ class ConnectionView:
     has_secret: bool
     has_webhook_secret: bool
     project_key: str | None
+    export_notes_up_to: Classification | None
     enabled: bool
     rules: dict[SyncedField, FieldRule]
     updated_at: datetime
@@ -53,6 +54,7 @@ class ConnectionView:
             has_secret=bool(row.credentials.get("secret")),
             has_webhook_secret=bool(row.webhook_secret),
             project_key=row.project_key,
+            export_notes_up_to=row.export_notes_up_to,
             enabled=row.enabled,
             rules=rules_for(row.provider, row.mapping),
             updated_at=row.updated_at,
@@ -71,12 +73,14 @@ async def configure_connection(
     secret: str | None = _UNSET,
     webhook_secret: str | None = _UNSET,
     project_key: str | None = _UNSET,
+    export_notes_up_to: Classification | None = _UNSET,
     enabled: bool = True,
     fields: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ConnectionView:
     """Create or replace a tenant's connection to a provider. Omitted secrets are kept;
     `fields` (per synced field: external, values, source, policy, disabled) replaces the
-    stored overrides when given."""
+    stored overrides when given. `export_notes_up_to`: the highest classification of notes
+    posted to tickets, PUBLIC or INTERNAL (never above); None posts none."""
     url = base_url.strip().rstrip("/")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2048:
@@ -97,6 +101,15 @@ async def configure_connection(
     if webhook_secret is not _UNSET and webhook_secret is not None and len(webhook_secret) < 16:
         raise ValidationFailed(
             "webhookSecret must be at least 16 characters", field="webhookSecret"
+        )
+    if export_notes_up_to is not _UNSET and export_notes_up_to not in (
+        None,
+        Classification.PUBLIC,
+        Classification.INTERNAL,
+    ):
+        raise ValidationFailed(
+            "exportNotesUpTo may be PUBLIC or INTERNAL: more sensitive notes never leave",
+            field="exportNotesUpTo",
         )
     now = utcnow()
     async with in_transaction():
@@ -121,6 +134,8 @@ async def configure_connection(
             row.webhook_secret = webhook_secret or None
         if project_key is not _UNSET:
             row.project_key = project_key or None
+        if export_notes_up_to is not _UNSET:
+            row.export_notes_up_to = export_notes_up_to
         if overrides is not None:
             row.mapping = overrides
         row.enabled = enabled
@@ -137,6 +152,7 @@ async def configure_connection(
                 "secretChanged": secret is not _UNSET,
                 "webhookSecretChanged": webhook_secret is not _UNSET,
                 "fields": row.mapping,
+                "exportNotesUpTo": row.export_notes_up_to,
                 "enabled": enabled,
             },
         )

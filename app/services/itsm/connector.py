@@ -40,6 +40,15 @@ class Provider(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteNote:
+    """A ServiceNow work note (journal entry) or a Jira comment."""
+
+    id: str  # the journal entry's sys_id, the Jira comment id
+    body: str  # plain text
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteTicket:
     """A ticket as the product returned it."""
 
@@ -49,6 +58,7 @@ class RemoteTicket:
     fields: Mapping[str, Any]  # the product's field names and raw values
     updated_at: datetime  # sys_updated_on / updated, UTC
     comments: tuple[str, ...] = field(default=())  # newest last, where the product has them
+    notes: tuple[RemoteNote, ...] = field(default=())  # the same comments, with their ids
 
 
 class ProviderError(Exception):
@@ -56,6 +66,7 @@ class ProviderError(Exception):
 
     `retryable`: a later attempt may succeed (timeouts, refused connections, 429, 5xx).
     `retry_after`: seconds the product asked us to wait (429 Retry-After), if any.
+    `timed_out`: no answer came in time; the product may still carry the request out.
     """
 
     def __init__(
@@ -65,12 +76,14 @@ class ProviderError(Exception):
         retryable: bool,
         status: int | None = None,
         retry_after: float | None = None,
+        timed_out: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
         self.retry_after = retry_after
+        self.timed_out = timed_out
 
     def __repr__(self) -> str:
         return (
@@ -153,7 +166,9 @@ async def send(
             method, path, params=dict(params) if params else None, json=json_body
         )
     except httpx.TimeoutException as exc:
-        raise ProviderError(f"{where}: timed out ({type(exc).__name__})", retryable=True) from None
+        raise ProviderError(
+            f"{where}: timed out ({type(exc).__name__})", retryable=True, timed_out=True
+        ) from None
     except httpx.TransportError as exc:
         # Refused, reset, closed mid-response: the product may be restarting.
         # UnsupportedProtocol and friends are configuration mistakes: retrying cannot help.

@@ -6,6 +6,11 @@ timestamp in `X-Incidentgraph-Timestamp`. Older (or newer) than five minutes: re
 delivery's id (`X-Atlassian-Webhook-Identifier`, `X-Incidentgraph-Delivery`, or else the
 SHA-256 of the body) is stored once: the same delivery again changes nothing. A ticket
 version older than one already seen (out of order) is recorded and ignored.
+
+Comments: a Jira delivery's comments (its `comment`, and the issue's comment list when sent)
+become incident notes at once (notes.py). A ServiceNow delivery carries only the text of the
+latest work note, without the journal entry's id; when it carries one that is not ours, a
+sync job fetches the journal, which has the ids.
 """
 
 from __future__ import annotations
@@ -14,18 +19,24 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket
+from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket, SyncJobKind
 from app.services.incident_snapshot import get_incident, utcnow
-from app.services.itsm import outbound
-from app.services.itsm.connector import RemoteTicket
+from app.services.itsm import notes, outbound
+from app.services.itsm.connector import RemoteNote, RemoteTicket
 from app.services.itsm.mapping import rules_for
-from app.services.itsm.sync import apply_remote, decide, internal_external, remote_values
+from app.services.itsm.sync import (
+    apply_remote,
+    decide,
+    enqueue_job,
+    internal_external,
+    remote_values,
+)
 from app.services.timeline import EventType, NewEvent
 
 TOLERANCE_SECONDS = 300
@@ -74,6 +85,9 @@ class Update:
     number: str
     fields: Mapping[str, Any]
     updated_at: datetime
+    notes: tuple[RemoteNote, ...] = field(default=())
+    # A note was announced whose id only a fetch reads (ServiceNow's work_notes).
+    note_to_fetch: bool = False
 
 
 def parse(provider: ItsmProvider, payload: Any) -> Update | None:
@@ -90,23 +104,36 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
             updated = sn_time(str(record.get("sys_updated_on", "")))
         except Exception:
             raise Rejected(400, "sys_updated_on is not a ServiceNow timestamp") from None
-        return Update(str(record["sys_id"]), str(record.get("number", "")), record, updated)
+        note = str(record.get("work_notes") or "")
+        return Update(
+            str(record["sys_id"]),
+            str(record.get("number", "")),
+            record,
+            updated,
+            note_to_fetch=bool(note.strip()) and not notes.is_ours(note),
+        )
     issue = payload.get("issue")
     if not isinstance(issue, Mapping) or not issue.get("key"):
         if str(payload.get("webhookEvent", "")).startswith("jira:issue"):
             raise Rejected(400, "a Jira issue event needs issue.key")
         return None
+    from app.services.itsm.jira import note_from_comment, text_from_adf
     from app.services.itsm.jira import parse_timestamp as jira_time
-    from app.services.itsm.jira import text_from_adf
 
     fields = dict(issue.get("fields") or {})
+    listed = fields.pop("comment", None)
+    comments = list(listed.get("comments") or ()) if isinstance(listed, Mapping) else []
+    comments.append(payload.get("comment"))
+    found = {n.id: n for n in (note_from_comment(c) for c in comments) if n is not None}
     if isinstance(fields.get("description"), Mapping):
         fields["description"] = text_from_adf(fields["description"])
     try:
         updated = jira_time(str(fields.get("updated", "")))
     except Exception:
         raise Rejected(400, "issue.fields.updated is not a Jira timestamp") from None
-    return Update(str(issue["key"]), str(issue["key"]), fields, updated)
+    return Update(
+        str(issue["key"]), str(issue["key"]), fields, updated, notes=tuple(found.values())
+    )
 
 
 def delivery_id(headers: Mapping[str, str], body: bytes) -> str:
@@ -203,9 +230,13 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
         extra_events=[ingested],
         push_later=pushes,
     )
+    imported = await notes.import_notes(ticket=ticket, notes=update.notes)
+    if update.note_to_fetch:
+        await enqueue_job(ticket, SyncJobKind.RECONCILE)
     outbound.wake()
     return {
         "status": "applied",
+        "notes": imported,
         "pulled": outcome.pulled,
         "conflicts": outcome.conflicts,
         "pushBack": sorted(outcome.push_needed),

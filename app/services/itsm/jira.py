@@ -33,6 +33,7 @@ import httpx
 from app.services.itsm.connector import (
     Provider,
     ProviderError,
+    RemoteNote,
     RemoteTicket,
     checked_base_url,
     send,
@@ -168,13 +169,15 @@ class JiraConnector:
         elif fields.get("description") is None:
             fields["description"] = ""
         key = str(issue["key"])
+        listed = [c for c in comment.get("comments", ()) if isinstance(c, Mapping)]
         return RemoteTicket(
             key=key,
             number=key,
             url=self.ticket_url(key),
             fields=fields,
             updated_at=parse_timestamp(str(fields.get("updated", ""))),
-            comments=tuple(text_from_adf(c.get("body")) for c in comment.get("comments", ())),
+            comments=tuple(text_from_adf(c.get("body")) for c in listed),
+            notes=tuple(n for n in (note_from_comment(c) for c in listed) if n is not None),
         )
 
     async def _call(
@@ -195,6 +198,19 @@ class JiraConnector:
             json_body=json_body,
         )
         return {} if body is None else body
+
+
+def note_from_comment(comment: Any) -> RemoteNote | None:
+    """A Jira comment object (REST or webhook) as a note; None without an id."""
+    if not isinstance(comment, Mapping) or not comment.get("id"):
+        return None
+    author = comment.get("author")
+    name = (
+        author.get("displayName") or author.get("accountId")
+        if isinstance(author, Mapping)
+        else None
+    )
+    return RemoteNote(id=str(comment["id"]), body=text_from_adf(comment.get("body")), author=name)
 
 
 def adf_from_text(text: str) -> dict[str, Any]:

@@ -1,20 +1,22 @@
 """The incident side of ticket sync: enqueue a sync job in the transaction of the change.
 
 `enqueue_for_change` is called by every incident command inside its transaction with the
-incident before and after. When a synced field changed and the incident has linked tickets,
-it writes one PUSH job per ticket; the worker (worker.py) delivers them after commit. A
-change applied *from* a ticket (a webhook or a pull) is not echoed back to that ticket.
+incident before and after and the events it appends. When a synced field changed, or a note
+the ticket's connection may export was added, and the incident has linked tickets, it
+writes one PUSH job per ticket; the worker (worker.py) delivers them after commit. A change
+applied *from* a ticket (a webhook or a pull) is not echoed back to that ticket.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 
-from app.models import LinkedTicket, SyncJob, SyncJobKind, SyncState
+from app.models import Classification, ItsmConnection, LinkedTicket, SyncJob, SyncJobKind, SyncState
 from app.services.incident_snapshot import IncidentSnapshot
+from app.services.timeline import EventType, NewEvent
 
 SYNCED_FIELDS = ("title", "description", "urgency", "impact", "status")
 
@@ -44,20 +46,37 @@ def wake() -> None:
 
 
 async def enqueue_for_change(
-    before: IncidentSnapshot, after: IncidentSnapshot, *, now: datetime
+    before: IncidentSnapshot,
+    after: IncidentSnapshot,
+    *,
+    now: datetime,
+    events: Sequence[NewEvent] = (),
 ) -> bool:
     """Call inside the command's transaction; True when jobs were written."""
     changed = [f for f in SYNCED_FIELDS if getattr(before, f) != getattr(after, f)]
-    if not changed:
+    notes = [e.classification for e in events if e.type == EventType.NOTE_ADDED]
+    if not changed and not notes:
         return False
     tickets = await LinkedTicket.filter(tenant_id=after.tenant_id, incident_id=after.id)
     if not tickets:
         return False
+    limits: dict[object, Classification | None] = {}
+    if notes:
+        from app.services.itsm.notes import exportable
+
+        rows = await ItsmConnection.filter(tenant_id=after.tenant_id).values_list(
+            "provider", "export_notes_up_to"
+        )
+        limits = {provider: limit for provider, limit in rows}
     origin = _applying_from.get()
     stamp = now.isoformat()
     jobs: list[SyncJob] = []
     for ticket in tickets:
         if str(ticket.id) == origin:
+            continue
+        limit = limits.get(ticket.provider)
+        has_notes = any(exportable(limit, level) for level in notes) if notes else False
+        if not changed and not has_notes:
             continue
         changed_at = {**ticket.changed_at, **dict.fromkeys(changed, stamp)}
         state = ticket.sync_state
@@ -69,7 +88,7 @@ async def enqueue_for_change(
                 tenant_id=after.tenant_id,
                 ticket_id=ticket.id,
                 kind=SyncJobKind.PUSH,
-                fields_changed=changed,
+                fields_changed=changed + (["notes"] if has_notes else []),
                 created_at=now,
                 next_attempt_at=now,
             )

@@ -30,6 +30,7 @@ import httpx
 from app.services.itsm.connector import (
     Provider,
     ProviderError,
+    RemoteNote,
     RemoteTicket,
     checked_base_url,
     send,
@@ -149,16 +150,26 @@ class ServiceNowConnector:
             JOURNAL,
             params={
                 "sysparm_query": f"element_id={sys_id}^element=work_notes^ORDERBYsys_created_on",
-                "sysparm_fields": "value,sys_created_on",
+                "sysparm_fields": "sys_id,value,sys_created_on,sys_created_by",
             },
         )
+        entries = [n for n in notes or () if isinstance(n, Mapping)]
         return RemoteTicket(
             key=sys_id,
             number=str(record.get("number", "")),
             url=self.ticket_url(sys_id),
             fields=dict(record),
             updated_at=parse_timestamp(str(record.get("sys_updated_on", ""))),
-            comments=tuple(str(n.get("value", "")) for n in notes or ()),
+            comments=tuple(str(n.get("value", "")) for n in entries),
+            notes=tuple(
+                RemoteNote(
+                    id=str(n.get("sys_id", "")),
+                    body=str(n.get("value", "")),
+                    author=n.get("sys_created_by") or None,
+                )
+                for n in entries
+                if n.get("sys_id")
+            ),
         )
 
     async def _call(

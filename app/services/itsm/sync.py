@@ -187,7 +187,9 @@ async def link_ticket(
         created_at=now,
     )
 
-    async def also(_: IncidentSnapshot) -> None:
+    async def also(after: IncidentSnapshot) -> None:
+        # Notes written before the link stay in incidentgraph; later ones go to the ticket.
+        row.note_seq = after.last_seq
         await row.save()
         await _job(row, SyncJobKind.CREATE if external_key is None else SyncJobKind.RECONCILE)
 
@@ -299,6 +301,12 @@ async def resolve_conflict(
     )
     outbound.wake()
     return TicketView.of(row)
+
+
+async def enqueue_job(row: LinkedTicket, kind: SyncJobKind) -> None:
+    """A job for the worker (a webhook that announced what only a fetch can read)."""
+    await _job(row, kind)
+    outbound.wake()
 
 
 async def _job(row: LinkedTicket, kind: SyncJobKind, fields: Sequence[str] = ()) -> None:

@@ -32,9 +32,9 @@ from app.models import (
 )
 from app.services import lifecycle
 from app.services.incident_snapshot import get_incident
-from app.services.itsm import outbound
+from app.services.itsm import notes, outbound
 from app.services.itsm.connection import connector_for
-from app.services.itsm.connector import ProviderError
+from app.services.itsm.connector import Connector, ProviderError, RemoteTicket
 from app.services.itsm.mapping import (
     FieldRule,
     SourceOfTruth,
@@ -169,11 +169,14 @@ class SyncWorker:
                     cap=settings.itsm_retry_max_seconds,
                     retry_after=retry_after,
                 )
-                if ticket.external_key is None:
-                    # A create that timed out may still be written: look for it only once
-                    # the provider has had time to finish it.
+                timed_out = isinstance(exc, ProviderError) and exc.timed_out
+                if ticket.external_key is None or timed_out:
+                    # A create or a note that timed out may still be written: look for it
+                    # only once the provider has had time to finish it.
                     delay = max(delay, 2 * settings.itsm_http_timeout_seconds)
-                await SyncJob.filter(id__in=job_ids).update(
+                # The ticket's jobs queued meanwhile wait too: one backoff per ticket, and no
+                # second post while one that timed out may still land.
+                await SyncJob.filter(ticket_id=ticket.id, done_at=None).update(
                     next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay)
                 )
             log.warning(
@@ -218,6 +221,8 @@ async def sync_once(
             )
             theirs = remote_values(rules, remote.fields)
             plan = Plan(agreed={k: v for k, v in theirs.items() if mine.get(k) == v})
+            ticket.external_key = remote.key
+            await _exchange_notes(connector, connection, ticket, remote)
             await apply_remote(
                 connection=connection,
                 ticket=ticket,
@@ -248,6 +253,7 @@ async def sync_once(
                 remote = await connector.update(
                     ticket.external_key, to_provider_fields(rules, step)
                 )
+        await _exchange_notes(connector, connection, ticket, remote)
         outcome = await apply_remote(
             connection=connection,
             ticket=ticket,
@@ -262,6 +268,14 @@ async def sync_once(
             outbound.wake()
     finally:
         await connector.aclose()
+
+
+async def _exchange_notes(
+    connector: Connector, connection: ItsmConnection, ticket: LinkedTicket, remote: RemoteTicket
+) -> None:
+    """Before the outcome is recorded (and the jobs marked done), so a failed post is retried."""
+    await notes.post_notes(connector=connector, connection=connection, ticket=ticket, remote=remote)
+    await notes.import_notes(ticket=ticket, notes=remote.notes)
 
 
 def status_steps(
