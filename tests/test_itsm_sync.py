@@ -25,6 +25,8 @@ from tests.support import (
     create_pg_database,
     declare,
     drop_pg_database,
+    subscribe_and_wait,
+    subscriber,
     transition,
 )
 
@@ -91,6 +93,10 @@ UPDATE = """
 mutation Update($input: UpdateIncidentInput!) {
   updateIncident(input: $input) { incident { id title version } errors { code message } }
 }
+"""
+
+FOLLOW = """
+subscription Follow($id: ID!) { timelineEventAdded(incidentId: $id) { seq type actor data } }
 """
 
 ADD_NOTE = """
@@ -355,6 +361,7 @@ async def test_jira_issue_follows_the_incident_both_ways(
         return bool(jira.issue(ticket["externalKey"])["fields"]["status"]["name"] == "Resolved")
 
     await eventually(moved, what="the issue resolved")
+    await ticket_in(api, incident["id"], "IN_SYNC")
 
     # and a person reopening the issue in Jira reopens the incident
     jira.edit(ticket["externalKey"], status="In Progress", summary="Reopened: still failing")
@@ -793,3 +800,177 @@ async def test_a_connection_can_export_public_notes_only_and_never_confidential_
         assert data["configureItsmConnection"]["errors"][0]["code"] == "VALIDATION"
     finally:
         await configure(api, "SERVICENOW", servicenow.url, exportNotesUpTo="INTERNAL")
+
+
+# --- Jira under each conflict policy --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "title_after"),
+    [("INTERNAL_WINS", "ours"), ("EXTERNAL_WINS", "theirs"), ("MOST_RECENT_ALLOWED", "ours")],
+)
+async def test_both_sides_edit_the_jira_summary_at_once(
+    api: GraphQLClient, jira: FakeJira, policy: str, title_after: str
+) -> None:
+    # given the title's conflict policy, and a synced Jira issue
+    await set_policy(api, "JIRA", jira.url, field="TITLE", conflictPolicy=policy)
+    try:
+        incident, ticket = await synced_incident(api, "JIRA")
+
+        # when a person renames the issue (no webhook yet) and we rename the incident
+        jira.edit(ticket["externalKey"], summary="theirs")
+        await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "ours"}})
+
+        # then both sides end with the winner's title, and stay in sync
+        async def settled() -> bool:
+            summary = jira.issue(ticket["externalKey"])["fields"]["summary"]
+            mine = (await incident_of(api, incident["id"]))["title"]
+            return bool(summary == mine == title_after)
+
+        await eventually(settled, what=f"{policy}: both sides at {title_after!r}")
+        await ticket_in(api, incident["id"], "IN_SYNC")
+    finally:
+        await set_policy(api, "JIRA", jira.url, field="TITLE")
+
+
+async def test_manual_policy_on_jira_waits_for_a_person(
+    api: GraphQLClient, sync_server: Server, jira: FakeJira
+) -> None:
+    # given a manual title policy and a synced Jira issue
+    await set_policy(api, "JIRA", jira.url, field="TITLE", conflictPolicy="MANUAL")
+    try:
+        incident, ticket = await synced_incident(api, "JIRA")
+        key = ticket["externalKey"]
+
+        # when both sides rename it at once, the person's change arriving by webhook
+        jira.edit(key, summary="theirs")
+        await api.execute(UPDATE, {"input": {"id": incident["id"], "title": "ours"}})
+        response = await post_webhook(sync_server, "jira", jira.webhook_payload(key))
+        assert response.status_code == 200, response.text
+
+        # then the conflict waits, each side keeping its own title
+        conflicted = await ticket_in(api, incident["id"], "CONFLICT")
+        assert [
+            (c["field"], c["internalValue"], c["externalValue"]) for c in conflicted["conflicts"]
+        ] == [("title", "ours", "theirs")]
+        assert jira.issue(key)["fields"]["summary"] == "theirs"
+
+        # and status still flows along Jira's workflow
+        await transition(api, incident["id"], "IN_PROGRESS")
+
+        async def moved() -> bool:
+            return bool(jira.issue(key)["fields"]["status"]["name"] == "In Progress")
+
+        await eventually(moved, what="status delivered despite the title conflict")
+        assert jira.issue(key)["fields"]["summary"] == "theirs"
+
+        # when a person keeps our title
+        data = await api.execute(
+            RESOLVE_CONFLICT,
+            {"input": {"id": ticket["id"], "field": "TITLE", "choose": "INTERNAL"}},
+        )
+        assert data["resolveTicketConflict"]["errors"] == []
+
+        # then the issue takes it and both sides are in sync again
+        await ticket_in(api, incident["id"], "IN_SYNC")
+        assert jira.issue(key)["fields"]["summary"] == "ours"
+        assert (await incident_of(api, incident["id"]))["title"] == "ours"
+    finally:
+        await set_policy(api, "JIRA", jira.url, field="TITLE")
+
+
+# --- live -----------------------------------------------------------------------------------
+
+
+async def test_ticket_events_arrive_live_on_the_timeline_subscription(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given someone following an incident's timeline over a WebSocket
+    incident = await declare(api, title=f"Live {uuid.uuid4().hex[:6]}")
+    sub = await subscriber(sync_server)
+    try:
+        await subscribe_and_wait(sub, sync_server, FOLLOW, {"id": incident["id"]})
+
+        # when a ticket is created from the incident, and a person closes it in ServiceNow
+        await create_ticket(api, incident["id"], "SERVICENOW")
+        seen: list[dict[str, Any]] = []
+
+        async def until(kind: str) -> dict[str, Any]:
+            while True:
+                event = (await sub.next_data(timeout=15))["timelineEventAdded"]
+                seen.append(event)
+                if event["type"] == kind:
+                    return event
+
+        linked = await until("com.incidents.ticket.linked.v1")
+        synced = await until("com.incidents.ticket.synced.v1")
+        key = synced["data"]["externalKey"]
+        servicenow.edit(key, state="7", close_code="Solved", close_notes="done")
+        await post_webhook(sync_server, "servicenow", servicenow.webhook_payload(key))
+        conflict = await until("com.incidents.ticket.conflict.v1")
+
+        # then each arrived live, in order, without a gap
+        assert linked["data"]["provider"] == "servicenow" and linked["data"]["created"] is True
+        assert synced["data"]["number"].startswith("INC")
+        assert conflict["data"]["field"] == "status"
+        seqs = [e["seq"] for e in seen]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    finally:
+        await sub.close()
+
+
+# --- drift found by the periodic reconcile --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reconciling_server(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[Server]:
+    """A server of its own that compares every linked ticket with its product every 1.5 s."""
+    path = tmp_path_factory.mktemp("itsm-reconcile") / "incidentgraph.db"
+    server = Server(
+        Backend("embedded", f"sqlite://{path}", "memory://"),
+        extra_env={
+            "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
+            "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
+            "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "1.5",
+        },
+    ).start(log_dir)
+    yield server
+    server.stop()
+
+
+async def test_the_periodic_reconcile_finds_drift_without_being_asked(
+    reconciling_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given a synced ticket on a server that reconciles on its own
+    servicenow.clear_faults()
+    servicenow.up()
+    client = reconciling_server.client()
+    try:
+        await configure(
+            client, "SERVICENOW", servicenow.url, username="integration", secret="s3cret-pw"
+        )
+        incident, ticket = await synced_incident(client, "SERVICENOW")
+
+        # when a person changes the ticket (a later second: ServiceNow stamps to the second)
+        # and no webhook ever comes
+        clock = servicenow.clock
+        servicenow.clock = lambda: clock() + timedelta(seconds=2)
+        try:
+            servicenow.edit(ticket["externalKey"], short_description="Renamed quietly")
+        finally:
+            servicenow.clock = clock
+
+        # then the next reconcile finds it: applied, and the ticket marked DRIFTED
+        drifted = await ticket_in(client, incident["id"], "DRIFTED")
+        assert drifted["lastError"] is None
+        after = await incident_of(client, incident["id"])
+        assert after["title"] == "Renamed quietly"
+        assert "com.incidents.ticket.sync_requested.v1" not in types(after)
+        drift = [
+            e["node"]["data"]["drift"]
+            for e in after["timeline"]["edges"]
+            if e["node"]["type"] == "com.incidents.ticket.synced.v1"
+        ]
+        assert ["title"] in drift
+    finally:
+        await client.aclose()
