@@ -44,13 +44,16 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     # Linked tickets (ServiceNow, Jira): delivery attempts before a change is dead-lettered,
     # the backoff's first and largest delay, the drift check's period (0: off), how often
-    # the worker looks for due work, and the providers' HTTP timeout.
+    # the worker looks for due work, and the providers' HTTP timeout. Finished sync jobs are
+    # kept for the retention, then pruned (every prune period; 0: never).
     itsm_max_attempts: int = 8
     itsm_retry_base_seconds: float = 2.0
     itsm_retry_max_seconds: float = 300.0
     itsm_reconcile_seconds: float = 300.0
     itsm_poll_seconds: float = 1.0
     itsm_http_timeout_seconds: float = 10.0
+    itsm_job_retention_seconds: float = 7 * 86_400.0
+    itsm_prune_seconds: float = 3600.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -120,6 +123,15 @@ class Settings:
                 defaults.itsm_http_timeout_seconds,
                 float,
             ),
+            itsm_job_retention_seconds=_number(
+                env,
+                "INCIDENTGRAPH_ITSM_JOB_RETENTION_SECONDS",
+                defaults.itsm_job_retention_seconds,
+                float,
+            ),
+            itsm_prune_seconds=_number(
+                env, "INCIDENTGRAPH_ITSM_PRUNE_SECONDS", defaults.itsm_prune_seconds, float
+            ),
         )
         settings.validate()
         return settings
@@ -177,6 +189,12 @@ class Settings:
             raise ConfigError(
                 "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS must be above 0 and at most 300"
             )
+        if not 0 <= self.itsm_job_retention_seconds <= 366 * 86_400:
+            raise ConfigError(
+                "INCIDENTGRAPH_ITSM_JOB_RETENTION_SECONDS must be between 0 and 31622400"
+            )
+        if not 0 <= self.itsm_prune_seconds <= 86_400:
+            raise ConfigError("INCIDENTGRAPH_ITSM_PRUNE_SECONDS must be between 0 and 86400")
         if not 1 <= self.max_subscriptions_per_connection <= 10_000:
             raise ConfigError(
                 "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -924,7 +925,8 @@ async def test_ticket_events_arrive_live_on_the_timeline_subscription(
 
 @pytest.fixture(scope="module")
 def reconciling_server(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[Server]:
-    """A server of its own that compares every linked ticket with its product every 1.5 s."""
+    """A server of its own that compares every linked ticket with its product every 1.5 s
+    and prunes old sync jobs and webhook deliveries twice a second."""
     path = tmp_path_factory.mktemp("itsm-reconcile") / "incidentgraph.db"
     server = Server(
         Backend("embedded", f"sqlite://{path}", "memory://"),
@@ -932,6 +934,8 @@ def reconciling_server(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) 
             "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
             "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
             "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "1.5",
+            "INCIDENTGRAPH_ITSM_PRUNE_SECONDS": "0.5",
+            "INCIDENTGRAPH_ITSM_JOB_RETENTION_SECONDS": "3600",
         },
     ).start(log_dir)
     yield server
@@ -972,5 +976,72 @@ async def test_the_periodic_reconcile_finds_drift_without_being_asked(
             if e["node"]["type"] == "com.incidents.ticket.synced.v1"
         ]
         assert ["title"] in drift
+    finally:
+        await client.aclose()
+
+
+LONG_AGO = "2020-01-01 00:00:00+00:00"
+
+
+def database(server: Server) -> sqlite3.Connection:
+    return sqlite3.connect(server.backend.database_url.removeprefix("sqlite://"), timeout=10)
+
+
+async def test_old_finished_jobs_and_deliveries_are_pruned_but_unfinished_jobs_never(
+    reconciling_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given a synced ticket, two webhook deliveries, and rows made old by hand: a finished
+    # job, an unfinished one (not yet due) and one delivery
+    servicenow.clear_faults()
+    servicenow.up()
+    client = reconciling_server.client()
+    try:
+        await configure(
+            client, "SERVICENOW", servicenow.url, username="integration", secret="s3cret-pw"
+        )
+        _, ticket = await synced_incident(client, "SERVICENOW")
+        for sys_id in ("a" * 32, "b" * 32):
+            payload = {"sys_id": sys_id, "sys_updated_on": "2026-11-23 10:00:00"}
+            response = await post_webhook(reconciling_server, "servicenow", payload)
+            assert response.json()["status"] == "ignored", response.text
+        ticket_id = str(uuid.UUID(ticket["id"].removeprefix("tkt_")))
+        with database(reconciling_server) as db:
+            old_done = db.execute(
+                "SELECT min(id) FROM itsm_sync_job WHERE ticket_id = ? AND done_at IS NOT NULL",
+                (ticket_id,),
+            ).fetchone()[0]
+            db.execute(
+                "UPDATE itsm_sync_job SET created_at = ?, done_at = ? WHERE id = ?",
+                (LONG_AGO, LONG_AGO, old_done),
+            )
+            waiting = db.execute(
+                "INSERT INTO itsm_sync_job (kind, fields_changed, created_at, next_attempt_at,"
+                " done_at, tenant_id, ticket_id) VALUES ('PUSH', '[]', ?, ?, NULL, 'default', ?)",
+                (LONG_AGO, "2999-01-01 00:00:00+00:00", ticket_id),
+            ).lastrowid
+            old_delivery = db.execute("SELECT min(id) FROM itsm_inbound_delivery").fetchone()[0]
+            db.execute(
+                "UPDATE itsm_inbound_delivery SET received_at = ? WHERE id = ?",
+                (LONG_AGO, old_delivery),
+            )
+
+        # when the worker's next prune runs
+        def remaining() -> tuple[set[int], int]:
+            with database(reconciling_server) as db:
+                jobs = {r[0] for r in db.execute("SELECT id FROM itsm_sync_job")}
+                deliveries = db.execute("SELECT count(*) FROM itsm_inbound_delivery").fetchone()
+            return jobs, deliveries[0]
+
+        async def pruned() -> bool:
+            jobs, _ = await asyncio.to_thread(remaining)
+            return old_done not in jobs
+
+        await eventually(pruned, what="the old finished job pruned")
+
+        # then the old rows are gone, the unfinished job and the recent rows are kept
+        jobs, deliveries = await asyncio.to_thread(remaining)
+        assert waiting in jobs
+        assert deliveries == 1
+        assert len(jobs) > 1
     finally:
         await client.aclose()

@@ -5,7 +5,9 @@ work; SQLite: one process) by pushing their next attempt out by a lease, then, w
 transaction open, talks to the provider, and records the outcome. A failure is retried with
 exponential backoff and full jitter (never sooner than a 429's Retry-After); after
 `itsm_max_attempts` the ticket is dead-lettered (ERROR, with a timeline event). A periodic
-reconcile compares every linked ticket with the provider (drift detection).
+reconcile compares every linked ticket with the provider (drift detection), and a periodic
+prune deletes finished jobs past their retention and webhook deliveries past the replay
+window (and a margin), never an unfinished job.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tortoise.transactions import in_transaction
 
 from app.config import Settings
 from app.models import (
+    InboundDelivery,
     IncidentStatus,
     ItsmConnection,
     LinkedTicket,
@@ -54,6 +57,8 @@ from app.services.itsm.sync import (
 log = logging.getLogger(__name__)
 
 _BATCH = 50
+# Deliveries are kept this much longer than the replay window: clocks drift.
+DELIVERY_MARGIN_SECONDS = 600
 
 
 def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None) -> float:
@@ -80,6 +85,8 @@ class SyncWorker:
         self._tasks = [asyncio.create_task(self._deliver_loop(), name="itsm-sync")]
         if self._settings.itsm_reconcile_seconds > 0:
             self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="itsm-reconcile"))
+        if self._settings.itsm_prune_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._prune_loop(), name="itsm-prune"))
 
     async def stop(self) -> None:
         outbound.set_waker(None)
@@ -112,6 +119,16 @@ class SyncWorker:
                 raise
             except Exception:
                 log.exception("ticket reconcile failed")
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.itsm_prune_seconds)
+            try:
+                await prune(job_retention_seconds=self._settings.itsm_job_retention_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("pruning finished sync jobs and old deliveries failed")
 
     async def run_due(self) -> int:
         """Deliver what is due; returns how many tickets were worked on."""
@@ -347,3 +364,19 @@ async def enqueue_reconcile() -> int:
     if jobs:
         await SyncJob.bulk_create(jobs)
     return len(jobs)
+
+
+async def prune(*, job_retention_seconds: float, now: datetime | None = None) -> tuple[int, int]:
+    """Delete finished jobs done longer ago than the retention, and webhook deliveries older
+    than the replay window plus a margin (a replay that old is refused by its timestamp);
+    how many of each."""
+    from app.services.itsm.inbound import TOLERANCE_SECONDS
+
+    now = now or datetime.now(UTC)
+    jobs = await SyncJob.filter(
+        done_at__isnull=False, done_at__lt=now - timedelta(seconds=job_retention_seconds)
+    ).delete()
+    deliveries = await InboundDelivery.filter(
+        received_at__lt=now - timedelta(seconds=TOLERANCE_SECONDS + DELIVERY_MARGIN_SECONDS)
+    ).delete()
+    return jobs, deliveries
