@@ -1,5 +1,6 @@
 """Tortoise models, one module per aggregate. Every table carries its tenant."""
 
+from app.models.alert import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule, Lease
 from app.models.audit import AuditRecord
 from app.models.classification import Classification
 from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
@@ -18,6 +19,12 @@ from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
 
 __all__ = [
+    "Alert",
+    "AlertGroup",
+    "AlertIntake",
+    "AlertStatus",
+    "CorrelationRule",
+    "Lease",
     "ApiToken",
     "AuditRecord",
     "Classification",

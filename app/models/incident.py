@@ -98,6 +98,8 @@ class Incident(models.Model):
     # The latest stakeholder-facing (PUBLIC) note: when, and its body.
     last_public_update_at = fields.DatetimeField(null=True)
     public_summary: str | None = fields.TextField(null=True)
+    # Set when this incident was merged into another (it is then CANCELLED).
+    merged_into_id = fields.UUIDField(null=True)
     # Optimistic concurrency on the projection's fields.
     version = fields.IntField(default=1)
     # seq of the newest timeline event; seqs are contiguous from 1.
