@@ -29,6 +29,15 @@ class EventType:
     TICKET_SYNCED = "com.incidents.ticket.synced.v1"
     TICKET_SYNC_FAILED = "com.incidents.ticket.sync_failed.v1"
     TICKET_CONFLICT = "com.incidents.ticket.conflict.v1"
+    # Alerts linked to the incident (by correlation or by hand), many alerts per event.
+    ALERTS_LINKED = "com.incidents.alerts.linked.v1"
+    # Linked alerts that stopped firing.
+    ALERTS_RESOLVED = "com.incidents.alerts.resolved.v1"
+    ALERT_UNLINKED = "com.incidents.alerts.unlinked.v1"
+    # On both incidents of a merge (data says which side this one was).
+    MERGED = "com.incidents.merged.v1"
+    # A copy of one of the merged incident's events, on the target's timeline.
+    MERGED_EVENT = "com.incidents.merged_event.v1"
 
     @staticmethod
     def provider_ingested(provider: str) -> str:
