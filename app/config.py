@@ -54,6 +54,17 @@ class Settings:
     itsm_http_timeout_seconds: float = 10.0
     itsm_job_retention_seconds: float = 7 * 86_400.0
     itsm_prune_seconds: float = 3600.0
+    # Alert intake: the largest request body and the most alerts in one request; alerts per
+    # second per INGEST token (0: no limit) and the burst; the processor's batch (alerts
+    # deduplicated and correlated per transaction), how often it looks for work when not
+    # woken, and the window in which alerts linked to one incident share one timeline event.
+    alert_max_body_bytes: int = 1_048_576
+    alert_max_per_request: int = 5_000
+    alert_rate_per_second: float = 20_000.0
+    alert_rate_burst: float = 40_000.0
+    alert_batch_size: int = 5_000
+    alert_poll_seconds: float = 1.0
+    alert_coalesce_seconds: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -132,6 +143,27 @@ class Settings:
             itsm_prune_seconds=_number(
                 env, "INCIDENTGRAPH_ITSM_PRUNE_SECONDS", defaults.itsm_prune_seconds, float
             ),
+            alert_max_body_bytes=_number(
+                env, "INCIDENTGRAPH_ALERT_MAX_BODY_BYTES", defaults.alert_max_body_bytes, int
+            ),
+            alert_max_per_request=_number(
+                env, "INCIDENTGRAPH_ALERT_MAX_PER_REQUEST", defaults.alert_max_per_request, int
+            ),
+            alert_rate_per_second=_number(
+                env, "INCIDENTGRAPH_ALERT_RATE_PER_SECOND", defaults.alert_rate_per_second, float
+            ),
+            alert_rate_burst=_number(
+                env, "INCIDENTGRAPH_ALERT_RATE_BURST", defaults.alert_rate_burst, float
+            ),
+            alert_batch_size=_number(
+                env, "INCIDENTGRAPH_ALERT_BATCH_SIZE", defaults.alert_batch_size, int
+            ),
+            alert_poll_seconds=_number(
+                env, "INCIDENTGRAPH_ALERT_POLL_SECONDS", defaults.alert_poll_seconds, float
+            ),
+            alert_coalesce_seconds=_number(
+                env, "INCIDENTGRAPH_ALERT_COALESCE_SECONDS", defaults.alert_coalesce_seconds, float
+            ),
         )
         settings.validate()
         return settings
@@ -195,6 +227,24 @@ class Settings:
             )
         if not 0 <= self.itsm_prune_seconds <= 86_400:
             raise ConfigError("INCIDENTGRAPH_ITSM_PRUNE_SECONDS must be between 0 and 86400")
+        if not 1_024 <= self.alert_max_body_bytes <= 64 * 1_048_576:
+            raise ConfigError(
+                "INCIDENTGRAPH_ALERT_MAX_BODY_BYTES must be between 1024 and 67108864"
+            )
+        if not 1 <= self.alert_max_per_request <= 100_000:
+            raise ConfigError("INCIDENTGRAPH_ALERT_MAX_PER_REQUEST must be between 1 and 100000")
+        if not 0 <= self.alert_rate_per_second <= 10_000_000:
+            raise ConfigError(
+                "INCIDENTGRAPH_ALERT_RATE_PER_SECOND must be between 0 (no limit) and 10000000"
+            )
+        if not 1 <= self.alert_rate_burst <= 10_000_000:
+            raise ConfigError("INCIDENTGRAPH_ALERT_RATE_BURST must be between 1 and 10000000")
+        if not 1 <= self.alert_batch_size <= 50_000:
+            raise ConfigError("INCIDENTGRAPH_ALERT_BATCH_SIZE must be between 1 and 50000")
+        if not 0 < self.alert_poll_seconds <= 60:
+            raise ConfigError("INCIDENTGRAPH_ALERT_POLL_SECONDS must be above 0 and at most 60")
+        if not 0 <= self.alert_coalesce_seconds <= 60:
+            raise ConfigError("INCIDENTGRAPH_ALERT_COALESCE_SECONDS must be between 0 and 60")
         if not 1 <= self.max_subscriptions_per_connection <= 10_000:
             raise ConfigError(
                 "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"

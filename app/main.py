@@ -1,4 +1,5 @@
-"""The ASGI application: routes and lifespan (database, broker, outbox relay, ticket sync)."""
+"""The ASGI application: routes and lifespan (database, broker, outbox relay, ticket sync,
+alert processing)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay
 from app.services import token as token_service
+from app.services.alerts.processor import AlertProcessor
 from app.services.itsm.worker import SyncWorker
 from app.web import boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
     )
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
+    alert_processor = AlertProcessor(settings, use_row_locks=not settings.is_sqlite)
     cache = QueryCache(broker, ttl=settings.query_cache_seconds)
     view = GraphQLView(settings=settings, broker=broker, cache=cache)
 
@@ -84,11 +87,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await broker.connect()
         await relay.start()
         await sync_worker.start()
+        await alert_processor.start()
         _tune_gc()
         try:
             yield
         finally:
             await cache.close()
+            await alert_processor.stop()
             await sync_worker.stop()
             await relay.stop()
             await broker.disconnect()
