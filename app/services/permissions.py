@@ -30,6 +30,9 @@ class Action(StrEnum):
     INGEST_ALERTS = "INGEST_ALERTS"
     MANAGE_TICKETS = "MANAGE_TICKETS"  # link, create, unlink, sync tickets; resolve conflicts
     MANAGE_ITSM = "MANAGE_ITSM"  # configure ServiceNow / Jira connections
+    LINK_ALERTS = "LINK_ALERTS"  # link an alert to an incident, or unlink it
+    MERGE_INCIDENTS = "MERGE_INCIDENTS"  # merge one incident into another (cancels the source)
+    MANAGE_CORRELATION = "MANAGE_CORRELATION"  # read and edit the alert correlation rules
 
 
 _VIEWER = frozenset({Action.READ_INCIDENTS, Action.READ_BOARDS, Action.READ_POLICY})
@@ -40,6 +43,8 @@ _RESPONDER = _VIEWER | {
     Action.ASSIGN,
     Action.ADD_NOTE,
     Action.MANAGE_TICKETS,
+    Action.LINK_ALERTS,
+    Action.MERGE_INCIDENTS,
 }
 _INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY}
 _ADMIN = _INCIDENT_MANAGER | {
@@ -47,6 +52,7 @@ _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_TOKENS,
     Action.READ_AUDIT,
     Action.MANAGE_ITSM,
+    Action.MANAGE_CORRELATION,
 }
 
 GRANTS: dict[Role, frozenset[Action]] = {
@@ -87,6 +93,9 @@ def render_markdown() -> str:
         "",
         "- Closing a P1 or P2 incident needs `CLOSE_HIGH_PRIORITY` (INCIDENT_MANAGER or ADMIN).",
         "- Segregation of duties: whoever declared a P1 incident cannot be the one who closes it.",
+        "",
+        "Alerts are read with `READ_INCIDENTS` and are INTERNAL: an alert linked to an incident",
+        "the caller may not see is not found, exactly like an unknown id.",
         "",
         "## Clearance and classification",
         "",
