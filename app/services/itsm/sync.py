@@ -444,6 +444,20 @@ class Outcome:
     push_needed: dict[str, str | None] = field(default_factory=dict)
 
 
+_SYNC_COLUMNS = (
+    "base",
+    "conflicts",
+    "external_key",
+    "number",
+    "url",
+    "external_updated_at",
+    "last_synced_at",
+    "last_error",
+    "attempts",
+    "sync_state",
+)
+
+
 async def apply_remote(
     *,
     connection: ItsmConnection,
@@ -540,7 +554,9 @@ async def apply_remote(
             fresh.sync_state = SyncState.DRIFTED
         else:
             fresh.sync_state = SyncState.IN_SYNC
-        await fresh.save()
+        # Only what this sync decides: note_seq and changed_at move concurrently (the
+        # worker's note posts, incident changes) and must not be written back stale.
+        await fresh.save(update_fields=_SYNC_COLUMNS)
         if outcome.push_needed:
             await _job(fresh, SyncJobKind.PUSH, sorted(outcome.push_needed))
         ticket.sync_state = fresh.sync_state

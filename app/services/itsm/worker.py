@@ -1,8 +1,10 @@
 """The sync worker: one per process, delivering due sync jobs to the providers.
 
 It claims due jobs (PostgreSQL: FOR UPDATE SKIP LOCKED, so several processes share the
-work; SQLite: one process) by pushing their next attempt out by a lease, then, with no
-transaction open, talks to the provider, and records the outcome. A failure is retried with
+work; SQLite: one process) by pushing their next attempt out by a lease, takes the ticket's
+lease (`itsm-ticket:<id>`, services/lease.py: one process syncs a ticket at a time; a process
+that finds it taken leaves its jobs to the holder for a second), then, with no transaction
+open, talks to the provider, and records the outcome. A failure is retried with
 exponential backoff and full jitter (never sooner than a 429's Retry-After); after
 `itsm_max_attempts` the ticket is dead-lettered (ERROR, with a timeline event). A periodic
 reconcile compares every linked ticket with the provider (drift detection), and a periodic
@@ -33,7 +35,7 @@ from app.models import (
     SyncJobKind,
     SyncState,
 )
-from app.services import lifecycle
+from app.services import lease, lifecycle
 from app.services.incident_snapshot import get_incident
 from app.services.itsm import notes, outbound
 from app.services.itsm.connection import connector_for
@@ -57,8 +59,14 @@ from app.services.itsm.sync import (
 log = logging.getLogger(__name__)
 
 _BATCH = 50
+# A ticket being synced by another process: its other jobs wait this long, then look again.
+LEASE_BUSY_SECONDS = 1.0
 # Deliveries are kept this much longer than the replay window: clocks drift.
 DELIVERY_MARGIN_SECONDS = 600
+
+
+def ticket_lease(ticket_id: str) -> str:
+    return f"itsm-ticket:{ticket_id}"
 
 
 def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None) -> float:
@@ -134,8 +142,24 @@ class SyncWorker:
         """Deliver what is due; returns how many tickets were worked on."""
         claimed = await self._claim()
         for ticket_id, job_ids in claimed.items():
-            await self._deliver(ticket_id, job_ids)
+            await self._deliver_leased(ticket_id, job_ids)
         return len(claimed)
+
+    async def _deliver_leased(self, ticket_id: str, job_ids: list[int]) -> None:
+        """Jobs are claimed one by one, so two processes may each hold jobs of one ticket;
+        the ticket's lease lets only one of them talk to the provider about it at a time
+        (else a note could be posted, or a ticket created, twice)."""
+        name = ticket_lease(ticket_id)
+        if not await lease.acquire(name, seconds=self._lease.total_seconds()):
+            # Not a failure: the holder is syncing this ticket; these jobs follow shortly.
+            await SyncJob.filter(id__in=job_ids).update(
+                next_attempt_at=datetime.now(UTC) + timedelta(seconds=LEASE_BUSY_SECONDS)
+            )
+            return
+        try:
+            await self._deliver(ticket_id, job_ids)
+        finally:
+            await lease.release(name)
 
     async def _claim(self) -> dict[str, list[int]]:
         now = datetime.now(UTC)
