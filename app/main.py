@@ -19,9 +19,10 @@ from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay
 from app.services import token as token_service
+from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
 from app.services.itsm.worker import SyncWorker
-from app.web import boards, health, itsm, metrics
+from app.web import alerts, boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
 from app.web.query_cache import QueryCache
 
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
     alert_processor = AlertProcessor(settings, use_row_locks=not settings.is_sqlite)
+    intake_writer = IntakeWriter(sqlite=settings.is_sqlite)
+    alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     cache = QueryCache(broker, ttl=settings.query_cache_seconds)
     view = GraphQLView(settings=settings, broker=broker, cache=cache)
 
@@ -88,11 +91,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()
+        await intake_writer.start()
         _tune_gc()
         try:
             yield
         finally:
             await cache.close()
+            await intake_writer.stop()
             await alert_processor.stop()
             await sync_worker.stop()
             await relay.stop()
@@ -113,6 +118,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
             lambda: relay.published,
         )
     )
+    metrics.register(
+        metrics.Gauge(
+            "incidentgraph_alert_intake_queued",
+            "Alerts in this process waiting for the intake writer's next commit.",
+            lambda: intake_writer.queued,
+        )
+    )
+    metrics.register(
+        metrics.Gauge(
+            "incidentgraph_alert_intake_flushes",
+            "Commits of the intake writer in this process (each stores many requests' alerts).",
+            lambda: intake_writer.flushes,
+        )
+    )
     app = Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
@@ -121,6 +140,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),
             Route("/webhooks/itsm/{provider}", itsm.itsm_webhook, methods=["POST"]),
+            Route("/webhooks/alerts/alertmanager", alert_webhooks.alertmanager, methods=["POST"]),
+            Route("/webhooks/alerts/generic", alert_webhooks.generic, methods=["POST"]),
             Route("/boards/static/{name}", boards.board_asset, methods=["GET", "HEAD"]),
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],

@@ -50,8 +50,9 @@ class RateLimit:
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def take(self, key: str) -> float:
-        """Spend one request of `key`'s allowance: 0 when allowed, else seconds to wait."""
+    def take(self, key: str, cost: float = 1.0) -> float:
+        """Spend `cost` of `key`'s allowance (one request, or n alerts): 0 when allowed, else
+        seconds to wait until it would be. A refused take spends nothing."""
         if not self.enabled:
             return 0.0
         now = self._clock()
@@ -67,10 +68,10 @@ class RateLimit:
             elapsed = max(now - bucket.updated, 0.0)
             bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
             bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= cost:
+            bucket.tokens -= cost
             return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+        return (cost - bucket.tokens) / self.rate
 
     def _sweep(self, now: float) -> None:
         self._swept = now
