@@ -26,10 +26,12 @@ from app.schema.incident import (
     IncidentFilter,
     IncidentOrder,
     IncidentPayload,
+    MergeIncidentsInput,
+    MergeIncidentsPayload,
     TransitionIncidentInput,
     UpdateIncidentInput,
 )
-from app.services import audit, incident_search, live
+from app.services import audit, incident_search, live, merge
 from app.services import incident as service
 from app.services.incident import CommandResult
 from app.services.incident_snapshot import IncidentSnapshot, parse_incident_id
@@ -248,6 +250,35 @@ async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) 
         )
 
     return await run_command(principal, command)
+
+
+async def merge_incidents(
+    info: Info[Context, Any], input: MergeIncidentsInput
+) -> MergeIncidentsPayload:
+    principal = authorize(info, Action.MERGE_INCIDENTS)
+    try:
+        result = await merge.merge_incidents(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            source_id=_incident_key(input.source_id, field="sourceId"),
+            target_id=_incident_key(input.target_id, field="targetId"),
+            reason=input.reason,
+            clearance=principal.clearance,
+        )
+    except DomainError as error:
+        return MergeIncidentsPayload(source=None, target=None, errors=[UserError.of(error)])
+    return MergeIncidentsPayload(
+        source=Incident.of(result.source, clearance=principal.clearance),
+        target=Incident.of(result.target, clearance=principal.clearance),
+        errors=[],
+    )
+
+
+def _incident_key(value: str, *, field: str) -> str:
+    try:
+        return incident_key(value)
+    except NotFound:
+        raise NotFound(f"no incident with id {value!r}", field=field) from None
 
 
 # --- live -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from functools import cached_property
 from strawberry.dataloader import DataLoader
 
 from app.models import Classification
+from app.services.alert_links import AlertPosition, AlertView, get_alerts, positions_of
 from app.services.classification import incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incidents
 from app.services.itsm.sync import TicketView, tickets_of
@@ -32,6 +33,28 @@ class Loaders:
     @cached_property
     def tickets(self) -> DataLoader[str, list[TicketView]]:
         return DataLoader(self._tickets)
+
+    @cached_property
+    def alert(self) -> DataLoader[str, AlertView | None]:
+        return DataLoader(self._alerts)
+
+    @cached_property
+    def alert_positions(self) -> DataLoader[str, list[AlertPosition]]:
+        return DataLoader(self._alert_positions)
+
+    async def _alerts(self, keys: Sequence[str]) -> list[AlertView | None]:
+        found = await get_alerts(tenant_id=self.tenant_id, alert_ids=keys)
+        # An alert exists for the caller only where its incident does.
+        linked = sorted({a.incident_id for a in found.values() if a.incident_id is not None})
+        incidents = dict(zip(linked, await self.incident.load_many(linked), strict=True))
+        return [
+            a if a is not None and (a.incident_id is None or incidents[a.incident_id]) else None
+            for a in (found.get(k) for k in keys)
+        ]
+
+    async def _alert_positions(self, keys: Sequence[str]) -> list[list[AlertPosition]]:
+        found = await positions_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
 
     async def _tickets(self, keys: Sequence[str]) -> list[list[TicketView]]:
         found = await tickets_of(tenant_id=self.tenant_id, incident_ids=keys)

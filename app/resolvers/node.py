@@ -7,9 +7,11 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from app.resolvers.alert import read_alerts
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
 from app.resolvers.incident import visible_incident
+from app.schema.alert import ALERT_PREFIX, Alert
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.incident import Incident
 from app.schema.timeline import TimelineEvent
@@ -36,4 +38,10 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         return TimelineEvent.of(
             record, clearance=clearance, incident_classification=snapshot.classification
         )
+    key = from_global_id(ALERT_PREFIX, id)
+    if key is not None:
+        read_alerts(info)
+        # Hidden with its incident, when the caller may not see that.
+        view = await info.context.loaders.alert.load(key)
+        return Alert.of(view, clearance=clearance) if view else None
     return None

@@ -14,6 +14,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from app.resolvers import alert as alert_resolvers
 from app.resolvers import audit as audit_resolvers
 from app.resolvers import board as board_resolvers
 from app.resolvers import incident as incident_resolvers
@@ -22,12 +23,24 @@ from app.resolvers import node as node_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
+from app.schema.alert import (
+    Alert,
+    AlertConnection,
+    AlertPayload,
+    CorrelationRule,
+    CorrelationRulePayload,
+)
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
 from app.schema.common import Node
 from app.schema.errors import CachedParser, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
-from app.schema.incident import Incident, IncidentConnection, IncidentPayload
+from app.schema.incident import (
+    Incident,
+    IncidentConnection,
+    IncidentPayload,
+    MergeIncidentsPayload,
+)
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
@@ -71,6 +84,21 @@ class Query:
         resolver=itsm_resolvers.itsm_connections,
         description="This tenant's ServiceNow and Jira connections, secrets never shown. "
         "ADMIN only.",
+    )
+    alerts: AlertConnection = strawberry.field(
+        resolver=alert_resolvers.alerts,
+        description="Stored alerts, newest first (by the last notification received). An "
+        "alert linked to an incident the caller may not see is left out.",
+    )
+    correlation_rules: list[CorrelationRule] = strawberry.field(
+        resolver=alert_resolvers.correlation_rules,
+        description="This tenant's correlation rules by position. While none is enabled (none "
+        "exists, say) the built-in defaultCorrelationRule groups every alert. ADMIN only.",
+    )
+    default_correlation_rule: CorrelationRule = strawberry.field(
+        resolver=alert_resolvers.default_correlation_rule,
+        description="The built-in rule: one group per service and alertname for an hour, "
+        "declaring at the first alert. Its `enabled` says whether it applies now. ADMIN only.",
     )
 
 
@@ -128,6 +156,35 @@ class Mutation:
         "ticket, EXTERNAL applies the ticket's (through the lifecycle).",
     )
 
+    merge_incidents: MergeIncidentsPayload = strawberry.mutation(
+        resolver=incident_resolvers.merge_incidents,
+        description="The target takes the source's alerts, alert groups, linked tickets and "
+        "timeline (copied in order, marked as merged); the source becomes CANCELLED with "
+        "mergedInto set. Both get a merged event.",
+    )
+    link_alert: AlertPayload = strawberry.mutation(
+        resolver=alert_resolvers.link_alert,
+        description="Link an unlinked alert to an incident; its group too when the group has "
+        "no incident yet, so the group's later alerts follow.",
+    )
+    unlink_alert: AlertPayload = strawberry.mutation(
+        resolver=alert_resolvers.unlink_alert,
+        description="Take an alert off its incident.",
+    )
+    create_correlation_rule: CorrelationRulePayload = strawberry.mutation(
+        resolver=alert_resolvers.create_correlation_rule,
+        description="A new correlation rule, last unless a position is given. ADMIN only.",
+    )
+    update_correlation_rule: CorrelationRulePayload = strawberry.mutation(
+        resolver=alert_resolvers.update_correlation_rule,
+        description="Change the fields given, switch the rule on or off, or move it to a "
+        "position. ADMIN only.",
+    )
+    delete_correlation_rule: CorrelationRulePayload = strawberry.mutation(
+        resolver=alert_resolvers.delete_correlation_rule,
+        description="Delete a rule; the ones after it move up. ADMIN only.",
+    )
+
 
 @strawberry.type
 class Subscription:
@@ -152,7 +209,7 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Incident, TimelineEvent],
+    types=[Incident, TimelineEvent, Alert],
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=SharedEventExecutionContext,
     # Factories, not instances: an extension instance holds its operation's context, so one

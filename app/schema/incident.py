@@ -50,6 +50,7 @@ Persona: TypeAlias = Annotated[
 ]
 
 if TYPE_CHECKING:
+    from app.schema.alert import AlertConnection
     from app.schema.board import StatusBoard
 
 TIMELINE_PAGE_DEFAULT = 50
@@ -176,6 +177,33 @@ class Incident(Node):
         )
         tickets = await loaders.tickets.load(self.snapshot.id)
         return [ExternalTicket.of(t, hidden=hidden) for t in tickets]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Alerts linked to the incident, newest first (by the last notification)."
+    )
+    async def alerts(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+    ) -> Annotated[AlertConnection, strawberry.lazy("app.schema.alert")]:
+        from app.resolvers.alert import incident_alerts
+
+        return await incident_alerts(
+            info, self.snapshot.id, loaders=self.loaders, first=first, after=after
+        )
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The incident this one was merged into (it is then CANCELLED)."
+    )
+    async def merged_into(self, info: Info[Context, Any]) -> Incident | None:
+        from app.resolvers.incident import audit_reads
+
+        if self.snapshot.merged_into_id is None:
+            return None
+        loaders = self.loaders or info.context.loaders
+        snapshot = await loaders.incident.load(self.snapshot.merged_into_id)
+        if snapshot is None:
+            return None
+        await audit_reads(info, [snapshot], via="mergedInto")
+        return Incident.of(snapshot, clearance=self.clearance, loaders=self.loaders)
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         description="The persona's status board restricted to this incident."
@@ -369,4 +397,22 @@ class AssignIncidentInput:
 @strawberry.type
 class IncidentPayload:
     incident: Incident | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class MergeIncidentsInput:
+    source_id: strawberry.ID = strawberry.field(
+        description="The incident merged away: it becomes CANCELLED, pointing at the target."
+    )
+    target_id: strawberry.ID = strawberry.field(
+        description="The incident that takes the source's alerts, tickets and timeline."
+    )
+    reason: str | None = None
+
+
+@strawberry.type
+class MergeIncidentsPayload:
+    source: Incident | None
+    target: Incident | None
     errors: list[UserError]

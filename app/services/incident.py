@@ -47,7 +47,7 @@ from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
 from app.services.timeline import EventRecord, EventType, NewEvent, build_rows, find_by_event_id
 
-_RACE_RETRIES = 20
+RACE_RETRIES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +135,9 @@ async def declare_incident(
                 },
                 event_id=event_id or str(uuid.uuid4()),
             )
-            events = await _append(snapshot, [declared], actor=actor, now=now, first_seq=1)
-            message = await _enqueue(snapshot, events)
-            await _audit(None, snapshot, events)
+            events = await write_events(snapshot, [declared], actor=actor, now=now, first_seq=1)
+            message = await enqueue_message(snapshot, events)
+            await audit_command(None, snapshot, events)
     except IntegrityError:
         if event_id is not None:
             existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
@@ -400,7 +400,7 @@ async def _apply(
     """
     key = parse_incident_id(incident_id)
     policy = await get_policy(tenant_id=tenant_id)
-    for _ in range(_RACE_RETRIES):
+    for _ in range(RACE_RETRIES):
         row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
         if row is None or (
             clearance is not None and not incident_visible(clearance, row.classification)
@@ -424,22 +424,22 @@ async def _apply(
         try:
             async with in_transaction():
                 updated = await Incident.filter(id=key, last_seq=seen_seq).update(
-                    **{name: getattr(row, name) for name in _WRITABLE}
+                    **{name: getattr(row, name) for name in WRITABLE_FIELDS}
                 )
                 if not updated:
-                    raise _LostRace
+                    raise LostRace
                 snapshot = IncidentSnapshot.from_model(row)
-                events = await _append(
+                events = await write_events(
                     snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
                 )
-                message = await _enqueue(snapshot, events)
-                await _audit(before, snapshot, events)
+                message = await enqueue_message(snapshot, events)
+                await audit_command(before, snapshot, events)
                 sync_queued = await itsm_outbound.enqueue_for_change(
                     before, snapshot, now=now, events=new_events
                 )
                 if also is not None:
                     await also(snapshot)
-        except _LostRace:
+        except LostRace:
             continue
         except IntegrityError as exc:
             replay = [e for e in new_events if e.source and e.event_id]
@@ -459,16 +459,16 @@ async def _apply(
     raise Conflict("the incident is changing too fast; retry", field="id")
 
 
-class _LostRace(Exception):
-    pass
+class LostRace(Exception):
+    """A guarded projection update matched no row: another writer got there first."""
 
 
-_WRITABLE = tuple(
+WRITABLE_FIELDS = tuple(
     name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
 ) + ("sla_paused_seconds",)
 
 
-async def _append(
+async def write_events(
     snapshot: IncidentSnapshot,
     new_events: Sequence[NewEvent],
     *,
@@ -490,7 +490,9 @@ async def _append(
     return [EventRecord.from_model(r) for r in rows]
 
 
-async def _enqueue(snapshot: IncidentSnapshot, events: Sequence[EventRecord]) -> outbox.Pending:
+async def enqueue_message(
+    snapshot: IncidentSnapshot, events: Sequence[EventRecord]
+) -> outbox.Pending:
     return await outbox.enqueue(
         tenant_id=snapshot.tenant_id,
         incident_id=snapshot.id,
@@ -516,7 +518,7 @@ async def _replayed(
 _UNAUDITED = frozenset({"updated_at", "last_seq", "version", "tenant_id"})
 
 
-async def _audit(
+async def audit_command(
     before: IncidentSnapshot | None, after: IncidentSnapshot, events: Sequence[EventRecord]
 ) -> None:
     """The audit record of a command: its field deltas and the events it appended."""
@@ -579,7 +581,13 @@ def _plain(value: Any) -> Any:
 
 
 __all__ = [
+    "RACE_RETRIES",
+    "WRITABLE_FIELDS",
     "CommandResult",
+    "LostRace",
+    "audit_command",
+    "enqueue_message",
+    "write_events",
     "add_note",
     "append_events",
     "assign_incident",

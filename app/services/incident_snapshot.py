@@ -60,6 +60,8 @@ class IncidentSnapshot:
     commander: str | None = None
     last_public_update_at: datetime | None = None
     public_summary: str | None = None
+    # The incident this one was merged into (it is then CANCELLED).
+    merged_into_id: str | None = None
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None
@@ -96,11 +98,10 @@ class IncidentSnapshot:
 
     @classmethod
     def from_model(cls, row: Incident) -> IncidentSnapshot:
-        return cls(
-            id=str(row.id),
-            tenant_id=row.tenant_id,
-            **{name: getattr(row, name) for name in MODEL_FIELDS},
-        )
+        values = {name: getattr(row, name) for name in MODEL_FIELDS}
+        if values["merged_into_id"] is not None:
+            values["merged_into_id"] = str(values["merged_into_id"])
+        return cls(id=str(row.id), tenant_id=row.tenant_id, **values)
 
 
 DATETIME_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type))

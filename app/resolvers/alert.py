@@ -1,0 +1,362 @@
+"""Alerts: lists, linking by hand; and the tenant's correlation rules."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from app.models import Classification
+from app.resolvers.authorization import PermissionDenied, authorize
+from app.resolvers.context import Context
+from app.resolvers.incident import audit_reads, domain_graphql_error, incident_key
+from app.resolvers.loaders import Loaders
+from app.schema.alert import (
+    ALERT_PREFIX,
+    RULE_PREFIX,
+    Alert,
+    AlertConnection,
+    AlertEdge,
+    AlertFilter,
+    AlertPayload,
+    CorrelationRule,
+    CorrelationRulePayload,
+    CreateCorrelationRuleInput,
+    DeleteCorrelationRuleInput,
+    LinkAlertInput,
+    UnlinkAlertInput,
+    UpdateCorrelationRuleInput,
+)
+from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.incident import Incident
+from app.services import alert_links
+from app.services import correlation_rules as rules
+from app.services.classification import reaches
+from app.services.incident_snapshot import IncidentSnapshot
+from app.services.permissions import Action
+from app.services.token import Principal
+
+# Alerts carry what monitoring says about systems: INTERNAL, like an incident's title.
+ALERT_CLASSIFICATION = Classification.INTERNAL
+
+
+def alert_key(value: str, *, field: str = "alertId") -> str:
+    """The alert UUID inside a global id (a bare UUID is accepted too)."""
+    key = from_global_id(ALERT_PREFIX, value)
+    if key is not None:
+        return key
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound(f"no alert with id {value!r}", field=field) from None
+
+
+def read_alerts(info: Info[Context, Any]) -> Principal:
+    """The caller, when it may read alerts: READ_INCIDENTS and a clearance reaching them."""
+    principal = authorize(info, Action.READ_INCIDENTS)
+    if not reaches(principal.clearance, ALERT_CLASSIFICATION):
+        raise PermissionDenied(
+            Forbidden(
+                f"alerts are {ALERT_CLASSIFICATION.value}; your clearance is "
+                f"{principal.clearance.value}"
+            )
+        )
+    return principal
+
+
+def _page_info(edges: list[AlertEdge], *, has_next: bool, has_previous: bool) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+async def alerts(
+    info: Info[Context, Any],
+    filter: AlertFilter | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> AlertConnection:
+    principal = read_alerts(info)
+    tenant_id, clearance = principal.tenant_id, principal.clearance
+    try:
+        domain_filter = None
+        if filter is not None:
+            incident = None
+            if filter.incident_id is not None:
+                try:
+                    incident = incident_key(filter.incident_id)
+                except NotFound:
+                    # An id that names no incident matches no alert.
+                    incident = str(uuid.UUID(int=0))
+            domain_filter = filter.to_domain(incident)
+        page = await alert_links.list_alerts(
+            tenant_id=tenant_id, clearance=clearance, filter=domain_filter, first=first, after=after
+        )
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    edges = [
+        AlertEdge(cursor=cursor, node=Alert.of(view, clearance=clearance))
+        for cursor, view in page.items
+    ]
+
+    async def count() -> int:
+        return await alert_links.count_alerts(
+            tenant_id=tenant_id, clearance=clearance, filter=domain_filter
+        )
+
+    return AlertConnection(
+        edges=edges,
+        page_info=_page_info(
+            edges, has_next=page.has_next_page, has_previous=page.has_previous_page
+        ),
+        counter=count,
+    )
+
+
+async def incident_alerts(
+    info: Info[Context, Any],
+    incident_id: str,
+    *,
+    loaders: Loaders | None,
+    first: int | None,
+    after: str | None,
+) -> AlertConnection:
+    """Incident.alerts: every listed incident's alerts come from one query of positions and
+    one of rows, whatever the number of incidents."""
+    principal = read_alerts(info)
+    loaders = loaders or info.context.loaders
+    try:
+        size = alert_links.page_size(first)
+        cursor = alert_links.decode_cursor(after) if after is not None else None
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    positions = await loaders.alert_positions.load(incident_id)
+    start = 0
+    if cursor is not None:
+        time, key = cursor
+        start = next(
+            (
+                i
+                for i, p in enumerate(positions)
+                if (p.last_received_at.astimezone(UTC), uuid.UUID(p.id)) < (time, key)
+            ),
+            len(positions),
+        )
+    chosen = positions[start : start + size]
+    views = await loaders.alert.load_many([p.id for p in chosen])
+    edges = [
+        AlertEdge(
+            cursor=alert_links.encode_cursor(view),
+            node=Alert.of(view, clearance=principal.clearance, loaders=loaders),
+        )
+        for view in views
+        if view is not None
+    ]
+    total = len(positions)
+
+    async def count() -> int:
+        return total
+
+    return AlertConnection(
+        edges=edges,
+        page_info=_page_info(
+            edges, has_next=start + size < len(positions), has_previous=after is not None
+        ),
+        counter=count,
+    )
+
+
+# --- linking --------------------------------------------------------------------------------
+
+
+async def _alert_command(
+    principal: Principal,
+    command: Callable[[], Awaitable[tuple[alert_links.AlertView, IncidentSnapshot]]],
+) -> AlertPayload:
+    try:
+        view, snapshot = await command()
+    except DomainError as error:
+        return AlertPayload(alert=None, incident=None, errors=[UserError.of(error)])
+    return AlertPayload(
+        alert=Alert.of(view, clearance=principal.clearance),
+        incident=Incident.of(snapshot, clearance=principal.clearance),
+        errors=[],
+    )
+
+
+async def link_alert(info: Info[Context, Any], input: LinkAlertInput) -> AlertPayload:
+    authorize(info, Action.LINK_ALERTS)
+    principal = read_alerts(info)
+
+    async def command() -> tuple[alert_links.AlertView, IncidentSnapshot]:
+        try:
+            incident = incident_key(input.incident_id)
+        except NotFound:
+            raise NotFound(
+                f"no incident with id {input.incident_id!r}", field="incidentId"
+            ) from None
+        return await alert_links.link_alert(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            alert_id=alert_key(input.alert_id),
+            incident_id=incident,
+            clearance=principal.clearance,
+        )
+
+    payload = await _alert_command(principal, command)
+    if payload.incident is not None:
+        await audit_reads(info, [payload.incident.snapshot], via="linkAlert")
+    return payload
+
+
+async def unlink_alert(info: Info[Context, Any], input: UnlinkAlertInput) -> AlertPayload:
+    authorize(info, Action.LINK_ALERTS)
+    principal = read_alerts(info)
+    payload = await _alert_command(
+        principal,
+        lambda: alert_links.unlink_alert(
+            tenant_id=principal.tenant_id,
+            actor=principal.name,
+            alert_id=alert_key(input.alert_id),
+            clearance=principal.clearance,
+        ),
+    )
+    if payload.incident is not None:
+        await audit_reads(info, [payload.incident.snapshot], via="unlinkAlert")
+    return payload
+
+
+# --- correlation rules ----------------------------------------------------------------------
+
+
+def rule_key(value: str) -> str:
+    key = from_global_id(RULE_PREFIX, value)
+    if key is None:
+        raise NotFound(f"no correlation rule with id {value!r}", field="id")
+    return key
+
+
+async def correlation_rules(info: Info[Context, Any]) -> list[CorrelationRule]:
+    principal = authorize(info, Action.MANAGE_CORRELATION)
+    views = await rules.list_rules(tenant_id=principal.tenant_id)
+    return [CorrelationRule.of(v) for v in views]
+
+
+async def default_correlation_rule(info: Info[Context, Any]) -> CorrelationRule:
+    principal = authorize(info, Action.MANAGE_CORRELATION)
+    return CorrelationRule.of(await rules.default_rule(tenant_id=principal.tenant_id))
+
+
+async def _rule_command(
+    command: Callable[[], Awaitable[rules.RuleView]],
+) -> CorrelationRulePayload:
+    try:
+        view = await command()
+    except DomainError as error:
+        return CorrelationRulePayload(rule=None, errors=[UserError.of(error)])
+    return CorrelationRulePayload(rule=CorrelationRule.of(view), errors=[])
+
+
+async def create_correlation_rule(
+    info: Info[Context, Any], input: CreateCorrelationRuleInput
+) -> CorrelationRulePayload:
+    principal = authorize(info, Action.MANAGE_CORRELATION)
+    return await _rule_command(
+        lambda: rules.create_rule(
+            tenant_id=principal.tenant_id,
+            fields={
+                "name": input.name,
+                "matchers": input.matchers,
+                "group_by": input.group_by,
+                "window_seconds": input.window_seconds,
+                "auto_declare": input.auto_declare,
+                "min_alerts": input.min_alerts,
+                "severity": input.severity,
+                "impact": input.impact,
+                "urgency": input.urgency,
+                "title_template": input.title_template,
+            },
+            enabled=input.enabled,
+            position=input.position,
+        )
+    )
+
+
+# Fields that may not be set to null (null clears matchers, severity and titleTemplate).
+_REQUIRED = {
+    "name": "name",
+    "group_by": "groupBy",
+    "window_seconds": "windowSeconds",
+    "auto_declare": "autoDeclare",
+    "min_alerts": "minAlerts",
+    "impact": "impact",
+    "urgency": "urgency",
+    "enabled": "enabled",
+    "position": "position",
+}
+
+
+async def update_correlation_rule(
+    info: Info[Context, Any], input: UpdateCorrelationRuleInput
+) -> CorrelationRulePayload:
+    principal = authorize(info, Action.MANAGE_CORRELATION)
+
+    async def command() -> rules.RuleView:
+        changes: dict[str, Any] = {}
+        for name in (
+            "name",
+            "matchers",
+            "group_by",
+            "window_seconds",
+            "auto_declare",
+            "min_alerts",
+            "severity",
+            "impact",
+            "urgency",
+            "title_template",
+        ):
+            value = getattr(input, name)
+            if value is strawberry.UNSET:
+                continue
+            if value is None and name in _REQUIRED:
+                raise _null(name)
+            changes[name] = value
+        enabled, position = input.enabled, input.position
+        if enabled is None:
+            raise _null("enabled")
+        if position is None:
+            raise _null("position")
+        return await rules.update_rule(
+            tenant_id=principal.tenant_id,
+            rule_id=rule_key(input.id),
+            changes=changes,
+            enabled=None if enabled is strawberry.UNSET else enabled,
+            position=None if position is strawberry.UNSET else position,
+        )
+
+    return await _rule_command(command)
+
+
+def _null(name: str) -> DomainError:
+    field = _REQUIRED[name]
+    return ValidationFailed(f"{field} cannot be null", field=field)
+
+
+async def delete_correlation_rule(
+    info: Info[Context, Any], input: DeleteCorrelationRuleInput
+) -> CorrelationRulePayload:
+    principal = authorize(info, Action.MANAGE_CORRELATION)
+    return await _rule_command(
+        lambda: rules.delete_rule(tenant_id=principal.tenant_id, rule_id=rule_key(input.id))
+    )

@@ -1,0 +1,277 @@
+"""Alerts, their connection and filter, linking inputs, and the correlation rules."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeAlias
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app import models
+from app.resolvers.context import Context
+from app.resolvers.loaders import Loaders
+from app.schema.common import Node, PageInfo, UserError, to_global_id
+from app.schema.incident import Impact, Incident, Severity, Urgency
+from app.services.alert_links import AlertFilter as DomainAlertFilter
+from app.services.alert_links import AlertView
+from app.services.correlation_rules import RuleView
+
+ALERT_PREFIX = "alr_"
+RULE_PREFIX = "crl_"
+
+AlertStatus: TypeAlias = Annotated[
+    models.AlertStatus,
+    strawberry.enum(description="FIRING until its sender says it is resolved."),
+]
+
+
+@strawberry.type(
+    description="One alert over its lifetime: repeats while it fires are counted, not stored "
+    "again. As visible as its incident; INTERNAL data."
+)
+class Alert(Node):
+    id: strawberry.ID
+    source: str = strawberry.field(description='Who sent it: "alertmanager" or a generic source.')
+    fingerprint: str = strawberry.field(description="Its identity at the source.")
+    status: AlertStatus
+    alertname: str | None
+    service: str | None
+    severity: str | None = strawberry.field(description="The sender's severity label, as sent.")
+    title: str
+    description: str | None
+    labels: JSON
+    annotations: JSON
+    url: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    first_received_at: datetime
+    last_received_at: datetime
+    count: int = strawberry.field(description="Notifications received for it (1 + repeats).")
+    view: strawberry.Private[AlertView]
+    clearance: strawberry.Private[models.Classification]
+    loaders: strawberry.Private[Loaders | None]
+
+    @strawberry.field(description="The incident it is linked to, if any.")  # type: ignore[untyped-decorator]
+    async def incident(self, info: Info[Context, Any]) -> Incident | None:
+        from app.resolvers.incident import audit_reads
+
+        if self.view.incident_id is None:
+            return None
+        loaders = self.loaders or info.context.loaders
+        snapshot = await loaders.incident.load(self.view.incident_id)
+        if snapshot is None:
+            return None
+        await audit_reads(info, [snapshot], via="alert")
+        return Incident.of(snapshot, clearance=self.clearance, loaders=self.loaders)
+
+    @classmethod
+    def of(
+        cls, view: AlertView, *, clearance: models.Classification, loaders: Loaders | None = None
+    ) -> Alert:
+        return cls(
+            id=strawberry.ID(to_global_id(ALERT_PREFIX, view.id)),
+            source=view.source,
+            fingerprint=view.fingerprint,
+            status=view.status,
+            alertname=view.alertname,
+            service=view.service,
+            severity=view.severity,
+            title=view.title,
+            description=view.description,
+            labels=JSON(view.labels),
+            annotations=JSON(view.annotations),
+            url=view.url,
+            starts_at=view.starts_at,
+            ends_at=view.ends_at,
+            first_received_at=view.first_received_at,
+            last_received_at=view.last_received_at,
+            count=view.count,
+            view=view,
+            clearance=clearance,
+            loaders=loaders,
+        )
+
+
+@strawberry.type
+class AlertEdge:
+    cursor: str
+    node: Alert
+
+
+@strawberry.type
+class AlertConnection:
+    edges: list[AlertEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many alerts match, across all pages.")  # type: ignore[untyped-decorator]
+    async def total_count(self) -> int:
+        return await self.counter()
+
+
+@strawberry.input
+class AlertFilter:
+    status: list[AlertStatus] | None = None
+    source: list[str] | None = None
+    service: list[str] | None = None
+    incident_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only the alerts linked to this incident."
+    )
+    linked: bool | None = strawberry.field(
+        default=None, description="true: linked to an incident; false: not linked."
+    )
+    text: str | None = strawberry.field(
+        default=None, description="Case-insensitive, in title, alertname or description."
+    )
+
+    def to_domain(self, incident_key: str | None) -> DomainAlertFilter:
+        return DomainAlertFilter(
+            status=frozenset(self.status) if self.status is not None else None,
+            source=frozenset(self.source) if self.source is not None else None,
+            service=frozenset(self.service) if self.service is not None else None,
+            incident_id=incident_key,
+            linked=self.linked,
+            text=self.text or None,
+        )
+
+
+@strawberry.input
+class LinkAlertInput:
+    alert_id: strawberry.ID
+    incident_id: strawberry.ID
+
+
+@strawberry.input
+class UnlinkAlertInput:
+    alert_id: strawberry.ID
+
+
+@strawberry.type
+class AlertPayload:
+    alert: Alert | None
+    incident: Incident | None = strawberry.field(
+        description="The incident the alert was linked to, or left."
+    )
+    errors: list[UserError]
+
+
+# --- correlation rules ----------------------------------------------------------------------
+
+
+@strawberry.type(
+    description="How alerts group into incidents: the first enabled rule (by position) whose "
+    "matchers all equal an alert's labels groups it by the values of groupBy within the "
+    "window, and declares an incident when autoDeclare and minAlerts say so."
+)
+class CorrelationRule:
+    id: strawberry.ID
+    name: str
+    position: int = strawberry.field(description="Where it is tried, from 1 (0: the default).")
+    enabled: bool = strawberry.field(
+        description="Disabled rules are skipped. For the default rule: whether it applies now."
+    )
+    matchers: JSON = strawberry.field(
+        description='Label name to a value or a list of values (any of), e.g. {"service": '
+        '"api", "severity": ["critical", "error"]}; alertname, service, severity and source '
+        "are labels too. Empty matches every alert."
+    )
+    group_by: list[str] = strawberry.field(
+        description="Labels whose values make the group key, e.g. [service, alertname]."
+    )
+    window_seconds: int = strawberry.field(
+        description="A group stays open while its last alert is this recent and its incident "
+        "is not resolved, closed or cancelled."
+    )
+    auto_declare: bool
+    min_alerts: int = strawberry.field(
+        description="Alerts in one open group that declare an incident."
+    )
+    severity: Severity | None = strawberry.field(
+        description="Of the declared incident; null: from the alert's severity label "
+        "(critical SEV2; error, high, major SEV3; warning, info SEV4; otherwise SEV3)."
+    )
+    impact: Impact
+    urgency: Urgency
+    title_template: str | None = strawberry.field(
+        description="{alertname}, {service}, {severity}, {source}, {title} and {labels.NAME} "
+        'are filled in; null: "{alertname} on {service}".'
+    )
+    is_default: bool = strawberry.field(
+        description="The built-in rule, used while the tenant has no enabled rule."
+    )
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, view: RuleView) -> CorrelationRule:
+        return cls(
+            id=strawberry.ID(view.id if view.is_default else to_global_id(RULE_PREFIX, view.id)),
+            name=view.name,
+            position=view.position,
+            enabled=view.enabled,
+            matchers=JSON(view.matchers),
+            group_by=view.group_by,
+            window_seconds=view.window_seconds,
+            auto_declare=view.auto_declare,
+            min_alerts=view.min_alerts,
+            severity=view.severity,
+            impact=view.impact,
+            urgency=view.urgency,
+            title_template=view.title_template,
+            is_default=view.is_default,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+        )
+
+
+@strawberry.input
+class CreateCorrelationRuleInput:
+    name: str
+    group_by: list[str]
+    window_seconds: int
+    matchers: JSON | None = None
+    auto_declare: bool = True
+    min_alerts: int = 1
+    severity: Severity | None = None
+    impact: Impact = models.Impact.MEDIUM
+    urgency: Urgency = models.Urgency.MEDIUM
+    title_template: str | None = None
+    enabled: bool = True
+    position: int | None = strawberry.field(
+        default=None, description="From 1; the rules from there on move down. Default: last."
+    )
+
+
+@strawberry.input(
+    description="Only the fields given change; null clears matchers, severity and titleTemplate."
+)
+class UpdateCorrelationRuleInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    matchers: JSON | None = strawberry.UNSET
+    group_by: list[str] | None = strawberry.UNSET
+    window_seconds: int | None = strawberry.UNSET
+    auto_declare: bool | None = strawberry.UNSET
+    min_alerts: int | None = strawberry.UNSET
+    severity: Severity | None = strawberry.UNSET
+    impact: Impact | None = strawberry.UNSET
+    urgency: Urgency | None = strawberry.UNSET
+    title_template: str | None = strawberry.UNSET
+    enabled: bool | None = strawberry.UNSET
+    position: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Move the rule to this place, from 1."
+    )
+
+
+@strawberry.input
+class DeleteCorrelationRuleInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class CorrelationRulePayload:
+    rule: CorrelationRule | None
+    errors: list[UserError]

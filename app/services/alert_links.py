@@ -1,0 +1,389 @@
+"""Stored alerts as API readers see them, and linking them to incidents by hand.
+
+An alert is as visible as its incident: one linked to an incident the caller may not see is
+not found, exactly like an unknown id. Linking and unlinking append an event on the incident
+through `append_events(also=...)`, so the alert's change and the event commit together.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
+
+from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
+from app.services import lifecycle
+from app.services.classification import incident_visible, visible_incident_levels
+from app.services.incident import append_events
+from app.services.incident_snapshot import IncidentSnapshot, utcnow
+from app.services.incident_validation import storable
+from app.services.timeline import EventType, NewEvent
+
+PAGE_DEFAULT = 50
+PAGE_MAX = 500
+FILTER_VALUES_MAX = 100
+TEXT_FILTER_MAX = 255
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    id: str
+    incident_id: str | None
+    source: str
+    fingerprint: str
+    status: AlertStatus
+    alertname: str | None
+    service: str | None
+    severity: str | None
+    title: str
+    description: str | None
+    labels: dict[str, Any]
+    annotations: dict[str, Any]
+    url: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    first_received_at: datetime
+    last_received_at: datetime
+    count: int
+
+    @classmethod
+    def of(cls, row: Alert) -> AlertView:
+        return cls(
+            id=str(row.id),
+            incident_id=str(row.incident_id) if row.incident_id is not None else None,
+            source=row.source,
+            fingerprint=row.fingerprint,
+            status=row.status,
+            alertname=row.alertname,
+            service=row.service,
+            severity=row.severity,
+            title=row.title,
+            description=row.description,
+            labels=dict(row.labels or {}),
+            annotations=dict(row.annotations or {}),
+            url=row.url,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            first_received_at=row.first_received_at,
+            last_received_at=row.last_received_at,
+            count=row.count,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """How an alert appears in a timeline event's data."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+            "alertname": self.alertname,
+            "service": self.service,
+            "severity": self.severity,
+            "title": self.title,
+            "status": self.status.value,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFilter:
+    status: frozenset[AlertStatus] | None = None
+    source: frozenset[str] | None = None
+    service: frozenset[str] | None = None
+    incident_id: str | None = None
+    linked: bool | None = None
+    text: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("source", "service"):
+            values = getattr(self, name)
+            if values is not None:
+                if len(values) > FILTER_VALUES_MAX:
+                    raise ValidationFailed(
+                        f"filter.{name} may list at most {FILTER_VALUES_MAX} values",
+                        field=f"filter.{name}",
+                    )
+                for value in values:
+                    storable(value, field=f"filter.{name}")
+        if self.text is not None:
+            if len(self.text) > TEXT_FILTER_MAX:
+                raise ValidationFailed(
+                    f"filter.text must be at most {TEXT_FILTER_MAX} characters",
+                    field="filter.text",
+                )
+            storable(self.text, field="filter.text")
+
+    def q(self) -> Q:
+        q = Q()
+        if self.status is not None:
+            q &= Q(status__in=list(self.status))
+        if self.source is not None:
+            q &= Q(source__in=list(self.source))
+        if self.service is not None:
+            q &= Q(service__in=list(self.service))
+        if self.incident_id is not None:
+            q &= Q(incident_id=self.incident_id)
+        if self.linked is not None:
+            q &= Q(incident_id__isnull=not self.linked)
+        if self.text:
+            q &= (
+                Q(title__icontains=self.text)
+                | Q(alertname__icontains=self.text)
+                | Q(description__icontains=self.text)
+            )
+        return q
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    items: list[tuple[str, AlertView]]  # (cursor, alert)
+    has_next_page: bool
+    has_previous_page: bool
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def _visible(tenant_id: str, clearance: Classification) -> QuerySet[Alert]:
+    """The tenant's alerts the caller may know of: unlinked ones, or linked to a visible
+    incident."""
+    hidden = [c for c in Classification if c not in visible_incident_levels(clearance)]
+    query = Alert.filter(tenant_id=tenant_id)
+    if hidden:
+        invisible = Incident.filter(tenant_id=tenant_id, classification__in=hidden).values("id")
+        query = query.filter(Q(incident_id__isnull=True) | ~Q(incident_id__in=Subquery(invisible)))
+    return query
+
+
+def encode_cursor(alert: AlertView) -> str:
+    raw = json.dumps(["alert", alert.last_received_at.astimezone(UTC).isoformat(), alert.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, field: str = "after") -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        kind, when, key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if kind != "alert" or not isinstance(when, str) or not isinstance(key, str):
+            raise ValueError("not an alert cursor")
+        time = datetime.fromisoformat(when)
+        if time.tzinfo is None:
+            raise ValueError("cursor time without a UTC offset")
+        return time.astimezone(UTC), uuid.UUID(key)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed("malformed cursor", field=field) from exc
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return PAGE_DEFAULT
+    if not 0 <= first <= PAGE_MAX:
+        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
+    return first
+
+
+async def list_alerts(
+    *,
+    tenant_id: str,
+    clearance: Classification,
+    filter: AlertFilter | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> AlertPage:
+    """Newest first (by the last notification received; ties by id)."""
+    size = page_size(first)
+    query = _visible(tenant_id, clearance)
+    if filter is not None:
+        query = query.filter(filter.q())
+    if after is not None:
+        time, key = decode_cursor(after)
+        query = query.filter(Q(last_received_at__lt=time) | Q(last_received_at=time, id__lt=key))
+    rows = await query.order_by("-last_received_at", "-id").limit(size + 1)
+    views = [AlertView.of(r) for r in rows[:size]]
+    return AlertPage(
+        items=[(encode_cursor(v), v) for v in views],
+        has_next_page=len(rows) > size,
+        has_previous_page=after is not None,
+    )
+
+
+async def count_alerts(
+    *, tenant_id: str, clearance: Classification, filter: AlertFilter | None = None
+) -> int:
+    query = _visible(tenant_id, clearance)
+    if filter is not None:
+        query = query.filter(filter.q())
+    count: int = await query.count()
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPosition:
+    id: str
+    last_received_at: datetime
+
+
+async def positions_of(
+    *, tenant_id: str, incident_ids: Sequence[str]
+) -> dict[str, list[AlertPosition]]:
+    """Each incident's alerts in list order (newest first), ids and times only: one query
+    for any number of incidents, from which every page and count of theirs is cut."""
+    found: dict[str, list[AlertPosition]] = {k: [] for k in incident_ids}
+    keys = [k for k in incident_ids if _is_uuid(k)]
+    if not keys:
+        return found
+    rows = (
+        await Alert.filter(tenant_id=tenant_id, incident_id__in=keys)
+        .order_by("-last_received_at", "-id")
+        .values_list("id", "incident_id", "last_received_at")
+    )
+    for key, incident_id, received in rows:
+        found.setdefault(str(incident_id), []).append(AlertPosition(str(key), received))
+    return found
+
+
+async def get_alerts(*, tenant_id: str, alert_ids: Sequence[str]) -> dict[str, AlertView]:
+    keys = [k for k in alert_ids if _is_uuid(k)]
+    if not keys:
+        return {}
+    rows = await Alert.filter(tenant_id=tenant_id, id__in=keys)
+    return {str(r.id): AlertView.of(r) for r in rows}
+
+
+async def get_alert(
+    *, tenant_id: str, alert_id: str, clearance: Classification | None, field: str = "alertId"
+) -> AlertView:
+    """The alert, when the caller may know of it; NotFound otherwise."""
+    row = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, field))
+    if row is None or not await _alert_visible(row, clearance):
+        raise NotFound(f"no alert with id {alert_id!r}", field=field)
+    return AlertView.of(row)
+
+
+# --- linking by hand ------------------------------------------------------------------------
+
+
+async def link_alert(
+    *,
+    tenant_id: str,
+    actor: str | None,
+    alert_id: str,
+    incident_id: str,
+    clearance: Classification | None = None,
+) -> tuple[AlertView, IncidentSnapshot]:
+    """Link an unlinked alert to an incident; its group too, when the group has no incident
+    yet, so the group's later alerts follow it there."""
+    alert = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, "alertId"))
+    if alert is None or not await _alert_visible(alert, clearance):
+        raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
+    incident = await Incident.get_or_none(tenant_id=tenant_id, id=_key(incident_id, "incidentId"))
+    if incident is None or (
+        clearance is not None and not incident_visible(clearance, incident.classification)
+    ):
+        raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
+    if incident.status in lifecycle.TERMINAL:
+        raise InvalidTransition(
+            f"incident INC-{incident.number} is {incident.status.value}; alerts cannot be "
+            "linked to a closed or cancelled incident",
+            field="incidentId",
+        )
+    if alert.incident_id is not None:
+        if str(alert.incident_id) == str(incident.id):
+            raise Conflict("the alert is already linked to this incident", field="alertId")
+        raise Conflict("the alert is linked to another incident; unlink it first", field="alertId")
+    now = utcnow()
+    view = AlertView.of(alert)
+    linked = replace(view, incident_id=str(incident.id))
+
+    async def also(_: IncidentSnapshot) -> None:
+        moved = await Alert.filter(id=alert.id, incident_id__isnull=True).update(
+            incident_id=incident.id, pending_event=None, updated_at=now
+        )
+        if not moved:
+            raise Conflict("the alert was linked meanwhile; reload it", field="alertId")
+        if alert.group_id is not None:
+            await AlertGroup.filter(id=alert.group_id, incident_id__isnull=True).update(
+                incident_id=incident.id, declare_pending=False
+            )
+
+    result = await append_events(
+        tenant_id=tenant_id,
+        incident_id=str(incident.id),
+        actor=actor,
+        events=[
+            NewEvent(
+                type=EventType.ALERTS_LINKED,
+                data={
+                    "count": 1,
+                    "firing": 1 if view.status is AlertStatus.FIRING else 0,
+                    "alerts": [view.summary()],
+                    "more": 0,
+                },
+            )
+        ],
+        also=also,
+    )
+    return linked, result.incident
+
+
+async def unlink_alert(
+    *, tenant_id: str, actor: str | None, alert_id: str, clearance: Classification | None = None
+) -> tuple[AlertView, IncidentSnapshot]:
+    """Take an alert off its incident (its group still follows the incident)."""
+    alert = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, "alertId"))
+    if alert is None or not await _alert_visible(alert, clearance):
+        raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
+    if alert.incident_id is None:
+        raise Conflict("the alert is not linked to an incident", field="alertId")
+    previous = alert.incident_id
+    now = utcnow()
+    view = AlertView.of(alert)
+
+    async def also(_: IncidentSnapshot) -> None:
+        moved = await Alert.filter(id=alert.id, incident_id=previous).update(
+            incident_id=None, pending_event=None, updated_at=now
+        )
+        if not moved:
+            raise Conflict("the alert was moved meanwhile; reload it", field="alertId")
+
+    result = await append_events(
+        tenant_id=tenant_id,
+        incident_id=str(previous),
+        actor=actor,
+        events=[NewEvent(type=EventType.ALERT_UNLINKED, data={"alert": view.summary()})],
+        also=also,
+    )
+    return replace(view, incident_id=None), result.incident
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+async def _alert_visible(alert: Alert, clearance: Classification | None) -> bool:
+    if clearance is None or alert.incident_id is None:
+        return True
+    incident = await Incident.get_or_none(id=alert.incident_id).only("id", "classification")
+    return incident is None or incident_visible(clearance, incident.classification)
+
+
+def _key(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        noun = "incident" if field == "incidentId" else "alert"
+        raise NotFound(f"no {noun} with id {value!r}", field=field) from None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
