@@ -1,0 +1,512 @@
+"""The alert processor on each backend: deduplication, correlation, declaration, timeline.
+
+Most tests run the processor in this process against a fresh, migrated database of each
+kind, feeding it intake rows in the normalised shape the webhooks write. The last ones go
+end to end through a real server: webhook in, incident and live timeline events out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from tortoise.context import TortoiseContext
+
+from app.config import Settings
+from app.database import tortoise_config
+from app.models import (
+    Alert,
+    AlertGroup,
+    AlertIntake,
+    AlertStatus,
+    CorrelationRule,
+    Incident,
+    IncidentStatus,
+    Lease,
+    Severity,
+    TimelineEvent,
+)
+from app.services.alerts.processor import LEASE_NAME, AlertProcessor
+from app.services.incident import transition_incident
+from app.services.tenant import create_tenant
+from app.services.timeline import EventType
+from tests.support import ROOT, create_pg_database, drop_pg_database
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
+)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh database of each kind, migrated by `incidentgraph migrate`."""
+    pg_url = None
+    if request.param == "embedded":
+        url = f"sqlite://{tmp_path_factory.mktemp('alerts') / 'incidentgraph.db'}"
+    else:
+        from tests.conftest import require_real_services
+
+        require_real_services()
+        url = pg_url = create_pg_database()
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, "INCIDENTGRAPH_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    yield url
+    if pg_url:
+        drop_pg_database(pg_url)
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[None]:
+    """This process on `url`, as a server process is. The connection is named after the
+    backend: Tortoise caches prepared statements per connection name, process-wide."""
+    config = tortoise_config(Settings(database_url=url))
+    name = url.split(":", 1)[0]
+    config["connections"] = {name: config["connections"]["default"]}
+    config["apps"]["models"]["default_connection"] = name
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        yield
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """Connected to the module's database, with no intake left over; yields a new tenant."""
+    async with connected(database_url):
+        await AlertIntake.all().delete()
+        # Processors of earlier tests are gone without releasing their lease.
+        await Lease.filter(name=LEASE_NAME).delete()
+        tenant = f"t-{uuid.uuid4().hex[:10]}"
+        await create_tenant(tenant_id=tenant, name=tenant)
+        yield tenant
+
+
+def processor(**settings: Any) -> AlertProcessor:
+    values: dict[str, Any] = {"alert_coalesce_seconds": 0.0, **settings}
+    return AlertProcessor(Settings(**values), use_row_locks=False)
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def an_alert(
+    fingerprint: str | None = None,
+    *,
+    status: str = "FIRING",
+    alertname: str | None = "HighLatency",
+    service: str | None = "checkout",
+    severity: str | None = "critical",
+    source: str = "alertmanager",
+    starts_at: datetime = NOW,
+    labels: dict[str, str] | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """A normalised alert, as the intake stores it."""
+    base = {"alertname": alertname, "service": service, "severity": severity}
+    return {
+        "source": source,
+        "fingerprint": fingerprint or uuid.uuid4().hex,
+        "status": status,
+        "alertname": alertname,
+        "service": service,
+        "severity": severity,
+        "title": title or f"{alertname} is high",
+        "description": "p99 above 2 s for 5 minutes",
+        "labels": {**{k: v for k, v in base.items() if v is not None}, **(labels or {})},
+        "annotations": {"summary": title or f"{alertname} is high"},
+        "url": "http://prometheus.example/graph",
+        "startsAt": iso(starts_at),
+        "endsAt": iso(datetime.now(UTC)) if status == "RESOLVED" else None,
+        "groupKey": None,
+        "receivedAt": iso(datetime.now(UTC)),
+    }
+
+
+async def intake(tenant: str, *alerts: dict[str, Any], received_at: datetime | None = None) -> None:
+    at = received_at or datetime.now(UTC)
+    await AlertIntake.bulk_create(
+        [AlertIntake(tenant_id=tenant, payload=a, received_at=at) for a in alerts],
+        batch_size=5_000,
+    )
+
+
+async def drain(worker: AlertProcessor) -> None:
+    """Run the processor until the intake is empty and nothing is owed."""
+    while await worker.run_once():
+        pass
+    for _ in range(100):
+        await worker.settle()
+        if not await Alert.filter(pending_event__isnull=False, incident_id__isnull=False).exists():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("timeline events still owed after 10 s")
+
+
+async def incidents_of(tenant: str) -> list[Incident]:
+    return await Incident.filter(tenant_id=tenant).order_by("number")
+
+
+async def alerts_of(tenant: str) -> list[Alert]:
+    return await Alert.filter(tenant_id=tenant).order_by("first_received_at", "fingerprint")
+
+
+async def events_of(incident: Incident, kind: str) -> list[TimelineEvent]:
+    return await TimelineEvent.filter(incident_id=incident.id, type=kind).order_by("seq")
+
+
+async def add_rule(tenant: str, position: int, **fields: Any) -> CorrelationRule:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "name": f"rule {position}",
+        "matchers": {},
+        "group_by": ["service", "alertname"],
+        "window_seconds": 3600,
+        "auto_declare": True,
+        "min_alerts": 1,
+        "severity": None,
+        "impact": "MEDIUM",
+        "urgency": "MEDIUM",
+        "title_template": None,
+        **fields,
+    }
+    return await CorrelationRule.create(
+        id=uuid.uuid4(),
+        tenant_id=tenant,
+        position=position,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+
+
+# --- deduplication --------------------------------------------------------------------------
+
+
+async def test_repeats_of_a_firing_alert_are_counted_not_stored_again(db: str) -> None:
+    # given an alert sent three times (twice in one batch, once in the next)
+    first = an_alert("fp-1", labels={"pod": "a"})
+    await intake(db, first, first)
+    worker = processor()
+    await drain(worker)
+    await intake(db, an_alert("fp-1", labels={"pod": "b"}))
+    await drain(worker)
+
+    # then one alert is stored, counted three times, with the latest labels
+    [alert] = await alerts_of(db)
+    assert alert.count == 3
+    assert alert.status is AlertStatus.FIRING
+    assert alert.labels["pod"] == "b"
+    assert alert.last_received_at >= alert.first_received_at
+    # and one incident links it, announced once
+    [incident] = await incidents_of(db)
+    assert alert.incident_id == incident.id
+    [linked] = await events_of(incident, EventType.ALERTS_LINKED)
+    assert linked.data["count"] == 1
+    assert await AlertIntake.filter(tenant_id=db).count() == 0
+
+
+async def test_a_resolved_notification_resolves_the_alert_and_the_timeline_says_so(
+    db: str,
+) -> None:
+    # given a firing alert linked to an incident
+    worker = processor()
+    await intake(db, an_alert("fp-r"))
+    await drain(worker)
+
+    # when it resolves, and the resolution is delivered twice
+    await intake(db, an_alert("fp-r", status="RESOLVED"))
+    await drain(worker)
+    await intake(db, an_alert("fp-r", status="RESOLVED"))
+    await drain(worker)
+
+    # then the alert is resolved, counted, with an end, and free for a new lifetime
+    [alert] = await alerts_of(db)
+    assert alert.status is AlertStatus.RESOLVED
+    assert alert.ends_at is not None
+    assert alert.active_key is None
+    assert alert.count == 3
+    # and the incident's timeline has one resolved event for it
+    [incident] = await incidents_of(db)
+    [resolved] = await events_of(incident, EventType.ALERTS_RESOLVED)
+    assert resolved.data["count"] == 1
+    assert resolved.data["firing"] == 0
+    assert resolved.data["alerts"][0]["fingerprint"] == "fp-r"
+    assert resolved.data["alerts"][0]["status"] == "RESOLVED"
+    assert resolved.actor == "alerts"
+
+
+async def test_a_late_firing_of_a_resolved_lifetime_counts_and_a_new_start_is_a_new_alert(
+    db: str,
+) -> None:
+    # given an alert that fired and resolved
+    worker = processor()
+    await intake(db, an_alert("fp-l"), an_alert("fp-l", status="RESOLVED"))
+    await drain(worker)
+
+    # when a late firing notification of that same lifetime arrives
+    await intake(db, an_alert("fp-l"))
+    await drain(worker)
+
+    # then it counts on the resolved alert and changes nothing else
+    [alert] = await alerts_of(db)
+    assert (alert.status, alert.count) == (AlertStatus.RESOLVED, 3)
+
+    # when the same fingerprint fires again with a new start
+    await intake(db, an_alert("fp-l", starts_at=NOW + timedelta(minutes=5)))
+    await drain(worker)
+
+    # then that is a second alert, firing
+    alerts = await alerts_of(db)
+    assert [a.status for a in alerts] == [AlertStatus.RESOLVED, AlertStatus.FIRING]
+
+
+# --- correlation ----------------------------------------------------------------------------
+
+
+async def test_alerts_of_one_service_and_alertname_make_one_incident(db: str) -> None:
+    # given three alerts of one service and alertname and one of another alertname
+    worker = processor()
+    await intake(db, an_alert(labels={"pod": "a"}), an_alert(labels={"pod": "b"}))
+    await drain(worker)
+    await intake(db, an_alert(labels={"pod": "c"}), an_alert(alertname="DiskFull"))
+    await drain(worker)
+
+    # then two incidents, titled and graded from the default rule
+    first, second = await incidents_of(db)
+    assert first.title == "HighLatency on checkout"
+    assert first.severity is Severity.SEV2  # critical
+    assert first.service == "checkout"
+    assert first.declared_by == "alerts"
+    assert second.title == "DiskFull on checkout"
+    alerts = await alerts_of(db)
+    assert sum(1 for a in alerts if a.incident_id == first.id) == 3
+    # and every linked alert was announced on its incident
+    linked = await events_of(first, EventType.ALERTS_LINKED)
+    assert sum(e.data["count"] for e in linked) == 3
+
+
+async def test_after_the_window_or_once_the_incident_is_resolved_a_new_incident_starts(
+    db: str,
+) -> None:
+    # given a rule with a short window
+    await add_rule(db, 1, window_seconds=1)
+    worker = processor()
+    await intake(db, an_alert())
+    await drain(worker)
+
+    # when the next alert of the group comes after the window
+    await asyncio.sleep(1.3)
+    await intake(db, an_alert())
+    await drain(worker)
+
+    # then it starts a second incident
+    assert len(await incidents_of(db)) == 2
+
+    # when that incident is resolved and another alert of the group arrives at once
+    [_, second] = await incidents_of(db)
+    for to in (IncidentStatus.IN_PROGRESS, IncidentStatus.RESOLVED):
+        await transition_incident(
+            tenant_id=db,
+            actor="sam",
+            incident_id=str(second.id),
+            to=to,
+            resolution_summary="rolled back",
+        )
+    await intake(db, an_alert())
+    await drain(worker)
+
+    # then a third one
+    assert len(await incidents_of(db)) == 3
+
+
+async def test_an_alert_matching_an_open_incident_links_to_it(db: str) -> None:
+    # given an incident declared for a group, then worked on
+    worker = processor()
+    await intake(db, an_alert())
+    await drain(worker)
+    [incident] = await incidents_of(db)
+    await transition_incident(
+        tenant_id=db, actor="sam", incident_id=str(incident.id), to=IncidentStatus.IN_PROGRESS
+    )
+
+    # when another alert of the group arrives
+    await intake(db, an_alert(labels={"pod": "z"}))
+    await drain(worker)
+
+    # then it links to that incident; no new one
+    assert len(await incidents_of(db)) == 1
+    assert {a.incident_id for a in await alerts_of(db)} == {incident.id}
+    linked = await events_of(incident, EventType.ALERTS_LINKED)
+    assert [e.data["count"] for e in linked] == [1, 1]
+
+
+async def test_a_rule_with_min_alerts_waits_for_enough_alerts(db: str) -> None:
+    # given a rule that declares at the third alert of a group
+    await add_rule(db, 1, min_alerts=3, severity="SEV1", impact="HIGH", urgency="HIGH")
+    worker = processor()
+
+    # when two alerts arrive, nothing is declared
+    await intake(db, an_alert(), an_alert())
+    await drain(worker)
+    assert await incidents_of(db) == []
+    assert {a.incident_id for a in await alerts_of(db)} == {None}
+
+    # when the third arrives, one incident takes all three, with the rule's grading
+    await intake(db, an_alert())
+    await drain(worker)
+    [incident] = await incidents_of(db)
+    assert (incident.severity, incident.impact.value, incident.urgency.value) == (
+        Severity.SEV1,
+        "HIGH",
+        "HIGH",
+    )
+    assert {a.incident_id for a in await alerts_of(db)} == {incident.id}
+    [linked] = await events_of(incident, EventType.ALERTS_LINKED)
+    assert linked.data["count"] == 3
+
+
+async def test_a_rule_without_auto_declare_never_declares(db: str) -> None:
+    # given a rule for warnings that only groups
+    await add_rule(db, 1, matchers={"severity": "warning"}, auto_declare=False)
+    worker = processor()
+
+    # when warnings arrive
+    await intake(db, *(an_alert(severity="warning") for _ in range(5)))
+    await drain(worker)
+
+    # then they are stored and grouped, but nothing is declared
+    alerts = await alerts_of(db)
+    assert len(alerts) == 5 and {a.incident_id for a in alerts} == {None}
+    assert len({a.group_id for a in alerts}) == 1
+    assert await incidents_of(db) == []
+
+
+async def test_the_first_matching_rule_by_position_wins(db: str) -> None:
+    # given two rules that both match critical checkout alerts: the lower position first
+    await add_rule(
+        db,
+        2,
+        matchers={"service": "checkout"},
+        title_template="checkout: {alertname}",
+        group_by=["service"],
+    )
+    await add_rule(
+        db,
+        1,
+        matchers={"severity": ["critical", "error"], "service": "checkout"},
+        title_template="[{severity}] {alertname} in {labels.region}",
+        group_by=["service"],
+    )
+    worker = processor()
+
+    # when a critical and a warning alert of checkout arrive
+    await intake(
+        db,
+        an_alert(alertname="Errors", labels={"region": "eu-west-1"}),
+        an_alert(alertname="Saturation", severity="warning"),
+    )
+    await drain(worker)
+
+    # then each is grouped by the first rule that matches it
+    titles = sorted(i.title for i in await incidents_of(db))
+    assert titles == ["[critical] Errors in eu-west-1", "checkout: Saturation"]
+
+
+# --- storms, concurrency, crashes -----------------------------------------------------------
+
+
+async def test_a_storm_of_ten_thousand_alerts_makes_one_incident_and_a_few_events(
+    db: str,
+) -> None:
+    # given 10,000 distinct alerts of one service and alertname, a tenth of them repeated
+    distinct = [an_alert(f"storm-{i}") for i in range(10_000)]
+    await intake(db, *distinct, *distinct[:1_000])
+    worker = processor(alert_coalesce_seconds=1.0)
+
+    # when the processor works through them
+    started = time.perf_counter()
+    while await worker.run_once():
+        pass
+    elapsed = time.perf_counter() - started
+    await drain(worker)
+
+    # then one incident holds every alert, and a handful of events announce them all
+    [incident] = await incidents_of(db)
+    assert await Alert.filter(incident_id=incident.id).count() == 10_000
+    assert await Alert.filter(tenant_id=db, count=2).count() == 1_000
+    linked = await events_of(incident, EventType.ALERTS_LINKED)
+    assert 1 <= len(linked) <= 10
+    assert sum(e.data["count"] for e in linked) == 10_000
+    assert all(len(e.data["alerts"]) <= 20 for e in linked)
+    assert all(e.data["more"] == e.data["count"] - len(e.data["alerts"]) for e in linked)
+    print(f"\n11,000 notifications stored in {elapsed:.2f} s ({11_000 / elapsed:,.0f}/s)")
+
+
+async def test_two_processors_at_once_declare_one_incident_per_group(db: str) -> None:
+    # given alerts of three groups, arriving in several batches
+    await intake(
+        db, *(an_alert(alertname=f"Alert{i % 3}", labels={"n": str(i)}) for i in range(300))
+    )
+    first, second = processor(alert_batch_size=50), processor(alert_batch_size=50)
+
+    # when two processors run at the same time until the work is done
+    await asyncio.gather(drain(first), drain(second), drain(first), drain(second))
+
+    # then each group has exactly one incident, holding all of its alerts
+    incidents = await incidents_of(db)
+    assert sorted(i.title for i in incidents) == [
+        "Alert0 on checkout",
+        "Alert1 on checkout",
+        "Alert2 on checkout",
+    ]
+    for incident in incidents:
+        assert await Alert.filter(incident_id=incident.id).count() == 100
+        linked = await events_of(incident, EventType.ALERTS_LINKED)
+        assert sum(e.data["count"] for e in linked) == 100
+
+
+async def test_a_crash_between_storing_and_declaring_still_declares_once(db: str) -> None:
+    # given a batch stored, and the process gone before it declared anything
+    await intake(db, an_alert(), an_alert())
+    crashed = processor()
+    assert await crashed.store_batch() == 2
+    assert await incidents_of(db) == []
+    [group] = await AlertGroup.filter(tenant_id=db)
+    assert group.declare_pending
+
+    # when its lease expires and a fresh processor runs, twice
+    await Lease.filter(name=LEASE_NAME).update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    restarted = processor()
+    await drain(restarted)
+    await drain(restarted)
+
+    # then the incident is declared once, with both alerts and their one event
+    [incident] = await incidents_of(db)
+    assert {a.incident_id for a in await alerts_of(db)} == {incident.id}
+    [linked] = await events_of(incident, EventType.ALERTS_LINKED)
+    assert linked.data["count"] == 2
+    assert not (await AlertGroup.get(id=group.id)).declare_pending
