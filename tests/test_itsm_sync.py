@@ -1045,3 +1045,109 @@ async def test_old_finished_jobs_and_deliveries_are_pruned_but_unfinished_jobs_n
         assert len(jobs) > 1
     finally:
         await client.aclose()
+
+
+# --- two server processes on one database ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_servers(log_dir: Path) -> Iterator[tuple[Server, Server]]:
+    """Two server processes on one PostgreSQL database (and Redis), each with its worker."""
+    from tests.conftest import require_real_services
+    from tests.support import REDIS_URL
+
+    require_real_services()
+    pg_url = create_pg_database()
+    backend = Backend("postgres", pg_url, REDIS_URL)
+    env = {
+        "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS": "0.3",
+        "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS": "1",
+        "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
+        "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "2",
+        "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "0",
+    }
+    servers: list[Server] = []
+    try:
+        for _ in range(2):
+            servers.append(Server(backend, extra_env=env).start(log_dir))
+        yield servers[0], servers[1]
+    finally:
+        for server in servers:
+            server.stop()
+        drop_pg_database(pg_url)
+
+
+@pytest.mark.integration
+async def test_two_processes_syncing_the_same_tickets_post_and_create_nothing_twice(
+    two_servers: tuple[Server, Server], servicenow: FakeServiceNow
+) -> None:
+    # given two server processes sharing one database, and a ServiceNow slow enough that
+    # their syncs overlap
+    clients = [server.client() for server in two_servers]
+    servicenow.clear_faults()
+    servicenow.up()
+    try:
+        await configure(
+            clients[0], "SERVICENOW", servicenow.url, username="integration", secret="s3cret-pw"
+        )
+        servicenow.delay_next(100_000, seconds=0.1)
+        incidents = [
+            await declare(clients[i % 2], title=f"Twice? {i} {uuid.uuid4().hex[:6]}")
+            for i in range(3)
+        ]
+
+        # when tickets are created and, at once, notes and title changes pour in through both
+        # processes, each waking its own worker
+        async def churn(i: int, incident_id: str) -> tuple[str, list[str]]:
+            bodies: list[str] = []
+            title = ""
+            await create_ticket(clients[i % 2], incident_id, "SERVICENOW")
+            for n in range(6):
+                # through the other process than the last change: its worker wakes while
+                # the first one is still talking to ServiceNow about this ticket
+                client = clients[(i + n + 1) % 2]
+                bodies.append(f"Note {n} on incident {i} {uuid.uuid4().hex[:6]}")
+                await add_note(client, incident_id, bodies[-1])
+                await asyncio.sleep(0.15)
+                if n % 2:
+                    title = f"Twice? {i} take {n}"
+                    await client.execute(UPDATE, {"input": {"id": incident_id, "title": title}})
+            return title, bodies
+
+        made = await asyncio.gather(*(churn(i, inc["id"]) for i, inc in enumerate(incidents)))
+
+        # then, once everything is delivered...
+        async def settled() -> bool:
+            for incident, (title, bodies) in zip(incidents, made, strict=True):
+                ticket = await ticket_of(clients[0], incident["id"])
+                if ticket["syncState"] != "IN_SYNC" or ticket["externalKey"] is None:
+                    return False
+                record = servicenow.ticket(ticket["externalKey"])
+                notes = servicenow.work_notes(ticket["externalKey"])
+                if record["short_description"] != title:
+                    return False
+                if any(posted(notes, body) == 0 for body in bodies):
+                    return False
+            return True
+
+        await eventually(settled, timeout=90, what="every change and note delivered")
+        servicenow.clear_faults()
+        await asyncio.sleep(1.5)  # room for a late second post, if one were coming
+        servicenow.wait_idle()
+
+        # ...each incident has exactly one ticket, and each note is on it exactly once
+        for incident, (_, bodies) in zip(incidents, made, strict=True):
+            ticket = await ticket_of(clients[0], incident["id"])
+            ticket_id = str(uuid.UUID(ticket["id"].removeprefix("tkt_")))
+            with servicenow.lock:
+                records = [
+                    r for r in servicenow.records.values() if r["correlation_id"] == ticket_id
+                ]
+            assert [r["sys_id"] for r in records] == [ticket["externalKey"]]
+            notes = servicenow.work_notes(ticket["externalKey"])
+            assert [posted(notes, body) for body in bodies] == [1] * len(bodies), notes
+            assert len(notes) == len(bodies)
+    finally:
+        servicenow.clear_faults()
+        for client in clients:
+            await client.aclose()
