@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from tortoise.context import TortoiseContext
 
@@ -35,11 +36,21 @@ from app.models import (
     Severity,
     TimelineEvent,
 )
+from app.services import tenant as tenant_service
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
 from app.services.incident import transition_incident
-from app.services.tenant import create_tenant
 from app.services.timeline import EventType
-from tests.support import ROOT, create_pg_database, drop_pg_database
+from tests.support import (
+    ROOT,
+    GraphQLClient,
+    Server,
+    create_pg_database,
+    create_tenant,
+    create_token,
+    drop_pg_database,
+    subscribe_and_wait,
+    subscriber,
+)
 
 # --- fixtures -------------------------------------------------------------------------------
 
@@ -95,7 +106,7 @@ async def db(database_url: str) -> AsyncIterator[str]:
         # Processors of earlier tests are gone without releasing their lease.
         await Lease.filter(name=LEASE_NAME).delete()
         tenant = f"t-{uuid.uuid4().hex[:10]}"
-        await create_tenant(tenant_id=tenant, name=tenant)
+        await tenant_service.create_tenant(tenant_id=tenant, name=tenant)
         yield tenant
 
 
@@ -510,3 +521,111 @@ async def test_a_crash_between_storing_and_declaring_still_declares_once(db: str
     [linked] = await events_of(incident, EventType.ALERTS_LINKED)
     assert linked.data["count"] == 2
     assert not (await AlertGroup.get(id=group.id)).declare_pending
+
+
+# --- end to end: webhook in, incident and live timeline out ---------------------------------
+
+INCIDENTS = """
+query { incidents { totalCount edges { node { id title severity status
+  alerts { totalCount edges { node { fingerprint status count } } } } } } }
+"""
+
+FOLLOW = """
+subscription Follow($id: ID!) { timelineEventAdded(incidentId: $id) { type actor data } }
+"""
+
+
+def alertmanager_body(*alerts: tuple[str, str], service: str = "payments") -> dict[str, Any]:
+    """Alertmanager's v4 webhook payload; alerts as (fingerprint, status)."""
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighErrorRate"}',
+        "status": "firing",
+        "receiver": "incidentgraph",
+        "groupLabels": {"alertname": "HighErrorRate"},
+        "commonLabels": {"alertname": "HighErrorRate", "service": service},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.example",
+        "alerts": [
+            {
+                "status": status,
+                "labels": {
+                    "alertname": "HighErrorRate",
+                    "service": service,
+                    "severity": "critical",
+                    "instance": fingerprint,
+                },
+                "annotations": {"summary": "5xx above 5%"},
+                "startsAt": iso(NOW),
+                "endsAt": iso(datetime.now(UTC))
+                if status == "resolved"
+                else "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.example/graph",
+                "fingerprint": fingerprint,
+            }
+            for fingerprint, status in alerts
+        ],
+    }
+
+
+async def post_alerts(server: Server, token: str, body: dict[str, Any]) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        response = await http.post(
+            "/webhooks/alerts/alertmanager",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 202, response.text
+
+
+async def wait_for_incidents(client: GraphQLClient, count: int) -> list[dict[str, Any]]:
+    for _ in range(150):
+        data = await client.execute(INCIDENTS)
+        if data["incidents"]["totalCount"] >= count:
+            return [e["node"] for e in data["incidents"]["edges"]]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {count} incident(s) after 15 s: {data}")
+
+
+async def test_alertmanager_alerts_declare_an_incident_whose_subscribers_see_them(
+    server: Server,
+) -> None:
+    # given a tenant with an Alertmanager posting with an INGEST token
+    tenant = create_tenant(server, tenant_id=f"e2e-{uuid.uuid4().hex[:8]}", name="E2E")
+    ingest = create_token(server, role="INGEST", name="alertmanager", tenant=tenant)
+    admin = server.client(token=create_token(server, role="ADMIN", name="ops", tenant=tenant))
+
+    # when two alerts of one service fire, one of them twice
+    await post_alerts(server, ingest, alertmanager_body(("am-1", "firing"), ("am-2", "firing")))
+    await post_alerts(server, ingest, alertmanager_body(("am-1", "firing")))
+
+    # then one incident is declared from them, holding both alerts
+    [incident] = await wait_for_incidents(admin, 1)
+    assert incident["title"] == "HighErrorRate on payments"
+    assert incident["severity"] == "SEV2"
+
+    # when a responder follows its timeline, and a third alert fires and the first resolves
+    sub = await subscriber(server, token=admin.token)
+    await subscribe_and_wait(sub, server, FOLLOW, {"id": incident["id"]})
+    await post_alerts(server, ingest, alertmanager_body(("am-3", "firing")))
+    await post_alerts(server, ingest, alertmanager_body(("am-1", "resolved")))
+
+    # then the live stream shows the newly linked alert and the resolved one
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < 2:
+        event = (await sub.next_data(timeout=15))["timelineEventAdded"]
+        seen[event["type"]] = event
+    await sub.close()
+    linked = seen[EventType.ALERTS_LINKED]
+    assert (linked["actor"], linked["data"]["count"]) == ("alerts", 1)
+    assert linked["data"]["alerts"][0]["fingerprint"] == "am-3"
+    resolved = seen[EventType.ALERTS_RESOLVED]["data"]
+    assert [a["fingerprint"] for a in resolved["alerts"]] == ["am-1"]
+
+    # and the incident lists its three alerts, the first counted twice and resolved
+    [incident] = await wait_for_incidents(admin, 1)
+    alerts = {a["node"]["fingerprint"]: a["node"] for a in incident["alerts"]["edges"]}
+    assert incident["alerts"]["totalCount"] == 3
+    assert alerts["am-1"]["status"] == "RESOLVED"
+    assert alerts["am-1"]["count"] == 3
+    await admin.aclose()
