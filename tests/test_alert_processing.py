@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,7 +42,9 @@ from app.services.alerts.processor import LEASE_NAME, AlertProcessor
 from app.services.incident import transition_incident
 from app.services.timeline import EventType
 from tests.support import (
+    REDIS_URL,
     ROOT,
+    Backend,
     GraphQLClient,
     Server,
     create_pg_database,
@@ -629,3 +632,43 @@ async def test_alertmanager_alerts_declare_an_incident_whose_subscribers_see_the
     assert alerts["am-1"]["status"] == "RESOLVED"
     assert alerts["am-1"]["count"] == 3
     await admin.aclose()
+
+
+@pytest.mark.integration
+async def test_two_servers_on_one_database_declare_one_incident_per_group(
+    log_dir: Path,
+) -> None:
+    # given two server processes sharing one PostgreSQL database and Redis
+    from tests.conftest import require_real_services
+
+    require_real_services()
+    url = create_pg_database()
+    backend = Backend("postgres", url, REDIS_URL)
+    first = Server(backend).start(log_dir)
+    second = Server(backend).start(log_dir)
+    try:
+        ingest = create_token(first, role="INGEST", name="alertmanager")
+        admin = first.client()
+
+        # when alerts of three groups are posted to both servers at once
+        bodies = [
+            alertmanager_body((f"two-{i}-{n}", "firing"), service=f"svc-{i % 3}")
+            for i in range(30)
+            for n in range(2)
+        ]
+        await asyncio.gather(
+            *(post_alerts((first, second)[k % 2], ingest, b) for k, b in enumerate(bodies))
+        )
+
+        # then each group has exactly one incident, however the work was shared
+        incidents = await wait_for_incidents(admin, 3)
+        await asyncio.sleep(2)  # a second declaration, were there one, would show by now
+        data = await admin.execute(INCIDENTS)
+        titles = sorted(e["node"]["title"] for e in data["incidents"]["edges"])
+        assert titles == [f"HighErrorRate on svc-{i}" for i in range(3)], incidents
+        assert sum(e["node"]["alerts"]["totalCount"] for e in data["incidents"]["edges"]) == 60
+        await admin.aclose()
+    finally:
+        first.stop()
+        second.stop()
+        drop_pg_database(url)
