@@ -113,16 +113,20 @@ async def post(
     return await http.post(server.url + path, content=content, headers=headers)
 
 
-def stored(backend: Backend, tenant: str) -> list[tuple[str, str, str]]:
-    """(source, fingerprint, status) of the tenant's alerts waiting or processed.
+Row = tuple[str, str, str]
+
+
+def tables(backend: Backend, tenant: str) -> tuple[list[Row], list[Row]]:
+    """(source, fingerprint, status) of the tenant's alerts waiting in `alert_intake`, and of
+    those processed into `alert`.
 
     The intake table is read first: a row the processor moves meanwhile shows up in `alert`.
     """
     if backend.database_url.startswith("sqlite"):
         path = backend.database_url.removeprefix("sqlite://")
         with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
-            waiting = [
-                json.loads(p)
+            payloads = [
+                p
                 for (p,) in db.execute(
                     "SELECT payload FROM alert_intake WHERE tenant_id = ?", (tenant,)
                 )
@@ -131,30 +135,32 @@ def stored(backend: Backend, tenant: str) -> list[tuple[str, str, str]]:
                 "SELECT source, fingerprint, status FROM alert WHERE tenant_id = ?", (tenant,)
             ).fetchall()
     else:
-        done, waiting = asyncio.run(_stored_postgres(backend.database_url, tenant))
-    return [(a["source"], a["fingerprint"], a["status"]) for a in waiting] + [
-        (s, f, st) for s, f, st in done
-    ]
+        payloads, done = asyncio.run(_tables_postgres(backend.database_url, tenant))
+    waiting = [(a["source"], a["fingerprint"], a["status"]) for a in map(json.loads, payloads)]
+    return waiting, [(s, f, st) for s, f, st in done]
 
 
-async def _stored_postgres(url: str, tenant: str) -> tuple[list[Any], list[Any]]:
+async def _tables_postgres(url: str, tenant: str) -> tuple[list[str], list[Any]]:
     conn = await asyncpg.connect(url)
     try:
-        waiting = [
-            json.loads(r[0])
+        payloads = [
+            r[0]
             for r in await conn.fetch(
                 "SELECT payload::text FROM alert_intake WHERE tenant_id = $1", tenant
             )
         ]
-        done = [
-            tuple(r)
-            for r in await conn.fetch(
-                "SELECT source, fingerprint, status FROM alert WHERE tenant_id = $1", tenant
-            )
-        ]
-        return done, waiting
+        done = await conn.fetch(
+            "SELECT source, fingerprint, status FROM alert WHERE tenant_id = $1", tenant
+        )
+        return payloads, [tuple(r) for r in done]
     finally:
         await conn.close()
+
+
+def stored(backend: Backend, tenant: str) -> list[Row]:
+    """The tenant's alerts, waiting or processed."""
+    waiting, done = tables(backend, tenant)
+    return waiting + done
 
 
 async def stored_of(backend: Backend, tenant: str) -> list[tuple[str, str, str]]:
@@ -643,6 +649,16 @@ async def test_no_alert_answered_202_is_lost_when_the_server_is_killed(own_datab
         rows = await stored_of(own_database, "default")
         missing = set(accepted) - {(source, f) for source, f, _ in rows}
         assert not missing, f"{len(missing)} of {len(accepted)} accepted alerts lost"
+
+        # and once the processor has caught up, every one of them is a stored alert
+        deadline = time.monotonic() + 120
+        while True:
+            waiting, done = await asyncio.to_thread(tables, own_database, "default")
+            if not waiting or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert waiting == []
+        assert set(accepted) <= {(source, f) for source, f, _ in done}
     finally:
         restarted.stop()
 
