@@ -161,6 +161,27 @@ async def test_servicenow_sees_what_a_person_changed(
     assert payload["correlation_id"] == "inc-2"
 
 
+async def test_servicenow_versions_tell_apart_writes_in_the_same_second(
+    servicenow: FakeServiceNow, sn: ServiceNowConnector
+) -> None:
+    # given ServiceNow's clock standing still: every write stamped the same second
+    now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    servicenow.clock = lambda: now
+
+    # when a ticket is created, updated by us, edited by a person and given a work note
+    created = await sn.create({"short_description": "Flapping"}, idempotency_key="inc-v")
+    updated = await sn.update(created.key, {"urgency": "1"})
+    servicenow.edit(created.key, short_description="Flapping badly")
+    await sn.add_comment(created.key, "Looking")
+    fetched = await sn.fetch(created.key)
+
+    # then each read shows the same time but a later version (sys_mod_count)
+    assert created.updated_at == updated.updated_at == fetched.updated_at == now
+    assert created.version is not None
+    assert [updated.version, fetched.version] == [created.version + 1, created.version + 3]
+    assert servicenow.webhook_payload(created.key)["sys_mod_count"] == str(fetched.version)
+
+
 async def test_servicenow_fetch_by_number(sn: ServiceNowConnector) -> None:
     created = await sn.create({"short_description": "x"}, idempotency_key="inc-n")
     assert (await sn.fetch(created.number)).key == created.key

@@ -534,6 +534,75 @@ async def test_duplicate_and_out_of_order_webhooks_change_nothing(
     assert len(updates) == 1
 
 
+async def test_two_servicenow_edits_in_one_second_are_both_applied_in_order(
+    api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
+) -> None:
+    # given two edits of a ticket within one second: the same sys_updated_on, and only
+    # sys_mod_count telling them apart
+    incident, ticket = await synced_incident(api, "SERVICENOW")
+    key = ticket["externalKey"]
+    clock = servicenow.clock
+    second = clock() + timedelta(seconds=3)
+    servicenow.clock = lambda: second
+    try:
+        servicenow.edit(key, short_description="First in the second")
+        first_edit = servicenow.webhook_payload(key)
+        servicenow.edit(key, short_description="Second in the second")
+        second_edit = servicenow.webhook_payload(key)
+    finally:
+        servicenow.clock = clock
+    assert first_edit["sys_updated_on"] == second_edit["sys_updated_on"]
+
+    # when both arrive in order, and then the first again as a new delivery (a replay)
+    replay = json.dumps(first_edit).encode()
+    replies = [
+        await post_webhook(sync_server, "servicenow", first_edit),
+        await post_webhook(sync_server, "servicenow", second_edit),
+        await post_webhook(
+            sync_server,
+            "servicenow",
+            None,
+            body=replay,
+            headers={**signed(replay), "X-Incidentgraph-Delivery": uuid.uuid4().hex},
+        ),
+    ]
+
+    # then both edits are applied, in order, and the replayed older one changes nothing
+    assert [r.json()["status"] for r in replies] == ["applied", "applied", "stale"]
+    after = await incident_of(api, incident["id"])
+    assert after["title"] == "Second in the second"
+    titles = [
+        e["node"]["data"]["changes"]["title"]["to"]
+        for e in after["timeline"]["edges"]
+        if e["node"]["type"] == "com.incidents.updated.v1"
+    ]
+    assert titles == ["First in the second", "Second in the second"]
+    assert servicenow.ticket(key)["short_description"] == "Second in the second"
+
+
+async def test_a_quiet_servicenow_edit_in_the_second_of_our_own_write_is_drift(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given a ticket created from an incident, and renamed by a person within the same
+    # second as our write (no webhook)
+    clock = servicenow.clock
+    second = clock()
+    servicenow.clock = lambda: second
+    try:
+        incident, ticket = await synced_incident(api, "SERVICENOW")
+        servicenow.edit(ticket["externalKey"], short_description="Renamed in that second")
+
+        # when a sync is forced
+        data = await api.execute(SYNC_TICKET, {"input": {"id": ticket["id"]}})
+        assert data["syncTicket"]["errors"] == []
+
+        # then the change is found by its sys_mod_count: applied, and shown as drift
+        await ticket_in(api, incident["id"], "DRIFTED")
+    finally:
+        servicenow.clock = clock
+    assert (await incident_of(api, incident["id"]))["title"] == "Renamed in that second"
+
+
 async def test_a_transition_our_lifecycle_forbids_becomes_a_conflict(
     api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
 ) -> None:

@@ -57,6 +57,9 @@ class RemoteTicket:
     url: str  # where a person opens it
     fields: Mapping[str, Any]  # the product's field names and raw values
     updated_at: datetime  # sys_updated_on / updated, UTC
+    # The product's revision counter (ServiceNow's sys_mod_count), where it has one: it
+    # orders versions that updated_at, stamped to the second, cannot tell apart.
+    version: int | None = None
     comments: tuple[str, ...] = field(default=())  # newest last, where the product has them
     notes: tuple[RemoteNote, ...] = field(default=())  # the same comments, with their ids
 

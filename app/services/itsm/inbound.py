@@ -5,7 +5,8 @@ A delivery is signed with the connection's webhook secret: HMAC-SHA256 over
 timestamp in `X-Incidentgraph-Timestamp`. Older (or newer) than five minutes: refused. The
 delivery's id (`X-Atlassian-Webhook-Identifier`, `X-Incidentgraph-Delivery`, or else the
 SHA-256 of the body) is stored once: the same delivery again changes nothing. A ticket
-version older than one already seen (out of order) is recorded and ignored.
+version older than one already seen (out of order: by ServiceNow's sys_mod_count, else by
+the update time) is recorded and ignored.
 
 Comments: a Jira delivery's comments (its `comment`, and the issue's comment list when sent)
 become incident notes at once (notes.py). A ServiceNow delivery carries only the text of the
@@ -31,6 +32,7 @@ from app.services.itsm import notes, outbound
 from app.services.itsm.connector import RemoteNote, RemoteTicket
 from app.services.itsm.mapping import rules_for
 from app.services.itsm.sync import (
+    against_seen,
     apply_remote,
     decide,
     enqueue_job,
@@ -86,6 +88,7 @@ class Update:
     fields: Mapping[str, Any]
     updated_at: datetime
     notes: tuple[RemoteNote, ...] = field(default=())
+    version: int | None = None  # RemoteTicket.version
     # A note was announced whose id only a fetch reads (ServiceNow's work_notes).
     note_to_fetch: bool = False
 
@@ -98,6 +101,7 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
         record = payload.get("record") or payload.get("result") or payload
         if not isinstance(record, Mapping) or not record.get("sys_id"):
             raise Rejected(400, "a ServiceNow delivery needs sys_id")
+        from app.services.itsm.servicenow import mod_count
         from app.services.itsm.servicenow import parse_timestamp as sn_time
 
         try:
@@ -111,6 +115,7 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
             record,
             updated,
             note_to_fetch=bool(note.strip()) and not notes.is_ours(note),
+            version=mod_count(record),
         )
     issue = payload.get("issue")
     if not isinstance(issue, Mapping) or not issue.get("key"):
@@ -184,9 +189,10 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
             "externalKey": update.key,
             "number": update.number or None,
             "updatedAt": update.updated_at.isoformat(),
+            "version": update.version,
         },
     )
-    if ticket.external_updated_at is not None and update.updated_at < ticket.external_updated_at:
+    if against_seen(ticket, version=update.version, updated_at=update.updated_at) < 0:
         from app.services import incident as incidents
 
         stale = NewEvent(
@@ -208,6 +214,7 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
         url=ticket.url or "",
         fields=update.fields,
         updated_at=update.updated_at.astimezone(UTC),
+        version=update.version,
     )
     plan = decide(
         rules=rules,

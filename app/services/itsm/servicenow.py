@@ -4,7 +4,8 @@ Fields cross in ServiceNow's own names and raw values (`sysparm_display_value=fa
 short_description, description, urgency and impact ("1" high .. "3" low), state ("1" New,
 "2" In Progress, "3" On Hold, "6" Resolved, "7" Closed, "8" Canceled), work_notes,
 close_code, close_notes, correlation_id, priority (computed by ServiceNow), number,
-sys_id, sys_updated_on ("YYYY-MM-DD HH:MM:SS", UTC), sys_mod_count.
+sys_id, sys_updated_on ("YYYY-MM-DD HH:MM:SS", UTC), sys_mod_count (bumped by every write:
+the ticket's version, since two writes in one second share a sys_updated_on).
 
 - create: idempotent through `correlation_id` = the idempotency key. A create first looks
   the key up (`sysparm_query=correlation_id=<key>`) and returns the ticket found.
@@ -160,6 +161,7 @@ class ServiceNowConnector:
             url=self.ticket_url(sys_id),
             fields=dict(record),
             updated_at=parse_timestamp(str(record.get("sys_updated_on", ""))),
+            version=mod_count(record),
             comments=tuple(str(n.get("value", "")) for n in entries),
             notes=tuple(
                 RemoteNote(
@@ -204,6 +206,15 @@ def parse_timestamp(value: str) -> datetime:
         raise ProviderError(
             f"ServiceNow: unreadable sys_updated_on {value[:40]!r}", retryable=False
         ) from None
+
+
+def mod_count(record: Mapping[str, Any]) -> int | None:
+    """sys_mod_count (a string on the wire), None when absent or unreadable."""
+    value = str(record.get("sys_mod_count", "")).strip()
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 def format_timestamp(value: datetime) -> str:

@@ -321,6 +321,30 @@ async def _job(row: LinkedTicket, kind: SyncJobKind, fields: Sequence[str] = ())
     )
 
 
+# --- ticket versions ------------------------------------------------------------------------
+
+# The newest ticket version seen (RemoteTicket.version), kept with the base it was read with,
+# under a key no mapped field has: the 3-way merge never reads it.
+VERSION_KEY = "@version"
+
+
+def seen_version(ticket: LinkedTicket) -> int | None:
+    value = ticket.base.get(VERSION_KEY)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def against_seen(ticket: LinkedTicket, *, version: int | None, updated_at: datetime) -> int:
+    """A ticket version against the newest seen: -1 older, 0 the same, 1 newer (or the first).
+    By the revision counter when both have one (ServiceNow stamps updates to the second, so
+    two in one second share a time), else by update time."""
+    seen = seen_version(ticket)
+    if version is not None and seen is not None:
+        return (version > seen) - (version < seen)
+    if ticket.external_updated_at is None:
+        return 1
+    return (updated_at > ticket.external_updated_at) - (updated_at < ticket.external_updated_at)
+
+
 # --- the 3-way merge ------------------------------------------------------------------------
 
 
@@ -533,13 +557,15 @@ async def apply_remote(
                 "external": value,
                 "detectedAt": now.isoformat(),
             }
+        if against_seen(fresh, version=remote.version, updated_at=remote.updated_at) > 0:
+            fresh.external_updated_at = remote.updated_at
+            if remote.version is not None:
+                base[VERSION_KEY] = remote.version
         fresh.base = base
         fresh.conflicts = conflicts
         fresh.external_key = remote.key
         fresh.number = remote.number or fresh.number
         fresh.url = remote.url or fresh.url
-        if fresh.external_updated_at is None or remote.updated_at > fresh.external_updated_at:
-            fresh.external_updated_at = remote.updated_at
         fresh.last_synced_at = now
         fresh.last_error = None
         fresh.attempts = 0

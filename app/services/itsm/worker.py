@@ -49,6 +49,7 @@ from app.services.itsm.mapping import (
 )
 from app.services.itsm.sync import (
     Plan,
+    against_seen,
     apply_remote,
     decide,
     internal_external,
@@ -276,9 +277,7 @@ async def sync_once(
             return
         remote = await connector.fetch(ticket.external_key)
         # A ticket version nobody announced: what it changed is drift.
-        unannounced = (
-            ticket.external_updated_at is None or remote.updated_at > ticket.external_updated_at
-        )
+        unannounced = against_seen(ticket, version=remote.version, updated_at=remote.updated_at) > 0
         plan = decide(
             rules=rules,
             base=ticket.base,
