@@ -501,6 +501,57 @@ async def test_webhooks_without_a_valid_fresh_signature_are_refused(
     assert (await incident_of(api, incident["id"]))["title"] == incident["title"]
 
 
+def jira_signed(body: bytes, *, delivery: str, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    """The headers Jira Cloud itself sends with a webhook registered with a secret."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "X-Hub-Signature": f"sha256={digest}",
+        "X-Atlassian-Webhook-Identifier": delivery,
+        "Content-Type": "application/json",
+    }
+
+
+async def test_jira_signs_its_webhooks_itself_and_each_delivery_counts_once(
+    api: GraphQLClient, sync_server: Server, jira: FakeJira
+) -> None:
+    # given a synced Jira issue a person renamed, and Jira's webhook for it
+    incident, ticket = await synced_incident(api, "JIRA")
+    key = ticket["externalKey"]
+    jira.edit(key, summary="Renamed in Jira")
+    payload = jira.webhook_payload(key)
+    body = json.dumps(payload).encode()
+    delivery = str(uuid.uuid4())
+    forged = json.dumps({**payload, "user": {"displayName": "Mallory"}}).encode()
+    captured = json.dumps({**payload, "timestamp": int((time.time() - 600) * 1000)}).encode()
+
+    async def send(raw: bytes, headers: dict[str, str]) -> httpx.Response:
+        return await post_webhook(sync_server, "jira", None, body=raw, headers=headers)
+
+    # when it comes unsigned, signed with another secret, altered after signing, or signed
+    # but ten minutes old
+    refused = [
+        await send(body, {"Content-Type": "application/json"}),
+        await send(body, jira_signed(body, delivery=delivery, secret="y" * 24)),
+        await send(forged, jira_signed(body, delivery=delivery)),
+        await send(captured, jira_signed(captured, delivery=str(uuid.uuid4()))),
+    ]
+
+    # then each is refused, and the incident is unchanged
+    assert [r.status_code for r in refused] == [401, 401, 401, 401]
+    assert "stale" in refused[-1].json()["error"]
+    assert (await incident_of(api, incident["id"]))["title"] == incident["title"]
+
+    # when Jira delivers it signed its own way, and then delivers it again
+    replies = [await send(body, jira_signed(body, delivery=delivery)) for _ in range(2)]
+
+    # then it is applied once: the second delivery changes nothing
+    assert [r.json()["status"] for r in replies] == ["applied", "duplicate"]
+    after = await incident_of(api, incident["id"])
+    assert after["title"] == "Renamed in Jira"
+    assert types(after).count("com.incidents.provider.jira.ingested.v1") == 1
+    assert types(after).count("com.incidents.updated.v1") == 1
+
+
 async def test_duplicate_and_out_of_order_webhooks_change_nothing(
     api: GraphQLClient, sync_server: Server, servicenow: FakeServiceNow
 ) -> None:

@@ -1,7 +1,8 @@
 """POST /webhooks/itsm/{provider}: inbound ticket updates from ServiceNow and Jira.
 
 The tenant is named by `?tenant=<id>` or by the bearer token when one is sent (CONTRACT
-section 4); either way the HMAC signature with the tenant's webhook secret is required.
+section 4); either way the HMAC signature with the tenant's webhook secret is required (ours,
+or Jira Cloud's own X-Hub-Signature on the Jira endpoint).
 """
 
 from __future__ import annotations
@@ -52,12 +53,7 @@ async def itsm_webhook(request: Request) -> Response:
         return _error(401, "name the tenant: ?tenant=<id> (or send its bearer token)")
     connection = await ItsmConnection.get_or_none(tenant_id=tenant_id, provider=provider)
     try:
-        inbound.verify(
-            connection,
-            body=body,
-            signature=request.headers.get("x-incidentgraph-signature"),
-            timestamp=request.headers.get("x-incidentgraph-timestamp"),
-        )
+        inbound.verify(connection, provider=provider, body=body, headers=request.headers)
         assert connection is not None
         try:
             payload = json.loads(body)

@@ -2,11 +2,13 @@
 
 A delivery is signed with the connection's webhook secret: HMAC-SHA256 over
 `<timestamp>.<raw body>`, sent as `X-Incidentgraph-Signature: sha256=<hex>` with the Unix
-timestamp in `X-Incidentgraph-Timestamp`. Older (or newer) than five minutes: refused. The
-delivery's id (`X-Atlassian-Webhook-Identifier`, `X-Incidentgraph-Delivery`, or else the
-SHA-256 of the body) is stored once: the same delivery again changes nothing. A ticket
-version older than one already seen (out of order: by ServiceNow's sys_mod_count, else by
-the update time) is recorded and ignored.
+timestamp in `X-Incidentgraph-Timestamp`. Jira Cloud's own signature is taken too:
+`X-Hub-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body, dated by the payload's
+`timestamp` (milliseconds). Older (or newer) than five minutes: refused. The delivery's id
+(`X-Atlassian-Webhook-Identifier`, `X-Incidentgraph-Delivery`, or else the SHA-256 of the
+body) is stored once: the same delivery again changes nothing. A ticket version older than
+one already seen (out of order: by ServiceNow's sys_mod_count, else by the update time) is
+recorded and ignored.
 
 Comments: a Jira delivery's comments (its `comment`, and the issue's comment list when sent)
 become incident notes at once (notes.py). A ServiceNow delivery carries only the text of the
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,23 +65,63 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def verify(
     connection: ItsmConnection | None,
     *,
+    provider: ItsmProvider,
     body: bytes,
-    signature: str | None,
-    timestamp: str | None,
+    headers: Mapping[str, str],
     now: float | None = None,
 ) -> None:
+    """Refuse (Rejected) a delivery not signed with the connection's webhook secret, or sent
+    more than five minutes from now. Our scheme for every provider; Jira's own as well."""
+    signature = headers.get("x-incidentgraph-signature")
+    native = headers.get("x-hub-signature")
+    if signature is None and native is not None and provider is ItsmProvider.JIRA:
+        _verify_jira(connection, body=body, signature=native, now=now)
+        return
+    timestamp = headers.get("x-incidentgraph-timestamp")
     if not signature or not timestamp:
         raise Rejected(401, "missing signature or timestamp header")
-    if connection is None or not connection.webhook_secret or not connection.enabled:
-        raise Rejected(401, "bad signature")
-    expected = sign(connection.webhook_secret, timestamp, body)
+    secret = _secret(connection)
+    expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise Rejected(401, "bad signature")
     try:
         sent = float(timestamp)
     except ValueError:
         raise Rejected(401, "malformed timestamp") from None
-    if abs((time.time() if now is None else now) - sent) > TOLERANCE_SECONDS:
+    _check_fresh(sent, now)
+
+
+def sign_jira(secret: str, body: bytes) -> str:
+    """Jira Cloud's own webhook signature (X-Hub-Signature): HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _verify_jira(
+    connection: ItsmConnection | None, *, body: bytes, signature: str, now: float | None
+) -> None:
+    # Jira signs the body only; its `timestamp` (ms), inside what is signed, dates it.
+    expected = sign_jira(_secret(connection), body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+        raise Rejected(401, "bad signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(400, "the body is not JSON") from None
+    sent = payload.get("timestamp") if isinstance(payload, Mapping) else None
+    if isinstance(sent, bool) or not isinstance(sent, int | float):
+        raise Rejected(401, "a Jira delivery without its timestamp cannot be checked for replay")
+    _check_fresh(sent / 1000, now)
+
+
+def _secret(connection: ItsmConnection | None) -> str:
+    if connection is None or not connection.webhook_secret or not connection.enabled:
+        raise Rejected(401, "bad signature")
+    return connection.webhook_secret
+
+
+def _check_fresh(sent: float, now: float | None) -> None:
+    skew = abs((time.time() if now is None else now) - sent)
+    if not math.isfinite(skew) or skew > TOLERANCE_SECONDS:
         raise Rejected(401, "stale timestamp: more than 5 minutes from the server's clock")
 
 
