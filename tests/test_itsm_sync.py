@@ -405,6 +405,39 @@ async def test_linking_an_existing_ticket_and_unlinking_it(
     assert "com.incidents.ticket.unlinked.v1" in types(after)
 
 
+async def test_linking_to_an_unknown_incident_names_the_incident_id_field(
+    api: GraphQLClient, servicenow: FakeServiceNow
+) -> None:
+    # given incident ids that name no incident: a well-formed one and a malformed one
+    unknown = [f"inc_{uuid.uuid4().hex}", "not-an-incident"]
+    records_before = len(servicenow.records)
+
+    # when a ticket is linked to, or created from, each
+    errors = []
+    for incident_id in unknown:
+        linked = await api.execute(
+            LINK_TICKET,
+            {
+                "input": {
+                    "incidentId": incident_id,
+                    "provider": "SERVICENOW",
+                    "externalKey": uuid.uuid4().hex,
+                }
+            },
+        )
+        created = await api.execute(
+            CREATE_TICKET, {"input": {"incidentId": incident_id, "provider": "SERVICENOW"}}
+        )
+        errors += [linked["linkTicket"], created["createTicket"]]
+
+    # then each is NOT_FOUND on the input's incidentId field, and nothing is made
+    assert [(p["ticket"], [(e["field"], e["code"]) for e in p["errors"]]) for p in errors] == [
+        (None, [("incidentId", "NOT_FOUND")])
+    ] * 4
+    await asyncio.sleep(0.5)
+    assert len(servicenow.records) == records_before
+
+
 # --- failures and retries -------------------------------------------------------------------
 
 

@@ -40,13 +40,20 @@ def ticket_key(value: str) -> str:
 
 
 async def _ticket_command(
-    command: Callable[[], Awaitable[sync.TicketView]],
+    command: Callable[[], Awaitable[sync.TicketView]], *, takes_incident: bool = False
 ) -> ExternalTicketPayload:
     try:
         view = await command()
     except DomainError as error:
-        return ExternalTicketPayload(ticket=None, errors=[UserError.of(error)])
+        return ExternalTicketPayload(ticket=None, errors=[_error(error, takes_incident)])
     return ExternalTicketPayload(ticket=ExternalTicket.of(view), errors=[])
+
+
+def _error(error: DomainError, takes_incident: bool) -> UserError:
+    # The services call the incident's id "id"; inputs naming an incident call it incidentId.
+    if takes_incident and isinstance(error, NotFound) and error.field == "id":
+        return UserError(field="incidentId", code=error.code, message=error.message)
+    return UserError.of(error)
 
 
 async def itsm_connections(info: Info[Context, Any]) -> list[ItsmConnection]:
@@ -102,7 +109,8 @@ async def link_ticket(info: Info[Context, Any], input: LinkTicketInput) -> Exter
             provider=input.provider,
             external_key=input.external_key,
             clearance=principal.clearance,
-        )
+        ),
+        takes_incident=True,
     )
 
 
@@ -118,7 +126,8 @@ async def create_ticket(
             provider=input.provider,
             external_key=None,
             clearance=principal.clearance,
-        )
+        ),
+        takes_incident=True,
     )
 
 
