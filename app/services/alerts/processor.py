@@ -71,7 +71,8 @@ class AlertProcessor:
         self._settings = settings
         self._use_row_locks = use_row_locks
         self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._settle_wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
         # Its own owner name, so two processors in one process exclude each other too.
         self.owner = f"{lease.OWNER}:{uuid.uuid4().hex[:8]}"
 
@@ -80,14 +81,21 @@ class AlertProcessor:
 
     async def start(self) -> None:
         alerts.set_waker(self.wake)
-        self._task = asyncio.create_task(self._loop(), name="alert-processor")
+        # Phase A and phase B run side by side: storing the next batch does not wait for the
+        # last one's declarations and events, which take one transaction per incident, and
+        # while phase B is busy more alerts pile up for its next, coalesced, round.
+        self._tasks = [
+            asyncio.create_task(self._loop(), name="alert-processor"),
+            asyncio.create_task(self._settle_loop(), name="alert-processor-settle"),
+        ]
 
     async def stop(self) -> None:
         alerts.set_waker(None)
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+                await task
         # Another process takes over at once instead of after the lease expires.
         with contextlib.suppress(Exception):
             await lease.release(LEASE_NAME, owner=self.owner)
@@ -98,15 +106,30 @@ class AlertProcessor:
                 await asyncio.wait_for(self._wakeup.wait(), self._settings.alert_poll_seconds)
             self._wakeup.clear()
             try:
-                while await self.run_once():
-                    pass
+                while await self.store_batch():
+                    self._settle_wakeup.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("alert processing failed; retrying on the next poll")
 
+    async def _settle_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._settle_wakeup.wait(), self._settings.alert_poll_seconds
+                )
+            self._settle_wakeup.clear()
+            try:
+                await self.settle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("declaring incidents for alerts failed; retrying on the next poll")
+
     async def run_once(self) -> int:
-        """Process one batch; returns how many intake rows it took (0: nothing to do)."""
+        """Process one batch, both phases in turn; returns how many intake rows it took (0:
+        nothing to do). The running processor does the same with the phases side by side."""
         taken = await self.store_batch()
         await self.settle()
         return taken
