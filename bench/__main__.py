@@ -11,14 +11,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import boards, dashboard, fanout, statements
+from bench import alerts, boards, dashboard, fanout, statements
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("fanout", "dashboard", "statements", "boards")
+BENCHMARKS = ("fanout", "dashboard", "statements", "boards", "alerts")
 T = TypeVar("T")
 
 
@@ -89,6 +89,16 @@ def parser() -> argparse.ArgumentParser:
     live.add_argument(
         "--writers", type=int, default=4, help="concurrent writers of the burst (default 4)"
     )
+    intake = p.add_argument_group("alerts")
+    intake.add_argument(
+        "--alert-seconds", type=float, default=10.0, help="seconds of load (default 10)"
+    )
+    intake.add_argument(
+        "--alert-batch", type=int, default=100, help="alerts per webhook payload (default 100)"
+    )
+    intake.add_argument(
+        "--alert-connections", type=int, default=8, help="keep-alive connections (default 8)"
+    )
     return p
 
 
@@ -117,6 +127,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "dashboard": lambda: _dashboard(args),
         "statements": _statements,
         "boards": lambda: _boards(args),
+        "alerts": lambda: _alerts(args),
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -166,6 +177,14 @@ async def _boards(args: argparse.Namespace) -> tuple[str, Verdict]:
     return boards.render(result), boards.verdict(result)
 
 
+async def _alerts(args: argparse.Namespace) -> tuple[str, Verdict]:
+    options = alerts.Options(
+        seconds=args.alert_seconds, batch=args.alert_batch, connections=args.alert_connections
+    )
+    result = await alerts.run(options)
+    return alerts.render(result), alerts.verdict(result)
+
+
 async def _statements() -> tuple[str, Verdict]:
     result = await statements.run()
     return statements.render(result), statements.verdict(result)
@@ -183,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "--rounds, --clients, --repeats, --connections, --incidents, --subscribers, "
             "--changes and --writers must be positive"
         )
+    if min(args.alert_batch, args.alert_connections) < 1 or args.alert_seconds <= 0:
+        p.error("--alert-seconds, --alert-batch and --alert-connections must be positive")
     chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
     output: Path | None = args.output or (DOCUMENT if not args.benchmarks else None)
     raise_open_file_limit()

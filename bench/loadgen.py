@@ -10,7 +10,7 @@ import asyncio
 import json
 import resource
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,13 @@ def graphql_request(
     host: str, port: int, query: str, *, token: str, variables: Mapping[str, Any] | None = None
 ) -> bytes:
     body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
+    return post_request(host, port, "/graphql", body, token=token)
+
+
+def post_request(host: str, port: int, path: str, body: bytes, *, token: str) -> bytes:
+    """A keep-alive HTTP/1.1 POST of a JSON body, as bytes ready to send."""
     head = (
-        f"POST /graphql HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Type: application/json\r\nAccept: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
@@ -67,12 +72,24 @@ async def _exchange(
     return head, body
 
 
-def _failed(head: bytes, body: bytes) -> bool:
-    return head[9:12] != b"200" or b'"errors"' in body
+def _failed(head: bytes, body: bytes, expect: bytes) -> bool:
+    return head[9:12] != expect or b'"errors"' in body
 
 
-async def run(host: str, port: int, request: bytes, *, connections: int, seconds: float) -> Load:
-    """Send `request` back to back on `connections` connections for `seconds`."""
+async def run(
+    host: str,
+    port: int,
+    request: bytes | Sequence[bytes],
+    *,
+    connections: int,
+    seconds: float,
+    expect: int = 200,
+) -> Load:
+    """Send `request` back to back on `connections` connections for `seconds` (a sequence
+    of requests is sent in turn, each connection starting at its own place in it); a
+    response other than `expect`, or one carrying GraphQL `errors`, is a failure."""
+    requests = [request] if isinstance(request, bytes) else list(request)
+    status = str(expect).encode()
     latencies: list[float] = []
     failures: list[bytes] = []
     streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
@@ -83,15 +100,20 @@ async def run(host: str, port: int, request: bytes, *, connections: int, seconds
         started = time.monotonic()
         stop_at = started + seconds
 
-        async def loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def loop(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, start: int
+        ) -> None:
+            turn = start
             while time.monotonic() < stop_at:
                 sent = time.monotonic()
-                head, body = await _exchange(reader, writer, request)
+                head, body = await _exchange(reader, writer, requests[turn % len(requests)])
+                turn += 1
                 latencies.append(time.monotonic() - sent)
-                if _failed(head, body):
+                if _failed(head, body, status):
                     failures.append(head + body[:300])
 
-        await asyncio.gather(*(loop(r, w) for r, w in streams))
+        spread = max(len(requests) // max(connections, 1), 1)
+        await asyncio.gather(*(loop(r, w, i * spread) for i, (r, w) in enumerate(streams)))
         elapsed = time.monotonic() - started
         client_cpu = _cpu_seconds() - cpu_before
     finally:
