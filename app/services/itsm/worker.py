@@ -151,15 +151,21 @@ class SyncWorker:
         the ticket's lease lets only one of them talk to the provider about it at a time
         (else a note could be posted, or a ticket created, twice)."""
         name = ticket_lease(ticket_id)
-        if not await lease.acquire(name, seconds=self._lease.total_seconds()):
+        seconds = self._lease.total_seconds()
+        if not await lease.acquire(name, seconds=seconds):
             # Not a failure: the holder is syncing this ticket; these jobs follow shortly.
             await SyncJob.filter(id__in=job_ids).update(
                 next_attempt_at=datetime.now(UTC) + timedelta(seconds=LEASE_BUSY_SECONDS)
             )
             return
+        # A sync posting many notes to a slow provider may outlast the lease: keep it.
+        renewing = asyncio.create_task(_keep_lease(name, seconds), name="itsm-ticket-lease")
         try:
             await self._deliver(ticket_id, job_ids)
         finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
             await lease.release(name)
 
     async def _claim(self) -> dict[str, list[int]]:
@@ -233,6 +239,17 @@ class SyncWorker:
             return
         # Normally marked done with the outcome; this covers a ticket unlinked meanwhile.
         await SyncJob.filter(id__in=job_ids, done_at=None).update(done_at=datetime.now(UTC))
+
+
+async def _keep_lease(name: str, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds / 3)
+        try:
+            if not await lease.acquire(name, seconds=seconds):
+                log.warning("lost the lease %s while syncing the ticket", name)
+                return
+        except Exception:
+            log.exception("renewing the lease %s failed; trying again", name)
 
 
 def _message(exc: Exception) -> str:
