@@ -94,6 +94,9 @@ class LinkedTicket(models.Model):
     changed_at: dict[str, Any] = fields.JSONField(default=dict)
     # The provider's update time of the newest version seen (out-of-order webhooks).
     external_updated_at = fields.DatetimeField(null=True)
+    # The provider's revision counter of that version, where it has one (ServiceNow's
+    # sys_mod_count): update times there are to the second, the counter is exact.
+    external_version: int | None = fields.BigIntField(null=True)
     # Open conflicts per field: {"internal": ..., "external": ..., "detectedAt": ...}.
     conflicts: dict[str, Any] = fields.JSONField(default=dict)
     # The timeline seq up to which notes were posted to the ticket (or passed over).

@@ -323,14 +323,10 @@ async def _job(row: LinkedTicket, kind: SyncJobKind, fields: Sequence[str] = ())
 
 # --- ticket versions ------------------------------------------------------------------------
 
-# The newest ticket version seen (RemoteTicket.version), kept with the base it was read with,
-# under a key no mapped field has: the 3-way merge never reads it.
-VERSION_KEY = "@version"
-
 
 def seen_version(ticket: LinkedTicket) -> int | None:
-    value = ticket.base.get(VERSION_KEY)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """The newest ticket version seen (RemoteTicket.version), if the provider counts them."""
+    return ticket.external_version
 
 
 def against_seen(ticket: LinkedTicket, *, version: int | None, updated_at: datetime) -> int:
@@ -475,6 +471,7 @@ _SYNC_COLUMNS = (
     "number",
     "url",
     "external_updated_at",
+    "external_version",
     "last_synced_at",
     "last_error",
     "attempts",
@@ -560,7 +557,7 @@ async def apply_remote(
         if against_seen(fresh, version=remote.version, updated_at=remote.updated_at) > 0:
             fresh.external_updated_at = remote.updated_at
             if remote.version is not None:
-                base[VERSION_KEY] = remote.version
+                fresh.external_version = remote.version
         fresh.base = base
         fresh.conflicts = conflicts
         fresh.external_key = remote.key
