@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
+from tortoise.expressions import F, Q
 
 from app.models import Lease
 
@@ -39,3 +39,13 @@ async def acquire(name: str, *, seconds: float, owner: str = OWNER) -> bool:
 
 async def release(name: str, *, owner: str = OWNER) -> None:
     await Lease.filter(name=name, owner=owner).delete()
+
+
+async def fence(name: str) -> None:
+    """Inside a transaction: lock the lease `name` until it ends, without taking it.
+
+    A holder that renews the lease first thing in each of its transactions (the alert
+    processor does) then runs either wholly before or wholly after the caller's
+    transaction, never interleaved with it.
+    """
+    await Lease.filter(name=name).update(owner=F("owner"))

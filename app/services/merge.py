@@ -30,7 +30,8 @@ from app.models import (
 )
 from app.pubsub import outbox
 from app.services import incident_validation as validation
-from app.services import lifecycle
+from app.services import lease, lifecycle
+from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
 from app.services.classification import DEFAULT_EVENT_CLASSIFICATION, highest, incident_visible
 from app.services.incident import (
     RACE_RETRIES,
@@ -97,6 +98,10 @@ async def _merge(
     source_after = IncidentSnapshot.from_model(source)
     target_after = IncidentSnapshot.from_model(target)
     async with in_transaction():
+        # The alert processor's batch either commits before this (its alerts are moved
+        # below) or starts after (it finds the groups on the target): never one that links
+        # new alerts to the source, read before this commit, and writes them after.
+        await lease.fence(PROCESSOR_LEASE)
         # Both guarded updates in one order (by id), so two merges of the same pair in opposite
         # directions cannot deadlock each other on PostgreSQL.
         for row, seen in sorted(((source, source_seen), (target, target_seen)), key=_by_id):

@@ -330,11 +330,12 @@ class AlertProcessor:
         async def clear(_: IncidentSnapshot) -> None:
             for kind, kind_rows in by_kind.items():
                 ids = [r["id"] for r in kind_rows]
-                cleared = await Alert.filter(id__in=ids, pending_event=kind).update(
-                    pending_event=None
-                )
+                cleared = await Alert.filter(
+                    id__in=ids, pending_event=kind, incident_id=incident_id
+                ).update(pending_event=None)
                 if cleared != len(ids):
-                    # Announced by someone else meanwhile: this event would count them twice.
+                    # Announced by someone else meanwhile (this event would count them twice),
+                    # or moved to another incident by a merge or by hand.
                     raise _Raced
 
         if not events:
