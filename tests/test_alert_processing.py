@@ -450,6 +450,23 @@ async def test_the_first_matching_rule_by_position_wins(db: str) -> None:
     assert titles == ["[critical] Errors in eu-west-1", "checkout: Saturation"]
 
 
+async def test_once_a_tenant_has_rules_an_alert_no_rule_matches_is_only_stored(db: str) -> None:
+    # given one rule, for databases only
+    await add_rule(db, 1, matchers={"service": "postgres"}, group_by=["service"])
+    worker = processor()
+
+    # when a database alert and a checkout alert arrive
+    await intake(db, an_alert(service="postgres"), an_alert(service="checkout"))
+    await drain(worker)
+
+    # then only the database alert declares; the other is kept, ungrouped and unlinked
+    incidents = await incidents_of(db)
+    assert [i.service for i in incidents] == ["postgres"]
+    stored = {a.service: a for a in await alerts_of(db)}
+    assert stored["checkout"].group_id is None and stored["checkout"].incident_id is None
+    assert stored["postgres"].incident_id == incidents[0].id
+
+
 # --- storms, concurrency, crashes -----------------------------------------------------------
 
 

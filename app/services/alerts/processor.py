@@ -182,8 +182,11 @@ class AlertProcessor:
         rules = await load_rules_for(tenant_ids={a.tenant_id for a in batch.correlated})
         placed: list[tuple[_Alert, Rule, str]] = []
         for alert in batch.correlated:
-            rule = match(rules[alert.tenant_id], alert.match_labels) or DEFAULT_RULE
-            placed.append((alert, rule, rule.group_key(alert.match_labels)))
+            # `rules` is the default rule alone for a tenant with no enabled rule of its own;
+            # otherwise an alert no rule matches is stored, ungrouped and unlinked.
+            rule = match(rules[alert.tenant_id], alert.match_labels)
+            if rule is not None:
+                placed.append((alert, rule, rule.group_key(alert.match_labels)))
         keys = sorted({(a.tenant_id, key) for a, _, key in placed})
         found = await conn.execute_query_dict(sql.groups, sql.groups_args(keys))
         groups = {(row["tenant_id"], row["key"]): _Group.from_row(row) for row in found}
