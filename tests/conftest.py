@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from tests.support import (
     create_pg_database,
     create_token,
     drop_pg_database,
+    migrate_database,
     postgres_available,
     redis_available,
 )
@@ -68,6 +69,29 @@ def backend(
         yield Backend("postgres", request.getfixturevalue("pg_database"), REDIS_URL)
 
 
+@pytest.fixture(
+    scope="module",
+    params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
+)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, migrated database of each kind, for tests that call services in-process
+    (`tests.support.connected`)."""
+    if request.param == "embedded":
+        url = f"sqlite://{tmp_path_factory.mktemp('inprocess') / 'incidentgraph.db'}"
+        migrate_database(url)
+        yield url
+        return
+    require_real_services()
+    url = create_pg_database()
+    try:
+        migrate_database(url)
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
 @pytest.fixture(scope="session")
 def server(backend: Backend, log_dir: Path) -> Iterator[Server]:
     srv = Server(backend).start(log_dir)
@@ -104,3 +128,21 @@ async def as_role(server: Server, role_tokens: dict[str, str]) -> AsyncIterator[
     yield make
     for c in opened:
         await c.aclose()
+
+
+@pytest.fixture
+async def api(
+    server: Server, tenant: dict[str, str]
+) -> AsyncIterator[Callable[..., GraphQLClient]]:
+    """Clients of the module's `tenant` fixture (role name -> token), by role; ADMIN unless
+    asked otherwise."""
+    opened: list[GraphQLClient] = []
+
+    def make(role: str = "ADMIN") -> GraphQLClient:
+        client = server.client(token=tenant[role])
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.aclose()

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -382,3 +383,50 @@ def create_tenant(server: Server, *, tenant_id: str, name: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return tenant_id
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, timeout: float = 20, what: str = "condition"
+) -> Any:
+    """The first truthy result of `check`, polled every 0.1 s for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
+
+
+def migrate_database(url: str) -> None:
+    """Bring the database at `url` to the current schema with `incidentgraph migrate`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, "INCIDENTGRAPH_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[None]:
+    """This test process on `url`, as a server process is, for tests that call services
+    directly. The connection is named after the backend: Tortoise caches prepared
+    statements per connection name, process-wide, and one name for both would hand
+    SQLite's statements to PostgreSQL."""
+    from tortoise.context import TortoiseContext
+
+    from app.config import Settings
+    from app.database import tortoise_config
+
+    config = tortoise_config(Settings(database_url=url))
+    name = url.split(":", 1)[0]
+    config["connections"] = {name: config["connections"]["default"]}
+    config["apps"]["models"]["default_connection"] = name
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        yield

@@ -8,23 +8,17 @@ end to end through a real server: webhook in, incident and live timeline events 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tortoise.context import TortoiseContext
 
 from app.config import Settings
-from app.database import tortoise_config
 from app.models import (
     Alert,
     AlertGroup,
@@ -43,10 +37,10 @@ from app.services.incident import transition_incident
 from app.services.timeline import EventType
 from tests.support import (
     REDIS_URL,
-    ROOT,
     Backend,
     GraphQLClient,
     Server,
+    connected,
     create_pg_database,
     create_tenant,
     create_token,
@@ -56,49 +50,6 @@ from tests.support import (
 )
 
 # --- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(
-    scope="module",
-    params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
-)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A fresh database of each kind, migrated by `incidentgraph migrate`."""
-    pg_url = None
-    if request.param == "embedded":
-        url = f"sqlite://{tmp_path_factory.mktemp('alerts') / 'incidentgraph.db'}"
-    else:
-        from tests.conftest import require_real_services
-
-        require_real_services()
-        url = pg_url = create_pg_database()
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "migrate"],
-        cwd=ROOT,
-        env={**os.environ, "INCIDENTGRAPH_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    yield url
-    if pg_url:
-        drop_pg_database(pg_url)
-
-
-@asynccontextmanager
-async def connected(url: str) -> AsyncIterator[None]:
-    """This process on `url`, as a server process is. The connection is named after the
-    backend: Tortoise caches prepared statements per connection name, process-wide."""
-    config = tortoise_config(Settings(database_url=url))
-    name = url.split(":", 1)[0]
-    config["connections"] = {name: config["connections"]["default"]}
-    config["apps"]["models"]["default_connection"] = name
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=config)
-        yield
 
 
 @pytest.fixture

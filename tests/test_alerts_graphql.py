@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +15,7 @@ from tests.support import (
     create_tenant,
     create_token,
     declare,
+    eventually,
     transition,
 )
 
@@ -125,22 +124,6 @@ def tenant(server: Server) -> Iterator[dict[str, str]]:
     }
 
 
-@pytest.fixture
-async def api(
-    server: Server, tenant: dict[str, str]
-) -> AsyncIterator[Callable[..., GraphQLClient]]:
-    opened: list[GraphQLClient] = []
-
-    def make(role: str = "ADMIN") -> GraphQLClient:
-        client = server.client(token=tenant[role])
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.aclose()
-
-
 @pytest.fixture(scope="module")
 def manual_source() -> str:
     return f"manual-{uuid.uuid4().hex[:8]}"
@@ -167,19 +150,6 @@ async def no_auto_declare(api, manual_source) -> AsyncIterator[None]:
         )
         assert created["createCorrelationRule"]["errors"] == [], created
     yield
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 20, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
 
 
 async def fire(server: Server, token: str, alerts: list[dict[str, Any]]) -> None:

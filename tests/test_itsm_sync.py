@@ -9,7 +9,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from tests.support import (
     create_pg_database,
     declare,
     drop_pg_database,
+    eventually,
     subscribe_and_wait,
     subscriber,
     transition,
@@ -205,19 +206,6 @@ async def ticket_of(client: GraphQLClient, incident_id: str) -> dict[str, Any]:
     tickets = (await incident_of(client, incident_id))["connectedTickets"]
     assert len(tickets) == 1, tickets
     return tickets[0]  # type: ignore[no-any-return]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 15, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
 
 
 async def ticket_in(

@@ -3,66 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from tortoise.context import TortoiseContext
-
-from app.config import Settings
-from app.database import tortoise_config
 from app.models import Lease
 from app.services import lease
-from tests.support import ROOT, create_pg_database, drop_pg_database
-
-
-@pytest.fixture(
-    scope="module",
-    params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
-)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A fresh database of each kind, migrated by `incidentgraph migrate`."""
-    pg_url = None
-    if request.param == "embedded":
-        url = f"sqlite://{tmp_path_factory.mktemp('lease') / 'incidentgraph.db'}"
-    else:
-        from tests.conftest import require_real_services
-
-        require_real_services()
-        url = pg_url = create_pg_database()
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "migrate"],
-        cwd=ROOT,
-        env={**os.environ, "INCIDENTGRAPH_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    yield url
-    if pg_url:
-        drop_pg_database(pg_url)
-
-
-@asynccontextmanager
-async def connected(url: str) -> AsyncIterator[None]:
-    """This process on `url`, as a server process is. The connection is named after the
-    backend: Tortoise caches prepared statements per connection name, process-wide, and
-    one name for both would hand SQLite's statements to PostgreSQL."""
-    config = tortoise_config(Settings(database_url=url))
-    name = url.split(":", 1)[0]
-    config["connections"] = {name: config["connections"]["default"]}
-    config["apps"]["models"]["default_connection"] = name
-    async with TortoiseContext() as ctx:
-        await ctx.init(config=config)
-        yield
+from tests.support import connected
 
 
 def a_name() -> str:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from tests.support import (
     create_tenant,
     create_token,
     declare,
+    eventually,
     subscribe_and_wait,
     subscriber,
     transition,
@@ -101,22 +100,6 @@ def tenant(server: Server) -> Iterator[dict[str, str]]:
     }
 
 
-@pytest.fixture
-async def api(
-    server: Server, tenant: dict[str, str]
-) -> AsyncIterator[Callable[..., GraphQLClient]]:
-    opened: list[GraphQLClient] = []
-
-    def make(role: str = "ADMIN") -> GraphQLClient:
-        client = server.client(token=tenant[role])
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        await client.aclose()
-
-
 async def merge(client: GraphQLClient, source: str, target: str, **extra: Any) -> dict[str, Any]:
     data = await client.execute(MERGE, {"input": {"sourceId": source, "targetId": target, **extra}})
     return data["mergeIncidents"]  # type: ignore[no-any-return]
@@ -128,19 +111,6 @@ async def incident_of(client: GraphQLClient, incident_id: str) -> dict[str, Any]
 
 def timeline(incident: dict[str, Any]) -> list[dict[str, Any]]:
     return [e["node"] for e in incident["timeline"]["edges"]]
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, timeout: float = 20, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
 
 
 async def fire(server: Server, token: str, **alert: Any) -> None:
