@@ -36,6 +36,7 @@ from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.incident import Incident
 from app.services import alert_links
 from app.services import correlation_rules as rules
+from app.services.alerts.correlation import RULE_FIELDS
 from app.services.classification import reaches
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.permissions import Action
@@ -275,18 +276,7 @@ async def create_correlation_rule(
     return await _rule_command(
         lambda: rules.create_rule(
             tenant_id=principal.tenant_id,
-            fields={
-                "name": input.name,
-                "matchers": input.matchers,
-                "group_by": input.group_by,
-                "window_seconds": input.window_seconds,
-                "auto_declare": input.auto_declare,
-                "min_alerts": input.min_alerts,
-                "severity": input.severity,
-                "impact": input.impact,
-                "urgency": input.urgency,
-                "title_template": input.title_template,
-            },
+            fields={name: getattr(input, name) for name in RULE_FIELDS},
             enabled=input.enabled,
             position=input.position,
         )
@@ -314,18 +304,7 @@ async def update_correlation_rule(
 
     async def command() -> rules.RuleView:
         changes: dict[str, Any] = {}
-        for name in (
-            "name",
-            "matchers",
-            "group_by",
-            "window_seconds",
-            "auto_declare",
-            "min_alerts",
-            "severity",
-            "impact",
-            "urgency",
-            "title_template",
-        ):
+        for name in RULE_FIELDS:
             value = getattr(input, name)
             if value is strawberry.UNSET:
                 continue

@@ -18,22 +18,10 @@ from tortoise.transactions import in_transaction
 from app.errors import NotFound, ValidationFailed
 from app.models import CorrelationRule, Impact, Severity, Tenant, Urgency
 from app.services import audit
-from app.services.alerts.correlation import DEFAULT_RULE, Rule, validate_rule
+from app.services.alerts.correlation import DEFAULT_RULE, RULE_FIELDS, Rule, validate_rule
 from app.services.incident_snapshot import utcnow
 
 RULES_MAX = 200
-_EDITABLE = (
-    "name",
-    "matchers",
-    "group_by",
-    "window_seconds",
-    "auto_declare",
-    "min_alerts",
-    "severity",
-    "impact",
-    "urgency",
-    "title_template",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +169,8 @@ async def update_rule(
         if row is None:
             raise NotFound(f"no correlation rule with id {rule_id!r}", field="id")
         before = RuleView.of(row)
-        current = {name: getattr(row, name) for name in _EDITABLE}
-        unknown = set(changes) - set(_EDITABLE)
+        current = {name: getattr(row, name) for name in RULE_FIELDS}
+        unknown = set(changes) - set(RULE_FIELDS)
         if unknown:
             raise ValidationFailed(f"unknown fields: {', '.join(sorted(unknown))}", field="id")
         clean = validate_rule(**{**current, **changes}).columns()

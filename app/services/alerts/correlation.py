@@ -200,9 +200,8 @@ def rule_from_values(row: Mapping[str, Any]) -> Rule:
     )
 
 
-_RULE_COLUMNS = (
-    "id",
-    "tenant_id",
+# A rule's own fields, as CorrelationRule's columns: what admins edit and what matching reads.
+RULE_FIELDS = (
     "name",
     "matchers",
     "group_by",
@@ -214,6 +213,7 @@ _RULE_COLUMNS = (
     "urgency",
     "title_template",
 )
+_RULE_COLUMNS = ("id", "tenant_id", *RULE_FIELDS)
 
 
 async def load_rules(*, tenant_id: str) -> list[Rule]:
