@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from datetime import UTC, datetime, timedelta
+
+from tortoise.transactions import in_transaction
 
 from app.models import Lease
 from app.services import lease
@@ -84,3 +87,41 @@ async def test_of_many_owners_racing_for_a_lease_exactly_one_wins(database_url: 
             # then exactly one holds it, and the row names that one
             assert won.count(True) == 1, (name, won)
             assert (await Lease.get(name=name)).owner == owners[won.index(True)]
+
+
+async def test_a_released_lease_stays_as_an_expired_row_nobody_holds(database_url: str) -> None:
+    async with connected(database_url):
+        # given a lease its holder released
+        name = a_name()
+        assert await lease.acquire(name, seconds=30, owner="worker-a")
+        await lease.release(name, owner="worker-a")
+
+        # then its row is still there, expired, so a fence still has a row to lock
+        row = await Lease.get(name=name)
+        assert row.expires_at < datetime.now(UTC)
+        assert row.owner != "worker-a"
+
+
+async def test_a_fence_on_a_lease_never_taken_keeps_a_new_holder_out_until_it_ends(
+    database_url: str,
+) -> None:
+    async with connected(database_url):
+        # given a transaction that fenced a lease nobody has taken yet
+        name = a_name()
+        # (the other owner's task must not inherit the transaction's connection)
+        outside = contextvars.copy_context()
+        async with in_transaction():
+            await lease.fence(name)
+
+            # when an owner asks for the lease meanwhile
+            taken = asyncio.create_task(
+                lease.acquire(name, seconds=30, owner="worker-a"), context=outside
+            )
+            await asyncio.sleep(0.5)
+
+            # then it waits for the fencing transaction
+            assert not taken.done()
+
+        # and gets the lease once that transaction has ended
+        assert await asyncio.wait_for(taken, 10)
+        assert (await Lease.get(name=name)).owner == "worker-a"
