@@ -113,6 +113,15 @@ def timeline(incident: dict[str, Any]) -> list[dict[str, Any]]:
     return [e["node"] for e in incident["timeline"]["edges"]]
 
 
+async def classify(client: GraphQLClient, incident_id: str, classification: str) -> None:
+    data = await client.execute(
+        "mutation($id: ID!, $c: Classification!) { updateIncident(input: {id: $id, "
+        "classification: $c}) { errors { field code message } } }",
+        {"id": incident_id, "c": classification},
+    )
+    assert data["updateIncident"]["errors"] == [], data
+
+
 async def fire(server: Server, token: str, **alert: Any) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         response = await http.post(
@@ -365,21 +374,68 @@ async def test_a_restricted_source_does_not_exist_for_an_uncleared_responder(api
     assert (await incident_of(admin, target["id"]))["timeline"]["totalCount"] == 1
 
 
-async def test_restricted_history_stays_restricted_on_the_target(api):
-    # given a RESTRICTED source merged by an admin into an INTERNAL target
+async def test_a_source_classified_above_the_target_is_refused(server, api, tenant):
+    # given an incident declared from an alert, then made RESTRICTED, and an INTERNAL one
     admin = api("ADMIN")
-    secret = await declare(admin, title="Token stolen", classification="RESTRICTED")
+    service = f"idp-{uuid.uuid4().hex[:6]}"
+    await fire(server, tenant["INGEST"], source="synthetics", title="Odd logins", service=service)
+
+    async def declared() -> Any:
+        data = await admin.execute(ALERTS, {"filter": {"service": [service]}})
+        edges = data["alerts"]["edges"]
+        return edges[0]["node"]["incident"] if edges and edges[0]["node"]["incident"] else None
+
+    secret = await eventually(declared, what="an incident declared from the alert")
+    await classify(admin, secret["id"], "RESTRICTED")
     target = await declare(admin, title="Login failures")
+
+    # when an admin merges it into the less classified one
+    payload = await merge(admin, secret["id"], target["id"])
+
+    # then the merge is refused, telling what to do, and nothing moved
+    assert payload["source"] is None and payload["target"] is None
+    [error] = payload["errors"]
+    assert (error["field"], error["code"]) == ("targetId", "VALIDATION")
+    assert "classification" in error["message"]
+    assert (await incident_of(admin, secret["id"]))["status"] == "OPEN"
+    after = await incident_of(admin, target["id"])
+    assert after["timeline"]["totalCount"] == 1 and after["alerts"]["totalCount"] == 0
+    # the alert is still the secret incident's, unseen by a responder
+    responder = await api("RESPONDER").execute(ALERTS, {"filter": {"service": [service]}})
+    assert responder["alerts"]["totalCount"] == 0
+
+    # and once the target is raised to the source's classification, the merge goes through
+    await classify(admin, target["id"], "RESTRICTED")
     assert (await merge(admin, secret["id"], target["id"]))["errors"] == []
+
+
+async def test_restricted_history_stays_restricted_on_the_target(api):
+    # given an incident with a RESTRICTED note, merged by an admin into an INTERNAL target
+    admin = api("ADMIN")
+    source = await declare(admin, title="Login failures in EU")
+    note = await admin.execute(
+        ADD_NOTE,
+        {
+            "input": {
+                "incidentId": source["id"],
+                "body": "Token stolen",
+                "classification": "RESTRICTED",
+            }
+        },
+    )
+    assert note["addNote"]["errors"] == []
+    target = await declare(admin, title="Login failures")
+    assert (await merge(admin, source["id"], target["id"]))["errors"] == []
 
     # when a responder reads the target's timeline
     events = timeline(await incident_of(api("RESPONDER"), target["id"]))
 
-    # then the merged event and the copies are redacted for them
-    merged = [e for e in events if e["type"] in (MERGED, MERGED_EVENT)]
-    assert len(merged) == 2
-    assert all(e["redacted"] and e["classification"] == "RESTRICTED" for e in merged)
-    assert "Token stolen" not in str(merged)
+    # then the copy of the note is redacted for them
+    copies = [
+        e for e in events if e["type"] == MERGED_EVENT and e["classification"] == "RESTRICTED"
+    ]
+    assert len(copies) == 1 and copies[0]["redacted"]
+    assert "Token stolen" not in str(events)
 
 
 async def test_a_viewer_may_not_merge(api):

@@ -32,7 +32,12 @@ from app.pubsub import outbox
 from app.services import incident_validation as validation
 from app.services import lease, lifecycle
 from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
-from app.services.classification import DEFAULT_EVENT_CLASSIFICATION, highest, incident_visible
+from app.services.classification import (
+    DEFAULT_EVENT_CLASSIFICATION,
+    highest,
+    incident_visible,
+    reaches,
+)
 from app.services.incident import (
     RACE_RETRIES,
     WRITABLE_FIELDS,
@@ -73,6 +78,15 @@ async def merge_incidents(
     for _ in range(RACE_RETRIES):
         source = await _load(tenant_id, source_key, "sourceId", clearance)
         target = await _load(tenant_id, target_key, "targetId", clearance)
+        # The source's alerts, groups and tickets move as they are, unclassified copies of
+        # its data: on a less classified target, callers the source hides from would read them.
+        if not reaches(target.classification, source.classification):
+            raise ValidationFailed(
+                f"INC-{source.number} is {source.classification.value} and INC-{target.number} "
+                f"is {target.classification.value}; raise the target's classification to "
+                f"{source.classification.value} first",
+                field="targetId",
+            )
         try:
             return await _merge(source, target, actor=actor, reason=reason)
         except LostRace:
