@@ -366,6 +366,29 @@ BAD_BODIES = [
         "",
     ),
     ("am-a-list", ALERTMANAGER, [alertmanager_alert(fp())], None, "must be an object"),
+    # A name that is no Unicode text (a lone surrogate, escaped in the JSON) is named escaped.
+    ("surrogate-key", GENERIC, generic_alert(**{"\ud800": 1}), "\\ud800", "unknown field"),
+    (
+        "surrogate-wrapper-key",
+        GENERIC,
+        {"alerts": [generic_alert()], "\udfff": 1},
+        "\\udfff",
+        "unknown field",
+    ),
+    (
+        "surrogate-label-name",
+        GENERIC,
+        generic_alert(labels={"\ud800": 1}),
+        "labels.\\ud800",
+        "must be a string",
+    ),
+    (
+        "am-surrogate-label-name",
+        ALERTMANAGER,
+        alertmanager_notification({**alertmanager_alert(fp()), "annotations": {"\udbff": ["x"]}}),
+        "alerts[0].annotations.\\udbff",
+        "must be a string",
+    ),
 ]
 
 

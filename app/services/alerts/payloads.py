@@ -87,7 +87,19 @@ def parse_generic(body: bytes, *, received_at: datetime, max_alerts: int) -> lis
 
 
 def _invalid(path: str, problem: str) -> ValidationFailed:
+    # A path holds the sender's key names, and a name may be no Unicode text (a lone
+    # surrogate, escaped in the JSON): such a name is given escaped, as the sender wrote it,
+    # or the answer itself could not be encoded.
+    path, problem = _printable(path), _printable(problem)
     return ValidationFailed(f"{path}: {problem}" if path else problem, field=path or None)
+
+
+def _printable(text: str) -> str:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def _kind(value: object) -> str:
