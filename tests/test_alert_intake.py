@@ -801,3 +801,49 @@ def test_a_lone_surrogate_is_refused_by_its_path():
     with pytest.raises(ValidationFailed) as refused:
         parse_generic(body, received_at=RECEIVED, max_alerts=1)
     assert refused.value.field == "labels.host"
+
+
+# Memory bounds of the intake writer, in this process
+
+
+def big_payload(size: int) -> str:
+    """A normalised alert of about `size` bytes of JSON."""
+    alert = {"source": "nagios", "fingerprint": fp(), "status": "FIRING", "title": "Disk"}
+    return json.dumps({**alert, "description": "x" * size})
+
+
+async def test_the_intake_writer_bounds_each_flush_and_its_queue_by_bytes(database_url):
+    from app.models import AlertIntake
+    from app.services import tenant as tenant_service
+    from app.services.alerts.intake import IntakeUnavailable, IntakeWriter
+    from tests.support import connected
+
+    async with connected(database_url):
+        tenant = f"t{uuid.uuid4().hex[:10]}"
+        await tenant_service.create_tenant(tenant_id=tenant, name="Big alerts")
+        writer = IntakeWriter(
+            sqlite=database_url.startswith("sqlite"),
+            flush_max_bytes=50_000,
+            queue_max_bytes=100_000,
+        )
+        await writer.start()
+        try:
+            # when three requests of one 40 kB alert each arrive at once
+            answers = await asyncio.gather(
+                *(
+                    writer.write(
+                        tenant_id=tenant, payloads=[big_payload(40_000)], received_at=RECEIVED
+                    )
+                    for _ in range(3)
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            await writer.stop()
+
+        # then the third does not fit the queue and is refused, nothing of it stored
+        assert answers[:2] == [None, None]
+        assert isinstance(answers[2], IntakeUnavailable)
+        assert await AlertIntake.filter(tenant_id=tenant).count() == 2
+        # and the two accepted ones took a statement each: together they exceed a flush
+        assert writer.flushes == 2

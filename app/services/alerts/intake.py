@@ -16,16 +16,18 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise import connections
-
+from app.models import AlertIntake
 from app.services import alerts
 
 log = logging.getLogger(__name__)
 
-# Alerts stored by one statement (a request is never split: a flush takes at least one).
+# Alerts, and bytes of their JSON, stored by one statement (a request is never split: a
+# flush takes at least one). One alert may be a megabyte, so a count alone bounds nothing.
 FLUSH_MAX = 10_000
-# Alerts waiting for a flush before new requests are turned away (503, retry).
+FLUSH_MAX_BYTES = 16 * 1024 * 1024
+# Alerts, and bytes, waiting for a flush before new requests are turned away (503, retry).
 QUEUE_MAX = 200_000
+QUEUE_MAX_BYTES = 64 * 1024 * 1024
 _STOP_SECONDS = 10.0
 
 _INSERT_POSTGRES = (
@@ -43,17 +45,29 @@ class IntakeUnavailable(Exception):
 class _Pending:
     tenant_id: str
     payloads: list[str]
+    size: int
     received_at: datetime
     done: asyncio.Future[None]
 
 
 class IntakeWriter:
-    def __init__(self, *, sqlite: bool, flush_max: int = FLUSH_MAX, queue_max: int = QUEUE_MAX):
+    def __init__(
+        self,
+        *,
+        sqlite: bool,
+        flush_max: int = FLUSH_MAX,
+        flush_max_bytes: int = FLUSH_MAX_BYTES,
+        queue_max: int = QUEUE_MAX,
+        queue_max_bytes: int = QUEUE_MAX_BYTES,
+    ):
         self._sqlite = sqlite
         self._flush_max = flush_max
+        self._flush_max_bytes = flush_max_bytes
         self._queue_max = queue_max
+        self._queue_max_bytes = queue_max_bytes
         self._queue: deque[_Pending] = deque()
         self._queued = 0
+        self._queued_bytes = 0
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -88,11 +102,18 @@ class IntakeWriter:
         """Store the alerts; returns once they are committed. Raises IntakeUnavailable."""
         if self._task is None or self._closing:
             raise IntakeUnavailable("the server is stopping")
-        if self._queued + len(payloads) > self._queue_max:
+        # The payloads' length in characters stands for their size: it costs nothing, and
+        # the intake's JSON is nearly all ASCII (one byte a character).
+        size = sum(len(p) for p in payloads)
+        if (
+            self._queued + len(payloads) > self._queue_max
+            or self._queued_bytes + size > self._queue_max_bytes
+        ):
             raise IntakeUnavailable("too many alerts are waiting to be stored")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(tenant_id, payloads, received_at, done))
+        self._queue.append(_Pending(tenant_id, payloads, size, received_at, done))
         self._queued += len(payloads)
+        self._queued_bytes += size
         self._ready.set()
         await done
 
@@ -109,12 +130,18 @@ class IntakeWriter:
 
     def _take(self) -> list[_Pending]:
         batch = [self._queue.popleft()]
-        size = len(batch[0].payloads)
-        while self._queue and size + len(self._queue[0].payloads) <= self._flush_max:
+        count, size = len(batch[0].payloads), batch[0].size
+        while (
+            self._queue
+            and count + len(self._queue[0].payloads) <= self._flush_max
+            and size + self._queue[0].size <= self._flush_max_bytes
+        ):
             pending = self._queue.popleft()
             batch.append(pending)
-            size += len(pending.payloads)
-        self._queued -= size
+            count += len(pending.payloads)
+            size += pending.size
+        self._queued -= count
+        self._queued_bytes -= size
         return batch
 
     async def _flush(self, batch: list[_Pending]) -> None:
@@ -141,7 +168,7 @@ class IntakeWriter:
                 pending.done.set_exception(exc)
 
     async def _insert(self, batch: list[_Pending]) -> None:
-        client = connections.get("default")
+        client = AlertIntake._meta.db
         if self._sqlite:
             rows = [
                 [p.tenant_id, payload, p.received_at.isoformat(sep=" ", timespec="microseconds")]
