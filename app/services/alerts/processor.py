@@ -58,6 +58,9 @@ _LEASE_SECONDS = 30.0
 EVENT_ALERTS_SHOWN = 20
 # Alerts one timeline event accounts for (a bigger backlog takes more than one event).
 EVENT_ALERTS_MAX = 10_000
+# Bytes of intake JSON one batch takes, whatever its count: one alert may be a megabyte, and
+# a batch that cannot fit in memory would fail the same way on every restart.
+BATCH_MAX_BYTES = 16 * 1024 * 1024
 _ENDED = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED, IncidentStatus.CANCELLED})
 _FIRING = AlertStatus.FIRING.value
 _RESOLVED = AlertStatus.RESOLVED.value
@@ -67,8 +70,11 @@ _EVENT_TYPES = {_LINKED: EventType.ALERTS_LINKED, _RESOLVED_EVENT: EventType.ALE
 
 
 class AlertProcessor:
-    def __init__(self, settings: Settings, *, use_row_locks: bool) -> None:
+    def __init__(
+        self, settings: Settings, *, use_row_locks: bool, batch_max_bytes: int = BATCH_MAX_BYTES
+    ) -> None:
         self._settings = settings
+        self._batch_max_bytes = batch_max_bytes
         self._use_row_locks = use_row_locks
         self._wakeup = asyncio.Event()
         self._settle_wakeup = asyncio.Event()
@@ -152,7 +158,9 @@ class AlertProcessor:
             )
             if not held:
                 return 0
-            rows = await conn.execute_query_dict(sql.take_intake, [self._settings.alert_batch_size])
+            rows = await conn.execute_query_dict(
+                sql.take_intake, [self._settings.alert_batch_size, self._batch_max_bytes]
+            )
             if not rows:
                 return 0
             notes = [n for n in (_note(row) for row in rows) if n is not None]
@@ -721,9 +729,14 @@ def _new_alert_values(alert: _Alert) -> list[Any]:
 
 class _Postgres(_Sql):
     renew_lease = "UPDATE lease SET expires_at = $1 WHERE name = $2 AND owner = $3"
+    # The oldest rows up to the batch's count, and up to its bytes (always at least one):
+    # rows past the budget are measured by the server and never sent.
     take_intake = (
-        "SELECT id, tenant_id, payload::text AS payload, received_at FROM alert_intake "
-        "ORDER BY id LIMIT $1"
+        "SELECT id, tenant_id, payload, received_at FROM (SELECT id, tenant_id, payload, "
+        "received_at, octet_length(payload) AS size, "
+        "sum(octet_length(payload)) OVER (ORDER BY id) AS upto FROM (SELECT id, tenant_id, "
+        "payload::text AS payload, received_at FROM alert_intake ORDER BY id LIMIT $1) t) b "
+        "WHERE upto <= $2 OR upto = size ORDER BY id"
     )
     delete_intake = "DELETE FROM alert_intake WHERE id = ANY($1::bigint[])"
     stored_alerts = (
@@ -818,12 +831,18 @@ class _Postgres(_Sql):
 
 class _Sqlite(_Sql):
     renew_lease = "UPDATE lease SET expires_at = ? WHERE name = ? AND owner = ?"
-    take_intake = "SELECT id, tenant_id, payload, received_at FROM alert_intake ORDER BY id LIMIT ?"
+    take_intake = (
+        "SELECT id, tenant_id, payload, received_at FROM (SELECT id, tenant_id, payload, "
+        "received_at, length(CAST(payload AS BLOB)) AS size, "
+        "sum(length(CAST(payload AS BLOB))) OVER (ORDER BY id) AS upto FROM (SELECT id, "
+        "tenant_id, payload, received_at FROM alert_intake ORDER BY id LIMIT ?)) "
+        "WHERE upto <= ? OR upto = size ORDER BY id"
+    )
     delete_intake = "DELETE FROM alert_intake WHERE id IN (SELECT value FROM json_each(?))"
     stored_alerts = (
-        f"SELECT {_STORED_COLUMNS} FROM alert "
+        f"SELECT {_STORED_COLUMNS}, 0 AS latest FROM alert "
         "WHERE active_key IN (SELECT value FROM json_each(?)) "
-        f"UNION ALL SELECT {', '.join('a.' + c for c in _STORED_COLUMNS.split(', '))} "
+        f"UNION ALL SELECT {_STORED_SELECT}, 0 "
         "FROM alert a JOIN (SELECT json_extract(value, '$[0]') AS tenant_id, "
         "json_extract(value, '$[1]') AS source, json_extract(value, '$[2]') AS fingerprint, "
         "json_extract(value, '$[3]') AS starts_at FROM json_each(?)) k "
