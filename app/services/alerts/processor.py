@@ -339,14 +339,28 @@ class AlertProcessor:
         ]
 
         async def clear(_: IncidentSnapshot) -> None:
-            for kind, kind_rows in by_kind.items():
-                ids = [r["id"] for r in kind_rows]
+            # Locked in id order first, as phase A locks the alerts it updates.
+            await (
+                Alert.filter(id__in=sorted(str(r["id"]) for r in rows))
+                .order_by("id")
+                .select_for_update()
+                .values_list("id", flat=True)
+            )
+            as_read: dict[tuple[str, str], list[Any]] = {}
+            for row in rows:
+                as_read.setdefault((row["pending_event"], _status(row)), []).append(row["id"])
+            for (kind, status), ids in as_read.items():
+                # Only alerts still as this event shows them: one resolved meanwhile keeps
+                # its pending event, so the next round announces it resolved.
                 cleared = await Alert.filter(
-                    id__in=ids, pending_event=kind, incident_id=incident_id
+                    id__in=ids,
+                    pending_event=kind,
+                    incident_id=incident_id,
+                    status=AlertStatus(status),
                 ).update(pending_event=None)
                 if cleared != len(ids):
                     # Announced by someone else meanwhile (this event would count them twice),
-                    # or moved to another incident by a merge or by hand.
+                    # moved to another incident by a merge or by hand, or resolved meanwhile.
                     raise _Raced
 
         if not events:
@@ -787,6 +801,12 @@ class _Postgres(_Sql):
             (a.id, a.added, a.last_received_at, a.labels, a.annotations, a.resolves, a.ends_at)
             for a in alerts
         ]
+        # Locked in id order first, as phase B locks the alerts it announces: one join's
+        # order is the plan's, and two writers locking rows in different orders can deadlock.
+        await conn.execute_query(
+            "SELECT id FROM alert WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+            [[a.id for a in alerts]],
+        )
         await conn.execute_query(
             "UPDATE alert AS a SET count = a.count + u.added, "
             "last_received_at = GREATEST(a.last_received_at, u.last_received_at), "
