@@ -73,9 +73,13 @@ async def declare_incident(
     event_id: str | None = None,
     classification: Classification = Classification.INTERNAL,
     clearance: Classification | None = None,
+    also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Declare an incident. `clearance` is the caller's (None for the system): nobody may
-    declare an incident classified above their own clearance."""
+    declare an incident classified above their own clearance. `also` runs inside the same
+    transaction, after the incident and its event are written; what it raises rolls the
+    declaration back. A replay of `event_id` returns the incident declared before, without
+    running `also`."""
     title = validation.title(title)
     description = validation.text(description, field="description")
     service = validation.name(service, field="service")
@@ -138,6 +142,8 @@ async def declare_incident(
             events = await write_events(snapshot, [declared], actor=actor, now=now, first_seq=1)
             message = await enqueue_message(snapshot, events)
             await audit_command(None, snapshot, events)
+            if also is not None:
+                await also(snapshot)
     except IntegrityError:
         if event_id is not None:
             existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)

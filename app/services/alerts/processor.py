@@ -267,27 +267,43 @@ class AlertProcessor:
             "title": first.title,
             "labels": first.labels,
         }
-        declared = await declare_incident(
-            tenant_id=group["tenant_id"],
-            actor=ACTOR,
-            title=rule.title_for(alert),
-            severity=severity,
-            impact=rule.impact,
-            urgency=rule.urgency,
-            description=first.description,
-            service=first.service,
-            # The same id on a retry after a crash: the incident is declared once.
-            event_id=f"alert-group:{group['id']}:{group['generation']}",
-        )
-        incident_id = uuid.UUID(declared.incident.id)
-        async with in_transaction():
-            mine = await AlertGroup.filter(
-                id=group["id"], generation=group["generation"], declare_pending=True
-            ).update(incident_id=incident_id, declare_pending=False)
-            if mine:
-                await Alert.filter(group_id=group["id"], incident_id__isnull=True).update(
-                    incident_id=incident_id, pending_event=_LINKED, updated_at=datetime.now(UTC)
-                )
+        claimed = False
+
+        async def claim(incident: IncidentSnapshot) -> None:
+            nonlocal claimed
+            claimed = True
+            await _claim(group, uuid.UUID(incident.id), require_alerts=True)
+
+        try:
+            declared = await declare_incident(
+                tenant_id=group["tenant_id"],
+                actor=ACTOR,
+                title=rule.title_for(alert),
+                severity=severity,
+                impact=rule.impact,
+                urgency=rule.urgency,
+                description=first.description,
+                service=first.service,
+                # The same id on a retry after a crash: the incident is declared once.
+                event_id=f"alert-group:{group['id']}:{group['generation']}",
+                # The group is claimed and its alerts linked in the declaration's transaction,
+                # so an incident never exists without them: a hand-made link or a merge that
+                # took the group meanwhile rolls the declaration back.
+                also=claim,
+            )
+        except _NotPending:
+            return
+        except _NoAlerts:
+            await AlertGroup.filter(id=group["id"], generation=group["generation"]).update(
+                declare_pending=False
+            )
+            return
+        if not claimed:
+            # Declared before by a run that stopped short of claiming the group (when the
+            # claim still came in a transaction of its own): claim it for that incident.
+            with contextlib.suppress(_NotPending):
+                async with in_transaction():
+                    await _claim(group, uuid.UUID(declared.incident.id), require_alerts=False)
 
     async def _announce(self) -> None:
         """One event per incident for all its alerts owed one, at most one per window."""
@@ -372,6 +388,29 @@ class AlertProcessor:
 
 class _Raced(Exception):
     pass
+
+
+class _NotPending(Exception):
+    """The group no longer asks for a declaration (linked by hand, merged, started over)."""
+
+
+class _NoAlerts(Exception):
+    """The group has no unlinked alert left to declare an incident for."""
+
+
+async def _claim(group: Mapping[str, Any], incident_id: uuid.UUID, *, require_alerts: bool) -> None:
+    """Inside a transaction: the group's incident is `incident_id`, and so is that of each of
+    its alerts not linked yet, each owed a linked event."""
+    mine = await AlertGroup.filter(
+        id=group["id"], generation=group["generation"], declare_pending=True
+    ).update(incident_id=incident_id, declare_pending=False)
+    if not mine:
+        raise _NotPending
+    linked = await Alert.filter(group_id=group["id"], incident_id__isnull=True).update(
+        incident_id=incident_id, pending_event=_LINKED, updated_at=datetime.now(UTC)
+    )
+    if not linked and require_alerts:
+        raise _NoAlerts
 
 
 _SHOWN_FIELDS = ("id", "source", "fingerprint", "alertname", "service", "severity", "title")
