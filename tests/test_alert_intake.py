@@ -32,6 +32,7 @@ from tests.support import (
     create_tenant,
     create_token,
     drop_pg_database,
+    eventually,
 )
 
 ALERTMANAGER = "/webhooks/alerts/alertmanager"
@@ -760,7 +761,7 @@ def test_a_generic_alert_is_normalised_with_its_defaults():
         max_alerts=10,
     )
 
-    # then the defaults are filled in
+    # then the defaults are filled in, and a start the sender did not give is left unsaid
     assert minimal == {
         "source": "nagios",
         "fingerprint": minimal["fingerprint"],
@@ -773,7 +774,7 @@ def test_a_generic_alert_is_normalised_with_its_defaults():
         "labels": {},
         "annotations": {},
         "url": None,
-        "startsAt": "2026-11-23T12:00:00+00:00",
+        "startsAt": None,
         "endsAt": None,
         "groupKey": None,
         "receivedAt": "2026-11-23T12:00:00+00:00",
@@ -801,6 +802,70 @@ def test_a_lone_surrogate_is_refused_by_its_path():
     with pytest.raises(ValidationFailed) as refused:
         parse_generic(body, received_at=RECEIVED, max_alerts=1)
     assert refused.value.field == "labels.host"
+
+
+async def test_the_same_generic_request_sent_again_is_counted_not_stored_twice(server, http):
+    # given the README's generic request: a firing alert and a resolved one, neither with
+    # a start time
+    sender = new_sender(server)
+    body = [
+        {
+            "source": "nagios",
+            "id": "db-1/disk",
+            "title": "Disk almost full on db-1",
+            "service": "postgres",
+            "severity": "warning",
+            "labels": {"host": "db-1"},
+        },
+        {
+            "source": "nagios",
+            "id": "web-2/load",
+            "title": "Load high on web-2",
+            "status": "resolved",
+        },
+    ]
+
+    # when it is sent three times, each once the one before was processed
+    def processed() -> list[Row] | None:
+        waiting, done = tables(server.backend, sender.tenant)
+        return done if not waiting else None
+
+    for sent in range(1, 4):
+        response = await post(http, server, GENERIC, sender.token, body)
+        assert response.status_code == 202, response.text
+        await eventually(
+            lambda sent=sent: asyncio.to_thread(counts_of, server.backend, sender.tenant, sent),
+            what=f"request {sent} processed",
+        )
+
+    # then there are still two alerts, each counted three times
+    assert sorted(await asyncio.to_thread(processed) or []) == [
+        ("nagios", "db-1/disk", "FIRING"),
+        ("nagios", "web-2/load", "RESOLVED"),
+    ]
+
+
+def counts_of(backend: Backend, tenant: str, at_least: int) -> list[int] | None:
+    """The tenant's stored alerts' counts once nothing waits and every one is at `at_least`."""
+    waiting, _ = tables(backend, tenant)
+    if waiting:
+        return None
+    query = "SELECT count FROM alert WHERE tenant_id = {} ORDER BY fingerprint"
+    if backend.database_url.startswith("sqlite"):
+        path = backend.database_url.removeprefix("sqlite://")
+        with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+            counts = [c for (c,) in db.execute(query.format("?"), (tenant,))]
+    else:
+        counts = asyncio.run(_counts_postgres(backend.database_url, query.format("$1"), tenant))
+    return counts if counts and min(counts) >= at_least else None
+
+
+async def _counts_postgres(url: str, query: str, tenant: str) -> list[int]:
+    conn = await asyncpg.connect(url)
+    try:
+        return [r[0] for r in await conn.fetch(query, tenant)]
+    finally:
+        await conn.close()
 
 
 # Memory bounds of the intake writer, in this process

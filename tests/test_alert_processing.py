@@ -25,15 +25,19 @@ from app.models import (
     AlertIntake,
     AlertStatus,
     CorrelationRule,
+    Impact,
     Incident,
     IncidentStatus,
     Lease,
     Severity,
     TimelineEvent,
+    Urgency,
 )
 from app.services import tenant as tenant_service
+from app.services.alert_links import link_alert
+from app.services.alerts import processor as processor_module
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
-from app.services.incident import transition_incident
+from app.services.incident import declare_incident, transition_incident
 from app.services.timeline import EventType
 from tests.support import (
     REDIS_URL,
@@ -249,6 +253,69 @@ async def test_a_late_firing_of_a_resolved_lifetime_counts_and_a_new_start_is_a_
     assert [a.status for a in alerts] == [AlertStatus.RESOLVED, AlertStatus.FIRING]
 
 
+async def test_a_notification_without_start_belongs_to_the_latest_lifetime(db: str) -> None:
+    # given a generic source that never says when its alerts started
+    def generic(status: str = "FIRING") -> dict[str, Any]:
+        return {**an_alert("disk-1", status=status, source="nagios"), "startsAt": None}
+
+    worker = processor()
+
+    # when its alert fires, resolves, and the resolution is sent twice more, each in a
+    # batch of its own
+    for status in ("FIRING", "RESOLVED", "RESOLVED", "RESOLVED"):
+        await intake(db, generic(status))
+        await drain(worker)
+
+    # then that is one alert, resolved, counted four times
+    [alert] = await alerts_of(db)
+    assert (alert.status, alert.count) == (AlertStatus.RESOLVED, 4)
+
+    # when it fires again, then resolves again (twice, in one batch)
+    await intake(db, generic())
+    await drain(worker)
+    await intake(db, generic("RESOLVED"), generic("RESOLVED"))
+    await drain(worker)
+
+    # then the firing started a second lifetime, which the resolutions ended and counted
+    first, second = await alerts_of(db)
+    assert (first.status, first.count) == (AlertStatus.RESOLVED, 4)
+    assert (second.status, second.count) == (AlertStatus.RESOLVED, 3)
+
+
+async def test_an_alert_resolved_while_its_link_is_announced_shows_resolved_once(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an alert stored, whose incident is about to be declared and announced
+    worker = processor()
+    await intake(db, an_alert("fp-race"))
+    assert await worker.store_batch() == 1
+
+    # when its resolution is stored while the event announcing its link is being written
+    append_events = processor_module.append_events
+    raced = False
+
+    async def resolved_meanwhile(**kwargs: Any) -> Any:
+        nonlocal raced
+        if not raced:
+            raced = True
+            await intake(db, an_alert("fp-race", status="RESOLVED"))
+            assert await worker.store_batch() == 1
+        return await append_events(**kwargs)
+
+    monkeypatch.setattr(processor_module, "append_events", resolved_meanwhile)
+    await drain(worker)
+
+    # then the timeline shows the alert resolved, and exactly once so
+    [incident] = await incidents_of(db)
+    events = await TimelineEvent.filter(
+        incident_id=incident.id, type__in=[EventType.ALERTS_LINKED, EventType.ALERTS_RESOLVED]
+    ).order_by("seq")
+    shown = [a["status"] for e in events for a in e.data["alerts"]]
+    assert shown[-1] == "RESOLVED"
+    assert shown.count("RESOLVED") == 1
+    assert not await Alert.filter(tenant_id=db, pending_event__isnull=False).exists()
+
+
 # --- correlation ----------------------------------------------------------------------------
 
 
@@ -274,38 +341,71 @@ async def test_alerts_of_one_service_and_alertname_make_one_incident(db: str) ->
     assert sum(e.data["count"] for e in linked) == 3
 
 
-async def test_after_the_window_or_once_the_incident_is_resolved_a_new_incident_starts(
+async def test_after_the_window_or_once_the_incident_is_resolved_a_group_starts_over(
     db: str,
 ) -> None:
-    # given a rule with a short window
-    await add_rule(db, 1, window_seconds=1)
+    # given a rule with a short window that declares at the second alert of a group
+    await add_rule(db, 1, window_seconds=1, min_alerts=2)
     worker = processor()
-    await intake(db, an_alert())
+    await intake(db, an_alert("w-1"))
     await drain(worker)
 
-    # when the next alert of the group comes after the window
+    # when the next alert of the group comes after the window, then a third at once
     await asyncio.sleep(1.3)
-    await intake(db, an_alert())
+    await intake(db, an_alert("w-2"))
+    await drain(worker)
+    assert await incidents_of(db) == []
+    await intake(db, an_alert("w-3"))
     await drain(worker)
 
-    # then it starts a second incident
-    assert len(await incidents_of(db)) == 2
+    # then the first alert's group had gone quiet: the incident takes the other two only
+    [first] = await incidents_of(db)
+    linked = {a.fingerprint: a.incident_id for a in await alerts_of(db)}
+    assert linked == {"w-1": None, "w-2": first.id, "w-3": first.id}
 
-    # when that incident is resolved and another alert of the group arrives at once
-    [_, second] = await incidents_of(db)
+    # when that incident is resolved and two more alerts of the group arrive at once
     for to in (IncidentStatus.IN_PROGRESS, IncidentStatus.RESOLVED):
         await transition_incident(
             tenant_id=db,
             actor="sam",
-            incident_id=str(second.id),
+            incident_id=str(first.id),
             to=to,
             resolution_summary="rolled back",
         )
-    await intake(db, an_alert())
+    await intake(db, an_alert("w-4"), an_alert("w-5"))
     await drain(worker)
 
-    # then a third one
-    assert len(await incidents_of(db)) == 3
+    # then they make a second incident
+    [_, second] = await incidents_of(db)
+    assert {a.incident_id for a in await alerts_of(db) if a.fingerprint in ("w-4", "w-5")} == {
+        second.id
+    }
+
+
+async def test_a_group_whose_incident_is_still_worked_on_stays_open_past_its_window(
+    db: str,
+) -> None:
+    # given a rule with a short window, and an incident declared for its group, in progress
+    await add_rule(db, 1, window_seconds=1)
+    worker = processor()
+    await intake(db, an_alert("long-1"))
+    await drain(worker)
+    [incident] = await incidents_of(db)
+    await transition_incident(
+        tenant_id=db, actor="sam", incident_id=str(incident.id), to=IncidentStatus.IN_PROGRESS
+    )
+
+    # when the alert keeps firing (repeats only) past the window, then a new alert of the group
+    for _ in range(3):
+        await asyncio.sleep(0.5)
+        await intake(db, an_alert("long-1"))
+        await drain(worker)
+    await intake(db, an_alert("long-2"))
+    await drain(worker)
+
+    # then the new alert links to the incident still in progress; no second incident
+    assert [i.id for i in await incidents_of(db)] == [incident.id]
+    assert {a.incident_id for a in await alerts_of(db)} == {incident.id}
 
 
 async def test_an_alert_matching_an_open_incident_links_to_it(db: str) -> None:
@@ -492,6 +592,58 @@ async def test_a_crash_between_storing_and_declaring_still_declares_once(db: str
     [linked] = await events_of(incident, EventType.ALERTS_LINKED)
     assert linked.data["count"] == 2
     assert not (await AlertGroup.get(id=group.id)).declare_pending
+
+
+async def test_an_alert_linked_by_hand_while_its_group_declares_leaves_no_empty_incident(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an alert stored, whose group is about to declare, and an incident declared by hand
+    worker = processor()
+    await intake(db, an_alert("hand-1"))
+    assert await worker.store_batch() == 1
+    [alert] = await alerts_of(db)
+    by_hand = await declare_incident(
+        tenant_id=db,
+        actor="sam",
+        title="Checkout is slow",
+        severity=Severity.SEV3,
+        impact=Impact.MEDIUM,
+        urgency=Urgency.MEDIUM,
+    )
+
+    # when a responder links the alert to it just as the processor declares for its group
+    declare = processor_module.declare_incident
+    linked = False
+
+    async def linked_meanwhile(**kwargs: Any) -> Any:
+        nonlocal linked
+        if not linked:
+            linked = True
+            await link_alert(
+                tenant_id=db, actor="sam", alert_id=str(alert.id), incident_id=by_hand.incident.id
+            )
+        return await declare(**kwargs)
+
+    monkeypatch.setattr(processor_module, "declare_incident", linked_meanwhile)
+    await drain(worker)
+
+    # then the alert is on the incident declared by hand, and no other incident exists
+    assert [str(i.id) for i in await incidents_of(db)] == [by_hand.incident.id]
+    assert (await Alert.get(id=alert.id)).incident_id == uuid.UUID(by_hand.incident.id)
+    assert not await AlertGroup.filter(tenant_id=db, declare_pending=True).exists()
+
+
+async def test_a_batch_of_big_alerts_stops_at_its_byte_budget(db: str) -> None:
+    # given three alerts of 40 kB each
+    await intake(db, *({**an_alert(), "description": "x" * 40_000} for _ in range(3)))
+
+    # when a processor whose batches hold 50 kB of alerts works through them
+    worker = AlertProcessor(Settings(), use_row_locks=False, batch_max_bytes=50_000)
+    taken = [await worker.store_batch() for _ in range(4)]
+
+    # then each batch took one alert
+    assert taken == [1, 1, 1, 0]
+    assert len(await alerts_of(db)) == 3
 
 
 # --- end to end: webhook in, incident and live timeline out ---------------------------------

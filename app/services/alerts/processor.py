@@ -8,8 +8,9 @@ Both steps are driven by state kept in the database, so a crash at any point los
 and a restart finishes the work.
 
 A batch costs a constant number of statements whatever its size: the intake rows, the
-stored alerts they may repeat (one query), the groups of the new ones (one query), then one
-statement each to write groups, counted alerts, new alerts and to delete the intake rows.
+stored alerts they may repeat (one query), the groups of the new ones and their incidents
+(two queries), then one statement each to write groups, lock and count repeated alerts, add
+new alerts and delete the intake rows.
 PostgreSQL gets whole columns as arrays (`unnest`); SQLite, in-process, runs executemany.
 """
 
@@ -176,14 +177,20 @@ class AlertProcessor:
     async def _stored_alerts(
         self, conn: BaseDBAsyncClient, sql: _Sql, notes: Sequence[_Note]
     ) -> list[dict[str, Any]]:
-        """The firing alerts these notifications may repeat, and the resolved ones with the
-        same start (a late or repeated notification of a lifetime already over)."""
+        """The firing alerts these notifications may repeat, the resolved ones with the
+        same start (a late or repeated notification of a lifetime already over) and, for a
+        resolution that gives no start, its fingerprint's latest resolved lifetime."""
         active = sorted({n.active_key for n in notes})
         ended = sorted(
-            {(n.tenant_id, n.source, n.fingerprint, sql.time(n.starts_at)) for n in notes}
+            {
+                (n.tenant_id, n.source, n.fingerprint, sql.time(n.starts_at))
+                for n in notes
+                if n.starts_given
+            }
         )
+        latest = sorted({n.identity for n in notes if not n.starts_given and not n.firing})
         return await conn.execute_query_dict(
-            sql.stored_alerts, sql.stored_alerts_args(active, ended)
+            sql.stored_alerts, sql.stored_alerts_args(active, ended, latest)
         )
 
     async def _correlate(self, conn: BaseDBAsyncClient, sql: _Sql, batch: _Batch) -> None:
@@ -197,7 +204,23 @@ class AlertProcessor:
                 placed.append((alert, rule, rule.group_key(alert.match_labels)))
         keys = sorted({(a.tenant_id, key) for a, _, key in placed})
         found = await conn.execute_query_dict(sql.groups, sql.groups_args(keys))
-        groups = {(row["tenant_id"], row["key"]): _Group.from_row(row) for row in found}
+        # The incidents are read once the groups are locked, in a statement of their own: a
+        # group whose incident was set while this waited for its lock then finds it.
+        incident_ids = sorted({str(r["incident_id"]) for r in found if r["incident_id"]})
+        incidents = {
+            str(row["id"]): row
+            for row in (
+                await conn.execute_query_dict(sql.incidents, [sql.array(incident_ids)])
+                if incident_ids
+                else []
+            )
+        }
+        groups = {
+            (row["tenant_id"], row["key"]): _Group.from_row(
+                row, incidents.get(str(row["incident_id"]))
+            )
+            for row in found
+        }
         for alert, rule, key in placed:
             group = groups.get((alert.tenant_id, key))
             if group is None:
@@ -444,7 +467,10 @@ class _Note:
     source: str
     fingerprint: str
     firing: bool
+    # The sender's start, else the time received (`starts_given` False): such a notification
+    # cannot name its lifetime, so a resolution of it belongs to the latest one.
     starts_at: datetime
+    starts_given: bool
     ends_at: datetime | None
     received_at: datetime
     payload: dict[str, Any]
@@ -468,12 +494,14 @@ def _note(row: Mapping[str, Any]) -> _Note | None:
             raise ValueError(f"unknown status {status!r}")
         received = _aware(row["received_at"])
         ends = payload.get("endsAt")
+        starts = _parse_time(payload.get("startsAt"))
         return _Note(
             tenant_id=row["tenant_id"],
             source=str(payload["source"])[:128],
             fingerprint=str(payload["fingerprint"])[:255],
             firing=status == _FIRING,
-            starts_at=_parse_time(payload.get("startsAt")) or received,
+            starts_at=starts or received,
+            starts_given=starts is not None,
             ends_at=_parse_time(ends) if ends else None,
             received_at=received,
             payload=payload,
@@ -545,6 +573,8 @@ class _Batch:
     def deduplicate(self, notes: Sequence[_Note], found: Sequence[Mapping[str, Any]]) -> None:
         firing: dict[tuple[str, str, str], _Alert] = {}
         ended: dict[tuple[str, str, str, datetime], _Alert] = {}
+        # Each fingerprint's latest resolved lifetime, for resolutions that give no start.
+        latest: dict[tuple[str, str, str], _Alert] = {}
         for row in found:
             alert = _Alert(
                 id=str(row["id"]),
@@ -560,11 +590,20 @@ class _Batch:
             identity = (alert.tenant_id, alert.source, alert.fingerprint)
             if alert.status == _FIRING:
                 firing[identity] = alert
+            elif row["latest"]:
+                latest[identity] = alert
             else:
                 ended.setdefault((*identity, alert.starts_at), alert)
         for note in notes:
-            again = ended.get((*note.identity, note.starts_at))
             current = firing.get(note.identity)
+            if note.starts_given:
+                again = ended.get((*note.identity, note.starts_at))
+            elif current is None and not note.firing:
+                again = latest.get(note.identity)
+            else:
+                # A firing notification without a start, and nothing firing: the alert fires
+                # again, a new lifetime (its sender has no other way to say so).
+                again = None
             if note.firing and current is not None:
                 current.repeat(note, refresh=True)
                 if current.new:
@@ -576,12 +615,14 @@ class _Batch:
                 current.resolve(note)
                 del firing[note.identity]
                 ended[(*note.identity, current.starts_at)] = current
+                latest[note.identity] = current
             else:
                 alert = self._create(note)
                 if note.firing:
                     firing[note.identity] = alert
                 else:
                     ended[(*note.identity, alert.starts_at)] = alert
+                    latest[note.identity] = alert
 
     def _create(self, note: _Note) -> _Alert:
         alert = _Alert(
@@ -625,11 +666,13 @@ class _Group:
     stored: bool = True
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> _Group:
-        incident_id, status = row["incident_id"], row["incident_status"]
-        if row["merged_into_id"] is not None and row["merged_status"] is not None:
-            # Its incident was merged into another: the alerts follow to the survivor.
-            incident_id, status = row["merged_into_id"], row["merged_status"]
+    def from_row(cls, row: Mapping[str, Any], incident: Mapping[str, Any] | None) -> _Group:
+        incident_id, status = row["incident_id"], None
+        if incident is not None:
+            status = incident["status"]
+            if incident["merged_into_id"] is not None and incident["merged_status"] is not None:
+                # Its incident was merged into another: the alerts follow to the survivor.
+                incident_id, status = incident["merged_into_id"], incident["merged_status"]
         return cls(
             id=str(row["id"]),
             tenant_id=row["tenant_id"],
@@ -637,7 +680,7 @@ class _Group:
             rule_id=row["rule_id"],
             generation=int(row["generation"]),
             incident_id=None if incident_id is None else str(incident_id),
-            incident_live=incident_id is not None and IncidentStatus(status) not in _ENDED,
+            incident_live=status is not None and IncidentStatus(status) not in _ENDED,
             declare_pending=bool(row["declare_pending"]),
             opened_at=_aware(row["opened_at"]),
             last_alert_at=_aware(row["last_alert_at"]),
@@ -662,8 +705,11 @@ class _Group:
         )
 
     def is_open(self, at: datetime, rule: Rule) -> bool:
-        if self.incident_id is not None and not self.incident_live:
-            return False
+        if self.incident_id is not None:
+            # While its incident is worked on, the group stays open however long it has been
+            # quiet (its alerts may fire on for hours, repeats only): the same failure links
+            # to that incident instead of declaring a second one.
+            return self.incident_live
         # A declaration on its way keeps the group open: its alerts belong to that incident.
         return self.declare_pending or at - self.last_alert_at <= timedelta(
             seconds=rule.window_seconds
@@ -703,10 +749,12 @@ _GROUP_COLUMNS = (
     "last_alert_at, alert_count"
 )
 _STORED_COLUMNS = "id, tenant_id, source, fingerprint, status, starts_at, last_received_at"
-_GROUP_SELECT = (
-    "g.id, g.tenant_id, g.key, g.rule_id, g.generation, g.incident_id, g.declare_pending, "
-    "g.opened_at, g.last_alert_at, g.alert_count, i.status AS incident_status, "
-    "i.merged_into_id, m.status AS merged_status"
+_GROUP_SELECT = ", ".join("g." + c for c in _GROUP_COLUMNS.split(", "))
+_STORED_SELECT = ", ".join("a." + c for c in _STORED_COLUMNS.split(", "))
+# An incident's status, and its survivor's when it was merged into another.
+_INCIDENT_SELECT = (
+    "SELECT i.id, i.status, i.merged_into_id, m.status AS merged_status FROM incident i "
+    "LEFT JOIN incident m ON m.id = i.merged_into_id "
 )
 _GROUP_UPSERT_SET = (
     "rule_id = excluded.rule_id, generation = excluded.generation, "
@@ -722,6 +770,7 @@ class _Sql:
     delete_intake: str
     stored_alerts: str
     groups: str
+    incidents: str
     detach_alerts: str
 
     def array(self, values: Sequence[Any]) -> Any:
@@ -731,7 +780,10 @@ class _Sql:
         return moment
 
     def stored_alerts_args(
-        self, active: Sequence[str], ended: Sequence[tuple[str, str, str, Any]]
+        self,
+        active: Sequence[str],
+        ended: Sequence[tuple[str, str, str, Any]],
+        latest: Sequence[tuple[str, str, str]],
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -793,22 +845,28 @@ class _Postgres(_Sql):
     )
     delete_intake = "DELETE FROM alert_intake WHERE id = ANY($1::bigint[])"
     stored_alerts = (
-        f"SELECT {_STORED_COLUMNS} FROM alert WHERE active_key = ANY($1::text[]) "
-        f"UNION ALL SELECT {', '.join('a.' + c for c in _STORED_COLUMNS.split(', '))} "
+        f"SELECT {_STORED_COLUMNS}, FALSE AS latest FROM alert "
+        "WHERE active_key = ANY($1::text[]) "
+        f"UNION ALL SELECT {_STORED_SELECT}, FALSE "
         "FROM alert a JOIN unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) "
         "AS k(tenant_id, source, fingerprint, starts_at) ON a.tenant_id = k.tenant_id "
         "AND a.source = k.source AND a.fingerprint = k.fingerprint "
-        "AND a.starts_at = k.starts_at WHERE a.status = 'RESOLVED'"
+        "AND a.starts_at = k.starts_at WHERE a.status = 'RESOLVED' "
+        f"UNION ALL SELECT {_STORED_SELECT}, TRUE "
+        "FROM unnest($6::text[], $7::text[], $8::text[]) AS k(tenant_id, source, fingerprint) "
+        f"JOIN LATERAL (SELECT {_STORED_COLUMNS} FROM alert b WHERE b.tenant_id = k.tenant_id "
+        "AND b.source = k.source AND b.fingerprint = k.fingerprint AND b.status = 'RESOLVED' "
+        "ORDER BY b.first_received_at DESC, b.id DESC LIMIT 1) a ON TRUE"
     )
     # The groups' rows stay locked until the batch commits, so a hand-made link of one of
-    # their alerts waits instead of being overwritten.
+    # their alerts waits instead of being overwritten. Locked in id order, so that two
+    # writers locking several of them cannot deadlock.
     groups = (
         f"SELECT {_GROUP_SELECT} FROM alert_group g "
         "JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, key) "
-        "ON g.tenant_id = k.tenant_id AND g.key = k.key "
-        "LEFT JOIN incident i ON i.id = g.incident_id "
-        "LEFT JOIN incident m ON m.id = i.merged_into_id FOR UPDATE OF g"
+        "ON g.tenant_id = k.tenant_id AND g.key = k.key ORDER BY g.id FOR UPDATE OF g"
     )
+    incidents = _INCIDENT_SELECT + "WHERE i.id = ANY($1::uuid[])"
     detach_alerts = (
         "UPDATE alert SET group_id = NULL WHERE group_id = ANY($1::uuid[]) AND incident_id IS NULL"
     )
@@ -817,9 +875,12 @@ class _Postgres(_Sql):
         return list(values)
 
     def stored_alerts_args(
-        self, active: Sequence[str], ended: Sequence[tuple[str, str, str, Any]]
+        self,
+        active: Sequence[str],
+        ended: Sequence[tuple[str, str, str, Any]],
+        latest: Sequence[tuple[str, str, str]],
     ) -> list[Any]:
-        return [list(active), *(list(column) for column in _columns(ended, 4))]
+        return [list(active), *_columns(ended, 4), *_columns(latest, 3)]
 
     def groups_args(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
         return [list(column) for column in _columns(keys, 2)]
@@ -907,16 +968,20 @@ class _Sqlite(_Sql):
         "json_extract(value, '$[3]') AS starts_at FROM json_each(?)) k "
         "ON a.tenant_id = k.tenant_id AND a.source = k.source "
         "AND a.fingerprint = k.fingerprint AND a.starts_at = k.starts_at "
-        "WHERE a.status = 'RESOLVED'"
+        "WHERE a.status = 'RESOLVED' "
+        f"UNION ALL SELECT {_STORED_SELECT}, 1 FROM alert a WHERE a.id IN (SELECT (SELECT b.id "
+        "FROM alert b WHERE b.tenant_id = json_extract(value, '$[0]') "
+        "AND b.source = json_extract(value, '$[1]') "
+        "AND b.fingerprint = json_extract(value, '$[2]') AND b.status = 'RESOLVED' "
+        "ORDER BY b.first_received_at DESC, b.id DESC LIMIT 1) FROM json_each(?))"
     )
     groups = (
         f"SELECT {_GROUP_SELECT} FROM alert_group g "
         "JOIN (SELECT json_extract(value, '$[0]') AS tenant_id, "
         "json_extract(value, '$[1]') AS key FROM json_each(?)) k "
-        "ON g.tenant_id = k.tenant_id AND g.key = k.key "
-        "LEFT JOIN incident i ON i.id = g.incident_id "
-        "LEFT JOIN incident m ON m.id = i.merged_into_id"
+        "ON g.tenant_id = k.tenant_id AND g.key = k.key"
     )
+    incidents = _INCIDENT_SELECT + "WHERE i.id IN (SELECT value FROM json_each(?))"
     detach_alerts = (
         "UPDATE alert SET group_id = NULL WHERE group_id IN (SELECT value FROM json_each(?)) "
         "AND incident_id IS NULL"
@@ -930,9 +995,16 @@ class _Sqlite(_Sql):
         return moment.isoformat(" ")
 
     def stored_alerts_args(
-        self, active: Sequence[str], ended: Sequence[tuple[str, str, str, Any]]
+        self,
+        active: Sequence[str],
+        ended: Sequence[tuple[str, str, str, Any]],
+        latest: Sequence[tuple[str, str, str]],
     ) -> list[Any]:
-        return [_json(list(active)), _json([list(e) for e in ended])]
+        return [
+            _json(list(active)),
+            _json([list(e) for e in ended]),
+            _json([list(k) for k in latest]),
+        ]
 
     def groups_args(self, keys: Sequence[tuple[str, str]]) -> list[Any]:
         return [_json([list(k) for k in keys])]
