@@ -82,6 +82,9 @@ class Alert(models.Model):
             ("tenant_id", "last_received_at"),
             ("tenant_id", "incident_id"),
             ("pending_event", "incident_id"),
+            # A group's alerts not linked yet: the processor's declaration and its detaching
+            # of a past generation's alerts (PostgreSQL does not index foreign keys itself).
+            ("group_id", "incident_id"),
         )
 
 
@@ -142,7 +145,8 @@ class AlertGroup(models.Model):
     class Meta:
         table = "alert_group"
         unique_together = (("tenant", "key"),)
-        indexes = (("declare_pending",),)
+        # The groups of an incident, moved by a merge.
+        indexes = (("declare_pending",), ("incident_id",))
 
 
 class Lease(models.Model):
