@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -379,6 +380,123 @@ async def test_linking_and_unlinking_an_alert_by_hand(
     assert [e["data"]["alert"]["id"] for e in unlinked_events] == [
         str(uuid.UUID(hex=alert["id"][len("alr_") :]))
     ]
+
+
+async def test_linking_an_alert_of_an_undeclared_group_brings_the_whole_group(
+    server, tenant, api, manual_source, no_auto_declare
+):
+    # given three alerts of one group whose rule declares nothing
+    responder = api("RESPONDER")
+    service = f"lb-{uuid.uuid4().hex[:6]}"
+    alerts = await stored(
+        server,
+        tenant,
+        responder,
+        [
+            {
+                "source": manual_source,
+                "id": f"{service}-{n}",
+                "title": f"Backend {n} down",
+                "service": service,
+                "alertname": f"BackendDown-{service}",
+            }
+            for n in range(3)
+        ],
+    )
+    incident = await declare(responder, title=f"Load balancer {service}")
+
+    # when a responder links one of them
+    linked = await responder.execute(
+        LINK, {"input": {"alertId": alerts[1]["id"], "incidentId": incident["id"]}}
+    )
+    assert linked["linkAlert"]["errors"] == []
+
+    # then all three are the incident's
+    async def all_linked() -> Any:
+        data = (await responder.execute(INCIDENT_ALERTS, {"id": incident["id"]}))["incident"]
+        return data if data["alerts"]["totalCount"] == 3 else None
+
+    data = await eventually(all_linked, what="the group's other alerts linked")
+    assert {e["node"]["id"] for e in data["alerts"]["edges"]} == {a["id"] for a in alerts}
+
+    # and the timeline announces the one linked by hand, then the other two in one event
+    async def announced() -> Any:
+        data = (await responder.execute(INCIDENT_ALERTS, {"id": incident["id"]}))["incident"]
+        events = [e["node"] for e in data["timeline"]["edges"] if e["node"]["type"] == LINKED]
+        return events if sum(e["data"]["count"] for e in events) == 3 else None
+
+    events = await eventually(announced, what="the other two alerts announced")
+    assert [e["data"]["count"] for e in events] == [1, 2]
+    others = {a["title"] for a in alerts if a["id"] != alerts[1]["id"]}
+    assert {a["title"] for a in events[1]["data"]["alerts"]} == others
+
+
+async def test_linking_waits_for_a_processor_batch_instead_of_deadlocking_it(
+    server, tenant, api, manual_source, no_auto_declare
+):
+    """The alert processor locks its lease, then an alert's group, then the alert; linking
+    the alert by hand meanwhile must queue behind it, not take the alert first."""
+    if server.backend.name != "postgres":
+        pytest.skip("row locks: PostgreSQL only (SQLite has one writer at a time)")
+    import asyncpg
+
+    # given an alert of a group waiting to be linked
+    responder = api("RESPONDER")
+    service = f"kv-{uuid.uuid4().hex[:6]}"
+    [alert] = await stored(
+        server,
+        tenant,
+        responder,
+        [{"source": manual_source, "id": service, "title": "Key evictions", "service": service}],
+    )
+    incident = await declare(responder, title=f"Cache trouble {service}")
+    alert_id = uuid.UUID(hex=alert["id"][len("alr_") :])
+    incident_id = uuid.UUID(hex=incident["id"][len("inc_") :])
+    batch = await asyncpg.connect(server.backend.database_url)
+    probe = await asyncpg.connect(server.backend.database_url)
+    try:
+        # and a processor batch under way: the lease, then the alert's group, locked
+        transaction = batch.transaction()
+        await transaction.start()
+        await batch.execute(
+            "UPDATE lease SET expires_at = expires_at WHERE name = 'alerts-processor'"
+        )
+        await batch.fetchval(
+            "SELECT g.id FROM alert_group g JOIN alert a ON a.group_id = g.id "
+            "WHERE a.id = $1 FOR UPDATE OF g",
+            alert_id,
+        )
+
+        # when a responder links the alert meanwhile
+        link = asyncio.ensure_future(
+            responder.execute(
+                LINK, {"input": {"alertId": alert["id"], "incidentId": incident["id"]}}
+            )
+        )
+
+        async def writing() -> bool:
+            try:
+                await probe.execute(
+                    "SELECT 1 FROM incident WHERE id = $1 FOR UPDATE NOWAIT", incident_id
+                )
+            except asyncpg.LockNotAvailableError:
+                return True
+            return False
+
+        await eventually(writing, what="the link's transaction under way")
+        await asyncio.sleep(0.5)
+        # and the batch goes on to count a repeat of the alert, then commits
+        await batch.execute("UPDATE alert SET count = count + 1 WHERE id = $1", alert_id)
+        await transaction.commit()
+
+        # then both went through, one after the other
+        linked = (await asyncio.wait_for(link, 30))["linkAlert"]
+        assert linked["errors"] == []
+        assert linked["alert"]["incident"] == {"id": incident["id"]}
+        assert linked["alert"]["count"] == 2
+    finally:
+        await batch.close()
+        await probe.close()
 
 
 async def test_bad_links_are_refused_and_write_nothing(

@@ -3,6 +3,9 @@
 An alert is as visible as its incident: one linked to an incident the caller may not see is
 not found, exactly like an unknown id. Linking and unlinking append an event on the incident
 through `append_events(also=...)`, so the alert's change and the event commit together.
+Inside that transaction they lock the incident, then fence off the alert processor's lease,
+then the alert's group, then the alert: the order merges and the processor keep too, so
+none of them deadlocks another on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from tortoise.queryset import QuerySet
 
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
-from app.services import lifecycle
+from app.services import lease, lifecycle
+from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
 from app.services.classification import incident_visible, visible_incident_levels
 from app.services.incident import append_events
 from app.services.incident_snapshot import IncidentSnapshot, utcnow
@@ -32,6 +36,8 @@ PAGE_DEFAULT = 50
 PAGE_MAX = 500
 FILTER_VALUES_MAX = 100
 TEXT_FILTER_MAX = 255
+# What the alert processor owes an alert it links: an ALERTS_LINKED event.
+_LINKED = "linked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,17 +306,34 @@ async def link_alert(
         raise Conflict("the alert is linked to another incident; unlink it first", field="alertId")
     now = utcnow()
     view = AlertView.of(alert)
-    linked = replace(view, incident_id=str(incident.id))
+    fresh: list[AlertView] = []
 
     async def also(_: IncidentSnapshot) -> None:
+        await lease.fence(PROCESSOR_LEASE)
+        # Read again behind the fence: a batch that started the group over may have taken
+        # the alert out of it.
+        current = await Alert.get_or_none(id=alert.id)
+        if current is None:
+            raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
+        fresh.append(AlertView.of(current))
+        group_id = current.group_id
+        followed = False
+        if group_id is not None:
+            followed = bool(
+                await AlertGroup.filter(id=group_id, incident_id__isnull=True).update(
+                    incident_id=incident.id, declare_pending=False
+                )
+            )
         moved = await Alert.filter(id=alert.id, incident_id__isnull=True).update(
             incident_id=incident.id, pending_event=None, updated_at=now
         )
         if not moved:
             raise Conflict("the alert was linked meanwhile; reload it", field="alertId")
-        if alert.group_id is not None:
-            await AlertGroup.filter(id=alert.group_id, incident_id__isnull=True).update(
-                incident_id=incident.id, declare_pending=False
+        if followed:
+            # The rest of the group's current alerts go along, as they would with a declared
+            # incident; the processor announces them in its next coalesced event.
+            await Alert.filter(group_id=group_id, incident_id__isnull=True).update(
+                incident_id=incident.id, pending_event=_LINKED, updated_at=now
             )
 
     result = await append_events(
@@ -330,7 +353,7 @@ async def link_alert(
         ],
         also=also,
     )
-    return linked, result.incident
+    return replace(fresh[-1] if fresh else view, incident_id=str(incident.id)), result.incident
 
 
 async def unlink_alert(
@@ -347,6 +370,7 @@ async def unlink_alert(
     view = AlertView.of(alert)
 
     async def also(_: IncidentSnapshot) -> None:
+        await lease.fence(PROCESSOR_LEASE)
         moved = await Alert.filter(id=alert.id, incident_id=previous).update(
             incident_id=None, pending_event=None, updated_at=now
         )

@@ -112,10 +112,6 @@ async def _merge(
     source_after = IncidentSnapshot.from_model(source)
     target_after = IncidentSnapshot.from_model(target)
     async with in_transaction():
-        # The alert processor's batch either commits before this (its alerts are moved
-        # below) or starts after (it finds the groups on the target): never one that links
-        # new alerts to the source, read before this commit, and writes them after.
-        await lease.fence(PROCESSOR_LEASE)
         # Both guarded updates in one order (by id), so two merges of the same pair in opposite
         # directions cannot deadlock each other on PostgreSQL.
         for row, seen in sorted(((source, source_seen), (target, target_seen)), key=_by_id):
@@ -124,16 +120,21 @@ async def _merge(
             )
             if not updated:
                 raise LostRace
+        # The alert processor's batch either commits before this (its alerts are moved
+        # below) or starts after (it finds the groups on the target): never one that links
+        # new alerts to the source, read before this commit, and writes them after. Fenced
+        # after the incidents and before groups and alerts, the order linkAlert locks them in.
+        await lease.fence(PROCESSOR_LEASE)
         originals = (
             await TimelineEvent.filter(incident_id=source.id, seq__lte=source_seen)
             .order_by("seq")
             .values("seq", "type", "time", "event_id", "actor", "data", "classification")
         )
-        alerts = await Alert.filter(tenant_id=source.tenant_id, incident_id=source.id).update(
-            incident_id=target.id, updated_at=now
-        )
         groups = await AlertGroup.filter(tenant_id=source.tenant_id, incident_id=source.id).update(
             incident_id=target.id
+        )
+        alerts = await Alert.filter(tenant_id=source.tenant_id, incident_id=source.id).update(
+            incident_id=target.id, updated_at=now
         )
         tickets = await LinkedTicket.filter(tenant_id=source.tenant_id, incident_id=source.id)
         if tickets:
