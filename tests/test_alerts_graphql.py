@@ -104,6 +104,12 @@ query Audit($action: String!) {
 }
 """
 
+READS = """
+query Reads($target: String!, $action: String!) {
+  auditLog(filter: {target: $target, action: $action}) { edges { node { changes } } }
+}
+"""
+
 LINKED = "com.incidents.alerts.linked.v1"
 UNLINKED = "com.incidents.alerts.unlinked.v1"
 
@@ -606,6 +612,53 @@ async def test_alerts_of_a_restricted_incident_are_hidden_like_unknown_ones(
     # while the admin sees it and its incident
     seen = await admin.execute(ALERTS, {"filter": {"service": [service]}})
     assert seen["alerts"]["edges"][0]["node"]["incident"] == {"id": secret["id"]}
+
+
+async def test_reading_alerts_of_restricted_incidents_audits_each_incident_once(
+    server, tenant, api, manual_source, no_auto_declare
+):
+    # given two RESTRICTED incidents with two alerts each
+    admin = api("ADMIN")
+    service = f"vault-{uuid.uuid4().hex[:6]}"
+    alerts = await stored(
+        server,
+        tenant,
+        admin,
+        [
+            {
+                "source": manual_source,
+                "id": f"{service}-{n}",
+                "title": f"Seal {n}",
+                "service": service,
+                "alertname": f"Seal{n}",
+            }
+            for n in range(4)
+        ],
+    )
+    secrets = [
+        await declare(admin, title=f"Vault {service} {n}", classification="RESTRICTED")
+        for n in range(2)
+    ]
+    for n, alert in enumerate(alerts):
+        linked = await admin.execute(
+            LINK, {"input": {"alertId": alert["id"], "incidentId": secrets[n % 2]["id"]}}
+        )
+        assert linked["linkAlert"]["errors"] == []
+
+    async def reads(incident_id: str) -> int:
+        audit = await admin.execute(READS, {"target": incident_id, "action": "incident.read"})
+        return [e["node"]["changes"]["via"] for e in audit["auditLog"]["edges"]].count("alert")
+
+    before = [await reads(s["id"]) for s in secrets]
+
+    # when an admin lists the four alerts with their incidents
+    listed = await admin.execute(ALERTS, {"filter": {"service": [service]}})
+    assert sorted(e["node"]["incident"]["id"] for e in listed["alerts"]["edges"]) == sorted(
+        [s["id"] for s in secrets] * 2
+    )
+
+    # then the audit log holds one read of each incident for that list
+    assert [await reads(s["id"]) for s in secrets] == [n + 1 for n in before]
 
 
 async def test_incident_alerts_pages_and_many_incidents_in_one_list(

@@ -8,6 +8,7 @@ from functools import cached_property
 from strawberry.dataloader import DataLoader
 
 from app.models import Classification
+from app.services import audit
 from app.services.alert_links import AlertPosition, AlertView, get_alerts, positions_of
 from app.services.classification import incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incidents
@@ -41,6 +42,18 @@ class Loaders:
     @cached_property
     def alert_positions(self) -> DataLoader[str, list[AlertPosition]]:
         return DataLoader(self._alert_positions)
+
+    @cached_property
+    def alert_incident_read(self) -> DataLoader[str, None]:
+        """Audits the restricted incidents read through alerts: one write for all the
+        alerts resolved together, each incident once. Not cached, so a connection's next
+        subscription event is audited again; use the caller's own loaders (info.context),
+        never an event's shared ones, so that every reader is recorded as themselves."""
+        return DataLoader(self._audit_alert_incident_reads, cache=False)
+
+    async def _audit_alert_incident_reads(self, keys: Sequence[str]) -> list[None]:
+        await audit.record_reads(tenant_id=self.tenant_id, targets=keys, via="alert")
+        return [None for _ in keys]
 
     async def _alerts(self, keys: Sequence[str]) -> list[AlertView | None]:
         found = await get_alerts(tenant_id=self.tenant_id, alert_ids=keys)

@@ -56,15 +56,16 @@ class Alert(Node):
 
     @strawberry.field(description="The incident it is linked to, if any.")  # type: ignore[untyped-decorator]
     async def incident(self, info: Info[Context, Any]) -> Incident | None:
-        from app.resolvers.incident import audit_reads
-
         if self.view.incident_id is None:
             return None
         loaders = self.loaders or info.context.loaders
         snapshot = await loaders.incident.load(self.view.incident_id)
         if snapshot is None:
             return None
-        await audit_reads(info, [snapshot], via="alert")
+        if snapshot.classification is models.Classification.RESTRICTED:
+            # Answered only once recorded; the request's alerts share one audit write.
+            info.context.mark_uncacheable()
+            await info.context.loaders.alert_incident_read.load(snapshot.id)
         return Incident.of(snapshot, clearance=self.clearance, loaders=self.loaders)
 
     @classmethod
