@@ -712,6 +712,59 @@ async def test_incident_alerts_pages_and_many_incidents_in_one_list(
     assert codes(bad) == ["VALIDATION"]
 
 
+async def test_an_incident_with_many_alerts_pages_them_in_order(
+    server, tenant, api, manual_source, no_auto_declare
+):
+    # given an incident with 300 alerts (one group, linked by linking one of them)
+    admin = api("ADMIN")
+    service = f"disk-{uuid.uuid4().hex[:6]}"
+    await fire(
+        server,
+        tenant["INGEST"],
+        [
+            {
+                "source": manual_source,
+                "id": f"{service}-{n}",
+                "title": f"Disk {n} full",
+                "service": service,
+                "alertname": f"DiskFull-{service}",
+            }
+            for n in range(300)
+        ],
+    )
+    everything = await wait_for(admin, service, 300)
+    incident = await declare(admin, title=f"Disks {service}")
+    linked = await admin.execute(
+        LINK, {"input": {"alertId": everything[0]["id"], "incidentId": incident["id"]}}
+    )
+    assert linked["linkAlert"]["errors"] == []
+
+    async def all_linked() -> Any:
+        data = await admin.execute(ALERTS, {"filter": {"incidentId": incident["id"]}, "first": 500})
+        edges = data["alerts"]["edges"]
+        return [e["node"]["id"] for e in edges] if len(edges) == 300 else None
+
+    expected = await eventually(all_linked, what="the 300 alerts linked")
+
+    # when its alerts are read five at a time
+    pages, after = [], None
+    while True:
+        data = await admin.execute(
+            INCIDENT_ALERTS, {"id": incident["id"], "first": 5, "after": after}
+        )
+        page = data["incident"]["alerts"]
+        assert page["totalCount"] == 300
+        pages.append([e["node"]["id"] for e in page["edges"]])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        after = page["pageInfo"]["endCursor"]
+
+    # then there are 60 full pages, which together list every alert once, newest first
+    assert [len(p) for p in pages] == [5] * 60
+    assert [i for p in pages for i in p] == expected
+
+
 # --- correlation rules ----------------------------------------------------------------------
 
 

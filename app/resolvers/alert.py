@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC
 from typing import Any
 
 import strawberry
@@ -133,8 +132,8 @@ async def incident_alerts(
     first: int | None,
     after: str | None,
 ) -> AlertConnection:
-    """Incident.alerts: every listed incident's alerts come from one query of positions and
-    one of rows, whatever the number of incidents."""
+    """Incident.alerts: every listed incident's page comes from one query, and their counts
+    (when asked for) from one more, whatever the number of incidents."""
     principal = read_alerts(info)
     loaders = loaders or info.context.loaders
     try:
@@ -142,20 +141,10 @@ async def incident_alerts(
         cursor = alert_links.decode_cursor(after) if after is not None else None
     except DomainError as error:
         raise domain_graphql_error(error) from None
-    positions = await loaders.alert_positions.load(incident_id)
-    start = 0
-    if cursor is not None:
-        time, key = cursor
-        start = next(
-            (
-                i
-                for i, p in enumerate(positions)
-                if (p.last_received_at.astimezone(UTC), uuid.UUID(p.id)) < (time, key)
-            ),
-            len(positions),
-        )
-    chosen = positions[start : start + size]
-    views = await loaders.alert.load_many([p.id for p in chosen])
+    page = await loaders.incident_alert_page.load(
+        alert_links.IncidentPageKey(incident_id, size, cursor)
+    )
+    views = await loaders.alert.load_many(page.alert_ids)
     edges = [
         AlertEdge(
             cursor=alert_links.encode_cursor(view),
@@ -164,16 +153,13 @@ async def incident_alerts(
         for view in views
         if view is not None
     ]
-    total = len(positions)
 
     async def count() -> int:
-        return total
+        return await loaders.incident_alert_count.load(incident_id)
 
     return AlertConnection(
         edges=edges,
-        page_info=_page_info(
-            edges, has_next=start + size < len(positions), has_previous=after is not None
-        ),
+        page_info=_page_info(edges, has_next=page.has_next_page, has_previous=after is not None),
         counter=count,
     )
 

@@ -9,7 +9,14 @@ from strawberry.dataloader import DataLoader
 
 from app.models import Classification
 from app.services import audit
-from app.services.alert_links import AlertPosition, AlertView, get_alerts, positions_of
+from app.services.alert_links import (
+    AlertView,
+    IncidentPage,
+    IncidentPageKey,
+    count_by_incident,
+    get_alerts,
+    incident_pages,
+)
 from app.services.classification import incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incidents
 from app.services.itsm.sync import TicketView, tickets_of
@@ -40,8 +47,12 @@ class Loaders:
         return DataLoader(self._alerts)
 
     @cached_property
-    def alert_positions(self) -> DataLoader[str, list[AlertPosition]]:
-        return DataLoader(self._alert_positions)
+    def incident_alert_page(self) -> DataLoader[IncidentPageKey, IncidentPage]:
+        return DataLoader(self._incident_alert_pages)
+
+    @cached_property
+    def incident_alert_count(self) -> DataLoader[str, int]:
+        return DataLoader(self._incident_alert_counts)
 
     @cached_property
     def alert_incident_read(self) -> DataLoader[str, None]:
@@ -65,9 +76,13 @@ class Loaders:
             for a in (found.get(k) for k in keys)
         ]
 
-    async def _alert_positions(self, keys: Sequence[str]) -> list[list[AlertPosition]]:
-        found = await positions_of(tenant_id=self.tenant_id, incident_ids=keys)
-        return [found.get(k, []) for k in keys]
+    async def _incident_alert_pages(self, keys: Sequence[IncidentPageKey]) -> list[IncidentPage]:
+        found = await incident_pages(tenant_id=self.tenant_id, keys=keys)
+        return [found[k] for k in keys]
+
+    async def _incident_alert_counts(self, keys: Sequence[str]) -> list[int]:
+        found = await count_by_incident(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found[k] for k in keys]
 
     async def _tickets(self, keys: Sequence[str]) -> list[list[TicketView]]:
         found = await tickets_of(tenant_id=self.tenant_id, incident_ids=keys)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tortoise.expressions import Q, Subquery
+from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
@@ -231,27 +232,85 @@ async def count_alerts(
 
 
 @dataclass(frozen=True, slots=True)
-class AlertPosition:
-    id: str
-    last_received_at: datetime
+class IncidentPageKey:
+    """One page of one incident's alerts: up to `size` after the cursor position `after`."""
+
+    incident_id: str
+    size: int
+    after: tuple[datetime, uuid.UUID] | None = None
 
 
-async def positions_of(
-    *, tenant_id: str, incident_ids: Sequence[str]
-) -> dict[str, list[AlertPosition]]:
-    """Each incident's alerts in list order (newest first), ids and times only: one query
-    for any number of incidents, from which every page and count of theirs is cut."""
-    found: dict[str, list[AlertPosition]] = {k: [] for k in incident_ids}
+@dataclass(frozen=True, slots=True)
+class IncidentPage:
+    alert_ids: list[str]
+    has_next_page: bool
+
+
+# Numbering each incident's alerts in list order after the cursor keeps only each incident's
+# page (and one more row, for hasNextPage) in the answer, whatever their number of alerts.
+_PAGES_SQL = (
+    "SELECT id, incident_id FROM (SELECT id, incident_id, ROW_NUMBER() OVER ("
+    "PARTITION BY incident_id ORDER BY last_received_at DESC, id DESC) AS rn FROM alert "
+    "WHERE tenant_id = {p1} AND incident_id IN {incidents}{cursor}) ranked "
+    "WHERE rn <= {p3} ORDER BY incident_id, rn"
+)
+_PAGES_CURSOR = " AND (last_received_at < {p4} OR (last_received_at = {p4} AND id < {p5}))"
+
+
+async def incident_pages(
+    *, tenant_id: str, keys: Sequence[IncidentPageKey]
+) -> dict[IncidentPageKey, IncidentPage]:
+    """Pages of many incidents' alerts (newest first): one query per distinct page size and
+    cursor, so a list of incidents costs the same whatever its length."""
+    found = {k: IncidentPage([], False) for k in keys}
+    alike: dict[tuple[int, tuple[datetime, uuid.UUID] | None], list[IncidentPageKey]] = {}
+    for key in keys:
+        if key.size > 0 and _is_uuid(key.incident_id):
+            alike.setdefault((key.size, key.after), []).append(key)
+    conn = Alert._meta.db
+    sqlite = conn.capabilities.dialect == "sqlite"
+    for (size, after), group in alike.items():
+        incidents = sorted({str(uuid.UUID(k.incident_id)) for k in group})
+        args: list[Any] = [tenant_id, None, size + 1]
+        if sqlite:
+            marks = {f"p{n}": f"?{n}" for n in range(1, 6)}
+            args[1] = json.dumps(incidents)
+            in_list = "(SELECT value FROM json_each(?2))"
+        else:
+            marks = {f"p{n}": f"${n}" for n in range(1, 6)}
+            args[1] = [uuid.UUID(i) for i in incidents]
+            in_list = "(SELECT unnest($2::uuid[]))"
+        cursor = ""
+        if after is not None:
+            time, last_id = after
+            # As each backend stores them, so that equal instants and ids compare equal.
+            args += [time.isoformat(" "), str(last_id)] if sqlite else [time, last_id]
+            cursor = _PAGES_CURSOR.format(**marks)
+        sql = _PAGES_SQL.format(incidents=in_list, cursor=cursor, **marks)
+        pages: dict[str, list[str]] = {}
+        for row in await conn.execute_query_dict(sql, args):
+            pages.setdefault(str(row["incident_id"]), []).append(str(row["id"]))
+        for k in group:
+            ids = pages.get(str(uuid.UUID(k.incident_id)), [])
+            found[k] = IncidentPage(ids[:size], has_next_page=len(ids) > size)
+    return found
+
+
+async def count_by_incident(*, tenant_id: str, incident_ids: Sequence[str]) -> dict[str, int]:
+    """How many alerts each incident has, in one grouped query."""
     keys = [k for k in incident_ids if _is_uuid(k)]
+    found = dict.fromkeys(incident_ids, 0)
     if not keys:
         return found
     rows = (
         await Alert.filter(tenant_id=tenant_id, incident_id__in=keys)
-        .order_by("-last_received_at", "-id")
-        .values_list("id", "incident_id", "last_received_at")
+        .annotate(n=Count("id"))
+        .group_by("incident_id")
+        .values("incident_id", "n")
     )
-    for key, incident_id, received in rows:
-        found.setdefault(str(incident_id), []).append(AlertPosition(str(key), received))
+    by_key = {str(uuid.UUID(str(r["incident_id"]))): int(r["n"]) for r in rows}
+    for k in keys:
+        found[k] = by_key.get(str(uuid.UUID(k)), 0)
     return found
 
 
