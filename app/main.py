@@ -17,7 +17,7 @@ from app import database
 from app.config import Settings
 from app.models import Role
 from app.pubsub.broker import Broker
-from app.pubsub.outbox import OutboxRelay
+from app.pubsub.outbox import OutboxRelay, on_commit
 from app.services import token as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if secret:
             announce_admin_token(secret, settings)
         await broker.connect()
+        stop_invalidating = on_commit(cache.invalidate)
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            stop_invalidating()
             await cache.close()
             await intake_writer.stop()
             await alert_processor.stop()

@@ -108,3 +108,23 @@ async def test_the_cache_can_be_turned_off(tmp_path, log_dir):
     finally:
         await client.aclose()
         server.stop()
+
+
+async def test_a_change_committed_outside_a_mutation_drops_the_cached_answers_at_once():
+    # given a cache that follows this process's commits, as the app wires it
+    from app.pubsub import outbox
+    from app.pubsub.broker import Broker
+    from app.web.query_cache import QueryCache
+
+    cache = QueryCache(Broker("memory://"), ttl=60)
+    stop = outbox.on_commit(cache.invalidate)
+    tenant = f"t-{uuid.uuid4().hex}"
+    before = cache.generation(tenant)
+
+    # when a webhook's or the alert processor's change commits (no mutation, no broker hop)
+    outbox.committed(outbox.Pending(1, tenant, str(uuid.uuid4()), "{}"))
+    stop()
+    outbox.committed(outbox.Pending(2, tenant, str(uuid.uuid4()), "{}"))
+
+    # then answers computed before it are no longer served, and only while wired
+    assert cache.generation(tenant) == before + 1

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,8 +50,22 @@ async def enqueue(*, tenant_id: str, incident_id: str, body: Mapping[str, Any]) 
     return Pending(row.id, tenant_id, incident_id, payload)
 
 
+# Called with the tenant of every change this process commits, before anyone is answered.
+_commit_listeners: list[Callable[[str], None]] = []
+
+
+def on_commit(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call `listener(tenant_id)` after each change this process commits (the query cache
+    drops the tenant's answers, whatever wrote the change: a mutation, a webhook, the alert
+    processor); returns the function that stops it."""
+    _commit_listeners.append(listener)
+    return lambda: _commit_listeners.remove(listener)
+
+
 def committed(message: Pending) -> None:
     """Hand a committed row to the running relay; without one, the next sweep sends it."""
+    for listener in _commit_listeners:
+        listener(message.tenant_id)
     if _relay is not None:
         _relay.schedule(message)
 
