@@ -281,7 +281,11 @@ class AlertProcessor:
             )
             return
         labels: list[Any] = list(await unlinked.distinct().values_list("severity", flat=True))
-        severity = rule.severity or min(severity_from_label(s) for s in labels)
+        # The alerts may be linked by hand between the two reads: the claim below then finds
+        # the group no longer pending and declares nothing.
+        severity = rule.severity or min(
+            (severity_from_label(s) for s in labels), default=severity_from_label(first.severity)
+        )
         alert = {
             "alertname": first.alertname,
             "service": first.service,
