@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test bench lint typecheck schema migrations screenshots clean
+.PHONY: run test check unit bench lint typecheck schema migrations screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: $(STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q
+
+# Fast feedback (under a minute): lint, types and the pure-logic unit tests.
+check: lint typecheck unit
+
+unit: $(DEV_STAMP)
+	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
