@@ -73,7 +73,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
     )
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
-    alert_processor = AlertProcessor(settings, use_row_locks=not settings.is_sqlite)
+    alert_processor = AlertProcessor(
+        settings,
+        use_row_locks=not settings.is_sqlite,
+        on_quarantine=metrics.ALERTS_QUARANTINED.inc,
+    )
     intake_writer = IntakeWriter(sqlite=settings.is_sqlite)
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     cache = QueryCache(broker, ttl=settings.query_cache_seconds)

@@ -1,6 +1,14 @@
 """Tortoise models, one module per aggregate. Every table carries its tenant."""
 
-from app.models.alert import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule, Lease
+from app.models.alert import (
+    Alert,
+    AlertGroup,
+    AlertIntake,
+    AlertQuarantine,
+    AlertStatus,
+    CorrelationRule,
+    Lease,
+)
 from app.models.audit import AuditRecord
 from app.models.classification import Classification
 from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
@@ -22,6 +30,7 @@ __all__ = [
     "Alert",
     "AlertGroup",
     "AlertIntake",
+    "AlertQuarantine",
     "AlertStatus",
     "CorrelationRule",
     "Lease",

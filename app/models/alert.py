@@ -31,6 +31,26 @@ class AlertIntake(models.Model):
         table = "alert_intake"
 
 
+class AlertQuarantine(models.Model):
+    # Intake rows the processor could not store, set aside (in the transaction that deletes
+    # them from the intake) so that they hold up no other alert; their tenant's admins read
+    # them with the error that stopped each.
+    id = fields.BigIntField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="alert_quarantine"
+    )
+    tenant_id: str
+    payload: dict[str, Any] = fields.JSONField()
+    received_at = fields.DatetimeField()
+    quarantined_at = fields.DatetimeField()
+    error = fields.CharField(max_length=1024)
+
+    class Meta:
+        table = "alert_quarantine"
+        # A tenant's rows, newest first.
+        indexes = (("tenant_id", "id"),)
+
+
 class Alert(models.Model):
     # One alert over its lifetime: repeats of it while it fires are counted, not stored again.
     id = fields.UUIDField(primary_key=True)
@@ -42,8 +62,8 @@ class Alert(models.Model):
     # (Alertmanager's fingerprint, a generic alert's id).
     source = fields.CharField(max_length=128)
     fingerprint = fields.CharField(max_length=255)
-    # tenant|source|fingerprint while FIRING, null once RESOLVED: at most one firing alert
-    # per fingerprint, enforced by the database.
+    # Tenant, source and fingerprint while FIRING (services/alerts/batch.py active_key), null
+    # once RESOLVED: at most one firing alert per fingerprint, enforced by the database.
     active_key = fields.CharField(max_length=512, null=True, unique=True)
     status = fields.CharEnumField(AlertStatus, max_length=16, description="AlertStatus")
     alertname = fields.CharField(max_length=255, null=True)

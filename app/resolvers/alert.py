@@ -10,7 +10,6 @@ import strawberry
 from strawberry.types import Info
 
 from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
-from app.models import Classification
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
 from app.resolvers.incident import audit_reads, domain_graphql_error, incident_key
@@ -28,6 +27,9 @@ from app.schema.alert import (
     CreateCorrelationRuleInput,
     DeleteCorrelationRuleInput,
     LinkAlertInput,
+    QuarantinedAlert,
+    QuarantinedAlertConnection,
+    QuarantinedAlertEdge,
     UnlinkAlertInput,
     UpdateCorrelationRuleInput,
 )
@@ -35,14 +37,12 @@ from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.incident import Incident
 from app.services import alert_links
 from app.services import correlation_rules as rules
+from app.services.alerts import quarantine
 from app.services.alerts.correlation import RULE_FIELDS
-from app.services.classification import reaches
+from app.services.classification import ALERT_CLASSIFICATION, reaches
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.permissions import Action
 from app.services.token import Principal
-
-# Alerts carry what monitoring says about systems: INTERNAL, like an incident's title.
-ALERT_CLASSIFICATION = Classification.INTERNAL
 
 
 def alert_key(value: str, *, field: str = "alertId") -> str:
@@ -160,6 +160,43 @@ async def incident_alerts(
     return AlertConnection(
         edges=edges,
         page_info=_page_info(edges, has_next=page.has_next_page, has_previous=after is not None),
+        counter=count,
+    )
+
+
+async def alert_quarantine(
+    info: Info[Context, Any], first: int | None = None, after: str | None = None
+) -> QuarantinedAlertConnection:
+    principal = authorize(info, Action.MANAGE_CORRELATION)
+    if not reaches(principal.clearance, ALERT_CLASSIFICATION):
+        # The rows hold whole alerts.
+        raise PermissionDenied(
+            Forbidden(
+                f"alerts are {ALERT_CLASSIFICATION.value}; your clearance is "
+                f"{principal.clearance.value}"
+            )
+        )
+    tenant_id = principal.tenant_id
+    try:
+        page = await quarantine.list_quarantined(tenant_id=tenant_id, first=first, after=after)
+    except DomainError as error:
+        raise domain_graphql_error(error) from None
+    edges = [
+        QuarantinedAlertEdge(cursor=cursor, node=QuarantinedAlert.of(view))
+        for cursor, view in page.items
+    ]
+
+    async def count() -> int:
+        return await quarantine.count_quarantined(tenant_id=tenant_id)
+
+    return QuarantinedAlertConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
         counter=count,
     )
 

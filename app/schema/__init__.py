@@ -29,6 +29,7 @@ from app.schema.alert import (
     AlertPayload,
     CorrelationRule,
     CorrelationRulePayload,
+    QuarantinedAlertConnection,
 )
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
@@ -94,6 +95,11 @@ class Query:
         resolver=alert_resolvers.correlation_rules,
         description="This tenant's correlation rules by position. While none is enabled (none "
         "exists, say) the built-in defaultCorrelationRule groups every alert. ADMIN only.",
+    )
+    alert_quarantine: QuarantinedAlertConnection = strawberry.field(
+        resolver=alert_resolvers.alert_quarantine,
+        description="Accepted alerts the processor could not store, newest first, each with "
+        "the error that stopped it; set aside so that they hold up no other alert. ADMIN only.",
     )
     default_correlation_rule: CorrelationRule = strawberry.field(
         resolver=alert_resolvers.default_correlation_rule,

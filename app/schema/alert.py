@@ -17,6 +17,15 @@ from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.incident import Impact, Incident, Severity, Urgency
 from app.services.alert_links import AlertFilter as DomainAlertFilter
 from app.services.alert_links import AlertView
+from app.services.alerts.quarantine import QuarantinedView
+from app.services.classification import (
+    ALERT_TEXT_FIELDS,
+    REDACTED,
+    api_name,
+    reaches,
+    redact_json,
+    redact_text,
+)
 from app.services.correlation_rules import RuleView
 
 ALERT_PREFIX = "alr_"
@@ -30,7 +39,9 @@ AlertStatus: TypeAlias = Annotated[
 
 @strawberry.type(
     description="One alert over its lifetime: repeats while it fires are counted, not stored "
-    "again. As visible as its incident; INTERNAL data."
+    "again. As visible as its incident; INTERNAL data, or as classified as its incident when "
+    "that is higher: below that clearance its text (title, description, alertname, labels, "
+    "annotations, url) reads [REDACTED], as the incident's does."
 )
 class Alert(Node):
     id: strawberry.ID
@@ -50,6 +61,10 @@ class Alert(Node):
     first_received_at: datetime
     last_received_at: datetime
     count: int = strawberry.field(description="Notifications received for it (1 + repeats).")
+    redacted_fields: list[str] = strawberry.field(
+        description="The fields redacted for the caller (its incident's classification is "
+        "above the caller's clearance)."
+    )
     view: strawberry.Private[AlertView]
     clearance: strawberry.Private[models.Classification]
     loaders: strawberry.Private[Loaders | None]
@@ -72,24 +87,27 @@ class Alert(Node):
     def of(
         cls, view: AlertView, *, clearance: models.Classification, loaders: Loaders | None = None
     ) -> Alert:
+        """The alert as a caller with `clearance` may see it."""
+        hidden = [] if reaches(clearance, view.classification) else list(ALERT_TEXT_FIELDS)
         return cls(
             id=strawberry.ID(to_global_id(ALERT_PREFIX, view.id)),
             source=view.source,
             fingerprint=view.fingerprint,
             status=view.status,
-            alertname=view.alertname,
+            alertname=redact_text(view.alertname) if hidden else view.alertname,
             service=view.service,
             severity=view.severity,
-            title=view.title,
-            description=view.description,
-            labels=JSON(view.labels),
-            annotations=JSON(view.annotations),
-            url=view.url,
+            title=REDACTED if hidden else view.title,
+            description=redact_text(view.description) if hidden else view.description,
+            labels=JSON(redact_json(view.labels) if hidden else view.labels),
+            annotations=JSON(redact_json(view.annotations) if hidden else view.annotations),
+            url=redact_text(view.url) if hidden else view.url,
             starts_at=view.starts_at,
             ends_at=view.ends_at,
             first_received_at=view.first_received_at,
             last_received_at=view.last_received_at,
             count=view.count,
+            redacted_fields=[api_name(name) for name in hidden],
             view=view,
             clearance=clearance,
             loaders=loaders,
@@ -157,6 +175,54 @@ class AlertPayload:
         description="The incident the alert was linked to, or left."
     )
     errors: list[UserError]
+
+
+# --- the intake's quarantine -----------------------------------------------------------------
+
+QUARANTINE_PREFIX = "aqr_"
+
+
+@strawberry.type(
+    description="An accepted alert the processor could not store, set aside so that it holds "
+    "up no other; with the error that stopped it."
+)
+class QuarantinedAlert:
+    id: strawberry.ID
+    source: str | None = strawberry.field(description="The payload's source, when it has one.")
+    fingerprint: str | None = strawberry.field(description="The payload's fingerprint, if any.")
+    error: str = strawberry.field(description="Why it could not be stored.")
+    payload: JSON = strawberry.field(description="The alert as accepted (normalised).")
+    received_at: datetime
+    quarantined_at: datetime
+
+    @classmethod
+    def of(cls, view: QuarantinedView) -> QuarantinedAlert:
+        return cls(
+            id=strawberry.ID(f"{QUARANTINE_PREFIX}{view.id}"),
+            source=view.source,
+            fingerprint=view.fingerprint,
+            error=view.error,
+            payload=JSON(view.payload),
+            received_at=view.received_at,
+            quarantined_at=view.quarantined_at,
+        )
+
+
+@strawberry.type
+class QuarantinedAlertEdge:
+    cursor: str
+    node: QuarantinedAlert
+
+
+@strawberry.type
+class QuarantinedAlertConnection:
+    edges: list[QuarantinedAlertEdge]
+    page_info: PageInfo
+    counter: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many rows are quarantined, across all pages.")  # type: ignore[untyped-decorator]
+    async def total_count(self) -> int:
+        return await self.counter()
 
 
 # --- correlation rules ----------------------------------------------------------------------

@@ -27,7 +27,12 @@ from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
 from app.services import lease, lifecycle
 from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
-from app.services.classification import incident_visible, visible_incident_levels
+from app.services.classification import (
+    alert_classification,
+    alert_searchable_levels,
+    incident_visible,
+    visible_incident_levels,
+)
 from app.services.incident import append_events
 from app.services.incident_snapshot import IncidentSnapshot, utcnow
 from app.services.incident_validation import storable
@@ -61,9 +66,12 @@ class AlertView:
     first_received_at: datetime
     last_received_at: datetime
     count: int
+    # Its own, or its incident's when higher: who may read its text (ALERT_TEXT_FIELDS).
+    classification: Classification
 
     @classmethod
-    def of(cls, row: Alert) -> AlertView:
+    def of(cls, row: Alert, *, incident: Classification | None) -> AlertView:
+        """The alert; `incident` is its incident's classification (None: not linked)."""
         return cls(
             id=str(row.id),
             incident_id=str(row.incident_id) if row.incident_id is not None else None,
@@ -83,6 +91,7 @@ class AlertView:
             first_received_at=row.first_received_at,
             last_received_at=row.last_received_at,
             count=row.count,
+            classification=alert_classification(incident),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -127,7 +136,7 @@ class AlertFilter:
                 )
             storable(self.text, field="filter.text")
 
-    def q(self) -> Q:
+    def q(self, tenant_id: str, clearance: Classification) -> Q:
         q = Q()
         if self.status is not None:
             q &= Q(status__in=list(self.status))
@@ -145,6 +154,15 @@ class AlertFilter:
                 | Q(alertname__icontains=self.text)
                 | Q(description__icontains=self.text)
             )
+            # Only where the caller may read that text: a match would reveal it.
+            unsearchable = [
+                c for c in Classification if c not in alert_searchable_levels(clearance)
+            ]
+            if unsearchable:
+                hidden = Incident.filter(
+                    tenant_id=tenant_id, classification__in=unsearchable
+                ).values("id")
+                q &= Q(incident_id__isnull=True) | ~Q(incident_id__in=Subquery(hidden))
         return q
 
 
@@ -208,12 +226,12 @@ async def list_alerts(
     size = page_size(first)
     query = _visible(tenant_id, clearance)
     if filter is not None:
-        query = query.filter(filter.q())
+        query = query.filter(filter.q(tenant_id, clearance))
     if after is not None:
         time, key = decode_cursor(after)
         query = query.filter(Q(last_received_at__lt=time) | Q(last_received_at=time, id__lt=key))
     rows = await query.order_by("-last_received_at", "-id").limit(size + 1)
-    views = [AlertView.of(r) for r in rows[:size]]
+    views = await _views(tenant_id, rows[:size])
     return AlertPage(
         items=[(encode_cursor(v), v) for v in views],
         has_next_page=len(rows) > size,
@@ -226,7 +244,7 @@ async def count_alerts(
 ) -> int:
     query = _visible(tenant_id, clearance)
     if filter is not None:
-        query = query.filter(filter.q())
+        query = query.filter(filter.q(tenant_id, clearance))
     count: int = await query.count()
     return count
 
@@ -319,7 +337,7 @@ async def get_alerts(*, tenant_id: str, alert_ids: Sequence[str]) -> dict[str, A
     if not keys:
         return {}
     rows = await Alert.filter(tenant_id=tenant_id, id__in=keys)
-    return {str(r.id): AlertView.of(r) for r in rows}
+    return {view.id: view for view in await _views(tenant_id, rows)}
 
 
 async def get_alert(
@@ -329,7 +347,8 @@ async def get_alert(
     row = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, field))
     if row is None or not await _alert_visible(row, clearance):
         raise NotFound(f"no alert with id {alert_id!r}", field=field)
-    return AlertView.of(row)
+    [view] = await _views(tenant_id, [row])
+    return view
 
 
 # --- linking by hand ------------------------------------------------------------------------
@@ -364,7 +383,7 @@ async def link_alert(
             raise Conflict("the alert is already linked to this incident", field="alertId")
         raise Conflict("the alert is linked to another incident; unlink it first", field="alertId")
     now = utcnow()
-    view = AlertView.of(alert)
+    view = AlertView.of(alert, incident=None)
     fresh: list[AlertView] = []
 
     async def also(_: IncidentSnapshot) -> None:
@@ -374,7 +393,7 @@ async def link_alert(
         current = await Alert.get_or_none(id=alert.id)
         if current is None:
             raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
-        fresh.append(AlertView.of(current))
+        fresh.append(AlertView.of(current, incident=incident.classification))
         group_id = current.group_id
         followed = False
         if group_id is not None:
@@ -412,7 +431,12 @@ async def link_alert(
         ],
         also=also,
     )
-    return replace(fresh[-1] if fresh else view, incident_id=str(incident.id)), result.incident
+    linked = replace(
+        fresh[-1] if fresh else view,
+        incident_id=str(incident.id),
+        classification=alert_classification(result.incident.classification),
+    )
+    return linked, result.incident
 
 
 async def unlink_alert(
@@ -426,7 +450,7 @@ async def unlink_alert(
         raise Conflict("the alert is not linked to an incident", field="alertId")
     previous = alert.incident_id
     now = utcnow()
-    view = AlertView.of(alert)
+    view = AlertView.of(alert, incident=None)
 
     async def also(_: IncidentSnapshot) -> None:
         await lease.fence(PROCESSOR_LEASE)
@@ -447,6 +471,26 @@ async def unlink_alert(
 
 
 # --- helpers --------------------------------------------------------------------------------
+
+
+async def _views(tenant_id: str, rows: Sequence[Alert]) -> list[AlertView]:
+    """The alerts as views, their incidents' classifications read in one query."""
+    linked = {r.incident_id for r in rows if r.incident_id is not None}
+    levels: dict[str, Classification] = {}
+    if linked:
+        found = await Incident.filter(tenant_id=tenant_id, id__in=list(linked)).values_list(
+            "id", "classification"
+        )
+        levels = {str(key): Classification(level) for key, level in found}
+    return [
+        AlertView.of(r, incident=None if r.incident_id is None else _level(levels, r.incident_id))
+        for r in rows
+    ]
+
+
+def _level(levels: dict[str, Classification], incident_id: Any) -> Classification:
+    # An incident not found (deleted meanwhile) leaves its alerts at the highest level.
+    return levels.get(str(incident_id), Classification.RESTRICTED)
 
 
 async def _alert_visible(alert: Alert, clearance: Classification | None) -> bool:

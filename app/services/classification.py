@@ -10,6 +10,8 @@ default unless the token was given another). The rules:
   incident's; a PUBLIC field (status, priority, times...) is readable on any visible incident.
 - A timeline event's data is readable when the clearance reaches both the event's
   classification and the incident's.
+- An alert is INTERNAL, or as classified as its incident when that is higher: its text
+  (ALERT_TEXT_FIELDS) is readable, and searchable, when the clearance reaches that.
 - What may not be read is redacted: text becomes REDACTED, other values null.
 """
 
@@ -49,6 +51,14 @@ ACTOR_CLASSIFICATION = Classification.INTERNAL
 DEFAULT_EVENT_CLASSIFICATION = Classification.INTERNAL
 
 
+# Alerts carry what monitoring says about systems: INTERNAL, like an incident's title.
+ALERT_CLASSIFICATION = Classification.INTERNAL
+# The alert fields that carry the sender's text, by their view names (an incident declared
+# from an alert takes its title and description from them); the others (source, fingerprint,
+# status, service, severity, times, count) are as readable as any alert.
+ALERT_TEXT_FIELDS = ("title", "description", "alertname", "labels", "annotations", "url")
+
+
 def reaches(clearance: Classification, classification: Classification) -> bool:
     """Whether a caller with `clearance` may read data classified `classification`."""
     return _RANK[clearance] >= _RANK[classification]
@@ -82,6 +92,16 @@ def text_searchable_levels(clearance: Classification) -> list[Classification]:
     """Incident classifications whose title and description the caller may search."""
     title = FIELD_CLASSIFICATION["title"]
     return [c for c in Classification if reaches(clearance, highest(title, c))]
+
+
+def alert_classification(incident: Classification | None) -> Classification:
+    """An alert's: INTERNAL, or its incident's (`incident`, None when unlinked) if higher."""
+    return ALERT_CLASSIFICATION if incident is None else highest(ALERT_CLASSIFICATION, incident)
+
+
+def alert_searchable_levels(clearance: Classification) -> list[Classification]:
+    """Incident classifications whose alerts' text the caller may search."""
+    return [c for c in Classification if reaches(clearance, alert_classification(c))]
 
 
 def api_name(field: str) -> str:

@@ -32,7 +32,8 @@ class Action(StrEnum):
     MANAGE_ITSM = "MANAGE_ITSM"  # configure ServiceNow / Jira connections
     LINK_ALERTS = "LINK_ALERTS"  # link an alert to an incident, or unlink it
     MERGE_INCIDENTS = "MERGE_INCIDENTS"  # merge one incident into another (cancels the source)
-    MANAGE_CORRELATION = "MANAGE_CORRELATION"  # read and edit the alert correlation rules
+    # read and edit the alert correlation rules; read the alerts the processor quarantined
+    MANAGE_CORRELATION = "MANAGE_CORRELATION"
 
 
 _VIEWER = frozenset({Action.READ_INCIDENTS, Action.READ_BOARDS, Action.READ_POLICY})

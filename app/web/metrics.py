@@ -73,6 +73,10 @@ ALERTS_REFUSED = Counter(
     "incidentgraph_alerts_refused_total",
     "Alerts in well-formed webhook requests that were refused (rate limit, storage failure).",
 )
+ALERTS_QUARANTINED = Counter(
+    "incidentgraph_alerts_quarantined_total",
+    "Accepted alerts this process's processor could not store and quarantined.",
+)
 _registry: list[Counter | LabelledCounter | Gauge] = [
     GRAPHQL_HTTP_REQUESTS,
     RATE_LIMITED,
@@ -80,6 +84,7 @@ _registry: list[Counter | LabelledCounter | Gauge] = [
     ALERTS_ACCEPTED,
     ALERT_REQUESTS_REFUSED,
     ALERTS_REFUSED,
+    ALERTS_QUARANTINED,
     Gauge(
         "incidentgraph_process_start_time_seconds", "Start time of this process.", lambda: _STARTED
     ),

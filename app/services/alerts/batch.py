@@ -8,7 +8,6 @@ writes what they decide, services/alerts/processor.py drives both.
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ from app.services.alerts.correlation import (
     Rule,
     alert_labels,
 )
-
-log = logging.getLogger(__name__)
 
 FIRING = AlertStatus.FIRING.value
 RESOLVED = AlertStatus.RESOLVED.value
@@ -52,10 +49,22 @@ class Note:
 
     @property
     def active_key(self) -> str:
-        return f"{self.tenant_id}|{self.source}|{self.fingerprint}"
+        return active_key(self.tenant_id, self.source, self.fingerprint)
 
 
-def parse_note(row: Mapping[str, Any]) -> Note | None:
+def active_key(tenant_id: str, source: str, fingerprint: str) -> str:
+    """The unique key of an alert while it fires: `4:acme|10:prometheus|fingerprint`.
+
+    Tenant and source are prefixed with their length, so no two identities share a key
+    whatever they contain (joined with a bare separator, source "a|b" with id "c" and source
+    "a" with id "b|c" were one key). Migration 0012 rewrote the keys stored before; its SQL
+    builds the same text, with lengths counted in characters as here."""
+    return f"{len(tenant_id)}:{tenant_id}|{len(source)}:{source}|{fingerprint}"
+
+
+def parse_note(row: Mapping[str, Any]) -> Note:
+    """The intake row as a notification; ValueError when it is not one (the intake validates
+    what it stores, so such a row was written by something else: it is quarantined)."""
     try:
         payload = row["payload"]
         if isinstance(payload, str | bytes):
@@ -77,10 +86,10 @@ def parse_note(row: Mapping[str, Any]) -> Note | None:
             received_at=received,
             payload=payload,
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        # Never stored by the intake (it validates); skipping it keeps the queue moving.
-        log.error("alert intake row %s is malformed and was dropped: %r", row.get("id"), row)
-        return None
+    except KeyError as exc:
+        raise ValueError(f"malformed alert: no {exc}") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise ValueError(f"malformed alert: {exc}") from None
 
 
 @dataclass(slots=True)
@@ -113,9 +122,9 @@ class BatchAlert:
 
     @property
     def active_key(self) -> str | None:
-        return (
-            f"{self.tenant_id}|{self.source}|{self.fingerprint}" if self.status == FIRING else None
-        )
+        if self.status != FIRING:
+            return None
+        return active_key(self.tenant_id, self.source, self.fingerprint)
 
     def repeat(self, note: Note, *, refresh: bool) -> None:
         self.added += 1

@@ -12,6 +12,12 @@ stored alerts they may repeat (one query), the groups of the new ones and their 
 (two queries), then one statement each to write groups, lock and count repeated alerts, add
 new alerts and delete the intake rows.
 PostgreSQL gets whole columns as arrays (`unnest`); SQLite, in-process, runs executemany.
+
+One row cannot hold up the rest: a batch that fails for something in its rows is stored
+again tenant by tenant, a failing part halved until the row that fails alone is found; that
+row goes to the quarantine (alert_quarantine) with its error, for its tenant's admins, and
+is counted and logged in one line. An error of the database itself (away, busy) quarantines
+nothing: the batch waits for the next poll.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +36,7 @@ from tortoise.transactions import in_transaction
 
 from app.config import Settings
 from app.errors import DomainError
-from app.models import Alert, AlertGroup, AlertStatus, CorrelationRule
+from app.models import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule
 from app.models import TimelineEvent as TimelineEventRow
 from app.services import alerts, lease
 from app.services.alerts.batch import (
@@ -70,15 +76,23 @@ EVENT_ALERTS_MAX = 10_000
 # Bytes of intake JSON one batch takes, whatever its count: one alert may be a megabyte, and
 # a batch that cannot fit in memory would fail the same way on every restart.
 BATCH_MAX_BYTES = 16 * 1024 * 1024
+# Characters of an error kept with a quarantined row (the column holds 1,024).
+QUARANTINE_ERROR_MAX = 500
 _RESOLVED_EVENT = "resolved"
 _EVENT_TYPES = {LINKED: EventType.ALERTS_LINKED, _RESOLVED_EVENT: EventType.ALERTS_RESOLVED}
 
 
 class AlertProcessor:
     def __init__(
-        self, settings: Settings, *, use_row_locks: bool, batch_max_bytes: int = BATCH_MAX_BYTES
+        self,
+        settings: Settings,
+        *,
+        use_row_locks: bool,
+        batch_max_bytes: int = BATCH_MAX_BYTES,
+        on_quarantine: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._on_quarantine = on_quarantine
         self._batch_max_bytes = batch_max_bytes
         self._use_row_locks = use_row_locks
         self._wakeup = asyncio.Event()
@@ -86,6 +100,8 @@ class AlertProcessor:
         self._tasks: list[asyncio.Task[None]] = []
         # Its own owner name, so two processors in one process exclude each other too.
         self.owner = f"{lease.OWNER}:{uuid.uuid4().hex[:8]}"
+        # Intake rows this processor has quarantined since it started.
+        self.quarantined = 0
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -152,31 +168,108 @@ class AlertProcessor:
 
         Returns how many intake rows it took; 0 when there were none or when this processor
         no longer holds the lease (checked and renewed inside the transaction, whose row lock
-        keeps any other processor out until it commits)."""
+        keeps any other processor out until it commits).
+
+        A batch that fails for something in its rows (one that is no alert, one the database
+        refuses) is taken again apart, so that such a row holds up no other: each tenant's
+        rows in a transaction of their own, a part that fails halved until the row that fails
+        alone is found and quarantined. A database that is away or busy fails the batch as
+        a whole: its rows wait, none is quarantined for it."""
         if not await lease.acquire(LEASE_NAME, seconds=_LEASE_SECONDS, owner=self.owner):
             return 0
+        sql = sql_for(AlertIntake._meta.db)
+        try:
+            return await self._store(None)
+        except _LeaseLost:
+            return 0
+        except Exception as error:
+            if sql.transient(error):
+                raise
+            log.warning("a batch of alerts failed (%s); storing it apart", _reason(error))
+        try:
+            return await self._store_apart(sql)
+        except _LeaseLost:
+            return 0
+
+    async def _store(self, ids: Sequence[int] | None) -> int:
+        """The oldest intake rows (`ids` None), or these, stored in one transaction."""
         async with in_transaction() as conn:
             sql = sql_for(conn)
             now = datetime.now(UTC)
-            held, _ = await conn.execute_query(
-                sql.renew_lease, [now + timedelta(seconds=_LEASE_SECONDS), LEASE_NAME, self.owner]
-            )
-            if not held:
-                return 0
-            rows = await conn.execute_query_dict(
-                sql.take_intake, [self._settings.alert_batch_size, self._batch_max_bytes]
-            )
+            await self._renew(conn, sql, now)
+            if ids is None:
+                rows = await conn.execute_query_dict(
+                    sql.take_intake, [self._settings.alert_batch_size, self._batch_max_bytes]
+                )
+            else:
+                # Read again inside the transaction: gone rows were stored meanwhile.
+                rows = await conn.execute_query_dict(sql.intake_rows, [sql.array(ids)])
             if not rows:
                 return 0
-            notes = [n for n in (parse_note(row) for row in rows) if n is not None]
+            notes = [parse_note(row) for row in rows]
             batch = Batch(now)
-            if notes:
-                batch.deduplicate(notes, await self._stored_alerts(conn, sql, notes))
-                if batch.correlated:
-                    await self._correlate(conn, sql, batch)
-                await self._write(conn, sql, batch)
+            batch.deduplicate(notes, await self._stored_alerts(conn, sql, notes))
+            if batch.correlated:
+                await self._correlate(conn, sql, batch)
+            await self._write(conn, sql, batch)
             await conn.execute_query(sql.delete_intake, [sql.array([r["id"] for r in rows])])
         return len(rows)
+
+    async def _renew(self, conn: BaseDBAsyncClient, sql: Sql, now: datetime) -> None:
+        held, _ = await conn.execute_query(
+            sql.renew_lease, [now + timedelta(seconds=_LEASE_SECONDS), LEASE_NAME, self.owner]
+        )
+        if not held:
+            raise _LeaseLost
+
+    async def _store_apart(self, sql: Sql) -> int:
+        """The batch that failed, again: tenant by tenant, in the order the rows came."""
+        rows = await AlertIntake._meta.db.execute_query_dict(
+            sql.take_intake, [self._settings.alert_batch_size, self._batch_max_bytes]
+        )
+        tenants: dict[str, list[int]] = {}
+        for row in rows:
+            tenants.setdefault(row["tenant_id"], []).append(int(row["id"]))
+        taken = 0
+        for ids in tenants.values():
+            taken += await self._store_part(sql, ids)
+        return taken
+
+    async def _store_part(self, sql: Sql, ids: Sequence[int]) -> int:
+        try:
+            return await self._store(ids)
+        except _LeaseLost:
+            raise
+        except Exception as error:
+            if sql.transient(error):
+                raise
+            if len(ids) == 1:
+                return await self._quarantine(ids[0], error)
+        # Halves in order: a tenant's notifications of one alert are stored as they came.
+        half = len(ids) // 2
+        return await self._store_part(sql, ids[:half]) + await self._store_part(sql, ids[half:])
+
+    async def _quarantine(self, intake_id: int, error: Exception) -> int:
+        """The row out of the intake into the quarantine, with the error that stopped it."""
+        reason = _reason(error)
+        async with in_transaction() as conn:
+            sql = sql_for(conn)
+            now = datetime.now(UTC)
+            await self._renew(conn, sql, now)
+            moved = await conn.execute_query_dict(sql.quarantine, [intake_id, now, reason])
+            if not moved:
+                return 0
+            await conn.execute_query(sql.delete_intake, [sql.array([intake_id])])
+        self.quarantined += 1
+        if self._on_quarantine is not None:
+            self._on_quarantine()
+        log.warning(
+            "alert intake row %s of tenant %s quarantined: %s",
+            intake_id,
+            moved[0]["tenant_id"],
+            reason,
+        )
+        return 1
 
     async def _stored_alerts(
         self, conn: BaseDBAsyncClient, sql: Sql, notes: Sequence[Note]
@@ -419,6 +512,17 @@ class AlertProcessor:
 
 class _Raced(Exception):
     pass
+
+
+class _LeaseLost(Exception):
+    """Another processor holds the lease now: this one stops where it is."""
+
+
+def _reason(error: BaseException) -> str:
+    """What the quarantine and the log say of an error: its kind and first line."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text[:QUARANTINE_ERROR_MAX]
 
 
 class _NotPending(Exception):

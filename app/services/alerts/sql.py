@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import DBConnectionError
 
 from app.services.alerts.batch import BatchAlert, BatchGroup, json_text
 
@@ -40,7 +43,9 @@ _GROUP_UPSERT_SET = (
 class Sql:
     renew_lease: str
     take_intake: str
+    intake_rows: str
     delete_intake: str
+    quarantine: str
     stored_alerts: str
     groups: str
     incidents: str
@@ -51,6 +56,14 @@ class Sql:
 
     def time(self, moment: datetime) -> Any:
         return moment
+
+    def transient(self, error: BaseException) -> bool:
+        """Whether the error says nothing of the rows being stored: the database is away,
+        busy or out of resources, and the same rows will go through later."""
+        return any(
+            isinstance(e, ConnectionError | OSError | TimeoutError | DBConnectionError)
+            for e in _chain(error)
+        )
 
     def stored_alerts_args(
         self,
@@ -116,7 +129,16 @@ class _Postgres(Sql):
         "payload::text AS payload, received_at FROM alert_intake ORDER BY id LIMIT $1) t) b "
         "WHERE upto <= $2 OR upto = size ORDER BY id"
     )
+    intake_rows = (
+        "SELECT id, tenant_id, payload::text AS payload, received_at FROM alert_intake "
+        "WHERE id = ANY($1::bigint[]) ORDER BY id"
+    )
     delete_intake = "DELETE FROM alert_intake WHERE id = ANY($1::bigint[])"
+    quarantine = (
+        "INSERT INTO alert_quarantine (tenant_id, payload, received_at, quarantined_at, error) "
+        "SELECT tenant_id, payload, received_at, $2, $3 FROM alert_intake WHERE id = $1 "
+        "RETURNING tenant_id"
+    )
     stored_alerts = (
         f"SELECT {_STORED_COLUMNS}, FALSE AS latest FROM alert "
         "WHERE active_key = ANY($1::text[]) "
@@ -146,6 +168,14 @@ class _Postgres(Sql):
 
     def array(self, values: Sequence[Any]) -> Any:
         return list(values)
+
+    def transient(self, error: BaseException) -> bool:
+        return super().transient(error) or any(
+            (isinstance(e, _POSTGRES_TRANSIENT) and not isinstance(e, asyncpg.QueryCanceledError))
+            # Its subclasses are the client refusing a value; itself, a closed connection.
+            or type(e) is asyncpg.InterfaceError
+            for e in _chain(error)
+        )
 
     def stored_alerts_args(
         self,
@@ -231,7 +261,16 @@ class _Sqlite(Sql):
         "tenant_id, payload, received_at FROM alert_intake ORDER BY id LIMIT ?)) "
         "WHERE upto <= ? OR upto = size ORDER BY id"
     )
+    intake_rows = (
+        "SELECT id, tenant_id, payload, received_at FROM alert_intake "
+        "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+    )
     delete_intake = "DELETE FROM alert_intake WHERE id IN (SELECT value FROM json_each(?))"
+    quarantine = (
+        "INSERT INTO alert_quarantine (tenant_id, payload, received_at, quarantined_at, error) "
+        "SELECT tenant_id, payload, received_at, ?2, ?3 FROM alert_intake WHERE id = ?1 "
+        "RETURNING tenant_id"
+    )
     stored_alerts = (
         f"SELECT {_STORED_COLUMNS}, 0 AS latest FROM alert "
         "WHERE active_key IN (SELECT value FROM json_each(?)) "
@@ -262,6 +301,13 @@ class _Sqlite(Sql):
 
     def array(self, values: Sequence[Any]) -> Any:
         return json_text(list(values))
+
+    def transient(self, error: BaseException) -> bool:
+        return super().transient(error) or any(
+            isinstance(e, sqlite3.OperationalError)
+            and any(word in str(e) for word in _SQLITE_TRANSIENT)
+            for e in _chain(error)
+        )
 
     def time(self, moment: datetime) -> Any:
         # As Tortoise's sqlite adapter stores it, so that equal instants compare equal.
@@ -317,6 +363,17 @@ class _Sqlite(Sql):
         )
 
 
+# PostgreSQL's errors of the server, not of the statement: connection lost or refused,
+# shutting down, out of resources, a deadlock or serialization failure (retried, it passes).
+_POSTGRES_TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.TransactionRollbackError,
+)
+# SQLite's: the file is locked by another writer, or cannot be read or written.
+_SQLITE_TRANSIENT = ("locked", "busy", "disk", "unable to open")
+
 _POSTGRES = _Postgres()
 _SQLITE = _Sqlite()
 
@@ -348,3 +405,13 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
 
 def _clip(value: Any, limit: int) -> str | None:
     return None if value is None else str(value)[:limit]
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error and those it was raised from or while handling (Tortoise wraps drivers')."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
