@@ -32,7 +32,7 @@ from tortoise.exceptions import IntegrityError
 
 from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket, SyncJobKind
 from app.services.incident_snapshot import get_incident, utcnow
-from app.services.itsm import notes, outbound
+from app.services.itsm import keys, notes, outbound
 from app.services.itsm.connector import RemoteNote, RemoteTicket
 from app.services.itsm.mapping import rules_for
 from app.services.itsm.sync import (
@@ -145,6 +145,8 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
         record = payload.get("record") or payload.get("result") or payload
         if not isinstance(record, Mapping) or not record.get("sys_id"):
             raise Rejected(400, "a ServiceNow delivery needs sys_id")
+        if not keys.valid_sys_id(str(record["sys_id"])):
+            raise Rejected(400, "sys_id is not a ServiceNow sys_id (32 hex digits)")
         from app.services.itsm.servicenow import mod_count
         from app.services.itsm.servicenow import parse_timestamp as sn_time
 
@@ -155,7 +157,7 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
         note = str(record.get("work_notes") or "")
         return Update(
             str(record["sys_id"]),
-            str(record.get("number", "")),
+            _number(provider, record.get("number")),
             record,
             updated,
             note_to_fetch=bool(note.strip()) and not notes.is_ours(note),
@@ -166,6 +168,8 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
         if str(payload.get("webhookEvent", "")).startswith("jira:issue"):
             raise Rejected(400, "a Jira issue event needs issue.key")
         return None
+    if not keys.JIRA_KEY.fullmatch(str(issue["key"])):
+        raise Rejected(400, "issue.key is not a Jira issue key (such as OPS-42)")
     from app.services.itsm.jira import note_from_comment, text_from_adf
     from app.services.itsm.jira import parse_timestamp as jira_time
 
@@ -183,6 +187,11 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
     return Update(
         str(issue["key"]), str(issue["key"]), fields, updated, notes=tuple(found.values())
     )
+
+
+def _number(provider: ItsmProvider, value: Any) -> str:
+    text = str(value or "")
+    return text if keys.valid_number(provider, text) else ""
 
 
 def delivery_id(headers: Mapping[str, str], body: bytes) -> str:

@@ -19,6 +19,9 @@ returns the issue found. Jira's search index can lag a fresh issue by a moment; 
 engine's retries come later than that.
 
 Authentication: basic, `email:api_token`.
+
+Keys: a path is built only from an issue key (OPS-42, keys.py); any other key, given or found
+in an answer, is refused before a request.
 """
 
 from __future__ import annotations
@@ -27,9 +30,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from app.services.itsm import keys
 from app.services.itsm.connector import (
     Provider,
     ProviderError,
@@ -120,36 +125,34 @@ class JiraConnector:
         return ticket
 
     async def fetch(self, key: str) -> RemoteTicket:
-        issue = await self._call("GET", f"{API}/issue/{key}", params={"fields": ",".join(FIELDS)})
+        issue = await self._call("GET", _issue(key), params={"fields": ",".join(FIELDS)})
         return self._ticket(issue)
 
     async def update(self, key: str, fields: Mapping[str, Any]) -> RemoteTicket:
         wanted = dict(fields)
         status = _name(wanted.pop("status", None))
         if wanted:
-            await self._call("PUT", f"{API}/issue/{key}", json_body={"fields": _outbound(wanted)})
+            await self._call("PUT", _issue(key), json_body={"fields": _outbound(wanted)})
         if status:
-            current = await self._call("GET", f"{API}/issue/{key}", params={"fields": "status"})
+            current = await self._call("GET", _issue(key), params={"fields": "status"})
             if _name(current.get("fields", {}).get("status")) != status:
                 await self._transition(key, status)
         return await self.fetch(key)
 
     async def add_comment(self, key: str, body: str) -> None:
-        await self._call(
-            "POST", f"{API}/issue/{key}/comment", json_body={"body": adf_from_text(body)}
-        )
+        await self._call("POST", _issue(key, "/comment"), json_body={"body": adf_from_text(body)})
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     async def _transition(self, key: str, status: str) -> None:
-        data = await self._call("GET", f"{API}/issue/{key}/transitions")
+        data = await self._call("GET", _issue(key, "/transitions"))
         transitions: Sequence[Mapping[str, Any]] = data.get("transitions", ())
         for transition in transitions:
             if _name(transition.get("to")).casefold() == status.casefold():
                 await self._call(
                     "POST",
-                    f"{API}/issue/{key}/transitions",
+                    _issue(key, "/transitions"),
                     json_body={"transition": {"id": str(transition["id"])}},
                 )
                 return
@@ -169,6 +172,10 @@ class JiraConnector:
         elif fields.get("description") is None:
             fields["description"] = ""
         key = str(issue["key"])
+        if not keys.JIRA_KEY.fullmatch(key):
+            raise ProviderError(
+                f"Jira: an issue whose key is not an issue key: {key[:40]!r}", retryable=False
+            )
         listed = [c for c in comment.get("comments", ()) if isinstance(c, Mapping)]
         return RemoteTicket(
             key=key,
@@ -198,6 +205,15 @@ class JiraConnector:
             json_body=json_body,
         )
         return {} if body is None else body
+
+
+def _issue(key: str, tail: str = "") -> str:
+    """The path of one issue (and `tail`); only an issue key makes one (never `../myself`)."""
+    if not keys.JIRA_KEY.fullmatch(key):
+        raise ProviderError(
+            f"Jira: {key[:40]!r} is not an issue key; no request was made", retryable=False
+        )
+    return f"{API}/issue/{quote(key, safe='')}{tail}"
 
 
 def note_from_comment(comment: Any) -> RemoteNote | None:

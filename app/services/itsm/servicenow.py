@@ -17,17 +17,20 @@ the ticket's version, since two writes in one second share a sys_updated_on).
   `sys_journal_field`, oldest first; the journal table needs the `sys_journal_field` read
   ACL for the integration user.
 - Authentication: basic (username, password) or OAuth bearer (token).
+- Keys: a path or a query is built only from a sys_id (32 hex digits) or an incident number
+  (keys.py); any other key, given or found in an answer, is refused before a request.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
+from app.services.itsm import keys
 from app.services.itsm.connector import (
     Provider,
     ProviderError,
@@ -42,7 +45,6 @@ JOURNAL = "/api/now/table/sys_journal_field"
 _READ = {"sysparm_display_value": "false", "sysparm_exclude_reference_link": "true"}
 RESOLVED_STATES = frozenset({"6", "7"})
 _QUERY_SPECIALS = ("^", "\n", "\r")
-_NUMBER = re.compile(r"[A-Z]{2,8}[0-9]{4,12}")
 
 
 class ServiceNowConnector:
@@ -105,8 +107,8 @@ class ServiceNowConnector:
 
     async def fetch(self, key: str) -> RemoteTicket:
         """`key` is the sys_id, or the number people know (INC0010001)."""
-        if not _NUMBER.fullmatch(key):
-            return await self._ticket(await self._call("GET", f"{TABLE}/{key}", params=_READ))
+        if not keys.SERVICENOW_NUMBER.fullmatch(key):
+            return await self._ticket(await self._call("GET", _record(key), params=_READ))
         found = await self._call(
             "GET",
             TABLE,
@@ -122,13 +124,13 @@ class ServiceNowConnector:
 
     async def update(self, key: str, fields: Mapping[str, Any]) -> RemoteTicket:
         body = self._with_resolution(dict(fields))
-        record = await self._call("PATCH", f"{TABLE}/{key}", params=_READ, json_body=body)
+        record = await self._call("PATCH", _record(key), params=_READ, json_body=body)
         return await self._ticket(record)
 
     async def add_comment(self, key: str, body: str) -> None:
         await self._call(
             "PATCH",
-            f"{TABLE}/{key}",
+            _record(key),
             params={**_READ, "sysparm_fields": "sys_id"},
             json_body={"work_notes": body},
         )
@@ -146,6 +148,14 @@ class ServiceNowConnector:
         if not isinstance(record, Mapping) or not record.get("sys_id"):
             raise ProviderError("ServiceNow: a record without sys_id", retryable=False)
         sys_id = str(record["sys_id"])
+        if not keys.valid_sys_id(sys_id):
+            raise ProviderError(
+                f"ServiceNow: a record whose sys_id is not 32 hex digits: {sys_id[:40]!r}",
+                retryable=False,
+            )
+        # Shown to people and written into reasons: an incident number, or none at all.
+        number = str(record.get("number", ""))
+        number = number if keys.SERVICENOW_NUMBER.fullmatch(number) else ""
         notes = await self._call(
             "GET",
             JOURNAL,
@@ -157,7 +167,7 @@ class ServiceNowConnector:
         entries = [n for n in notes or () if isinstance(n, Mapping)]
         return RemoteTicket(
             key=sys_id,
-            number=str(record.get("number", "")),
+            number=number,
             url=self.ticket_url(sys_id),
             fields=dict(record),
             updated_at=parse_timestamp(str(record.get("sys_updated_on", ""))),
@@ -196,6 +206,15 @@ class ServiceNowConnector:
                 f"ServiceNow {method} {path}: a response without 'result'", retryable=False
             )
         return body["result"]
+
+
+def _record(sys_id: str) -> str:
+    """The path of one incident record; only a sys_id makes one (never `../problem/...`)."""
+    if not keys.valid_sys_id(sys_id):
+        raise ProviderError(
+            f"ServiceNow: {sys_id[:40]!r} is not a sys_id; no request was made", retryable=False
+        )
+    return f"{TABLE}/{quote(sys_id, safe='')}"
 
 
 def parse_timestamp(value: str) -> datetime:

@@ -36,7 +36,7 @@ from app.services import incident as incidents
 from app.services import lifecycle
 from app.services.classification import incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incident, utcnow
-from app.services.itsm import outbound
+from app.services.itsm import keys, outbound
 from app.services.itsm.connection import get_connection
 from app.services.itsm.connector import RemoteTicket
 from app.services.itsm.mapping import (
@@ -161,8 +161,10 @@ async def link_ticket(
     await get_connection(tenant_id=tenant_id, provider=provider)
     if external_key is not None:
         external_key = external_key.strip()
-        if not external_key or len(external_key) > 255 or not external_key.isprintable():
-            raise ValidationFailed("externalKey must be 1 to 255 characters", field="externalKey")
+        if not keys.valid_key(provider, external_key):
+            raise ValidationFailed(
+                f"externalKey must be {keys.describe(provider)}", field="externalKey"
+            )
         if await LinkedTicket.exists(
             tenant_id=tenant_id, provider=provider, external_key=external_key
         ):

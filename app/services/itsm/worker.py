@@ -307,9 +307,9 @@ async def sync_once(
         if plan.push:
             steps = status_steps(rules, remote_values(rules, remote.fields), plan.push)
             for step in steps:
-                remote = await connector.update(
-                    ticket.external_key, to_provider_fields(rules, step)
-                )
+                # The provider's own key: a ticket linked by its number (INC0010001) is
+                # written by its sys_id.
+                remote = await connector.update(remote.key, to_provider_fields(rules, step))
         await _exchange_notes(connector, connection, ticket, remote)
         outcome = await apply_remote(
             connection=connection,
