@@ -37,7 +37,7 @@ from app.services import tenant as tenant_service
 from app.services.alert_links import link_alert
 from app.services.alerts import processor as processor_module
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
-from app.services.incident import declare_incident, transition_incident
+from app.services.incident import Authority, declare_incident, transition_incident
 from app.services.timeline import EventType
 from tests.support import (
     REDIS_URL,
@@ -371,6 +371,7 @@ async def test_after_the_window_or_once_the_incident_is_resolved_a_group_starts_
             incident_id=str(first.id),
             to=to,
             resolution_summary="rolled back",
+            role=Authority.SYSTEM,
         )
     await intake(db, an_alert("w-4"), an_alert("w-5"))
     await drain(worker)
@@ -392,7 +393,11 @@ async def test_a_group_whose_incident_is_still_worked_on_stays_open_past_its_win
     await drain(worker)
     [incident] = await incidents_of(db)
     await transition_incident(
-        tenant_id=db, actor="sam", incident_id=str(incident.id), to=IncidentStatus.IN_PROGRESS
+        tenant_id=db,
+        actor="sam",
+        incident_id=str(incident.id),
+        to=IncidentStatus.IN_PROGRESS,
+        role=Authority.SYSTEM,
     )
 
     # when the alert keeps firing (repeats only) past the window, then a new alert of the group
@@ -415,7 +420,11 @@ async def test_an_alert_matching_an_open_incident_links_to_it(db: str) -> None:
     await drain(worker)
     [incident] = await incidents_of(db)
     await transition_incident(
-        tenant_id=db, actor="sam", incident_id=str(incident.id), to=IncidentStatus.IN_PROGRESS
+        tenant_id=db,
+        actor="sam",
+        incident_id=str(incident.id),
+        to=IncidentStatus.IN_PROGRESS,
+        role=Authority.SYSTEM,
     )
 
     # when another alert of the group arrives

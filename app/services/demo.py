@@ -129,6 +129,7 @@ async def load_demo(*, tenant_id: str) -> int:
                 actor="demo",
                 incident_id=incident_id,
                 to=status,
+                role=service.Authority.SYSTEM,
                 reason="demo",
                 resolution_summary="Rolled back the faulty deploy."
                 if status is _S.RESOLVED

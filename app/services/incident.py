@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -48,6 +49,17 @@ from app.services.tenant import get_policy
 from app.services.timeline import EventRecord, EventType, NewEvent, build_rows, find_by_event_id
 
 RACE_RETRIES = 20
+
+
+class Authority(StrEnum):
+    """Who stands behind a command that no person with a role makes."""
+
+    # incidentgraph itself (demo data): trusted like the code that calls it.
+    SYSTEM = "SYSTEM"
+    # A change made in a linked ticket: whoever made it there is unknown, so it holds no
+    # role's grant and may be the very person a rule keeps out. Every rule that asks for a
+    # role or a person is unmet, and the change is refused (a sync makes it a conflict).
+    EXTERNAL = "EXTERNAL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,11 +218,12 @@ async def transition_incident(
     reason: str | None = None,
     resolution_summary: str | None = None,
     root_cause: str | None = None,
-    role: Role | None = None,
+    role: Role | Authority,
     clearance: Classification | None = None,
 ) -> CommandResult:
-    """Move an incident along the lifecycle. `role` and `clearance` are the caller's; None
-    for the system."""
+    """Move an incident along the lifecycle. `role` is the caller's, or the Authority a
+    change without a person's role comes with; `clearance` is the caller's, None for the
+    system."""
     reason = validation.text(reason, field="reason")
     resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
     root_cause = validation.text(root_cause, field="rootCause")
@@ -543,13 +556,20 @@ async def audit_command(
     )
 
 
-def _check_closing(row: Incident, *, actor: str | None, role: Role | None) -> None:
+def _check_closing(row: Incident, *, actor: str | None, role: Role | Authority) -> None:
+    if role is Authority.SYSTEM:
+        return
+    person = isinstance(role, Role)
     high = row.priority in (Priority.P1, Priority.P2)
-    if high and role is not None and not allowed(role, Action.CLOSE_HIGH_PRIORITY):
+    if high and not (isinstance(role, Role) and allowed(role, Action.CLOSE_HIGH_PRIORITY)):
+        by = "" if person else "; a change made in a linked ticket carries nobody's role"
         raise Forbidden(
-            f"closing a {row.priority.value} incident needs the INCIDENT_MANAGER role", field="to"
+            f"closing a {row.priority.value} incident needs the INCIDENT_MANAGER role{by}",
+            field="to",
         )
-    if row.priority is Priority.P1 and actor is not None and row.declared_by == actor:
+    if row.priority is Priority.P1 and (
+        not person or (actor is not None and row.declared_by == actor)
+    ):
         raise Forbidden(
             "whoever declared a P1 incident cannot also close it (segregation of duties)",
             field="to",
@@ -589,6 +609,7 @@ def _plain(value: Any) -> Any:
 __all__ = [
     "RACE_RETRIES",
     "WRITABLE_FIELDS",
+    "Authority",
     "CommandResult",
     "LostRace",
     "audit_command",

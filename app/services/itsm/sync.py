@@ -5,7 +5,9 @@ both sides last agreed on), the incident's current value and the ticket's. Only 
 changed: push. Only the ticket changed: pull (through the lifecycle: a forbidden move opens a
 conflict). Both changed, differently: the field's conflict policy decides (mapping.py). A
 field with an open conflict is left alone until `resolve_conflict`. Pulls are applied as
-system commands of services/incident.py, so they are audited, published and on the timeline.
+commands of services/incident.py, so they are audited, published and on the timeline, and
+they meet the same rules as people do: whoever changed the ticket is unknown, so a pull is held
+to the strictest (`Authority.EXTERNAL`: closing a P1 or P2 incident is refused, a conflict).
 """
 
 from __future__ import annotations
@@ -635,6 +637,8 @@ async def _pull(
                     actor=actor,
                     incident_id=incident_id,
                     to=target,
+                    # Held to what the strictest rule asks of whoever edited the ticket.
+                    role=incidents.Authority.EXTERNAL,
                     reason=f"changed in {ticket.provider.value} {remote.number or remote.key}",
                     resolution_summary=summary,
                 )
