@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app.models import Classification, ItsmProvider
+from app.services.itsm import keys
 from app.services.itsm.connector import ProviderError
 from app.services.itsm.jira import JiraConnector
+from app.services.itsm.notes import exportable
 from app.services.itsm.servicenow import ServiceNowConnector
 from tests.fakes.jira import FakeJira
 from tests.fakes.servicenow import FakeServiceNow
@@ -461,6 +464,30 @@ async def test_a_ticket_created_for_a_restricted_incident_carries_no_title(
     assert title not in json.dumps(shown) and "payroll" not in json.dumps(shown)
 
 
+_C = Classification
+
+
+@pytest.mark.parametrize(
+    ("limit", "note", "incident", "leaves"),
+    [
+        (_C.INTERNAL, _C.INTERNAL, _C.INTERNAL, True),
+        (_C.INTERNAL, _C.PUBLIC, _C.INTERNAL, True),
+        (_C.PUBLIC, _C.PUBLIC, _C.INTERNAL, True),
+        (_C.PUBLIC, _C.INTERNAL, _C.INTERNAL, False),
+        (_C.INTERNAL, _C.INTERNAL, _C.CONFIDENTIAL, False),
+        (_C.INTERNAL, _C.PUBLIC, _C.CONFIDENTIAL, False),
+        (_C.INTERNAL, _C.INTERNAL, _C.RESTRICTED, False),
+        (_C.PUBLIC, _C.PUBLIC, _C.RESTRICTED, False),
+        (_C.INTERNAL, _C.CONFIDENTIAL, _C.INTERNAL, False),
+        (None, _C.PUBLIC, _C.PUBLIC, False),
+    ],
+)
+def test_a_note_leaves_by_its_label_and_never_above_internal_with_its_incident(
+    limit: Classification | None, note: Classification, incident: Classification, leaves: bool
+) -> None:
+    assert exportable(limit, note, incident=incident) is leaves
+
+
 # --- 3. only the providers' key shapes reach a URL ---------------------------------------
 
 BAD_KEYS = [
@@ -476,6 +503,16 @@ BAD_KEYS = [
     ("JIRA", "OPS-1?expand=changelog"),
     ("JIRA", "OPS-"),
 ]
+
+
+def test_key_shapes() -> None:
+    sn, jira = ItsmProvider.SERVICENOW, ItsmProvider.JIRA
+    for key in (SYS_ID, SYS_ID.upper(), "INC0010001"):
+        assert keys.valid_key(sn, key), key
+    for key in ("OPS-1", "OPS_2-42", "A1-100"):
+        assert keys.valid_key(jira, key), key
+    for provider, key in [*BAD_KEYS, (sn, "OPS-1"), (jira, SYS_ID), (sn, ""), (jira, "")]:
+        assert not keys.valid_key(ItsmProvider(provider.lower()), key), (provider, key)
 
 
 @pytest.mark.parametrize(("provider", "key"), BAD_KEYS)

@@ -40,6 +40,7 @@ from app.services.itsm.sync import (
     apply_remote,
     decide,
     enqueue_job,
+    exportable_rules,
     internal_external,
     remote_values,
 )
@@ -259,8 +260,8 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
             events=[stale],
         )
         return {"status": "stale"}
-    rules = rules_for(connection.provider, connection.mapping)
     snapshot = await get_incident(tenant_id=ticket.tenant_id, incident_id=str(ticket.incident_id))
+    rules = exportable_rules(rules_for(connection.provider, connection.mapping), snapshot)
     remote = RemoteTicket(
         key=update.key,
         number=update.number,

@@ -2,7 +2,9 @@
 
 Outbound: a note added to a linked incident enqueues a sync job for each ticket (outbound.py);
 the worker posts every note with a seq above the ticket's `note_seq` that the connection may
-export (`export_notes_up_to`: PUBLIC or INTERNAL, never higher), then moves `note_seq` on.
+export (`export_notes_up_to`: PUBLIC or INTERNAL, never higher), then moves `note_seq` on. A
+note is as classified as the higher of its own label and its incident's: an INTERNAL (or
+PUBLIC) note on a CONFIDENTIAL incident is CONFIDENTIAL, and stays.
 Each posted text ends with a marker naming the note's event id; before posting, the worker
 looks for that marker on the ticket it just fetched, so a retry after a post whose answer was
 lost never posts it twice.
@@ -20,7 +22,8 @@ from collections.abc import Sequence
 from app.errors import Conflict
 from app.models import Classification, ItsmConnection, LinkedTicket, NoteKind, TimelineEvent
 from app.services import incident as incidents
-from app.services.classification import reaches
+from app.services.classification import highest, reaches
+from app.services.incident_snapshot import get_incident
 from app.services.incident_validation import TEXT_MAX_BYTES
 from app.services.itsm import outbound
 from app.services.itsm.connector import Connector, RemoteNote, RemoteTicket
@@ -34,12 +37,17 @@ def source_of(ticket: LinkedTicket) -> str:
     return f"itsm://{ticket.provider.value}"
 
 
-def exportable(limit: Classification | None, classification: Classification) -> bool:
-    """Whether a note so classified may leave for a connection with this limit."""
+def exportable(
+    limit: Classification | None, classification: Classification, *, incident: Classification
+) -> bool:
+    """Whether a note so labelled, on an incident so classified, may leave for a connection
+    with this limit. The limit picks notes by their label (PUBLIC: those written for the
+    public); nothing leaves whose effective classification, the higher of the label and the
+    incident's, is above INTERNAL."""
     return (
         limit is not None
         and limit in EXPORTABLE
-        and classification in EXPORTABLE
+        and highest(classification, incident) in EXPORTABLE
         and reaches(limit, classification)
     )
 
@@ -68,6 +76,7 @@ async def post_notes(
         seq__gt=ticket.note_seq,
     ).order_by("seq")
     on_ticket = "\n".join([*remote.comments, *(n.body for n in remote.notes)])
+    incident = await get_incident(tenant_id=ticket.tenant_id, incident_id=str(ticket.incident_id))
     posted = 0
     for row in rows:
         from_here = row.data.get("ticketId") == str(ticket.id)
@@ -75,7 +84,11 @@ async def post_notes(
         if (
             not from_here
             and isinstance(body, str)
-            and exportable(connection.export_notes_up_to, row.classification)
+            and exportable(
+                connection.export_notes_up_to,
+                row.classification,
+                incident=incident.classification,
+            )
             and f"{MARKER}{row.event_id}" not in on_ticket
         ):
             await connector.add_comment(

@@ -75,7 +75,7 @@ async def enqueue_for_change(
         if str(ticket.id) == origin:
             continue
         limit = limits.get(ticket.provider)
-        has_notes = any(exportable(limit, level) for level in notes) if notes else False
+        has_notes = any(exportable(limit, level, incident=after.classification) for level in notes)
         if not changed and not has_notes:
             continue
         changed_at = {**ticket.changed_at, **dict.fromkeys(changed, stamp)}

@@ -36,7 +36,7 @@ from app.models import (
 )
 from app.services import incident as incidents
 from app.services import lifecycle
-from app.services.classification import incident_visible
+from app.services.classification import field_readable, incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incident, utcnow
 from app.services.itsm import keys, outbound
 from app.services.itsm.connection import get_connection
@@ -440,6 +440,30 @@ def _by_policy(
             plan.pull[name] = (theirs, _Fallback.PUSH)
         else:
             plan.push[name] = mine
+
+
+# What leaves for a ticket is what a reader cleared INTERNAL could read: a ticket's readers are
+# the provider's users, whom incidentgraph's classification does not know.
+EXPORT_CLEARANCE = Classification.INTERNAL
+
+
+def exportable_rules(
+    rules: Mapping[SyncedField, FieldRule], snapshot: IncidentSnapshot
+) -> dict[SyncedField, FieldRule]:
+    """The fields of this incident that cross to its tickets. A field as classified as the
+    higher of its own classification and its incident's: the title and description of a
+    CONFIDENTIAL or RESTRICTED incident are neither pushed nor pulled while it is so;
+    status, urgency and impact (PUBLIC) still are."""
+    return {
+        synced: rule
+        for synced, rule in rules.items()
+        if field_readable(EXPORT_CLEARANCE, snapshot.classification, synced.value)
+    }
+
+
+def withheld_title(snapshot: IncidentSnapshot) -> str:
+    """A ticket's title when the incident's may not leave (a product may require one)."""
+    return f"INC-{snapshot.number}: details withheld ({snapshot.classification.value})"
 
 
 def remote_values(

@@ -52,9 +52,11 @@ from app.services.itsm.sync import (
     against_seen,
     apply_remote,
     decide,
+    exportable_rules,
     internal_external,
     record_failure,
     remote_values,
+    withheld_title,
 )
 
 log = logging.getLogger(__name__)
@@ -263,8 +265,9 @@ async def sync_once(
     connection: ItsmConnection, ticket: LinkedTicket, *, timeout: float, job_ids: list[int]
 ) -> None:
     """One full sync of a ticket: create it if need be, else fetch, merge, push, record."""
-    rules = rules_for(connection.provider, connection.mapping)
     snapshot = await get_incident(tenant_id=ticket.tenant_id, incident_id=str(ticket.incident_id))
+    every_rule = rules_for(connection.provider, connection.mapping)
+    rules = exportable_rules(every_rule, snapshot)
     mine = internal_external(rules, snapshot)
     connector = connector_for(connection, timeout=timeout)
     try:
@@ -274,10 +277,11 @@ async def sync_once(
                 for name, value in mine.items()
                 if rules[SyncedField(name)].source is not SourceOfTruth.EXTERNAL
             }
-            remote = await connector.create(
-                to_provider_fields(rules, outgoing),
-                idempotency_key=str(ticket.id),
-            )
+            fields = to_provider_fields(rules, outgoing)
+            title = every_rule.get(SyncedField.TITLE)
+            if title is not None and SyncedField.TITLE not in rules:
+                fields[title.external] = withheld_title(snapshot)
+            remote = await connector.create(fields, idempotency_key=str(ticket.id))
             theirs = remote_values(rules, remote.fields)
             plan = Plan(agreed={k: v for k, v in theirs.items() if mine.get(k) == v})
             ticket.external_key = remote.key
