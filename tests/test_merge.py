@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -436,6 +437,42 @@ async def test_restricted_history_stays_restricted_on_the_target(api):
     ]
     assert len(copies) == 1 and copies[0]["redacted"]
     assert "Token stolen" not in str(events)
+
+
+async def test_a_merge_into_a_restricted_incident_tells_uncleared_readers_nothing(
+    server, api, tenant
+):
+    # given an INTERNAL incident a responder follows live, and a RESTRICTED one they cannot see
+    admin = api("ADMIN")
+    source = await declare(admin, title="Logins slow")
+    target = await declare(admin, title="Credential stuffing", classification="RESTRICTED")
+    responder = api("RESPONDER")
+    sub = await subscriber(server, token=tenant["RESPONDER"])
+    try:
+        await subscribe_and_wait(sub, server, TIMELINE_EVENT_ADDED, {"id": source["id"]})
+
+        # when an admin merges the first into the second, with a reason
+        reason = "folded into the stuffing investigation"
+        payload = await merge(admin, source["id"], target["id"], reason=reason)
+        assert payload["errors"] == []
+        live = [(await sub.next_data())["timelineEventAdded"] for _ in range(2)]
+    finally:
+        await sub.close()
+
+    # then the responder sees the source cancelled, and neither the target nor the reason
+    seen = await incident_of(responder, source["id"])
+    assert seen["status"] == "CANCELLED" and seen["mergedInto"] is None
+    tail = timeline(seen)[-2:]
+    assert [e["type"] for e in tail] == [MERGED, "com.incidents.state_change.v1"]
+    assert [(e["classification"], e["redacted"]) for e in tail] == [("RESTRICTED", True)] * 2
+    target_uuid = str(uuid.UUID(hex=target["id"][len("inc_") :]))
+    secrets = (target["id"], target_uuid, reason, f'"number": {target["number"]}')
+    for shown in (json.dumps(timeline(seen)), json.dumps(live)):
+        assert not any(secret in shown for secret in secrets), shown
+    # and the admin, cleared for the target, reads it all
+    full = timeline(await incident_of(admin, source["id"]))[-2:]
+    assert full[0]["data"]["into"]["number"] == target["number"]
+    assert full[1]["data"]["reason"] == reason
 
 
 async def test_a_viewer_may_not_merge(api):

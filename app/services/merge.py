@@ -172,6 +172,10 @@ async def _merge(
             now=now,
             first_seq=target_seen + 1,
         )
+        # They name the target and carry the merge's reason, written about the target: as
+        # classified as the target is, or a reader of the source who may not see the target
+        # would learn it exists, its number and why.
+        about_target = highest(DEFAULT_EVENT_CLASSIFICATION, target_before.classification)
         source_events = await write_events(
             source_after,
             [
@@ -181,6 +185,7 @@ async def _merge(
                         "into": {"id": target_after.id, "number": target.number},
                         "reason": reason,
                     },
+                    classification=about_target,
                 ),
                 NewEvent(
                     type=EventType.STATE_CHANGE,
@@ -189,6 +194,7 @@ async def _merge(
                         "to": IncidentStatus.CANCELLED.value,
                         "reason": reason,
                     },
+                    classification=about_target,
                 ),
             ],
             actor=actor,
