@@ -85,6 +85,8 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
         secret = _with_database(
             settings,
             lambda: token_service.create_token(
+                # Whoever runs this holds the database's credentials: every token is theirs.
+                issuer=token_service.OPERATOR,
                 tenant_id=args.tenant,
                 role=Role(args.role),
                 name=args.name,

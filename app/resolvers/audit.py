@@ -22,7 +22,7 @@ async def audit_log(
     first: int = 50,
     after: str | None = None,
 ) -> AuditRecordConnection:
-    tenant_id = authorize(info, Action.READ_AUDIT).tenant_id
+    principal = authorize(info, Action.READ_AUDIT)
     # Records are written by reads and by other processes: always answer from the database.
     info.context.mark_uncacheable()
     wanted = filter or AuditFilter()
@@ -31,7 +31,8 @@ async def audit_log(
         target = from_global_id(INCIDENT_PREFIX, target) or target
     try:
         page = await service.list_records(
-            tenant_id=tenant_id,
+            tenant_id=principal.tenant_id,
+            clearance=principal.clearance,
             filter=service.AuditFilter(
                 action=wanted.action,
                 actor=wanted.actor,

@@ -55,6 +55,7 @@ async def create_api_token(
     try:
         principal = authorize(info, Action.MANAGE_TOKENS)
         issued = await service.issue_token(
+            issuer=service.Issuer.of(principal),
             tenant_id=principal.tenant_id,
             role=input.role,
             name=input.name,

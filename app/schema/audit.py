@@ -7,11 +7,14 @@ from datetime import datetime
 import strawberry
 from strawberry.scalars import JSON
 
-from app.models import AuditRecord as AuditRow
 from app.schema.common import PageInfo
+from app.services.audit import AuditEntry
 
 
-@strawberry.type(description="Who did what to which object, from which request. Immutable.")
+@strawberry.type(
+    description="Who did what to which object, from which request. Immutable. The records of "
+    "an incident the reader may not see are not listed."
+)
 class AuditRecord:
     time: datetime
     actor: str | None
@@ -19,10 +22,17 @@ class AuditRecord:
     request_id: str | None
     action: str = strawberry.field(description="e.g. incident.declared, incident.state_change")
     target: str | None = strawberry.field(description="The object's id (an incident's UUID).")
-    changes: JSON = strawberry.field(description="Field deltas {field: {from, to}} and events.")
+    changes: JSON = strawberry.field(
+        description="Field deltas {field: {from, to}} and events. An incident's field values "
+        "above the reader's clearance on that incident read [REDACTED] (null when empty), as "
+        "the incident's own fields do."
+    )
+    redacted: bool = strawberry.field(
+        description="True when values of this record were redacted for the reader."
+    )
 
     @classmethod
-    def of(cls, row: AuditRow) -> AuditRecord:
+    def of(cls, row: AuditEntry) -> AuditRecord:
         return cls(
             time=row.time,
             actor=row.actor,
@@ -31,6 +41,7 @@ class AuditRecord:
             action=row.action,
             target=row.target,
             changes=JSON(row.changes),
+            redacted=row.redacted,
         )
 
 

@@ -62,7 +62,9 @@ class CreateApiTokenInput:
     name: str = strawberry.field(description="Who or what uses the token.")
     role: Role
     clearance: Classification | None = strawberry.field(
-        default=None, description="Overrides the role's default clearance, up or down."
+        default=None,
+        description="Overrides the role's default clearance, up or down, but never above "
+        "the issuer's own (FORBIDDEN). Left out: the role's default, capped at the issuer's.",
     )
 
 

@@ -4,20 +4,29 @@
 together or not at all. The request's origin (actor, token, request id) is set once per
 request by the API layer (`set_origin`), and read here, so every command records it without
 passing it through every call.
+
+Records of an incident carry its data (field deltas), so they are read as the incident is
+(`list_records`): those of an incident that does not exist for the reader are not listed, and
+field values above the reader's clearance on that incident read as redacted.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pypika_tortoise.functions import Cast
+from tortoise.expressions import Function, Q, Subquery
+
 from app.errors import ValidationFailed
-from app.models import AuditRecord
+from app.models import AuditRecord, Classification, Incident
+from app.services.classification import field_readable, incident_visible, redact_json
 from app.services.incident_validation import storable
 
 
@@ -88,9 +97,116 @@ class AuditFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A record as one reader may see it: `redacted` when some of its values were hidden."""
+
+    time: datetime
+    actor: str | None
+    token_id: str | None
+    request_id: str | None
+    action: str
+    target: str | None
+    changes: dict[str, Any]
+    redacted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AuditPage:
-    items: list[tuple[str, AuditRecord]]
+    items: list[tuple[str, AuditEntry]]
     has_next_page: bool
+
+
+INCIDENT_ACTIONS = "incident."
+# Incident fields whose value names another incident.
+_REFERENCES = frozenset({"merged_into_id"})
+
+
+class _AsText(Function):
+    """CAST(field AS VARCHAR): an incident's UUID as audit records name their target."""
+
+    database_func = Cast
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "VARCHAR")
+
+
+def _key(value: Any) -> str | None:
+    try:
+        return str(uuid.UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def shown(
+    row: AuditRecord,
+    *,
+    clearance: Classification,
+    incidents: Mapping[str, Classification],
+) -> AuditEntry:
+    """The record as a reader with `clearance` may see it; `incidents` holds the
+    classification of every incident it names (one not there is taken as RESTRICTED).
+
+    The deltas of an incident's fields are redacted as the incident's own fields are, and a
+    reference to an incident the reader may not know of reads null.
+    """
+    changes = dict(row.changes)
+    redacted = False
+    fields = changes.get("fields")
+    if row.action.startswith(INCIDENT_ACTIONS) and isinstance(fields, Mapping):
+        level = incidents.get(row.target or "", Classification.RESTRICTED)
+        visible: dict[str, Any] = {}
+        for name, delta in fields.items():
+            if not field_readable(clearance, level, name):
+                visible[name] = redact_json(delta)
+            elif name in _REFERENCES and isinstance(delta, Mapping):
+                visible[name] = {
+                    side: value
+                    if value is None
+                    or incident_visible(
+                        clearance, incidents.get(_key(value) or "", Classification.RESTRICTED)
+                    )
+                    else None
+                    for side, value in delta.items()
+                }
+            else:
+                visible[name] = delta
+            redacted = redacted or visible[name] != delta
+        changes["fields"] = visible
+    return AuditEntry(
+        time=row.time,
+        actor=row.actor,
+        token_id=row.token_id,
+        request_id=row.request_id,
+        action=row.action,
+        target=row.target,
+        changes=changes,
+        redacted=redacted,
+    )
+
+
+def _named_incidents(rows: Sequence[AuditRecord]) -> set[str]:
+    named: set[str] = set()
+    for row in rows:
+        if not row.action.startswith(INCIDENT_ACTIONS):
+            continue
+        named.add(_key(row.target) or "")
+        fields = row.changes.get("fields")
+        if isinstance(fields, Mapping):
+            for name in _REFERENCES:
+                delta = fields.get(name)
+                if isinstance(delta, Mapping):
+                    named.update(_key(v) or "" for v in delta.values())
+    named.discard("")
+    return named
+
+
+async def _classifications(tenant_id: str, keys: set[str]) -> dict[str, Classification]:
+    if not keys:
+        return {}
+    rows = await Incident.filter(tenant_id=tenant_id, id__in=sorted(keys)).values_list(
+        "id", "classification"
+    )
+    return {str(key): Classification(level) for key, level in rows}
 
 
 # A cursor names a position by the tenant's own data only: the time of the last record seen
@@ -117,9 +233,16 @@ def _after(cursor: str) -> tuple[datetime, int]:
 
 
 async def list_records(
-    *, tenant_id: str, filter: AuditFilter, first: int, after: str | None
+    *,
+    tenant_id: str,
+    clearance: Classification,
+    filter: AuditFilter,
+    first: int,
+    after: str | None,
 ) -> AuditPage:
-    """Newest first (by time; records of the same time in the order they were written)."""
+    """Newest first (by time; records of the same time in the order they were written), as a
+    reader with `clearance` may see them: records of an incident that does not exist for it
+    are left out (in the query, so pages stay full), the others redacted (`shown`)."""
     if not 0 <= first <= 500:
         raise ValidationFailed("first must be between 0 and 500", field="first")
     for field in ("action", "actor", "target"):
@@ -137,14 +260,26 @@ async def list_records(
         query = query.filter(time__gte=filter.since)
     if filter.until:
         query = query.filter(time__lt=filter.until)
+    hidden = [c for c in Classification if not incident_visible(clearance, c)]
+    if hidden:
+        invisible = (
+            Incident.filter(tenant_id=tenant_id, classification__in=hidden)
+            .annotate(key=_AsText("id"))
+            .values("key")
+        )
+        query = query.filter(Q(target__isnull=True) | ~Q(target__in=Subquery(invisible)))
     skip, last_time = 0, None
     if after is not None:
         last_time, skip = _after(after)
         query = query.filter(time__lte=last_time)
     rows = await query.order_by("-time", "-id").offset(skip).limit(first + 1)
-    items: list[tuple[str, AuditRecord]] = []
-    for row in rows[:first]:
+    page = rows[:first]
+    incidents = await _classifications(tenant_id, _named_incidents(page))
+    items: list[tuple[str, AuditEntry]] = []
+    for row in page:
         skip = skip + 1 if row.time == last_time else 1
         last_time = row.time
-        items.append((_cursor(row.time, skip), row))
+        items.append(
+            (_cursor(row.time, skip), shown(row, clearance=clearance, incidents=incidents))
+        )
     return AuditPage(items, has_next_page=len(rows) > first)

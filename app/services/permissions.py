@@ -70,6 +70,19 @@ def allowed(role: Role, action: Action) -> bool:
     return action in GRANTS[role]
 
 
+# What a role grants that no person's role includes: tokens for machines that post alerts.
+_MACHINE_GRANTS = frozenset({Action.INGEST_ALERTS})
+
+
+def may_issue(issuer: Role, role: Role) -> bool:
+    """Whether a caller with role `issuer` may issue a token with role `role`: one that may do
+    nothing the issuer may not. Whoever manages tokens also issues the machines' INGEST ones."""
+    wanted = GRANTS[role]
+    if Action.MANAGE_TOKENS in GRANTS[issuer]:
+        wanted = wanted - _MACHINE_GRANTS
+    return wanted <= GRANTS[issuer]
+
+
 def render_markdown() -> str:
     """The table as docs/permissions.md shows it (a test keeps the two identical)."""
     roles = list(Role)
@@ -140,6 +153,25 @@ def render_markdown() -> str:
         "  lists them, and `alerts(filter: {text})` does not match that text.",
         "- Nobody classifies above their own clearance (declare, reclassify, add a note):",
         "  `FORBIDDEN`, nothing written.",
+        "- The audit log is read as the incidents are: records of an incident the reader may",
+        "  not see are not listed (filtered by target or not), field values in a record's",
+        "  `changes` read `[REDACTED]` (null when empty) where the incident's own field would,",
+        "  a reference to an incident the reader may not see (`merged_into_id`) reads null, and",
+        "  `redacted` is true on a record with any value hidden.",
+        "",
+        "## Issuing tokens",
+        "",
+        "Nobody issues a token above themselves (`createApiToken`; payload error `FORBIDDEN`",
+        "with the field, nothing written, nothing audited):",
+        "",
+        "- `role`: the new token's role may do nothing the issuer's role may not; whoever may",
+        "  `MANAGE_TOKENS` also issues `INGEST` tokens, the machines' own.",
+        "- `clearance`: at most the issuer's clearance. Left out, it is the role's default",
+        "  capped at the issuer's clearance: an `ADMIN` cleared `INTERNAL` issues `ADMIN` tokens",
+        "  cleared `INTERNAL`, and `VIEWER` tokens cleared `INTERNAL`.",
+        "- `incidentgraph token create` and `INCIDENTGRAPH_BOOTSTRAP_TOKEN` act for the operator,",
+        "  who holds the database's credentials and so every token: they issue any role and",
+        "  clearance. There is no other way to issue a token (no rotation: revoke and issue).",
         "",
     ]
     return "\n".join(lines)

@@ -16,11 +16,12 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from app.errors import NotFound, ValidationFailed
+from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant
 from app.services import audit
-from app.services.classification import ROLE_CLEARANCE
+from app.services.classification import ROLE_CLEARANCE, reaches
 from app.services.incident_validation import storable
+from app.services.permissions import may_issue
 
 TOKEN_PREFIX = "igt_"
 _CACHE_SECONDS = 5.0
@@ -40,6 +41,33 @@ class Principal:
     role: Role
     name: str
     clearance: Classification
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """Who issues a token: the new token may do and read no more than they may."""
+
+    role: Role
+    clearance: Classification
+
+    @classmethod
+    def of(cls, principal: Principal) -> Issuer:
+        return cls(role=principal.role, clearance=principal.clearance)
+
+
+# The command line and start-up: whoever holds the database's credentials holds every token.
+OPERATOR = Issuer(role=Role.ADMIN, clearance=Classification.RESTRICTED)
+
+
+def issuable_clearance(
+    issuer: Issuer, role: Role, clearance: Classification | None
+) -> Classification | None:
+    """The clearance a token issued by `issuer` gets, or None when the one asked for is above
+    the issuer's. Asked for none, the role's default, capped at the issuer's clearance."""
+    if clearance is None:
+        default = ROLE_CLEARANCE[role]
+        return default if reaches(issuer.clearance, default) else issuer.clearance
+    return clearance if reaches(issuer.clearance, clearance) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +118,7 @@ def hash_token(secret: str) -> str:
 
 async def issue_token(
     *,
+    issuer: Issuer,
     tenant_id: str,
     role: Role,
     name: str,
@@ -100,7 +129,21 @@ async def issue_token(
 
     `clearance` overrides the role's default clearance (ROLE_CLEARANCE), up or down: a
     security team's RESPONDER tokens may read RESTRICTED incidents, a contractor's may not.
+    Nobody issues a token above themselves: a role that may do more than the issuer's, or a
+    clearance above the issuer's, is FORBIDDEN; left out, the clearance is the role's default
+    capped at the issuer's (an ADMIN cleared INTERNAL issues ADMIN tokens cleared INTERNAL).
     """
+    if not may_issue(issuer.role, role):
+        raise Forbidden(
+            f"role {issuer.role} may not issue a {role} token: it may do more", field="role"
+        )
+    granted = issuable_clearance(issuer, role, clearance)
+    if granted is None:
+        raise Forbidden(
+            f"your clearance ({issuer.clearance}) does not reach {clearance}: nobody issues "
+            "a token cleared above their own",
+            field="clearance",
+        )
     name = storable(name, field="name").strip()
     if not name or len(name) > 255:
         raise ValidationFailed("token name must be 1 to 255 characters", field="name")
@@ -114,7 +157,8 @@ async def issue_token(
             role=role,
             name=name,
             token_hash=hash_token(secret),
-            clearance=clearance,
+            # Left unset when the role's default was taken as it is: the token follows its role.
+            clearance=None if clearance is None and granted is ROLE_CLEARANCE[role] else granted,
         )
         await audit.record(
             tenant_id=tenant_id,
@@ -127,6 +171,7 @@ async def issue_token(
 
 async def create_token(
     *,
+    issuer: Issuer,
     tenant_id: str,
     role: Role,
     name: str,
@@ -135,7 +180,7 @@ async def create_token(
 ) -> str:
     """Create a token and return its secret, which is not stored and cannot be shown again."""
     issued = await issue_token(
-        tenant_id=tenant_id, role=role, name=name, secret=secret, clearance=clearance
+        issuer=issuer, tenant_id=tenant_id, role=role, name=name, secret=secret, clearance=clearance
     )
     return issued.secret
 
@@ -218,7 +263,9 @@ async def ensure_token(*, tenant_id: str, role: Role, name: str, secret: str) ->
     if await ApiToken.exists(token_hash=hash_token(secret)):
         return False
     try:
-        await create_token(tenant_id=tenant_id, role=role, name=name, secret=secret)
+        await create_token(
+            issuer=OPERATOR, tenant_id=tenant_id, role=role, name=name, secret=secret
+        )
     except IntegrityError:
         return False
     return True
@@ -233,7 +280,9 @@ async def first_admin_token(*, tenant_id: str = "default") -> str | None:
         await Tenant.select_for_update().get_or_none(id=tenant_id)
         if await ApiToken.exists():
             return None
-        return await create_token(tenant_id=tenant_id, role=Role.ADMIN, name="first admin")
+        return await create_token(
+            issuer=OPERATOR, tenant_id=tenant_id, role=Role.ADMIN, name="first admin"
+        )
 
 
 _cache: dict[str, tuple[float, Principal]] = {}
