@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from app.models import Classification, Role
@@ -17,7 +18,12 @@ from app.services.token import Issuer, issuable_clearance
 from tests.support import (
     GraphQLClient,
     Server,
+    create_tenant,
+    create_token,
     declare,
+    eventually,
+    subscribe_and_wait,
+    subscriber,
     transition,
 )
 
@@ -51,6 +57,9 @@ query($filter: AuditFilter, $after: String) {
 """
 MERGE = """
 mutation($input: MergeIncidentsInput!) { mergeIncidents(input: $input) { errors { code } } }
+"""
+WATCH_MERGE = """
+subscription($id: ID!) { incidentUpdated(id: $id) { id status mergedInto { id title } } }
 """
 
 
@@ -307,3 +316,113 @@ async def test_the_audit_log_does_not_name_a_restricted_merge_target(client, tok
     full = await audit(client, target=source["id"])
     merge = next(r for r in full if r["action"] == "incident.merged")
     assert merge["changes"]["fields"]["merged_into_id"]["to"] == key(target["id"])
+
+
+# --- reads shared by several live subscribers ----------------------------------------------
+
+
+async def test_a_restricted_read_shared_by_subscribers_is_audited_for_each(
+    server, client, token_for
+):
+    # given two people, cleared alike, watching one incident with the same subscription
+    source = await declare(client, title=unique("Badge reader offline"))
+    target = await declare(client, title=unique("Physical intrusion"), classification="RESTRICTED")
+    people = [await token_for("ADMIN"), await token_for("ADMIN")]
+    subs = [await subscriber(server, token=person.token) for person in people]
+    try:
+        for sub in subs:
+            await subscribe_and_wait(sub, server, WATCH_MERGE, {"id": source["id"]})
+
+        # when the incident is merged into a restricted one, which the push reads
+        merged = await client.execute(
+            MERGE, {"input": {"sourceId": source["id"], "targetId": target["id"]}}
+        )
+        assert merged["mergeIncidents"]["errors"] == []
+        pushes = [(await sub.next_data())["incidentUpdated"] for sub in subs]
+
+        # then both received the restricted incident
+        assert [p["mergedInto"] for p in pushes] == [
+            {"id": target["id"], "title": target["title"]}
+        ] * 2
+
+        # and the audit log holds a read of it by each of them, recorded before the push
+        reads = await audit(client, action="incident.read", target=target["id"])
+        readers = {r["actor"] for r in reads if r["changes"] == {"via": "mergedInto"}}
+        assert readers == {person.name for person in people}  # type: ignore[attr-defined]
+    finally:
+        for sub in subs:
+            await sub.close()
+
+
+WATCH_ALERTS = """
+subscription($id: ID!) {
+  incidentUpdated(id: $id) { id status alerts(first: 10) { edges { node { incident { id } } } } }
+}
+"""
+ALERT_IDS = """
+query($service: [String!]) { alerts(filter: {service: $service}) { edges { node { id } } } }
+"""
+LINK = """
+mutation($input: LinkAlertInput!) { linkAlert(input: $input) { errors { code message } } }
+"""
+HOLD_ALERTS = """
+mutation($input: CreateCorrelationRuleInput!) {
+  createCorrelationRule(input: $input) { errors { code message } }
+}
+"""
+
+
+async def test_an_alerts_restricted_incident_read_by_subscribers_is_audited_for_each(server):
+    # given a restricted incident of a tenant of its own, with an alert linked to it
+    tenant = create_tenant(server, tenant_id=f"access-{uuid.uuid4().hex[:8]}", name="Access")
+    admin = server.client(token=create_token(server, role="ADMIN", name="sec", tenant=tenant))
+    ingest = create_token(server, role="INGEST", name="monitor", tenant=tenant)
+    people = [
+        server.client(token=create_token(server, role="ADMIN", name=name, tenant=tenant))
+        for name in ("ana", "bo")
+    ]
+    subs = []
+    try:
+        # (alerts of this source wait to be linked: no incident is declared for them)
+        rule = {"name": "held", "matchers": {"source": "ids"}, "groupBy": ["alertname"]}
+        rule |= {"windowSeconds": 60, "autoDeclare": False}
+        held = await admin.execute(HOLD_ALERTS, {"input": {**rule, "position": 1}})
+        assert held["createCorrelationRule"]["errors"] == []
+        incident = await declare(admin, title="Exfiltration", classification="RESTRICTED")
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            posted = await http.post(
+                "/webhooks/alerts/generic",
+                json={"source": "ids", "id": "dns-1", "title": "DNS tunnel", "service": "dns"},
+                headers={"Authorization": f"Bearer {ingest}"},
+            )
+        assert posted.status_code == 202, posted.text
+
+        async def alert_ids() -> list[str]:
+            edges = (await admin.execute(ALERT_IDS, {"service": ["dns"]}))["alerts"]["edges"]
+            return [e["node"]["id"] for e in edges]
+
+        [alert] = await eventually(alert_ids, what="the alert stored")
+        linked = await admin.execute(
+            LINK, {"input": {"alertId": alert, "incidentId": incident["id"]}}
+        )
+        assert linked["linkAlert"]["errors"] == []
+        # and two people, cleared alike, watching it and its alerts' incidents
+        subs = [await subscriber(server, token=person.token) for person in people]
+        for sub in subs:
+            await subscribe_and_wait(sub, server, WATCH_ALERTS, {"id": incident["id"]})
+
+        # when it changes and both receive the push, which reads it through the alert
+        await transition(admin, incident["id"], "IN_PROGRESS")
+        pushes = [(await sub.next_data())["incidentUpdated"] for sub in subs]
+        assert [p["alerts"]["edges"] for p in pushes] == [
+            [{"node": {"incident": {"id": incident["id"]}}}]
+        ] * 2
+
+        # then the read through the alert is recorded for each of them
+        reads = await audit(admin, action="incident.read", target=incident["id"])
+        assert {r["actor"] for r in reads if r["changes"] == {"via": "alert"}} == {"ana", "bo"}
+    finally:
+        for sub in subs:
+            await sub.close()
+        for made in (admin, *people):
+            await made.aclose()

@@ -4,17 +4,26 @@ A broker message reaches every local subscriber of its channel. Subscribers whos
 is the same parsed document (ParserCache hands out one object per query text), with the same
 variables and the same view of the data, get the same result: the first one executes, the
 others take its result from the message's per-event cache (`shared` on the payload).
+
+Restricted reads made by that one execution (`mergedInto`, `Alert.incident`...) are read for
+every subscriber that takes the result: they are collected while it runs, not written for
+the subscriber that ran it, and each subscriber records them as its own before its result
+is handed over (audit.SharedReads). The execution gets a context of its own, so that its
+loaders serve no other operation of the same connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Awaitable
 from typing import Any
 
-from graphql import ExecutionResult, OperationType
+from graphql import ExecutionResult, GraphQLError, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.resolvers.context import Context
+from app.services import audit
 
 
 def _view(context: Any) -> object:
@@ -35,19 +44,41 @@ class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
         except (TypeError, ValueError):
             return super().execute_operation(serially)
         key = ("execution", id(self.operation), variables, _view(self.context_value))
+        reader = audit.current_origin()
         hit = shared.get(key)
         # The operation object is kept and compared: an id alone could be reused.
         if hit is not None and hit[0] is self.operation:
-            result = hit[1]
-            return _await_shared(result) if isinstance(result, asyncio.Future) else result
-        result = super().execute_operation(serially)
-        if self.is_awaitable(result):
-            future = asyncio.ensure_future(result)
-            shared[key] = (self.operation, future)
-            return _await_shared(future)
-        shared[key] = (self.operation, result)
+            return _answer(hit[1], hit[2], reader)
+        reads = audit.SharedReads()
+        if isinstance(self.context_value, Context):
+            self.context_value = dataclasses.replace(self.context_value, _loaders=None)
+        with reads.collecting():
+            result = super().execute_operation(serially)
+            if self.is_awaitable(result):
+                # The task copies the context now: its reads are collected too.
+                result = asyncio.ensure_future(result)
+        shared[key] = (self.operation, result, reads)
+        return _answer(result, reads, reader)
+
+
+def _answer(result: Any, reads: audit.SharedReads, reader: audit.Origin) -> Any:
+    """The shared result for one reader, once the reads it carries are recorded as theirs."""
+    if not isinstance(result, asyncio.Future) and reads.empty:
         return result
+    return _recorded(result, reads, reader)
 
 
-async def _await_shared(future: Awaitable[ExecutionResult]) -> ExecutionResult:
-    return await asyncio.shield(future)
+async def _recorded(
+    result: asyncio.Future[ExecutionResult] | ExecutionResult,
+    reads: audit.SharedReads,
+    reader: audit.Origin,
+) -> ExecutionResult:
+    answer = await asyncio.shield(result) if isinstance(result, asyncio.Future) else result
+    try:
+        await reads.record_for(reader)
+    except Exception as exc:
+        # As when a resolver's own audit write fails: the read fails, masked and logged.
+        return ExecutionResult(
+            data=None, errors=[GraphQLError("could not audit the read", original_error=exc)]
+        )
+    return answer

@@ -12,10 +12,12 @@ field values above the reader's clearance on that incident read as redacted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,11 +66,31 @@ async def record(
     )
 
 
+def current_origin() -> Origin:
+    """Who is acting in the current task."""
+    return _origin.get()
+
+
 async def record_reads(*, tenant_id: str, targets: Sequence[str], via: str) -> None:
-    """Audit reads of restricted incidents; the caller fails when this does."""
+    """Audit reads of restricted incidents; the caller fails when this does.
+
+    While a read is made once for several readers (`SharedReads.collecting`), it is kept for
+    each of them to record as their own instead.
+    """
     if not targets:
         return
-    origin = _origin.get()
+    shared = _shared_reads.get()
+    if shared is not None:
+        shared.add(tenant_id=tenant_id, targets=targets, via=via)
+        return
+    await _write_reads([(tenant_id, target, via) for target in targets], [_origin.get()])
+
+
+Read = tuple[str, str, str]  # (tenant, incident, via)
+
+
+async def _write_reads(reads: Sequence[Read], origins: Sequence[Origin]) -> None:
+    """One record per origin and read, all in one write."""
     now = datetime.now(UTC)
     await AuditRecord.bulk_create(
         [
@@ -82,9 +104,66 @@ async def record_reads(*, tenant_id: str, targets: Sequence[str], via: str) -> N
                 target=target,
                 changes={"via": via},
             )
-            for target in dict.fromkeys(targets)
+            for origin in origins
+            for tenant_id, target, via in dict.fromkeys(reads)
         ]
     )
+
+
+_shared_reads: ContextVar[SharedReads | None] = ContextVar("audit_shared_reads", default=None)
+
+
+class SharedReads:
+    """Restricted reads made once on behalf of several readers, recorded for each of them.
+
+    A live event is executed once for every subscriber with the same document and view
+    (app/schema/execution.py): reads made during that execution (`collecting`) are kept here,
+    not written for whichever subscriber happened to execute it. Each reader then records them
+    as its own (`record_for`) before it is answered; readers recording in the same turn of
+    the event loop share one write.
+    """
+
+    def __init__(self) -> None:
+        self._reads: dict[Read, None] = {}
+        self._batch: list[Origin] = []
+        self._flush: asyncio.Future[None] | None = None
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Within: reads are kept here, in this task and in the tasks it starts."""
+        token = _shared_reads.set(self)
+        try:
+            yield
+        finally:
+            _shared_reads.reset(token)
+
+    @property
+    def empty(self) -> bool:
+        return not self._reads
+
+    def add(self, *, tenant_id: str, targets: Sequence[str], via: str) -> None:
+        self._reads.update(dict.fromkeys((tenant_id, target, via) for target in targets))
+
+    async def record_for(self, origin: Origin) -> None:
+        """Record the reads as `origin`'s; fails when the write does."""
+        if not self._reads:
+            return
+        self._batch.append(origin)
+        if self._flush is None:
+            self._flush = asyncio.ensure_future(self._write())
+            # Its readers may all be gone by the time it fails: the failure is theirs only.
+            self._flush.add_done_callback(_retrieve)
+        await asyncio.shield(self._flush)
+
+    async def _write(self) -> None:
+        # Started on the next turn of the loop: the readers woken with this one have joined.
+        origins, self._batch, self._flush = self._batch, [], None
+        await _write_reads(list(self._reads), origins)
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass(frozen=True, slots=True)
