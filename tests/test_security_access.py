@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from app.models import Classification, Role
+from app.models import AuditRecord, Classification, Role
+from app.services.audit import shown
 from app.services.classification import ROLE_CLEARANCE
 from app.services.permissions import may_issue
 from app.services.token import Issuer, issuable_clearance
@@ -426,3 +428,44 @@ async def test_an_alerts_restricted_incident_read_by_subscribers_is_audited_for_
             await sub.close()
         for made in (admin, *people):
             await made.aclose()
+
+
+def test_an_audit_record_is_redacted_as_its_incident_reads():
+    # given the record of a CONFIDENTIAL incident merged into a RESTRICTED one
+    source, target = str(uuid.uuid4()), str(uuid.uuid4())
+    fields = {
+        "title": {"from": "Odd logins", "to": "Odd logins (merged)"},
+        "root_cause": {"from": None, "to": "shared password"},
+        "status": {"from": "OPEN", "to": "CANCELLED"},
+        "merged_into_id": {"from": None, "to": target},
+    }
+    row = AuditRecord(
+        time=datetime.now(UTC),
+        actor="ana",
+        action="incident.merged",
+        target=source,
+        changes={"fields": fields, "events": [{"seq": 3, "type": "t"}]},
+    )
+    levels = {source: Classification.CONFIDENTIAL, target: Classification.RESTRICTED}
+
+    # when readers of each clearance see it
+    def seen(clearance: Classification) -> Any:
+        return shown(row, clearance=clearance, incidents=levels)
+
+    # then each reads what the incident's own fields would show it
+    assert seen(Classification.RESTRICTED).changes == row.changes
+    assert not seen(Classification.RESTRICTED).redacted
+    confidential = seen(Classification.CONFIDENTIAL)
+    assert confidential.changes["fields"] == {
+        **fields,
+        "merged_into_id": {"from": None, "to": None},
+    }
+    assert confidential.redacted
+    internal = seen(Classification.INTERNAL).changes
+    assert internal["fields"]["title"] == {"from": REDACTED, "to": REDACTED}
+    assert internal["fields"]["root_cause"] == {"from": None, "to": REDACTED}
+    assert internal["fields"]["status"] == fields["status"]
+    assert internal["events"] == row.changes["events"]
+    # and an incident it does not know of is taken as RESTRICTED
+    unknown = shown(row, clearance=Classification.CONFIDENTIAL, incidents={})
+    assert unknown.changes["fields"]["title"]["to"] == REDACTED
