@@ -63,6 +63,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         log_level=args.log_level,
         proxy_headers=True,
         ws_ping_interval=20,
+        # A WebSocket message is held to the limit of an HTTP body (a bigger one closes 1009).
+        ws_max_size=settings.max_body_bytes,
         # Frames are small JSON documents: compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
     )

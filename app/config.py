@@ -65,6 +65,13 @@ class Settings:
     alert_batch_size: int = 5_000
     alert_poll_seconds: float = 1.0
     alert_coalesce_seconds: float = 1.0
+    # The GraphQL edge: the largest POST body (and WebSocket message), the longest query
+    # text (any transport), how long a WebSocket may stay open without connection_init, and
+    # the bearer token /metrics asks for (unset: /metrics is open).
+    max_body_bytes: int = 1_048_576
+    max_query_length: int = 65_536
+    ws_init_timeout_seconds: float = 10.0
+    metrics_token: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -164,6 +171,19 @@ class Settings:
             alert_coalesce_seconds=_number(
                 env, "INCIDENTGRAPH_ALERT_COALESCE_SECONDS", defaults.alert_coalesce_seconds, float
             ),
+            max_body_bytes=_number(
+                env, "INCIDENTGRAPH_MAX_BODY_BYTES", defaults.max_body_bytes, int
+            ),
+            max_query_length=_number(
+                env, "INCIDENTGRAPH_MAX_QUERY_LENGTH", defaults.max_query_length, int
+            ),
+            ws_init_timeout_seconds=_number(
+                env,
+                "INCIDENTGRAPH_WS_INIT_TIMEOUT_SECONDS",
+                defaults.ws_init_timeout_seconds,
+                float,
+            ),
+            metrics_token=env.get("INCIDENTGRAPH_METRICS_TOKEN") or None,
         )
         settings.validate()
         return settings
@@ -249,6 +269,19 @@ class Settings:
             raise ConfigError(
                 "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"
             )
+        if not 1_024 <= self.max_body_bytes <= 64 * 1_048_576:
+            raise ConfigError("INCIDENTGRAPH_MAX_BODY_BYTES must be between 1024 and 67108864")
+        if not 256 <= self.max_query_length <= self.max_body_bytes:
+            raise ConfigError(
+                "INCIDENTGRAPH_MAX_QUERY_LENGTH must be between 256 and "
+                "INCIDENTGRAPH_MAX_BODY_BYTES"
+            )
+        if not 0 < self.ws_init_timeout_seconds <= 300:
+            raise ConfigError(
+                "INCIDENTGRAPH_WS_INIT_TIMEOUT_SECONDS must be above 0 and at most 300"
+            )
+        if self.metrics_token is not None and len(self.metrics_token) < 16:
+            raise ConfigError("INCIDENTGRAPH_METRICS_TOKEN must be at least 16 characters")
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:

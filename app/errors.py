@@ -45,3 +45,13 @@ class Forbidden(DomainError):
 
 class RateLimited(DomainError):
     code = ErrorCode.RATE_LIMITED
+
+
+class RequestErrorCode(StrEnum):
+    """Why a whole request or WebSocket operation was refused before it ran: the
+    `extensions.code` of a top-level GraphQL error, never a payload's `UserError.code`."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
+    UNAUTHENTICATED = "UNAUTHENTICATED"

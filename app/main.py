@@ -80,7 +80,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     intake_writer = IntakeWriter(sqlite=settings.is_sqlite)
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
-    cache = QueryCache(broker, ttl=settings.query_cache_seconds)
+    cache = QueryCache(
+        broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
+    )
     view = GraphQLView(settings=settings, broker=broker, cache=cache)
 
     @contextlib.asynccontextmanager

@@ -1,25 +1,34 @@
-"""The GraphQL endpoint: HTTP and WebSocket, authenticated by bearer token."""
+"""The GraphQL endpoint: HTTP and WebSocket, authenticated by bearer token.
+
+Every refusal at this edge is a JSON body `{"data": null, "errors": [...]}` whose error has
+an `extensions.code`: a body over the size limit (413, read no further than the limit), a
+query text over its limit (413, on POST, GET and WebSocket alike), JSON that does not parse
+or is nested too deeply to (400), a subscription over plain HTTP (400).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import MutableMapping
 from datetime import timedelta
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, GraphQLFormattedError, OperationType
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UnsetType
 
 from app.config import Settings
+from app.errors import RequestErrorCode
 from app.pubsub.broker import Broker
 from app.resolvers.context import Context
 from app.schema import schema
@@ -88,10 +97,51 @@ def rate_limited(seconds: int) -> Response:
 
 def unauthenticated(message: str) -> Response:
     return JSONResponse(
-        {"data": None, "errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+        {
+            "data": None,
+            "errors": [
+                {"message": message, "extensions": {"code": RequestErrorCode.UNAUTHENTICATED}}
+            ],
+        },
         status_code=401,
         headers={"WWW-Authenticate": 'Bearer realm="incidentgraph"'},
     )
+
+
+class Refusal(HTTPException):
+    """A request refused before it ran: answered with its status and a coded JSON error."""
+
+    def __init__(
+        self,
+        status: int,
+        code: RequestErrorCode,
+        message: str,
+        *,
+        extensions: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, message)
+        self.code = code
+        self.extensions = extensions or {}
+        self.headers = headers
+
+    @classmethod
+    def of(cls, exc: HTTPException) -> Refusal:
+        """Strawberry's own refusals (a body that is not a GraphQL request) as ours."""
+        if isinstance(exc, Refusal):
+            return exc
+        return cls(exc.status_code, RequestErrorCode.BAD_REQUEST, exc.reason)
+
+    def response(self) -> Response:
+        error = {"message": self.reason, "extensions": {"code": self.code, **self.extensions}}
+        return JSONResponse(
+            {"data": None, "errors": [error]}, status_code=self.status_code, headers=self.headers
+        )
+
+
+_OVER_HTTP = Refusal(
+    400, RequestErrorCode.BAD_REQUEST, "subscriptions need a WebSocket (graphql-transport-ws)"
+)
 
 
 def _rejected(message: str) -> ConnectionRejectionError:
@@ -108,7 +158,7 @@ class GraphQLView(GraphQL[Context, None]):
             schema,
             keep_alive=True,
             keep_alive_interval=15,
-            connection_init_wait_timeout=timedelta(seconds=10),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         # Tokens travel in headers and connection_init, never cookies: an allowed origin
@@ -132,44 +182,82 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            request = Request(scope, receive)
-            if not self._is_ide_page(request):
-                try:
-                    principal = await authenticate(request.headers.get("authorization"))
-                except Unauthenticated as exc:
-                    await unauthenticated(str(exc))(scope, receive, send)
-                    return
-                scope.setdefault("state", {})["principal"] = principal
-                metrics.GRAPHQL_HTTP_REQUESTS.inc()
-                wait = self.rate_limit.take(principal.token_id)
-                if wait > 0:
-                    metrics.RATE_LIMITED.inc()
-                    await rate_limited(retry_after(wait))(scope, receive, send)
-                    return
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if not self._is_ide_page(request):
+            try:
+                principal = await authenticate(request.headers.get("authorization"))
+            except Unauthenticated as exc:
+                await unauthenticated(str(exc))(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+            metrics.GRAPHQL_HTTP_REQUESTS.inc()
+            wait = self.rate_limit.take(principal.token_id)
+            if wait > 0:
+                metrics.RATE_LIMITED.inc()
+                await rate_limited(retry_after(wait))(scope, receive, send)
+                return
+            try:
                 if request.method == "POST":
-                    await self._post(scope, send, principal, await request.body())
+                    await self._post(scope, send, principal, await self._read_body(request))
                     return
-        await super().__call__(scope, receive, send)
+                query = request.query_params.get("query")
+                name = request.query_params.get("operationName")
+                if query and self.cache.operation(query, name) is OperationType.SUBSCRIPTION:
+                    raise _OVER_HTTP
+            except Refusal as refusal:
+                await refusal.response()(scope, _replay(b""), send)
+                return
+            except ClientDisconnect:
+                return
+        await self._answer(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's handling of an HTTP request, its refusals answered as ours are."""
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as exc:
+            response = Refusal.of(exc).response()
+        await response(scope, receive, send)
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, read no further than the limit, whatever Content-Length claims.
+
+        The server discards whatever of the body follows the refusal without holding it.
+        """
+        limit = self.settings.max_body_bytes
+        too_large = Refusal(
+            413,
+            RequestErrorCode.PAYLOAD_TOO_LARGE,
+            f"the body may be at most {limit} bytes",
+            extensions={"limit": limit},
+        )
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _query_too_large(self) -> GraphQLError:
+        limit = self.settings.max_query_length
+        return GraphQLError(
+            f"the query may be at most {limit} characters",
+            extensions={"code": RequestErrorCode.QUERY_TOO_LARGE, "limit": limit},
+        )
 
     async def _post(self, scope: Scope, send: Send, principal: Principal, body: bytes) -> None:
         """A POST, answered from the query cache when it can be, and feeding it otherwise."""
         decision = self.cache.classify(principal, body)
         if decision.operation is OperationType.SUBSCRIPTION:
-            response = JSONResponse(
-                {
-                    "data": None,
-                    "errors": [
-                        {
-                            "message": "subscriptions need a WebSocket (graphql-transport-ws)",
-                            "extensions": {"code": "BAD_REQUEST"},
-                        }
-                    ],
-                },
-                status_code=400,
-            )
-            await response(scope, _replay(b""), send)
-            return
+            raise _OVER_HTTP
         if decision.key is not None:
             cached = self.cache.get(decision.key)
             if cached is not None:
@@ -193,18 +281,44 @@ class GraphQLView(GraphQL[Context, None]):
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        await super().__call__(scope, _replay(body), capture)
+        await self._answer(scope, _replay(body), capture)
         uncacheable = scope.get("state", {}).get("uncacheable", False)
         if decision.key is not None and status == 200 and not uncacheable:
             answer = b"".join(chunks)
             if b'"errors"' not in answer:
                 self.cache.put(decision.key, answer, generation=generation)
 
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return json.loads(data)
+        except RecursionError:  # a client's, not the server's: as any other bad JSON
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
     def parse_json(self, data: str | bytes) -> Any:
-        parsed = super().parse_json(data)
+        try:
+            parsed = self.decode_json(data)
+        except ValueError as exc:
+            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise Refusal(400, RequestErrorCode.BAD_REQUEST, f"not valid JSON: {detail}") from None
         if not isinstance(parsed, dict | list):  # a list is a batch, refused further on
-            raise HTTPException(400, "Expected a JSON object")
+            raise Refusal(400, RequestErrorCode.BAD_REQUEST, "Expected a JSON object")
         return parsed
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        limit = self.settings.max_query_length
+        for item in data if isinstance(data, list) else [data]:
+            if item.query is not None and len(item.query) > limit:
+                error = self._query_too_large()
+                raise Refusal(
+                    413,
+                    RequestErrorCode.QUERY_TOO_LARGE,
+                    error.message,
+                    extensions={"limit": limit},
+                )
+        return data
 
     @staticmethod
     def _is_ide_page(request: Request) -> bool:
@@ -227,8 +341,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-        # Legacy graphql-ws lets a client initialise again: the new token takes the slot.
-        self.release_connection(context)
+        # Called once per connection: both protocols refuse a second connection_init.
         try:
             principal = await authenticate(credentials(context.connection_params))
         except Unauthenticated as exc:
@@ -254,9 +367,11 @@ class GraphQLView(GraphQL[Context, None]):
             self.connections.release(token_id)
 
     def refuse_operation(
-        self, context: Context, *, open_operations: int
+        self, context: Context, *, query: str, open_operations: int
     ) -> GraphQLFormattedError | None:
         """Why a new operation on an acknowledged WebSocket is refused, or None to run it."""
+        if len(query) > self.settings.max_query_length:
+            return self._query_too_large().formatted
         cap = self.max_subscriptions_per_connection
         if cap is not None and open_operations >= cap:
             return GraphQLError(

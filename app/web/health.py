@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app import database
+from app.errors import RequestErrorCode
 from app.web import metrics
 
 
@@ -20,5 +23,23 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if db_ok and broker_ok else 503)
 
 
+def _may_scrape(request: Request) -> bool:
+    """Whether the request carries the metrics token, when one is set (else anyone may)."""
+    token: str | None = request.app.state.settings.metrics_token
+    if token is None:
+        return True
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode(), token.encode()
+    )
+
+
 async def metrics_page(request: Request) -> Response:
+    """Process-wide figures only: no metric is labelled by tenant, token or user."""
+    if not _may_scrape(request):
+        return JSONResponse(
+            {"error": "/metrics needs the metrics token", "code": RequestErrorCode.UNAUTHENTICATED},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="incidentgraph-metrics"'},
+        )
     return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")

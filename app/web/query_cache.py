@@ -7,7 +7,8 @@ fields (SLA countdowns and breach flags) can be. A change anywhere in the tenant
 tenant's entries: at once for changes this process commits (mutations, webhooks, the alert
 processor: every outbox row, see `outbox.on_commit`), and within a broker hop for changes
 made by other processes (the tenant's `incidents` channel). Mutations, subscriptions
-and responses with errors are never cached.
+and responses with errors are never cached, nor requests over `_MAX_REQUEST` bytes: every
+entry keeps its request body as its key.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import GraphQLError, OperationDefinitionNode, OperationType
 from strawberry.extensions.parser_cache import _get_parse_cache
 
 from app.pubsub import channels
 from app.pubsub.broker import Broker
+from app.schema import MAX_TOKENS
 from app.services.token import Principal
 
 _MAX_BODY = 1 << 20
+_MAX_REQUEST = 64 << 10
 _PARSER_CACHE_SIZE = 1024  # the schema's CachedParser size: both share one LRU
 
 
@@ -46,9 +49,12 @@ class _Entry:
 
 
 class QueryCache:
-    def __init__(self, broker: Broker, *, ttl: float, max_entries: int = 1024) -> None:
+    def __init__(
+        self, broker: Broker, *, ttl: float, max_query_length: int, max_entries: int = 1024
+    ) -> None:
         self._broker = broker
         self._ttl = ttl
+        self._max_query_length = max_query_length
         self._max_entries = max_entries
         self._entries: OrderedDict[tuple[str, str, bytes], _Entry] = OrderedDict()
         self._generations: dict[str, int] = {}
@@ -63,21 +69,32 @@ class QueryCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
+    def operation(self, query: object, name: object = None) -> OperationType | None:
+        """The kind of operation a query text runs, None when that is not plain.
+
+        A text over the length limit is not parsed: the view refuses it.
+        """
+        if not isinstance(query, str) or len(query) > self._max_query_length:
+            return None
+        try:
+            # The schema's own arguments: both share one entry per document in the LRU.
+            document = self._parse(query, max_tokens=MAX_TOKENS)
+        except (GraphQLError, RecursionError):
+            return None
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
+        return chosen[0].operation if len(chosen) == 1 else None
+
     def classify(self, principal: Principal, body: bytes) -> Request:
         """The operation a POST body runs, and its cache key when it is a cacheable query."""
         try:
             data = json.loads(body)
-            query = data["query"]
-            document = self._parse(query) if isinstance(query, str) else parse("")
-        except (ValueError, KeyError, TypeError, GraphQLError, RecursionError):
+            kind = self.operation(data["query"], data.get("operationName"))
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return Request(None, None)
-        name = data.get("operationName")
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
-        if len(chosen) != 1:
+        if kind is None:
             return Request(None, None)
-        kind = chosen[0].operation
-        cacheable = kind is OperationType.QUERY and self.enabled and len(body) <= _MAX_BODY
+        cacheable = kind is OperationType.QUERY and self.enabled and len(body) <= _MAX_REQUEST
         view = f"{principal.role.value}:{principal.clearance.value}"
         key = (principal.tenant_id, view, body) if cacheable else None
         return Request(kind, key)

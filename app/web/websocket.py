@@ -1,9 +1,14 @@
 """The two WebSocket subprotocols, hardened: frame shapes, token re-checks, per-token caps.
 
 Strawberry's handlers index into frames unchecked and know nothing of our tokens; these
-subclasses refuse malformed frames (4400), close a socket whose token was revoked (4403),
-refuse a connection beyond the token's cap (4429) and ask the view whether each new
-operation may run (subscription cap, rate limit).
+subclasses refuse malformed frames and over-long operation ids (4400), close a socket whose
+token was revoked (4403), refuse a connection beyond the token's cap (4429) and ask the view
+whether each new operation may run (query length, subscription cap, rate limit).
+
+Legacy `graphql-ws` is held to what graphql-transport-ws already enforces: one
+`connection_init` per socket (a second one is closed with 4429, so the credentials the
+token watch checks are always the ones the connection runs under), and a socket that has not
+sent it within the init timeout is closed with 4408.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Any, Protocol, cast
 
 from graphql import GraphQLFormattedError
+from starlette.websockets import WebSocketDisconnect
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -35,15 +42,22 @@ log = logging.getLogger(__name__)
 
 # How often an open WebSocket's token is checked again; authenticate's cache makes it cheap.
 TOKEN_RECHECK_SECONDS = 2.0
+# Client libraries use counters or UUIDs; every message about an operation repeats its id.
+MAX_OPERATION_ID = 128
+
+_TOO_MANY_INITS = "Too many initialisation requests"
+_INIT_TIMEOUT = "Connection initialisation timeout"
 
 
 class ConnectionPolicy(Protocol):
     """What the handlers ask of the view that owns them."""
 
+    connection_init_wait_timeout: timedelta
+
     def release_connection(self, context: Context) -> None: ...
 
     def refuse_operation(
-        self, context: Context, *, open_operations: int
+        self, context: Context, *, query: str, open_operations: int
     ) -> GraphQLFormattedError | None: ...
 
 
@@ -56,8 +70,10 @@ def _well_formed(message: object) -> bool:
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         return False
     kind = message["type"]
-    if kind in _CARRIES_ID and not isinstance(message.get("id"), str):
-        return False
+    if kind in _CARRIES_ID:
+        op_id = message.get("id")
+        if not isinstance(op_id, str) or len(op_id) > MAX_OPERATION_ID:
+            return False
     if kind in _CARRIES_OPERATION:
         payload = message.get("payload")
         return (
@@ -74,11 +90,19 @@ def credentials(params: dict[str, Any] | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+async def _close(websocket: AsyncWebSocketAdapter, code: int, reason: str) -> None:
+    try:
+        await websocket.close(code=code, reason=reason)
+    except (RuntimeError, WebSocketDisconnect):  # the client left meanwhile
+        pass
+
+
 class _TokenWatch:
     """Closes an acknowledged connection with 4403 once its token no longer authenticates.
 
     Owned by the protocol handler: started when the handler acknowledges the connection and
-    stopped when its `handle` returns, so the task never outlives the socket.
+    stopped when its `handle` returns, so the task never outlives the socket. Each check
+    reads the credentials of the connection's context: those it runs under.
     """
 
     def __init__(self) -> None:
@@ -86,9 +110,7 @@ class _TokenWatch:
 
     def start(self, context: Context, websocket: AsyncWebSocketAdapter) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(
-                self._run(credentials(context.connection_params), websocket)
-            )
+            self._task = asyncio.create_task(self._run(context, websocket))
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -97,19 +119,16 @@ class _TokenWatch:
                 await self._task
 
     @staticmethod
-    async def _run(credentials: str | None, websocket: AsyncWebSocketAdapter) -> None:
+    async def _run(context: Context, websocket: AsyncWebSocketAdapter) -> None:
         while True:
             await asyncio.sleep(TOKEN_RECHECK_SECONDS)
             try:
-                await authenticate(credentials)
+                await authenticate(credentials(context.connection_params))
             except Unauthenticated:
                 break
             except Exception:  # a database blip is no reason to drop live subscribers
                 log.warning("could not re-check a WebSocket's token", exc_info=True)
-        try:
-            await websocket.close(code=4403, reason="token revoked")
-        except RuntimeError:  # the client left meanwhile
-            pass
+        await _close(websocket, 4403, "token revoked")
 
 
 class TooManyConnections(Exception):
@@ -140,7 +159,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             and message["id"] not in self.operations
         ):
             refusal = cast(ConnectionPolicy, self.view).refuse_operation(
-                self.context, open_operations=len(self.operations)
+                self.context,
+                query=message["payload"]["query"],
+                open_operations=len(self.operations),
             )
             if refusal is not None:
                 await self.send_message(
@@ -161,14 +182,26 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
     token_watch: _TokenWatch
+    init_received: bool
 
     async def handle(self) -> None:
         self.token_watch = _TokenWatch()
+        self.init_received = False
+        init_timeout = asyncio.create_task(self._close_unless_initialised())
         try:
             await super().handle()
         finally:
+            init_timeout.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await init_timeout
             await self.token_watch.stop()
             cast(ConnectionPolicy, self.view).release_connection(self.context)
+
+    async def _close_unless_initialised(self) -> None:
+        timeout = cast(ConnectionPolicy, self.view).connection_init_wait_timeout
+        await asyncio.sleep(timeout.total_seconds())
+        if not self.init_received:
+            await _close(self.websocket, 4408, _INIT_TIMEOUT)
 
     async def handle_message(self, message: OperationMessage) -> None:
         if not _well_formed(message):
@@ -179,7 +212,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             # A start with an id in use replaces that operation: it does not add one.
             running = len(self.tasks) - (operation_id in self.tasks)
             refusal = cast(ConnectionPolicy, self.view).refuse_operation(
-                self.context, open_operations=running
+                self.context, query=message["payload"]["query"], open_operations=running
             )
             if refusal is not None:
                 await self.send_message({"type": "error", "id": operation_id, "payload": refusal})
@@ -187,6 +220,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        if self.init_received:
+            await _close(self.websocket, 4429, _TOO_MANY_INITS)
+            return
+        self.init_received = True
         try:
             await super().handle_connection_init(message)
         except TooManyConnections:
