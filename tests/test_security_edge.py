@@ -18,6 +18,7 @@ import httpx
 import pytest
 import websockets
 
+from app.config import ConfigError, Settings
 from tests.support import (
     Backend,
     GraphQLClient,
@@ -501,3 +502,42 @@ async def test_open_metrics_show_only_process_wide_figures(server, client):
     for line in samples:
         labels = line.split(" ")[0].partition("{")[2]
         assert "tenant" not in labels, line
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_the_edge_settings_are_read_and_checked():
+    # given
+    env = {
+        "INCIDENTGRAPH_MAX_BODY_BYTES": "2097152",
+        "INCIDENTGRAPH_MAX_QUERY_LENGTH": "4096",
+        "INCIDENTGRAPH_WS_INIT_TIMEOUT_SECONDS": "2.5",
+        "INCIDENTGRAPH_METRICS_TOKEN": METRICS_TOKEN,
+    }
+
+    # when
+    settings = Settings.from_env(env)
+
+    # then
+    assert (settings.max_body_bytes, settings.max_query_length) == (2_097_152, 4_096)
+    assert settings.ws_init_timeout_seconds == 2.5
+    assert settings.metrics_token == METRICS_TOKEN
+    defaults = Settings.from_env({})
+    assert (defaults.max_body_bytes, defaults.max_query_length) == (1_048_576, 65_536)
+    assert (defaults.ws_init_timeout_seconds, defaults.metrics_token) == (10.0, None)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"INCIDENTGRAPH_MAX_BODY_BYTES": "100"},
+        {"INCIDENTGRAPH_MAX_QUERY_LENGTH": "2000000"},  # longer than the body may be
+        {"INCIDENTGRAPH_MAX_QUERY_LENGTH": "lots"},
+        {"INCIDENTGRAPH_WS_INIT_TIMEOUT_SECONDS": "0"},
+        {"INCIDENTGRAPH_METRICS_TOKEN": "short"},
+    ],
+)
+def test_bad_edge_settings_are_refused_at_start(env):
+    with pytest.raises(ConfigError):
+        Settings.from_env(env)
