@@ -7,7 +7,6 @@ or Jira Cloud's own X-Hub-Signature on the Jira endpoint).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.requests import Request
@@ -53,18 +52,14 @@ async def itsm_webhook(request: Request) -> Response:
         return _error(401, "name the tenant: ?tenant=<id> (or send its bearer token)")
     connection = await ItsmConnection.get_or_none(tenant_id=tenant_id, provider=provider)
     try:
-        inbound.verify(connection, provider=provider, body=body, headers=request.headers)
+        delivery = inbound.verify(connection, provider=provider, body=body, headers=request.headers)
         assert connection is not None
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "the body is not JSON")
-        update = inbound.parse(provider, payload)
+        update = inbound.parse(provider, inbound.decode(body))
         result = await inbound.ingest(
             tenant_id=tenant_id,
             provider=provider,
             connection=connection,
-            delivery=inbound.delivery_id(request.headers, body),
+            delivery=delivery,
             update=update,
         )
     except inbound.Rejected as exc:

@@ -4,11 +4,13 @@ A delivery is signed with the connection's webhook secret: HMAC-SHA256 over
 `<timestamp>.<raw body>`, sent as `X-Incidentgraph-Signature: sha256=<hex>` with the Unix
 timestamp in `X-Incidentgraph-Timestamp`. Jira Cloud's own signature is taken too:
 `X-Hub-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body, dated by the payload's
-`timestamp` (milliseconds). Older (or newer) than five minutes: refused. The delivery's id
-(`X-Atlassian-Webhook-Identifier`, `X-Incidentgraph-Delivery`, or else the SHA-256 of the
-body) is stored once: the same delivery again changes nothing. A ticket version older than
-one already seen (out of order: by ServiceNow's sys_mod_count, else by the update time) is
-recorded and ignored.
+`timestamp` (milliseconds). Older (or newer) than five minutes: refused. A delivery is
+known by what was signed, never by an unsigned header (a replay could change any of those):
+the SHA-256 of the signed timestamp and body in our scheme, of the body (which holds its
+timestamp) in Jira's. It is stored once, for far longer than the five minutes a signature
+lasts: the same delivery again changes nothing. A ticket version older than one already
+seen (out of order: by ServiceNow's sys_mod_count, else by the update time) is recorded and
+ignored.
 
 Comments: a Jira delivery's comments (its `comment`, and the issue's comment list when sent)
 become incident notes at once (notes.py). A ServiceNow delivery carries only the text of the
@@ -47,6 +49,9 @@ from app.services.itsm.sync import (
 from app.services.timeline import EventType, NewEvent
 
 TOLERANCE_SECONDS = 300
+# Deeper than any product's payload (Jira's ADF descriptions nest a dozen levels); deeper
+# JSON is refused before any code that walks it recursively can overflow the stack.
+MAX_DEPTH = 64
 
 
 class Rejected(Exception):
@@ -70,14 +75,15 @@ def verify(
     body: bytes,
     headers: Mapping[str, str],
     now: float | None = None,
-) -> None:
-    """Refuse (Rejected) a delivery not signed with the connection's webhook secret, or sent
-    more than five minutes from now. Our scheme for every provider; Jira's own as well."""
+) -> str:
+    """The delivery's identity, derived from what is signed; Rejected for a delivery not
+    signed with the connection's webhook secret, or sent more than five minutes from now.
+    Our scheme for every provider; Jira's own as well."""
     signature = headers.get("x-incidentgraph-signature")
     native = headers.get("x-hub-signature")
     if signature is None and native is not None and provider is ItsmProvider.JIRA:
         _verify_jira(connection, body=body, signature=native, now=now)
-        return
+        return "jira-body:" + hashlib.sha256(body).hexdigest()
     timestamp = headers.get("x-incidentgraph-timestamp")
     if not signature or not timestamp:
         raise Rejected(401, "missing signature or timestamp header")
@@ -90,6 +96,7 @@ def verify(
     except ValueError:
         raise Rejected(401, "malformed timestamp") from None
     _check_fresh(sent, now)
+    return "signed:" + hashlib.sha256(timestamp.encode() + b"." + body).hexdigest()
 
 
 def sign_jira(secret: str, body: bytes) -> str:
@@ -104,14 +111,41 @@ def _verify_jira(
     expected = sign_jira(_secret(connection), body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise Rejected(401, "bad signature")
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Rejected(400, "the body is not JSON") from None
+    payload = decode(body)
     sent = payload.get("timestamp") if isinstance(payload, Mapping) else None
     if isinstance(sent, bool) or not isinstance(sent, int | float):
         raise Rejected(401, "a Jira delivery without its timestamp cannot be checked for replay")
     _check_fresh(sent / 1000, now)
+
+
+def decode(body: bytes) -> Any:
+    """The body as JSON; Rejected (400) if it is not JSON or is nested too deeply."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(400, "the body is not JSON") from None
+    except RecursionError:
+        payload = None
+    else:
+        if _depth_within(payload, MAX_DEPTH):
+            return payload
+    raise Rejected(400, f"the body is nested too deeply (at most {MAX_DEPTH} levels)")
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    # Iterative: a recursive walk is what must not happen to this input.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        )
+        if children is None:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _secret(connection: ItsmConnection | None) -> str:
@@ -193,14 +227,6 @@ def parse(provider: ItsmProvider, payload: Any) -> Update | None:
 def _number(provider: ItsmProvider, value: Any) -> str:
     text = str(value or "")
     return text if keys.valid_number(provider, text) else ""
-
-
-def delivery_id(headers: Mapping[str, str], body: bytes) -> str:
-    for name in ("x-atlassian-webhook-identifier", "x-incidentgraph-delivery"):
-        value = headers.get(name, "").strip()
-        if value and len(value) <= 200 and value.isprintable():
-            return f"{name[2:]}:{value}"
-    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 async def ingest(
