@@ -47,6 +47,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
 
+    from app.services import secret_box
+
+    secret_box.load(settings)  # no key to be had: stop here, before anything starts
     secret = _with_database(settings, lambda: bootstrap(settings))
     if secret:
         announce_admin_token(secret, settings)
@@ -179,6 +182,27 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services import secret_box
+    from app.services.itsm import connection as connections
+
+    box = secret_box.load(settings)
+    try:
+        count = _with_database(settings, lambda: connections.reseal_all(box))
+    except secret_box.Unreadable as exc:
+        print(f"error: {exc}; nothing was changed", file=sys.stderr)
+        return 2
+    print(f"re-encrypted the secrets of {count} ITSM connection(s) with the first key")
+    return 0
+
+
+def _secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services import secret_box
+
+    print(secret_box.new_key())
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.demo import load_demo
 
@@ -235,6 +259,17 @@ def parser() -> argparse.ArgumentParser:
     tenant_create.add_argument("--name", required=True, help="display name")
     tenant_create.set_defaults(run=_tenant_create)
 
+    secrets = commands.add_parser("secrets", help="the key that encrypts stored secrets")
+    secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True)
+    rotate = secrets_commands.add_parser(
+        "rotate",
+        help="re-encrypt every stored secret with the first key of INCIDENTGRAPH_SECRET_KEY "
+        "(any key listed may open them)",
+    )
+    rotate.set_defaults(run=_secrets_rotate)
+    new_key = secrets_commands.add_parser("new-key", help="print a new key")
+    new_key.set_defaults(run=_secrets_new_key)
+
     demo = commands.add_parser("demo", help="load a realistic demo data set")
     demo.add_argument("--tenant", default="default")
     demo.set_defaults(run=_demo)
@@ -248,7 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    return int(args.run(args, settings))
+    try:
+        return int(args.run(args, settings))
+    except ConfigError as exc:  # a key a command needs and cannot have (secret_box.load)
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 from urllib.parse import urlparse
 
@@ -72,6 +74,13 @@ class Settings:
     max_query_length: int = 65_536
     ws_init_timeout_seconds: float = 10.0
     metrics_token: str | None = None
+    # ITSM connections may point at loopback, link-local and private addresses (tests,
+    # on-premises products); otherwise they are refused when configured and at call time.
+    allow_private_networks: bool = False
+    # Fernet keys (url-safe base64, 32 bytes) that encrypt stored secrets: the first
+    # encrypts, all decrypt (rotation). None set: SQLite keeps one in secret.key next to the
+    # database; PostgreSQL refuses to serve.
+    secret_keys: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -184,6 +193,12 @@ class Settings:
                 float,
             ),
             metrics_token=env.get("INCIDENTGRAPH_METRICS_TOKEN") or None,
+            allow_private_networks=_flag(
+                env, "INCIDENTGRAPH_ALLOW_PRIVATE_NETWORKS", defaults.allow_private_networks
+            ),
+            secret_keys=tuple(
+                k.strip() for k in env.get("INCIDENTGRAPH_SECRET_KEY", "").split(",") if k.strip()
+            ),
         )
         settings.validate()
         return settings
@@ -282,6 +297,12 @@ class Settings:
             )
         if self.metrics_token is not None and len(self.metrics_token) < 16:
             raise ConfigError("INCIDENTGRAPH_METRICS_TOKEN must be at least 16 characters")
+        for number, key in enumerate(self.secret_keys, 1):
+            if not _is_fernet_key(key):
+                raise ConfigError(
+                    f"INCIDENTGRAPH_SECRET_KEY: key {number} is not a Fernet key (32 url-safe "
+                    "base64-encoded bytes; make one with `incidentgraph secrets new-key`)"
+                )
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:
@@ -293,3 +314,22 @@ def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _
     except ValueError as exc:
         what = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name} must be {what}, not {text!r}") from exc
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {text!r}")
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return False

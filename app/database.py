@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +21,9 @@ MODELS_MODULE = "app.models"
 MIGRATIONS_MODULE = "app.migrations"
 # Any constant: serialises `migrate` across processes on PostgreSQL.
 _MIGRATION_LOCK = 746_231_901
+# The settings of the migration running, for the migrations that need more than the
+# database (0013 seals stored secrets with the configured key).
+_migrating: ContextVar[Settings] = ContextVar("migrating")
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
@@ -50,11 +54,20 @@ async def migrate(settings: Settings) -> list[str]:
 
     config = tortoise_config(settings)
     applied: list[str] = []
-    async with _migration_lock(settings):
-        # migrate() re-initialises the current context: keep it away from the app's.
-        async with TortoiseContext():
-            await apply(config=config, progress=_collect(applied))
+    reset = _migrating.set(settings)
+    try:
+        async with _migration_lock(settings):
+            # migrate() re-initialises the current context: keep it away from the app's.
+            async with TortoiseContext():
+                await apply(config=config, progress=_collect(applied))
+    finally:
+        _migrating.reset(reset)
     return applied
+
+
+def migration_settings() -> Settings:
+    """The settings `migrate` was called with (inside a migration)."""
+    return _migrating.get()
 
 
 @contextlib.asynccontextmanager

@@ -18,9 +18,11 @@ from app.config import Settings
 from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay, on_commit
+from app.services import secret_box
 from app.services import token as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
+from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
 from app.web import alerts, boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
@@ -48,6 +50,20 @@ def announce_admin_token(secret: str, settings: Settings) -> None:
         "-H 'Content-Type: application/json' -d '{\"query\":\"{ incidents { totalCount } }\"}'\n",
         flush=True,
     )
+
+
+async def _report_unreadable_secrets(box: secret_box.SecretBox) -> None:
+    """Say once, clearly, that the key is wrong; serve on (the rest works, and the ITSM
+    calls and deliveries of those connections fail with the same clear message)."""
+    rows = await itsm_connections.unreadable_connections(box)
+    if rows:
+        log.error(
+            "INCIDENTGRAPH_SECRET_KEY cannot decrypt the stored secrets of %d ITSM "
+            "connection(s) (%s): their tickets do not sync and their webhooks are refused "
+            "until the key that sealed them is listed again",
+            len(rows),
+            ", ".join(f"{r.tenant_id}/{r.provider.value}" for r in rows),
+        )
 
 
 def _tune_gc() -> None:
@@ -83,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
     )
+    secrets = secret_box.load(settings)
     view = GraphQLView(settings=settings, broker=broker, cache=cache)
 
     @contextlib.asynccontextmanager
@@ -90,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if settings.is_sqlite:
             await database.migrate(settings)
         await database.init(settings)
+        await _report_unreadable_secrets(secrets)
         secret = await bootstrap(settings)
         if secret:
             announce_admin_token(secret, settings)

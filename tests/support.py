@@ -21,6 +21,8 @@ import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-admin-token-0123456789abcdef"
+# PostgreSQL needs INCIDENTGRAPH_SECRET_KEY (SQLite keeps a key file next to the database).
+SECRET_KEY = "q0qsyS1HwRgmcKlvvTdUA8Mlr7k4fDBoLWf4tyhpFno="
 PG_DSN = os.environ.get("INCIDENTGRAPH_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("INCIDENTGRAPH_TEST_REDIS", "redis://127.0.0.1:6379/0")
 # Channels of this test run only, whatever else shares the Redis server.
@@ -117,7 +119,11 @@ class Server:
             # requests): per-token limits are off here, tested on servers of their own.
             INCIDENTGRAPH_RATE_LIMIT_PER_SECOND="0",
             INCIDENTGRAPH_MAX_CONNECTIONS_PER_TOKEN="0",
+            # The fake ServiceNow and Jira listen on loopback.
+            INCIDENTGRAPH_ALLOW_PRIVATE_NETWORKS="true",
         )
+        if not self.backend.database_url.startswith("sqlite"):
+            env["INCIDENTGRAPH_SECRET_KEY"] = SECRET_KEY
         env.update(self.extra_env)
         return env
 

@@ -393,7 +393,8 @@ async def test_timeout_is_retryable(product: Product) -> None:
         await product.connector.fetch(ticket.key)
     assert caught.value.retryable
     assert caught.value.status is None
-    assert "timed out" in caught.value.message
+    assert caught.value.timed_out
+    assert caught.value.message.endswith(": provider unreachable")
 
 
 async def test_429_is_retryable_after_the_time_asked(product: Product) -> None:

@@ -675,3 +675,54 @@ def test_the_migration_encrypts_secrets_stored_in_the_clear(
         assert reply.json()["status"] == "ignored"
     finally:
         server.stop()
+
+
+async def test_the_transport_connects_to_the_address_it_checked_under_the_host_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.services.itsm import egress
+
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    # given a host that resolves to one address only, which the policy takes as public
+    async def one_address(host: str, port: int, **_: Any) -> list[Any]:
+        import ipaddress
+
+        return [ipaddress.ip_address("127.0.0.1")] if host == "tickets.example" else []
+
+    monkeypatch.setattr(egress, "resolve", one_address)
+    monkeypatch.setattr(egress, "is_public", lambda address: True)
+    guarded = egress.GuardedTransport(allow_private=False, inner=httpx.MockTransport(answer))
+
+    # when a request to it goes through the transport
+    async with httpx.AsyncClient(transport=guarded) as http:
+        await http.get("https://tickets.example:8443/api/now/table/incident?x=1")
+
+    # then the connection goes to the checked address, under the host's name (Host, TLS)
+    sent = seen[0]
+    assert str(sent.url) == "https://127.0.0.1:8443/api/now/table/incident?x=1"
+    assert sent.headers["host"] == "tickets.example:8443"
+    assert sent.extensions["sni_hostname"] == "tickets.example"
+
+
+async def test_the_transport_refuses_a_name_with_any_private_address() -> None:
+    from app.services.itsm import egress
+
+    seen: list[httpx.Request] = []
+    guarded = egress.GuardedTransport(
+        allow_private=False,
+        inner=httpx.MockTransport(lambda r: seen.append(r) or httpx.Response(200)),
+    )
+
+    # when a request goes to names and addresses that reach private networks
+    async with httpx.AsyncClient(transport=guarded) as http:
+        for url in ("http://localhost:8080", "http://169.254.169.254", "http://[::1]/"):
+            with pytest.raises(httpx.ConnectError):
+                await http.get(url)
+
+    # then nothing was sent
+    assert seen == []

@@ -32,7 +32,9 @@ class SyncJobKind(StrEnum):
 
 
 class ItsmConnection(models.Model):
-    # One per tenant and provider. `credentials` and `webhook_secret` never leave the server.
+    # One per tenant and provider. `credentials` and `webhook_secret` never leave the server,
+    # and are stored sealed: the credentials' "secret" and the webhook secret read
+    # "fernet:<token>" (services/secret_box.py).
     id = fields.UUIDField(primary_key=True)
     tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
         "models.Tenant", related_name="itsm_connections"
@@ -41,7 +43,7 @@ class ItsmConnection(models.Model):
     provider = fields.CharEnumField(ItsmProvider, max_length=16, description="ItsmProvider")
     base_url = fields.CharField(max_length=2048)
     credentials: dict[str, Any] = fields.JSONField(default=dict)
-    webhook_secret = fields.CharField(max_length=255, null=True)
+    webhook_secret: str | None = fields.TextField(null=True)
     # Jira: the project new issues go to.
     project_key = fields.CharField(max_length=64, null=True)
     # Per-field overrides of the provider's defaults (services/itsm/mapping.py).

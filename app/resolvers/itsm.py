@@ -90,6 +90,7 @@ async def configure_itsm_connection(
             tenant_id=principal.tenant_id,
             provider=input.provider,
             base_url=input.base_url,
+            settings=info.context.settings,
             enabled=input.enabled,
             fields=fields,
             **optional,

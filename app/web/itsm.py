@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from app.models import ItsmConnection, ItsmProvider
+from app.services import secret_box
 from app.services.itsm import inbound
 from app.services.token import Unauthenticated, authenticate
 
@@ -52,7 +53,13 @@ async def itsm_webhook(request: Request) -> Response:
         return _error(401, "name the tenant: ?tenant=<id> (or send its bearer token)")
     connection = await ItsmConnection.get_or_none(tenant_id=tenant_id, provider=provider)
     try:
-        delivery = inbound.verify(connection, provider=provider, body=body, headers=request.headers)
+        delivery = inbound.verify(
+            connection,
+            box=secret_box.load(request.app.state.settings),
+            provider=provider,
+            body=body,
+            headers=request.headers,
+        )
         assert connection is not None
         update = inbound.parse(provider, inbound.decode(body))
         result = await inbound.ingest(

@@ -18,6 +18,9 @@ Failures come out as `ProviderError`, classified once, here (`send`), for every 
 A connector never retries by itself: the sync engine owns retries, backoff and dead letters.
 Messages name the product, the method and the path, the status and the product's own
 error text; never a credential (auth goes in headers, never in the URL or the message).
+A call that got no HTTP answer reads "provider unreachable", whatever the cause (refused,
+reset, timed out, not HTTP, not allowed): the message reaches the API (`lastError`), and
+telling those apart would map the network behind the server for whoever picks the URL.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+
+UNREACHABLE = "provider unreachable"
 
 
 class Provider(StrEnum):
@@ -168,17 +173,13 @@ async def send(
         response = await client.request(
             method, path, params=dict(params) if params else None, json=json_body
         )
-    except httpx.TimeoutException as exc:
-        raise ProviderError(
-            f"{where}: timed out ({type(exc).__name__})", retryable=True, timed_out=True
-        ) from None
+    except httpx.TimeoutException:
+        raise ProviderError(f"{where}: {UNREACHABLE}", retryable=True, timed_out=True) from None
     except httpx.TransportError as exc:
         # Refused, reset, closed mid-response: the product may be restarting.
         # UnsupportedProtocol and friends are configuration mistakes: retrying cannot help.
         retryable = isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError)
-        raise ProviderError(
-            f"{where}: {_describe_transport_error(exc)}", retryable=retryable
-        ) from None
+        raise ProviderError(f"{where}: {UNREACHABLE}", retryable=retryable) from None
     status = response.status_code
     if status < 400:
         if not response.content:
@@ -204,13 +205,3 @@ def _error_text(response: httpx.Response, extract: Callable[[Any], str | None]) 
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, KeyError):
         text = None
     return text[:500] if text else None
-
-
-def _describe_transport_error(exc: httpx.TransportError) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connection failed (refused or unreachable)"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return "the server closed the connection without a complete response"
-    if isinstance(exc, httpx.NetworkError):
-        return "connection lost (reset)"
-    return type(exc).__name__

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -46,7 +47,10 @@ from app.services.itsm.sync import (
     internal_external,
     remote_values,
 )
+from app.services.secret_box import SecretBox, Unreadable
 from app.services.timeline import EventType, NewEvent
+
+log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
 # Deeper than any product's payload (Jira's ADF descriptions nest a dozen levels); deeper
@@ -71,6 +75,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 def verify(
     connection: ItsmConnection | None,
     *,
+    box: SecretBox,
     provider: ItsmProvider,
     body: bytes,
     headers: Mapping[str, str],
@@ -82,13 +87,12 @@ def verify(
     signature = headers.get("x-incidentgraph-signature")
     native = headers.get("x-hub-signature")
     if signature is None and native is not None and provider is ItsmProvider.JIRA:
-        _verify_jira(connection, body=body, signature=native, now=now)
+        _verify_jira(_secret(connection, box), body=body, signature=native, now=now)
         return "jira-body:" + hashlib.sha256(body).hexdigest()
     timestamp = headers.get("x-incidentgraph-timestamp")
     if not signature or not timestamp:
         raise Rejected(401, "missing signature or timestamp header")
-    secret = _secret(connection)
-    expected = sign(secret, timestamp, body)
+    expected = sign(_secret(connection, box), timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise Rejected(401, "bad signature")
     try:
@@ -104,11 +108,9 @@ def sign_jira(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _verify_jira(
-    connection: ItsmConnection | None, *, body: bytes, signature: str, now: float | None
-) -> None:
+def _verify_jira(secret: str, *, body: bytes, signature: str, now: float | None) -> None:
     # Jira signs the body only; its `timestamp` (ms), inside what is signed, dates it.
-    expected = sign_jira(_secret(connection), body)
+    expected = sign_jira(secret, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
         raise Rejected(401, "bad signature")
     payload = decode(body)
@@ -148,10 +150,24 @@ def _depth_within(value: Any, limit: int) -> bool:
     return True
 
 
-def _secret(connection: ItsmConnection | None) -> str:
+def _secret(connection: ItsmConnection | None, box: SecretBox) -> str:
     if connection is None or not connection.webhook_secret or not connection.enabled:
         raise Rejected(401, "bad signature")
-    return connection.webhook_secret
+    try:
+        return box.open(connection.webhook_secret)
+    except Unreadable:
+        log.error(
+            "%s connection of tenant %s: its webhook secret cannot be decrypted with "
+            "INCIDENTGRAPH_SECRET_KEY; deliveries are refused with 503 until the key is put right",
+            connection.provider.value,
+            connection.tenant_id,
+        )
+        # 503: the provider retries, and the deliveries pass once the key is put right.
+        raise Rejected(
+            503,
+            "this server cannot decrypt the connection's webhook secret "
+            "(INCIDENTGRAPH_SECRET_KEY): retry later",
+        ) from None
 
 
 def _check_fresh(sent: float, now: float | None) -> None:

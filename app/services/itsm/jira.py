@@ -62,6 +62,8 @@ class JiraConnector:
         issue_type: str = "Incident",
         *,
         timeout: float = 10.0,
+        # Where connections go: the caller may restrict it (services/itsm/egress.py).
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not email or not api_token:
             raise ValueError("email and api_token are required")
@@ -75,6 +77,7 @@ class JiraConnector:
             auth=httpx.BasicAuth(email, api_token),
             headers={"Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
+            transport=transport,
         )
 
     def __repr__(self) -> str:

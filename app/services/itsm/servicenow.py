@@ -60,6 +60,8 @@ class ServiceNowConnector:
         timeout: float = 10.0,
         resolution_code: str = "Solution provided",
         resolution_notes: str = "Resolved in incidentgraph.",
+        # Where connections go: the caller may restrict it (services/itsm/egress.py).
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = checked_base_url(base_url)
         auth: httpx.Auth | None = None
@@ -79,6 +81,7 @@ class ServiceNowConnector:
             auth=auth,
             headers=headers,
             timeout=httpx.Timeout(timeout),
+            transport=transport,
         )
 
     def __repr__(self) -> str:

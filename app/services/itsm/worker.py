@@ -35,7 +35,7 @@ from app.models import (
     SyncJobKind,
     SyncState,
 )
-from app.services import lease, lifecycle
+from app.services import lease, lifecycle, secret_box
 from app.services.incident_snapshot import get_incident
 from app.services.itsm import notes, outbound
 from app.services.itsm.connection import connector_for
@@ -58,6 +58,7 @@ from app.services.itsm.sync import (
     remote_values,
     withheld_title,
 )
+from app.services.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,12 @@ class SyncWorker:
                     f"no enabled {ticket.provider.value} connection", retryable=False
                 )
             await sync_once(
-                connection, ticket, timeout=settings.itsm_http_timeout_seconds, job_ids=job_ids
+                connection,
+                ticket,
+                timeout=settings.itsm_http_timeout_seconds,
+                job_ids=job_ids,
+                box=secret_box.load(settings),
+                allow_private_networks=settings.allow_private_networks,
             )
         except Exception as exc:
             retryable = exc.retryable if isinstance(exc, ProviderError) else True
@@ -262,14 +268,22 @@ def _message(exc: Exception) -> str:
 
 
 async def sync_once(
-    connection: ItsmConnection, ticket: LinkedTicket, *, timeout: float, job_ids: list[int]
+    connection: ItsmConnection,
+    ticket: LinkedTicket,
+    *,
+    timeout: float,
+    job_ids: list[int],
+    box: SecretBox,
+    allow_private_networks: bool,
 ) -> None:
     """One full sync of a ticket: create it if need be, else fetch, merge, push, record."""
     snapshot = await get_incident(tenant_id=ticket.tenant_id, incident_id=str(ticket.incident_id))
     every_rule = rules_for(connection.provider, connection.mapping)
     rules = exportable_rules(every_rule, snapshot)
     mine = internal_external(rules, snapshot)
-    connector = connector_for(connection, timeout=timeout)
+    connector = connector_for(
+        connection, timeout=timeout, box=box, allow_private_networks=allow_private_networks
+    )
     try:
         if ticket.external_key is None:
             outgoing = {
