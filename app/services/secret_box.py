@@ -113,7 +113,13 @@ def _box(keys: tuple[str, ...], path: str | None) -> SecretBox:
         return SecretBox([k.encode("ascii") for k in keys])
     if path is None:  # an in-memory database lives as long as this key
         return SecretBox([Fernet.generate_key()])
-    return SecretBox([_read_or_create(Path(path))])
+    try:
+        return SecretBox([_read_or_create(Path(path))])
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read or create the key file {path} ({exc.strerror}): make it readable, "
+            "or set INCIDENTGRAPH_SECRET_KEY"
+        ) from None
 
 
 def _read_or_create(path: Path) -> bytes:
