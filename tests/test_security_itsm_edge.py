@@ -214,10 +214,21 @@ async def test_a_signed_servicenow_delivery_replayed_with_new_delivery_headers_c
             headers={**headers, "X-Incidentgraph-Delivery": uuid.uuid4().hex},
         ),
         await post_webhook(edge_server, "servicenow", None, body=body, headers=headers),
+        # and as a retrying sender would: signed again, a minute earlier
+        await post_webhook(
+            edge_server,
+            "servicenow",
+            None,
+            body=body,
+            headers={
+                **signed(body, timestamp=time.time() - 60),
+                "X-Incidentgraph-Delivery": uuid.uuid4().hex,
+            },
+        ),
     ]
 
     # then it is applied once: the replays are duplicates
-    assert [r.json()["status"] for r in replies] == ["applied", "duplicate", "duplicate"]
+    assert [r.json()["status"] for r in replies] == ["applied"] + ["duplicate"] * 3
     after = await incident_of(api, incident["id"])
     assert after["title"] == "Renamed in ServiceNow"
     assert types(after).count(SN_INGESTED) == 1
@@ -726,3 +737,18 @@ async def test_the_transport_refuses_a_name_with_any_private_address() -> None:
 
     # then nothing was sent
     assert seen == []
+
+
+def test_webhook_json_may_nest_as_deep_as_the_limit_and_no_deeper() -> None:
+    from app.services.itsm import inbound
+
+    # given JSON at the limit, one level beyond it, and beyond what the decoder takes
+    at_limit = nested(inbound.MAX_DEPTH - 1, "{}").encode()
+    beyond = nested(inbound.MAX_DEPTH, "{}").encode()
+
+    # then the first decodes, the others are a 400 that says why
+    assert inbound.decode(at_limit)
+    for body in (beyond, nested(100_000).encode()):
+        with pytest.raises(inbound.Rejected) as refused:
+            inbound.decode(body)
+        assert refused.value.status == 400 and "nested" in refused.value.message

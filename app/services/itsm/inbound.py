@@ -5,12 +5,12 @@ A delivery is signed with the connection's webhook secret: HMAC-SHA256 over
 timestamp in `X-Incidentgraph-Timestamp`. Jira Cloud's own signature is taken too:
 `X-Hub-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body, dated by the payload's
 `timestamp` (milliseconds). Older (or newer) than five minutes: refused. A delivery is
-known by what was signed, never by an unsigned header (a replay could change any of those):
-the SHA-256 of the signed timestamp and body in our scheme, of the body (which holds its
-timestamp) in Jira's. It is stored once, for far longer than the five minutes a signature
-lasts: the same delivery again changes nothing. A ticket version older than one already
-seen (out of order: by ServiceNow's sys_mod_count, else by the update time) is recorded and
-ignored.
+known by what was signed, its body (SHA-256), never by an unsigned header such as
+`X-Incidentgraph-Delivery` (a replay could set it to anything); the body is kept for far
+longer than the five minutes a signature lasts, so the same body again, re-signed by a
+retrying sender or replayed as captured, changes nothing. A ticket version older than one
+already seen (out of order: by ServiceNow's sys_mod_count, else by the update time) is
+recorded and ignored.
 
 Comments: a Jira delivery's comments (its `comment`, and the issue's comment list when sent)
 become incident notes at once (notes.py). A ServiceNow delivery carries only the text of the
@@ -53,9 +53,9 @@ from app.services.timeline import EventType, NewEvent
 log = logging.getLogger(__name__)
 
 TOLERANCE_SECONDS = 300
-# Deeper than any product's payload (Jira's ADF descriptions nest a dozen levels); deeper
+# Far deeper than any product's payload (a Jira list nested 25 deep is ~110 levels); deeper
 # JSON is refused before any code that walks it recursively can overflow the stack.
-MAX_DEPTH = 64
+MAX_DEPTH = 128
 
 
 class Rejected(Exception):
@@ -88,7 +88,7 @@ def verify(
     native = headers.get("x-hub-signature")
     if signature is None and native is not None and provider is ItsmProvider.JIRA:
         _verify_jira(_secret(connection, box), body=body, signature=native, now=now)
-        return "jira-body:" + hashlib.sha256(body).hexdigest()
+        return delivery_of(body)
     timestamp = headers.get("x-incidentgraph-timestamp")
     if not signature or not timestamp:
         raise Rejected(401, "missing signature or timestamp header")
@@ -100,7 +100,13 @@ def verify(
     except ValueError:
         raise Rejected(401, "malformed timestamp") from None
     _check_fresh(sent, now)
-    return "signed:" + hashlib.sha256(timestamp.encode() + b"." + body).hexdigest()
+    return delivery_of(body)
+
+
+def delivery_of(body: bytes) -> str:
+    """A delivery's identity: its signed body (what deliveries stored before were known by
+    when they came without a delivery header)."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def sign_jira(secret: str, body: bytes) -> str:
@@ -136,17 +142,16 @@ def decode(body: bytes) -> Any:
 
 def _depth_within(value: Any, limit: int) -> bool:
     # Iterative: a recursive walk is what must not happen to this input.
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = []
+    if isinstance(value, dict | list):
+        stack.append((value, 1))
     while stack:
         item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        )
-        if children is None:
-            continue
         if depth > limit:
             return False
-        stack.extend((child, depth + 1) for child in children)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return True
 
 
