@@ -200,11 +200,6 @@ async def get_connection(*, tenant_id: str, provider: ItsmProvider) -> ItsmConne
     return row
 
 
-def webhook_secret_of(row: ItsmConnection, box: SecretBox) -> str | None:
-    """The connection's webhook secret in the clear; Unreadable if the keys do not open it."""
-    return box.open(row.webhook_secret) if row.webhook_secret else None
-
-
 def connector_for(
     row: ItsmConnection, *, timeout: float, box: SecretBox, allow_private_networks: bool
 ) -> Connector:

@@ -133,7 +133,7 @@ def decode(body: bytes) -> Any:
     except (ValueError, UnicodeDecodeError):
         raise Rejected(400, "the body is not JSON") from None
     except RecursionError:
-        payload = None
+        pass
     else:
         if _depth_within(payload, MAX_DEPTH):
             return payload
