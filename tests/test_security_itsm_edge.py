@@ -42,6 +42,7 @@ from tests.test_itsm_sync import (
     post_webhook,
     signed,
     synced_incident,
+    ticket_in,
     ticket_of,
     types,
 )
@@ -574,6 +575,7 @@ async def test_a_wrong_key_is_a_clear_error_and_rotation_recovers(
         )
         incident = await declare(client, title="Key rotation")
         await create_ticket(client, incident["id"], "SERVICENOW")
+        await ticket_in(client, incident["id"], "IN_SYNC")
     first.stop()
 
     # when it starts again under key B only
