@@ -644,7 +644,7 @@ def old_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Back
 
         async with TortoiseContext():
             config = tortoise_config(Settings(database_url=backend.database_url))
-            await migrate(config=config, target="models.0011_alert_indexes")
+            await migrate(config=config, target="models.0012_alert_keys_quarantine")
 
     asyncio.run(migrate_to_before())
     yield backend
@@ -678,7 +678,7 @@ def test_the_migration_encrypts_secrets_stored_in_the_clear(
     # and the server still checks webhooks with the webhook secret
     server.start(log_dir)
     try:
-        body = json.dumps({"sys_id": "unknown", "sys_updated_on": "2026-01-01 00:00:00"}).encode()
+        body = json.dumps({"sys_id": "0" * 32, "sys_updated_on": "2026-01-01 00:00:00"}).encode()
         reply = httpx.post(
             f"{server.url}/webhooks/itsm/servicenow?tenant=default",
             content=body,

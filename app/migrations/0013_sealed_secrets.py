@@ -44,7 +44,7 @@ async def leave_sealed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0011_alert_indexes")]
+    dependencies = [("models", "0012_alert_keys_quarantine")]
 
     initial = False
 
