@@ -257,7 +257,7 @@ async def test_the_update_cadence_is_part_of_the_tenant_policy(tenant):
 
 
 async def test_the_customer_board_shows_service_status_and_public_notes_only(tenant):
-    # given incidents with secret titles, internal notes and one public note
+    # given incidents with secret titles, internal notes and one public note on a public one
     secret = f"SECRET-{uuid.uuid4().hex[:8]}"
     p1 = await declare(
         tenant.admin,
@@ -266,6 +266,7 @@ async def test_the_customer_board_shows_service_status_and_public_notes_only(ten
         severity="SEV1",
         service="checkout",
         assignee=f"{secret}-person",
+        classification="PUBLIC",
     )
     await note(tenant.admin, p1["id"], f"{secret} internal note")
     await note(tenant.admin, p1["id"], f"{secret} confidential", classification="CONFIDENTIAL")
@@ -305,6 +306,64 @@ async def test_the_customer_board_shows_service_status_and_public_notes_only(ten
     assert [u["body"] for u in services["checkout"]["updates"]] == [
         "Checkout is failing for some customers"
     ]
+
+
+async def test_public_notes_of_incidents_classified_above_public_stay_off_public_views(tenant):
+    # given a public note on a public incident, and public notes on an internal and on a
+    # confidential incident (a note is as classified as its incident, at least)
+    secret = f"SECRET-{uuid.uuid4().hex[:8]}"
+    public = await declare(
+        tenant.admin, title="Checkout", severity="SEV1", service="checkout", classification="PUBLIC"
+    )
+    internal = await declare(tenant.admin, title="Search", severity="SEV2", service="search")
+    confidential = await declare(
+        tenant.admin,
+        title="Leak",
+        severity="SEV1",
+        service="vault",
+        classification="CONFIDENTIAL",
+    )
+    await note(tenant.admin, public["id"], "Checkout is failing", classification="PUBLIC")
+    await note(tenant.admin, internal["id"], f"{secret} internal", classification="PUBLIC")
+    await note(tenant.admin, confidential["id"], f"{secret} leak", classification="PUBLIC")
+    cadence = [{"priority": p, "minutes": 0.01} for p in ("P1", "P2")]
+    await tenant.admin.execute(UPDATE_POLICY, {"input": {"updateCadence": cadence}})
+    await asyncio.sleep(1)
+    viewer = await tenant.client("VIEWER")
+    stakeholder = await tenant.client("STAKEHOLDER")
+
+    # when
+    customer = await tenant.admin.raw(STATUS_BOARD, {"persona": "CUSTOMER"})
+    one = await tenant.admin.raw(INCIDENT_BOARD, {"id": confidential["id"], "persona": "CUSTOMER"})
+    as_viewer = await viewer.execute(INCIDENT_FIELDS, {"id": confidential["id"]})
+    as_responder = await (await tenant.client("RESPONDER")).execute(
+        INCIDENT_FIELDS, {"id": confidential["id"]}
+    )
+    communications = await board(viewer, "COMMUNICATIONS")
+    for_stakeholder = await board(stakeholder, "COMMUNICATIONS")
+
+    # then public views show only the public incident's note
+    assert secret not in json.dumps(customer) and secret not in json.dumps(one)
+    updates = {
+        s["service"]: [u["body"] for u in s["updates"]]
+        for s in customer["data"]["statusBoard"]["services"]
+    }
+    assert updates == {"checkout": ["Checkout is failing"], "search": [], "vault": []}
+    assert one["data"]["incident"]["statusBoard"]["services"] == [
+        {"service": "vault", "status": "MAJOR_OUTAGE", "updates": []}
+    ]
+    # and the summary of a confidential incident is redacted below its clearance
+    assert as_viewer["incident"]["publicSummary"] == "[REDACTED]"
+    assert as_responder["incident"]["publicSummary"] == f"{secret} leak"
+    summaries = {i["incident"]["id"]: i["publicSummary"] for i in communications["overdue"]}
+    assert summaries[confidential["id"]] == "[REDACTED]"
+    assert summaries[internal["id"]] == f"{secret} internal"
+    summaries = {i["incident"]["id"]: i["publicSummary"] for i in for_stakeholder["overdue"]}
+    assert summaries == {
+        public["id"]: "Checkout is failing",
+        internal["id"]: "[REDACTED]",
+        confidential["id"]: "[REDACTED]",
+    }
 
 
 # --- redaction and authorization ----------------------------------------------------------

@@ -28,7 +28,7 @@ INCIDENT = """
 query($id: ID!) {
   incident(id: $id) {
     id title description assignee declaredBy rootCause resolutionSummary status priority
-    service classification redactedFields
+    service classification redactedFields publicSummary
     timeline { totalCount edges { node { seq type actor data classification redacted
                                         cloudEvent } } }
   }
@@ -268,6 +268,7 @@ async def test_fields_and_events_above_the_callers_clearance_are_redacted(client
         "declaredBy",
         "rootCause",
         "resolutionSummary",
+        "publicSummary",
     ):
         assert hidden[name] == REDACTED, name
     assert sorted(hidden["redactedFields"]) == sorted(
@@ -279,9 +280,11 @@ async def test_fields_and_events_above_the_callers_clearance_are_redacted(client
             "declaredBy",
             "rootCause",
             "resolutionSummary",
+            "publicSummary",
         ]
     )
     assert shown["title"] == incident["title"] and shown["rootCause"] == "typo"
+    assert shown["publicSummary"] == "We are investigating."
     assert shown["redactedFields"] == []
 
     # and every timeline event's data and actor are redacted for the viewer, in cloudEvent too

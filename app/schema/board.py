@@ -237,7 +237,13 @@ def board_of(board: domain.Board, *, shared: dict[str, Any] | None = None) -> An
                     incident=incident(item.incident),
                     cadence_minutes=item.cadence_minutes,
                     last_public_update_at=item.last_public_update_at,
-                    public_summary=item.public_summary,
+                    public_summary=(
+                        item.public_summary
+                        if field_readable(
+                            clearance, item.incident.incident.classification, "public_summary"
+                        )
+                        else redact_text(item.public_summary)
+                    ),
                     overdue_seconds=item.overdue_seconds,
                 )
                 for item in content.overdue

@@ -90,7 +90,8 @@ class Incident(Node):
         description="When the latest PUBLIC (stakeholder-facing) note was added."
     )
     public_summary: str | None = strawberry.field(
-        description="The latest PUBLIC note's body: what stakeholders were last told."
+        description="The latest PUBLIC note's body: what stakeholders were last told. Like "
+        "every field, no less classified than its incident ([REDACTED] above your clearance)."
     )
     version: int = strawberry.field(description="Pass to updates for optimistic concurrency.")
     classification: Classification = strawberry.field(
@@ -262,7 +263,7 @@ class Incident(Node):
             closed_at=snapshot.closed_at,
             cancelled_at=snapshot.cancelled_at,
             last_public_update_at=snapshot.last_public_update_at,
-            public_summary=snapshot.public_summary,
+            public_summary=text["public_summary"],
             version=snapshot.version,
             classification=snapshot.classification,
             redacted_fields=[api_name(name) for name in hidden],

@@ -2,8 +2,11 @@
 
 A board is built with a few queries whatever the number of incidents: the active incidents,
 the last seven days' clocks (executive), and the recent or public timeline events
-(responder, customer). The customer board is always built as PUBLIC: only public fields and
-PUBLIC notes, never a RESTRICTED incident, whoever asks.
+(responder, customer). So are the boards of many single incidents at once
+(`build_incident_boards`, for a page of incidents each asked for its board): the same
+queries, over all of them. The customer board is always built as PUBLIC: only public fields
+and notes whose effective classification is PUBLIC (a PUBLIC note of a PUBLIC incident),
+never a RESTRICTED incident, whoever asks.
 
 Each board also says when it will next change with no write at all (`changes_at`): the next
 SLA deadline among its incidents, or the next update falling overdue, so a live board can
@@ -12,18 +15,20 @@ wake up and push at that instant.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from tortoise.expressions import Q
 
 from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
-from app.services.classification import visible_incident_levels
+from app.services.classification import effective, visible_incident_levels
 from app.services.incident_snapshot import IncidentSnapshot, utcnow
 from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
@@ -151,35 +156,125 @@ async def build_board(
     now: datetime | None = None,
 ) -> Board:
     """The persona's board of the tenant, or of one incident when `incident_id` is given."""
+    if incident_id is not None:
+        boards = await build_incident_boards(
+            tenant_id=tenant_id,
+            persona=persona,
+            clearance=clearance,
+            incident_ids=[incident_id],
+            now=now,
+        )
+        return boards[incident_id]
     now = now or utcnow()
     clearance = clearance_for(persona, clearance)
+    scope = _scope(tenant_id, persona, clearance)
+    active = await _active(scope)
+    [board] = (await _build(tenant_id, persona, clearance, scope, {None: active}, now)).values()
+    return board
+
+
+async def build_incident_boards(
+    *,
+    tenant_id: str,
+    persona: Persona,
+    clearance: Classification,
+    incident_ids: Sequence[str],
+    now: datetime | None = None,
+) -> dict[str, Board]:
+    """The persona's board of each incident alone, all built with the queries of one board."""
+    now = now or utcnow()
+    clearance = clearance_for(persona, clearance)
+    keys = {k: uuid.UUID(k) for k in incident_ids if _is_uuid(k)}
+    scope = _scope(tenant_id, persona, clearance) & Q(id__in=sorted(set(keys.values())))
+    found = {uuid.UUID(s.id): s for s in await _active(scope)} if keys else {}
+    groups: dict[str | None, list[IncidentSnapshot]] = {
+        str(key): [found[key]] if key in found else [] for key in keys.values()
+    }
+    boards = await _build(tenant_id, persona, clearance, scope, groups, now)
+    empty = _empty(persona, clearance, now)
+    return {k: boards[str(keys[k])] if k in keys else empty for k in incident_ids}
+
+
+def _scope(tenant_id: str, persona: Persona, clearance: Classification) -> Q:
     levels = visible_incident_levels(clearance)
     if persona is Persona.CUSTOMER:
         levels = [c for c in levels if c is not Classification.RESTRICTED]
-    scope = Q(tenant_id=tenant_id, classification__in=levels)
-    if incident_id is not None:
-        scope &= Q(id=uuid.UUID(incident_id))
-    active = await _active(scope)
+    return Q(tenant_id=tenant_id, classification__in=levels)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _empty(persona: Persona, clearance: Classification, now: datetime) -> Board:
+    """The board of an incident the caller cannot see (or that is not a valid id)."""
     content: Content
-    changes_at = _next_breach(active, now)
     if persona is Persona.EXECUTIVE:
-        content = await _executive(scope, active, now)
+        content = _executive([], [], now)
     elif persona is Persona.RESPONDER:
-        content = await _responder(tenant_id, active)
+        content = ResponderBoard(incidents=[])
+    elif persona is Persona.COMMUNICATIONS:
+        content = CommunicationsBoard(overdue=[])
+    else:
+        content = CustomerBoard(services=[])
+    return Board(persona=persona, clearance=clearance, generated_at=now, content=content)
+
+
+async def _build(
+    tenant_id: str,
+    persona: Persona,
+    clearance: Classification,
+    scope: Q,
+    groups: Mapping[str | None, Sequence[IncidentSnapshot]],
+    now: datetime,
+) -> dict[str | None, Board]:
+    """One board per group of active incidents (the whole tenant's, or one incident's each):
+    whatever the number of groups, each kind of data is read once for all of them."""
+    everyone = [s for active in groups.values() for s in active]
+    contents: dict[str | None, Content] = {}
+    changes: dict[str | None, datetime | None] = {
+        k: _next_breach(active, now) for k, active in groups.items()
+    }
+    if persona is Persona.EXECUTIVE:
+        week = await _recent_clocks(scope, now - WINDOW)
+        week_of: dict[str, list[IncidentSnapshot]] = defaultdict(list)
+        for s in week:
+            week_of[s.id].append(s)
+        for k, active in groups.items():
+            clocks = week if k is None else week_of.get(k, [])
+            contents[k] = _executive(active, clocks, now)
+    elif persona is Persona.RESPONDER:
+        recent = await _recent_events(tenant_id, everyone)
+        for k, active in groups.items():
+            contents[k] = ResponderBoard(
+                incidents=[BoardIncident(s, recent.get(s.id, [])) for s in active]
+            )
     elif persona is Persona.COMMUNICATIONS:
         policy = await get_policy(tenant_id=tenant_id)
-        content = _communications(active, policy, now)
-        changes_at = _earliest(changes_at, _next_overdue(active, policy, now))
+        for k, active in groups.items():
+            contents[k] = _communications(active, policy, now)
+            changes[k] = _earliest(changes[k], _next_overdue(active, policy, now))
     else:
-        content = await _customer(tenant_id, active)
-    return Board(
-        persona=persona,
-        clearance=clearance,
-        generated_at=now,
-        content=content,
-        changes_at=changes_at,
-        restricted_ids=tuple(s.id for s in active if s.classification is Classification.RESTRICTED),
-    )
+        updates = await _public_updates(tenant_id, everyone)
+        for k, active in groups.items():
+            contents[k] = _customer(active, updates)
+    return {
+        k: Board(
+            persona=persona,
+            clearance=clearance,
+            generated_at=now,
+            content=contents[k],
+            changes_at=changes[k],
+            restricted_ids=tuple(
+                s.id for s in active if s.classification is Classification.RESTRICTED
+            ),
+        )
+        for k, active in groups.items()
+    }
 
 
 async def _active(scope: Q) -> list[IncidentSnapshot]:
@@ -193,14 +288,15 @@ async def _active(scope: Q) -> list[IncidentSnapshot]:
 # --- executive ------------------------------------------------------------------------------
 
 
-async def _executive(scope: Q, active: Sequence[IncidentSnapshot], now: datetime) -> ExecutiveBoard:
+def _executive(
+    active: Sequence[IncidentSnapshot], week: Sequence[IncidentSnapshot], now: datetime
+) -> ExecutiveBoard:
     by_priority = dict.fromkeys(Priority, 0)
     by_status = dict.fromkeys(ACTIVE_STATUSES, 0)
     for s in active:
         by_priority[s.priority] += 1
         by_status[s.status] += 1
     major = [BoardIncident(s) for s in active if s.is_major or s.priority is Priority.P1]
-    week = await _recent_clocks(scope, now - WINDOW)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     return ExecutiveBoard(
         open_by_priority=by_priority,
@@ -271,12 +367,13 @@ def _mean(values: Iterable[float]) -> float | None:
 # --- responder ------------------------------------------------------------------------------
 
 
-async def _responder(tenant_id: str, active: Sequence[IncidentSnapshot]) -> ResponderBoard:
+async def _recent_events(
+    tenant_id: str, active: Sequence[IncidentSnapshot]
+) -> dict[str, list[EventRecord]]:
+    """Each incident's last few timeline events, newest first: one query for all."""
     ranges = {s.id: SeqRange(s.id, max(s.last_seq - RECENT_EVENTS, 0), s.last_seq) for s in active}
     found = await load_ranges(tenant_id=tenant_id, ranges=ranges.values())
-    return ResponderBoard(
-        incidents=[BoardIncident(s, list(reversed(found[ranges[s.id]]))) for s in active]
-    )
+    return {k: list(reversed(found[r])) for k, r in ranges.items()}
 
 
 # --- communications -------------------------------------------------------------------------
@@ -320,30 +417,74 @@ def _next_overdue(
 # --- customer -------------------------------------------------------------------------------
 
 
-async def _customer(tenant_id: str, active: Sequence[IncidentSnapshot]) -> CustomerBoard:
+# Each incident's newest public notes, numbered per incident in SQL: however many notes an
+# incident has, at most PUBLIC_UPDATES_PER_SERVICE of each are read.
+_PUBLIC_NOTES_SQL = (
+    "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY incident_id "
+    "ORDER BY time DESC, seq DESC) AS rn FROM timeline_event WHERE tenant_id = {p1} "
+    "AND incident_id IN {incidents} AND type = {p3} AND classification = {p4}) ranked "
+    "WHERE rn <= {p5}"
+)
+
+
+async def _public_updates(
+    tenant_id: str, active: Sequence[IncidentSnapshot]
+) -> dict[str, list[PublicUpdate]]:
+    """The newest public updates of each incident that may show them, newest first.
+
+    Only a PUBLIC note of a PUBLIC incident is public: a note is never less classified than
+    its incident, whatever its own label says.
+    """
+    incidents = sorted(
+        {
+            s.id
+            for s in active
+            if s.service and effective(Classification.PUBLIC, s.classification)
+            is Classification.PUBLIC
+        }
+    )
+    if not incidents:
+        return {}
+    conn = TimelineEvent._meta.db
+    args: list[Any] = [
+        tenant_id,
+        None,
+        EventType.NOTE_ADDED,
+        Classification.PUBLIC.value,
+        PUBLIC_UPDATES_PER_SERVICE,
+    ]
+    if conn.capabilities.dialect == "sqlite":
+        marks = {f"p{n}": f"?{n}" for n in range(1, 6)}
+        args[1] = json.dumps(incidents)
+        in_list = "(SELECT value FROM json_each(?2))"
+    else:
+        marks = {f"p{n}": f"${n}" for n in range(1, 6)}
+        args[1] = [uuid.UUID(i) for i in incidents]
+        in_list = "(SELECT unnest($2::uuid[]))"
+    sql = _PUBLIC_NOTES_SQL.format(incidents=in_list, **marks)
+    ids = [row["id"] for row in await conn.execute_query_dict(sql, args)]
+    if not ids:
+        return {}
+    rows = (
+        await TimelineEvent.filter(tenant_id=tenant_id, id__in=ids)
+        .order_by("-time", "-seq")
+        .values("incident_id", "time", "data")
+    )
+    updates: dict[str, list[PublicUpdate]] = defaultdict(list)
+    for row in rows:
+        body = row["data"].get("body") if isinstance(row["data"], dict) else None
+        if isinstance(body, str):
+            updates[str(row["incident_id"])].append(PublicUpdate(time=row["time"], body=body))
+    return updates
+
+
+def _customer(
+    active: Sequence[IncidentSnapshot], updates: Mapping[str, Sequence[PublicUpdate]]
+) -> CustomerBoard:
     by_service: dict[str, list[IncidentSnapshot]] = defaultdict(list)
     for s in active:
         if s.service:
             by_service[s.service].append(s)
-    service_of = {s.id: s.service for s in active if s.service}
-    updates: dict[str, list[PublicUpdate]] = defaultdict(list)
-    if service_of:
-        rows = (
-            await TimelineEvent.filter(
-                tenant_id=tenant_id,
-                incident_id__in=[uuid.UUID(k) for k in service_of],
-                type=EventType.NOTE_ADDED,
-                classification=Classification.PUBLIC,
-            )
-            .order_by("-time", "-seq")
-            .limit(PUBLIC_UPDATES_PER_SERVICE * len(by_service) * 4)
-            .values("incident_id", "time", "data")
-        )
-        for row in rows:
-            service = service_of[str(row["incident_id"])]
-            body = row["data"].get("body") if isinstance(row["data"], dict) else None
-            if isinstance(body, str) and len(updates[service]) < PUBLIC_UPDATES_PER_SERVICE:
-                updates[service].append(PublicUpdate(time=row["time"], body=body))
     services = [
         ServiceStatus(
             service=name,
@@ -351,7 +492,11 @@ async def _customer(tenant_id: str, active: Sequence[IncidentSnapshot]) -> Custo
                 (_HEALTH.get(s.priority, ServiceHealth.OPERATIONAL) for s in incidents),
                 key=_HEALTH_RANK.__getitem__,
             ),
-            updates=updates.get(name, []),
+            updates=sorted(
+                (u for s in incidents for u in updates.get(s.id, ())),
+                key=lambda u: u.time,
+                reverse=True,
+            )[:PUBLIC_UPDATES_PER_SERVICE],
         )
         for name, incidents in by_service.items()
     ]

@@ -35,7 +35,9 @@ ROLE_CLEARANCE: dict[Role, Classification] = {
     Role.INGEST: Classification.PUBLIC,
 }
 
-# Incident fields above PUBLIC, by their snapshot names; every other field is PUBLIC.
+# Incident fields with a classification of their own, by their snapshot names; every other
+# field is PUBLIC and readable on any visible incident. `public_summary` is a PUBLIC note's
+# body: PUBLIC, but like every field here no less classified than its incident.
 FIELD_CLASSIFICATION: dict[str, Classification] = {
     "title": Classification.INTERNAL,
     "description": Classification.INTERNAL,
@@ -44,6 +46,7 @@ FIELD_CLASSIFICATION: dict[str, Classification] = {
     "declared_by": Classification.INTERNAL,
     "resolution_summary": Classification.INTERNAL,
     "root_cause": Classification.CONFIDENTIAL,
+    "public_summary": Classification.PUBLIC,
 }
 # The classification of a timeline event's `actor`.
 ACTOR_CLASSIFICATION = Classification.INTERNAL
@@ -83,9 +86,14 @@ def visible_incident_levels(clearance: Classification) -> list[Classification]:
     return [c for c in Classification if incident_visible(clearance, c)]
 
 
+def effective(own: Classification, incident: Classification) -> Classification:
+    """What a field or timeline event of an incident is classified: never below the incident."""
+    return highest(own, incident)
+
+
 def field_readable(clearance: Classification, incident: Classification, field: str) -> bool:
     level = FIELD_CLASSIFICATION.get(field)
-    return level is None or reaches(clearance, highest(level, incident))
+    return level is None or reaches(clearance, effective(level, incident))
 
 
 def text_searchable_levels(clearance: Classification) -> list[Classification]:
