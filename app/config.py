@@ -81,6 +81,10 @@ class Settings:
     # encrypts, all decrypt (rotation). None set: SQLite keeps one in secret.key next to the
     # database; PostgreSQL refuses to serve.
     secret_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The most a GraphQL document may cost (app/schema/cost.py; 0: no limit), and the most
+    # bytes one subscription push may carry before it is replaced by a PUSH_TOO_LARGE error.
+    max_query_cost: int = 10_000
+    max_push_bytes: int = 1_048_576
 
     @property
     def is_sqlite(self) -> bool:
@@ -199,6 +203,12 @@ class Settings:
             secret_keys=tuple(
                 k.strip() for k in env.get("INCIDENTGRAPH_SECRET_KEY", "").split(",") if k.strip()
             ),
+            max_query_cost=_number(
+                env, "INCIDENTGRAPH_MAX_QUERY_COST", defaults.max_query_cost, int
+            ),
+            max_push_bytes=_number(
+                env, "INCIDENTGRAPH_MAX_PUSH_BYTES", defaults.max_push_bytes, int
+            ),
         )
         settings.validate()
         return settings
@@ -303,6 +313,14 @@ class Settings:
                     f"INCIDENTGRAPH_SECRET_KEY: key {number} is not a Fernet key (32 url-safe "
                     "base64-encoded bytes; make one with `incidentgraph secrets new-key`)"
                 )
+        if not 0 <= self.max_query_cost <= 100_000_000:
+            raise ConfigError(
+                "INCIDENTGRAPH_MAX_QUERY_COST must be between 0 (no limit) and 100000000"
+            )
+        if not 1_024 <= self.max_push_bytes <= 1_073_741_824:
+            raise ConfigError(
+                "INCIDENTGRAPH_MAX_PUSH_BYTES must be between 1024 and 1073741824"
+            )
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:

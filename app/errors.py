@@ -12,6 +12,10 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    # GraphQL errors (extensions.code), never in a payload: a document over the cost limit,
+    # and a subscription push over the size limit.
+    QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
+    PUSH_TOO_LARGE = "PUSH_TOO_LARGE"
 
 
 class DomainError(Exception):

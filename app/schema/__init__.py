@@ -34,6 +34,7 @@ from app.schema.alert import (
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
 from app.schema.common import Node
+from app.schema.cost import CostLimit, QueryCost
 from app.schema.errors import CachedParser, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.incident import (
@@ -211,6 +212,13 @@ class Subscription:
     )
 
 
+# Estimated over the schema's own SDL, built once on first use (see app/schema/cost.py).
+def _sdl() -> str:
+    return schema.as_str()
+
+
+_COST = QueryCost(_sdl)
+
 schema = Schema(
     query=Query,
     mutation=Mutation,
@@ -225,6 +233,7 @@ schema = Schema(
         lambda: AddValidationRules(_LIMIT_RULES),
         lambda: ValidationCache(maxsize=1024),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: CostLimit(_COST),
         ErrorCodes,
     ],
 )

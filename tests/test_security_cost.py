@@ -1,0 +1,187 @@
+"""What one request may cost the server: the query cost limit, batched per-incident boards,
+and the size of a subscription push."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
+
+from app.schema import schema
+from app.schema.cost import QueryCost
+from bench.dashboard import dashboard_query
+from tests.support import (
+    subscriber,
+)
+
+LIMIT = 10_000  # INCIDENTGRAPH_MAX_QUERY_COST's default
+
+BOARDS_PER_INCIDENT = """
+query Boards($first: Int, $persona: Persona!) {
+  incidents(first: $first) {
+    edges { node { id statusBoard(persona: $persona) { ...Board } } }
+  }
+}
+fragment Board on StatusBoard {
+  __typename
+  ... on ExecutiveBoard { openByPriority { priority count } majorIncidents { id title } }
+  ... on ResponderBoard { incidents { id title recentEvents { seq type } } }
+  ... on CommunicationsBoard { overdue { publicSummary incident { id } } }
+  ... on CustomerBoard { services { service status updates { body } } }
+}
+"""
+ADD_NOTE = """
+mutation Note($input: AddNoteInput!) {
+  addNote(input: $input) { event { seq } errors { code message } }
+}
+"""
+COUNT = "query($text: String) { incidents(filter: {text: $text}) { totalCount } }"
+
+
+def attack(aliases: int, first: int) -> str:
+    """The shape of the attack: aliases of a page of incidents, each building its board."""
+    fields = " ".join(
+        f"a{i}: incidents(first: {first}) {{ edges {{ node {{ statusBoard(persona: RESPONDER) "
+        "{ ... on ResponderBoard { incidents { id title recentEvents { seq type } } } } } } }"
+        for i in range(aliases)
+    )
+    return f"query Attack {{ {fields} }}"
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors") or []]
+
+
+# --- the estimate (no server) ---------------------------------------------------------------
+
+_ESTIMATOR = QueryCost(schema.as_str)
+
+
+def cost(document: str, variables: dict[str, Any] | None = None) -> int:
+    parsed = parse(document)
+    [operation] = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]
+    fragments = {
+        d.name.value: d for d in parsed.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return _ESTIMATOR.of(operation, fragments, variables)
+
+
+def test_a_page_multiplies_what_each_of_its_items_asks_for():
+    # when
+    small = cost("{ incidents(first: 10) { edges { node { id title } } } }")
+    large = cost("{ incidents(first: 500) { edges { node { id title } } } }")
+    nested = cost(
+        "{ incidents(first: 10) { edges { node { "
+        "timeline(last: 5) { edges { node { seq } } } } } } }"
+    )
+    by_variable = cost(
+        "query($n: Int) { incidents(first: $n) { edges { node { id } } } }", {"n": 500}
+    )
+    defaulted = cost("query($n: Int = 500) { incidents(first: $n) { edges { node { id } } } }")
+
+    # then: one object per edge and per node, the connection itself one
+    assert (small, large) == (1 + 10 * 2, 1 + 500 * 2)
+    assert nested == 1 + 10 * (2 + 1 + 5 * 2)
+    assert by_variable == defaulted == large
+    # a page size beyond the maximum counts as the maximum (the resolver refuses it anyway)
+    assert cost("{ incidents(first: 99999999999) { edges { node { id } } } }") == large
+
+
+def test_a_union_costs_its_most_expensive_member_and_boards_have_a_price():
+    # when
+    board = cost("{ statusBoard(persona: RESPONDER) { __typename } }")
+    both = cost(
+        "{ statusBoard(persona: RESPONDER) { ... on ResponderBoard { incidents { id } } "
+        "... on CustomerBoard { services { service } } } }"
+    )
+    one = cost(
+        'query { incident(id: "x") { statusBoard(persona: RESPONDER) { '
+        "... on ResponderBoard { incidents { id } } } } }"
+    )
+
+    # then
+    assert board == 100 + 1
+    assert both == board + 10 * 1  # one list of ten, not two
+    assert one == 1 + (10 + 1 + 1)  # one incident's board lists that incident alone
+    assert cost(attack(1, 200)) < LIMIT < cost(attack(5, 200)) < cost(attack(30, 500))
+    assert cost(dashboard_query(500)) < LIMIT
+
+
+# --- the limit, over a server -----------------------------------------------------------------
+
+
+async def test_the_attack_is_refused_before_it_runs_with_its_cost_and_the_limit(as_role):
+    # given a viewer, within every document limit (30 aliases, depth and tokens)
+    viewer = as_role("VIEWER")
+
+    # when
+    started = time.monotonic()
+    body = await viewer.raw(attack(30, 500))
+    took = time.monotonic() - started
+
+    # then
+    assert codes(body) == ["QUERY_TOO_COSTLY"], body
+    [error] = body["errors"]
+    assert error["extensions"]["limit"] == LIMIT
+    assert error["extensions"]["cost"] == cost(attack(30, 500)) > LIMIT
+    assert str(error["extensions"]["cost"]) in error["message"]
+    assert str(LIMIT) in error["message"]
+    assert body.get("data") is None
+    assert took < 2, took
+
+
+async def test_page_sizes_in_variables_count(client):
+    # when
+    large = await client.raw(BOARDS_PER_INCIDENT, {"first": 500, "persona": "RESPONDER"})
+    small = await client.raw(BOARDS_PER_INCIDENT, {"first": 20, "persona": "RESPONDER"})
+
+    # then
+    assert codes(large) == ["QUERY_TOO_COSTLY"]
+    assert codes(small) == [] and small["data"]["incidents"] is not None
+
+
+async def test_a_costly_mutation_is_refused_and_writes_nothing(client):
+    # given thirty declarations, each asking for a long timeline back
+    title = f"Costly {uuid.uuid4().hex}"
+    fields = " ".join(
+        f'd{i}: declareIncident(input: {{title: "{title}", severity: SEV3, impact: LOW, '
+        "urgency: LOW}) { incident { timeline(first: 500) { edges { node { seq } } } } }"
+        for i in range(30)
+    )
+
+    # when
+    body = await client.raw(f"mutation {{ {fields} }}")
+
+    # then
+    assert codes(body) == ["QUERY_TOO_COSTLY"], body
+    assert (await client.execute(COUNT, {"text": title}))["incidents"]["totalCount"] == 0
+
+
+async def test_a_costly_subscription_is_refused_at_subscribe_time(server):
+    # given
+    pages = " ".join(
+        f"t{i}: timeline(first: 500) {{ edges {{ node {{ seq }} }} }}" for i in range(30)
+    )
+    sub = await subscriber(server)
+
+    # when
+    op = await sub.subscribe(f"subscription {{ incidentsChanged {{ id {pages} }} }}")
+    message = await sub.next()
+
+    # then
+    assert message["id"] == op and message["type"] in ("next", "error"), message
+    payload = message["payload"]
+    errors = payload.get("errors", []) if isinstance(payload, dict) else payload
+    assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_COSTLY"]
+    await sub.close()
+
+
+async def test_dashboards_within_the_limit_still_run(client):
+    # when
+    dashboard = await client.raw(dashboard_query(500))
+    boards = await client.raw(BOARDS_PER_INCIDENT, {"first": 50, "persona": "EXECUTIVE"})
+
+    # then
+    assert codes(dashboard) == [] and codes(boards) == []
