@@ -3,18 +3,26 @@ and the size of a subscription push."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import logging
+import re
 import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
+import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
+from app.config import Settings
+from app.main import create_app
 from app.schema import schema
 from app.schema.cost import QueryCost
 from bench.dashboard import dashboard_query
-from tests.support import (
-    subscriber,
-)
+from tests.support import TOKEN, GraphQLClient, declare, subscriber
 
 LIMIT = 10_000  # INCIDENTGRAPH_MAX_QUERY_COST's default
 
@@ -185,3 +193,109 @@ async def test_dashboards_within_the_limit_still_run(client):
 
     # then
     assert codes(dashboard) == [] and codes(boards) == []
+
+
+# --- boards of a page of incidents: batched --------------------------------------------------
+
+_measuring: contextvars.ContextVar[bool] = contextvars.ContextVar("measuring", default=False)
+_SQL = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
+
+
+class _Statements(logging.Handler):
+    """The SQL Tortoise sends for the request being measured (bench/statements.py's method)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.args[0] if isinstance(record.args, tuple) and record.args else record.msg
+        if _measuring.get() and isinstance(text, str) and _SQL.match(text):
+            self.seen.append(text)
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[_Statements]:
+        logger = logging.getLogger("tortoise.db_client")
+        level = logger.level
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(self)
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.setLevel(level)
+
+
+@contextlib.asynccontextmanager
+async def in_process(database_url: str) -> AsyncIterator[GraphQLClient]:
+    """The app in this process with its lifespan running; a client over the ASGI transport."""
+    settings = Settings(
+        database_url=database_url,
+        bootstrap_token=TOKEN,
+        outbox_sweep_interval=3600.0,
+        query_cache_seconds=0.0,
+        rate_limit_per_second=0.0,
+        max_connections_per_token=0,
+    )
+    # Tortoise caches each model's INSERT per connection name, process-wide, and the app
+    # names its connection "default" on either backend: forget the other backend's.
+    EXECUTOR_CACHE.clear()
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        client = GraphQLClient("http://app", token=TOKEN)
+        client.http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://app",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+
+async def statements(client: GraphQLClient, log: _Statements, query: str, **variables: Any) -> int:
+    log.seen.clear()
+    token = _measuring.set(True)
+    try:
+        await client.execute(query, variables)
+    finally:
+        _measuring.reset(token)
+    return len(log.seen)
+
+
+async def seed(client: GraphQLClient, count: int) -> None:
+    for i in range(count):
+        incident = await declare(
+            client,
+            title=f"Board {i} {uuid.uuid4().hex[:6]}",
+            severity="SEV1" if i % 2 else "SEV2",
+            service=f"svc-{i % 3}",
+            classification="PUBLIC",
+        )
+        for kind in ("PUBLIC", "INTERNAL"):
+            note = {"incidentId": incident["id"], "body": f"{kind} {i}", "classification": kind}
+            await client.execute(ADD_NOTE, {"input": note})
+
+
+@pytest.mark.parametrize("persona", ["EXECUTIVE", "RESPONDER", "COMMUNICATIONS", "CUSTOMER"])
+async def test_the_boards_of_a_page_of_incidents_take_the_same_statements_for_any_page(
+    database_url, persona
+):
+    async with in_process(database_url) as client:
+        with _Statements().attached() as log:
+            # given a page of 3 incidents, then of 30
+            await seed(client, 3)
+            await statements(client, log, BOARDS_PER_INCIDENT, first=3, persona=persona)  # warm
+            few = await statements(client, log, BOARDS_PER_INCIDENT, first=3, persona=persona)
+            await seed(client, 27)
+
+            # when each asks for its board
+            many = await statements(client, log, BOARDS_PER_INCIDENT, first=30, persona=persona)
+            boards = await client.execute(BOARDS_PER_INCIDENT, {"first": 30, "persona": persona})
+
+    # then the statements do not grow with the page, and every board is there
+    assert many == few, (few, many)
+    edges = boards["incidents"]["edges"]
+    assert len(edges) == 30
+    assert all(e["node"]["statusBoard"]["__typename"] for e in edges)

@@ -11,6 +11,7 @@ from strawberry.types import Info
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
 from app.resolvers.live import guarded
+from app.resolvers.loaders import Loaders
 from app.schema.board import AnyBoard, board_of
 from app.services import audit, board_live, live
 from app.services.board import Board, Persona, build_board
@@ -37,17 +38,15 @@ async def status_board(info: Info[Context, Any], persona: Persona) -> AnyBoard:
 
 
 async def incident_board(
-    info: Info[Context, Any], persona: Persona, *, incident_id: str
+    info: Info[Context, Any], persona: Persona, *, incident_id: str, loaders: Loaders | None
 ) -> AnyBoard:
-    """Incident.statusBoard: reached only through an incident the caller could already read."""
-    principal = authorize(info, Action.READ_BOARDS)
-    board = await build_board(
-        tenant_id=principal.tenant_id,
-        persona=persona,
-        clearance=principal.clearance,
-        incident_id=incident_id,
-    )
-    await _audit(info, board, via="Incident.statusBoard")
+    """Incident.statusBoard: reached only through an incident the caller could already read.
+    A page of incidents asking for their boards shares one build (a DataLoader)."""
+    authorize(info, Action.READ_BOARDS)
+    board = await (loaders or info.context.loaders).incident_board.load((persona, incident_id))
+    if board.restricted_ids:
+        info.context.mark_uncacheable()
+        await info.context.loaders.incident_board_read.load_many(list(board.restricted_ids))
     return board_of(board)
 
 

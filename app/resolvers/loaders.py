@@ -17,6 +17,7 @@ from app.services.alert_links import (
     get_alerts,
     incident_pages,
 )
+from app.services.board import Board, Persona, build_incident_boards
 from app.services.classification import incident_visible
 from app.services.incident_snapshot import IncidentSnapshot, get_incidents
 from app.services.itsm.sync import TicketView, tickets_of
@@ -43,6 +44,17 @@ class Loaders:
         return DataLoader(self._tickets)
 
     @cached_property
+    def incident_board(self) -> DataLoader[tuple[Persona, str], Board]:
+        """One incident's board per key: a page of incidents' boards costs one board's reads."""
+        return DataLoader(self._incident_boards)
+
+    @cached_property
+    def incident_board_read(self) -> DataLoader[str, None]:
+        """Audits the restricted incidents read through their boards, all in one write; not
+        cached, like alert_incident_read, and used from the caller's own loaders only."""
+        return DataLoader(self._audit_board_reads, cache=False)
+
+    @cached_property
     def alert(self) -> DataLoader[str, AlertView | None]:
         return DataLoader(self._alerts)
 
@@ -65,6 +77,25 @@ class Loaders:
     async def _audit_alert_incident_reads(self, keys: Sequence[str]) -> list[None]:
         await audit.record_reads(tenant_id=self.tenant_id, targets=keys, via="alert")
         return [None for _ in keys]
+
+    async def _audit_board_reads(self, keys: Sequence[str]) -> list[None]:
+        await audit.record_reads(tenant_id=self.tenant_id, targets=keys, via="Incident.statusBoard")
+        return [None for _ in keys]
+
+    async def _incident_boards(self, keys: Sequence[tuple[Persona, str]]) -> list[Board]:
+        by_persona: dict[Persona, list[str]] = {}
+        for persona, incident_id in keys:
+            by_persona.setdefault(persona, []).append(incident_id)
+        found: dict[tuple[Persona, str], Board] = {}
+        for persona, incident_ids in by_persona.items():
+            boards = await build_incident_boards(
+                tenant_id=self.tenant_id,
+                persona=persona,
+                clearance=self.clearance,
+                incident_ids=incident_ids,
+            )
+            found.update(((persona, k), board) for k, board in boards.items())
+        return [found[k] for k in keys]
 
     async def _alerts(self, keys: Sequence[str]) -> list[AlertView | None]:
         found = await get_alerts(tenant_id=self.tenant_id, alert_ids=keys)

@@ -216,7 +216,9 @@ class Incident(Node):
     ) -> Annotated[StatusBoard, strawberry.lazy("app.schema.board")]:
         from app.resolvers.board import incident_board
 
-        return await incident_board(info, persona, incident_id=self.snapshot.id)
+        return await incident_board(
+            info, persona, incident_id=self.snapshot.id, loaders=self.loaders
+        )
 
     @classmethod
     def of(
