@@ -3,6 +3,7 @@ and the size of a subscription push."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import logging
@@ -299,3 +300,58 @@ async def test_the_boards_of_a_page_of_incidents_take_the_same_statements_for_an
     edges = boards["incidents"]["edges"]
     assert len(edges) == 30
     assert all(e["node"]["statusBoard"]["__typename"] for e in edges)
+
+
+# --- the size of a push ---------------------------------------------------------------------
+
+WATCH_TIMELINE = """
+subscription Watch($id: ID!) {
+  incidentUpdated(id: $id) { id version timeline(first: 500) { edges { node { seq data } } } }
+}
+"""
+WATCH_SMALL = "subscription Small($id: ID!) { incidentUpdated(id: $id) { id version } }"
+UPDATE = """
+mutation Update($input: UpdateIncidentInput!) {
+  updateIncident(input: $input) { incident { version } errors { code } }
+}
+"""
+PUSH_LIMIT = 1_048_576  # INCIDENTGRAPH_MAX_PUSH_BYTES's default
+
+
+async def test_a_push_over_the_size_limit_is_replaced_by_an_error_and_the_stream_goes_on(
+    server, client
+):
+    # given an incident whose timeline holds 20 notes of 60 KB, watched whole and in small
+    incident = await declare(client, title=f"Long notes {uuid.uuid4().hex}")
+    for i in range(20):
+        note = {"incidentId": incident["id"], "body": f"{i} " + "x" * 60_000}
+        assert (await client.execute(ADD_NOTE, {"input": note}))["addNote"]["errors"] == []
+    sub = await subscriber(server)
+    whole = await sub.subscribe(WATCH_TIMELINE, {"id": incident["id"]})
+    small = await sub.subscribe(WATCH_SMALL, {"id": incident["id"]})
+    await asyncio.sleep(0.5)
+
+    # when the incident changes twice
+    pushes: dict[str, list[dict[str, Any]]] = {whole: [], small: []}
+    for n, commander in enumerate(("ann", "bob"), start=1):
+        await client.execute(UPDATE, {"input": {"id": incident["id"], "commander": commander}})
+        while len(pushes[whole]) < n or len(pushes[small]) < n:
+            message = await sub.next(timeout=10)
+            assert message["type"] == "next", message
+            pushes[message["id"]].append(message["payload"])
+
+    # then the whole timeline is never pushed: each change is an error saying so, in its place
+    for payload in pushes[whole]:
+        assert payload.get("data") is None
+        [error] = payload["errors"]
+        assert error["extensions"]["code"] == "PUSH_TOO_LARGE"
+        assert error["extensions"]["limit"] == PUSH_LIMIT
+        assert error["extensions"]["size"] > PUSH_LIMIT
+        assert str(PUSH_LIMIT) in error["message"]
+    assert len(pushes[whole]) == 2
+    # and the small selection of the same changes arrives as usual
+    assert [p["data"]["incidentUpdated"]["version"] for p in pushes[small]] == [
+        incident["version"] + 1,
+        incident["version"] + 2,
+    ]
+    await sub.close()

@@ -44,6 +44,7 @@ from app.schema.incident import (
     MergeIncidentsPayload,
 )
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
+from app.schema.push import PushSizeLimit
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
@@ -234,6 +235,7 @@ schema = Schema(
         lambda: ValidationCache(maxsize=1024),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: CostLimit(_COST),
+        PushSizeLimit,
         ErrorCodes,
     ],
 )
