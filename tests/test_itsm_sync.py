@@ -913,10 +913,11 @@ async def _synced_after_request(api: GraphQLClient, incident_id: str) -> bool:
 async def test_a_connection_can_export_public_notes_only_and_never_confidential_ones(
     api: GraphQLClient, servicenow: FakeServiceNow
 ) -> None:
-    # given a connection that exports PUBLIC notes only
+    # given a connection that exports PUBLIC notes only, and a PUBLIC incident (a note is
+    # never less classified than its incident)
     await configure(api, "SERVICENOW", servicenow.url, exportNotesUpTo="PUBLIC")
     try:
-        incident, ticket = await synced_incident(api, "SERVICENOW")
+        incident, ticket = await synced_incident(api, "SERVICENOW", classification="PUBLIC")
 
         # when an INTERNAL note and then a PUBLIC one are added
         await add_note(api, incident["id"], "Internal chatter")

@@ -472,7 +472,8 @@ _C = Classification
     [
         (_C.INTERNAL, _C.INTERNAL, _C.INTERNAL, True),
         (_C.INTERNAL, _C.PUBLIC, _C.INTERNAL, True),
-        (_C.PUBLIC, _C.PUBLIC, _C.INTERNAL, True),
+        (_C.PUBLIC, _C.PUBLIC, _C.INTERNAL, False),
+        (_C.PUBLIC, _C.PUBLIC, _C.PUBLIC, True),
         (_C.PUBLIC, _C.INTERNAL, _C.INTERNAL, False),
         (_C.INTERNAL, _C.INTERNAL, _C.CONFIDENTIAL, False),
         (_C.INTERNAL, _C.PUBLIC, _C.CONFIDENTIAL, False),
@@ -482,7 +483,7 @@ _C = Classification
         (None, _C.PUBLIC, _C.PUBLIC, False),
     ],
 )
-def test_a_note_leaves_by_its_label_and_never_above_internal_with_its_incident(
+def test_a_note_leaves_by_its_effective_classification_and_never_above_internal(
     limit: Classification | None, note: Classification, incident: Classification, leaves: bool
 ) -> None:
     assert exportable(limit, note, incident=incident) is leaves

@@ -41,14 +41,14 @@ def exportable(
     limit: Classification | None, classification: Classification, *, incident: Classification
 ) -> bool:
     """Whether a note so labelled, on an incident so classified, may leave for a connection
-    with this limit. The limit picks notes by their label (PUBLIC: those written for the
-    public); nothing leaves whose effective classification, the higher of the label and the
-    incident's, is above INTERNAL."""
+    with this limit: its effective classification, the higher of the label and the
+    incident's, must be within the limit, and the limit is PUBLIC or INTERNAL. A PUBLIC-only
+    connection therefore gets the PUBLIC notes of PUBLIC incidents, as the CUSTOMER board
+    does."""
     return (
         limit is not None
         and limit in EXPORTABLE
-        and highest(classification, incident) in EXPORTABLE
-        and reaches(limit, classification)
+        and reaches(limit, highest(classification, incident))
     )
 
 
