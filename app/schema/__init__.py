@@ -10,7 +10,6 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -35,7 +34,7 @@ from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
 from app.schema.common import Node
 from app.schema.cost import CostLimit, QueryCost
-from app.schema.errors import CachedParser, ErrorCodes, Schema
+from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.incident import (
     Incident,
@@ -228,11 +227,12 @@ schema = Schema(
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=SharedEventExecutionContext,
     # Factories, not instances: an extension instance holds its operation's context, so one
-    # shared by concurrent operations would mix them up. The caches live at module level.
+    # shared by concurrent operations would mix them up. The document cache lives at module
+    # level (app/schema/documents.py).
     extensions=[
-        lambda: CachedParser(maxsize=1024),
+        CachedParser,
         lambda: AddValidationRules(_LIMIT_RULES),
-        lambda: ValidationCache(maxsize=1024),
+        CachedValidation,
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: CostLimit(_COST),
         PushSizeLimit,

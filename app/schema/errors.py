@@ -7,9 +7,11 @@ import logging
 from collections.abc import Iterator
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
-from strawberry.extensions import MaskErrors, ParserCache
+from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
+
+from app.schema.documents import DOCUMENTS
 
 log = logging.getLogger("app.errors")
 
@@ -65,6 +67,11 @@ class Schema(strawberry.Schema):
     unexpected failure (the one masked as INTERNAL_SERVER_ERROR) is logged, with its trace.
     """
 
+    @property
+    def graphql_schema(self) -> GraphQLSchema:
+        """The graphql-core schema Strawberry built (it offers no public accessor)."""
+        return self._schema
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -75,17 +82,36 @@ class Schema(strawberry.Schema):
                 log.debug("request refused: %s", error.message)
 
 
-class CachedParser(ParserCache):
-    """Caches parsed documents, but leaves a syntax error to Strawberry's own parse.
-
-    ParserCache parses while its hook is being entered, so a syntax error escapes the
-    operation before any extension sees the result: it would leave without a code.
-    """
+class CachedParser(SchemaExtension):
+    """Parses through the bounded document cache, but leaves a syntax error to Strawberry's
+    own parse: raised while this hook is being entered, it would escape the operation before
+    any extension saw it, and leave without a code."""
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         with contextlib.suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options
+            context.graphql_document = DOCUMENTS.parse(
+                context.query or "", max_tokens=context.parse_options.get("max_tokens")
+            )
+        yield
+
+
+class CachedValidation(SchemaExtension):
+    """Validates through the bounded document cache: a document it keeps keeps its errors."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        schema = context.schema
+        if (
+            isinstance(schema, Schema)
+            and context.graphql_document is not None
+            and context.query is not None
+        ):
+            context.pre_execution_errors = DOCUMENTS.validate(
+                schema.graphql_schema,
+                context.query,
+                context.graphql_document,
+                tuple(context.validation_rules),
+                max_tokens=context.parse_options.get("max_tokens"),
             )
         yield

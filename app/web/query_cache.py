@@ -21,16 +21,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from graphql import GraphQLError, OperationDefinitionNode, OperationType
-from strawberry.extensions.parser_cache import _get_parse_cache
 
 from app.pubsub import channels
 from app.pubsub.broker import Broker
 from app.schema import MAX_TOKENS
+from app.schema.documents import DOCUMENTS
 from app.services.token import Principal
 
 _MAX_BODY = 1 << 20
 _MAX_REQUEST = 64 << 10
-_PARSER_CACHE_SIZE = 1024  # the schema's CachedParser size: both share one LRU
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +60,6 @@ class QueryCache:
         self._watchers: dict[str, asyncio.Task[None]] = {}
         # Tenants whose changes this process is hearing: only their answers are kept.
         self._listening: set[str] = set()
-        self._parse = _get_parse_cache(_PARSER_CACHE_SIZE)
         self.hits = 0
         self.misses = 0
 
@@ -77,8 +75,8 @@ class QueryCache:
         if not isinstance(query, str) or len(query) > self._max_query_length:
             return None
         try:
-            # The schema's own arguments: both share one entry per document in the LRU.
-            document = self._parse(query, max_tokens=MAX_TOKENS)
+            # The schema's own arguments: both share one entry per document in the cache.
+            document = DOCUMENTS.parse(query, max_tokens=MAX_TOKENS)
         except (GraphQLError, RecursionError):
             return None
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
