@@ -28,6 +28,7 @@ from bench import seed
 from bench.dashboard import dashboard_query
 from bench.report import Verdict
 from bench.servers import TOKEN, postgres_backend, require_services
+from tests.support import SECRET_KEY
 
 INCIDENT_COUNTS = (10, 50, 200)
 PAGE_SIZES = (10, 50)
@@ -141,6 +142,8 @@ async def _measure(name: str, database_url: str) -> BackendCounts:
         # One token seeds and queries as fast as it can: the per-token limits would refuse it.
         rate_limit_per_second=0.0,
         max_connections_per_token=0,
+        # PostgreSQL needs a key for the stored secrets (none are stored here).
+        secret_keys=(SECRET_KEY,),
     )
     counts: list[Count] = []
     async with in_process(settings) as client:

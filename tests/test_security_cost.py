@@ -23,7 +23,7 @@ from app.main import create_app
 from app.schema import schema
 from app.schema.cost import QueryCost
 from bench.dashboard import dashboard_query
-from tests.support import TOKEN, GraphQLClient, declare, subscriber
+from tests.support import SECRET_KEY, TOKEN, GraphQLClient, declare, subscriber
 
 LIMIT = 10_000  # INCIDENTGRAPH_MAX_QUERY_COST's default
 
@@ -237,6 +237,7 @@ async def in_process(database_url: str) -> AsyncIterator[GraphQLClient]:
         query_cache_seconds=0.0,
         rate_limit_per_second=0.0,
         max_connections_per_token=0,
+        secret_keys=(SECRET_KEY,),
     )
     # Tortoise caches each model's INSERT per connection name, process-wide, and the app
     # names its connection "default" on either backend: forget the other backend's.
