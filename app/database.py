@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -111,6 +112,52 @@ async def lifespan(settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         await close()
+
+
+# SQLite's words for a database it cannot use now: another process holds the write lock
+# past the busy timeout, or the file cannot be opened or read.
+_SQLITE_OUTAGES = ("database is locked", "database is busy", "unable to open", "disk i/o error")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database cannot be reached or used just
+    now, rather than that a statement was wrong: the caller should retry later."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_outage(current):
+            return True
+        cause = current.__cause__ or current.__context__
+        # Tortoise wraps the driver's exception as its first argument.
+        if cause is None and current.args and isinstance(current.args[0], BaseException):
+            cause = current.args[0]
+        current = cause
+    return False
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        message = str(exc).lower()
+        return any(words in message for words in _SQLITE_OUTAGES)
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - installed with tortoise-orm[asyncpg]
+        return False
+    if isinstance(exc, asyncpg.exceptions.QueryCanceledError):
+        return False  # a statement timeout: the statement's fault, not the database's
+    return isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError  # class 08, a connection lost midway
+        | asyncpg.exceptions.InsufficientResourcesError  # class 53: too many connections
+        | asyncpg.exceptions.OperatorInterventionError,  # class 57: shutdown, cannot connect now
+    ) or (
+        # 55000 as a whole is wider; at connect time it is "not accepting connections".
+        type(exc) is asyncpg.exceptions.ObjectNotInPrerequisiteStateError
+        and "accepting connections" in str(exc)
+    )
 
 
 async def ping() -> bool:

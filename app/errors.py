@@ -1,11 +1,17 @@
-"""Domain exceptions. Services raise these; the API maps each to a UserError code."""
+"""Domain exceptions and the one ErrorCode enum: every code the API answers with.
+
+Services raise the exceptions; one place turns them into GraphQL errors and payload
+`UserError`s (`app/schema/errors.py`), one place into HTTP refusals (`app/web/refusal.py`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
 class ErrorCode(StrEnum):
+    # A refused command: a payload's `UserError.code`, or a top-level error's.
     VALIDATION = "VALIDATION"
     NOT_FOUND = "NOT_FOUND"
     INVALID_TRANSITION = "INVALID_TRANSITION"
@@ -16,6 +22,21 @@ class ErrorCode(StrEnum):
     # and a subscription push over the size limit.
     QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
     PUSH_TOO_LARGE = "PUSH_TOO_LARGE"
+    # A request, operation or connection refused before it ran.
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    BAD_REQUEST = "BAD_REQUEST"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    # A document that is not a GraphQL operation this schema can run.
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    # The server could not answer: a subscriber that fell behind, the database out of
+    # reach (retry), anything unexpected (masked).
+    SLOW_CONSUMER = "SLOW_CONSUMER"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
 class DomainError(Exception):
@@ -25,6 +46,11 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+    @property
+    def extensions(self) -> Mapping[str, object]:
+        """What a client is told besides the code, message and field."""
+        return {}
 
 
 class ValidationFailed(DomainError):
@@ -48,14 +74,14 @@ class Forbidden(DomainError):
 
 
 class RateLimited(DomainError):
+    """The caller's allowance is spent: nothing ran; it may try again in `retry_after` s."""
+
     code = ErrorCode.RATE_LIMITED
 
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
-class RequestErrorCode(StrEnum):
-    """Why a whole request or WebSocket operation was refused before it ran: the
-    `extensions.code` of a top-level GraphQL error, never a payload's `UserError.code`."""
-
-    BAD_REQUEST = "BAD_REQUEST"
-    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-    QUERY_TOO_LARGE = "QUERY_TOO_LARGE"
-    UNAUTHENTICATED = "UNAUTHENTICATED"
+    @property
+    def extensions(self) -> Mapping[str, object]:
+        return {"retryAfter": self.retry_after}

@@ -26,7 +26,9 @@ from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
 from app.web import alerts, boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
+from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
 from app.web.query_cache import QueryCache
+from app.web.rate_limit import RateLimit
 
 log = logging.getLogger("incidentgraph")
 
@@ -100,7 +102,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
     )
     secrets = secret_box.load(settings)
-    view = GraphQLView(settings=settings, broker=broker, cache=cache)
+    rate_limit = RateLimit(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
+    view = GraphQLView(settings=settings, broker=broker, rate_limit=rate_limit)
+    # In this order: who is calling, may they, how big, already answered?
+    graphql_edge = [
+        Middleware(Authentication),
+        Middleware(RateLimiting, limit=rate_limit),
+        Middleware(BodyLimit, limit=settings.max_body_bytes),
+        Middleware(QueryCaching, cache=cache),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -160,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_edge),
             WebSocketRoute("/graphql", view),
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),

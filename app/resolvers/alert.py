@@ -12,7 +12,7 @@ from strawberry.types import Info
 from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
-from app.resolvers.incident import audit_reads, domain_graphql_error, incident_key
+from app.resolvers.incident import audit_reads, incident_key
 from app.resolvers.loaders import Loaders
 from app.schema.alert import (
     ALERT_PREFIX,
@@ -34,6 +34,7 @@ from app.schema.alert import (
     UpdateCorrelationRuleInput,
 )
 from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.errors import graphql_error
 from app.schema.incident import Incident
 from app.services import alert_links
 from app.services import correlation_rules as rules
@@ -104,7 +105,7 @@ async def alerts(
             tenant_id=tenant_id, clearance=clearance, filter=domain_filter, first=first, after=after
         )
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     edges = [
         AlertEdge(cursor=cursor, node=Alert.of(view, clearance=clearance))
         for cursor, view in page.items
@@ -140,7 +141,7 @@ async def incident_alerts(
         size = alert_links.page_size(first)
         cursor = alert_links.decode_cursor(after) if after is not None else None
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     page = await loaders.incident_alert_page.load(
         alert_links.IncidentPageKey(incident_id, size, cursor)
     )
@@ -180,7 +181,7 @@ async def alert_quarantine(
     try:
         page = await quarantine.list_quarantined(tenant_id=tenant_id, first=first, after=after)
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     edges = [
         QuarantinedAlertEdge(cursor=cursor, node=QuarantinedAlert.of(view))
         for cursor, view in page.items

@@ -9,9 +9,9 @@ from strawberry.types import Info
 from app.errors import DomainError
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
-from app.resolvers.incident import domain_graphql_error
 from app.schema.audit import AuditFilter, AuditRecord, AuditRecordConnection, AuditRecordEdge
 from app.schema.common import INCIDENT_PREFIX, PageInfo, from_global_id
+from app.schema.errors import graphql_error
 from app.services import audit as service
 from app.services.permissions import Action
 
@@ -44,7 +44,7 @@ async def audit_log(
             after=after,
         )
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     edges = [AuditRecordEdge(cursor=c, node=AuditRecord.of(r)) for c, r in page.items]
     return AuditRecordConnection(
         edges=edges,

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import Forbidden
 from app.resolvers.context import Context
+from app.schema.errors import DomainGraphQLError
 from app.services.permissions import Action, allowed
 from app.services.token import Principal
 
 
-class PermissionDenied(GraphQLError):
+class PermissionDenied(DomainGraphQLError):
     """FORBIDDEN; a mutation may turn `.error` into a payload error instead of raising it."""
 
+    error: Forbidden
+
     def __init__(self, error: Forbidden) -> None:
-        super().__init__(error.message, extensions={"code": error.code.value})
-        self.error = error
+        super().__init__(error)
 
 
 def authorize(info: Info[Context, Any], action: Action) -> Principal:

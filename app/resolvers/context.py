@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 from strawberry.types import Info
 
 from app.config import Settings
+from app.errors import ErrorCode
 from app.pubsub.broker import Broker
 from app.resolvers.loaders import Loaders
 from app.services.token import Principal
@@ -39,7 +40,9 @@ class Context:
 
     def require_principal(self) -> Principal:
         if self.principal is None:
-            raise GraphQLError("authentication required", extensions={"code": "UNAUTHENTICATED"})
+            raise GraphQLError(
+                "authentication required", extensions={"code": ErrorCode.UNAUTHENTICATED.value}
+            )
         return self.principal
 
 

@@ -7,7 +7,6 @@ from contextlib import aclosing
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, NotFound
@@ -17,6 +16,7 @@ from app.resolvers.context import Context
 from app.resolvers.live import guarded
 from app.resolvers.loaders import Loaders
 from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
+from app.schema.errors import graphql_error
 from app.schema.incident import (
     AssignIncidentInput,
     DeclareIncidentInput,
@@ -60,10 +60,6 @@ def incident_key(value: str) -> str:
         except NotFound:
             raise NotFound(f"no incident with id {value!r}", field="id") from None
     return key
-
-
-def domain_graphql_error(error: DomainError) -> GraphQLError:
-    return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
 
 
 async def run_command(
@@ -137,7 +133,7 @@ async def incidents(
             after=after,
         )
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     await audit_reads(info, [s for _, s in page.items], via="incidents")
     edges = [
         IncidentEdge(cursor=cursor, node=Incident.of(s, clearance=clearance))
@@ -311,7 +307,7 @@ async def incident_updated(
     try:
         key = incident_key(id)
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     stream = live.incident_updates(
         broker=info.context.broker,
         tenant_id=principal.tenant_id,
@@ -330,7 +326,7 @@ async def incidents_changed(
     try:
         domain_filter = filter.to_domain() if filter else None
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     stream = live.incidents_changed(
         broker=info.context.broker,
         tenant_id=principal.tenant_id,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import TypeVar
 
-from graphql import GraphQLError
-
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 from app.pubsub.broker import SlowConsumer
+from app.schema.errors import coded_error, graphql_error
 
 T = TypeVar("T")
 
@@ -19,10 +18,8 @@ async def guarded(stream: AsyncGenerator[T, None]) -> AsyncGenerator[T, None]:
         async for item in stream:
             yield item
     except DomainError as error:
-        raise GraphQLError(
-            error.message, extensions={"code": error.code.value, "field": error.field}
-        ) from None
+        raise graphql_error(error) from None
     except SlowConsumer as error:
-        raise GraphQLError(str(error), extensions={"code": "SLOW_CONSUMER"}) from None
+        raise coded_error(ErrorCode.SLOW_CONSUMER, str(error)) from None
     finally:
         await stream.aclose()

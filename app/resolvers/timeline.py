@@ -7,16 +7,16 @@ from contextlib import aclosing
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
 from strawberry.types import Info
 
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Classification
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
-from app.resolvers.incident import domain_graphql_error, incident_key
+from app.resolvers.incident import incident_key
 from app.resolvers.live import guarded
 from app.schema.common import UserError, decode_seq_cursor
+from app.schema.errors import graphql_error
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services import audit, live
 from app.services import incident as service
@@ -63,13 +63,11 @@ async def timeline_event_added(
     if after is not None:
         after_seq = decode_seq_cursor(after)
         if after_seq is None:
-            raise GraphQLError(
-                "malformed cursor in after", extensions={"code": "VALIDATION", "field": "after"}
-            )
+            raise graphql_error(ValidationFailed("malformed cursor in after", field="after"))
     try:
         key = incident_key(incident_id)
     except DomainError as error:
-        raise domain_graphql_error(error) from None
+        raise graphql_error(error) from None
     stream = live.timeline_events(
         broker=info.context.broker,
         tenant_id=principal.tenant_id,

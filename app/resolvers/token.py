@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
 from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
 from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.errors import graphql_error
 from app.schema.token import (
     TOKEN_PREFIX,
     ApiToken,
@@ -34,9 +34,7 @@ async def api_tokens(
     try:
         page = await service.list_tokens(tenant_id=principal.tenant_id, first=first, after=after)
     except DomainError as error:
-        raise GraphQLError(
-            error.message, extensions={"code": error.code.value, "field": error.field}
-        ) from None
+        raise graphql_error(error) from None
     edges = [ApiTokenEdge(cursor=cursor, node=ApiToken.of(t)) for cursor, t in page.items]
     return ApiTokenConnection(
         edges=edges,

@@ -14,7 +14,12 @@ from app.errors import ErrorCode as _ErrorCode
 from app.models import Classification as _Classification
 
 ErrorCode: TypeAlias = Annotated[
-    _ErrorCode, strawberry.enum(description="Why a command was refused.")
+    _ErrorCode,
+    strawberry.enum(
+        description="Why something was refused: a payload's `UserError.code` (a refused "
+        "command) and a top-level error's `extensions.code` (a refused request, operation "
+        "or connection, an invalid document, an unavailable database) come from this one list."
+    ),
 ]
 
 Classification: TypeAlias = Annotated[

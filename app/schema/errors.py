@@ -1,19 +1,67 @@
-"""Every GraphQL error leaves with an `extensions.code`; unexpected ones leave masked."""
+"""Every GraphQL error leaves with an `extensions.code`; unexpected ones leave masked.
+
+The one conversion of a domain error (`app.errors`) into a top-level GraphQL error lives
+here; `UserError.of` is its payload twin. A database that cannot be reached is not a fault
+of the server's: it leaves as `UNAVAILABLE`, which the HTTP view answers with 503.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import strawberry
 from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
 from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
+from app import database
+from app.errors import DomainError, ErrorCode
 from app.schema.documents import DOCUMENTS
 
 log = logging.getLogger("app.errors")
+
+UNAVAILABLE_MESSAGE = "the database is unavailable: nothing was done, retry shortly"
+
+
+def extensions_of(error: DomainError) -> dict[str, object]:
+    """A domain error's `extensions`: its code, the field it names if any, and its extras."""
+    extensions: dict[str, object] = {"code": error.code.value}
+    if error.field is not None:
+        extensions["field"] = error.field
+    extensions.update(error.extensions)
+    return extensions
+
+
+class DomainGraphQLError(GraphQLError):
+    """A domain error raised as a top-level GraphQL error; `.error` keeps it, so that a
+    mutation may answer it in its payload instead."""
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(error.message, extensions=extensions_of(error))
+        self.error = error
+
+
+def graphql_error(error: DomainError) -> GraphQLError:
+    return DomainGraphQLError(error)
+
+
+def coded_error(code: ErrorCode, message: str, **extensions: object) -> GraphQLError:
+    """A top-level GraphQL error that is no domain error's (a refusal, a slow consumer)."""
+    return GraphQLError(message, extensions={"code": code.value, **extensions})
+
+
+def codes_of(errors: list[GraphQLError] | list[Mapping[str, object]] | None) -> set[str]:
+    """The `extensions.code` of each error, as GraphQLErrors or as formatted dicts."""
+    found: set[str] = set()
+    for error in errors or []:
+        extensions = (
+            error.extensions if isinstance(error, GraphQLError) else error.get("extensions")
+        )
+        if isinstance(extensions, Mapping) and isinstance(extensions.get("code"), str):
+            found.add(extensions["code"])
+    return found
 
 
 def _has_code(error: GraphQLError) -> bool:
@@ -27,6 +75,10 @@ def _unexpected(error: GraphQLError) -> bool:
     return not _has_code(error)
 
 
+def _outage(error: GraphQLError) -> bool:
+    return error.original_error is not None and database.is_outage(error.original_error)
+
+
 class ErrorCodes(MaskErrors):
     """Masks unexpected failures (no stack trace, SQL or secret leaves) and codes the rest."""
 
@@ -34,8 +86,14 @@ class ErrorCodes(MaskErrors):
         super().__init__(should_mask_error=_unexpected, error_message="Internal server error.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        if _outage(error):
+            unavailable = GraphQLError(
+                UNAVAILABLE_MESSAGE, nodes=error.nodes, path=error.path, original_error=None
+            )
+            unavailable.extensions = {"code": ErrorCode.UNAVAILABLE.value}
+            return unavailable
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
         return masked
 
     def _process_result(self, result: object) -> None:
@@ -49,13 +107,13 @@ class ErrorCodes(MaskErrors):
         for error in processed:
             if not _has_code(error):
                 code = (
-                    "GRAPHQL_PARSE_FAILED"
+                    ErrorCode.GRAPHQL_PARSE_FAILED
                     if isinstance(error, GraphQLSyntaxError)
-                    else "GRAPHQL_VALIDATION_FAILED"
+                    else ErrorCode.GRAPHQL_VALIDATION_FAILED
                     if error.path is None
-                    else "BAD_REQUEST"
+                    else ErrorCode.BAD_REQUEST
                 )
-                error.extensions = {**(error.extensions or {}), "code": code}
+                error.extensions = {**(error.extensions or {}), "code": code.value}
         return processed
 
 
@@ -76,7 +134,9 @@ class Schema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         for error in errors:
-            if _unexpected(error):
+            if _unexpected(error) and _outage(error):
+                log.warning("database unavailable at %s: %s", error.path, error.original_error)
+            elif _unexpected(error):
                 log.error("unexpected error at %s", error.path, exc_info=error.original_error)
             else:
                 log.debug("request refused: %s", error.message)

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app import models
+from app.errors import ValidationFailed
 from app.resolvers.context import Context
 from app.resolvers.loaders import Loaders
 from app.schema.common import (
@@ -21,6 +22,7 @@ from app.schema.common import (
     decode_seq_cursor,
     to_global_id,
 )
+from app.schema.errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.timeline import TimelineEventConnection
 from app.services import board, incident_search, lifecycle
@@ -58,7 +60,7 @@ TIMELINE_PAGE_MAX = 500
 
 
 def _bad_input(message: str, field: str) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "VALIDATION", "field": field})
+    return graphql_error(ValidationFailed(message, field=field))
 
 
 @strawberry.type

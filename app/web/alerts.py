@@ -3,7 +3,7 @@
 Bearer token of role INGEST (Alertmanager sends it through `http_config.authorization`).
 A request is checked whole (size, JSON, every alert) before anything is stored, charged to
 its token's alert rate, then stored durably by the intake writer; 202 means committed.
-Errors are JSON, `{"error": message, "code": CODE}`, like the other webhooks' with a code.
+Errors are JSON, `{"error": message, "code": CODE}`, as on the other webhooks.
 """
 
 from __future__ import annotations
@@ -17,39 +17,26 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from app.config import Settings
-from app.errors import ValidationFailed
+from app.errors import ErrorCode, RateLimited, ValidationFailed
 from app.services.alerts import payloads
 from app.services.alerts.intake import IntakeUnavailable, IntakeWriter
 from app.services.permissions import Action, allowed
 from app.services.token import Unauthenticated, authenticate
 from app.web import metrics
+from app.web.middleware.body_limit import read_body
+from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
 from app.web.rate_limit import RateLimit, retry_after
 
 Parse = Callable[..., list[dict[str, Any]]]
 
 
 class _Refused(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-        alerts: int = 0,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.field, self.headers, self.alerts = field, headers, alerts
+    """A refusal of `alerts` alerts (0 when they were not counted yet)."""
 
-    def response(self) -> Response:
-        body: dict[str, Any] = {"error": self.message, "code": self.code}
-        if self.field is not None:
-            body["field"] = self.field
-        if self.headers and "Retry-After" in self.headers:
-            body["retryAfter"] = int(self.headers["Retry-After"])
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
+    def __init__(self, refusal: Refusal, *, alerts: int = 0) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+        self.alerts = alerts
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -85,78 +72,61 @@ class AlertWebhooks:
     async def _handle(self, request: Request, parse: Parse) -> Response:
         try:
             accepted = await self._intake(request, parse)
-        except _Refused as refused:
-            metrics.ALERT_REQUESTS_REFUSED.inc(refused.code)
-            if refused.alerts:
-                metrics.ALERTS_REFUSED.inc(refused.alerts)
-            return refused.response()
-        metrics.ALERTS_ACCEPTED.inc(accepted)
-        return JSONResponse({"accepted": accepted}, status_code=202)
+        except Refusal as refusal:
+            refused = _Refused(refusal)
+        except _Refused as exc:
+            refused = exc
+        else:
+            metrics.ALERTS_ACCEPTED.inc(accepted)
+            return JSONResponse({"accepted": accepted}, status_code=202)
+        metrics.ALERT_REQUESTS_REFUSED.inc(refused.refusal.code.value)
+        if refused.alerts:
+            metrics.ALERTS_REFUSED.inc(refused.alerts)
+        return refused.refusal.webhook_response()
 
     async def _intake(self, request: Request, parse: Parse) -> int:
         try:
-            principal = await authenticate(request.headers.get("authorization"))
+            with outage_refused():
+                principal = await authenticate(request.headers.get("authorization"))
         except Unauthenticated as exc:
-            raise _Refused(
-                401,
-                "UNAUTHENTICATED",
-                str(exc),
-                headers={"WWW-Authenticate": 'Bearer realm="incidentgraph"'},
-            ) from None
+            raise unauthenticated(str(exc)) from None
         if not allowed(principal.role, Action.INGEST_ALERTS):
-            raise _Refused(403, "FORBIDDEN", "only INGEST tokens may post alerts")
+            raise Refusal(403, ErrorCode.FORBIDDEN, "only INGEST tokens may post alerts")
         if not _is_json(request.headers.get("content-type")):
-            raise _Refused(
-                415, "UNSUPPORTED_MEDIA_TYPE", "send the alerts as Content-Type: application/json"
+            raise Refusal(
+                415,
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "send the alerts as Content-Type: application/json",
             )
-        body = await self._body(request)
+        try:
+            body = await read_body(
+                request.receive,
+                limit=self.max_body,
+                content_length=request.headers.get("content-length"),
+            )
+        except ClientDisconnect:
+            raise Refusal(400, ErrorCode.VALIDATION, "the body ended early") from None
         received_at = datetime.now(UTC)
         try:
             alerts = parse(body, received_at=received_at, max_alerts=self.max_alerts)
         except ValidationFailed as exc:
-            raise _Refused(400, "VALIDATION", exc.message, field=exc.field) from None
+            raise Refusal.of(exc, status=400) from None
         if not alerts:
             return 0
         wait = self.rate_limit.take(principal.token_id, cost=len(alerts))
         if wait > 0:
             seconds = retry_after(wait)
-            raise _Refused(
-                429,
-                "RATE_LIMITED",
-                f"too many alerts for this token: retry in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-                alerts=len(alerts),
+            limited = RateLimited(
+                f"too many alerts for this token: retry in {seconds} s", retry_after=seconds
             )
+            headers = {"Retry-After": str(seconds)}
+            raise _Refused(Refusal.of(limited, status=429, headers=headers), alerts=len(alerts))
         encoded = [json.dumps(alert, ensure_ascii=False, separators=(",", ":")) for alert in alerts]
         try:
             await self.writer.write(
                 tenant_id=principal.tenant_id, payloads=encoded, received_at=received_at
             )
         except IntakeUnavailable as exc:
-            raise _Refused(
-                503,
-                "UNAVAILABLE",
-                f"{exc}: nothing was stored, retry",
-                headers={"Retry-After": "1"},
-                alerts=len(alerts),
-            ) from None
+            unavailable = Refusal.unavailable(f"{exc}: nothing was stored, retry")
+            raise _Refused(unavailable, alerts=len(alerts)) from None
         return len(alerts)
-
-    async def _body(self, request: Request) -> bytes:
-        too_large = _Refused(
-            413, "PAYLOAD_TOO_LARGE", f"the body may be at most {self.max_body} bytes"
-        )
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > self.max_body:
-                    raise too_large
-                chunks.append(chunk)
-        except ClientDisconnect:
-            raise _Refused(400, "VALIDATION", "the body ended early") from None
-        return b"".join(chunks)

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app import database
-from app.errors import RequestErrorCode
 from app.web import metrics
+from app.web.middleware.refusal import unauthenticated
 
 
 async def healthz(request: Request) -> Response:
@@ -37,9 +37,6 @@ def _may_scrape(request: Request) -> bool:
 async def metrics_page(request: Request) -> Response:
     """Process-wide figures only: no metric is labelled by tenant, token or user."""
     if not _may_scrape(request):
-        return JSONResponse(
-            {"error": "/metrics needs the metrics token", "code": RequestErrorCode.UNAUTHENTICATED},
-            status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="incidentgraph-metrics"'},
-        )
+        refusal = unauthenticated("/metrics needs the metrics token", realm="incidentgraph-metrics")
+        return refusal.webhook_response()
     return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -2,55 +2,74 @@
 
 The tenant is named by `?tenant=<id>` or by the bearer token when one is sent (CONTRACT
 section 4); either way the HMAC signature with the tenant's webhook secret is required (ours,
-or Jira Cloud's own X-Hub-Signature on the Jira endpoint).
+or Jira Cloud's own X-Hub-Signature on the Jira endpoint). Errors are JSON,
+`{"error": message, "code": CODE}`, as on the other webhooks.
 """
 
 from __future__ import annotations
 
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from app.errors import ErrorCode
 from app.models import ItsmConnection, ItsmProvider
 from app.services import secret_box
 from app.services.itsm import inbound
 from app.services.token import Unauthenticated, authenticate
+from app.web.middleware.body_limit import read_body
+from app.web.middleware.refusal import Refusal, outage_refused
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 
+# What each status of a refused delivery means, as a code.
+_CODES = {
+    400: ErrorCode.VALIDATION,
+    401: ErrorCode.UNAUTHENTICATED,
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    503: ErrorCode.UNAVAILABLE,
+}
 
-def _error(status: int, message: str) -> Response:
-    return JSONResponse({"error": message}, status_code=status)
+
+def _refusal(status: int, message: str) -> Refusal:
+    return Refusal(status, _CODES.get(status, ErrorCode.BAD_REQUEST), message)
 
 
 async def itsm_webhook(request: Request) -> Response:
     try:
+        with outage_refused():
+            return await _deliver(request)
+    except Refusal as refusal:
+        return refusal.webhook_response()
+
+
+async def _deliver(request: Request) -> Response:
+    try:
         provider = ItsmProvider(request.path_params["provider"])
     except ValueError:
-        return _error(404, "unknown provider: use servicenow or jira")
-    length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-        return _error(413, f"the body may be at most {MAX_BODY} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return _error(413, f"the body may be at most {MAX_BODY} bytes")
+        raise _refusal(404, "unknown provider: use servicenow or jira") from None
+    try:
+        body = await read_body(
+            request.receive, limit=MAX_BODY, content_length=request.headers.get("content-length")
+        )
+    except ClientDisconnect:
+        raise _refusal(400, "the body ended early") from None
     tenant_id = request.query_params.get("tenant")
     authorization = request.headers.get("authorization")
     if authorization:
         try:
             principal = await authenticate(authorization)
         except Unauthenticated as exc:
-            return _error(401, str(exc))
+            raise _refusal(401, str(exc)) from None
         if tenant_id is not None and tenant_id != principal.tenant_id:
-            return _error(401, "the token belongs to another tenant")
+            raise _refusal(401, "the token belongs to another tenant")
         tenant_id = principal.tenant_id
     if not tenant_id or len(tenant_id) > 64:
-        return _error(401, "name the tenant: ?tenant=<id> (or send its bearer token)")
+        raise _refusal(401, "name the tenant: ?tenant=<id> (or send its bearer token)")
     connection = await ItsmConnection.get_or_none(tenant_id=tenant_id, provider=provider)
     try:
         delivery = inbound.verify(
@@ -70,5 +89,5 @@ async def itsm_webhook(request: Request) -> Response:
             update=update,
         )
     except inbound.Rejected as exc:
-        return _error(exc.status, exc.message)
+        raise _refusal(exc.status, exc.message) from None
     return JSONResponse(result)

@@ -32,6 +32,23 @@ _MAX_BODY = 1 << 20
 _MAX_REQUEST = 64 << 10
 
 
+def operation_of(query: object, name: object, *, max_query_length: int) -> OperationType | None:
+    """The kind of operation a query text runs, None when that is not plain.
+
+    A text over the length limit is not parsed: the view refuses it.
+    """
+    if not isinstance(query, str) or len(query) > max_query_length:
+        return None
+    try:
+        # The schema's own arguments: both share one entry per document in the cache.
+        document = DOCUMENTS.parse(query, max_tokens=MAX_TOKENS)
+    except (GraphQLError, RecursionError):
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
+    return chosen[0].operation if len(chosen) == 1 else None
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """What the cache decided about one request body."""
@@ -68,20 +85,7 @@ class QueryCache:
         return self._ttl > 0
 
     def operation(self, query: object, name: object = None) -> OperationType | None:
-        """The kind of operation a query text runs, None when that is not plain.
-
-        A text over the length limit is not parsed: the view refuses it.
-        """
-        if not isinstance(query, str) or len(query) > self._max_query_length:
-            return None
-        try:
-            # The schema's own arguments: both share one entry per document in the cache.
-            document = DOCUMENTS.parse(query, max_tokens=MAX_TOKENS)
-        except (GraphQLError, RecursionError):
-            return None
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        chosen = [o for o in operations if name is None or (o.name and o.name.value == name)]
-        return chosen[0].operation if len(chosen) == 1 else None
+        return operation_of(query, name, max_query_length=self._max_query_length)
 
     def classify(self, principal: Principal, body: bytes) -> Request:
         """The operation a POST body runs, and its cache key when it is a cacheable query."""

@@ -35,6 +35,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
+from app.errors import ErrorCode
 from app.resolvers.context import Context
 from app.services.token import Unauthenticated, authenticate
 
@@ -230,7 +231,10 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.send_message(
                 {
                     "type": "connection_error",
-                    "payload": {"code": "RATE_LIMITED", "message": _TOO_MANY_CONNECTIONS},
+                    "payload": {
+                        "code": ErrorCode.RATE_LIMITED.value,
+                        "message": _TOO_MANY_CONNECTIONS,
+                    },
                 }
             )
             await self.websocket.close(code=4429, reason=_TOO_MANY_CONNECTIONS)

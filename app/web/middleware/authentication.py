@@ -1,0 +1,50 @@
+"""Who is calling `/graphql`: the bearer token's principal, put in the request's state.
+
+A request without a live token is answered 401 before anything else is counted; one the
+database cannot identify just now, 503 UNAVAILABLE. GraphiQL's page itself needs no token
+(it holds no data). WebSockets authenticate in `connection_init` (the view's business).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.services.token import Principal, Unauthenticated, authenticate
+from app.web import metrics
+from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
+
+
+def principal_of(scope: Scope) -> Principal | None:
+    principal: Principal | None = scope.get("state", {}).get("principal")
+    return principal
+
+
+def is_ide_page(scope: Scope) -> bool:
+    return (
+        scope["method"] == "GET"
+        and "query" not in QueryParams(scope.get("query_string", b""))
+        and "text/html" in Headers(scope=scope).get("accept", "")
+    )
+
+
+class Authentication:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_ide_page(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            with outage_refused():
+                try:
+                    principal = await authenticate(Headers(scope=scope).get("authorization"))
+                except Unauthenticated as exc:
+                    raise unauthenticated(str(exc)) from None
+        except Refusal as refusal:
+            await refusal.graphql_response()(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        metrics.GRAPHQL_HTTP_REQUESTS.inc()
+        await self.app(scope, receive, send)
