@@ -39,6 +39,10 @@ class ErrorCode(StrEnum):
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
+# What a client is told when the database cannot be reached (code UNAVAILABLE).
+UNAVAILABLE_MESSAGE = "the database is unavailable: nothing was done, retry shortly"
+
+
 class DomainError(Exception):
     code: ErrorCode = ErrorCode.VALIDATION
 

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
+from app.resolvers.errors import graphql_error
 from app.resolvers.incident import audit_reads, incident_key
 from app.resolvers.loaders import Loaders
 from app.schema.alert import (
@@ -34,7 +35,6 @@ from app.schema.alert import (
     UpdateCorrelationRuleInput,
 )
 from app.schema.common import PageInfo, UserError, from_global_id
-from app.schema.errors import graphql_error
 from app.schema.incident import Incident
 from app.services import alert_links
 from app.services import correlation_rules as rules

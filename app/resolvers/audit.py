@@ -9,9 +9,9 @@ from strawberry.types import Info
 from app.errors import DomainError
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
+from app.resolvers.errors import graphql_error
 from app.schema.audit import AuditFilter, AuditRecord, AuditRecordConnection, AuditRecordEdge
 from app.schema.common import INCIDENT_PREFIX, PageInfo, from_global_id
-from app.schema.errors import graphql_error
 from app.services import audit as service
 from app.services.permissions import Action
 

@@ -8,7 +8,7 @@ from strawberry.types import Info
 
 from app.errors import Forbidden
 from app.resolvers.context import Context
-from app.schema.errors import DomainGraphQLError
+from app.resolvers.errors import DomainGraphQLError
 from app.services.permissions import Action, allowed
 from app.services.token import Principal
 

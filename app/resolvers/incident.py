@@ -13,10 +13,10 @@ from app.errors import DomainError, ErrorCode, NotFound
 from app.models import Classification
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
+from app.resolvers.errors import graphql_error
 from app.resolvers.live import guarded
 from app.resolvers.loaders import Loaders
 from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
-from app.schema.errors import graphql_error
 from app.schema.incident import (
     AssignIncidentInput,
     DeclareIncidentInput,

@@ -13,10 +13,10 @@ from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Classification
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
+from app.resolvers.errors import graphql_error
 from app.resolvers.incident import incident_key
 from app.resolvers.live import guarded
 from app.schema.common import UserError, decode_seq_cursor
-from app.schema.errors import graphql_error
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services import audit, live
 from app.services import incident as service

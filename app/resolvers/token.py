@@ -9,8 +9,8 @@ from strawberry.types import Info
 from app.errors import DomainError, NotFound
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
+from app.resolvers.errors import graphql_error
 from app.schema.common import PageInfo, UserError, from_global_id
-from app.schema.errors import graphql_error
 from app.schema.token import (
     TOKEN_PREFIX,
     ApiToken,

@@ -1,15 +1,14 @@
 """Every GraphQL error leaves with an `extensions.code`; unexpected ones leave masked.
 
-The one conversion of a domain error (`app.errors`) into a top-level GraphQL error lives
-here; `UserError.of` is its payload twin. A database that cannot be reached is not a fault
-of the server's: it leaves as `UNAVAILABLE`, which the HTTP view answers with 503.
+A database that cannot be reached is not a fault of the server's: its errors leave as
+`UNAVAILABLE` (not logged with a trace), which the HTTP view answers with 503.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
@@ -17,51 +16,10 @@ from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.types import ExecutionContext
 
 from app import database
-from app.errors import DomainError, ErrorCode
+from app.errors import UNAVAILABLE_MESSAGE, ErrorCode
 from app.schema.documents import DOCUMENTS
 
 log = logging.getLogger("app.errors")
-
-UNAVAILABLE_MESSAGE = "the database is unavailable: nothing was done, retry shortly"
-
-
-def extensions_of(error: DomainError) -> dict[str, object]:
-    """A domain error's `extensions`: its code, the field it names if any, and its extras."""
-    extensions: dict[str, object] = {"code": error.code.value}
-    if error.field is not None:
-        extensions["field"] = error.field
-    extensions.update(error.extensions)
-    return extensions
-
-
-class DomainGraphQLError(GraphQLError):
-    """A domain error raised as a top-level GraphQL error; `.error` keeps it, so that a
-    mutation may answer it in its payload instead."""
-
-    def __init__(self, error: DomainError) -> None:
-        super().__init__(error.message, extensions=extensions_of(error))
-        self.error = error
-
-
-def graphql_error(error: DomainError) -> GraphQLError:
-    return DomainGraphQLError(error)
-
-
-def coded_error(code: ErrorCode, message: str, **extensions: object) -> GraphQLError:
-    """A top-level GraphQL error that is no domain error's (a refusal, a slow consumer)."""
-    return GraphQLError(message, extensions={"code": code.value, **extensions})
-
-
-def codes_of(errors: list[GraphQLError] | list[Mapping[str, object]] | None) -> set[str]:
-    """The `extensions.code` of each error, as GraphQLErrors or as formatted dicts."""
-    found: set[str] = set()
-    for error in errors or []:
-        extensions = (
-            error.extensions if isinstance(error, GraphQLError) else error.get("extensions")
-        )
-        if isinstance(extensions, Mapping) and isinstance(extensions.get("code"), str):
-            found.add(extensions["code"])
-    return found
 
 
 def _has_code(error: GraphQLError) -> bool:

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from app import models
 from app.errors import ValidationFailed
 from app.resolvers.context import Context
+from app.resolvers.errors import graphql_error
 from app.resolvers.loaders import Loaders
 from app.schema.common import (
     INCIDENT_PREFIX,
@@ -22,7 +23,6 @@ from app.schema.common import (
     decode_seq_cursor,
     to_global_id,
 )
-from app.schema.errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.timeline import TimelineEventConnection
 from app.services import board, incident_search, lifecycle

@@ -33,8 +33,8 @@ from app.config import Settings
 from app.errors import ErrorCode
 from app.pubsub.broker import Broker
 from app.resolvers.context import Context
+from app.resolvers.errors import coded_error, codes_of, graphql_error
 from app.schema import schema
-from app.schema.errors import coded_error, codes_of, graphql_error
 from app.services import audit
 from app.services.token import Principal, Unauthenticated, authenticate
 from app.web import metrics

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from starlette.responses import JSONResponse, Response
 
 from app import database
-from app.errors import DomainError, ErrorCode
+from app.errors import UNAVAILABLE_MESSAGE, DomainError, ErrorCode
 
 # How long a client should wait before retrying a request the database could not serve.
 UNAVAILABLE_RETRY_AFTER = 1
@@ -55,7 +55,7 @@ class Refusal(Exception):
         )
 
     @classmethod
-    def unavailable(cls, message: str = "the database is unavailable: retry shortly") -> Refusal:
+    def unavailable(cls, message: str = UNAVAILABLE_MESSAGE) -> Refusal:
         seconds = UNAVAILABLE_RETRY_AFTER
         return cls(
             503,
