@@ -16,6 +16,8 @@ query Board($text: String!) {
 }
 """
 
+TITLE = "query Title($id: ID!) { incident(id: $id) { title } }"
+
 
 async def board(client, marker):
     response = await client.post(COUNT_OPEN, {"text": marker})
@@ -56,6 +58,18 @@ async def test_mutation_errors_and_subscriptions_over_post_are_not_cached(client
     response = await client.post("subscription { incidentsChanged { id } }")
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+
+async def test_an_answer_is_cached_by_its_result_not_by_the_words_in_it(client):
+    # given an incident titled with the word a response's errors are listed under
+    incident = await declare(client, title="errors")
+
+    # when it is read again and again
+    answers = [await client.post(TITLE, {"id": incident["id"]}) for _ in range(5)]
+
+    # then it is answered from cache: its result had no error
+    assert [a.json()["data"]["incident"]["title"] for a in answers] == ["errors"] * 5
+    assert [a.headers.get("x-cache") for a in answers][-3:] == ["hit"] * 3
 
 
 @pytest.fixture
