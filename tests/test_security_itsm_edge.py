@@ -404,35 +404,36 @@ async def test_private_addresses_are_refused_when_configured(
 
 
 async def test_an_address_that_turned_private_is_refused_at_call_time(
-    strict_server: Server, servicenow: FakeServiceNow
+    strict_server: Server,
 ) -> None:
     # given a ServiceNow connection configured with a public address, whose host now
-    # answers with a private one (as DNS rebinding would)
+    # answers with a private one (as DNS rebinding would); the provider is this test's
+    # own, so no other server's worker can be the one calling it
     client = strict_server.client()
     try:
-        await configure(
-            client, "SERVICENOW", "https://198.51.101.7", username="integration", secret="pw"
-        )
-        execute(
-            strict_server.backend,
-            f"UPDATE itsm_connection SET base_url = '{servicenow.url}' "
-            "WHERE provider = 'servicenow'",
-        )
-        servicenow.reset_calls()
+        with FakeServiceNow(password=SN_PASSWORD) as servicenow:
+            await configure(
+                client, "SERVICENOW", "https://198.51.101.7", username="integration", secret="pw"
+            )
+            execute(
+                strict_server.backend,
+                f"UPDATE itsm_connection SET base_url = '{servicenow.url}' "
+                "WHERE provider = 'servicenow'",
+            )
 
-        # when a ticket is created from an incident
-        incident = await declare(client, title="Rebinding")
-        await create_ticket(client, incident["id"], "SERVICENOW")
+            # when a ticket is created from an incident
+            incident = await declare(client, title="Rebinding")
+            await create_ticket(client, incident["id"], "SERVICENOW")
 
-        # then the call is never made, and the error says only that the provider is
-        # unreachable
-        async def failed() -> dict[str, Any] | None:
-            ticket = await ticket_of(client, incident["id"])
-            return ticket if ticket["lastError"] else None
+            # then the call is never made, and the error says only that the provider is
+            # unreachable
+            async def failed() -> dict[str, Any] | None:
+                ticket = await ticket_of(client, incident["id"])
+                return ticket if ticket["lastError"] else None
 
-        ticket = await eventually(failed, what="a recorded error")
-        assert ticket["lastError"].endswith("provider unreachable"), ticket
-        assert servicenow.calls == []
+            ticket = await eventually(failed, what="a recorded error")
+            assert ticket["lastError"].endswith("provider unreachable"), ticket
+            assert servicenow.calls == []
     finally:
         await client.aclose()
 
