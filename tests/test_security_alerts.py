@@ -61,6 +61,16 @@ query Quarantine($first: Int, $after: String) {
   }
 }
 """
+RETRY = """
+mutation Retry($ids: [ID!]!) {
+  retryQuarantinedAlerts(input: {ids: $ids}) { count errors { code field message } }
+}
+"""
+DISCARD = """
+mutation Discard($ids: [ID!]!) {
+  discardQuarantinedAlerts(input: {ids: $ids}) { count errors { code field message } }
+}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +381,73 @@ async def test_admins_list_their_tenants_quarantined_alerts_page_by_page(server,
     assert [e["extensions"]["code"] for e in denied["errors"]] == ["FORBIDDEN"]
     bad = await admin.raw(QUARANTINE, {"first": -1})
     assert [e["extensions"]["code"] for e in bad["errors"]] == ["VALIDATION"]
+
+
+async def test_admins_retry_quarantined_alerts_into_the_intake_or_discard_them(
+    server, tenants, clients
+):
+    # given two alerts of the first tenant that a processor could not store at the time
+    # (a disk that was full), and that store now
+    first, second = tenants["first"], tenants["second"]
+    service = f"retry-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    async with connected(server.backend.database_url):
+        for name in ("again", "gone"):
+            await AlertQuarantine.create(
+                tenant_id=first["id"],
+                payload=normalised(f"{service}-{name}", service=service),
+                received_at=now,
+                quarantined_at=now,
+                error="OperationalError: disk full",
+            )
+    admin = clients(first["ADMIN"])
+
+    async def held() -> dict[str, str]:
+        data = await admin.execute(QUARANTINE, {"first": 500})
+        nodes = [e["node"] for e in data["alertQuarantine"]["edges"]]
+        return {n["fingerprint"]: n["id"] for n in nodes if n["fingerprint"].startswith(service)}
+
+    ids = await held()
+    again, gone = ids[f"{service}-again"], ids[f"{service}-gone"]
+
+    # when another tenant's admin, a responder, an unknown id among known ones, or no id
+    # at all asks for them
+    stranger = await clients(second["ADMIN"]).execute(RETRY, {"ids": [again]})
+    mixed = await admin.execute(DISCARD, {"ids": [again, gone, "aqr_999999999"]})
+    malformed = await admin.execute(RETRY, {"ids": [again, "alr_x"]})
+    empty = await admin.execute(RETRY, {"ids": []})
+    denied = await clients(first["RESPONDER"]).raw(DISCARD, {"ids": [gone]})
+
+    # then each is refused with its code, and both rows are still there
+    def codes(data: dict[str, Any], name: str) -> list[tuple[str, str]]:
+        return [(e["code"], e["field"]) for e in data[name]["errors"]]
+
+    assert codes(stranger, "retryQuarantinedAlerts") == [("NOT_FOUND", "ids")]
+    assert codes(mixed, "discardQuarantinedAlerts") == [("NOT_FOUND", "ids")]
+    assert codes(malformed, "retryQuarantinedAlerts") == [("NOT_FOUND", "ids")]
+    assert codes(empty, "retryQuarantinedAlerts") == [("VALIDATION", "ids")]
+    assert [e["extensions"]["code"] for e in denied["errors"]] == ["FORBIDDEN"]
+    assert await held() == ids
+
+    # when its admin retries one and discards the other
+    retried = await admin.execute(RETRY, {"ids": [again, again]})
+    discarded = await admin.execute(DISCARD, {"ids": [gone]})
+
+    # then the retried one leaves the quarantine and is processed into an alert, the
+    # discarded one is gone for good, and neither can be taken twice
+    assert retried["retryQuarantinedAlerts"] == {"count": 1, "errors": []}
+    assert discarded["discardQuarantinedAlerts"] == {"count": 1, "errors": []}
+    assert await held() == {}
+
+    async def stored() -> list[dict[str, Any]] | None:
+        return await alerts_of(admin, service=[service]) or None
+
+    alerts = await eventually(stored, timeout=15, what="the retried alert stored")
+    assert [a["fingerprint"] for a in alerts] == [f"{service}-again"]
+    twice = await admin.execute(RETRY, {"ids": [again]})
+    assert codes(twice, "retryQuarantinedAlerts") == [("NOT_FOUND", "ids")]
+    async with connected(server.backend.database_url):
+        assert not await AlertIntake.filter(tenant_id=first["id"]).exists()
 
 
 # --- an alert's text is as classified as its incident ---------------------------------------

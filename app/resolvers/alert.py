@@ -27,12 +27,16 @@ from app.schema.alert import (
     CorrelationRulePayload,
     CreateCorrelationRuleInput,
     DeleteCorrelationRuleInput,
+    DiscardQuarantinedAlertsInput,
     LinkAlertInput,
     QuarantinedAlert,
     QuarantinedAlertConnection,
     QuarantinedAlertEdge,
+    QuarantinedAlertsPayload,
+    RetryQuarantinedAlertsInput,
     UnlinkAlertInput,
     UpdateCorrelationRuleInput,
+    quarantine_key,
 )
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.incident import Incident
@@ -165,9 +169,7 @@ async def incident_alerts(
     )
 
 
-async def alert_quarantine(
-    info: Info[Context, Any], first: int | None = None, after: str | None = None
-) -> QuarantinedAlertConnection:
+def _quarantine_reader(info: Info[Context, Any]) -> Principal:
     principal = authorize(info, Action.MANAGE_CORRELATION)
     if not reaches(principal.clearance, ALERT_CLASSIFICATION):
         # The rows hold whole alerts.
@@ -177,7 +179,13 @@ async def alert_quarantine(
                 f"{principal.clearance.value}"
             )
         )
-    tenant_id = principal.tenant_id
+    return principal
+
+
+async def alert_quarantine(
+    info: Info[Context, Any], first: int | None = None, after: str | None = None
+) -> QuarantinedAlertConnection:
+    tenant_id = _quarantine_reader(info).tenant_id
     try:
         page = await quarantine.list_quarantined(tenant_id=tenant_id, first=first, after=after)
     except DomainError as error:
@@ -263,6 +271,38 @@ async def unlink_alert(info: Info[Context, Any], input: UnlinkAlertInput) -> Ale
 
 
 # --- correlation rules ----------------------------------------------------------------------
+
+
+async def retry_quarantined_alerts(
+    info: Info[Context, Any], input: RetryQuarantinedAlertsInput
+) -> QuarantinedAlertsPayload:
+    tenant_id = _quarantine_reader(info).tenant_id
+    return await _quarantine_command(input.ids, tenant_id, quarantine.retry_quarantined)
+
+
+async def discard_quarantined_alerts(
+    info: Info[Context, Any], input: DiscardQuarantinedAlertsInput
+) -> QuarantinedAlertsPayload:
+    tenant_id = _quarantine_reader(info).tenant_id
+    return await _quarantine_command(input.ids, tenant_id, quarantine.discard_quarantined)
+
+
+async def _quarantine_command(
+    ids: list[strawberry.ID],
+    tenant_id: str,
+    command: Callable[..., Awaitable[int]],
+) -> QuarantinedAlertsPayload:
+    try:
+        keys = []
+        for value in ids:
+            key = quarantine_key(value)
+            if key is None:
+                raise NotFound(f"no quarantined alert with id {value!r}", field="ids")
+            keys.append(key)
+        count = await command(tenant_id=tenant_id, ids=keys)
+    except DomainError as error:
+        return QuarantinedAlertsPayload(count=0, errors=[UserError.of(error)])
+    return QuarantinedAlertsPayload(count=count, errors=[])
 
 
 def rule_key(value: str) -> str:

@@ -29,6 +29,7 @@ from app.schema.alert import (
     CorrelationRule,
     CorrelationRulePayload,
     QuarantinedAlertConnection,
+    QuarantinedAlertsPayload,
 )
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
@@ -190,6 +191,16 @@ class Mutation:
     delete_correlation_rule: CorrelationRulePayload = strawberry.mutation(
         resolver=alert_resolvers.delete_correlation_rule,
         description="Delete a rule; the ones after it move up. ADMIN only.",
+    )
+    retry_quarantined_alerts: QuarantinedAlertsPayload = strawberry.mutation(
+        resolver=alert_resolvers.retry_quarantined_alerts,
+        description="Send quarantined alerts back to the intake, as they were accepted, once "
+        "what stopped them is fixed; all of them or, on an error, none. ADMIN only.",
+    )
+    discard_quarantined_alerts: QuarantinedAlertsPayload = strawberry.mutation(
+        resolver=alert_resolvers.discard_quarantined_alerts,
+        description="Delete quarantined alerts for good; all of them or, on an error, none. "
+        "ADMIN only.",
     )
 
 

@@ -225,6 +225,34 @@ class QuarantinedAlertConnection:
         return await self.counter()
 
 
+@strawberry.input
+class RetryQuarantinedAlertsInput:
+    ids: list[strawberry.ID] = strawberry.field(
+        description="Quarantined alerts (`QuarantinedAlert.id`), at most 500."
+    )
+
+
+@strawberry.input
+class DiscardQuarantinedAlertsInput:
+    ids: list[strawberry.ID] = strawberry.field(
+        description="Quarantined alerts (`QuarantinedAlert.id`), at most 500."
+    )
+
+
+@strawberry.type
+class QuarantinedAlertsPayload:
+    count: int = strawberry.field(description="How many quarantined alerts this took.")
+    errors: list[UserError]
+
+
+def quarantine_key(value: str) -> int | None:
+    """The row number inside a quarantined alert's id, or None when it is not one."""
+    number = value[len(QUARANTINE_PREFIX) :]
+    if not value.startswith(QUARANTINE_PREFIX) or not number.isascii() or not number.isdigit():
+        return None
+    return int(number) if len(number) <= 18 else None
+
+
 # --- correlation rules ----------------------------------------------------------------------
 
 

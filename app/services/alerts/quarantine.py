@@ -1,7 +1,10 @@
 """Intake rows the alert processor could not store, as their tenant's admins read them.
 
 The processor moves such a row here (services/alerts/processor.py) so that it holds up no
-other alert; the row keeps its payload as accepted and the error that stopped it.
+other alert; the row keeps its payload as accepted and the error that stopped it. An admin
+sends rows back to the intake (once what stopped them is fixed) or discards them; either
+takes a set of rows whole or not at all, so a row is never both retried and kept, nor
+queued twice by two admins at once.
 """
 
 from __future__ import annotations
@@ -9,15 +12,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.errors import ValidationFailed
-from app.models import AlertQuarantine
+from tortoise.transactions import in_transaction
+
+from app.errors import Conflict, NotFound, ValidationFailed
+from app.models import AlertIntake, AlertQuarantine
+from app.services import alerts
+
+log = logging.getLogger(__name__)
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 500
+# Rows one retry or discard may name.
+ACTION_MAX = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,62 @@ async def list_quarantined(
 async def count_quarantined(*, tenant_id: str) -> int:
     count: int = await AlertQuarantine.filter(tenant_id=tenant_id).count()
     return count
+
+
+async def retry_quarantined(*, tenant_id: str, ids: Sequence[int]) -> int:
+    """The rows back into the intake, behind what is queued there, as they were accepted;
+    the processor takes them as any other (one that fails again is quarantined again)."""
+    wanted = _action_ids(ids)
+    async with in_transaction() as conn:
+        rows = await _take(tenant_id, wanted, conn)
+        for row in rows:
+            await AlertIntake.create(
+                tenant_id=tenant_id,
+                payload=row.payload,
+                received_at=row.received_at,
+                using_db=conn,
+            )
+    alerts.wake()
+    log.info("%d quarantined alerts of tenant %s sent back to the intake", len(rows), tenant_id)
+    return len(rows)
+
+
+async def discard_quarantined(*, tenant_id: str, ids: Sequence[int]) -> int:
+    """The rows deleted for good."""
+    wanted = _action_ids(ids)
+    async with in_transaction() as conn:
+        rows = await _take(tenant_id, wanted, conn)
+    log.info("%d quarantined alerts of tenant %s discarded", len(rows), tenant_id)
+    return len(rows)
+
+
+def _action_ids(ids: Sequence[int]) -> list[int]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        raise ValidationFailed("name at least one quarantined alert", field="ids")
+    if len(wanted) > ACTION_MAX:
+        raise ValidationFailed(f"at most {ACTION_MAX} quarantined alerts at once", field="ids")
+    return wanted
+
+
+async def _take(tenant_id: str, ids: list[int], conn: Any) -> list[AlertQuarantine]:
+    """The tenant's rows of these ids, deleted in the caller's transaction: all of them, or
+    an error that rolls the transaction back."""
+    rows: list[AlertQuarantine] = (
+        await AlertQuarantine.filter(tenant_id=tenant_id, id__in=ids).using_db(conn).order_by("id")
+    )
+    missing = sorted(set(ids) - {int(row.id) for row in rows})
+    if missing:
+        raise NotFound(
+            f"{len(missing)} of these ids name no quarantined alert of this tenant", field="ids"
+        )
+    deleted = await AlertQuarantine.filter(tenant_id=tenant_id, id__in=ids).using_db(conn).delete()
+    if deleted != len(ids):
+        # Another admin took some of them between our read and our delete.
+        raise Conflict(
+            "some of these quarantined alerts were just retried or discarded", field="ids"
+        )
+    return rows
 
 
 def _page_size(first: int | None) -> int:
