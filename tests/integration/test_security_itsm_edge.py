@@ -21,18 +21,7 @@ import pytest
 
 from tests.fakes.jira import FakeJira
 from tests.fakes.servicenow import FakeServiceNow
-from tests.support import (
-    ROOT,
-    Backend,
-    GraphQLClient,
-    Server,
-    create_pg_database,
-    declare,
-    drop_pg_database,
-    eventually,
-    free_port,
-)
-from tests.test_itsm_sync import (
+from tests.integration.test_itsm_sync import (
     CONFIGURE,
     WEBHOOK_SECRET,
     configure,
@@ -45,6 +34,17 @@ from tests.test_itsm_sync import (
     ticket_in,
     ticket_of,
     types,
+)
+from tests.support import (
+    ROOT,
+    Backend,
+    GraphQLClient,
+    Server,
+    create_pg_database,
+    declare,
+    drop_pg_database,
+    eventually,
+    free_port,
 )
 
 SN_PASSWORD = "s3cret-pw-Zq81-never-stored"
