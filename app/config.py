@@ -318,9 +318,7 @@ class Settings:
                 "INCIDENTGRAPH_MAX_QUERY_COST must be between 0 (no limit) and 100000000"
             )
         if not 1_024 <= self.max_push_bytes <= 1_073_741_824:
-            raise ConfigError(
-                "INCIDENTGRAPH_MAX_PUSH_BYTES must be between 1024 and 1073741824"
-            )
+            raise ConfigError("INCIDENTGRAPH_MAX_PUSH_BYTES must be between 1024 and 1073741824")
 
 
 def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:

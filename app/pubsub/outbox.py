@@ -15,11 +15,12 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app.core.clock import utcnow
 from app.models import OutboxMessage
 from app.pubsub import channels
 from app.pubsub.broker import Broker
@@ -140,7 +141,7 @@ class OutboxRelay:
                 sent.append(message.id)
         finally:
             if sent:
-                await OutboxMessage.filter(id__in=sent).update(sent_at=datetime.now(UTC))
+                await OutboxMessage.filter(id__in=sent).update(sent_at=utcnow())
 
     async def _send(self, tenant_id: str, incident_id: str, payload: str) -> None:
         for channel in _targets(tenant_id, incident_id):
@@ -159,7 +160,7 @@ class OutboxRelay:
 
     async def sweep(self, *, grace: timedelta = _SWEEP_GRACE) -> int:
         """Publish rows left unsent for longer than `grace`; returns how many were sent."""
-        now = datetime.now(UTC)
+        now = utcnow()
         async with in_transaction():
             query = OutboxMessage.filter(sent_at=None, created_at__lt=now - grace).order_by("id")
             if self._use_row_locks:
@@ -174,7 +175,7 @@ class OutboxRelay:
                     break
                 sent.append(row.id)
             if sent:
-                await OutboxMessage.filter(id__in=sent).update(sent_at=datetime.now(UTC))
+                await OutboxMessage.filter(id__in=sent).update(sent_at=utcnow())
         await OutboxMessage.filter(sent_at__lt=now - _KEEP_SENT).delete()
         return len(sent)
 

@@ -9,12 +9,12 @@ from typing import Annotated, Any, TypeAlias
 import strawberry
 
 from app import models
+from app.core.clock import utcnow
 from app.schema.common import INCIDENT_PREFIX, to_global_id
 from app.schema.incident import Impact, IncidentStatus, Persona, Priority, Severity
 from app.schema.timeline import TimelineEvent
 from app.services import board as domain
 from app.services.classification import REDACTED, field_readable, redact_text
-from app.services.incident_snapshot import utcnow
 
 ServiceHealth: TypeAlias = Annotated[
     domain.ServiceHealth,

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from app import models
+from app.core.clock import utcnow
 from app.errors import ValidationFailed
 from app.resolvers.context import Context
 from app.resolvers.errors import graphql_error
@@ -33,7 +34,7 @@ from app.services.classification import (
     field_readable,
     redact_text,
 )
-from app.services.incident_snapshot import IncidentSnapshot, utcnow
+from app.services.incident_snapshot import IncidentSnapshot
 from app.services.timeline import SeqRange
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,

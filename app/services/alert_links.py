@@ -23,6 +23,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
+from app.core.clock import utcnow
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
 from app.services import lease, lifecycle
@@ -34,7 +35,7 @@ from app.services.classification import (
     visible_incident_levels,
 )
 from app.services.incident import append_events
-from app.services.incident_snapshot import IncidentSnapshot, utcnow
+from app.services.incident_snapshot import IncidentSnapshot
 from app.services.incident_validation import storable
 from app.services.timeline import EventType, NewEvent
 

@@ -26,6 +26,7 @@ from typing import Any
 from pypika_tortoise.functions import Cast
 from tortoise.expressions import Function, Q, Subquery
 
+from app.core.clock import utcnow
 from app.errors import ValidationFailed
 from app.models import AuditRecord, Classification, Incident
 from app.services.classification import field_readable, incident_visible, redact_json
@@ -56,7 +57,7 @@ async def record(
     origin = _origin.get()
     await AuditRecord.create(
         tenant_id=tenant_id,
-        time=datetime.now(UTC),
+        time=utcnow(),
         actor=origin.actor,
         token_id=origin.token_id,
         request_id=origin.request_id,
@@ -91,7 +92,7 @@ Read = tuple[str, str, str]  # (tenant, incident, via)
 
 async def _write_reads(reads: Sequence[Read], origins: Sequence[Origin]) -> None:
     """One record per origin and read, all in one write."""
-    now = datetime.now(UTC)
+    now = utcnow()
     await AuditRecord.bulk_create(
         [
             AuditRecord(

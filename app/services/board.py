@@ -27,9 +27,10 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from app.core.clock import utcnow
 from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
 from app.services.classification import effective, visible_incident_levels
-from app.services.incident_snapshot import IncidentSnapshot, utcnow
+from app.services.incident_snapshot import IncidentSnapshot
 from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
 from app.services.timeline import EventRecord, EventType, SeqRange, load_ranges
@@ -439,8 +440,8 @@ async def _public_updates(
         {
             s.id
             for s in active
-            if s.service and effective(Classification.PUBLIC, s.classification)
-            is Classification.PUBLIC
+            if s.service
+            and effective(Classification.PUBLIC, s.classification) is Classification.PUBLIC
         }
     )
     if not incidents:

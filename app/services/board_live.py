@@ -19,12 +19,12 @@ from collections.abc import AsyncGenerator
 from datetime import timedelta
 from weakref import WeakKeyDictionary
 
+from app.core.clock import utcnow
 from app.errors import DomainError
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker
 from app.services.board import Board, Persona, build_board, clearance_for
-from app.services.incident_snapshot import utcnow
 from app.services.live import Live
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app.core.clock import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.models import CorrelationRule, Impact, Severity, Tenant, Urgency
 from app.services import audit
 from app.services.alerts.correlation import DEFAULT_RULE, RULE_FIELDS, Rule, validate_rule
-from app.services.incident_snapshot import utcnow
 
 RULES_MAX = 200
 

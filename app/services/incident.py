@@ -13,6 +13,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from app.core.clock import utcnow
 from app.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
     Classification,
@@ -40,7 +41,6 @@ from app.services.incident_snapshot import (
     IncidentSnapshot,
     get_incident,
     parse_incident_id,
-    utcnow,
 )
 from app.services.itsm import outbound as itsm_outbound
 from app.services.permissions import Action, allowed

@@ -20,6 +20,7 @@ from typing import Final
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
+from app.core.clock import utcnow
 from app.models import Lease
 
 # This process, as lease owner.
@@ -31,7 +32,7 @@ _EXPIRED = datetime(1970, 1, 1, tzinfo=UTC)
 
 async def acquire(name: str, *, seconds: float, owner: str = OWNER) -> bool:
     """Take or renew the lease `name` for `seconds`; False if another owner holds it."""
-    now = datetime.now(UTC)
+    now = utcnow()
     until = now + timedelta(seconds=seconds)
     free = Lease.filter(Q(owner=owner) | Q(expires_at__lt=now), name=name)
     if await free.update(owner=owner, expires_at=until):

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
+from app.core.clock import utcnow
 from app.errors import NotFound
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
 from app.services.incident_search import IncidentFilter, changed_since, visible
-from app.services.incident_snapshot import IncidentSnapshot, get_incident, utcnow
+from app.services.incident_snapshot import IncidentSnapshot, get_incident
 from app.services.timeline import EventRecord, events_after
 
 _SEEN_LIMIT = 10_000

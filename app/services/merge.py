@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from app.core.clock import utcnow
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
     Alert,
@@ -46,7 +47,7 @@ from app.services.incident import (
     enqueue_message,
     write_events,
 )
-from app.services.incident_snapshot import IncidentSnapshot, utcnow
+from app.services.incident_snapshot import IncidentSnapshot
 from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm import sync as itsm_sync
 from app.services.timeline import EventRecord, EventType, NewEvent

@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from app.core.clock import utcnow
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant
 from app.services import audit
@@ -242,7 +243,7 @@ async def revoke_token(*, token_id: str, tenant_id: str | None = None) -> TokenR
         if row is None:
             raise NotFound(f"no token {token_id!r}", field="id")
         if row.revoked_at is None:
-            row.revoked_at = datetime.now(UTC)
+            row.revoked_at = utcnow()
             await row.save(update_fields=["revoked_at"])
             await audit.record(
                 tenant_id=row.tenant_id,

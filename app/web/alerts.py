@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from app.config import Settings
+from app.core.clock import utcnow
 from app.errors import ErrorCode, RateLimited, ValidationFailed
 from app.services.alerts import payloads
 from app.services.alerts.intake import IntakeUnavailable, IntakeWriter
@@ -106,7 +106,7 @@ class AlertWebhooks:
             )
         except ClientDisconnect:
             raise Refusal(400, ErrorCode.VALIDATION, "the body ended early") from None
-        received_at = datetime.now(UTC)
+        received_at = utcnow()
         try:
             alerts = parse(body, received_at=received_at, max_alerts=self.max_alerts)
         except ValidationFailed as exc:

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -35,6 +35,7 @@ from tortoise.functions import Max
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.core.clock import utcnow
 from app.errors import DomainError
 from app.models import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule
 from app.models import TimelineEvent as TimelineEventRow
@@ -195,7 +196,7 @@ class AlertProcessor:
         """The oldest intake rows (`ids` None), or these, stored in one transaction."""
         async with in_transaction() as conn:
             sql = sql_for(conn)
-            now = datetime.now(UTC)
+            now = utcnow()
             await self._renew(conn, sql, now)
             if ids is None:
                 rows = await conn.execute_query_dict(
@@ -254,7 +255,7 @@ class AlertProcessor:
         reason = _reason(error)
         async with in_transaction() as conn:
             sql = sql_for(conn)
-            now = datetime.now(UTC)
+            now = utcnow()
             await self._renew(conn, sql, now)
             moved = await conn.execute_query_dict(sql.quarantine, [intake_id, now, reason])
             if not moved:
@@ -438,7 +439,7 @@ class AlertProcessor:
         )
         if not owed:
             return
-        now = datetime.now(UTC)
+        now = utcnow()
         window = timedelta(seconds=self._settings.alert_coalesce_seconds)
         recent: dict[str, datetime] = {}
         if window:
@@ -542,7 +543,7 @@ async def _claim(group: Mapping[str, Any], incident_id: uuid.UUID, *, require_al
     if not mine:
         raise _NotPending
     linked = await Alert.filter(group_id=group["id"], incident_id__isnull=True).update(
-        incident_id=incident_id, pending_event=LINKED, updated_at=datetime.now(UTC)
+        incident_id=incident_id, pending_event=LINKED, updated_at=utcnow()
     )
     if not linked and require_alerts:
         raise _NoAlerts

@@ -21,10 +21,10 @@ from urllib.parse import urlparse
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.core.clock import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.models import Classification, ItsmConnection, ItsmProvider
 from app.services import audit, secret_box
-from app.services.incident_snapshot import utcnow
 from app.services.itsm import egress
 from app.services.itsm.connector import Connector, ProviderError
 from app.services.itsm.mapping import (

@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.core.clock import utcnow
+
 UNREACHABLE = "provider unreachable"
 
 
@@ -140,7 +142,7 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    return max((when - (now or utcnow())).total_seconds(), 0.0)
 
 
 def checked_base_url(base_url: str) -> str:

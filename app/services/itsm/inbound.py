@@ -33,8 +33,9 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from app.core.clock import utcnow
 from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket, SyncJobKind
-from app.services.incident_snapshot import get_incident, utcnow
+from app.services.incident_snapshot import get_incident
 from app.services.itsm import keys, notes, outbound
 from app.services.itsm.connector import RemoteNote, RemoteTicket
 from app.services.itsm.mapping import rules_for

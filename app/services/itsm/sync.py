@@ -21,6 +21,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
+from app.core.clock import utcnow
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.models import (
     Classification,
@@ -37,7 +38,7 @@ from app.models import (
 from app.services import incident as incidents
 from app.services import lifecycle
 from app.services.classification import field_readable, incident_visible
-from app.services.incident_snapshot import IncidentSnapshot, get_incident, utcnow
+from app.services.incident_snapshot import IncidentSnapshot, get_incident
 from app.services.itsm import keys, outbound
 from app.services.itsm.connection import get_connection
 from app.services.itsm.connector import RemoteTicket

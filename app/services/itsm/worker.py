@@ -21,11 +21,12 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.core.clock import utcnow
 from app.models import (
     InboundDelivery,
     IncidentStatus,
@@ -158,7 +159,7 @@ class SyncWorker:
         if not await lease.acquire(name, seconds=seconds):
             # Not a failure: the holder is syncing this ticket; these jobs follow shortly.
             await SyncJob.filter(id__in=job_ids).update(
-                next_attempt_at=datetime.now(UTC) + timedelta(seconds=LEASE_BUSY_SECONDS)
+                next_attempt_at=utcnow() + timedelta(seconds=LEASE_BUSY_SECONDS)
             )
             return
         # A sync posting many notes to a slow provider may outlast the lease: keep it.
@@ -172,7 +173,7 @@ class SyncWorker:
             await lease.release(name)
 
     async def _claim(self) -> dict[str, list[int]]:
-        now = datetime.now(UTC)
+        now = utcnow()
         async with in_transaction():
             query = SyncJob.filter(done_at=None, next_attempt_at__lte=now).order_by("id")
             if self._use_row_locks:
@@ -217,7 +218,7 @@ class SyncWorker:
             attempts = ticket.attempts + 1
             dead = not retryable or attempts >= settings.itsm_max_attempts
             if dead:
-                await SyncJob.filter(id__in=job_ids).update(done_at=datetime.now(UTC))
+                await SyncJob.filter(id__in=job_ids).update(done_at=utcnow())
             else:
                 delay = backoff(
                     attempts - 1,
@@ -233,7 +234,7 @@ class SyncWorker:
                 # The ticket's jobs queued meanwhile wait too: one backoff per ticket, and no
                 # second post while one that timed out may still land.
                 await SyncJob.filter(ticket_id=ticket.id, done_at=None).update(
-                    next_attempt_at=datetime.now(UTC) + timedelta(seconds=delay)
+                    next_attempt_at=utcnow() + timedelta(seconds=delay)
                 )
             log.warning(
                 "%s ticket %s: attempt %d failed: %s%s",
@@ -246,7 +247,7 @@ class SyncWorker:
             await record_failure(ticket=ticket, message=message, dead=dead, attempts=attempts)
             return
         # Normally marked done with the outcome; this covers a ticket unlinked meanwhile.
-        await SyncJob.filter(id__in=job_ids, done_at=None).update(done_at=datetime.now(UTC))
+        await SyncJob.filter(id__in=job_ids, done_at=None).update(done_at=utcnow())
 
 
 async def _keep_lease(name: str, seconds: float) -> None:
@@ -402,7 +403,7 @@ def _path(start: str, goal: str) -> list[str]:
 
 async def enqueue_reconcile() -> int:
     """A RECONCILE job for every linked ticket with nothing queued (and not dead-lettered)."""
-    now = datetime.now(UTC)
+    now = utcnow()
     busy = set(await SyncJob.filter(done_at=None).values_list("ticket_id", flat=True))
     tickets = await LinkedTicket.filter(
         external_key__isnull=False, sync_state__not=SyncState.ERROR
@@ -430,7 +431,7 @@ async def prune(*, job_retention_seconds: float, now: datetime | None = None) ->
     how many of each."""
     from app.services.itsm.inbound import TOLERANCE_SECONDS
 
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     jobs = await SyncJob.filter(
         done_at__isnull=False, done_at__lt=now - timedelta(seconds=job_retention_seconds)
     ).delete()
