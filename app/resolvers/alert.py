@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from app.core.ids import uuid_key
 from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
@@ -55,10 +56,7 @@ def alert_key(value: str, *, field: str = "alertId") -> str:
     key = from_global_id(ALERT_PREFIX, value)
     if key is not None:
         return key
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise NotFound(f"no alert with id {value!r}", field=field) from None
+    return str(uuid_key(value, noun="alert", field=field))
 
 
 def read_alerts(info: Info[Context, Any]) -> Principal:

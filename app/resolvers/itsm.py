@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
+from app.core.ids import parse_uuid
 from app.errors import DomainError, NotFound
 from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
@@ -33,10 +33,10 @@ from app.services.permissions import Action
 
 def ticket_key(value: str) -> str:
     raw = value[len(TICKET_PREFIX) :] if value.startswith(TICKET_PREFIX) else value
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise NotFound(f"no linked ticket with id {value!r}", field="id") from None
+    key = parse_uuid(raw)
+    if key is None:
+        raise NotFound(f"no linked ticket with id {value!r}", field="id")
+    return str(key)
 
 
 async def _ticket_command(

@@ -24,6 +24,7 @@ from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from app.core.clock import utcnow
+from app.core.ids import is_uuid, uuid_key
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
 from app.services import lease, lifecycle
@@ -284,7 +285,7 @@ async def incident_pages(
     found = {k: IncidentPage([], False) for k in keys}
     alike: dict[tuple[int, tuple[datetime, uuid.UUID] | None], list[IncidentPageKey]] = {}
     for key in keys:
-        if key.size > 0 and _is_uuid(key.incident_id):
+        if key.size > 0 and is_uuid(key.incident_id):
             alike.setdefault((key.size, key.after), []).append(key)
     conn = Alert._meta.db
     sqlite = conn.capabilities.dialect == "sqlite"
@@ -317,7 +318,7 @@ async def incident_pages(
 
 async def count_by_incident(*, tenant_id: str, incident_ids: Sequence[str]) -> dict[str, int]:
     """How many alerts each incident has, in one grouped query."""
-    keys = [k for k in incident_ids if _is_uuid(k)]
+    keys = [k for k in incident_ids if is_uuid(k)]
     found = dict.fromkeys(incident_ids, 0)
     if not keys:
         return found
@@ -334,7 +335,7 @@ async def count_by_incident(*, tenant_id: str, incident_ids: Sequence[str]) -> d
 
 
 async def get_alerts(*, tenant_id: str, alert_ids: Sequence[str]) -> dict[str, AlertView]:
-    keys = [k for k in alert_ids if _is_uuid(k)]
+    keys = [k for k in alert_ids if is_uuid(k)]
     if not keys:
         return {}
     rows = await Alert.filter(tenant_id=tenant_id, id__in=keys)
@@ -502,16 +503,4 @@ async def _alert_visible(alert: Alert, clearance: Classification | None) -> bool
 
 
 def _key(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        noun = "incident" if field == "incidentId" else "alert"
-        raise NotFound(f"no {noun} with id {value!r}", field=field) from None
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        return False
-    return True
+    return uuid_key(value, noun="incident" if field == "incidentId" else "alert", field=field)

@@ -28,6 +28,7 @@ from typing import Any
 from tortoise.expressions import Q
 
 from app.core.clock import utcnow
+from app.core.ids import is_uuid
 from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
 from app.services.classification import effective, visible_incident_levels
 from app.services.incident_snapshot import IncidentSnapshot
@@ -185,7 +186,7 @@ async def build_incident_boards(
     """The persona's board of each incident alone, all built with the queries of one board."""
     now = now or utcnow()
     clearance = clearance_for(persona, clearance)
-    keys = {k: uuid.UUID(k) for k in incident_ids if _is_uuid(k)}
+    keys = {k: uuid.UUID(k) for k in incident_ids if is_uuid(k)}
     scope = _scope(tenant_id, persona, clearance) & Q(id__in=sorted(set(keys.values())))
     found = {uuid.UUID(s.id): s for s in await _active(scope)} if keys else {}
     groups: dict[str | None, list[IncidentSnapshot]] = {
@@ -201,14 +202,6 @@ def _scope(tenant_id: str, persona: Persona, clearance: Classification) -> Q:
     if persona is Persona.CUSTOMER:
         levels = [c for c in levels if c is not Classification.RESTRICTED]
     return Q(tenant_id=tenant_id, classification__in=levels)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _empty(persona: Persona, clearance: Classification, now: datetime) -> Board:

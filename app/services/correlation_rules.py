@@ -16,6 +16,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
+from app.core.ids import uuid_key
 from app.errors import NotFound, ValidationFailed
 from app.models import CorrelationRule, Impact, Severity, Tenant, Urgency
 from app.services import audit
@@ -251,7 +252,4 @@ def _flag(value: object) -> bool:
 
 
 def _key(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise NotFound(f"no correlation rule with id {value!r}", field="id") from None
+    return uuid_key(value, noun="correlation rule")

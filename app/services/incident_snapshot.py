@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from app.core.ids import parse_uuid, uuid_key
 from app.errors import NotFound
 from app.models import (
     Classification,
@@ -113,10 +114,7 @@ MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in (
 
 
 def parse_incident_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError) as exc:
-        raise NotFound(f"no incident with id {value!r}", field="id") from exc
+    return uuid_key(value, noun="incident")
 
 
 async def get_incident(*, tenant_id: str, incident_id: str) -> IncidentSnapshot:
@@ -131,10 +129,9 @@ async def get_incidents(
 ) -> dict[str, IncidentSnapshot]:
     ids: list[uuid.UUID] = []
     for value in incident_ids:
-        try:
-            ids.append(uuid.UUID(value))
-        except ValueError:
-            continue
+        key = parse_uuid(value)
+        if key is not None:
+            ids.append(key)
     if not ids:
         return {}
     rows = await Incident.filter(tenant_id=tenant_id, id__in=ids)

@@ -18,6 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
+from app.core.ids import uuid_key
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
     Alert,
@@ -265,10 +266,7 @@ async def _load(
 
 
 def _key(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise NotFound(f"no incident with id {value!r}", field=field) from None
+    return uuid_key(value, noun="incident", field=field)
 
 
 def _by_id(item: tuple[Incident, int]) -> str:

@@ -17,6 +17,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
+from app.core.ids import parse_uuid
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant
 from app.services import audit
@@ -231,10 +232,9 @@ async def revoke_token(*, token_id: str, tenant_id: str | None = None) -> TokenR
     `tenant_id` confines the search to one tenant: another tenant's token is not found.
     This process forgets the token at once; others within their cache time (_CACHE_SECONDS).
     """
-    try:
-        key = uuid.UUID(token_id)
-    except ValueError:
-        raise NotFound(f"no token {token_id!r}", field="id") from None
+    key = parse_uuid(token_id)
+    if key is None:
+        raise NotFound(f"no token {token_id!r}", field="id")
     async with in_transaction():
         query = ApiToken.filter(id=key)
         if tenant_id is not None:

@@ -22,6 +22,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from app.core.clock import utcnow
+from app.core.ids import uuid_key
 from app.errors import Conflict, DomainError, NotFound, ValidationFailed
 from app.models import (
     Classification,
@@ -134,10 +135,7 @@ async def tickets_of(*, tenant_id: str, incident_ids: Sequence[str]) -> dict[str
 async def get_ticket(
     *, tenant_id: str, ticket_id: str, clearance: Classification | None = None
 ) -> LinkedTicket:
-    try:
-        key = uuid.UUID(ticket_id)
-    except ValueError:
-        raise NotFound(f"no linked ticket with id {ticket_id!r}", field="id") from None
+    key = uuid_key(ticket_id, noun="linked ticket")
     row = await LinkedTicket.get_or_none(tenant_id=tenant_id, id=key)
     if row is None:
         raise NotFound(f"no linked ticket with id {ticket_id!r}", field="id")
