@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from app.config import ConfigError, Settings
+from app.core.pagination import PAGE_MAX
 from app.models import Classification, Role
 
 T = TypeVar("T")
@@ -114,7 +115,7 @@ def _token_list(args: argparse.Namespace, settings: Settings) -> int:
         after: str | None = None
         while True:
             page = await token_service.list_tokens(
-                tenant_id=args.tenant, first=token_service.PAGE_MAX, after=after
+                tenant_id=args.tenant, first=PAGE_MAX, after=after
             )
             tokens += [token for _, token in page.items]
             if not page.has_next_page:

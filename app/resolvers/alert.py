@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.core.ids import uuid_key
+from app.core.pagination import page_size
 from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from app.resolvers.authorization import PermissionDenied, authorize
 from app.resolvers.context import Context
@@ -140,7 +141,7 @@ async def incident_alerts(
     principal = read_alerts(info)
     loaders = loaders or info.context.loaders
     try:
-        size = alert_links.page_size(first)
+        size = page_size(first)
         cursor = alert_links.decode_cursor(after) if after is not None else None
     except DomainError as error:
         raise graphql_error(error) from None

@@ -48,10 +48,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from app.core.pagination import PAGE_DEFAULT, PAGE_MAX
 from app.errors import ErrorCode
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 500
 # Items a list without paging arguments is counted for.
 LIST_DEFAULT = 10
 _LIST_SIZES: dict[str, int] = {

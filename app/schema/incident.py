@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app import models
 from app.core.clock import utcnow
+from app.core.pagination import PAGE_DEFAULT, PAGE_MAX
 from app.errors import ValidationFailed
 from app.resolvers.context import Context
 from app.resolvers.errors import graphql_error
@@ -55,9 +56,6 @@ Persona: TypeAlias = Annotated[
 if TYPE_CHECKING:
     from app.schema.alert import AlertConnection
     from app.schema.board import StatusBoard
-
-TIMELINE_PAGE_DEFAULT = 50
-TIMELINE_PAGE_MAX = 500
 
 
 def _bad_input(message: str, field: str) -> GraphQLError:
@@ -281,9 +279,9 @@ class Incident(Node):
 
 def _page(value: int | None, name: str) -> int:
     if value is None:
-        return TIMELINE_PAGE_DEFAULT
-    if not 0 <= value <= TIMELINE_PAGE_MAX:
-        raise _bad_input(f"{name} must be between 0 and {TIMELINE_PAGE_MAX}", name)
+        return PAGE_DEFAULT
+    if not 0 <= value <= PAGE_MAX:
+        raise _bad_input(f"{name} must be between 0 and {PAGE_MAX}", name)
     return value
 
 

@@ -25,6 +25,7 @@ from tortoise.queryset import QuerySet
 
 from app.core.clock import utcnow
 from app.core.ids import is_uuid, uuid_key
+from app.core.pagination import page_size
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
 from app.services import lease, lifecycle
@@ -40,8 +41,6 @@ from app.services.incident_snapshot import IncidentSnapshot
 from app.services.incident_validation import storable
 from app.services.timeline import EventType, NewEvent
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 500
 FILTER_VALUES_MAX = 100
 TEXT_FILTER_MAX = 255
 # What the alert processor owes an alert it links: an ALERTS_LINKED event.
@@ -206,14 +205,6 @@ def decode_cursor(cursor: str, *, field: str = "after") -> tuple[datetime, uuid.
         return time.astimezone(UTC), uuid.UUID(key)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
         raise ValidationFailed("malformed cursor", field=field) from exc
-
-
-def page_size(first: int | None) -> int:
-    if first is None:
-        return PAGE_DEFAULT
-    if not 0 <= first <= PAGE_MAX:
-        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
-    return first
 
 
 async def list_alerts(

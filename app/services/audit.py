@@ -27,6 +27,7 @@ from pypika_tortoise.functions import Cast
 from tortoise.expressions import Function, Q, Subquery
 
 from app.core.clock import utcnow
+from app.core.pagination import page_size
 from app.errors import ValidationFailed
 from app.models import AuditRecord, Classification, Incident
 from app.services.classification import field_readable, incident_visible, redact_json
@@ -323,8 +324,7 @@ async def list_records(
     """Newest first (by time; records of the same time in the order they were written), as a
     reader with `clearance` may see them: records of an incident that does not exist for it
     are left out (in the query, so pages stay full), the others redacted (`shown`)."""
-    if not 0 <= first <= 500:
-        raise ValidationFailed("first must be between 0 and 500", field="first")
+    page_size(first)
     for field in ("action", "actor", "target"):
         value = getattr(filter, field)
         if value is not None:

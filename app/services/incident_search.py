@@ -18,6 +18,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
+from app.core.pagination import page_size
 from app.errors import ValidationFailed
 from app.models import Classification, Incident, IncidentStatus, Priority, Severity
 from app.services.classification import (
@@ -28,8 +29,6 @@ from app.services.classification import (
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.incident_validation import storable
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 500
 TEXT_FILTER_MAX = 255
 
 
@@ -163,14 +162,6 @@ def decode_cursor(order: IncidentOrder, cursor: str) -> tuple[Any, int]:
 
 def _is_int(value: Any) -> bool:
     return type(value) is int and 0 <= value <= _INT_MAX
-
-
-def page_size(first: int | None) -> int:
-    if first is None:
-        return PAGE_DEFAULT
-    if first < 0 or first > PAGE_MAX:
-        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
-    return first
 
 
 def visible(incident: IncidentSnapshot, clearance: Classification) -> bool:

@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid
+from app.core.pagination import page_size
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant
 from app.services import audit
@@ -28,8 +29,6 @@ from app.services.permissions import may_issue
 TOKEN_PREFIX = "igt_"
 _CACHE_SECONDS = 5.0
 _CACHE_MAX = 10_000
-PAGE_DEFAULT = 50
-PAGE_MAX = 500
 
 
 class Unauthenticated(Exception):
@@ -208,9 +207,7 @@ async def list_tokens(
     *, tenant_id: str, first: int | None = None, after: str | None = None
 ) -> TokenPage:
     """The tenant's tokens, revoked ones included, oldest first."""
-    size = PAGE_DEFAULT if first is None else first
-    if size < 0 or size > PAGE_MAX:
-        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
+    size = page_size(first)
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
     query = ApiToken.filter(tenant_id=tenant_id)

@@ -20,14 +20,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app.core.pagination import page_size
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import AlertIntake, AlertQuarantine
 from app.services import alerts
 
 log = logging.getLogger(__name__)
 
-PAGE_DEFAULT = 50
-PAGE_MAX = 500
 # Rows one retry or discard may name.
 ACTION_MAX = 500
 
@@ -60,7 +59,7 @@ async def list_quarantined(
     *, tenant_id: str, first: int | None = None, after: str | None = None
 ) -> QuarantinePage:
     """The tenant's quarantined rows, newest first."""
-    size = _page_size(first)
+    size = page_size(first)
     query = AlertQuarantine.filter(tenant_id=tenant_id)
     if after is not None:
         query = query.filter(id__lt=_decode_cursor(after))
@@ -141,14 +140,6 @@ async def _take(tenant_id: str, ids: list[int], conn: Any) -> list[AlertQuaranti
             "some of these quarantined alerts were just retried or discarded", field="ids"
         )
     return rows
-
-
-def _page_size(first: int | None) -> int:
-    if first is None:
-        return PAGE_DEFAULT
-    if not 0 <= first <= PAGE_MAX:
-        raise ValidationFailed(f"first must be between 0 and {PAGE_MAX}", field="first")
-    return first
 
 
 def _encode_cursor(row_id: int) -> str:
