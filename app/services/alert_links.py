@@ -26,6 +26,7 @@ from tortoise.queryset import QuerySet
 from app.core.clock import utcnow
 from app.core.ids import is_uuid, uuid_key
 from app.core.pagination import page_size
+from app.core.text import storable
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
 from app.services import lease, lifecycle
@@ -38,7 +39,6 @@ from app.services.classification import (
 )
 from app.services.incident import append_events
 from app.services.incident_snapshot import IncidentSnapshot
-from app.services.incident_validation import storable
 from app.services.timeline import EventType, NewEvent
 
 FILTER_VALUES_MAX = 100

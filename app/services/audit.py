@@ -28,10 +28,10 @@ from tortoise.expressions import Function, Q, Subquery
 
 from app.core.clock import utcnow
 from app.core.pagination import page_size
+from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import AuditRecord, Classification, Incident
 from app.services.classification import field_readable, incident_visible, redact_json
-from app.services.incident_validation import storable
 
 
 @dataclass(frozen=True, slots=True)

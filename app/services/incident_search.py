@@ -19,6 +19,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from app.core.pagination import page_size
+from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Classification, Incident, IncidentStatus, Priority, Severity
 from app.services.classification import (
@@ -27,7 +28,6 @@ from app.services.classification import (
     visible_incident_levels,
 )
 from app.services.incident_snapshot import IncidentSnapshot
-from app.services.incident_validation import storable
 
 TEXT_FILTER_MAX = 255
 

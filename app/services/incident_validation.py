@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Classification
 from app.services.incident_snapshot import ENUM_FIELDS
@@ -13,17 +14,6 @@ TITLE_MAX = 255
 TEXT_MAX_BYTES = 64 * 1024
 NAME_MAX = 255
 MENTIONS_MAX = 50
-
-
-def storable(value: str, *, field: str) -> str:
-    """Refuse text a database cannot store: NUL (PostgreSQL) and lone surrogates (any)."""
-    if "\x00" in value:
-        raise ValidationFailed(f"{field} must not contain NUL characters", field=field)
-    try:
-        value.encode()
-    except UnicodeEncodeError as exc:
-        raise ValidationFailed(f"{field} must be valid Unicode text", field=field) from exc
-    return value
 
 
 def title(value: str) -> str:

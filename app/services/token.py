@@ -19,11 +19,11 @@ from tortoise.transactions import in_transaction
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid
 from app.core.pagination import page_size
+from app.core.text import storable
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant
 from app.services import audit
 from app.services.classification import ROLE_CLEARANCE, reaches
-from app.services.incident_validation import storable
 from app.services.permissions import may_issue
 
 TOKEN_PREFIX = "igt_"

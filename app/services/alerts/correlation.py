@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypeVar
 
+from app.core.text import unstorable
 from app.errors import ValidationFailed
 from app.models import CorrelationRule, Impact, Severity, Urgency
 
@@ -305,7 +306,7 @@ def validate_rule(
 def _text(value: object, *, field: str, maximum: int, what: str) -> str:
     if not isinstance(value, str):
         raise ValidationFailed(f"{what} must be a string", field=field)
-    if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+    if unstorable(value) is not None:
         raise ValidationFailed(f"{what} must be valid text without NUL characters", field=field)
     text = value.strip()
     if not text:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from app.core.text import unstorable
 from app.errors import ValidationFailed
 from app.services.incident_validation import TEXT_MAX_BYTES, TITLE_MAX
 
@@ -321,12 +322,9 @@ class _Parser:
         return value
 
     def _storable(self, value: str, path: str) -> None:
-        if "\x00" in value:
-            raise _invalid(path, "must not contain NUL characters")
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise _invalid(path, "must be valid Unicode text") from None
+        reason = unstorable(value)
+        if reason is not None:
+            raise _invalid(path, reason)
 
     def _labels(
         self, value: object, path: str, value_limit: int, *, required: bool = False

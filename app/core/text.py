@@ -1,0 +1,25 @@
+"""Text a database can store: no NUL (PostgreSQL refuses it) and no lone surrogates
+(no encoding holds them). Every command checks free text here before it writes."""
+
+from __future__ import annotations
+
+from app.errors import ValidationFailed
+
+
+def unstorable(value: str) -> str | None:
+    """Why no database could store `value`, or None when it can."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "must be valid Unicode text"
+    return None
+
+
+def storable(value: str, *, field: str) -> str:
+    """`value` unchanged, or ValidationFailed on `field` saying what is wrong with it."""
+    reason = unstorable(value)
+    if reason is not None:
+        raise ValidationFailed(f"{field} {reason}", field=field)
+    return value
