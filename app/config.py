@@ -1,18 +1,28 @@
-"""Settings read once from the environment (CONTRACT section 2)."""
+"""Settings read once from the environment (CONTRACT section 2).
+
+Each setting is declared once, on its field: the environment variable, what it means, and
+the check its value must pass. Reading the environment, validating and the README's table
+(`python -m app.config`) all come from those declarations, so they cannot drift apart.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import TypeVar
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 _DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}
 _BROKER_SCHEMES = {"memory", "redis", "rediss"}
-_N = TypeVar("_N", int, float)
+_PREFIX = "INCIDENTGRAPH_"
+
+Kind = Literal["text", "secret", "int", "float", "flag", "origins", "keys"]
+# A check returns what is wrong (the text after the variable's name), or None.
+Check = Callable[["Settings", Any], "str | None"]
 
 
 class ConfigError(ValueError):
@@ -20,71 +30,363 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Spec:
+    env: str
+    kind: Kind
+    doc: str
+    check: Check | None = None
+    shown: str | None = None
+
+
+def setting(
+    default: Any,
+    env: str,
+    kind: Kind,
+    doc: str,
+    check: Check | None = None,
+    *,
+    shown: str | None = None,
+) -> Any:
+    """A field read from INCIDENTGRAPH_<env>, checked by `check`, documented by `doc`."""
+    spec = Spec(_PREFIX + env, kind, doc, check, shown)
+    if isinstance(default, tuple):
+        return field(default=default, metadata={"setting": spec}, repr=kind != "keys")
+    return field(default=default, metadata={"setting": spec}, repr=kind != "secret")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def between(low: float, high: float, zero: str | None = None) -> Check:
+    note = f" ({zero})" if zero else ""
+    text = f" must be between {_number(low)}{note} and {_number(high)}"
+    return lambda _, value: None if low <= value <= high else text
+
+
+def above(low: float, high: float) -> Check:
+    text = f" must be above {_number(low)} and at most {_number(high)}"
+    return lambda _, value: None if low < value <= high else text
+
+
+def _long_enough(_: Settings, value: str | None) -> str | None:
+    return None if value is None or len(value) >= 16 else " must be at least 16 characters"
+
+
+def _database_url(_: Settings, value: str) -> str | None:
+    scheme = urlparse(value).scheme
+    if scheme in _DB_SCHEMES:
+        return None
+    return (
+        f": unsupported scheme {scheme!r} (use sqlite://PATH or postgres://user:pass@host:5432/db)"
+    )
+
+
+def _broker_url(_: Settings, value: str) -> str | None:
+    scheme = urlparse(value).scheme
+    if scheme in _BROKER_SCHEMES:
+        return None
+    return f": unsupported scheme {scheme!r} (use memory:// or redis://host:6379/0)"
+
+
+def _port(_: Settings, value: int) -> str | None:
+    return None if 0 < value < 65536 else f" out of range: {value}"
+
+
+def _channel_prefix(_: Settings, value: str) -> str | None:
+    if all(c.isalnum() or c in "-_." for c in value):
+        return None
+    return " may hold letters, digits, - _ . only"
+
+
+def _origins(_: Settings, value: tuple[str, ...]) -> str | None:
+    for origin in value:
+        parsed = urlparse(origin)
+        if origin != "*" and (parsed.scheme not in ("http", "https") or not parsed.netloc):
+            return f": {origin!r} is not an origin (use https://host[:port], comma-separated, or *)"
+    return None
+
+
+def _retry_base(settings: Settings, value: float) -> str | None:
+    if 0 < value <= settings.itsm_retry_max_seconds <= 86_400:
+        return None
+    return " must be above 0 and at most INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS (at most 86400)"
+
+
+def _query_length(settings: Settings, value: int) -> str | None:
+    if 256 <= value <= settings.max_body_bytes:
+        return None
+    return " must be between 256 and INCIDENTGRAPH_MAX_BODY_BYTES"
+
+
+def _fernet_keys(_: Settings, value: tuple[str, ...]) -> str | None:
+    for number, key in enumerate(value, 1):
+        if not _is_fernet_key(key):
+            return (
+                f": key {number} is not a Fernet key (32 url-safe base64-encoded bytes; "
+                "make one with `incidentgraph secrets new-key`)"
+            )
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
-    database_url: str = "sqlite://./data/incidentgraph.db"
-    broadcast_url: str = "memory://"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    bootstrap_token: str | None = None
-    # Prefix of every broker channel: deployments sharing one Redis stay apart.
-    channel_prefix: str = "incidentgraph"
-    # Seconds an identical query may be answered from cache (0 turns the cache off).
-    query_cache_seconds: float = 1.0
-    # Seconds between outbox sweeps (re-publishing what a crash or broker outage left).
+    database_url: str = setting(
+        "sqlite://./data/incidentgraph.db",
+        "DATABASE_URL",
+        "text",
+        "Tortoise URL; `postgres://user:pass@host:5432/db` for PostgreSQL (asyncpg)",
+        _database_url,
+    )
+    broadcast_url: str = setting(
+        "memory://",
+        "BROADCAST_URL",
+        "text",
+        "broadcaster URL; `redis://host:6379/0` fans events out across processes and hosts",
+        _broker_url,
+    )
+    host: str = setting("127.0.0.1", "HOST", "text", "listen address")
+    port: int = setting(8000, "PORT", "int", "listen port", _port)
+    bootstrap_token: str | None = setting(
+        None,
+        "BOOTSTRAP_TOKEN",
+        "secret",
+        "when set, an admin token with exactly this value exists for tenant `default` after "
+        "start-up (for containers and tests); at least 16 characters",
+        _long_enough,
+    )
+    channel_prefix: str = setting(
+        "incidentgraph",
+        "CHANNEL_PREFIX",
+        "text",
+        "prefix of every broker channel; give deployments that share one Redis different "
+        "prefixes (Redis pub/sub ignores the database number)",
+        _channel_prefix,
+    )
+    query_cache_seconds: float = setting(
+        1.0,
+        "QUERY_CACHE_SECONDS",
+        "float",
+        "how long an identical query may be answered from the process's cache (see below); "
+        "`0` turns the cache off",
+        between(0, 3600),
+    )
+    # Not read from the environment: the outbox sweep's period and a subscriber's queue.
     outbox_sweep_interval: float = 1.0
-    # Events a slow subscriber may have queued before it is disconnected.
     subscriber_queue_size: int = 1000
-    # Per token and process: sustained GraphQL requests (and WebSocket operations) per
-    # second, 0 for no limit, and how many may come at once.
-    rate_limit_per_second: float = 50.0
-    rate_limit_burst: int = 200
-    # Per token and process: open WebSockets (0 for no cap).
-    max_connections_per_token: int = 50
-    max_subscriptions_per_connection: int = 100
-    # Origins of browser pages on other sites allowed to call the API (CORS on HTTP, the
-    # Origin check on WebSocket handshakes); "*" for any. Same-origin pages always may.
-    allowed_origins: tuple[str, ...] = ()
-    # Linked tickets (ServiceNow, Jira): delivery attempts before a change is dead-lettered,
-    # the backoff's first and largest delay, the drift check's period (0: off), how often
-    # the worker looks for due work, and the providers' HTTP timeout. Finished sync jobs are
-    # kept for the retention, then pruned (every prune period; 0: never).
-    itsm_max_attempts: int = 8
-    itsm_retry_base_seconds: float = 2.0
-    itsm_retry_max_seconds: float = 300.0
-    itsm_reconcile_seconds: float = 300.0
-    itsm_poll_seconds: float = 1.0
-    itsm_http_timeout_seconds: float = 10.0
-    itsm_job_retention_seconds: float = 7 * 86_400.0
-    itsm_prune_seconds: float = 3600.0
-    # Alert intake: the largest request body and the most alerts in one request; alerts per
-    # second per INGEST token (0: no limit) and the burst; the processor's batch (alerts
-    # deduplicated and correlated per transaction), how often it looks for work when not
-    # woken, and the window in which alerts linked to one incident share one timeline event.
-    alert_max_body_bytes: int = 1_048_576
-    alert_max_per_request: int = 5_000
-    alert_rate_per_second: float = 20_000.0
-    alert_rate_burst: float = 40_000.0
-    alert_batch_size: int = 5_000
-    alert_poll_seconds: float = 1.0
-    alert_coalesce_seconds: float = 1.0
-    # The GraphQL edge: the largest POST body (and WebSocket message), the longest query
-    # text (any transport), how long a WebSocket may stay open without connection_init, and
-    # the bearer token /metrics asks for (unset: /metrics is open).
-    max_body_bytes: int = 1_048_576
-    max_query_length: int = 65_536
-    ws_init_timeout_seconds: float = 10.0
-    metrics_token: str | None = None
-    # ITSM connections may point at loopback, link-local and private addresses (tests,
-    # on-premises products); otherwise they are refused when configured and at call time.
-    allow_private_networks: bool = False
-    # Fernet keys (url-safe base64, 32 bytes) that encrypt stored secrets: the first
-    # encrypts, all decrypt (rotation). None set: SQLite keeps one in secret.key next to the
-    # database; PostgreSQL refuses to serve.
-    secret_keys: tuple[str, ...] = field(default=(), repr=False)
-    # The most a GraphQL document may cost (app/schema/cost.py; 0: no limit), and the most
-    # bytes one subscription push may carry before it is replaced by a PUSH_TOO_LARGE error.
-    max_query_cost: int = 10_000
-    max_push_bytes: int = 1_048_576
+    rate_limit_per_second: float = setting(
+        50.0,
+        "RATE_LIMIT_PER_SECOND",
+        "float",
+        "sustained GraphQL requests per second per token, per process (see [Limits](#limits)); "
+        "`0` turns the rate limit off",
+        between(0, 1_000_000, "no limit"),
+    )
+    rate_limit_burst: int = setting(
+        200,
+        "RATE_LIMIT_BURST",
+        "int",
+        "requests a token may send at once before the sustained rate applies",
+        between(1, 1_000_000),
+    )
+    max_connections_per_token: int = setting(
+        50,
+        "MAX_CONNECTIONS_PER_TOKEN",
+        "int",
+        "open WebSockets per token, per process; `0` for no cap",
+        between(0, 1_000_000, "no cap"),
+    )
+    max_subscriptions_per_connection: int = setting(
+        100,
+        "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        "int",
+        "operations one WebSocket may run at once",
+        between(1, 10_000),
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        (),
+        "ALLOWED_ORIGINS",
+        "origins",
+        "comma-separated origins (`https://wall.example.com`) of browser pages on other sites "
+        "that may call the API (CORS) and open its WebSocket; `*` for any",
+        _origins,
+    )
+    itsm_max_attempts: int = setting(
+        8,
+        "ITSM_MAX_ATTEMPTS",
+        "int",
+        "attempts to deliver a change to ServiceNow or Jira before the ticket is ERROR "
+        "(see [Linked tickets](#linked-tickets-servicenow-jira))",
+        between(1, 100),
+    )
+    itsm_retry_base_seconds: float = setting(
+        2.0,
+        "ITSM_RETRY_BASE_SECONDS",
+        "float",
+        "first backoff ceiling between delivery attempts (full jitter under it)",
+        _retry_base,
+    )
+    itsm_retry_max_seconds: float = setting(
+        300.0,
+        "ITSM_RETRY_MAX_SECONDS",
+        "float",
+        "largest backoff ceiling between delivery attempts; at most 86400",
+    )
+    itsm_reconcile_seconds: float = setting(
+        300.0,
+        "ITSM_RECONCILE_SECONDS",
+        "float",
+        "how often every linked ticket is compared with the provider (drift detection); "
+        "`0` turns it off",
+        between(0, 86_400),
+    )
+    itsm_poll_seconds: float = setting(
+        1.0,
+        "ITSM_POLL_SECONDS",
+        "float",
+        "how often the sync worker looks for due work a change in another process queued",
+        above(0, 60),
+    )
+    itsm_http_timeout_seconds: float = setting(
+        10.0,
+        "ITSM_HTTP_TIMEOUT_SECONDS",
+        "float",
+        "timeout of each call to ServiceNow or Jira",
+        above(0, 300),
+    )
+    itsm_job_retention_seconds: float = setting(
+        7 * 86_400.0,
+        "ITSM_JOB_RETENTION_SECONDS",
+        "float",
+        "how long finished ticket sync jobs are kept (7 days) before they are pruned",
+        between(0, 366 * 86_400),
+    )
+    itsm_prune_seconds: float = setting(
+        3600.0,
+        "ITSM_PRUNE_SECONDS",
+        "float",
+        "how often old sync jobs and webhook deliveries are pruned; `0` turns it off",
+        between(0, 86_400),
+    )
+    alert_max_body_bytes: int = setting(
+        1_048_576,
+        "ALERT_MAX_BODY_BYTES",
+        "int",
+        "largest alert webhook body (see [Alert intake](#alert-intake)); larger is refused "
+        "with 413",
+        between(1_024, 64 * 1_048_576),
+    )
+    alert_max_per_request: int = setting(
+        5_000,
+        "ALERT_MAX_PER_REQUEST",
+        "int",
+        "most alerts in one webhook request",
+        between(1, 100_000),
+    )
+    alert_rate_per_second: float = setting(
+        20_000.0,
+        "ALERT_RATE_PER_SECOND",
+        "float",
+        "sustained alerts per second per `INGEST` token, per process; `0` turns the limit off",
+        between(0, 10_000_000, "no limit"),
+    )
+    alert_rate_burst: float = setting(
+        40_000.0,
+        "ALERT_RATE_BURST",
+        "float",
+        "alerts a token may send at once before the sustained rate applies",
+        between(1, 10_000_000),
+    )
+    alert_batch_size: int = setting(
+        5_000,
+        "ALERT_BATCH_SIZE",
+        "int",
+        "alerts the processor deduplicates and correlates in one transaction",
+        between(1, 50_000),
+    )
+    alert_poll_seconds: float = setting(
+        1.0,
+        "ALERT_POLL_SECONDS",
+        "float",
+        "how often the processor looks for alerts another process accepted",
+        above(0, 60),
+    )
+    alert_coalesce_seconds: float = setting(
+        1.0,
+        "ALERT_COALESCE_SECONDS",
+        "float",
+        "window in which alerts linked to (or resolved on) one incident share one timeline event",
+        between(0, 60),
+    )
+    max_body_bytes: int = setting(
+        1_048_576,
+        "MAX_BODY_BYTES",
+        "int",
+        "largest `POST /graphql` body and WebSocket message (see [Limits](#limits)); a larger "
+        "body is refused with 413 `PAYLOAD_TOO_LARGE`, a larger message closes the socket "
+        "with 1009",
+        between(1_024, 64 * 1_048_576),
+    )
+    max_query_length: int = setting(
+        65_536,
+        "MAX_QUERY_LENGTH",
+        "int",
+        "longest query text, in characters, over POST, GET and WebSocket; longer is refused "
+        "with `QUERY_TOO_LARGE` before it is parsed",
+        _query_length,
+    )
+    ws_init_timeout_seconds: float = setting(
+        10.0,
+        "WS_INIT_TIMEOUT_SECONDS",
+        "float",
+        "how long a WebSocket (either subprotocol) may stay open without `connection_init`; "
+        "then it is closed with 4408",
+        above(0, 300),
+    )
+    metrics_token: str | None = setting(
+        None,
+        "METRICS_TOKEN",
+        "secret",
+        "when set, `GET /metrics` needs `Authorization: Bearer <this token>` (401 otherwise); "
+        "at least 16 characters. Unset, `/metrics` is open: it shows only process-wide "
+        "figures, never a tenant, token or user",
+        _long_enough,
+    )
+    allow_private_networks: bool = setting(
+        False,
+        "ALLOW_PRIVATE_NETWORKS",
+        "flag",
+        "when `true`, ITSM connections may point at loopback, link-local and private "
+        "addresses (tests, on-premises products); otherwise such targets are refused with "
+        "`VALIDATION` when configured and never called "
+        "(see [Connect a provider](#connect-a-provider))",
+    )
+    secret_keys: tuple[str, ...] = setting(
+        (),
+        "SECRET_KEY",
+        "keys",
+        "comma-separated Fernet keys that encrypt stored ITSM credentials and webhook "
+        "secrets: the first encrypts, every one decrypts "
+        "(see [Secrets at rest](#secrets-at-rest)); unset: SQLite keeps a key in "
+        "`secret.key` next to the database file (mode 0600), PostgreSQL refuses to start",
+        _fernet_keys,
+    )
+    max_query_cost: int = setting(
+        10_000,
+        "MAX_QUERY_COST",
+        "int",
+        "the most a GraphQL document (query, mutation or subscription) may cost "
+        "(see [Query cost](#query-cost)); `0` turns the limit off",
+        between(0, 100_000_000, "no limit"),
+    )
+    max_push_bytes: int = setting(
+        1_048_576,
+        "MAX_PUSH_BYTES",
+        "int",
+        "the most bytes one subscription push may carry; a larger push is replaced by a "
+        "`PUSH_TOO_LARGE` error (see [Query cost](#query-cost))",
+        between(1_024, 1_073_741_824),
+    )
 
     @property
     def is_sqlite(self) -> bool:
@@ -96,247 +398,52 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        defaults = cls()
-        settings = cls(
-            database_url=env.get("INCIDENTGRAPH_DATABASE_URL", defaults.database_url),
-            broadcast_url=env.get("INCIDENTGRAPH_BROADCAST_URL", defaults.broadcast_url),
-            host=env.get("INCIDENTGRAPH_HOST", defaults.host),
-            port=_number(env, "INCIDENTGRAPH_PORT", defaults.port, int),
-            bootstrap_token=env.get("INCIDENTGRAPH_BOOTSTRAP_TOKEN") or None,
-            channel_prefix=env.get("INCIDENTGRAPH_CHANNEL_PREFIX", defaults.channel_prefix),
-            query_cache_seconds=_number(
-                env, "INCIDENTGRAPH_QUERY_CACHE_SECONDS", defaults.query_cache_seconds, float
-            ),
-            rate_limit_per_second=_number(
-                env, "INCIDENTGRAPH_RATE_LIMIT_PER_SECOND", defaults.rate_limit_per_second, float
-            ),
-            rate_limit_burst=_number(
-                env, "INCIDENTGRAPH_RATE_LIMIT_BURST", defaults.rate_limit_burst, int
-            ),
-            max_connections_per_token=_number(
-                env,
-                "INCIDENTGRAPH_MAX_CONNECTIONS_PER_TOKEN",
-                defaults.max_connections_per_token,
-                int,
-            ),
-            max_subscriptions_per_connection=_number(
-                env,
-                "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION",
-                defaults.max_subscriptions_per_connection,
-                int,
-            ),
-            allowed_origins=tuple(
-                o.strip().rstrip("/").lower()
-                for o in env.get("INCIDENTGRAPH_ALLOWED_ORIGINS", "").split(",")
-                if o.strip()
-            ),
-            itsm_max_attempts=_number(
-                env, "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS", defaults.itsm_max_attempts, int
-            ),
-            itsm_retry_base_seconds=_number(
-                env,
-                "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS",
-                defaults.itsm_retry_base_seconds,
-                float,
-            ),
-            itsm_retry_max_seconds=_number(
-                env, "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS", defaults.itsm_retry_max_seconds, float
-            ),
-            itsm_reconcile_seconds=_number(
-                env, "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS", defaults.itsm_reconcile_seconds, float
-            ),
-            itsm_poll_seconds=_number(
-                env, "INCIDENTGRAPH_ITSM_POLL_SECONDS", defaults.itsm_poll_seconds, float
-            ),
-            itsm_http_timeout_seconds=_number(
-                env,
-                "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS",
-                defaults.itsm_http_timeout_seconds,
-                float,
-            ),
-            itsm_job_retention_seconds=_number(
-                env,
-                "INCIDENTGRAPH_ITSM_JOB_RETENTION_SECONDS",
-                defaults.itsm_job_retention_seconds,
-                float,
-            ),
-            itsm_prune_seconds=_number(
-                env, "INCIDENTGRAPH_ITSM_PRUNE_SECONDS", defaults.itsm_prune_seconds, float
-            ),
-            alert_max_body_bytes=_number(
-                env, "INCIDENTGRAPH_ALERT_MAX_BODY_BYTES", defaults.alert_max_body_bytes, int
-            ),
-            alert_max_per_request=_number(
-                env, "INCIDENTGRAPH_ALERT_MAX_PER_REQUEST", defaults.alert_max_per_request, int
-            ),
-            alert_rate_per_second=_number(
-                env, "INCIDENTGRAPH_ALERT_RATE_PER_SECOND", defaults.alert_rate_per_second, float
-            ),
-            alert_rate_burst=_number(
-                env, "INCIDENTGRAPH_ALERT_RATE_BURST", defaults.alert_rate_burst, float
-            ),
-            alert_batch_size=_number(
-                env, "INCIDENTGRAPH_ALERT_BATCH_SIZE", defaults.alert_batch_size, int
-            ),
-            alert_poll_seconds=_number(
-                env, "INCIDENTGRAPH_ALERT_POLL_SECONDS", defaults.alert_poll_seconds, float
-            ),
-            alert_coalesce_seconds=_number(
-                env, "INCIDENTGRAPH_ALERT_COALESCE_SECONDS", defaults.alert_coalesce_seconds, float
-            ),
-            max_body_bytes=_number(
-                env, "INCIDENTGRAPH_MAX_BODY_BYTES", defaults.max_body_bytes, int
-            ),
-            max_query_length=_number(
-                env, "INCIDENTGRAPH_MAX_QUERY_LENGTH", defaults.max_query_length, int
-            ),
-            ws_init_timeout_seconds=_number(
-                env,
-                "INCIDENTGRAPH_WS_INIT_TIMEOUT_SECONDS",
-                defaults.ws_init_timeout_seconds,
-                float,
-            ),
-            metrics_token=env.get("INCIDENTGRAPH_METRICS_TOKEN") or None,
-            allow_private_networks=_flag(
-                env, "INCIDENTGRAPH_ALLOW_PRIVATE_NETWORKS", defaults.allow_private_networks
-            ),
-            secret_keys=tuple(
-                k.strip() for k in env.get("INCIDENTGRAPH_SECRET_KEY", "").split(",") if k.strip()
-            ),
-            max_query_cost=_number(
-                env, "INCIDENTGRAPH_MAX_QUERY_COST", defaults.max_query_cost, int
-            ),
-            max_push_bytes=_number(
-                env, "INCIDENTGRAPH_MAX_PUSH_BYTES", defaults.max_push_bytes, int
-            ),
-        )
+        values = {
+            f.name: _parse(spec, env.get(spec.env), f.default)
+            for f, spec in _declared()
+            if spec.env in env
+        }
+        settings = cls(**values)
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        db_scheme = urlparse(self.database_url).scheme
-        if db_scheme not in _DB_SCHEMES:
-            raise ConfigError(
-                f"INCIDENTGRAPH_DATABASE_URL: unsupported scheme {db_scheme!r} "
-                "(use sqlite://PATH or postgres://user:pass@host:5432/db)"
-            )
-        broker_scheme = urlparse(self.broadcast_url).scheme
-        if broker_scheme not in _BROKER_SCHEMES:
-            raise ConfigError(
-                f"INCIDENTGRAPH_BROADCAST_URL: unsupported scheme {broker_scheme!r} "
-                "(use memory:// or redis://host:6379/0)"
-            )
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"INCIDENTGRAPH_PORT out of range: {self.port}")
-        if not 0 <= self.query_cache_seconds <= 3600:
-            raise ConfigError("INCIDENTGRAPH_QUERY_CACHE_SECONDS must be between 0 and 3600")
-        if not all(c.isalnum() or c in "-_." for c in self.channel_prefix):
-            raise ConfigError("INCIDENTGRAPH_CHANNEL_PREFIX may hold letters, digits, - _ . only")
-        if self.bootstrap_token is not None and len(self.bootstrap_token) < 16:
-            raise ConfigError("INCIDENTGRAPH_BOOTSTRAP_TOKEN must be at least 16 characters")
-        if not 0 <= self.rate_limit_per_second <= 1_000_000:
-            raise ConfigError(
-                "INCIDENTGRAPH_RATE_LIMIT_PER_SECOND must be between 0 (no limit) and 1000000"
-            )
-        if not 1 <= self.rate_limit_burst <= 1_000_000:
-            raise ConfigError("INCIDENTGRAPH_RATE_LIMIT_BURST must be between 1 and 1000000")
-        if not 0 <= self.max_connections_per_token <= 1_000_000:
-            raise ConfigError(
-                "INCIDENTGRAPH_MAX_CONNECTIONS_PER_TOKEN must be between 0 (no cap) and 1000000"
-            )
-        for origin in self.allowed_origins:
-            parsed = urlparse(origin)
-            if origin != "*" and (parsed.scheme not in ("http", "https") or not parsed.netloc):
-                raise ConfigError(
-                    f"INCIDENTGRAPH_ALLOWED_ORIGINS: {origin!r} is not an origin "
-                    "(use https://host[:port], comma-separated, or *)"
-                )
-        if not 1 <= self.itsm_max_attempts <= 100:
-            raise ConfigError("INCIDENTGRAPH_ITSM_MAX_ATTEMPTS must be between 1 and 100")
-        if not 0 < self.itsm_retry_base_seconds <= self.itsm_retry_max_seconds <= 86_400:
-            raise ConfigError(
-                "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS must be above 0 and at most "
-                "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS (at most 86400)"
-            )
-        if not 0 <= self.itsm_reconcile_seconds <= 86_400:
-            raise ConfigError("INCIDENTGRAPH_ITSM_RECONCILE_SECONDS must be between 0 and 86400")
-        if not 0 < self.itsm_poll_seconds <= 60:
-            raise ConfigError("INCIDENTGRAPH_ITSM_POLL_SECONDS must be above 0 and at most 60")
-        if not 0 < self.itsm_http_timeout_seconds <= 300:
-            raise ConfigError(
-                "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS must be above 0 and at most 300"
-            )
-        if not 0 <= self.itsm_job_retention_seconds <= 366 * 86_400:
-            raise ConfigError(
-                "INCIDENTGRAPH_ITSM_JOB_RETENTION_SECONDS must be between 0 and 31622400"
-            )
-        if not 0 <= self.itsm_prune_seconds <= 86_400:
-            raise ConfigError("INCIDENTGRAPH_ITSM_PRUNE_SECONDS must be between 0 and 86400")
-        if not 1_024 <= self.alert_max_body_bytes <= 64 * 1_048_576:
-            raise ConfigError(
-                "INCIDENTGRAPH_ALERT_MAX_BODY_BYTES must be between 1024 and 67108864"
-            )
-        if not 1 <= self.alert_max_per_request <= 100_000:
-            raise ConfigError("INCIDENTGRAPH_ALERT_MAX_PER_REQUEST must be between 1 and 100000")
-        if not 0 <= self.alert_rate_per_second <= 10_000_000:
-            raise ConfigError(
-                "INCIDENTGRAPH_ALERT_RATE_PER_SECOND must be between 0 (no limit) and 10000000"
-            )
-        if not 1 <= self.alert_rate_burst <= 10_000_000:
-            raise ConfigError("INCIDENTGRAPH_ALERT_RATE_BURST must be between 1 and 10000000")
-        if not 1 <= self.alert_batch_size <= 50_000:
-            raise ConfigError("INCIDENTGRAPH_ALERT_BATCH_SIZE must be between 1 and 50000")
-        if not 0 < self.alert_poll_seconds <= 60:
-            raise ConfigError("INCIDENTGRAPH_ALERT_POLL_SECONDS must be above 0 and at most 60")
-        if not 0 <= self.alert_coalesce_seconds <= 60:
-            raise ConfigError("INCIDENTGRAPH_ALERT_COALESCE_SECONDS must be between 0 and 60")
-        if not 1 <= self.max_subscriptions_per_connection <= 10_000:
-            raise ConfigError(
-                "INCIDENTGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION must be between 1 and 10000"
-            )
-        if not 1_024 <= self.max_body_bytes <= 64 * 1_048_576:
-            raise ConfigError("INCIDENTGRAPH_MAX_BODY_BYTES must be between 1024 and 67108864")
-        if not 256 <= self.max_query_length <= self.max_body_bytes:
-            raise ConfigError(
-                "INCIDENTGRAPH_MAX_QUERY_LENGTH must be between 256 and "
-                "INCIDENTGRAPH_MAX_BODY_BYTES"
-            )
-        if not 0 < self.ws_init_timeout_seconds <= 300:
-            raise ConfigError(
-                "INCIDENTGRAPH_WS_INIT_TIMEOUT_SECONDS must be above 0 and at most 300"
-            )
-        if self.metrics_token is not None and len(self.metrics_token) < 16:
-            raise ConfigError("INCIDENTGRAPH_METRICS_TOKEN must be at least 16 characters")
-        for number, key in enumerate(self.secret_keys, 1):
-            if not _is_fernet_key(key):
-                raise ConfigError(
-                    f"INCIDENTGRAPH_SECRET_KEY: key {number} is not a Fernet key (32 url-safe "
-                    "base64-encoded bytes; make one with `incidentgraph secrets new-key`)"
-                )
-        if not 0 <= self.max_query_cost <= 100_000_000:
-            raise ConfigError(
-                "INCIDENTGRAPH_MAX_QUERY_COST must be between 0 (no limit) and 100000000"
-            )
-        if not 1_024 <= self.max_push_bytes <= 1_073_741_824:
-            raise ConfigError("INCIDENTGRAPH_MAX_PUSH_BYTES must be between 1024 and 1073741824")
+        for f, spec in _declared():
+            if spec.check is not None:
+                problem = spec.check(self, getattr(self, f.name))
+                if problem is not None:
+                    raise ConfigError(spec.env + problem)
 
 
-def _number(env: Mapping[str, str], name: str, default: _N, kind: type[_N]) -> _N:
-    text = env.get(name)
+def _declared() -> list[tuple[Field[Any], Spec]]:
+    return [(f, f.metadata["setting"]) for f in fields(Settings) if "setting" in f.metadata]
+
+
+def _parse(spec: Spec, text: str | None, default: Any) -> Any:
     if text is None:
         return default
+    if spec.kind == "text":
+        return text
+    if spec.kind == "secret":
+        return text or None
+    if spec.kind == "flag":
+        return _flag(spec.env, text, default)
+    if spec.kind == "origins":
+        return tuple(o.strip().rstrip("/").lower() for o in text.split(",") if o.strip())
+    if spec.kind == "keys":
+        return tuple(k.strip() for k in text.split(",") if k.strip())
+    kind = int if spec.kind == "int" else float
     try:
         return kind(text)
     except ValueError as exc:
         what = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"{name} must be {what}, not {text!r}") from exc
+        raise ConfigError(f"{spec.env} must be {what}, not {text!r}") from exc
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    text = env.get(name)
-    if text is None or not text.strip():
-        return default
+def _flag(name: str, text: str, default: bool) -> bool:
     value = text.strip().lower()
+    if not value:
+        return default
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
@@ -349,3 +456,27 @@ def _is_fernet_key(key: str) -> bool:
         return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
     except (binascii.Error, UnicodeEncodeError, ValueError):
         return False
+
+
+def _shown(spec: Spec, default: Any) -> str:
+    if spec.shown is not None:
+        return spec.shown
+    if default is None or default == ():
+        return "unset"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if isinstance(default, float):
+        return f"`{_number(default)}`"
+    return f"`{default}`"
+
+
+def settings_table() -> str:
+    """The README's table of environment variables, from the declarations above."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f, spec in _declared():
+        rows.append(f"| `{spec.env}` | {_shown(spec, f.default)} | {spec.doc} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(settings_table())
