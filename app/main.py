@@ -17,7 +17,7 @@ from app import database
 from app.config import Settings
 from app.models import Role
 from app.pubsub.broker import Broker
-from app.pubsub.outbox import OutboxRelay, on_commit
+from app.pubsub.outbox import OutboxRelay, message_committed
 from app.services import secret_box
 from app.services import token as token_service
 from app.services.alerts.intake import IntakeWriter
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if secret:
             announce_admin_token(secret, settings)
         await broker.connect()
-        stop_invalidating = on_commit(cache.invalidate)
+        stop_invalidating = message_committed.connect(lambda m: cache.invalidate(m.tenant_id))
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()

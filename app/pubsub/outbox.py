@@ -21,6 +21,7 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
+from app.core.signal import Signal
 from app.models import OutboxMessage
 from app.pubsub import channels
 from app.pubsub.broker import Broker
@@ -51,24 +52,15 @@ async def enqueue(*, tenant_id: str, incident_id: str, body: Mapping[str, Any]) 
     return Pending(row.id, tenant_id, incident_id, payload)
 
 
-# Called with the tenant of every change this process commits, before anyone is answered.
-_commit_listeners: list[Callable[[str], None]] = []
-
-
-def on_commit(listener: Callable[[str], None]) -> Callable[[], None]:
-    """Call `listener(tenant_id)` after each change this process commits (the query cache
-    drops the tenant's answers, whatever wrote the change: a mutation, a webhook, the alert
-    processor); returns the function that stops it."""
-    _commit_listeners.append(listener)
-    return lambda: _commit_listeners.remove(listener)
+# Rung with every outbox row this process commits, before anyone is answered: the relay
+# publishes it at once (without a relay, the next sweep does), the query cache drops the
+# tenant's answers whatever wrote the change (a mutation, a webhook, the alert processor).
+message_committed: Signal[Pending] = Signal("outbox.message_committed")
 
 
 def committed(message: Pending) -> None:
-    """Hand a committed row to the running relay; without one, the next sweep sends it."""
-    for listener in _commit_listeners:
-        listener(message.tenant_id)
-    if _relay is not None:
-        _relay.schedule(message)
+    """Call after the transaction that wrote `message` has committed."""
+    message_committed.send(message)
 
 
 def _targets(tenant_id: str, incident_id: str) -> tuple[str, str]:
@@ -85,6 +77,7 @@ class OutboxRelay:
         self._queue: deque[Pending] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._disconnect: Callable[[], None] = lambda: None
         self.published = 0
 
     def schedule(self, message: Pending) -> None:
@@ -93,17 +86,14 @@ class OutboxRelay:
             self._wakeup.set()
 
     async def start(self) -> None:
-        global _relay
-        _relay = self
+        self._disconnect = message_committed.connect(self.schedule)
         self._tasks = [
             asyncio.create_task(self._publish_loop(), name="outbox-publish"),
             asyncio.create_task(self._sweep_loop(), name="outbox-sweep"),
         ]
 
     async def stop(self) -> None:
-        global _relay
-        if _relay is self:
-            _relay = None
+        self._disconnect()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -178,6 +168,3 @@ class OutboxRelay:
                 await OutboxMessage.filter(id__in=sent).update(sent_at=utcnow())
         await OutboxMessage.filter(sent_at__lt=now - _KEEP_SENT).delete()
         return len(sent)
-
-
-_relay: OutboxRelay | None = None

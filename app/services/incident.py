@@ -473,7 +473,7 @@ async def _apply(
             raise Conflict("the incident changed while this was written; retry") from exc
         outbox.committed(message)
         if sync_queued:
-            itsm_outbound.wake()
+            itsm_outbound.jobs_queued.send(None)
         return CommandResult(snapshot, events)
     raise Conflict("the incident is changing too fast; retry", field="id")
 

@@ -212,7 +212,7 @@ async def _merge(
     for message in messages:
         outbox.committed(message)
     if tickets:
-        itsm_outbound.wake()
+        itsm_outbound.jobs_queued.send(None)
     return MergeResult(source_after, target_after, source_events, target_events)
 
 

@@ -5,7 +5,7 @@ the same tenant, role and clearance is answered from this process's cache until 
 changes or `ttl` seconds pass, whichever is first: the ttl bounds how stale time-derived
 fields (SLA countdowns and breach flags) can be. A change anywhere in the tenant drops the
 tenant's entries: at once for changes this process commits (mutations, webhooks, the alert
-processor: every outbox row, see `outbox.on_commit`), and within a broker hop for changes
+processor: every outbox row, see `outbox.message_committed`), and within a broker hop for changes
 made by other processes (the tenant's `incidents` channel). Mutations, subscriptions
 and responses with errors are never cached, nor requests over `_MAX_REQUEST` bytes: every
 entry keeps its request body as its key.

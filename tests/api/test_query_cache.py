@@ -131,7 +131,7 @@ async def test_a_change_committed_outside_a_mutation_drops_the_cached_answers_at
     from app.web.query_cache import QueryCache
 
     cache = QueryCache(Broker("memory://"), ttl=60, max_query_length=65_536)
-    stop = outbox.on_commit(cache.invalidate)
+    stop = outbox.message_committed.connect(lambda m: cache.invalidate(m.tenant_id))
     tenant = f"t-{uuid.uuid4().hex}"
     before = cache.generation(tenant)
 

@@ -1,21 +1,11 @@
 """Alert intake: payloads, the durable intake writer, the processor and correlation rules.
 
-The intake writer wakes the processor (of this process) after each durable write, through
-the waker the processor registers here.
+The intake writer rings `intake_written` after each durable write; the processor of this
+process listens while it runs (without one, the next poll finds the rows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from app.core.signal import Signal
 
-_waker: Callable[[], None] | None = None
-
-
-def set_waker(wake: Callable[[], None] | None) -> None:
-    global _waker
-    _waker = wake
-
-
-def wake() -> None:
-    if _waker is not None:
-        _waker()
+intake_written: Signal[None] = Signal("alerts.intake_written")

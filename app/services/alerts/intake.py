@@ -124,7 +124,7 @@ class IntakeWriter:
             while self._queue:
                 batch = self._take()
                 await self._flush(batch)
-                alerts.wake()
+                alerts.intake_written.send(None)
             if self._closing:
                 return
 

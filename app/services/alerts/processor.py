@@ -99,6 +99,7 @@ class AlertProcessor:
         self._wakeup = asyncio.Event()
         self._settle_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._disconnect: Callable[[], None] = lambda: None
         # Its own owner name, so two processors in one process exclude each other too.
         self.owner = f"{lease.OWNER}:{uuid.uuid4().hex[:8]}"
         # Intake rows this processor has quarantined since it started.
@@ -108,7 +109,7 @@ class AlertProcessor:
         self._wakeup.set()
 
     async def start(self) -> None:
-        alerts.set_waker(self.wake)
+        self._disconnect = alerts.intake_written.connect(lambda _: self.wake())
         # Phase A and phase B run side by side: storing the next batch does not wait for the
         # last one's declarations and events, which take one transaction per incident, and
         # while phase B is busy more alerts pile up for its next, coalesced, round.
@@ -118,7 +119,7 @@ class AlertProcessor:
         ]
 
     async def stop(self) -> None:
-        alerts.set_waker(None)
+        self._disconnect()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -99,7 +99,7 @@ async def retry_quarantined(*, tenant_id: str, ids: Sequence[int]) -> int:
                 received_at=row.received_at,
                 using_db=conn,
             )
-    alerts.wake()
+    alerts.intake_written.send(None)
     log.info("%d quarantined alerts of tenant %s sent back to the intake", len(rows), tenant_id)
     return len(rows)
 

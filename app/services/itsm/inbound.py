@@ -342,7 +342,7 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
     imported = await notes.import_notes(ticket=ticket, notes=update.notes)
     if update.note_to_fetch:
         await enqueue_job(ticket, SyncJobKind.RECONCILE)
-    outbound.wake()
+    outbound.jobs_queued.send(None)
     return {
         "status": "applied",
         "notes": imported,

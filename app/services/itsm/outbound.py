@@ -10,10 +10,11 @@ applied *from* a ticket (a webhook or a pull) is not echoed back to that ticket.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 
+from app.core.signal import Signal
 from app.models import Classification, ItsmConnection, LinkedTicket, SyncJob, SyncJobKind, SyncState
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.timeline import EventType, NewEvent
@@ -21,7 +22,8 @@ from app.services.timeline import EventType, NewEvent
 SYNCED_FIELDS = ("title", "description", "urgency", "impact", "status")
 
 _applying_from: ContextVar[str | None] = ContextVar("itsm_applying_from", default=None)
-_wake: Callable[[], None] | None = None
+# Rung after a commit that queued sync jobs; this process's worker listens (else it polls).
+jobs_queued: Signal[None] = Signal("itsm.jobs_queued")
 
 
 @contextlib.contextmanager
@@ -32,17 +34,6 @@ def applying_from(ticket_id: str) -> Iterator[None]:
         yield
     finally:
         _applying_from.reset(token)
-
-
-def set_waker(wake: Callable[[], None] | None) -> None:
-    global _wake
-    _wake = wake
-
-
-def wake() -> None:
-    """After commit: tell this process's worker there is work (else it polls)."""
-    if _wake is not None:
-        _wake()
 
 
 async def enqueue_for_change(

@@ -208,7 +208,7 @@ async def link_ticket(
         raise Conflict(
             f"{provider.value} ticket {external_key} is already linked", field="externalKey"
         ) from None
-    outbound.wake()
+    outbound.jobs_queued.send(None)
     return TicketView.of(row)
 
 
@@ -253,7 +253,7 @@ async def request_sync(
         events=[NewEvent(type=EventType.TICKET_SYNC_REQUESTED, data=_ticket_data(row))],
         also=also,
     )
-    outbound.wake()
+    outbound.jobs_queued.send(None)
     return TicketView.of(row)
 
 
@@ -302,14 +302,14 @@ async def resolve_conflict(
         ],
         also=also,
     )
-    outbound.wake()
+    outbound.jobs_queued.send(None)
     return TicketView.of(row)
 
 
 async def enqueue_job(row: LinkedTicket, kind: SyncJobKind) -> None:
     """A job for the worker (a webhook that announced what only a fetch can read)."""
     await _job(row, kind)
-    outbound.wake()
+    outbound.jobs_queued.send(None)
 
 
 async def _job(row: LinkedTicket, kind: SyncJobKind, fields: Sequence[str] = ()) -> None:

@@ -20,7 +20,7 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
@@ -88,13 +88,14 @@ class SyncWorker:
         self._use_row_locks = use_row_locks
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._disconnect: Callable[[], None] = lambda: None
         self._lease = timedelta(seconds=settings.itsm_http_timeout_seconds * 4 + 30)
 
     def wake(self) -> None:
         self._wakeup.set()
 
     async def start(self) -> None:
-        outbound.set_waker(self.wake)
+        self._disconnect = outbound.jobs_queued.connect(lambda _: self.wake())
         self._tasks = [asyncio.create_task(self._deliver_loop(), name="itsm-sync")]
         if self._settings.itsm_reconcile_seconds > 0:
             self._tasks.append(asyncio.create_task(self._reconcile_loop(), name="itsm-reconcile"))
@@ -102,7 +103,7 @@ class SyncWorker:
             self._tasks.append(asyncio.create_task(self._prune_loop(), name="itsm-prune"))
 
     async def stop(self) -> None:
-        outbound.set_waker(None)
+        self._disconnect()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -341,7 +342,7 @@ async def sync_once(
             job_ids=job_ids,
         )
         if outcome.push_needed:
-            outbound.wake()
+            outbound.jobs_queued.send(None)
     finally:
         await connector.aclose()
 
