@@ -18,11 +18,12 @@ from app.config import Settings
 from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay, message_committed
-from app.services import secret_box
+from app.services import secret_box, writer
 from app.services import token as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
 from app.services.itsm import connection as itsm_connections
+from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm.worker import SyncWorker
 from app.web import alerts, boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             announce_admin_token(secret, settings)
         await broker.connect()
         stop_invalidating = message_committed.connect(lambda m: cache.invalidate(m.tenant_id))
+        stop_ticket_sync = writer.on_change(itsm_outbound.on_incident_change)
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
+            stop_ticket_sync()
             stop_invalidating()
             await cache.close()
             await intake_writer.stop()

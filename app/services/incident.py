@@ -11,7 +11,6 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -27,9 +26,8 @@ from app.models import (
     Tenant,
     Urgency,
 )
-from app.pubsub import outbox
-from app.services import audit, lifecycle, sla
 from app.services import incident_validation as validation
+from app.services import lifecycle, sla, writer
 from app.services.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     FIELD_CLASSIFICATION,
@@ -42,11 +40,10 @@ from app.services.incident_snapshot import (
     get_incident,
     parse_incident_id,
 )
-from app.services.itsm import outbound as itsm_outbound
 from app.services.permissions import Action, allowed
 from app.services.policy import TenantPolicy
 from app.services.tenant import get_policy
-from app.services.timeline import EventRecord, EventType, NewEvent, build_rows, find_by_event_id
+from app.services.timeline import EventRecord, EventType, NewEvent, find_by_event_id
 
 RACE_RETRIES = 20
 
@@ -109,7 +106,7 @@ async def declare_incident(
         policy=policy, priority=priority, created_at=now, paused_seconds=0.0, acknowledged=False
     )
     try:
-        async with in_transaction():
+        async with writer.transaction() as commit:
             await Tenant.filter(id=tenant_id).update(incident_counter=F("incident_counter") + 1)
             counter = await Tenant.filter(id=tenant_id).values_list("incident_counter", flat=True)
             row = await Incident.create(
@@ -151,9 +148,9 @@ async def declare_incident(
                 },
                 event_id=event_id or str(uuid.uuid4()),
             )
-            events = await write_events(snapshot, [declared], actor=actor, now=now, first_seq=1)
-            message = await enqueue_message(snapshot, events)
-            await audit_command(None, snapshot, events)
+            events = await commit.record(
+                None, snapshot, [declared], actor=actor, now=now, first_seq=1
+            )
             if also is not None:
                 await also(snapshot)
     except IntegrityError:
@@ -162,7 +159,6 @@ async def declare_incident(
             if existing is not None:
                 return existing
         raise
-    outbox.committed(message)
     return CommandResult(snapshot, events)
 
 
@@ -441,20 +437,15 @@ async def _apply(
         if bumps_version:
             row.version += 1
         try:
-            async with in_transaction():
+            async with writer.transaction() as commit:
                 updated = await Incident.filter(id=key, last_seq=seen_seq).update(
                     **{name: getattr(row, name) for name in WRITABLE_FIELDS}
                 )
                 if not updated:
                     raise LostRace
                 snapshot = IncidentSnapshot.from_model(row)
-                events = await write_events(
-                    snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
-                )
-                message = await enqueue_message(snapshot, events)
-                await audit_command(before, snapshot, events)
-                sync_queued = await itsm_outbound.enqueue_for_change(
-                    before, snapshot, now=now, events=new_events
+                events = await commit.record(
+                    before, snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
                 )
                 if also is not None:
                     await also(snapshot)
@@ -471,9 +462,6 @@ async def _apply(
                 if existing is not None:
                     return existing
             raise Conflict("the incident changed while this was written; retry") from exc
-        outbox.committed(message)
-        if sync_queued:
-            itsm_outbound.jobs_queued.send(None)
         return CommandResult(snapshot, events)
     raise Conflict("the incident is changing too fast; retry", field="id")
 
@@ -485,38 +473,6 @@ class LostRace(Exception):
 WRITABLE_FIELDS = tuple(
     name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
 ) + ("sla_paused_seconds",)
-
-
-async def write_events(
-    snapshot: IncidentSnapshot,
-    new_events: Sequence[NewEvent],
-    *,
-    actor: str | None,
-    now: datetime,
-    first_seq: int,
-) -> list[EventRecord]:
-    from app.models import TimelineEvent
-
-    rows = build_rows(
-        tenant_id=snapshot.tenant_id,
-        incident_id=uuid.UUID(snapshot.id),
-        first_seq=first_seq,
-        events=new_events,
-        actor=actor,
-        now=now,
-    )
-    await TimelineEvent.bulk_create(rows)
-    return [EventRecord.from_model(r) for r in rows]
-
-
-async def enqueue_message(
-    snapshot: IncidentSnapshot, events: Sequence[EventRecord]
-) -> outbox.Pending:
-    return await outbox.enqueue(
-        tenant_id=snapshot.tenant_id,
-        incident_id=snapshot.id,
-        body={"incident": snapshot.to_json(), "events": [e.to_json() for e in events]},
-    )
 
 
 async def _replayed(
@@ -532,28 +488,6 @@ async def _replayed(
         # Replaying it would show an incident the caller may not know exists.
         raise Conflict("eventId was already used", field="eventId")
     return CommandResult(incident, [record])
-
-
-_UNAUDITED = frozenset({"updated_at", "last_seq", "version", "tenant_id"})
-
-
-async def audit_command(
-    before: IncidentSnapshot | None, after: IncidentSnapshot, events: Sequence[EventRecord]
-) -> None:
-    """The audit record of a command: its field deltas and the events it appended."""
-    old = before.to_json() if before else {}
-    new = after.to_json()
-    deltas = {
-        name: {"from": old.get(name), "to": value}
-        for name, value in new.items()
-        if name not in _UNAUDITED and old.get(name) != value
-    }
-    await audit.record(
-        tenant_id=after.tenant_id,
-        action="incident." + events[0].type.split(".")[2],
-        target=after.id,
-        changes={"fields": deltas, "events": [{"seq": e.seq, "type": e.type} for e in events]},
-    )
 
 
 def _check_closing(row: Incident, *, actor: str | None, role: Role | Authority) -> None:
@@ -612,9 +546,6 @@ __all__ = [
     "Authority",
     "CommandResult",
     "LostRace",
-    "audit_command",
-    "enqueue_message",
-    "write_events",
     "add_note",
     "append_events",
     "assign_incident",

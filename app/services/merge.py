@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.ids import uuid_key
@@ -30,9 +29,8 @@ from app.models import (
     SyncJobKind,
     TimelineEvent,
 )
-from app.pubsub import outbox
 from app.services import incident_validation as validation
-from app.services import lease, lifecycle
+from app.services import lease, lifecycle, writer
 from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
 from app.services.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
@@ -44,9 +42,6 @@ from app.services.incident import (
     RACE_RETRIES,
     WRITABLE_FIELDS,
     LostRace,
-    audit_command,
-    enqueue_message,
-    write_events,
 )
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.itsm import outbound as itsm_outbound
@@ -113,7 +108,7 @@ async def _merge(
     target.last_seq = target_seen + 1 + source_seen
     source_after = IncidentSnapshot.from_model(source)
     target_after = IncidentSnapshot.from_model(target)
-    async with in_transaction():
+    async with writer.transaction() as commit:
         # Both guarded updates in one order (by id), so two merges of the same pair in opposite
         # directions cannot deadlock each other on PostgreSQL.
         for row, seen in sorted(((source, source_seen), (target, target_seen)), key=_by_id):
@@ -146,39 +141,35 @@ async def _merge(
             )
             for ticket in tickets:
                 await itsm_sync.enqueue_job(ticket, SyncJobKind.RECONCILE)
+            commit.after_commit.append(lambda: itsm_outbound.jobs_queued.send(None))
         reference = {"id": source_after.id, "number": source.number, "title": source.title}
-        target_events = await write_events(
-            target_after,
-            [
-                NewEvent(
-                    type=EventType.MERGED,
-                    data={
-                        "from": reference,
-                        "reason": reason,
-                        "counts": {
-                            "events": len(originals),
-                            "notes": sum(1 for e in originals if e["type"] == EventType.NOTE_ADDED),
-                            "alerts": alerts,
-                            "alertGroups": groups,
-                            "tickets": len(tickets),
-                        },
+        merged_into_target = [
+            NewEvent(
+                type=EventType.MERGED,
+                data={
+                    "from": reference,
+                    "reason": reason,
+                    "counts": {
+                        "events": len(originals),
+                        "notes": sum(1 for e in originals if e["type"] == EventType.NOTE_ADDED),
+                        "alerts": alerts,
+                        "alertGroups": groups,
+                        "tickets": len(tickets),
                     },
-                    # It carries the source's title: as classified as the source's title is.
-                    classification=highest(
-                        DEFAULT_EVENT_CLASSIFICATION, source_before.classification
-                    ),
-                ),
-                *(_copy(source_before, original) for original in originals),
-            ],
-            actor=actor,
-            now=now,
-            first_seq=target_seen + 1,
-        )
+                },
+                # It carries the source's title: as classified as the source's title is.
+                classification=highest(DEFAULT_EVENT_CLASSIFICATION, source_before.classification),
+            ),
+            *(_copy(source_before, original) for original in originals),
+        ]
         # They name the target and carry the merge's reason, written about the target: as
         # classified as the target is, or a reader of the source who may not see the target
         # would learn it exists, its number and why.
         about_target = highest(DEFAULT_EVENT_CLASSIFICATION, target_before.classification)
-        source_events = await write_events(
+        # The merge moves its alerts and tickets itself (above): the hooks are not run, or the
+        # source's copied notes would be sent again to the tickets now on the target.
+        source_events = await commit.record(
+            source_before,
             source_after,
             [
                 NewEvent(
@@ -202,17 +193,19 @@ async def _merge(
             actor=actor,
             now=now,
             first_seq=source_seen + 1,
+            hooks=False,
         )
-        messages = [
-            await enqueue_message(source_after, source_events),
-            await enqueue_message(target_after, target_events),
-        ]
-        await audit_command(source_before, source_after, source_events)
-        await audit_command(target_before, target_after, target_events[:1])
-    for message in messages:
-        outbox.committed(message)
-    if tickets:
-        itsm_outbound.jobs_queued.send(None)
+        # Audited: the merge itself, not each copied event.
+        target_events = await commit.record(
+            target_before,
+            target_after,
+            merged_into_target,
+            actor=actor,
+            now=now,
+            first_seq=target_seen + 1,
+            audited=1,
+            hooks=False,
+        )
     return MergeResult(source_after, target_after, source_events, target_events)
 
 

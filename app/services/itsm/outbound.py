@@ -10,7 +10,7 @@ applied *from* a ticket (a webhook or a pull) is not echoed back to that ticket.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from app.core.signal import Signal
 from app.models import Classification, ItsmConnection, LinkedTicket, SyncJob, SyncJobKind, SyncState
 from app.services.incident_snapshot import IncidentSnapshot
 from app.services.timeline import EventType, NewEvent
+from app.services.writer import Change
 
 SYNCED_FIELDS = ("title", "description", "urgency", "impact", "status")
 
@@ -34,6 +35,21 @@ def applying_from(ticket_id: str) -> Iterator[None]:
         yield
     finally:
         _applying_from.reset(token)
+
+
+async def on_incident_change(change: Change) -> Callable[[], None] | None:
+    """The writer's hook: queue the sync jobs an incident change calls for, in its
+    transaction, and wake this process's worker once it commits."""
+    if change.before is None:
+        return None
+    queued = await enqueue_for_change(
+        change.before, change.after, now=change.now, events=change.new_events
+    )
+    return _ring if queued else None
+
+
+def _ring() -> None:
+    jobs_queued.send(None)
 
 
 async def enqueue_for_change(

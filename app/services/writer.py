@@ -1,0 +1,163 @@
+"""The one commit path of incident changes.
+
+A command decides what changes (the projection row, its new timeline events); the writer
+makes it durable and tells the rest of the system, always the same way:
+
+1. inside the command's transaction: the events with their per-incident seqs, one outbox
+   row carrying the incident snapshot and the events, the audit record, then every hook
+   registered with `on_change` (an integration reacting to the change in the same
+   transaction: the ticket sync queues its jobs there);
+2. after the commit, and only then: the outbox row to the relay (`outbox.committed`, which
+   the query cache also hears) and whatever the hooks asked to run after commit.
+
+A command that rolls back does none of step 2. The incident core imports no integration:
+integrations register their hooks from `app.main` when the application starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tortoise.transactions import in_transaction
+
+from app.models import TimelineEvent
+from app.pubsub import outbox
+from app.services import audit
+from app.services.incident_snapshot import IncidentSnapshot
+from app.services.timeline import EventRecord, NewEvent, build_rows
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One incident's change, as written: what hooks are told."""
+
+    before: IncidentSnapshot | None
+    after: IncidentSnapshot
+    new_events: Sequence[NewEvent]
+    events: Sequence[EventRecord]
+    now: datetime
+
+
+# A hook runs inside the transaction; it may write, and may return what to run after commit.
+Hook = Callable[[Change], Awaitable[Callable[[], None] | None]]
+
+_hooks: dict[Hook, int] = {}
+
+
+def on_change(hook: Hook) -> Callable[[], None]:
+    """Run `hook` for every incident change written from now on; returns the function that
+    stops it. Registering one hook twice (two applications in one process) runs it once."""
+    _hooks[hook] = _hooks.get(hook, 0) + 1
+
+    def stop() -> None:
+        left = _hooks.get(hook, 0) - 1
+        if left > 0:
+            _hooks[hook] = left
+        else:
+            _hooks.pop(hook, None)
+
+    return stop
+
+
+@dataclass(slots=True)
+class Commit:
+    """What one transaction wrote, and what is owed once it commits."""
+
+    messages: list[outbox.Pending] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    async def record(
+        self,
+        before: IncidentSnapshot | None,
+        after: IncidentSnapshot,
+        new_events: Sequence[NewEvent],
+        *,
+        actor: str | None,
+        now: datetime,
+        first_seq: int,
+        audited: int | None = None,
+        hooks: bool = True,
+    ) -> list[EventRecord]:
+        """Write `new_events` as seqs first_seq.., the outbox row and the audit record of
+        `after` (the first `audited` events in it; all by default), then run the hooks unless
+        the command handles its integrations itself (`hooks=False`)."""
+        events = await _write_events(after, new_events, actor=actor, now=now, first_seq=first_seq)
+        self.messages.append(await _enqueue(after, events))
+        await _audit(before, after, events[:audited])
+        if hooks:
+            change = Change(before, after, new_events, events, now)
+            for hook in tuple(_hooks):
+                then = await hook(change)
+                if then is not None:
+                    self.after_commit.append(then)
+        return events
+
+    def committed(self) -> None:
+        for message in self.messages:
+            outbox.committed(message)
+        for action in self.after_commit:
+            action()
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[Commit]:
+    """One database transaction whose incident changes are recorded through the writer;
+    the owed after-commit work runs when (and only if) it commits."""
+    commit = Commit()
+    async with in_transaction():
+        yield commit
+    commit.committed()
+
+
+async def _write_events(
+    snapshot: IncidentSnapshot,
+    new_events: Sequence[NewEvent],
+    *,
+    actor: str | None,
+    now: datetime,
+    first_seq: int,
+) -> list[EventRecord]:
+    rows = build_rows(
+        tenant_id=snapshot.tenant_id,
+        incident_id=uuid.UUID(snapshot.id),
+        first_seq=first_seq,
+        events=new_events,
+        actor=actor,
+        now=now,
+    )
+    await TimelineEvent.bulk_create(rows)
+    return [EventRecord.from_model(r) for r in rows]
+
+
+async def _enqueue(snapshot: IncidentSnapshot, events: Sequence[EventRecord]) -> outbox.Pending:
+    return await outbox.enqueue(
+        tenant_id=snapshot.tenant_id,
+        incident_id=snapshot.id,
+        body={"incident": snapshot.to_json(), "events": [e.to_json() for e in events]},
+    )
+
+
+_UNAUDITED = frozenset({"updated_at", "last_seq", "version", "tenant_id"})
+
+
+async def _audit(
+    before: IncidentSnapshot | None, after: IncidentSnapshot, events: Sequence[EventRecord]
+) -> None:
+    """The audit record of a command: its field deltas and the events it appended."""
+    old = before.to_json() if before else {}
+    new = after.to_json()
+    deltas = {
+        name: {"from": old.get(name), "to": value}
+        for name, value in new.items()
+        if name not in _UNAUDITED and old.get(name) != value
+    }
+    await audit.record(
+        tenant_id=after.tenant_id,
+        action="incident." + events[0].type.split(".")[2],
+        target=after.id,
+        changes={"fields": deltas, "events": [{"seq": e.seq, "type": e.type} for e in events]},
+    )
