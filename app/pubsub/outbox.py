@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.signal import Signal
+from app.core.tasks import cancel_and_wait
 from app.models import OutboxMessage
 from app.pubsub import channels
 from app.pubsub.broker import Broker
@@ -94,11 +95,7 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         self._disconnect()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         # Best effort: what is left is still in the table for the next sweep.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._drain(), timeout=2)

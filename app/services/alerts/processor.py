@@ -36,6 +36,7 @@ from tortoise.transactions import in_transaction
 
 from app.config import Settings
 from app.core.clock import utcnow
+from app.core.tasks import cancel_and_wait
 from app.errors import DomainError
 from app.models import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule
 from app.models import TimelineEvent as TimelineEventRow
@@ -120,11 +121,7 @@ class AlertProcessor:
 
     async def stop(self) -> None:
         self._disconnect()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         # Another process takes over at once instead of after the lease expires.
         with contextlib.suppress(Exception):
             await lease.release(LEASE_NAME, owner=self.owner)

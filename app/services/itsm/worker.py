@@ -27,6 +27,7 @@ from tortoise.transactions import in_transaction
 
 from app.config import Settings
 from app.core.clock import utcnow
+from app.core.tasks import cancel_and_wait
 from app.models import (
     InboundDelivery,
     IncidentStatus,
@@ -104,11 +105,7 @@ class SyncWorker:
 
     async def stop(self) -> None:
         self._disconnect()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
 
     async def _deliver_loop(self) -> None:
         while True:
