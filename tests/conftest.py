@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,24 +21,8 @@ from tests.support import (
     create_token,
     drop_pg_database,
     migrate_database,
-    postgres_available,
-    redis_available,
+    require_real_services,
 )
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_real_services() -> None:
-    missing = [
-        n
-        for n, ok in (("PostgreSQL", postgres_available()), ("Redis", redis_available()))
-        if not ok
-    ]
-    if missing:
-        message = f"{' and '.join(missing)} not reachable on 127.0.0.1"
-        if IN_CI:
-            pytest.fail(f"{message}: required when CI=true")
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -436,3 +436,37 @@ async def connected(url: str) -> AsyncIterator[None]:
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
         yield
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_real_services() -> None:
+    """Skip the test when PostgreSQL or Redis is not running here; fail it under CI."""
+    import pytest
+
+    missing = [
+        n
+        for n, ok in (("PostgreSQL", postgres_available()), ("Redis", redis_available()))
+        if not ok
+    ]
+    if missing:
+        message = f"{' and '.join(missing)} not reachable on 127.0.0.1"
+        if IN_CI:
+            pytest.fail(f"{message}: required when CI=true")
+        pytest.skip(message)
+
+
+@contextmanager
+def fresh_backend(kind: str, directory: Path) -> Iterator[Backend]:
+    """A backend of `kind` ("embedded" or "postgres") on a database of its own: a SQLite
+    file in `directory`, or a PostgreSQL database dropped afterwards."""
+    if kind == "embedded":
+        yield Backend("embedded", f"sqlite://{directory / 'incidentgraph.db'}", "memory://")
+        return
+    require_real_services()
+    url = create_pg_database()
+    try:
+        yield Backend("postgres", url, REDIS_URL)
+    finally:
+        drop_pg_database(url)

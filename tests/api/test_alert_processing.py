@@ -768,7 +768,7 @@ async def test_two_servers_on_one_database_declare_one_incident_per_group(
     log_dir: Path,
 ) -> None:
     # given two server processes sharing one PostgreSQL database and Redis
-    from tests.conftest import require_real_services
+    from tests.support import require_real_services
 
     require_real_services()
     url = create_pg_database()

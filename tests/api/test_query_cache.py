@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import require_real_services
-from tests.support import REDIS_URL, Backend, Server, declare, transition
+from tests.support import REDIS_URL, Backend, Server, declare, require_real_services, transition
 
 COUNT_OPEN = """
 query Board($text: String!) {

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from app.pubsub.broker import Broker, Message
-from tests.conftest import require_real_services
 from tests.support import (
     Backend,
     Server,
     declare,
     free_port,
     port_open,
+    require_real_services,
     subscribe_and_wait,
     subscriber,
     transition,

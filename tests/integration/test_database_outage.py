@@ -72,7 +72,7 @@ async def post(server: Server, token: str, query: str, variables: Any = None) ->
 
 @pytest.fixture
 def pg_server(log_dir: Path) -> Iterator[tuple[Server, str]]:
-    from tests.conftest import require_real_services
+    from tests.support import require_real_services
 
     require_real_services()
     url = create_pg_database()

@@ -27,6 +27,7 @@ from tests.support import (
     declare,
     drop_pg_database,
     eventually,
+    fresh_backend,
     subscribe_and_wait,
     subscriber,
     transition,
@@ -119,32 +120,20 @@ def sync_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, log_dir: Path
 ) -> Iterator[Server]:
     """A server of its own (fresh database) with fast retries, so tests need not wait."""
-    pg_url = None
-    if request.param == "embedded":
-        path = tmp_path_factory.mktemp("itsm") / "incidentgraph.db"
-        backend = Backend("embedded", f"sqlite://{path}", "memory://")
-    else:
-        from tests.conftest import require_real_services
-        from tests.support import REDIS_URL
-
-        require_real_services()
-        pg_url = create_pg_database()
-        backend = Backend("postgres", pg_url, REDIS_URL)
-    server = Server(
-        backend,
-        extra_env={
-            "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS": "6",
-            "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS": "0.3",
-            "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS": "1",
-            "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
-            "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
-            "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "0",
-        },
-    ).start(log_dir)
-    yield server
-    server.stop()
-    if pg_url:
-        drop_pg_database(pg_url)
+    with fresh_backend(request.param, tmp_path_factory.mktemp("itsm")) as backend:
+        server = Server(
+            backend,
+            extra_env={
+                "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS": "6",
+                "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS": "0.3",
+                "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS": "1",
+                "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
+                "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
+                "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "0",
+            },
+        ).start(log_dir)
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -1196,8 +1185,7 @@ async def test_old_finished_jobs_and_deliveries_are_pruned_but_unfinished_jobs_n
 @pytest.fixture(scope="module")
 def two_servers(log_dir: Path) -> Iterator[tuple[Server, Server]]:
     """Two server processes on one PostgreSQL database (and Redis), each with its worker."""
-    from tests.conftest import require_real_services
-    from tests.support import REDIS_URL
+    from tests.support import REDIS_URL, require_real_services
 
     require_real_services()
     pg_url = create_pg_database()

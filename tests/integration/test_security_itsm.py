@@ -25,14 +25,12 @@ from app.services.itsm.servicenow import ServiceNowConnector
 from tests.fakes.jira import FakeJira
 from tests.fakes.servicenow import FakeServiceNow
 from tests.support import (
-    Backend,
     GraphQLClient,
     Server,
-    create_pg_database,
     create_token,
     declare,
-    drop_pg_database,
     eventually,
+    fresh_backend,
     transition,
 )
 
@@ -106,33 +104,21 @@ SYS_ID = "0123456789abcdef0123456789abcdef"
 def itsm_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, log_dir: Path
 ) -> Iterator[Server]:
-    pg_url = None
-    if request.param == "embedded":
-        path = tmp_path_factory.mktemp("itsm-security") / "incidentgraph.db"
-        backend = Backend("embedded", f"sqlite://{path}", "memory://")
-    else:
-        from tests.conftest import require_real_services
-        from tests.support import REDIS_URL
-
-        require_real_services()
-        pg_url = create_pg_database()
-        backend = Backend("postgres", pg_url, REDIS_URL)
-    server = Server(
-        backend,
-        extra_env={
-            "INCIDENTGRAPH_ALLOW_PRIVATE_NETWORKS": "true",
-            "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS": "3",
-            "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS": "0.3",
-            "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS": "1",
-            "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
-            "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
-            "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "0",
-        },
-    ).start(log_dir)
-    yield server
-    server.stop()
-    if pg_url:
-        drop_pg_database(pg_url)
+    with fresh_backend(request.param, tmp_path_factory.mktemp("itsm-security")) as backend:
+        server = Server(
+            backend,
+            extra_env={
+                "INCIDENTGRAPH_ALLOW_PRIVATE_NETWORKS": "true",
+                "INCIDENTGRAPH_ITSM_MAX_ATTEMPTS": "3",
+                "INCIDENTGRAPH_ITSM_RETRY_BASE_SECONDS": "0.3",
+                "INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS": "1",
+                "INCIDENTGRAPH_ITSM_POLL_SECONDS": "0.1",
+                "INCIDENTGRAPH_ITSM_HTTP_TIMEOUT_SECONDS": "1",
+                "INCIDENTGRAPH_ITSM_RECONCILE_SECONDS": "0",
+            },
+        ).start(log_dir)
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="module")

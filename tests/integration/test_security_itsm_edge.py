@@ -40,11 +40,10 @@ from tests.support import (
     Backend,
     GraphQLClient,
     Server,
-    create_pg_database,
     declare,
-    drop_pg_database,
     eventually,
     free_port,
+    fresh_backend,
 )
 
 SN_PASSWORD = "s3cret-pw-Zq81-never-stored"
@@ -67,21 +66,6 @@ JIRA_INGESTED = "com.incidents.provider.jira.ingested.v1"
 # --- fixtures -------------------------------------------------------------------------------
 
 
-def own_backend(kind: str, directory: Path) -> Backend:
-    if kind == "embedded":
-        return Backend("embedded", f"sqlite://{directory / 'incidentgraph.db'}", "memory://")
-    from tests.conftest import require_real_services
-    from tests.support import REDIS_URL
-
-    require_real_services()
-    return Backend("postgres", create_pg_database(), REDIS_URL)
-
-
-def release(backend: Backend) -> None:
-    if backend.name == "postgres":
-        drop_pg_database(backend.database_url)
-
-
 @pytest.fixture(
     scope="module",
     params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)],
@@ -91,21 +75,20 @@ def edge_server(
 ) -> Iterator[Server]:
     """A server of its own with fast retries; private networks allowed (the fakes are on
     loopback), as the test servers are unless told otherwise."""
-    backend = own_backend(request.param, tmp_path_factory.mktemp("edge"))
-    server = Server(backend, extra_env=FAST).start(log_dir)
-    yield server
-    server.stop()
-    release(backend)
+    with fresh_backend(request.param, tmp_path_factory.mktemp("edge")) as backend:
+        server = Server(backend, extra_env=FAST).start(log_dir)
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="module")
 def strict_server(tmp_path_factory: pytest.TempPathFactory, log_dir: Path) -> Iterator[Server]:
     """A server as installed: private networks refused."""
-    backend = own_backend("embedded", tmp_path_factory.mktemp("strict"))
     env = {**FAST, "INCIDENTGRAPH_ALLOW_PRIVATE_NETWORKS": "false"}
-    server = Server(backend, extra_env=env).start(log_dir)
-    yield server
-    server.stop()
+    with fresh_backend("embedded", tmp_path_factory.mktemp("strict")) as backend:
+        server = Server(backend, extra_env=env).start(log_dir)
+        yield server
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -634,22 +617,21 @@ def _client(server: Server) -> Any:
 @pytest.fixture(params=["embedded", pytest.param("postgres", marks=pytest.mark.integration)])
 def old_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A database at the schema before secrets were encrypted."""
-    backend = own_backend(request.param, tmp_path)
+    with fresh_backend(request.param, tmp_path) as backend:
 
-    async def migrate_to_before() -> None:
-        from tortoise.context import TortoiseContext
-        from tortoise.migrations.api import migrate
+        async def migrate_to_before() -> None:
+            from tortoise.context import TortoiseContext
+            from tortoise.migrations.api import migrate
 
-        from app.config import Settings
-        from app.database import tortoise_config
+            from app.config import Settings
+            from app.database import tortoise_config
 
-        async with TortoiseContext():
-            config = tortoise_config(Settings(database_url=backend.database_url))
-            await migrate(config=config, target="models.0012_alert_keys_quarantine")
+            async with TortoiseContext():
+                config = tortoise_config(Settings(database_url=backend.database_url))
+                await migrate(config=config, target="models.0012_alert_keys_quarantine")
 
-    asyncio.run(migrate_to_before())
-    yield backend
-    release(backend)
+        asyncio.run(migrate_to_before())
+        yield backend
 
 
 def test_the_migration_encrypts_secrets_stored_in_the_clear(

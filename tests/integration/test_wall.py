@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, require_real_services
 from tests.support import (
+    IN_CI,
     REDIS_URL,
     ROOT,
     Backend,
@@ -25,6 +25,7 @@ from tests.support import (
     create_token,
     declare,
     drop_pg_database,
+    require_real_services,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
