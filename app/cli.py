@@ -48,7 +48,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
 
-    from app.services import secret_box
+    from app.services.access import secret_box
 
     secret_box.load(settings)  # no key to be had: stop here, before anything starts
     secret = _with_database(settings, lambda: bootstrap(settings))
@@ -85,7 +85,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.errors import DomainError
-    from app.services import token as token_service
+    from app.services.access import tokens as token_service
 
     try:
         secret = _with_database(
@@ -108,7 +108,7 @@ def _token_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token_list(args: argparse.Namespace, settings: Settings) -> int:
     from app.errors import DomainError
-    from app.services import token as token_service
+    from app.services.access import tokens as token_service
 
     async def every_token() -> list[token_service.TokenRecord]:
         tokens: list[token_service.TokenRecord] = []
@@ -152,7 +152,7 @@ def _when(moment: datetime) -> str:
 
 def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
     from app.errors import DomainError
-    from app.services import token as token_service
+    from app.services.access import tokens as token_service
 
     try:
         # GraphQL's global id ("tok_<hex>") names the same token.
@@ -170,7 +170,7 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.errors import DomainError
-    from app.services import tenant as tenant_service
+    from app.services.access import tenants as tenant_service
 
     try:
         _with_database(
@@ -184,7 +184,7 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from app.services import secret_box
+    from app.services.access import secret_box
     from app.services.itsm import connection as connections
 
     box = secret_box.load(settings)
@@ -198,7 +198,7 @@ def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
-    from app.services import secret_box
+    from app.services.access import secret_box
 
     print(secret_box.new_key())
     return 0

@@ -18,8 +18,9 @@ from app.config import Settings
 from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay, message_committed
-from app.services import secret_box, writer
-from app.services import token as token_service
+from app.services import writer
+from app.services.access import secret_box
+from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
 from app.services.itsm import connection as itsm_connections

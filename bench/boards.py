@@ -33,7 +33,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from app.services.board_live import INTERVAL
+from app.services.boards.live import INTERVAL
 from bench import seed
 from bench.fanout import _until_subscribed
 from bench.report import Verdict

@@ -23,7 +23,7 @@ import httpx
 from app import database
 from app.config import Settings
 from app.main import create_app
-from app.services import token as token_service
+from app.services.access import tokens as token_service
 from bench import seed
 from bench.dashboard import dashboard_query
 from bench.report import Verdict

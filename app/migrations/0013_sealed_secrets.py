@@ -8,7 +8,7 @@ async def seal_secrets(apps, schema_editor):
     """Encrypt the ITSM secrets stored in the clear by earlier versions (the credentials'
     "secret" and the webhook secret), with the configured key (services/secret_box.py)."""
     from app.database import migration_settings
-    from app.services import secret_box
+    from app.services.access import secret_box
 
     client = schema_editor.client
     postgres = schema_editor.DIALECT == "postgres"

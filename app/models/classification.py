@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Classification(StrEnum):
-    """How sensitive a piece of data is, lowest first (see services/classification.py)."""
+    """How sensitive a piece of data is, lowest first (see services/access/classification.py)."""
 
     PUBLIC = "PUBLIC"
     INTERNAL = "INTERNAL"

@@ -8,7 +8,7 @@ from tortoise import fields, models
 class Tenant(models.Model):
     id = fields.CharField(max_length=64, primary_key=True)
     name = fields.CharField(max_length=255)
-    # Priority matrix, severity floors and SLA targets; see services/policy.py for the shape.
+    # Priority matrix, severity floors and SLA targets (shape: services/incidents/policy.py).
     policy: dict[str, Any] = fields.JSONField(default=dict)
     # Last human incident number handed out (INC-1, INC-2, ...).
     incident_counter = fields.IntField(default=0)

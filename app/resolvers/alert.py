@@ -42,14 +42,14 @@ from app.schema.alert import (
 )
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.incident import Incident
-from app.services import alert_links
-from app.services import correlation_rules as rules
+from app.services.access.classification import ALERT_CLASSIFICATION, reaches
+from app.services.access.permissions import Action
+from app.services.access.tokens import Principal
+from app.services.alerts import links as alert_links
 from app.services.alerts import quarantine
+from app.services.alerts import rules as rules
 from app.services.alerts.correlation import RULE_FIELDS
-from app.services.classification import ALERT_CLASSIFICATION, reaches
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.permissions import Action
-from app.services.token import Principal
+from app.services.incidents.snapshot import IncidentSnapshot
 
 
 def alert_key(value: str, *, field: str = "alertId") -> str:

@@ -12,8 +12,8 @@ from app.resolvers.context import Context
 from app.resolvers.errors import graphql_error
 from app.schema.audit import AuditFilter, AuditRecord, AuditRecordConnection, AuditRecordEdge
 from app.schema.common import INCIDENT_PREFIX, PageInfo, from_global_id
-from app.services import audit as service
-from app.services.permissions import Action
+from app.services.access import audit as service
+from app.services.access.permissions import Action
 
 
 async def audit_log(

@@ -9,8 +9,8 @@ from strawberry.types import Info
 from app.errors import Forbidden
 from app.resolvers.context import Context
 from app.resolvers.errors import DomainGraphQLError
-from app.services.permissions import Action, allowed
-from app.services.token import Principal
+from app.services.access.permissions import Action, allowed
+from app.services.access.tokens import Principal
 
 
 class PermissionDenied(DomainGraphQLError):

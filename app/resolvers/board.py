@@ -13,9 +13,11 @@ from app.resolvers.context import Context
 from app.resolvers.live import guarded
 from app.resolvers.loaders import Loaders
 from app.schema.board import AnyBoard, board_of
-from app.services import audit, board_live, live
-from app.services.board import Board, Persona, build_board
-from app.services.permissions import Action
+from app.services.access import audit
+from app.services.access.permissions import Action
+from app.services.boards import live as board_live
+from app.services.boards.status_board import Board, Persona, build_board
+from app.services.incidents import live
 
 
 async def _audit(info: Info[Context, Any], board: Board, *, via: str) -> None:

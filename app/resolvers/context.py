@@ -14,7 +14,7 @@ from app.config import Settings
 from app.errors import ErrorCode
 from app.pubsub.broker import Broker
 from app.resolvers.loaders import Loaders
-from app.services.token import Principal
+from app.services.access.tokens import Principal
 
 
 @dataclass

@@ -31,12 +31,14 @@ from app.schema.incident import (
     TransitionIncidentInput,
     UpdateIncidentInput,
 )
-from app.services import audit, incident_search, live, merge
-from app.services import incident as service
-from app.services.incident import CommandResult
-from app.services.incident_snapshot import IncidentSnapshot, parse_incident_id
-from app.services.permissions import Action
-from app.services.token import Principal
+from app.services.access import audit
+from app.services.access.permissions import Action
+from app.services.access.tokens import Principal
+from app.services.incidents import commands as service
+from app.services.incidents import live, merge
+from app.services.incidents import search as incident_search
+from app.services.incidents.commands import CommandResult
+from app.services.incidents.snapshot import IncidentSnapshot, parse_incident_id
 
 _UPDATABLE = (
     "title",

@@ -26,9 +26,9 @@ from app.schema.itsm import (
     ResolveTicketConflictInput,
     TicketInput,
 )
+from app.services.access.permissions import Action
 from app.services.itsm import connection as connections
 from app.services.itsm import sync
-from app.services.permissions import Action
 
 
 def ticket_key(value: str) -> str:

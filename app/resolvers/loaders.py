@@ -8,8 +8,9 @@ from functools import cached_property
 from strawberry.dataloader import DataLoader
 
 from app.models import Classification
-from app.services import audit
-from app.services.alert_links import (
+from app.services.access import audit
+from app.services.access.classification import incident_visible
+from app.services.alerts.links import (
     AlertView,
     IncidentPage,
     IncidentPageKey,
@@ -17,11 +18,10 @@ from app.services.alert_links import (
     get_alerts,
     incident_pages,
 )
-from app.services.board import Board, Persona, build_incident_boards
-from app.services.classification import incident_visible
-from app.services.incident_snapshot import IncidentSnapshot, get_incidents
+from app.services.boards.status_board import Board, Persona, build_incident_boards
+from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
+from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.sync import TicketView, tickets_of
-from app.services.timeline import EventRecord, SeqRange, load_ranges
 
 
 class Loaders:

@@ -15,8 +15,8 @@ from app.schema.alert import ALERT_PREFIX, Alert
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.incident import Incident
 from app.schema.timeline import TimelineEvent
-from app.services.permissions import Action
-from app.services.timeline import find_event
+from app.services.access.permissions import Action
+from app.services.incidents.timeline import find_event
 
 
 async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:

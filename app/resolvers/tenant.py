@@ -11,8 +11,8 @@ from app.resolvers.authorization import authorize
 from app.resolvers.context import Context
 from app.schema.common import UserError
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload, UpdateTenantPolicyInput
-from app.services import tenant as service
-from app.services.permissions import Action
+from app.services.access import tenants as service
+from app.services.access.permissions import Action
 
 
 async def tenant_policy(info: Info[Context, Any]) -> TenantPolicy:

@@ -18,9 +18,10 @@ from app.resolvers.incident import incident_key
 from app.resolvers.live import guarded
 from app.schema.common import UserError, decode_seq_cursor
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
-from app.services import audit, live
-from app.services import incident as service
-from app.services.permissions import Action
+from app.services.access import audit
+from app.services.access.permissions import Action
+from app.services.incidents import commands as service
+from app.services.incidents import live
 
 
 async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEventPayload:

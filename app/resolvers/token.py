@@ -21,8 +21,8 @@ from app.schema.token import (
     RevokeApiTokenInput,
     RevokeApiTokenPayload,
 )
-from app.services import token as service
-from app.services.permissions import Action
+from app.services.access import tokens as service
+from app.services.access.permissions import Action
 
 
 async def api_tokens(

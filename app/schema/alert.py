@@ -15,10 +15,7 @@ from app.resolvers.context import Context
 from app.resolvers.loaders import Loaders
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.incident import Impact, Incident, Severity, Urgency
-from app.services.alert_links import AlertFilter as DomainAlertFilter
-from app.services.alert_links import AlertView
-from app.services.alerts.quarantine import QuarantinedView
-from app.services.classification import (
+from app.services.access.classification import (
     ALERT_TEXT_FIELDS,
     REDACTED,
     api_name,
@@ -26,7 +23,10 @@ from app.services.classification import (
     redact_json,
     redact_text,
 )
-from app.services.correlation_rules import RuleView
+from app.services.alerts.links import AlertFilter as DomainAlertFilter
+from app.services.alerts.links import AlertView
+from app.services.alerts.quarantine import QuarantinedView
+from app.services.alerts.rules import RuleView
 
 ALERT_PREFIX = "alr_"
 RULE_PREFIX = "crl_"

@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.schema.common import PageInfo
-from app.services.audit import AuditEntry
+from app.services.access.audit import AuditEntry
 
 
 @strawberry.type(

@@ -13,8 +13,8 @@ from app.core.clock import utcnow
 from app.schema.common import INCIDENT_PREFIX, to_global_id
 from app.schema.incident import Impact, IncidentStatus, Persona, Priority, Severity
 from app.schema.timeline import TimelineEvent
-from app.services import board as domain
-from app.services.classification import REDACTED, field_readable, redact_text
+from app.services.access.classification import REDACTED, field_readable, redact_text
+from app.services.boards import status_board as domain
 
 ServiceHealth: TypeAlias = Annotated[
     domain.ServiceHealth,

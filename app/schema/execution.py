@@ -23,7 +23,7 @@ from graphql import ExecutionResult, GraphQLError, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.resolvers.context import Context
-from app.services import audit
+from app.services.access import audit
 
 
 def _view(context: Any) -> object:

@@ -27,16 +27,18 @@ from app.schema.common import (
 )
 from app.schema.itsm import ExternalTicket
 from app.schema.timeline import TimelineEventConnection
-from app.services import board, incident_search, lifecycle
-from app.services.classification import (
+from app.services.access.classification import (
     FIELD_CLASSIFICATION,
     REDACTED,
     api_name,
     field_readable,
     redact_text,
 )
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.timeline import SeqRange
+from app.services.boards import status_board as board
+from app.services.incidents import lifecycle
+from app.services.incidents import search as incident_search
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import SeqRange
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,
 # with Strawberry's enum options as Annotated metadata, read when the schema is built.
@@ -168,7 +170,7 @@ class Incident(Node):
     )
     async def connected_tickets(self, info: Info[Context, Any]) -> list[ExternalTicket]:
         from app.resolvers.authorization import authorize
-        from app.services.permissions import Action
+        from app.services.access.permissions import Action
 
         authorize(info, Action.READ_INCIDENTS)
         loaders = self.loaders or info.context.loaders

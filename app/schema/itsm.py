@@ -9,7 +9,7 @@ import strawberry
 
 from app import models
 from app.schema.common import Classification, UserError
-from app.services.classification import redact_text
+from app.services.access.classification import redact_text
 from app.services.itsm import mapping, sync
 from app.services.itsm.connection import ConnectionView
 

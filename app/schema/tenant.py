@@ -6,7 +6,7 @@ import strawberry
 
 from app.schema.common import UserError
 from app.schema.incident import Impact, Priority, Severity, Urgency
-from app.services.policy import TenantPolicy as DomainPolicy
+from app.services.incidents.policy import TenantPolicy as DomainPolicy
 
 
 @strawberry.type(description="Impact x urgency gives this priority.")

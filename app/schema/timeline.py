@@ -20,14 +20,14 @@ from app.schema.common import (
     encode_seq_cursor,
     to_global_id,
 )
-from app.services.classification import (
+from app.services.access.classification import (
     ACTOR_CLASSIFICATION,
     highest,
     reaches,
     redact_json,
     redact_text,
 )
-from app.services.timeline import EventRecord
+from app.services.incidents.timeline import EventRecord
 
 NoteKind: TypeAlias = Annotated[_NoteKind, strawberry.enum(description="What a note is about.")]
 

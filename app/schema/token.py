@@ -9,7 +9,7 @@ import strawberry
 
 from app import models
 from app.schema.common import Classification, PageInfo, UserError, to_global_id
-from app.services.token import TokenRecord
+from app.services.access.tokens import TokenRecord
 
 Role: TypeAlias = Annotated[
     models.Role,

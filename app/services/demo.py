@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.models import Classification, Impact, IncidentStatus, NoteKind, Severity, Urgency
-from app.services import incident as service
+from app.services.incidents import commands as service
 
 _S = IncidentStatus
 _C = Classification

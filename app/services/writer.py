@@ -26,9 +26,9 @@ from tortoise.transactions import in_transaction
 
 from app.models import TimelineEvent
 from app.pubsub import outbox
-from app.services import audit
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.timeline import EventRecord, NewEvent, build_rows
+from app.services.access import audit
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventRecord, NewEvent, build_rows
 
 
 @dataclass(frozen=True, slots=True)

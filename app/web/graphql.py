@@ -35,8 +35,8 @@ from app.pubsub.broker import Broker
 from app.resolvers.context import Context
 from app.resolvers.errors import coded_error, codes_of, graphql_error
 from app.schema import schema
-from app.services import audit
-from app.services.token import Principal, Unauthenticated, authenticate
+from app.services.access import audit
+from app.services.access.tokens import Principal, Unauthenticated, authenticate
 from app.web import metrics
 from app.web.middleware.caching import record_result
 from app.web.middleware.rate_limiting import rate_limited

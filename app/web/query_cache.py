@@ -26,7 +26,7 @@ from app.pubsub import channels
 from app.pubsub.broker import Broker
 from app.schema import MAX_TOKENS
 from app.schema.documents import DOCUMENTS
-from app.services.token import Principal
+from app.services.access.tokens import Principal
 
 _MAX_BODY = 1 << 20
 _MAX_REQUEST = 64 << 10

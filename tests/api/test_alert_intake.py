@@ -879,7 +879,7 @@ def big_payload(size: int) -> str:
 
 async def test_the_intake_writer_bounds_each_flush_and_its_queue_by_bytes(database_url):
     from app.models import AlertIntake
-    from app.services import tenant as tenant_service
+    from app.services.access import tenants as tenant_service
     from app.services.alerts.intake import IntakeUnavailable, IntakeWriter
     from tests.support import connected
 

@@ -33,12 +33,12 @@ from app.models import (
     TimelineEvent,
     Urgency,
 )
-from app.services import tenant as tenant_service
-from app.services.alert_links import link_alert
+from app.services.access import tenants as tenant_service
 from app.services.alerts import processor as processor_module
+from app.services.alerts.links import link_alert
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
-from app.services.incident import Authority, declare_incident, transition_incident
-from app.services.timeline import EventType
+from app.services.incidents.commands import Authority, declare_incident, transition_incident
+from app.services.incidents.timeline import EventType
 from tests.support import (
     REDIS_URL,
     Backend,

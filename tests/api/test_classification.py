@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.services.classification import REDACTED, redact_json
+from app.services.access.classification import REDACTED, redact_json
 from tests.support import (
     GraphQLClient,
     Server,

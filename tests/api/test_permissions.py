@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from app.services.permissions import render_markdown
+from app.services.access.permissions import render_markdown
 from tests.support import ROOT, declare, subscriber, transition
 
 LIST = "query($text: String!) { incidents(filter: {text: $text}) { totalCount } }"

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from app.models import AuditRecord, Classification, Role
-from app.services.audit import shown
-from app.services.classification import ROLE_CLEARANCE
-from app.services.permissions import may_issue
-from app.services.token import Issuer, issuable_clearance
+from app.services.access.audit import shown
+from app.services.access.classification import ROLE_CLEARANCE
+from app.services.access.permissions import may_issue
+from app.services.access.tokens import Issuer, issuable_clearance
 from tests.support import (
     GraphQLClient,
     Server,

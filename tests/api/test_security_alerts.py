@@ -14,7 +14,7 @@ import pytest
 
 from app.config import Settings
 from app.models import Alert, AlertIntake, AlertQuarantine, Lease
-from app.services import tenant as tenant_service
+from app.services.access import tenants as tenant_service
 from app.services.alerts import processor as processor_module
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
 from tests.support import (

@@ -20,8 +20,8 @@ from app.models import (
 )
 from app.pubsub import outbox
 from app.services import writer
-from app.services.incident import declare_incident, transition_incident
-from app.services.tenant import create_tenant
+from app.services.access.tenants import create_tenant
+from app.services.incidents.commands import declare_incident, transition_incident
 from tests.support import connected
 
 

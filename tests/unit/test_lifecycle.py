@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import IncidentStatus as S
-from app.services.lifecycle import TERMINAL, allowed_targets, can_transition
+from app.services.incidents.lifecycle import TERMINAL, allowed_targets, can_transition
 
 ALLOWED = {
     S.OPEN: {S.IN_PROGRESS, S.CANCELLED},

@@ -8,8 +8,8 @@ import pytest
 
 from app.errors import ValidationFailed
 from app.models import Impact, Priority, Severity, Urgency
-from app.services.policy import DEFAULT_POLICY, TenantPolicy
-from app.services.sla import breached, deadlines, effective_due
+from app.services.incidents.policy import DEFAULT_POLICY, TenantPolicy
+from app.services.incidents.sla import breached, deadlines, effective_due
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

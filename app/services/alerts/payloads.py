@@ -20,7 +20,7 @@ from typing import Any
 
 from app.core.text import unstorable
 from app.errors import ValidationFailed
-from app.services.incident_validation import TEXT_MAX_BYTES, TITLE_MAX
+from app.services.incidents.validation import TEXT_MAX_BYTES, TITLE_MAX
 
 SOURCE_MAX = 128
 FINGERPRINT_MAX = 255

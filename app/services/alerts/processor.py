@@ -60,9 +60,9 @@ from app.services.alerts.correlation import (
     severity_from_label,
 )
 from app.services.alerts.sql import Sql, sql_for
-from app.services.incident import append_events, declare_incident
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.timeline import EventType, NewEvent
+from app.services.incidents.commands import append_events, declare_incident
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventType, NewEvent
 
 log = logging.getLogger(__name__)
 

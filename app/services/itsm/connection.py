@@ -24,7 +24,8 @@ from app.config import Settings
 from app.core.clock import utcnow
 from app.errors import NotFound, ValidationFailed
 from app.models import Classification, ItsmConnection, ItsmProvider
-from app.services import audit, secret_box
+from app.services.access import audit, secret_box
+from app.services.access.secret_box import SecretBox, Unreadable
 from app.services.itsm import egress
 from app.services.itsm.connector import Connector, ProviderError
 from app.services.itsm.mapping import (
@@ -35,7 +36,6 @@ from app.services.itsm.mapping import (
     rules_for,
     validate_override,
 )
-from app.services.secret_box import SecretBox, Unreadable
 
 
 @dataclass(frozen=True, slots=True)

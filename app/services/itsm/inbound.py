@@ -35,7 +35,9 @@ from tortoise.exceptions import IntegrityError
 
 from app.core.clock import utcnow
 from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket, SyncJobKind
-from app.services.incident_snapshot import get_incident
+from app.services.access.secret_box import SecretBox, Unreadable
+from app.services.incidents.snapshot import get_incident
+from app.services.incidents.timeline import EventType, NewEvent
 from app.services.itsm import keys, notes, outbound
 from app.services.itsm.connector import RemoteNote, RemoteTicket
 from app.services.itsm.mapping import rules_for
@@ -48,8 +50,6 @@ from app.services.itsm.sync import (
     internal_external,
     remote_values,
 )
-from app.services.secret_box import SecretBox, Unreadable
-from app.services.timeline import EventType, NewEvent
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
         },
     )
     if against_seen(ticket, version=update.version, updated_at=update.updated_at) < 0:
-        from app.services import incident as incidents
+        from app.services.incidents import commands as incidents
 
         stale = NewEvent(
             type=ingested.type,

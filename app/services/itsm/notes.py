@@ -21,13 +21,13 @@ from collections.abc import Sequence
 
 from app.errors import Conflict
 from app.models import Classification, ItsmConnection, LinkedTicket, NoteKind, TimelineEvent
-from app.services import incident as incidents
-from app.services.classification import highest, reaches
-from app.services.incident_snapshot import get_incident
-from app.services.incident_validation import TEXT_MAX_BYTES
+from app.services.access.classification import highest, reaches
+from app.services.incidents import commands as incidents
+from app.services.incidents.snapshot import get_incident
+from app.services.incidents.timeline import EventType, NewEvent
+from app.services.incidents.validation import TEXT_MAX_BYTES
 from app.services.itsm import outbound
 from app.services.itsm.connector import Connector, RemoteNote, RemoteTicket
-from app.services.timeline import EventType, NewEvent
 
 MARKER = "[incidentgraph note "
 EXPORTABLE = (Classification.PUBLIC, Classification.INTERNAL)

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from app.core.signal import Signal
 from app.models import Classification, ItsmConnection, LinkedTicket, SyncJob, SyncJobKind, SyncState
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.timeline import EventType, NewEvent
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventType, NewEvent
 from app.services.writer import Change
 
 SYNCED_FIELDS = ("title", "description", "urgency", "impact", "status")

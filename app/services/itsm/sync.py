@@ -5,7 +5,7 @@ both sides last agreed on), the incident's current value and the ticket's. Only 
 changed: push. Only the ticket changed: pull (through the lifecycle: a forbidden move opens a
 conflict). Both changed, differently: the field's conflict policy decides (mapping.py). A
 field with an open conflict is left alone until `resolve_conflict`. Pulls are applied as
-commands of services/incident.py, so they are audited, published and on the timeline, and
+commands of services/incidents/commands.py, so they are audited, published and on the timeline, and
 they meet the same rules as people do: whoever changed the ticket is unknown, so a pull is held
 to the strictest (`Authority.EXTERNAL`: closing a P1 or P2 incident is refused, a conflict).
 """
@@ -36,10 +36,11 @@ from app.models import (
     SyncState,
     Urgency,
 )
-from app.services import incident as incidents
-from app.services import lifecycle
-from app.services.classification import field_readable, incident_visible
-from app.services.incident_snapshot import IncidentSnapshot, get_incident
+from app.services.access.classification import field_readable, incident_visible
+from app.services.incidents import commands as incidents
+from app.services.incidents import lifecycle
+from app.services.incidents.snapshot import IncidentSnapshot, get_incident
+from app.services.incidents.timeline import EventType, NewEvent
 from app.services.itsm import keys, outbound
 from app.services.itsm.connection import get_connection
 from app.services.itsm.connector import RemoteTicket
@@ -52,7 +53,6 @@ from app.services.itsm.mapping import (
     normalise,
     rules_for,
 )
-from app.services.timeline import EventType, NewEvent
 
 
 class Side(StrEnum):

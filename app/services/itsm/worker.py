@@ -37,8 +37,11 @@ from app.models import (
     SyncJobKind,
     SyncState,
 )
-from app.services import lease, lifecycle, secret_box
-from app.services.incident_snapshot import get_incident
+from app.services import lease
+from app.services.access import secret_box
+from app.services.access.secret_box import SecretBox
+from app.services.incidents import lifecycle
+from app.services.incidents.snapshot import get_incident
 from app.services.itsm import notes, outbound
 from app.services.itsm.connection import connector_for
 from app.services.itsm.connector import Connector, ProviderError, RemoteTicket
@@ -60,7 +63,6 @@ from app.services.itsm.sync import (
     remote_values,
     withheld_title,
 )
-from app.services.secret_box import SecretBox
 
 log = logging.getLogger(__name__)
 

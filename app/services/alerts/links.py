@@ -29,17 +29,18 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
-from app.services import lease, lifecycle
-from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
-from app.services.classification import (
+from app.services import lease
+from app.services.access.classification import (
     alert_classification,
     alert_searchable_levels,
     incident_visible,
     visible_incident_levels,
 )
-from app.services.incident import append_events
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.timeline import EventType, NewEvent
+from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
+from app.services.incidents import lifecycle
+from app.services.incidents.commands import append_events
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventType, NewEvent
 
 FILTER_VALUES_MAX = 100
 TEXT_FILTER_MAX = 255

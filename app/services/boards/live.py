@@ -24,8 +24,8 @@ from app.errors import DomainError
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker
-from app.services.board import Board, Persona, build_board, clearance_for
-from app.services.live import Live
+from app.services.boards.status_board import Board, Persona, build_board, clearance_for
+from app.services.incidents.live import Live
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from app.models import (
     Severity,
     Urgency,
 )
-from app.services import sla
+from app.services.incidents import sla
 
 
 @dataclass(frozen=True, slots=True)

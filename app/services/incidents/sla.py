@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from app.models import Priority
-from app.services.policy import TenantPolicy
+from app.services.incidents.policy import TenantPolicy
 
 
 def deadlines(

@@ -31,7 +31,7 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import AuditRecord, Classification, Incident
-from app.services.classification import field_readable, incident_visible, redact_json
+from app.services.access.classification import field_readable, incident_visible, redact_json
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,12 +22,12 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Classification, Incident, IncidentStatus, Priority, Severity
-from app.services.classification import (
+from app.services.access.classification import (
     incident_visible,
     text_searchable_levels,
     visible_incident_levels,
 )
-from app.services.incident_snapshot import IncidentSnapshot
+from app.services.incidents.snapshot import IncidentSnapshot
 
 TEXT_FILTER_MAX = 255
 

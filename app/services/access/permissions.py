@@ -3,7 +3,7 @@
 ADMIN may do all that INCIDENT_MANAGER may, which may do all that RESPONDER may, which may
 do all that VIEWER may (CONTRACT section 4). STAKEHOLDER sees status boards only; INGEST may
 only post alerts. Rules that depend on the incident itself (closing a P1 or P2, segregation of
-duties) live with the command, in services/incident.py.
+duties) live with the command, in services/incidents/commands.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.models import Role
-from app.services.classification import FIELD_CLASSIFICATION, ROLE_CLEARANCE, api_name
+from app.services.access.classification import FIELD_CLASSIFICATION, ROLE_CLEARANCE, api_name
 
 
 class Action(StrEnum):
@@ -89,7 +89,8 @@ def render_markdown() -> str:
     lines = [
         "# Permissions",
         "",
-        "Generated from `app/services/permissions.py` (`python -m app.services.permissions`).",
+        "Generated from `app/services/access/permissions.py`"
+        " (`python -m app.services.access.permissions`).",
         "Every query field, mutation and subscription checks this table; a caller without the",
         'permission gets a GraphQL error with `extensions.code = "FORBIDDEN"` and nothing is',
         "written.",
@@ -119,7 +120,7 @@ def render_markdown() -> str:
         "",
         "## Clearance and classification",
         "",
-        "Generated from `app/services/classification.py`. Incidents, timeline events and",
+        "Generated from `app/services/access/classification.py`. Incidents, timeline events and",
         "incident fields carry a classification (PUBLIC < INTERNAL < CONFIDENTIAL < RESTRICTED);",
         "a token reads what its clearance reaches. A token's clearance is its role's, unless",
         "it was created with another (`--clearance`, or `clearance` in `createApiToken`).",

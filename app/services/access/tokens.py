@@ -22,9 +22,9 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant
-from app.services import audit
-from app.services.classification import ROLE_CLEARANCE, reaches
-from app.services.permissions import may_issue
+from app.services.access import audit
+from app.services.access.classification import ROLE_CLEARANCE, reaches
+from app.services.access.permissions import may_issue
 
 TOKEN_PREFIX = "igt_"
 _CACHE_SECONDS = 5.0

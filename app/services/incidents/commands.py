@@ -26,24 +26,25 @@ from app.models import (
     Tenant,
     Urgency,
 )
-from app.services import incident_validation as validation
-from app.services import lifecycle, sla, writer
-from app.services.classification import (
+from app.services import writer
+from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     FIELD_CLASSIFICATION,
     incident_visible,
     reaches,
 )
-from app.services.incident_snapshot import (
+from app.services.access.permissions import Action, allowed
+from app.services.access.tenants import get_policy
+from app.services.incidents import lifecycle, sla
+from app.services.incidents import validation as validation
+from app.services.incidents.policy import TenantPolicy
+from app.services.incidents.snapshot import (
     MODEL_FIELDS,
     IncidentSnapshot,
     get_incident,
     parse_incident_id,
 )
-from app.services.permissions import Action, allowed
-from app.services.policy import TenantPolicy
-from app.services.tenant import get_policy
-from app.services.timeline import EventRecord, EventType, NewEvent, find_by_event_id
+from app.services.incidents.timeline import EventRecord, EventType, NewEvent, find_by_event_id
 
 RACE_RETRIES = 20
 
@@ -478,7 +479,7 @@ WRITABLE_FIELDS = tuple(
 async def _replayed(
     *, tenant_id: str, event_id: str, clearance: Classification | None
 ) -> CommandResult | None:
-    from app.services.timeline import API_SOURCE
+    from app.services.incidents.timeline import API_SOURCE
 
     record = await find_by_event_id(tenant_id=tenant_id, source=API_SOURCE, event_id=event_id)
     if record is None:

@@ -11,8 +11,8 @@ from tortoise.transactions import in_transaction
 
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Tenant
-from app.services import audit
-from app.services.policy import TenantPolicy
+from app.services.access import audit
+from app.services.incidents.policy import TenantPolicy
 
 _TENANT_ID = re.compile(r"[a-z0-9-]{1,64}")
 

@@ -29,24 +29,25 @@ from app.models import (
     SyncJobKind,
     TimelineEvent,
 )
-from app.services import incident_validation as validation
-from app.services import lease, lifecycle, writer
-from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
-from app.services.classification import (
+from app.services import lease, writer
+from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     highest,
     incident_visible,
     reaches,
 )
-from app.services.incident import (
+from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
+from app.services.incidents import lifecycle
+from app.services.incidents import validation as validation
+from app.services.incidents.commands import (
     RACE_RETRIES,
     WRITABLE_FIELDS,
     LostRace,
 )
-from app.services.incident_snapshot import IncidentSnapshot
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventRecord, EventType, NewEvent
 from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm import sync as itsm_sync
-from app.services.timeline import EventRecord, EventType, NewEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ from app.errors import NotFound
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
-from app.services.incident_search import IncidentFilter, changed_since, visible
-from app.services.incident_snapshot import IncidentSnapshot, get_incident
-from app.services.timeline import EventRecord, events_after
+from app.services.incidents.search import IncidentFilter, changed_since, visible
+from app.services.incidents.snapshot import IncidentSnapshot, get_incident
+from app.services.incidents.timeline import EventRecord, events_after
 
 _SEEN_LIMIT = 10_000
 # Clock skew between processes that a resync's read-back tolerates.

@@ -19,7 +19,7 @@ from app.core.clock import utcnow
 from app.core.ids import uuid_key
 from app.errors import NotFound, ValidationFailed
 from app.models import CorrelationRule, Impact, Severity, Tenant, Urgency
-from app.services import audit
+from app.services.access import audit
 from app.services.alerts.correlation import DEFAULT_RULE, RULE_FIELDS, Rule, validate_rule
 
 RULES_MAX = 200

@@ -8,7 +8,7 @@ from typing import Any
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Classification
-from app.services.incident_snapshot import ENUM_FIELDS
+from app.services.incidents.snapshot import ENUM_FIELDS
 
 TITLE_MAX = 255
 TEXT_MAX_BYTES = 64 * 1024

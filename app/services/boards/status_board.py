@@ -30,11 +30,11 @@ from tortoise.expressions import Q
 from app.core.clock import utcnow
 from app.core.ids import is_uuid
 from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
-from app.services.classification import effective, visible_incident_levels
-from app.services.incident_snapshot import IncidentSnapshot
-from app.services.policy import TenantPolicy
-from app.services.tenant import get_policy
-from app.services.timeline import EventRecord, EventType, SeqRange, load_ranges
+from app.services.access.classification import effective, visible_incident_levels
+from app.services.access.tenants import get_policy
+from app.services.incidents.policy import TenantPolicy
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventRecord, EventType, SeqRange, load_ranges
 
 RECENT_EVENTS = 3
 PUBLIC_UPDATES_PER_SERVICE = 5
