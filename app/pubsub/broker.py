@@ -24,8 +24,6 @@ from app.pubsub import channels
 
 log = logging.getLogger(__name__)
 
-RESYNC_MESSAGE: Final = "resync"
-
 
 class Backend(Protocol):
     async def connect(self) -> None: ...
@@ -232,7 +230,7 @@ class Broker:
                 await asyncio.sleep(0.1)
                 continue
             if event.channel == channels.CONTROL:
-                if event.message == RESYNC_MESSAGE:
+                if event.message == channels.RESYNC_MESSAGE:
                     for everyone in self._subscribers.values():
                         for sub in everyone:
                             sub.push(RESYNC)

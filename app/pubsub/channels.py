@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # Control channel every process keeps subscribed, so the Redis listener always has a channel.
 CONTROL = "incidentgraph:control"
+# Sent on CONTROL by a backend that reconnected: every stream reads back what it missed.
+RESYNC_MESSAGE = "resync"
 
 
 def incident(tenant_id: str, incident_id: str) -> str:

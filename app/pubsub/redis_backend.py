@@ -19,7 +19,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.pubsub import channels
-from app.pubsub.broker import RESYNC_MESSAGE
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class SupervisedRedisBackend:
                 self._connected.set()
                 if failed:
                     log.info("Redis reconnected; resubscribed %d channels", len(self._channels))
-                    self._queue.put_nowait(Event(channels.CONTROL, RESYNC_MESSAGE))
+                    self._queue.put_nowait(Event(channels.CONTROL, channels.RESYNC_MESSAGE))
                 failed = False
                 backoff = _BACKOFF_START
                 await self._listen(pubsub)

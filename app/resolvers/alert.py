@@ -10,13 +10,8 @@ import strawberry
 from strawberry.types import Info
 
 from app.core.ids import uuid_key
-from app.core.pagination import page_size
 from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
-from app.resolvers.authorization import PermissionDenied, authorize
-from app.resolvers.context import Context
-from app.resolvers.errors import graphql_error
-from app.resolvers.incident import audit_reads, incident_key
-from app.resolvers.loaders import Loaders
+from app.resolvers.incident import incident_key
 from app.schema.alert import (
     ALERT_PREFIX,
     RULE_PREFIX,
@@ -38,9 +33,18 @@ from app.schema.alert import (
     RetryQuarantinedAlertsInput,
     UnlinkAlertInput,
     UpdateCorrelationRuleInput,
+    page_info_of,
     quarantine_key,
 )
+from app.schema.authorization import (
+    PermissionDenied,
+    audit_reads,
+    authorize,
+    read_alerts,
+)
 from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.incident import Incident
 from app.services.access.classification import ALERT_CLASSIFICATION, reaches
 from app.services.access.permissions import Action
@@ -58,28 +62,6 @@ def alert_key(value: str, *, field: str = "alertId") -> str:
     if key is not None:
         return key
     return str(uuid_key(value, noun="alert", field=field))
-
-
-def read_alerts(info: Info[Context, Any]) -> Principal:
-    """The caller, when it may read alerts: READ_INCIDENTS and a clearance reaching them."""
-    principal = authorize(info, Action.READ_INCIDENTS)
-    if not reaches(principal.clearance, ALERT_CLASSIFICATION):
-        raise PermissionDenied(
-            Forbidden(
-                f"alerts are {ALERT_CLASSIFICATION.value}; your clearance is "
-                f"{principal.clearance.value}"
-            )
-        )
-    return principal
-
-
-def _page_info(edges: list[AlertEdge], *, has_next: bool, has_previous: bool) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_next,
-        has_previous_page=has_previous,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
-    )
 
 
 # --- queries --------------------------------------------------------------------------------
@@ -121,49 +103,9 @@ async def alerts(
 
     return AlertConnection(
         edges=edges,
-        page_info=_page_info(
+        page_info=page_info_of(
             edges, has_next=page.has_next_page, has_previous=page.has_previous_page
         ),
-        counter=count,
-    )
-
-
-async def incident_alerts(
-    info: Info[Context, Any],
-    incident_id: str,
-    *,
-    loaders: Loaders | None,
-    first: int | None,
-    after: str | None,
-) -> AlertConnection:
-    """Incident.alerts: every listed incident's page comes from one query, and their counts
-    (when asked for) from one more, whatever the number of incidents."""
-    principal = read_alerts(info)
-    loaders = loaders or info.context.loaders
-    try:
-        size = page_size(first)
-        cursor = alert_links.decode_cursor(after) if after is not None else None
-    except DomainError as error:
-        raise graphql_error(error) from None
-    page = await loaders.incident_alert_page.load(
-        alert_links.IncidentPageKey(incident_id, size, cursor)
-    )
-    views = await loaders.alert.load_many(page.alert_ids)
-    edges = [
-        AlertEdge(
-            cursor=alert_links.encode_cursor(view),
-            node=Alert.of(view, clearance=principal.clearance, loaders=loaders),
-        )
-        for view in views
-        if view is not None
-    ]
-
-    async def count() -> int:
-        return await loaders.incident_alert_count.load(incident_id)
-
-    return AlertConnection(
-        edges=edges,
-        page_info=_page_info(edges, has_next=page.has_next_page, has_previous=after is not None),
         counter=count,
     )
 

@@ -7,11 +7,11 @@ from typing import Any
 from strawberry.types import Info
 
 from app.errors import DomainError
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
-from app.resolvers.errors import graphql_error
 from app.schema.audit import AuditFilter, AuditRecord, AuditRecordConnection, AuditRecordEdge
+from app.schema.authorization import authorize
 from app.schema.common import INCIDENT_PREFIX, PageInfo, from_global_id
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.services.access import audit as service
 from app.services.access.permissions import Action
 

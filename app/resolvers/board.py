@@ -8,11 +8,10 @@ from typing import Any
 
 from strawberry.types import Info
 
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
 from app.resolvers.live import guarded
-from app.resolvers.loaders import Loaders
+from app.schema.authorization import authorize
 from app.schema.board import AnyBoard, board_of
+from app.schema.context import Context
 from app.services.access import audit
 from app.services.access.permissions import Action
 from app.services.boards import live as board_live
@@ -36,19 +35,6 @@ async def status_board(info: Info[Context, Any], persona: Persona) -> AnyBoard:
         tenant_id=principal.tenant_id, persona=persona, clearance=principal.clearance
     )
     await _audit(info, board, via="statusBoard")
-    return board_of(board)
-
-
-async def incident_board(
-    info: Info[Context, Any], persona: Persona, *, incident_id: str, loaders: Loaders | None
-) -> AnyBoard:
-    """Incident.statusBoard: reached only through an incident the caller could already read.
-    A page of incidents asking for their boards shares one build (a DataLoader)."""
-    authorize(info, Action.READ_BOARDS)
-    board = await (loaders or info.context.loaders).incident_board.load((persona, incident_id))
-    if board.restricted_ids:
-        info.context.mark_uncacheable()
-        await info.context.loaders.incident_board_read.load_many(list(board.restricted_ids))
     return board_of(board)
 
 

@@ -10,13 +10,11 @@ import strawberry
 from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, NotFound
-from app.models import Classification
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
-from app.resolvers.errors import graphql_error
 from app.resolvers.live import guarded
-from app.resolvers.loaders import Loaders
+from app.schema.authorization import audit_reads, authorize
 from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.incident import (
     AssignIncidentInput,
     DeclareIncidentInput,
@@ -31,7 +29,7 @@ from app.schema.incident import (
     TransitionIncidentInput,
     UpdateIncidentInput,
 )
-from app.services.access import audit
+from app.schema.loaders import Loaders
 from app.services.access.permissions import Action
 from app.services.access.tokens import Principal
 from app.services.incidents import commands as service
@@ -74,17 +72,6 @@ async def run_command(
     return IncidentPayload(
         incident=Incident.of(result.incident, clearance=principal.clearance), errors=[]
     )
-
-
-async def audit_reads(
-    info: Info[Context, Any], snapshots: list[IncidentSnapshot], *, via: str
-) -> None:
-    """Record the reads of restricted incidents before they are answered."""
-    restricted = [s.id for s in snapshots if s.classification is Classification.RESTRICTED]
-    if restricted:
-        info.context.mark_uncacheable()
-        principal = info.context.require_principal()
-        await audit.record_reads(tenant_id=principal.tenant_id, targets=restricted, via=via)
 
 
 async def visible_incident(

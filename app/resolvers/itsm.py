@@ -10,10 +10,10 @@ from strawberry.types import Info
 
 from app.core.ids import parse_uuid
 from app.errors import DomainError, NotFound
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
 from app.resolvers.incident import incident_key
+from app.schema.authorization import authorize
 from app.schema.common import UserError
+from app.schema.context import Context
 from app.schema.itsm import (
     TICKET_PREFIX,
     ConfigureItsmConnectionInput,

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from app.errors import DomainError, ErrorCode
 from app.pubsub.broker import SlowConsumer
-from app.resolvers.errors import coded_error, graphql_error
+from app.schema.domain_errors import coded_error, graphql_error
 
 T = TypeVar("T")
 

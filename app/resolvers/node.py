@@ -7,12 +7,11 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.resolvers.alert import read_alerts
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
 from app.resolvers.incident import visible_incident
 from app.schema.alert import ALERT_PREFIX, Alert
+from app.schema.authorization import authorize, read_alerts
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
+from app.schema.context import Context
 from app.schema.incident import Incident
 from app.schema.timeline import TimelineEvent
 from app.services.access.permissions import Action

@@ -7,9 +7,9 @@ from typing import Any
 from strawberry.types import Info
 
 from app.errors import DomainError
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
+from app.schema.authorization import authorize
 from app.schema.common import UserError
+from app.schema.context import Context
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload, UpdateTenantPolicyInput
 from app.services.access import tenants as service
 from app.services.access.permissions import Action

@@ -11,12 +11,12 @@ from strawberry.types import Info
 
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Classification
-from app.resolvers.authorization import authorize
-from app.resolvers.context import Context
-from app.resolvers.errors import graphql_error
 from app.resolvers.incident import incident_key
 from app.resolvers.live import guarded
+from app.schema.authorization import authorize
 from app.schema.common import UserError, decode_seq_cursor
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services.access import audit
 from app.services.access.permissions import Action

@@ -7,10 +7,10 @@ from typing import Any
 from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
-from app.resolvers.authorization import PermissionDenied, authorize
-from app.resolvers.context import Context
-from app.resolvers.errors import graphql_error
+from app.schema.authorization import PermissionDenied, authorize
 from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.token import (
     TOKEN_PREFIX,
     ApiToken,

@@ -11,10 +11,14 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import models
-from app.resolvers.context import Context
-from app.resolvers.loaders import Loaders
+from app.core.pagination import page_size
+from app.errors import DomainError
+from app.schema.authorization import read_alerts
 from app.schema.common import Node, PageInfo, UserError, to_global_id
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.incident import Impact, Incident, Severity, Urgency
+from app.schema.loaders import Loaders
 from app.services.access.classification import (
     ALERT_TEXT_FIELDS,
     REDACTED,
@@ -23,6 +27,7 @@ from app.services.access.classification import (
     redact_json,
     redact_text,
 )
+from app.services.alerts import links as alert_links
 from app.services.alerts.links import AlertFilter as DomainAlertFilter
 from app.services.alerts.links import AlertView
 from app.services.alerts.quarantine import QuarantinedView
@@ -370,3 +375,52 @@ class DeleteCorrelationRuleInput:
 class CorrelationRulePayload:
     rule: CorrelationRule | None
     errors: list[UserError]
+
+
+def page_info_of(edges: list[AlertEdge], *, has_next: bool, has_previous: bool) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+
+
+async def incident_alerts(
+    info: Info[Context, Any],
+    incident_id: str,
+    *,
+    loaders: Loaders | None,
+    first: int | None,
+    after: str | None,
+) -> AlertConnection:
+    """Incident.alerts: every listed incident's page comes from one query, and their counts
+    (when asked for) from one more, whatever the number of incidents."""
+    principal = read_alerts(info)
+    loaders = loaders or info.context.loaders
+    try:
+        size = page_size(first)
+        cursor = alert_links.decode_cursor(after) if after is not None else None
+    except DomainError as error:
+        raise graphql_error(error) from None
+    page = await loaders.incident_alert_page.load(
+        alert_links.IncidentPageKey(incident_id, size, cursor)
+    )
+    views = await loaders.alert.load_many(page.alert_ids)
+    edges = [
+        AlertEdge(
+            cursor=alert_links.encode_cursor(view),
+            node=Alert.of(view, clearance=principal.clearance, loaders=loaders),
+        )
+        for view in views
+        if view is not None
+    ]
+
+    async def count() -> int:
+        return await loaders.incident_alert_count.load(incident_id)
+
+    return AlertConnection(
+        edges=edges,
+        page_info=page_info_of(edges, has_next=page.has_next_page, has_previous=after is not None),
+        counter=count,
+    )

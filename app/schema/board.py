@@ -7,13 +7,18 @@ from datetime import datetime
 from typing import Annotated, Any, TypeAlias
 
 import strawberry
+from strawberry.types import Info
 
 from app import models
 from app.core.clock import utcnow
+from app.schema.authorization import authorize
 from app.schema.common import INCIDENT_PREFIX, to_global_id
+from app.schema.context import Context
 from app.schema.incident import Impact, IncidentStatus, Persona, Priority, Severity
+from app.schema.loaders import Loaders
 from app.schema.timeline import TimelineEvent
 from app.services.access.classification import REDACTED, field_readable, redact_text
+from app.services.access.permissions import Action
 from app.services.boards import status_board as domain
 
 ServiceHealth: TypeAlias = Annotated[
@@ -263,3 +268,16 @@ def board_of(board: domain.Board, *, shared: dict[str, Any] | None = None) -> An
         ],
         shared=shared,
     )
+
+
+async def incident_board(
+    info: Info[Context, Any], persona: Persona, *, incident_id: str, loaders: Loaders | None
+) -> AnyBoard:
+    """Incident.statusBoard: reached only through an incident the caller could already read.
+    A page of incidents asking for their boards shares one build (a DataLoader)."""
+    authorize(info, Action.READ_BOARDS)
+    board = await (loaders or info.context.loaders).incident_board.load((persona, incident_id))
+    if board.restricted_ids:
+        info.context.mark_uncacheable()
+        await info.context.loaders.incident_board_read.load_many(list(board.restricted_ids))
+    return board_of(board)

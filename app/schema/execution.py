@@ -22,7 +22,7 @@ from typing import Any
 from graphql import ExecutionResult, GraphQLError, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.resolvers.context import Context
+from app.schema.context import Context
 from app.services.access import audit
 
 

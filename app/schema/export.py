@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.schema import schema
+from app.resolvers.root import schema
 
 
 def sdl() -> str:

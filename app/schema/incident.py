@@ -13,9 +13,6 @@ from app import models
 from app.core.clock import utcnow
 from app.core.pagination import PAGE_DEFAULT, PAGE_MAX
 from app.errors import ValidationFailed
-from app.resolvers.context import Context
-from app.resolvers.errors import graphql_error
-from app.resolvers.loaders import Loaders
 from app.schema.common import (
     INCIDENT_PREFIX,
     Classification,
@@ -25,7 +22,10 @@ from app.schema.common import (
     decode_seq_cursor,
     to_global_id,
 )
+from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.itsm import ExternalTicket
+from app.schema.loaders import Loaders
 from app.schema.timeline import TimelineEventConnection
 from app.services.access.classification import (
     FIELD_CLASSIFICATION,
@@ -169,7 +169,7 @@ class Incident(Node):
         description="ServiceNow and Jira tickets linked to the incident, oldest link first."
     )
     async def connected_tickets(self, info: Info[Context, Any]) -> list[ExternalTicket]:
-        from app.resolvers.authorization import authorize
+        from app.schema.authorization import authorize
         from app.services.access.permissions import Action
 
         authorize(info, Action.READ_INCIDENTS)
@@ -188,7 +188,7 @@ class Incident(Node):
     async def alerts(
         self, info: Info[Context, Any], first: int | None = None, after: str | None = None
     ) -> Annotated[AlertConnection, strawberry.lazy("app.schema.alert")]:
-        from app.resolvers.alert import incident_alerts
+        from app.schema.alert import incident_alerts
 
         return await incident_alerts(
             info, self.snapshot.id, loaders=self.loaders, first=first, after=after
@@ -198,7 +198,7 @@ class Incident(Node):
         description="The incident this one was merged into (it is then CANCELLED)."
     )
     async def merged_into(self, info: Info[Context, Any]) -> Incident | None:
-        from app.resolvers.incident import audit_reads
+        from app.schema.authorization import audit_reads
 
         if self.snapshot.merged_into_id is None:
             return None
@@ -217,7 +217,7 @@ class Incident(Node):
         info: Info[Context, Any],
         persona: Persona,
     ) -> Annotated[StatusBoard, strawberry.lazy("app.schema.board")]:
-        from app.resolvers.board import incident_board
+        from app.schema.board import incident_board
 
         return await incident_board(
             info, persona, incident_id=self.snapshot.id, loaders=self.loaders

@@ -32,9 +32,9 @@ from app import database
 from app.config import Settings
 from app.errors import ErrorCode
 from app.pubsub.broker import Broker
-from app.resolvers.context import Context
-from app.resolvers.errors import coded_error, codes_of, graphql_error
-from app.schema import schema
+from app.resolvers.root import schema
+from app.schema.context import Context
+from app.schema.domain_errors import coded_error, codes_of, graphql_error
 from app.services.access import audit
 from app.services.access.tokens import Principal, Unauthenticated, authenticate
 from app.web import metrics

@@ -24,7 +24,7 @@ from graphql import GraphQLError, OperationDefinitionNode, OperationType
 
 from app.pubsub import channels
 from app.pubsub.broker import Broker
-from app.schema import MAX_TOKENS
+from app.resolvers.root import MAX_TOKENS
 from app.schema.documents import DOCUMENTS
 from app.services.access.tokens import Principal
 

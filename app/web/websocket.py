@@ -36,7 +36,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from app.errors import ErrorCode
-from app.resolvers.context import Context
+from app.schema.context import Context
 from app.services.access.tokens import Unauthenticated, authenticate
 
 log = logging.getLogger(__name__)

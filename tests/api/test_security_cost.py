@@ -20,7 +20,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from app.config import Settings
 from app.main import create_app
-from app.schema import schema
+from app.resolvers.root import schema
 from app.schema.cost import QueryCost
 from bench.dashboard import dashboard_query
 from tests.support import SECRET_KEY, TOKEN, GraphQLClient, declare, subscriber

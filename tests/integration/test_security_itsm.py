@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from app.models import Classification, ItsmProvider
+from app.services.access.classification import exportable
 from app.services.itsm import keys
 from app.services.itsm.connector import ProviderError
 from app.services.itsm.jira import JiraConnector
-from app.services.itsm.notes import exportable
 from app.services.itsm.servicenow import ServiceNowConnector
 from tests.fakes.jira import FakeJira
 from tests.fakes.servicenow import FakeServiceNow

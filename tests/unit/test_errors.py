@@ -10,9 +10,9 @@ from tortoise.exceptions import OperationalError
 
 from app import database
 from app.errors import DomainError, ErrorCode, Forbidden, NotFound, RateLimited, ValidationFailed
-from app.resolvers.authorization import PermissionDenied
-from app.resolvers.errors import DomainGraphQLError, coded_error, codes_of, graphql_error
+from app.schema.authorization import PermissionDenied
 from app.schema.common import UserError
+from app.schema.domain_errors import DomainGraphQLError, coded_error, codes_of, graphql_error
 
 
 def test_a_domain_error_becomes_a_graphql_error_with_its_code_and_field() -> None:

@@ -131,3 +131,22 @@ def redact_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact_json(item) for item in value]
     return None
+
+
+# The levels a connection to an outside system may be allowed to receive notes up to.
+EXPORTABLE = (Classification.PUBLIC, Classification.INTERNAL)
+
+
+def exportable(
+    limit: Classification | None, classification: Classification, *, incident: Classification
+) -> bool:
+    """Whether a note so labelled, on an incident so classified, may leave for a connection
+    with this limit: its effective classification, the higher of the label and the
+    incident's, must be within the limit, and the limit is PUBLIC or INTERNAL. A PUBLIC-only
+    connection therefore gets the PUBLIC notes of PUBLIC incidents, as the CUSTOMER board
+    does."""
+    return (
+        limit is not None
+        and limit in EXPORTABLE
+        and reaches(limit, highest(classification, incident))
+    )

@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.errors import Conflict
-from app.models import Classification, ItsmConnection, LinkedTicket, NoteKind, TimelineEvent
-from app.services.access.classification import highest, reaches
+from app.models import ItsmConnection, LinkedTicket, NoteKind, TimelineEvent
+from app.services.access.classification import exportable
 from app.services.incidents import commands as incidents
 from app.services.incidents.snapshot import get_incident
 from app.services.incidents.timeline import EventType, NewEvent
@@ -30,26 +30,10 @@ from app.services.itsm import outbound
 from app.services.itsm.connector import Connector, RemoteNote, RemoteTicket
 
 MARKER = "[incidentgraph note "
-EXPORTABLE = (Classification.PUBLIC, Classification.INTERNAL)
 
 
 def source_of(ticket: LinkedTicket) -> str:
     return f"itsm://{ticket.provider.value}"
-
-
-def exportable(
-    limit: Classification | None, classification: Classification, *, incident: Classification
-) -> bool:
-    """Whether a note so labelled, on an incident so classified, may leave for a connection
-    with this limit: its effective classification, the higher of the label and the
-    incident's, must be within the limit, and the limit is PUBLIC or INTERNAL. A PUBLIC-only
-    connection therefore gets the PUBLIC notes of PUBLIC incidents, as the CUSTOMER board
-    does."""
-    return (
-        limit is not None
-        and limit in EXPORTABLE
-        and reaches(limit, highest(classification, incident))
-    )
 
 
 def is_ours(text: str) -> bool:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from app.core.signal import Signal
 from app.models import Classification, ItsmConnection, LinkedTicket, SyncJob, SyncJobKind, SyncState
+from app.services.access.classification import exportable
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventType, NewEvent
 from app.services.writer import Change
@@ -69,8 +70,6 @@ async def enqueue_for_change(
         return False
     limits: dict[object, Classification | None] = {}
     if notes:
-        from app.services.itsm.notes import exportable
-
         rows = await ItsmConnection.filter(tenant_id=after.tenant_id).values_list(
             "provider", "export_notes_up_to"
         )

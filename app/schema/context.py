@@ -13,7 +13,7 @@ from strawberry.types import Info
 from app.config import Settings
 from app.errors import ErrorCode
 from app.pubsub.broker import Broker
-from app.resolvers.loaders import Loaders
+from app.schema.loaders import Loaders
 from app.services.access.tokens import Principal
 
 

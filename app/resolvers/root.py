@@ -1,0 +1,253 @@
+"""The GraphQL schema's root: Query, Mutation and Subscription assembled from the domain
+resolvers, and the Schema with its guards (limits, cost, caches, error codes)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from app.resolvers import alert as alert_resolvers
+from app.resolvers import audit as audit_resolvers
+from app.resolvers import board as board_resolvers
+from app.resolvers import incident as incident_resolvers
+from app.resolvers import itsm as itsm_resolvers
+from app.resolvers import node as node_resolvers
+from app.resolvers import tenant as tenant_resolvers
+from app.resolvers import timeline as timeline_resolvers
+from app.resolvers import token as token_resolvers
+from app.schema.alert import (
+    Alert,
+    AlertConnection,
+    AlertPayload,
+    CorrelationRule,
+    CorrelationRulePayload,
+    QuarantinedAlertConnection,
+    QuarantinedAlertsPayload,
+)
+from app.schema.audit import AuditRecordConnection
+from app.schema.board import StatusBoard
+from app.schema.common import Node
+from app.schema.cost import CostLimit, QueryCost
+from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
+from app.schema.execution import SharedEventExecutionContext
+from app.schema.incident import (
+    Incident,
+    IncidentConnection,
+    IncidentPayload,
+    MergeIncidentsPayload,
+)
+from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
+from app.schema.push import PushSizeLimit
+from app.schema.tenant import TenantPolicy, TenantPolicyPayload
+from app.schema.timeline import TimelineEvent, TimelineEventPayload
+from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
+
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+# The limiters' rule classes, built once: ValidationCache keys on the rules, and a limiter
+# built per request makes new classes each time, so every request would miss the cache.
+_LIMIT_RULES = [
+    *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+]
+
+
+@strawberry.type
+class Query:
+    node: Node | None = strawberry.field(resolver=node_resolvers.node)
+    incident: Incident | None = strawberry.field(resolver=incident_resolvers.incident)
+    incidents: IncidentConnection = strawberry.field(resolver=incident_resolvers.incidents)
+    status_board: StatusBoard = strawberry.field(
+        resolver=board_resolvers.status_board,
+        description="The tenant's status board for a persona, built from what the caller may "
+        "see (CUSTOMER: only what is public).",
+    )
+    tenant_policy: TenantPolicy = strawberry.field(
+        resolver=tenant_resolvers.tenant_policy,
+        description="This tenant's priority matrix, severity floors and SLA targets.",
+    )
+    api_tokens: ApiTokenConnection = strawberry.field(
+        resolver=token_resolvers.api_tokens,
+        description="This tenant's API tokens, revoked ones included, oldest first. ADMIN only.",
+    )
+    audit_log: AuditRecordConnection = strawberry.field(
+        resolver=audit_resolvers.audit_log,
+        description="Every change, token event and restricted read, newest first. ADMIN only.",
+    )
+    itsm_connections: list[ItsmConnection] = strawberry.field(
+        resolver=itsm_resolvers.itsm_connections,
+        description="This tenant's ServiceNow and Jira connections, secrets never shown. "
+        "ADMIN only.",
+    )
+    alerts: AlertConnection = strawberry.field(
+        resolver=alert_resolvers.alerts,
+        description="Stored alerts, newest first (by the last notification received). An "
+        "alert linked to an incident the caller may not see is left out.",
+    )
+    correlation_rules: list[CorrelationRule] = strawberry.field(
+        resolver=alert_resolvers.correlation_rules,
+        description="This tenant's correlation rules by position. While none is enabled (none "
+        "exists, say) the built-in defaultCorrelationRule groups every alert. ADMIN only.",
+    )
+    alert_quarantine: QuarantinedAlertConnection = strawberry.field(
+        resolver=alert_resolvers.alert_quarantine,
+        description="Accepted alerts the processor could not store, newest first, each with "
+        "the error that stopped it; set aside so that they hold up no other alert. ADMIN only.",
+    )
+    default_correlation_rule: CorrelationRule = strawberry.field(
+        resolver=alert_resolvers.default_correlation_rule,
+        description="The built-in rule: one group per service and alertname for an hour, "
+        "declaring at the first alert. Its `enabled` says whether it applies now. ADMIN only.",
+    )
+
+
+@strawberry.type
+class Mutation:
+    declare_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.declare_incident
+    )
+    update_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.update_incident
+    )
+    transition_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.transition_incident
+    )
+    assign_incident: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.assign_incident
+    )
+    add_note: TimelineEventPayload = strawberry.mutation(resolver=timeline_resolvers.add_note)
+    update_tenant_policy: TenantPolicyPayload = strawberry.mutation(
+        resolver=tenant_resolvers.update_tenant_policy
+    )
+    create_api_token: CreateApiTokenPayload = strawberry.mutation(
+        resolver=token_resolvers.create_api_token,
+        description="A new token for this tenant; its secret is in the payload, once. ADMIN only.",
+    )
+    revoke_api_token: RevokeApiTokenPayload = strawberry.mutation(
+        resolver=token_resolvers.revoke_api_token,
+        description="The token stops authenticating; its open subscriptions close. ADMIN only.",
+    )
+    configure_itsm_connection: ItsmConnectionPayload = strawberry.mutation(
+        resolver=itsm_resolvers.configure_itsm_connection,
+        description="Connect this tenant to ServiceNow or Jira, or change the connection. "
+        "ADMIN only.",
+    )
+    link_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.link_ticket,
+        description="Link an existing ticket to the incident and keep the two in step.",
+    )
+    create_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.create_ticket,
+        description="Create a ticket in the provider from the incident (once, however often "
+        "the delivery is retried) and link it.",
+    )
+    unlink_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.unlink_ticket,
+        description="Stop syncing a ticket; the ticket itself stays in the provider.",
+    )
+    sync_ticket: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.sync_ticket,
+        description="Compare the ticket with the incident now; retries a ticket in ERROR.",
+    )
+    resolve_ticket_conflict: ExternalTicketPayload = strawberry.mutation(
+        resolver=itsm_resolvers.resolve_ticket_conflict,
+        description="Settle a field's conflict: INTERNAL sends the incident's value to the "
+        "ticket, EXTERNAL applies the ticket's (through the lifecycle).",
+    )
+
+    merge_incidents: MergeIncidentsPayload = strawberry.mutation(
+        resolver=incident_resolvers.merge_incidents,
+        description="The target takes the source's alerts, alert groups, linked tickets and "
+        "timeline (copied in order, marked as merged); the source becomes CANCELLED with "
+        "mergedInto set. Both get a merged event.",
+    )
+    link_alert: AlertPayload = strawberry.mutation(
+        resolver=alert_resolvers.link_alert,
+        description="Link an unlinked alert to an incident; its group too when the group has "
+        "no incident yet, so the group's later alerts follow.",
+    )
+    unlink_alert: AlertPayload = strawberry.mutation(
+        resolver=alert_resolvers.unlink_alert,
+        description="Take an alert off its incident.",
+    )
+    create_correlation_rule: CorrelationRulePayload = strawberry.mutation(
+        resolver=alert_resolvers.create_correlation_rule,
+        description="A new correlation rule, last unless a position is given. ADMIN only.",
+    )
+    update_correlation_rule: CorrelationRulePayload = strawberry.mutation(
+        resolver=alert_resolvers.update_correlation_rule,
+        description="Change the fields given, switch the rule on or off, or move it to a "
+        "position. ADMIN only.",
+    )
+    delete_correlation_rule: CorrelationRulePayload = strawberry.mutation(
+        resolver=alert_resolvers.delete_correlation_rule,
+        description="Delete a rule; the ones after it move up. ADMIN only.",
+    )
+    retry_quarantined_alerts: QuarantinedAlertsPayload = strawberry.mutation(
+        resolver=alert_resolvers.retry_quarantined_alerts,
+        description="Send quarantined alerts back to the intake, as they were accepted, once "
+        "what stopped them is fixed; all of them or, on an error, none. ADMIN only.",
+    )
+    discard_quarantined_alerts: QuarantinedAlertsPayload = strawberry.mutation(
+        resolver=alert_resolvers.discard_quarantined_alerts,
+        description="Delete quarantined alerts for good; all of them or, on an error, none. "
+        "ADMIN only.",
+    )
+
+
+@strawberry.type
+class Subscription:
+    # Annotated as the resolvers' generators; Strawberry strips AsyncGenerator to the item type.
+    incident_updated: AsyncGenerator[Incident, None] = strawberry.subscription(
+        resolver=incident_resolvers.incident_updated
+    )
+    timeline_event_added: AsyncGenerator[TimelineEvent, None] = strawberry.subscription(
+        resolver=timeline_resolvers.timeline_event_added
+    )
+    incidents_changed: AsyncGenerator[Incident, None] = strawberry.subscription(
+        resolver=incident_resolvers.incidents_changed
+    )
+    board_updated: AsyncGenerator[StatusBoard, None] = strawberry.subscription(
+        resolver=board_resolvers.board_updated,
+        description="The persona's whole board now, then again after changes: at most one "
+        "push a second, and when an SLA clock falls due.",
+    )
+
+
+# Estimated over the schema's own SDL, built once on first use (see app/schema/cost.py).
+def _sdl() -> str:
+    return schema.as_str()
+
+
+_COST = QueryCost(_sdl)
+
+schema = Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[Incident, TimelineEvent, Alert],
+    config=StrawberryConfig(auto_camel_case=True),
+    execution_context_class=SharedEventExecutionContext,
+    # Factories, not instances: an extension instance holds its operation's context, so one
+    # shared by concurrent operations would mix them up. The document cache lives at module
+    # level (app/schema/documents.py).
+    extensions=[
+        CachedParser,
+        lambda: AddValidationRules(_LIMIT_RULES),
+        CachedValidation,
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: CostLimit(_COST),
+        PushSizeLimit,
+        ErrorCodes,
+    ],
+)
