@@ -1,4 +1,4 @@
-"""Settings read once from the environment (CONTRACT section 2).
+"""Settings read once from the environment (README, "Configuration").
 
 Each setting is declared once, on its field: the environment variable, what it means, and
 the check its value must pass. Reading the environment, validating and the README's table

@@ -1,10 +1,10 @@
 """The per-process broker hub.
 
 One backend subscription per channel, whatever the number of local subscribers; local fan-out
-to bounded per-subscriber buffers. Fixes broadcaster 0.3.1's faults (DESIGN.md): subscribing is
-serialised per channel and waits for the broker to confirm, buffers are bounded, and the Redis
-backend supervises its connection, resubscribes after an outage and tells every subscriber to
-read back what it may have missed (`RESYNC`).
+to bounded per-subscriber buffers. Fixes broadcaster 0.3.1's faults (docs/architecture.md):
+subscribing is serialised per channel and waits for the broker to confirm, buffers are
+bounded, and the Redis backend supervises its connection, resubscribes after an outage and
+tells every subscriber to read back what it may have missed (`RESYNC`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
-from broadcaster._base import Event
+from broadcaster import Event
 
 from app.pubsub import channels
 
@@ -36,30 +36,32 @@ class Backend(Protocol):
 
 
 class _MemoryBackend:
-    """In-process delivery (broadcaster's memory backend, plus a ping)."""
+    """In-process delivery: what is published reaches this process's subscribers only."""
 
     def __init__(self) -> None:
-        from broadcaster._backends.memory import MemoryBackend
-
-        self._inner = MemoryBackend("memory://")
+        self._subscribed: set[str] = set()
+        self._published: asyncio.Queue[Event] = asyncio.Queue()
 
     async def connect(self) -> None:
-        await self._inner.connect()
+        return None
 
     async def disconnect(self) -> None:
-        await self._inner.disconnect()
+        return None
 
     async def subscribe(self, channel: str) -> None:
-        await self._inner.subscribe(channel)
+        self._subscribed.add(channel)
 
     async def unsubscribe(self, channel: str) -> None:
-        self._inner._subscribed.discard(channel)
+        self._subscribed.discard(channel)
 
     async def publish(self, channel: str, message: Any) -> None:
-        await self._inner.publish(channel, message)
+        self._published.put_nowait(Event(channel=channel, message=message))
 
     async def next_published(self) -> Event:
-        return await self._inner.next_published()
+        while True:
+            event = await self._published.get()
+            if event.channel in self._subscribed:
+                return event
 
     async def ping(self) -> bool:
         return True

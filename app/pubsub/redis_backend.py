@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from broadcaster._base import Event
+from broadcaster import Event
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff

@@ -21,7 +21,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
-from strawberry.schema.schema import validate_document
+
+from app.schema._strawberry_compat import validate_document
 
 MAX_ENTRIES = 1024
 MAX_ENTRY_CHARS = 8 * 1024

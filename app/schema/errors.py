@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 import strawberry
 from graphql import GraphQLError, GraphQLSchema, GraphQLSyntaxError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from app import database
 from app.errors import UNAVAILABLE_MESSAGE, ErrorCode
+from app.schema._strawberry_compat import CodingMaskErrors, graphql_schema_of
 from app.schema.documents import DOCUMENTS
 
 log = logging.getLogger("app.errors")
@@ -37,7 +38,7 @@ def _outage(error: GraphQLError) -> bool:
     return error.original_error is not None and database.is_outage(error.original_error)
 
 
-class ErrorCodes(MaskErrors):
+class ErrorCodes(CodingMaskErrors):
     """Masks unexpected failures (no stack trace, SQL or secret leaves) and codes the rest."""
 
     def __init__(self) -> None:
@@ -54,15 +55,8 @@ class ErrorCodes(MaskErrors):
         masked.extensions = {"code": ErrorCode.INTERNAL_SERVER_ERROR.value}
         return masked
 
-    def _process_result(self, result: object) -> None:
-        # Runs for every subscription push: skip MaskErrors' runtime Protocol check when clean.
-        errors = getattr(result, "errors", None)
-        if errors:
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = super()._process_errors(errors)
-        for error in processed:
+    def code(self, errors: list[GraphQLError]) -> None:
+        for error in errors:
             if not _has_code(error):
                 code = (
                     ErrorCode.GRAPHQL_PARSE_FAILED
@@ -72,7 +66,6 @@ class ErrorCodes(MaskErrors):
                     else ErrorCode.BAD_REQUEST
                 )
                 error.extensions = {**(error.extensions or {}), "code": code.value}
-        return processed
 
 
 class Schema(strawberry.Schema):
@@ -85,8 +78,8 @@ class Schema(strawberry.Schema):
 
     @property
     def graphql_schema(self) -> GraphQLSchema:
-        """The graphql-core schema Strawberry built (it offers no public accessor)."""
-        return self._schema
+        """The graphql-core schema Strawberry built."""
+        return graphql_schema_of(self)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

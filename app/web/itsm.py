@@ -1,7 +1,7 @@
 """POST /webhooks/itsm/{provider}: inbound ticket updates from ServiceNow and Jira.
 
-The tenant is named by `?tenant=<id>` or by the bearer token when one is sent (CONTRACT
-section 4); either way the HMAC signature with the tenant's webhook secret is required (ours,
+The tenant is named by `?tenant=<id>` or by the bearer token when one is sent (README,
+"Authentication"); either way the HMAC signature with the tenant's webhook secret is required (ours,
 or Jira Cloud's own X-Hub-Signature on the Jira endpoint). Errors are JSON,
 `{"error": message, "code": CODE}`, as on the other webhooks.
 """

@@ -24,7 +24,7 @@ async def test_models_need_no_migration_beyond_those_checked_in():
 
 
 def test_schema_names_the_contract_requires():
-    # given the public contract's names (CONTRACT section 5)
+    # given the names the README documents as the public contract
     text = sdl()
     required = [
         "enum Severity",

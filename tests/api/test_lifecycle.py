@@ -1,4 +1,5 @@
-"""The incident lifecycle (CONTRACT sections 5-7): states, side effects, SLA, versions, events."""
+"""The incident lifecycle as the README documents it: states, side effects, SLA, versions,
+events."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ OPEN, IN_PROGRESS, PENDING, ESCALATED = "OPEN", "IN_PROGRESS", "PENDING", "ESCAL
 MITIGATED, RESOLVED, CLOSED, CANCELLED = "MITIGATED", "RESOLVED", "CLOSED", "CANCELLED"
 STATUSES = [OPEN, IN_PROGRESS, PENDING, ESCALATED, MITIGATED, RESOLVED, CLOSED, CANCELLED]
 
-# CONTRACT section 6, written out independently of the app's own table.
+# The documented state table, written out independently of the app's own table.
 ALLOWED = {
     OPEN: {IN_PROGRESS, CANCELLED},
     IN_PROGRESS: {PENDING, ESCALATED, MITIGATED, RESOLVED},

@@ -1,4 +1,4 @@
-"""The broker layer against a real Redis: the three broadcaster faults of DESIGN.md, fixed.
+"""The broker layer against a real Redis: the three faults of broadcaster 0.3.1, fixed.
 
 - many clients subscribing to one channel at the same moment all receive;
 - after a Redis restart, subscribers on two server processes receive again, without reconnecting;

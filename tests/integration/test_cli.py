@@ -1,4 +1,4 @@
-"""The `incidentgraph` command line (CONTRACT section 3)."""
+"""The `incidentgraph` command line (README, "Command line")."""
 
 from __future__ import annotations
 

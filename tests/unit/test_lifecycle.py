@@ -1,4 +1,4 @@
-"""The ITIL state table (CONTRACT section 6) as data: every move, allowed or not."""
+"""The ITIL state table as the README documents it, as data: every move, allowed or not."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The permission table: which role may do what. Every API entry point checks it.
 
 ADMIN may do all that INCIDENT_MANAGER may, which may do all that RESPONDER may, which may
-do all that VIEWER may (CONTRACT section 4). STAKEHOLDER sees status boards only; INGEST may
+do all that VIEWER may (README, "Authentication"). STAKEHOLDER sees status boards only; INGEST may
 only post alerts. Rules that depend on the incident itself (closing a P1 or P2, segregation of
 duties) live with the command, in services/incidents/commands.py.
 """

@@ -1,4 +1,7 @@
-"""The ITIL lifecycle (CONTRACT section 6): the state table and what each move implies."""
+"""The ITIL lifecycle: the state table and what each move implies.
+
+The README documents it under "Move it through the lifecycle".
+"""
 
 from __future__ import annotations
 
