@@ -8,7 +8,6 @@ from typing import Any
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.websockets import WebSocket
-from strawberry.types import Info
 
 from app.config import Settings
 from app.errors import ErrorCode
@@ -44,14 +43,6 @@ class Context:
                 "authentication required", extensions={"code": ErrorCode.UNAUTHENTICATED.value}
             )
         return self.principal
-
-
-def context_of(info: Info[Context, Any]) -> Context:
-    return info.context
-
-
-def principal_of(info: Info[Context, Any]) -> Principal:
-    return info.context.require_principal()
 
 
 # Each role may do all that the ones below it may; STAKEHOLDER and INGEST stand apart.

@@ -71,11 +71,6 @@ def highest(*levels: Classification) -> Classification:
     return max(levels, key=_RANK.__getitem__)
 
 
-def up_to(clearance: Classification) -> list[Classification]:
-    """Every classification `clearance` reaches."""
-    return [c for c in Classification if reaches(clearance, c)]
-
-
 def incident_visible(clearance: Classification, incident: Classification) -> bool:
     """Whether the incident exists at all for the caller."""
     return incident is not Classification.RESTRICTED or reaches(clearance, incident)

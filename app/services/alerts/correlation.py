@@ -101,9 +101,6 @@ class Rule:
             key = f"{self.id}:sha256:{hashlib.sha256(values.encode()).hexdigest()}"
         return key
 
-    def severity_for(self, alert: Mapping[str, Any]) -> Severity:
-        return self.severity or severity_from_label(alert.get("severity"))
-
     def title_for(self, alert: Mapping[str, Any]) -> str:
         title = render_title(self.title_template or DEFAULT_TITLE_TEMPLATE, alert)
         return title or str(alert.get("title") or "Alert")[:TITLE_TEMPLATE_MAX]

@@ -334,17 +334,6 @@ async def get_alerts(*, tenant_id: str, alert_ids: Sequence[str]) -> dict[str, A
     return {view.id: view for view in await _views(tenant_id, rows)}
 
 
-async def get_alert(
-    *, tenant_id: str, alert_id: str, clearance: Classification | None, field: str = "alertId"
-) -> AlertView:
-    """The alert, when the caller may know of it; NotFound otherwise."""
-    row = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, field))
-    if row is None or not await _alert_visible(row, clearance):
-        raise NotFound(f"no alert with id {alert_id!r}", field=field)
-    [view] = await _views(tenant_id, [row])
-    return view
-
-
 # --- linking by hand ------------------------------------------------------------------------
 
 

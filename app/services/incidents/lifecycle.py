@@ -19,8 +19,6 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 }
 
 TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
-# Statuses in which someone is still expected to work on the incident.
-ACTIVE = frozenset({S.OPEN, S.IN_PROGRESS, S.PENDING, S.ESCALATED, S.MITIGATED})
 
 
 def can_transition(current: S, target: S) -> bool:

@@ -287,11 +287,6 @@ def parse_timestamp(value: str) -> datetime:
         raise ProviderError(f"Jira: unreadable timestamp {value[:40]!r}", retryable=False) from None
 
 
-def format_timestamp(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
-
-
 def _outbound(fields: Mapping[str, Any]) -> dict[str, Any]:
     body = dict(fields)
     if isinstance(body.get("description"), str):

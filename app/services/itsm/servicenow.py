@@ -239,10 +239,6 @@ def mod_count(record: Mapping[str, Any]) -> int | None:
         return None
 
 
-def format_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _error_text(body: Any) -> str | None:
     """{"error": {"message": ..., "detail": ...}, "status": "failure"}"""
     error = body.get("error") if isinstance(body, Mapping) else None
