@@ -1,7 +1,8 @@
 """Domain exceptions and the one ErrorCode enum: every code the API answers with.
 
-Services raise the exceptions; one place turns them into GraphQL errors and payload
-`UserError`s (`app/schema/errors.py`), one place into HTTP refusals (`app/web/refusal.py`).
+Services raise the exceptions; one place turns them into GraphQL errors
+(`app/schema/domain_errors.py`, whose payload twin is `UserError.of`), one place into HTTP
+refusals (`app/web/middleware/refusal.py`).
 """
 
 from __future__ import annotations
