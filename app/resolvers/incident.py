@@ -30,6 +30,7 @@ from app.schema.incident import (
     UpdateIncidentInput,
 )
 from app.schema.loaders import Loaders
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.access.tokens import Principal
 from app.services.incidents import commands as service
@@ -152,8 +153,7 @@ async def declare_incident(
     return await run_command(
         principal,
         lambda: service.declare_incident(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             title=input.title,
             severity=input.severity,
             impact=input.impact,
@@ -163,7 +163,6 @@ async def declare_incident(
             assignee=input.assignee,
             event_id=input.event_id,
             classification=input.classification,
-            clearance=principal.clearance,
         ),
     )
 
@@ -188,12 +187,10 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
 
     async def command() -> CommandResult:
         return await service.update_incident(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             incident_id=incident_key(input.id),
             version=input.version,
             changes=changes,
-            clearance=principal.clearance,
         )
 
     return await run_command(principal, command)
@@ -206,16 +203,13 @@ async def transition_incident(
 
     async def command() -> CommandResult:
         return await service.transition_incident(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             incident_id=incident_key(input.id),
             to=input.to,
             version=input.version,
             reason=input.reason,
             resolution_summary=input.resolution_summary,
             root_cause=input.root_cause,
-            role=principal.role,
-            clearance=principal.clearance,
         )
 
     return await run_command(principal, command)
@@ -226,12 +220,10 @@ async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) 
 
     async def command() -> CommandResult:
         return await service.assign_incident(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             incident_id=incident_key(input.id),
             assignee=input.assignee,
             version=input.version,
-            clearance=principal.clearance,
         )
 
     return await run_command(principal, command)
@@ -243,12 +235,10 @@ async def merge_incidents(
     principal = authorize(info, Action.MERGE_INCIDENTS)
     try:
         result = await merge.merge_incidents(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             source_id=_incident_key(input.source_id, field="sourceId"),
             target_id=_incident_key(input.target_id, field="targetId"),
             reason=input.reason,
-            clearance=principal.clearance,
         )
     except DomainError as error:
         return MergeIncidentsPayload(source=None, target=None, errors=[UserError.of(error)])

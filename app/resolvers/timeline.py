@@ -19,6 +19,7 @@ from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services.access import audit
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.incidents import commands as service
 from app.services.incidents import live
@@ -28,15 +29,13 @@ async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEve
     principal = authorize(info, Action.ADD_NOTE)
     try:
         result = await service.add_note(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             incident_id=incident_key(input.incident_id),
             body=input.body,
             kind=input.kind,
             mentions=input.mentions,
             event_id=input.event_id,
             classification=input.classification,
-            clearance=principal.clearance,
         )
     except DomainError as error:
         return TimelineEventPayload(event=None, errors=[_add_note_error(error)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.models import Classification, Impact, IncidentStatus, NoteKind, Severity, Urgency
+from app.services.access.caller import Caller
 from app.services.incidents import commands as service
 
 _S = IncidentStatus
@@ -103,10 +104,10 @@ _DEMO = [
 
 
 async def load_demo(*, tenant_id: str) -> int:
+    caller = Caller.system(tenant_id, actor="demo")
     for title, svc, severity, impact, urgency, path, classification in _DEMO:
         result = await service.declare_incident(
-            tenant_id=tenant_id,
-            actor="demo",
+            caller=caller,
             title=title,
             severity=severity,
             impact=impact,
@@ -117,19 +118,16 @@ async def load_demo(*, tenant_id: str) -> int:
         )
         incident_id = result.incident.id
         await service.add_note(
-            tenant_id=tenant_id,
-            actor="demo",
+            caller=caller,
             incident_id=incident_id,
             body=f"Paging the {svc} on-call.",
             kind=NoteKind.GENERAL,
         )
         for status in path:
             await service.transition_incident(
-                tenant_id=tenant_id,
-                actor="demo",
+                caller=caller,
                 incident_id=incident_id,
                 to=status,
-                role=service.Authority.SYSTEM,
                 reason="demo",
                 resolution_summary="Rolled back the faulty deploy."
                 if status is _S.RESOLVED

@@ -24,6 +24,7 @@ from app.models import (
     AlertGroup,
     AlertIntake,
     AlertStatus,
+    Classification,
     CorrelationRule,
     Impact,
     Incident,
@@ -34,10 +35,11 @@ from app.models import (
     Urgency,
 )
 from app.services.access import tenants as tenant_service
+from app.services.access.caller import Caller
 from app.services.alerts import processor as processor_module
 from app.services.alerts.links import link_alert
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
-from app.services.incidents.commands import Authority, declare_incident, transition_incident
+from app.services.incidents.commands import declare_incident, transition_incident
 from app.services.incidents.timeline import EventType
 from tests.support import (
     REDIS_URL,
@@ -366,12 +368,10 @@ async def test_after_the_window_or_once_the_incident_is_resolved_a_group_starts_
     # when that incident is resolved and two more alerts of the group arrive at once
     for to in (IncidentStatus.IN_PROGRESS, IncidentStatus.RESOLVED):
         await transition_incident(
-            tenant_id=db,
-            actor="sam",
+            caller=Caller.system(db, actor="sam"),
             incident_id=str(first.id),
             to=to,
             resolution_summary="rolled back",
-            role=Authority.SYSTEM,
         )
     await intake(db, an_alert("w-4"), an_alert("w-5"))
     await drain(worker)
@@ -393,11 +393,9 @@ async def test_a_group_whose_incident_is_still_worked_on_stays_open_past_its_win
     await drain(worker)
     [incident] = await incidents_of(db)
     await transition_incident(
-        tenant_id=db,
-        actor="sam",
+        caller=Caller.system(db, actor="sam"),
         incident_id=str(incident.id),
         to=IncidentStatus.IN_PROGRESS,
-        role=Authority.SYSTEM,
     )
 
     # when the alert keeps firing (repeats only) past the window, then a new alert of the group
@@ -420,11 +418,9 @@ async def test_an_alert_matching_an_open_incident_links_to_it(db: str) -> None:
     await drain(worker)
     [incident] = await incidents_of(db)
     await transition_incident(
-        tenant_id=db,
-        actor="sam",
+        caller=Caller.system(db, actor="sam"),
         incident_id=str(incident.id),
         to=IncidentStatus.IN_PROGRESS,
-        role=Authority.SYSTEM,
     )
 
     # when another alert of the group arrives
@@ -612,8 +608,7 @@ async def test_an_alert_linked_by_hand_while_its_group_declares_leaves_no_empty_
     assert await worker.store_batch() == 1
     [alert] = await alerts_of(db)
     by_hand = await declare_incident(
-        tenant_id=db,
-        actor="sam",
+        caller=Caller.system(db, actor="sam"),
         title="Checkout is slow",
         severity=Severity.SEV3,
         impact=Impact.MEDIUM,
@@ -629,7 +624,11 @@ async def test_an_alert_linked_by_hand_while_its_group_declares_leaves_no_empty_
         if not linked:
             linked = True
             await link_alert(
-                tenant_id=db, actor="sam", alert_id=str(alert.id), incident_id=by_hand.incident.id
+                tenant_id=db,
+                actor="sam",
+                alert_id=str(alert.id),
+                incident_id=by_hand.incident.id,
+                clearance=Classification.CONFIDENTIAL,
             )
         return await declare(**kwargs)
 

@@ -10,6 +10,7 @@ import pytest
 
 from app.models import (
     AuditRecord,
+    Classification,
     Impact,
     IncidentStatus,
     OutboxMessage,
@@ -20,6 +21,7 @@ from app.models import (
 )
 from app.pubsub import outbox
 from app.services import writer
+from app.services.access.caller import Caller
 from app.services.access.tenants import create_tenant
 from app.services.incidents.commands import declare_incident, transition_incident
 from tests.support import connected
@@ -27,8 +29,7 @@ from tests.support import connected
 
 async def _declare(tenant: str, title: str = "Checkout down"):
     return await declare_incident(
-        tenant_id=tenant,
-        actor="ops",
+        caller=Caller(tenant, "ops", Role.INCIDENT_MANAGER, Classification.INTERNAL),
         title=title,
         severity=Severity.SEV2,
         impact=Impact.HIGH,
@@ -57,11 +58,9 @@ async def test_hooks_hear_each_change_in_its_transaction_and_act_after_commit(da
             # when an incident is declared and acknowledged
             declared = await _declare(tenant)
             acknowledged = await transition_incident(
-                tenant_id=tenant,
-                actor="ops",
+                caller=Caller(tenant, "ops", Role.RESPONDER, Classification.INTERNAL),
                 incident_id=declared.incident.id,
                 to=IncidentStatus.IN_PROGRESS,
-                role=Role.RESPONDER,
             )
         finally:
             stop_hook()

@@ -30,6 +30,7 @@ from app.core.text import storable
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Alert, AlertGroup, AlertStatus, Classification, Incident
 from app.services import lease
+from app.services.access.caller import Caller
 from app.services.access.classification import (
     alert_classification,
     alert_searchable_levels,
@@ -343,7 +344,7 @@ async def link_alert(
     actor: str | None,
     alert_id: str,
     incident_id: str,
-    clearance: Classification | None = None,
+    clearance: Classification,
 ) -> tuple[AlertView, IncidentSnapshot]:
     """Link an unlinked alert to an incident; its group too, when the group has no incident
     yet, so the group's later alerts follow it there."""
@@ -351,9 +352,7 @@ async def link_alert(
     if alert is None or not await _alert_visible(alert, clearance):
         raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
     incident = await Incident.get_or_none(tenant_id=tenant_id, id=_key(incident_id, "incidentId"))
-    if incident is None or (
-        clearance is not None and not incident_visible(clearance, incident.classification)
-    ):
+    if incident is None or not incident_visible(clearance, incident.classification):
         raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
     if incident.status in lifecycle.TERMINAL:
         raise InvalidTransition(
@@ -398,9 +397,8 @@ async def link_alert(
             )
 
     result = await append_events(
-        tenant_id=tenant_id,
+        caller=Caller.system(tenant_id, actor=actor),
         incident_id=str(incident.id),
-        actor=actor,
         events=[
             NewEvent(
                 type=EventType.ALERTS_LINKED,
@@ -423,7 +421,7 @@ async def link_alert(
 
 
 async def unlink_alert(
-    *, tenant_id: str, actor: str | None, alert_id: str, clearance: Classification | None = None
+    *, tenant_id: str, actor: str | None, alert_id: str, clearance: Classification
 ) -> tuple[AlertView, IncidentSnapshot]:
     """Take an alert off its incident (its group still follows the incident)."""
     alert = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, "alertId"))
@@ -444,9 +442,8 @@ async def unlink_alert(
             raise Conflict("the alert was moved meanwhile; reload it", field="alertId")
 
     result = await append_events(
-        tenant_id=tenant_id,
+        caller=Caller.system(tenant_id, actor=actor),
         incident_id=str(previous),
-        actor=actor,
         events=[NewEvent(type=EventType.ALERT_UNLINKED, data={"alert": view.summary()})],
         also=also,
     )
@@ -476,8 +473,8 @@ def _level(levels: dict[str, Classification], incident_id: Any) -> Classificatio
     return levels.get(str(incident_id), Classification.RESTRICTED)
 
 
-async def _alert_visible(alert: Alert, clearance: Classification | None) -> bool:
-    if clearance is None or alert.incident_id is None:
+async def _alert_visible(alert: Alert, clearance: Classification) -> bool:
+    if alert.incident_id is None:
         return True
     incident = await Incident.get_or_none(id=alert.incident_id).only("id", "classification")
     return incident is None or incident_visible(clearance, incident.classification)

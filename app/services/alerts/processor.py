@@ -41,6 +41,7 @@ from app.errors import DomainError
 from app.models import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule
 from app.models import TimelineEvent as TimelineEventRow
 from app.services import alerts, lease
+from app.services.access.caller import Caller
 from app.services.alerts.batch import (
     FIRING,
     LINKED,
@@ -399,8 +400,7 @@ class AlertProcessor:
 
         try:
             declared = await declare_incident(
-                tenant_id=group["tenant_id"],
-                actor=ACTOR,
+                caller=Caller.system(group["tenant_id"], actor=ACTOR),
                 title=rule.title_for(alert),
                 severity=severity,
                 impact=rule.impact,
@@ -505,7 +505,10 @@ class AlertProcessor:
         if not events:
             return
         await append_events(
-            tenant_id=tenant_id, incident_id=incident_id, actor=ACTOR, events=events, also=clear
+            caller=Caller.system(tenant_id, actor=ACTOR),
+            incident_id=incident_id,
+            events=events,
+            also=clear,
         )
 
 

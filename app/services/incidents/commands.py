@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -27,6 +26,7 @@ from app.models import (
     Urgency,
 )
 from app.services import writer
+from app.services.access.caller import Authority, Caller
 from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     FIELD_CLASSIFICATION,
@@ -49,17 +49,6 @@ from app.services.incidents.timeline import EventRecord, EventType, NewEvent, fi
 RACE_RETRIES = 20
 
 
-class Authority(StrEnum):
-    """Who stands behind a command that no person with a role makes."""
-
-    # incidentgraph itself (demo data): trusted like the code that calls it.
-    SYSTEM = "SYSTEM"
-    # A change made in a linked ticket: whoever made it there is unknown, so it holds no
-    # role's grant and may be the very person a rule keeps out. Every rule that asks for a
-    # role or a person is unmet, and the change is refused (a sync makes it a conflict).
-    EXTERNAL = "EXTERNAL"
-
-
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     incident: IncidentSnapshot
@@ -71,8 +60,7 @@ class CommandResult:
 
 async def declare_incident(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     title: str,
     severity: Severity,
     impact: Impact,
@@ -82,14 +70,14 @@ async def declare_incident(
     assignee: str | None = None,
     event_id: str | None = None,
     classification: Classification = Classification.INTERNAL,
-    clearance: Classification | None = None,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
-    """Declare an incident. `clearance` is the caller's (None for the system): nobody may
-    declare an incident classified above their own clearance. `also` runs inside the same
+    """Declare an incident. Nobody may declare an incident classified above their own
+    clearance. `also` runs inside the same
     transaction, after the incident and its event are written; what it raises rolls the
     declaration back. A replay of `event_id` returns the incident declared before, without
     running `also`."""
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     title = validation.title(title)
     description = validation.text(description, field="description")
     service = validation.name(service, field="service")
@@ -165,13 +153,12 @@ async def declare_incident(
 
 async def update_incident(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     incident_id: str,
     version: int | None = None,
     changes: Mapping[str, Any],
-    clearance: Classification | None = None,
 ) -> CommandResult:
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     clean = validation.clean_changes({k: v for k, v in changes.items() if k != "commander"})
     if "commander" in changes:
         clean["commander"] = validation.name(changes["commander"], field="commander")
@@ -207,20 +194,17 @@ async def update_incident(
 
 async def transition_incident(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     incident_id: str,
     to: IncidentStatus,
     version: int | None = None,
     reason: str | None = None,
     resolution_summary: str | None = None,
     root_cause: str | None = None,
-    role: Role | Authority,
-    clearance: Classification | None = None,
 ) -> CommandResult:
-    """Move an incident along the lifecycle. `role` is the caller's, or the Authority a
-    change without a person's role comes with; `clearance` is the caller's, None for the
-    system."""
+    """Move an incident along the lifecycle. The caller's role (or the Authority a change
+    without a person's role comes with) decides who may close a high-priority incident."""
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     reason = validation.text(reason, field="reason")
     resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
     root_cause = validation.text(root_cause, field="rootCause")
@@ -238,7 +222,7 @@ async def transition_incident(
                 "resolving an incident needs a resolution summary", field="resolutionSummary"
             )
         if to is IncidentStatus.CLOSED:
-            _check_closing(row, actor=actor, role=role)
+            _check_closing(row, actor=actor, role=caller.role)
         row.status = to
         events = [
             NewEvent(
@@ -291,13 +275,12 @@ async def transition_incident(
 
 async def assign_incident(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     incident_id: str,
     assignee: str | None,
     version: int | None = None,
-    clearance: Classification | None = None,
 ) -> CommandResult:
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     assignee = validation.name(assignee, field="assignee")
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
@@ -319,17 +302,16 @@ async def assign_incident(
 
 async def add_note(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     incident_id: str,
     body: str,
     kind: NoteKind = NoteKind.GENERAL,
     mentions: Sequence[str] = (),
     event_id: str | None = None,
     classification: Classification = Classification.INTERNAL,
-    clearance: Classification | None = None,
 ) -> CommandResult:
     """Add a note; `classification` says who may read it (never above the caller's clearance)."""
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     text = validation.text(body, field="body", required=True)
     if len(mentions) > validation.MENTIONS_MAX:
         raise ValidationFailed(f"at most {validation.MENTIONS_MAX} mentions", field="mentions")
@@ -369,14 +351,14 @@ async def add_note(
 
 async def append_events(
     *,
-    tenant_id: str,
+    caller: Caller,
     incident_id: str,
-    actor: str | None,
     events: Sequence[NewEvent],
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Record events that change no incident field (linked tickets' sync, say); `also` runs
     inside the same transaction, after the events are written."""
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         return list(events)
@@ -388,6 +370,7 @@ async def append_events(
         version=None,
         decide=decide,
         bumps_version=False,
+        clearance=clearance,
         also=also,
     )
 
@@ -405,7 +388,7 @@ async def _apply(
     version: int | None,
     decide: _Decide,
     bumps_version: bool = True,
-    clearance: Classification | None = None,
+    clearance: Classification,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Load, decide, write projection + events + outbox atomically; retry lost races.
@@ -418,9 +401,7 @@ async def _apply(
     policy = await get_policy(tenant_id=tenant_id)
     for _ in range(RACE_RETRIES):
         row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
-        if row is None or (
-            clearance is not None and not incident_visible(clearance, row.classification)
-        ):
+        if row is None or not incident_visible(clearance, row.classification):
             raise NotFound(f"no incident with id {incident_id!r}", field="id")
         if version is not None and row.version != version:
             raise Conflict(
@@ -477,7 +458,7 @@ WRITABLE_FIELDS = tuple(
 
 
 async def _replayed(
-    *, tenant_id: str, event_id: str, clearance: Classification | None
+    *, tenant_id: str, event_id: str, clearance: Classification
 ) -> CommandResult | None:
     from app.services.incidents.timeline import API_SOURCE
 
@@ -485,7 +466,7 @@ async def _replayed(
     if record is None:
         return None
     incident = await get_incident(tenant_id=tenant_id, incident_id=record.incident_id)
-    if clearance is not None and not incident_visible(clearance, incident.classification):
+    if not incident_visible(clearance, incident.classification):
         # Replaying it would show an incident the caller may not know exists.
         raise Conflict("eventId was already used", field="eventId")
     return CommandResult(incident, [record])
@@ -511,8 +492,8 @@ def _check_closing(row: Incident, *, actor: str | None, role: Role | Authority) 
         )
 
 
-def _require_clearance(clearance: Classification | None, classification: Classification) -> None:
-    if clearance is not None and not reaches(clearance, classification):
+def _require_clearance(clearance: Classification, classification: Classification) -> None:
+    if not reaches(clearance, classification):
         raise Forbidden(
             f"your clearance ({clearance.value}) does not reach {classification.value}",
             field="classification",
@@ -544,7 +525,6 @@ def _plain(value: Any) -> Any:
 __all__ = [
     "RACE_RETRIES",
     "WRITABLE_FIELDS",
-    "Authority",
     "CommandResult",
     "LostRace",
     "add_note",

@@ -30,6 +30,7 @@ from app.models import (
     TimelineEvent,
 )
 from app.services import lease, writer
+from app.services.access.caller import Caller
 from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     highest,
@@ -60,15 +61,14 @@ class MergeResult:
 
 async def merge_incidents(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     source_id: str,
     target_id: str,
     reason: str | None = None,
-    clearance: Classification | None = None,
 ) -> MergeResult:
-    """Merge `source_id` into `target_id` (both incident UUIDs). `clearance` is the caller's
-    (None for the system): an incident it may not see is not found."""
+    """Merge `source_id` into `target_id` (both incident UUIDs). An incident the caller may
+    not see is not found."""
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     reason = validation.text(reason, field="reason")
     source_key, target_key = _key(source_id, "sourceId"), _key(target_id, "targetId")
     if source_key == target_key:
@@ -242,13 +242,9 @@ def _copy(source: IncidentSnapshot, original: dict[str, Any]) -> NewEvent:
     )
 
 
-async def _load(
-    tenant_id: str, key: uuid.UUID, field: str, clearance: Classification | None
-) -> Incident:
+async def _load(tenant_id: str, key: uuid.UUID, field: str, clearance: Classification) -> Incident:
     row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
-    if row is None or (
-        clearance is not None and not incident_visible(clearance, row.classification)
-    ):
+    if row is None or not incident_visible(clearance, row.classification):
         raise NotFound(f"no incident with id {str(key)!r}", field=field)
     if row.status in lifecycle.TERMINAL:
         raise InvalidTransition(

@@ -35,6 +35,7 @@ from tortoise.exceptions import IntegrityError
 
 from app.core.clock import utcnow
 from app.models import InboundDelivery, ItsmConnection, ItsmProvider, LinkedTicket, SyncJobKind
+from app.services.access.caller import Caller
 from app.services.access.secret_box import SecretBox, Unreadable
 from app.services.incidents.snapshot import get_incident
 from app.services.incidents.timeline import EventType, NewEvent
@@ -302,9 +303,8 @@ async def _ingest(connection: ItsmConnection, update: Update | None) -> dict[str
             data={**ingested.data, "applied": False, "reason": "older than a version seen"},
         )
         await incidents.append_events(
-            tenant_id=ticket.tenant_id,
+            caller=Caller.external(ticket.tenant_id, actor=provider),
             incident_id=str(ticket.incident_id),
-            actor=provider,
             events=[stale],
         )
         return {"status": "stale"}

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from app.errors import Conflict
 from app.models import ItsmConnection, LinkedTicket, NoteKind, TimelineEvent
+from app.services.access.caller import Caller
 from app.services.access.classification import exportable
 from app.services.incidents import commands as incidents
 from app.services.incidents.snapshot import get_incident
@@ -131,9 +132,8 @@ async def _import(ticket: LinkedTicket, notes: Sequence[RemoteNote]) -> int:
         return 0
     with outbound.applying_from(str(ticket.id)):
         await incidents.append_events(
-            tenant_id=ticket.tenant_id,
+            caller=Caller.external(ticket.tenant_id, actor=ticket.provider.value),
             incident_id=str(ticket.incident_id),
-            actor=ticket.provider.value,
             events=events,
         )
     return len(events)

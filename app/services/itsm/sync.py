@@ -36,6 +36,7 @@ from app.models import (
     SyncState,
     Urgency,
 )
+from app.services.access.caller import Caller
 from app.services.access.classification import field_readable, incident_visible
 from app.services.incidents import commands as incidents
 from app.services.incidents import lifecycle
@@ -132,17 +133,14 @@ async def tickets_of(*, tenant_id: str, incident_ids: Sequence[str]) -> dict[str
     return found
 
 
-async def get_ticket(
-    *, tenant_id: str, ticket_id: str, clearance: Classification | None = None
-) -> LinkedTicket:
+async def get_ticket(*, tenant_id: str, ticket_id: str, clearance: Classification) -> LinkedTicket:
     key = uuid_key(ticket_id, noun="linked ticket")
     row = await LinkedTicket.get_or_none(tenant_id=tenant_id, id=key)
     if row is None:
         raise NotFound(f"no linked ticket with id {ticket_id!r}", field="id")
-    if clearance is not None:
-        incident = await get_incident(tenant_id=tenant_id, incident_id=str(row.incident_id))
-        if not incident_visible(clearance, incident.classification):
-            raise NotFound(f"no linked ticket with id {ticket_id!r}", field="id")
+    incident = await get_incident(tenant_id=tenant_id, incident_id=str(row.incident_id))
+    if not incident_visible(clearance, incident.classification):
+        raise NotFound(f"no linked ticket with id {ticket_id!r}", field="id")
     return row
 
 
@@ -156,7 +154,7 @@ async def link_ticket(
     incident_id: str,
     provider: ItsmProvider,
     external_key: str | None,
-    clearance: Classification | None = None,
+    clearance: Classification,
 ) -> TicketView:
     """Link an existing ticket (`external_key`) or, with None, create one in the provider."""
     await get_connection(tenant_id=tenant_id, provider=provider)
@@ -173,7 +171,7 @@ async def link_ticket(
                 f"{provider.value} ticket {external_key} is already linked", field="externalKey"
             )
     snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
-    if clearance is not None and not incident_visible(clearance, snapshot.classification):
+    if not incident_visible(clearance, snapshot.classification):
         raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
     now = utcnow()
     row = LinkedTicket(
@@ -202,7 +200,10 @@ async def link_ticket(
     )
     try:
         await incidents.append_events(
-            tenant_id=tenant_id, incident_id=snapshot.id, actor=actor, events=[event], also=also
+            caller=Caller.system(tenant_id, actor=actor),
+            incident_id=snapshot.id,
+            events=[event],
+            also=also,
         )
     except IntegrityError:
         raise Conflict(
@@ -213,7 +214,7 @@ async def link_ticket(
 
 
 async def unlink_ticket(
-    *, tenant_id: str, actor: str | None, ticket_id: str, clearance: Classification | None = None
+    *, tenant_id: str, actor: str | None, ticket_id: str, clearance: Classification
 ) -> TicketView:
     row = await get_ticket(tenant_id=tenant_id, ticket_id=ticket_id, clearance=clearance)
     view = TicketView.of(row)
@@ -223,9 +224,8 @@ async def unlink_ticket(
         await LinkedTicket.filter(id=row.id).delete()
 
     await incidents.append_events(
-        tenant_id=tenant_id,
+        caller=Caller.system(tenant_id, actor=actor),
         incident_id=str(row.incident_id),
-        actor=actor,
         events=[NewEvent(type=EventType.TICKET_UNLINKED, data=_ticket_data(row))],
         also=also,
     )
@@ -233,7 +233,7 @@ async def unlink_ticket(
 
 
 async def request_sync(
-    *, tenant_id: str, actor: str | None, ticket_id: str, clearance: Classification | None = None
+    *, tenant_id: str, actor: str | None, ticket_id: str, clearance: Classification
 ) -> TicketView:
     """Compare both sides now (and retry a dead-lettered ticket)."""
     row = await get_ticket(tenant_id=tenant_id, ticket_id=ticket_id, clearance=clearance)
@@ -247,9 +247,8 @@ async def request_sync(
         await _job(row, kind)
 
     await incidents.append_events(
-        tenant_id=tenant_id,
+        caller=Caller.system(tenant_id, actor=actor),
         incident_id=str(row.incident_id),
-        actor=actor,
         events=[NewEvent(type=EventType.TICKET_SYNC_REQUESTED, data=_ticket_data(row))],
         also=also,
     )
@@ -264,7 +263,7 @@ async def resolve_conflict(
     ticket_id: str,
     field_name: str,
     choose: Side,
-    clearance: Classification | None = None,
+    clearance: Classification,
 ) -> TicketView:
     """Settle an open conflict: INTERNAL pushes the incident's value to the ticket, EXTERNAL
     applies the ticket's (through the lifecycle) on the next sync, which starts now."""
@@ -291,9 +290,8 @@ async def resolve_conflict(
         await _job(fresh, SyncJobKind.RECONCILE)
 
     await incidents.append_events(
-        tenant_id=tenant_id,
+        caller=Caller.system(tenant_id, actor=actor),
         incident_id=str(row.incident_id),
-        actor=actor,
         events=[
             NewEvent(
                 type=EventType.TICKET_CONFLICT,
@@ -626,9 +624,8 @@ async def apply_remote(
         )
     )
     await incidents.append_events(
-        tenant_id=ticket.tenant_id,
+        caller=Caller.external(ticket.tenant_id, actor=actor),
         incident_id=str(ticket.incident_id),
-        actor=actor,
         events=events,
         also=also,
     )
@@ -656,12 +653,10 @@ async def _pull(
                         f"Resolved in {ticket.provider.value} {remote.number or remote.key}."
                     )
                 await incidents.transition_incident(
-                    tenant_id=tenant_id,
-                    actor=actor,
+                    # Held to what the strictest rule asks of whoever edited the ticket.
+                    caller=Caller.external(tenant_id, actor=actor),
                     incident_id=incident_id,
                     to=target,
-                    # Held to what the strictest rule asks of whoever edited the ticket.
-                    role=incidents.Authority.EXTERNAL,
                     reason=f"changed in {ticket.provider.value} {remote.number or remote.key}",
                     resolution_summary=summary,
                 )
@@ -678,7 +673,9 @@ async def _pull(
             else:
                 changes["description"] = value
             await incidents.update_incident(
-                tenant_id=tenant_id, actor=actor, incident_id=incident_id, changes=changes
+                caller=Caller.external(tenant_id, actor=actor),
+                incident_id=incident_id,
+                changes=changes,
             )
     except (DomainError, ValueError) as exc:
         return getattr(exc, "message", None) or str(exc)
@@ -701,9 +698,8 @@ async def record_failure(*, ticket: LinkedTicket, message: str, dead: bool, atte
         )
 
     await incidents.append_events(
-        tenant_id=ticket.tenant_id,
+        caller=Caller.system(ticket.tenant_id, actor="system"),
         incident_id=str(ticket.incident_id),
-        actor="system",
         events=[
             NewEvent(
                 type=EventType.TICKET_SYNC_FAILED,
