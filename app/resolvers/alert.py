@@ -46,6 +46,7 @@ from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.incident import Incident
+from app.services.access.caller import Caller
 from app.services.access.classification import ALERT_CLASSIFICATION, reaches
 from app.services.access.permissions import Action
 from app.services.access.tokens import Principal
@@ -181,11 +182,9 @@ async def link_alert(info: Info[Context, Any], input: LinkAlertInput) -> AlertPa
                 f"no incident with id {input.incident_id!r}", field="incidentId"
             ) from None
         return await alert_links.link_alert(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             alert_id=alert_key(input.alert_id),
             incident_id=incident,
-            clearance=principal.clearance,
         )
 
     payload = await _alert_command(principal, command)
@@ -200,10 +199,8 @@ async def unlink_alert(info: Info[Context, Any], input: UnlinkAlertInput) -> Ale
     payload = await _alert_command(
         principal,
         lambda: alert_links.unlink_alert(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             alert_id=alert_key(input.alert_id),
-            clearance=principal.clearance,
         ),
     )
     if payload.incident is not None:

@@ -26,6 +26,7 @@ from app.schema.itsm import (
     ResolveTicketConflictInput,
     TicketInput,
 )
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.itsm import connection as connections
 from app.services.itsm import sync
@@ -104,12 +105,10 @@ async def link_ticket(info: Info[Context, Any], input: LinkTicketInput) -> Exter
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
         lambda: sync.link_ticket(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             incident_id=incident_key(input.incident_id),
             provider=input.provider,
             external_key=input.external_key,
-            clearance=principal.clearance,
         ),
         takes_incident=True,
     )
@@ -121,12 +120,10 @@ async def create_ticket(
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
         lambda: sync.link_ticket(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             incident_id=incident_key(input.incident_id),
             provider=input.provider,
             external_key=None,
-            clearance=principal.clearance,
         ),
         takes_incident=True,
     )
@@ -136,10 +133,8 @@ async def unlink_ticket(info: Info[Context, Any], input: TicketInput) -> Externa
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
         lambda: sync.unlink_ticket(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             ticket_id=ticket_key(input.id),
-            clearance=principal.clearance,
         )
     )
 
@@ -148,10 +143,8 @@ async def sync_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalT
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
         lambda: sync.request_sync(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             ticket_id=ticket_key(input.id),
-            clearance=principal.clearance,
         )
     )
 
@@ -162,11 +155,9 @@ async def resolve_ticket_conflict(
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
         lambda: sync.resolve_conflict(
-            tenant_id=principal.tenant_id,
-            actor=principal.name,
+            caller=Caller.of(principal),
             ticket_id=ticket_key(input.id),
             field_name=input.field.value,
             choose=input.choose,
-            clearance=principal.clearance,
         )
     )

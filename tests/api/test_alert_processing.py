@@ -30,6 +30,7 @@ from app.models import (
     Incident,
     IncidentStatus,
     Lease,
+    Role,
     Severity,
     TimelineEvent,
     Urgency,
@@ -624,11 +625,9 @@ async def test_an_alert_linked_by_hand_while_its_group_declares_leaves_no_empty_
         if not linked:
             linked = True
             await link_alert(
-                tenant_id=db,
-                actor="sam",
+                caller=Caller(db, "sam", Role.RESPONDER, Classification.CONFIDENTIAL),
                 alert_id=str(alert.id),
                 incident_id=by_hand.incident.id,
-                clearance=Classification.CONFIDENTIAL,
             )
         return await declare(**kwargs)
 

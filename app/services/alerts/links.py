@@ -340,14 +340,13 @@ async def get_alerts(*, tenant_id: str, alert_ids: Sequence[str]) -> dict[str, A
 
 async def link_alert(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     alert_id: str,
     incident_id: str,
-    clearance: Classification,
 ) -> tuple[AlertView, IncidentSnapshot]:
     """Link an unlinked alert to an incident; its group too, when the group has no incident
     yet, so the group's later alerts follow it there."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     alert = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, "alertId"))
     if alert is None or not await _alert_visible(alert, clearance):
         raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
@@ -397,7 +396,7 @@ async def link_alert(
             )
 
     result = await append_events(
-        caller=Caller.system(tenant_id, actor=actor),
+        caller=caller,
         incident_id=str(incident.id),
         events=[
             NewEvent(
@@ -420,10 +419,9 @@ async def link_alert(
     return linked, result.incident
 
 
-async def unlink_alert(
-    *, tenant_id: str, actor: str | None, alert_id: str, clearance: Classification
-) -> tuple[AlertView, IncidentSnapshot]:
+async def unlink_alert(*, caller: Caller, alert_id: str) -> tuple[AlertView, IncidentSnapshot]:
     """Take an alert off its incident (its group still follows the incident)."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     alert = await Alert.get_or_none(tenant_id=tenant_id, id=_key(alert_id, "alertId"))
     if alert is None or not await _alert_visible(alert, clearance):
         raise NotFound(f"no alert with id {alert_id!r}", field="alertId")
@@ -442,7 +440,7 @@ async def unlink_alert(
             raise Conflict("the alert was moved meanwhile; reload it", field="alertId")
 
     result = await append_events(
-        caller=Caller.system(tenant_id, actor=actor),
+        caller=caller,
         incident_id=str(previous),
         events=[NewEvent(type=EventType.ALERT_UNLINKED, data={"alert": view.summary()})],
         also=also,

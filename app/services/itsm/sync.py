@@ -149,14 +149,13 @@ async def get_ticket(*, tenant_id: str, ticket_id: str, clearance: Classificatio
 
 async def link_ticket(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     incident_id: str,
     provider: ItsmProvider,
     external_key: str | None,
-    clearance: Classification,
 ) -> TicketView:
     """Link an existing ticket (`external_key`) or, with None, create one in the provider."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     await get_connection(tenant_id=tenant_id, provider=provider)
     if external_key is not None:
         external_key = external_key.strip()
@@ -200,7 +199,7 @@ async def link_ticket(
     )
     try:
         await incidents.append_events(
-            caller=Caller.system(tenant_id, actor=actor),
+            caller=caller,
             incident_id=snapshot.id,
             events=[event],
             also=also,
@@ -213,9 +212,8 @@ async def link_ticket(
     return TicketView.of(row)
 
 
-async def unlink_ticket(
-    *, tenant_id: str, actor: str | None, ticket_id: str, clearance: Classification
-) -> TicketView:
+async def unlink_ticket(*, caller: Caller, ticket_id: str) -> TicketView:
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     row = await get_ticket(tenant_id=tenant_id, ticket_id=ticket_id, clearance=clearance)
     view = TicketView.of(row)
 
@@ -224,7 +222,7 @@ async def unlink_ticket(
         await LinkedTicket.filter(id=row.id).delete()
 
     await incidents.append_events(
-        caller=Caller.system(tenant_id, actor=actor),
+        caller=caller,
         incident_id=str(row.incident_id),
         events=[NewEvent(type=EventType.TICKET_UNLINKED, data=_ticket_data(row))],
         also=also,
@@ -232,10 +230,9 @@ async def unlink_ticket(
     return view
 
 
-async def request_sync(
-    *, tenant_id: str, actor: str | None, ticket_id: str, clearance: Classification
-) -> TicketView:
+async def request_sync(*, caller: Caller, ticket_id: str) -> TicketView:
     """Compare both sides now (and retry a dead-lettered ticket)."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     row = await get_ticket(tenant_id=tenant_id, ticket_id=ticket_id, clearance=clearance)
 
     async def also(_: IncidentSnapshot) -> None:
@@ -247,7 +244,7 @@ async def request_sync(
         await _job(row, kind)
 
     await incidents.append_events(
-        caller=Caller.system(tenant_id, actor=actor),
+        caller=caller,
         incident_id=str(row.incident_id),
         events=[NewEvent(type=EventType.TICKET_SYNC_REQUESTED, data=_ticket_data(row))],
         also=also,
@@ -258,15 +255,14 @@ async def request_sync(
 
 async def resolve_conflict(
     *,
-    tenant_id: str,
-    actor: str | None,
+    caller: Caller,
     ticket_id: str,
     field_name: str,
     choose: Side,
-    clearance: Classification,
 ) -> TicketView:
     """Settle an open conflict: INTERNAL pushes the incident's value to the ticket, EXTERNAL
     applies the ticket's (through the lifecycle) on the next sync, which starts now."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     row = await get_ticket(tenant_id=tenant_id, ticket_id=ticket_id, clearance=clearance)
     conflict = row.conflicts.get(field_name)
     if conflict is None:
@@ -290,7 +286,7 @@ async def resolve_conflict(
         await _job(fresh, SyncJobKind.RECONCILE)
 
     await incidents.append_events(
-        caller=Caller.system(tenant_id, actor=actor),
+        caller=caller,
         incident_id=str(row.incident_id),
         events=[
             NewEvent(
