@@ -29,7 +29,7 @@ from app.schema.itsm import (
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.itsm import connection as connections
-from app.services.itsm import sync
+from app.services.itsm import tickets
 
 
 def ticket_key(value: str) -> str:
@@ -41,7 +41,7 @@ def ticket_key(value: str) -> str:
 
 
 async def _ticket_command(
-    command: Callable[[], Awaitable[sync.TicketView]], *, takes_incident: bool = False
+    command: Callable[[], Awaitable[tickets.TicketView]], *, takes_incident: bool = False
 ) -> ExternalTicketPayload:
     try:
         view = await command()
@@ -104,7 +104,7 @@ async def configure_itsm_connection(
 async def link_ticket(info: Info[Context, Any], input: LinkTicketInput) -> ExternalTicketPayload:
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: sync.link_ticket(
+        lambda: tickets.link_ticket(
             caller=Caller.of(principal),
             incident_id=incident_key(input.incident_id),
             provider=input.provider,
@@ -119,7 +119,7 @@ async def create_ticket(
 ) -> ExternalTicketPayload:
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: sync.link_ticket(
+        lambda: tickets.link_ticket(
             caller=Caller.of(principal),
             incident_id=incident_key(input.incident_id),
             provider=input.provider,
@@ -132,7 +132,7 @@ async def create_ticket(
 async def unlink_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalTicketPayload:
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: sync.unlink_ticket(
+        lambda: tickets.unlink_ticket(
             caller=Caller.of(principal),
             ticket_id=ticket_key(input.id),
         )
@@ -142,7 +142,7 @@ async def unlink_ticket(info: Info[Context, Any], input: TicketInput) -> Externa
 async def sync_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalTicketPayload:
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: sync.request_sync(
+        lambda: tickets.request_sync(
             caller=Caller.of(principal),
             ticket_id=ticket_key(input.id),
         )
@@ -154,7 +154,7 @@ async def resolve_ticket_conflict(
 ) -> ExternalTicketPayload:
     principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: sync.resolve_conflict(
+        lambda: tickets.resolve_conflict(
             caller=Caller.of(principal),
             ticket_id=ticket_key(input.id),
             field_name=input.field.value,

@@ -10,7 +10,7 @@ import strawberry
 from app import models
 from app.schema.common import Classification, UserError
 from app.services.access.classification import redact_text
-from app.services.itsm import mapping, sync
+from app.services.itsm import mapping, tickets
 from app.services.itsm.connection import ConnectionView
 
 TICKET_PREFIX = "tkt_"
@@ -27,7 +27,7 @@ TicketSyncState: TypeAlias = Annotated[
 SyncedField: TypeAlias = Annotated[mapping.SyncedField, strawberry.enum()]
 SourceOfTruth: TypeAlias = Annotated[mapping.SourceOfTruth, strawberry.enum()]
 ConflictPolicy: TypeAlias = Annotated[mapping.ConflictPolicy, strawberry.enum()]
-ConflictSide: TypeAlias = Annotated[sync.Side, strawberry.enum()]
+ConflictSide: TypeAlias = Annotated[tickets.Side, strawberry.enum()]
 
 
 @strawberry.type(description="A field both sides changed that waits for a person.")
@@ -55,7 +55,9 @@ class ExternalTicket:
     created_at: datetime
 
     @classmethod
-    def of(cls, view: sync.TicketView, *, hidden: frozenset[str] = frozenset()) -> ExternalTicket:
+    def of(
+        cls, view: tickets.TicketView, *, hidden: frozenset[str] = frozenset()
+    ) -> ExternalTicket:
         """`hidden`: incident fields redacted for the caller; their conflict values are too."""
         return cls(
             id=strawberry.ID(TICKET_PREFIX + view.id.replace("-", "")),

@@ -21,7 +21,7 @@ from app.services.alerts.links import (
 from app.services.boards.status_board import Board, Persona, build_incident_boards
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
-from app.services.itsm.sync import TicketView, tickets_of
+from app.services.itsm.tickets import TicketView, tickets_of
 
 
 class Loaders:

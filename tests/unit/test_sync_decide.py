@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from app.services.itsm.mapping import ConflictPolicy, FieldRule, SourceOfTruth, SyncedField
-from app.services.itsm.sync import Plan, decide
+from app.services.itsm.three_way import Plan, decide
 
 EARLY = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 LATE = datetime(2026, 3, 1, 11, 0, tzinfo=UTC)

@@ -48,7 +48,7 @@ from app.services.incidents.commands import (
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, EventType, NewEvent
 from app.services.itsm import outbound as itsm_outbound
-from app.services.itsm import sync as itsm_sync
+from app.services.itsm import tickets as itsm_tickets
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ async def _merge(
                 incident_id=target.id, note_seq=target.last_seq
             )
             for ticket in tickets:
-                await itsm_sync.enqueue_job(ticket, SyncJobKind.RECONCILE)
+                await itsm_tickets.enqueue_job(ticket, SyncJobKind.RECONCILE)
             commit.after_commit.append(lambda: itsm_outbound.jobs_queued.send(None))
         reference = {"id": source_after.id, "number": source.number, "title": source.title}
         merged_into_target = [

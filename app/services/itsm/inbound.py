@@ -42,15 +42,15 @@ from app.services.incidents.timeline import EventType, NewEvent
 from app.services.itsm import keys, notes, outbound
 from app.services.itsm.connector import RemoteNote, RemoteTicket
 from app.services.itsm.mapping import rules_for
-from app.services.itsm.sync import (
+from app.services.itsm.sync import apply_remote
+from app.services.itsm.three_way import (
     against_seen,
-    apply_remote,
     decide,
-    enqueue_job,
     exportable_rules,
     internal_external,
     remote_values,
 )
+from app.services.itsm.tickets import enqueue_job
 
 log = logging.getLogger(__name__)
 

@@ -52,14 +52,13 @@ from app.services.itsm.mapping import (
     rules_for,
     to_provider_fields,
 )
-from app.services.itsm.sync import (
+from app.services.itsm.sync import apply_remote, record_failure
+from app.services.itsm.three_way import (
     Plan,
     against_seen,
-    apply_remote,
     decide,
     exportable_rules,
     internal_external,
-    record_failure,
     remote_values,
     withheld_title,
 )
