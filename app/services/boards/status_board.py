@@ -296,7 +296,7 @@ def _executive(
         open_by_priority=by_priority,
         open_by_status=by_status,
         major_incidents=major,
-        sla_compliance=_compliance(week, now=now, today=midnight),
+        sla_compliance=compliance_of(week, now=now, today=midnight),
         mtta_seconds_7d=_mean(
             (s.acknowledged_at - s.created_at).total_seconds()
             for s in week
@@ -336,9 +336,11 @@ def _outcomes(s: IncidentSnapshot, now: datetime) -> Iterable[tuple[datetime, bo
             yield due, False
 
 
-def _compliance(
+def compliance_of(
     incidents: Sequence[IncidentSnapshot], *, now: datetime, today: datetime
 ) -> SlaCompliance:
+    """The share of SLA clocks met, today and over the last 7 days, by when each clock
+    stopped (acknowledged, resolved or cancelled) or, running, fell due unmet."""
     week = [o for s in incidents for o in _outcomes(s, now) if o[0] >= now - WINDOW]
     day = [o for o in week if o[0] >= today]
     return SlaCompliance(
