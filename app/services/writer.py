@@ -3,10 +3,12 @@
 A command decides what changes (the projection row, its new timeline events); the writer
 makes it durable and tells the rest of the system, always the same way:
 
-1. inside the command's transaction: the events with their per-incident seqs, one outbox
-   row carrying the incident snapshot and the events, the audit record, then every hook
-   registered with `on_change` (an integration reacting to the change in the same
-   transaction: the ticket sync queues its jobs there);
+1. inside the command's transaction: the guarded update of the incident's row (`update`:
+   only where its last_seq is still the one the command read, else `LostRace` and the
+   command decides again), the events with their per-incident seqs, one outbox row carrying
+   the incident snapshot and the events, the audit record, then every hook registered with
+   `on_change` (an integration reacting to the change in the same transaction: the ticket
+   sync queues its jobs there);
 2. after the commit, and only then: the outbox row to the relay (`outbox.committed`, which
    the query cache also hears) and whatever the hooks asked to run after commit.
 
@@ -24,11 +26,21 @@ from datetime import datetime
 
 from tortoise.transactions import in_transaction
 
-from app.models import TimelineEvent
+from app.models import Incident, TimelineEvent
 from app.pubsub import outbox
 from app.services.access import audit
-from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.snapshot import MODEL_FIELDS, IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, NewEvent, build_rows
+
+
+class LostRace(Exception):
+    """A guarded update matched no row: another writer got there first."""
+
+
+# The projection's columns a command may change (the rest are set once, at declaration).
+WRITABLE_FIELDS = tuple(
+    name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
+) + ("sla_paused_seconds",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,14 @@ class Commit:
 
     messages: list[outbox.Pending] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    async def update(self, row: Incident, *, seen_seq: int) -> None:
+        """Write the incident's row where its last_seq is still `seen_seq`; LostRace if not."""
+        updated = await Incident.filter(id=row.id, last_seq=seen_seq).update(
+            **{name: getattr(row, name) for name in WRITABLE_FIELDS}
+        )
+        if not updated:
+            raise LostRace
 
     async def record(
         self,

@@ -12,6 +12,7 @@ from app.models import (
     AuditRecord,
     Classification,
     Impact,
+    Incident,
     IncidentStatus,
     OutboxMessage,
     Role,
@@ -132,3 +133,27 @@ async def test_a_hook_registered_twice_runs_once_until_both_stop(database_url):
 
         # then it ran once per change while anyone held it
         assert calls == ["both", "one"]
+
+
+async def test_a_guarded_update_loses_to_a_writer_that_got_there_first(database_url):
+    async with connected(database_url):
+        # given an incident read by two writers
+        tenant = f"t-{uuid.uuid4().hex[:12]}"
+        await create_tenant(tenant_id=tenant, name=tenant)
+        declared = await _declare(tenant, title="Raced")
+        mine = await Incident.get(id=declared.incident.id)
+        theirs = await Incident.get(id=declared.incident.id)
+        seen = mine.last_seq
+
+        # when the other writer commits first
+        async with writer.transaction() as commit:
+            theirs.title, theirs.last_seq = "Theirs", seen + 1
+            await commit.update(theirs, seen_seq=seen)
+
+        # then this one's update, from the same seq, is refused and rolls back whole
+        with pytest.raises(writer.LostRace):
+            async with writer.transaction() as commit:
+                mine.title, mine.last_seq = "Mine", seen + 1
+                await commit.update(mine, seen_seq=seen)
+        stored = await Incident.get(id=declared.incident.id)
+        assert (stored.title, stored.last_seq) == ("Theirs", seen + 1)

@@ -39,7 +39,6 @@ from app.services.incidents import lifecycle, sla
 from app.services.incidents import validation as validation
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import (
-    MODEL_FIELDS,
     IncidentSnapshot,
     get_incident,
     parse_incident_id,
@@ -420,18 +419,14 @@ async def _apply(
             row.version += 1
         try:
             async with writer.transaction() as commit:
-                updated = await Incident.filter(id=key, last_seq=seen_seq).update(
-                    **{name: getattr(row, name) for name in WRITABLE_FIELDS}
-                )
-                if not updated:
-                    raise LostRace
+                await commit.update(row, seen_seq=seen_seq)
                 snapshot = IncidentSnapshot.from_model(row)
                 events = await commit.record(
                     before, snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
                 )
                 if also is not None:
                     await also(snapshot)
-        except LostRace:
+        except writer.LostRace:
             continue
         except IntegrityError as exc:
             replay = [e for e in new_events if e.source and e.event_id]
@@ -446,15 +441,6 @@ async def _apply(
             raise Conflict("the incident changed while this was written; retry") from exc
         return CommandResult(snapshot, events)
     raise Conflict("the incident is changing too fast; retry", field="id")
-
-
-class LostRace(Exception):
-    """A guarded projection update matched no row: another writer got there first."""
-
-
-WRITABLE_FIELDS = tuple(
-    name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
-) + ("sla_paused_seconds",)
 
 
 async def _replayed(
@@ -524,9 +510,7 @@ def _plain(value: Any) -> Any:
 
 __all__ = [
     "RACE_RETRIES",
-    "WRITABLE_FIELDS",
     "CommandResult",
-    "LostRace",
     "add_note",
     "append_events",
     "assign_incident",

@@ -42,8 +42,6 @@ from app.services.incidents import lifecycle
 from app.services.incidents import validation as validation
 from app.services.incidents.commands import (
     RACE_RETRIES,
-    WRITABLE_FIELDS,
-    LostRace,
 )
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, EventType, NewEvent
@@ -87,7 +85,7 @@ async def merge_incidents(
             )
         try:
             return await _merge(source, target, actor=actor, reason=reason)
-        except LostRace:
+        except writer.LostRace:
             continue
         except IntegrityError as exc:
             raise Conflict("the incidents changed while the merge was written; retry") from exc
@@ -113,11 +111,7 @@ async def _merge(
         # Both guarded updates in one order (by id), so two merges of the same pair in opposite
         # directions cannot deadlock each other on PostgreSQL.
         for row, seen in sorted(((source, source_seen), (target, target_seen)), key=_by_id):
-            updated = await Incident.filter(id=row.id, last_seq=seen).update(
-                **{name: getattr(row, name) for name in WRITABLE_FIELDS}
-            )
-            if not updated:
-                raise LostRace
+            await commit.update(row, seen_seq=seen)
         # The alert processor's batch either commits before this (its alerts are moved
         # below) or starts after (it finds the groups on the target): never one that links
         # new alerts to the source, read before this commit, and writes them after. Fenced
