@@ -14,7 +14,7 @@ from app.models import Classification
 from app.resolvers.incident import incident_key
 from app.resolvers.live import guarded
 from app.schema.authorization import authorize
-from app.schema.common import UserError, decode_seq_cursor
+from app.schema.common import UserError
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
@@ -23,6 +23,7 @@ from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.incidents import commands as service
 from app.services.incidents import live
+from app.services.incidents.timeline import decode_seq_cursor
 
 
 async def add_note(info: Info[Context, Any], input: AddNoteInput) -> TimelineEventPayload:

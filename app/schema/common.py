@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated, TypeAlias
 
@@ -72,19 +70,3 @@ def from_global_id(prefix: str, value: str) -> str | None:
         return str(uuid.UUID(hex=value[len(prefix) :]))
     except ValueError:
         return None
-
-
-def encode_seq_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_seq_cursor(cursor: str) -> int | None:
-    """The seq inside a timeline cursor, or None when the cursor is malformed."""
-    try:
-        text = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    kind, _, number = text.partition(":")
-    if kind != "seq" or not number.isdigit() or len(number) > 12:
-        return None
-    return int(number)

@@ -11,15 +11,13 @@ from strawberry.types import Info
 
 from app import models
 from app.core.clock import utcnow
-from app.core.pagination import PAGE_DEFAULT, PAGE_MAX
-from app.errors import ValidationFailed
+from app.errors import DomainError, ValidationFailed
 from app.schema.common import (
     INCIDENT_PREFIX,
     Classification,
     Node,
     PageInfo,
     UserError,
-    decode_seq_cursor,
     to_global_id,
 )
 from app.schema.context import Context
@@ -38,7 +36,7 @@ from app.services.boards import status_board as board
 from app.services.incidents import lifecycle
 from app.services.incidents import search as incident_search
 from app.services.incidents.snapshot import IncidentSnapshot
-from app.services.incidents.timeline import SeqRange
+from app.services.incidents.timeline import SeqRange, seq_window
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,
 # with Strawberry's enum options as Annotated metadata, read when the schema is built.
@@ -143,17 +141,10 @@ class Incident(Node):
         before: str | None = None,
     ) -> TimelineEventConnection:
         total = self.snapshot.last_seq
-        if last is not None or before is not None:
-            if first is not None or after is not None:
-                raise _bad_input("use first/after or last/before, not both", "last")
-            count = _page(last, "last")
-            high = _cursor(before, "before") - 1 if before is not None else total
-            high = max(min(high, total), 0)
-            low = max(high - count, 0)
-        else:
-            count = _page(first, "first")
-            low = min(_cursor(after, "after"), total) if after is not None else 0
-            high = min(low + count, total)
+        try:
+            low, high = seq_window(total=total, first=first, after=after, last=last, before=before)
+        except DomainError as error:
+            raise graphql_error(error) from None
         loaders = self.loaders or info.context.loaders
         records = await loaders.timeline.load(SeqRange(self.snapshot.id, low, high))
         return TimelineEventConnection.of(
@@ -277,21 +268,6 @@ class Incident(Node):
             loaders=loaders,
             shared=shared,
         )
-
-
-def _page(value: int | None, name: str) -> int:
-    if value is None:
-        return PAGE_DEFAULT
-    if not 0 <= value <= PAGE_MAX:
-        raise _bad_input(f"{name} must be between 0 and {PAGE_MAX}", name)
-    return value
-
-
-def _cursor(value: str, name: str) -> int:
-    seq = decode_seq_cursor(value)
-    if seq is None:
-        raise _bad_input(f"malformed cursor in {name}", name)
-    return seq
 
 
 @strawberry.type

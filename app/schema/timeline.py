@@ -17,7 +17,6 @@ from app.schema.common import (
     Node,
     PageInfo,
     UserError,
-    encode_seq_cursor,
     to_global_id,
 )
 from app.services.access.classification import (
@@ -27,7 +26,7 @@ from app.services.access.classification import (
     redact_json,
     redact_text,
 )
-from app.services.incidents.timeline import EventRecord
+from app.services.incidents.timeline import EventRecord, encode_seq_cursor
 
 NoteKind: TypeAlias = Annotated[_NoteKind, strawberry.enum(description="What a note is about.")]
 

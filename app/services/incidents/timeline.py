@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +12,8 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from app.core.pagination import page_size
+from app.errors import ValidationFailed
 from app.models import Classification, TimelineEvent
 
 API_SOURCE = "incidents://api"
@@ -244,3 +248,51 @@ async def load_ranges(
 async def find_event(*, tenant_id: str, event_row_id: str) -> EventRecord | None:
     row = await TimelineEvent.get_or_none(tenant_id=tenant_id, id=event_row_id)
     return EventRecord.from_model(row) if row else None
+
+
+# --- paging a timeline -----------------------------------------------------------------------
+
+
+def encode_seq_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_seq_cursor(cursor: str) -> int | None:
+    """The seq inside a timeline cursor, or None when the cursor is malformed."""
+    try:
+        text = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    kind, _, number = text.partition(":")
+    if kind != "seq" or not number.isdigit() or len(number) > 12:
+        return None
+    return int(number)
+
+
+def seq_window(
+    *,
+    total: int,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> tuple[int, int]:
+    """The seqs (low, high] of one page of a timeline of `total` events: `first`/`after`
+    pages forward from the oldest, `last`/`before` back from the newest."""
+    if last is not None or before is not None:
+        if first is not None or after is not None:
+            raise ValidationFailed("use first/after or last/before, not both", field="last")
+        count = page_size(last, field="last")
+        high = _cursor(before, "before") - 1 if before is not None else total
+        high = max(min(high, total), 0)
+        return max(high - count, 0), high
+    count = page_size(first, field="first")
+    low = min(_cursor(after, "after"), total) if after is not None else 0
+    return low, min(low + count, total)
+
+
+def _cursor(value: str, name: str) -> int:
+    seq = decode_seq_cursor(value)
+    if seq is None:
+        raise ValidationFailed(f"malformed cursor in {name}", field=name)
+    return seq
