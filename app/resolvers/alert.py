@@ -52,6 +52,7 @@ from app.services.access.permissions import Action
 from app.services.access.tokens import Principal
 from app.services.alerts import links as alert_links
 from app.services.alerts import quarantine
+from app.services.alerts import queries as alert_queries
 from app.services.alerts import rules as rules
 from app.services.alerts.correlation import RULE_FIELDS
 from app.services.incidents.snapshot import IncidentSnapshot
@@ -87,7 +88,7 @@ async def alerts(
                     # An id that names no incident matches no alert.
                     incident = str(uuid.UUID(int=0))
             domain_filter = filter.to_domain(incident)
-        page = await alert_links.list_alerts(
+        page = await alert_queries.list_alerts(
             tenant_id=tenant_id, clearance=clearance, filter=domain_filter, first=first, after=after
         )
     except DomainError as error:
@@ -98,7 +99,7 @@ async def alerts(
     ]
 
     async def count() -> int:
-        return await alert_links.count_alerts(
+        return await alert_queries.count_alerts(
             tenant_id=tenant_id, clearance=clearance, filter=domain_filter
         )
 
@@ -157,7 +158,7 @@ async def alert_quarantine(
 
 async def _alert_command(
     principal: Principal,
-    command: Callable[[], Awaitable[tuple[alert_links.AlertView, IncidentSnapshot]]],
+    command: Callable[[], Awaitable[tuple[alert_queries.AlertView, IncidentSnapshot]]],
 ) -> AlertPayload:
     try:
         view, snapshot = await command()
@@ -174,7 +175,7 @@ async def link_alert(info: Info[Context, Any], input: LinkAlertInput) -> AlertPa
     authorize(info, Action.LINK_ALERTS)
     principal = read_alerts(info)
 
-    async def command() -> tuple[alert_links.AlertView, IncidentSnapshot]:
+    async def command() -> tuple[alert_queries.AlertView, IncidentSnapshot]:
         try:
             incident = incident_key(input.incident_id)
         except NotFound:

@@ -27,10 +27,10 @@ from app.services.access.classification import (
     redact_json,
     redact_text,
 )
-from app.services.alerts import links as alert_links
-from app.services.alerts.links import AlertFilter as DomainAlertFilter
-from app.services.alerts.links import AlertView
+from app.services.alerts import queries as alert_queries
 from app.services.alerts.quarantine import QuarantinedView
+from app.services.alerts.queries import AlertFilter as DomainAlertFilter
+from app.services.alerts.queries import AlertView
 from app.services.alerts.rules import RuleView
 
 ALERT_PREFIX = "alr_"
@@ -400,16 +400,16 @@ async def incident_alerts(
     loaders = loaders or info.context.loaders
     try:
         size = page_size(first)
-        cursor = alert_links.decode_cursor(after) if after is not None else None
+        cursor = alert_queries.decode_cursor(after) if after is not None else None
     except DomainError as error:
         raise graphql_error(error) from None
     page = await loaders.incident_alert_page.load(
-        alert_links.IncidentPageKey(incident_id, size, cursor)
+        alert_queries.IncidentPageKey(incident_id, size, cursor)
     )
     views = await loaders.alert.load_many(page.alert_ids)
     edges = [
         AlertEdge(
-            cursor=alert_links.encode_cursor(view),
+            cursor=alert_queries.encode_cursor(view),
             node=Alert.of(view, clearance=principal.clearance, loaders=loaders),
         )
         for view in views

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 from app.models import Classification
 from app.services.access import audit
 from app.services.access.classification import incident_visible
-from app.services.alerts.links import (
+from app.services.alerts.queries import (
     AlertView,
     IncidentPage,
     IncidentPageKey,
