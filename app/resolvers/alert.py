@@ -10,7 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from app.core.ids import uuid_key
-from app.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from app.errors import DomainError, NotFound, ValidationFailed
 from app.resolvers.incident import incident_key
 from app.schema.alert import (
     ALERT_PREFIX,
@@ -33,21 +33,19 @@ from app.schema.alert import (
     RetryQuarantinedAlertsInput,
     UnlinkAlertInput,
     UpdateCorrelationRuleInput,
-    page_info_of,
     quarantine_key,
 )
 from app.schema.authorization import (
-    PermissionDenied,
     audit_reads,
     authorize,
     read_alerts,
+    require_alert_clearance,
 )
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.incident import Incident
 from app.services.access.caller import Caller
-from app.services.access.classification import ALERT_CLASSIFICATION, reaches
 from app.services.access.permissions import Action
 from app.services.access.tokens import Principal
 from app.services.alerts import links as alert_links
@@ -105,24 +103,17 @@ async def alerts(
 
     return AlertConnection(
         edges=edges,
-        page_info=page_info_of(
-            edges, has_next=page.has_next_page, has_previous=page.has_previous_page
+        page_info=PageInfo.of(
+            [e.cursor for e in edges],
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
         ),
         counter=count,
     )
 
 
 def _quarantine_reader(info: Info[Context, Any]) -> Principal:
-    principal = authorize(info, Action.MANAGE_CORRELATION)
-    if not reaches(principal.clearance, ALERT_CLASSIFICATION):
-        # The rows hold whole alerts.
-        raise PermissionDenied(
-            Forbidden(
-                f"alerts are {ALERT_CLASSIFICATION.value}; your clearance is "
-                f"{principal.clearance.value}"
-            )
-        )
-    return principal
+    return require_alert_clearance(authorize(info, Action.MANAGE_CORRELATION))
 
 
 async def alert_quarantine(
@@ -143,11 +134,10 @@ async def alert_quarantine(
 
     return QuarantinedAlertConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+        page_info=PageInfo.of(
+            [e.cursor for e in edges],
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
         ),
         counter=count,
     )

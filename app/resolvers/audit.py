@@ -48,10 +48,9 @@ async def audit_log(
     edges = [AuditRecordEdge(cursor=c, node=AuditRecord.of(r)) for c, r in page.items]
     return AuditRecordConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+        page_info=PageInfo.of(
+            [e.cursor for e in edges],
+            has_next=page.has_next_page,
+            has_previous=after is not None,
         ),
     )

@@ -38,11 +38,10 @@ async def api_tokens(
     edges = [ApiTokenEdge(cursor=cursor, node=ApiToken.of(t)) for cursor, t in page.items]
     return ApiTokenConnection(
         edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+        page_info=PageInfo.of(
+            [e.cursor for e in edges],
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
         ),
     )
 

@@ -377,15 +377,6 @@ class CorrelationRulePayload:
     errors: list[UserError]
 
 
-def page_info_of(edges: list[AlertEdge], *, has_next: bool, has_previous: bool) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_next,
-        has_previous_page=has_previous,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
-    )
-
-
 async def incident_alerts(
     info: Info[Context, Any],
     incident_id: str,
@@ -421,6 +412,8 @@ async def incident_alerts(
 
     return AlertConnection(
         edges=edges,
-        page_info=page_info_of(edges, has_next=page.has_next_page, has_previous=after is not None),
+        page_info=PageInfo.of(
+            [e.cursor for e in edges], has_next=page.has_next_page, has_previous=after is not None
+        ),
         counter=count,
     )

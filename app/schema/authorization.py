@@ -38,7 +38,11 @@ def authorize(info: Info[Context, Any], action: Action) -> Principal:
 
 def read_alerts(info: Info[Context, Any]) -> Principal:
     """The caller, when it may read alerts: READ_INCIDENTS and a clearance reaching them."""
-    principal = authorize(info, Action.READ_INCIDENTS)
+    return require_alert_clearance(authorize(info, Action.READ_INCIDENTS))
+
+
+def require_alert_clearance(principal: Principal) -> Principal:
+    """The caller, when its clearance reaches alerts (they hold whole payloads)."""
     if not reaches(principal.clearance, ALERT_CLASSIFICATION):
         raise PermissionDenied(
             Forbidden(

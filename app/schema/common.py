@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, TypeAlias
 
 import strawberry
@@ -46,6 +47,16 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+    @classmethod
+    def of(cls, cursors: Sequence[str], *, has_next: bool, has_previous: bool) -> PageInfo:
+        """The page info of a page whose edges have these cursors, in order."""
+        return cls(
+            has_next_page=has_next,
+            has_previous_page=has_previous,
+            start_cursor=cursors[0] if cursors else None,
+            end_cursor=cursors[-1] if cursors else None,
+        )
 
 
 @strawberry.interface(description="An object with a global id, fetchable with Query.node.")

@@ -129,11 +129,10 @@ class TimelineEventConnection:
         ]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=high < total,
-                has_previous_page=low > 0,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
+            page_info=PageInfo.of(
+                [e.cursor for e in edges],
+                has_next=high < total,
+                has_previous=low > 0,
             ),
             total_count=total,
         )
