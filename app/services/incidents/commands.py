@@ -157,7 +157,7 @@ async def update_incident(
     version: int | None = None,
     changes: Mapping[str, Any],
 ) -> CommandResult:
-    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
+    clearance = caller.clearance
     clean = validation.clean_changes({k: v for k, v in changes.items() if k != "commander"})
     if "commander" in changes:
         clean["commander"] = validation.name(changes["commander"], field="commander")
@@ -182,12 +182,10 @@ async def update_incident(
         return [NewEvent(type=EventType.UPDATED, data={"changes": diff})]
 
     return await _apply(
-        tenant_id=tenant_id,
+        caller=caller,
         incident_id=incident_id,
-        actor=actor,
         version=version,
         decide=decide,
-        clearance=clearance,
     )
 
 
@@ -203,7 +201,7 @@ async def transition_incident(
 ) -> CommandResult:
     """Move an incident along the lifecycle. The caller's role (or the Authority a change
     without a person's role comes with) decides who may close a high-priority incident."""
-    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
+    actor = caller.actor
     reason = validation.text(reason, field="reason")
     resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
     root_cause = validation.text(root_cause, field="rootCause")
@@ -263,12 +261,10 @@ async def transition_incident(
         return events
 
     return await _apply(
-        tenant_id=tenant_id,
+        caller=caller,
         incident_id=incident_id,
-        actor=actor,
         version=version,
         decide=decide,
-        clearance=clearance,
     )
 
 
@@ -279,7 +275,6 @@ async def assign_incident(
     assignee: str | None,
     version: int | None = None,
 ) -> CommandResult:
-    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     assignee = validation.name(assignee, field="assignee")
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
@@ -290,12 +285,10 @@ async def assign_incident(
         return [NewEvent(type=EventType.ASSIGNED, data={"from": previous, "to": assignee})]
 
     return await _apply(
-        tenant_id=tenant_id,
+        caller=caller,
         incident_id=incident_id,
-        actor=actor,
         version=version,
         decide=decide,
-        clearance=clearance,
     )
 
 
@@ -310,7 +303,7 @@ async def add_note(
     classification: Classification = Classification.INTERNAL,
 ) -> CommandResult:
     """Add a note; `classification` says who may read it (never above the caller's clearance)."""
-    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     text = validation.text(body, field="body", required=True)
     if len(mentions) > validation.MENTIONS_MAX:
         raise ValidationFailed(f"at most {validation.MENTIONS_MAX} mentions", field="mentions")
@@ -338,13 +331,11 @@ async def add_note(
         return [note]
 
     return await _apply(
-        tenant_id=tenant_id,
+        caller=caller,
         incident_id=incident_id,
-        actor=actor,
         version=None,
         decide=decide,
         bumps_version=False,
-        clearance=clearance,
     )
 
 
@@ -357,19 +348,16 @@ async def append_events(
 ) -> CommandResult:
     """Record events that change no incident field (linked tickets' sync, say); `also` runs
     inside the same transaction, after the events are written."""
-    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         return list(events)
 
     return await _apply(
-        tenant_id=tenant_id,
+        caller=caller,
         incident_id=incident_id,
-        actor=actor,
         version=None,
         decide=decide,
         bumps_version=False,
-        clearance=clearance,
         also=also,
     )
 
@@ -381,13 +369,11 @@ _Decide = Callable[[Incident, TenantPolicy, datetime], list[NewEvent]]
 
 async def _apply(
     *,
-    tenant_id: str,
+    caller: Caller,
     incident_id: str,
-    actor: str | None,
     version: int | None,
     decide: _Decide,
     bumps_version: bool = True,
-    clearance: Classification,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Load, decide, write projection + events + outbox atomically; retry lost races.
@@ -396,6 +382,7 @@ async def _apply(
     writers can never hand out the same seq; the loser re-reads and decides again, unless the
     caller pinned a version, in which case a stale version is a CONFLICT.
     """
+    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     key = parse_incident_id(incident_id)
     policy = await get_policy(tenant_id=tenant_id)
     for _ in range(RACE_RETRIES):
