@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.core.ids import parse_uuid
 from app.errors import DomainError, NotFound
+from app.models import ItsmProvider
 from app.resolvers.incident import incident_key
 from app.schema.authorization import authorize
 from app.schema.common import UserError
@@ -41,10 +42,15 @@ def ticket_key(value: str) -> str:
 
 
 async def _ticket_command(
-    command: Callable[[], Awaitable[tickets.TicketView]], *, takes_incident: bool = False
+    info: Info[Context, Any],
+    command: Callable[[Caller], Awaitable[tickets.TicketView]],
+    *,
+    takes_incident: bool = False,
 ) -> ExternalTicketPayload:
+    """Run a ticket command as the caller (MANAGE_TICKETS); its domain errors in the payload."""
+    caller = Caller.of(authorize(info, Action.MANAGE_TICKETS))
     try:
-        view = await command()
+        view = await command(caller)
     except DomainError as error:
         return ExternalTicketPayload(ticket=None, errors=[_error(error, takes_incident)])
     return ExternalTicketPayload(ticket=ExternalTicket.of(view), errors=[])
@@ -102,14 +108,9 @@ async def configure_itsm_connection(
 
 
 async def link_ticket(info: Info[Context, Any], input: LinkTicketInput) -> ExternalTicketPayload:
-    principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: tickets.link_ticket(
-            caller=Caller.of(principal),
-            incident_id=incident_key(input.incident_id),
-            provider=input.provider,
-            external_key=input.external_key,
-        ),
+        info,
+        lambda caller: _link(caller, input.incident_id, input.provider, input.external_key),
         takes_incident=True,
     )
 
@@ -117,47 +118,42 @@ async def link_ticket(info: Info[Context, Any], input: LinkTicketInput) -> Exter
 async def create_ticket(
     info: Info[Context, Any], input: CreateTicketInput
 ) -> ExternalTicketPayload:
-    principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: tickets.link_ticket(
-            caller=Caller.of(principal),
-            incident_id=incident_key(input.incident_id),
-            provider=input.provider,
-            external_key=None,
-        ),
+        info,
+        lambda caller: _link(caller, input.incident_id, input.provider, None),
         takes_incident=True,
     )
 
 
+async def _link(
+    caller: Caller, incident_id: strawberry.ID, provider: ItsmProvider, key: str | None
+) -> tickets.TicketView:
+    return await tickets.link_ticket(
+        caller=caller, incident_id=incident_key(incident_id), provider=provider, external_key=key
+    )
+
+
 async def unlink_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalTicketPayload:
-    principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: tickets.unlink_ticket(
-            caller=Caller.of(principal),
-            ticket_id=ticket_key(input.id),
-        )
+        info, lambda caller: tickets.unlink_ticket(caller=caller, ticket_id=ticket_key(input.id))
     )
 
 
 async def sync_ticket(info: Info[Context, Any], input: TicketInput) -> ExternalTicketPayload:
-    principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: tickets.request_sync(
-            caller=Caller.of(principal),
-            ticket_id=ticket_key(input.id),
-        )
+        info, lambda caller: tickets.request_sync(caller=caller, ticket_id=ticket_key(input.id))
     )
 
 
 async def resolve_ticket_conflict(
     info: Info[Context, Any], input: ResolveTicketConflictInput
 ) -> ExternalTicketPayload:
-    principal = authorize(info, Action.MANAGE_TICKETS)
     return await _ticket_command(
-        lambda: tickets.resolve_conflict(
-            caller=Caller.of(principal),
+        info,
+        lambda caller: tickets.resolve_conflict(
+            caller=caller,
             ticket_id=ticket_key(input.id),
             field_name=input.field.value,
             choose=input.choose,
-        )
+        ),
     )
