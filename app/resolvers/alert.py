@@ -74,7 +74,7 @@ async def alerts(
     after: str | None = None,
 ) -> AlertConnection:
     principal = read_alerts(info)
-    tenant_id, clearance = principal.tenant_id, principal.clearance
+    clearance = principal.clearance
     try:
         domain_filter = None
         if filter is not None:
@@ -87,7 +87,7 @@ async def alerts(
                     incident = str(uuid.UUID(int=0))
             domain_filter = filter.to_domain(incident)
         page = await alert_queries.list_alerts(
-            tenant_id=tenant_id, clearance=clearance, filter=domain_filter, first=first, after=after
+            caller=Caller.of(principal), filter=domain_filter, first=first, after=after
         )
     except DomainError as error:
         raise graphql_error(error) from None
@@ -97,9 +97,7 @@ async def alerts(
     ]
 
     async def count() -> int:
-        return await alert_queries.count_alerts(
-            tenant_id=tenant_id, clearance=clearance, filter=domain_filter
-        )
+        return await alert_queries.count_alerts(caller=Caller.of(principal), filter=domain_filter)
 
     return AlertConnection(
         edges=edges,

@@ -13,6 +13,7 @@ from app.schema.common import INCIDENT_PREFIX, PageInfo, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.services.access import audit as service
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 
 
@@ -31,8 +32,7 @@ async def audit_log(
         target = from_global_id(INCIDENT_PREFIX, target) or target
     try:
         page = await service.list_records(
-            tenant_id=principal.tenant_id,
-            clearance=principal.clearance,
+            caller=Caller.of(principal),
             filter=service.AuditFilter(
                 action=wanted.action,
                 actor=wanted.actor,

@@ -13,6 +13,7 @@ from app.schema.authorization import authorize
 from app.schema.board import AnyBoard, board_of
 from app.schema.context import Context
 from app.services.access import audit
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.boards import live as board_live
 from app.services.boards.status_board import Board, Persona, build_board
@@ -31,9 +32,7 @@ async def _audit(info: Info[Context, Any], board: Board, *, via: str) -> None:
 
 async def status_board(info: Info[Context, Any], persona: Persona) -> AnyBoard:
     principal = authorize(info, Action.READ_BOARDS)
-    board = await build_board(
-        tenant_id=principal.tenant_id, persona=persona, clearance=principal.clearance
-    )
+    board = await build_board(caller=Caller.of(principal), persona=persona)
     await _audit(info, board, via="statusBoard")
     return board_of(board)
 
@@ -44,9 +43,8 @@ async def board_updated(
     principal = authorize(info, Action.READ_BOARDS)
     stream = board_live.board_updates(
         broker=info.context.broker,
-        tenant_id=principal.tenant_id,
+        caller=Caller.of(principal),
         persona=persona,
-        clearance=principal.clearance,
     )
 
     def build(board: Board, *, shared: dict[str, Any] | None) -> AnyBoard:

@@ -106,7 +106,7 @@ async def incidents(
     after: str | None = None,
 ) -> IncidentConnection:
     principal = authorize(info, Action.READ_INCIDENTS)
-    tenant_id, clearance = principal.tenant_id, principal.clearance
+    caller, clearance = Caller.of(principal), principal.clearance
     try:
         domain_filter = filter.to_domain() if filter else None
         order = (
@@ -115,8 +115,7 @@ async def incidents(
             else None
         )
         page = await incident_search.list_incidents(
-            tenant_id=tenant_id,
-            clearance=clearance,
+            caller=caller,
             filter=domain_filter,
             order=order,
             first=first,
@@ -136,8 +135,7 @@ async def incidents(
             has_next=page.has_next_page,
             has_previous=page.has_previous_page,
         ),
-        tenant_id=tenant_id,
-        clearance=clearance,
+        caller=caller,
         filter=domain_filter,
     )
 
@@ -288,9 +286,8 @@ async def incident_updated(
         raise graphql_error(error) from None
     stream = live.incident_updates(
         broker=info.context.broker,
-        tenant_id=principal.tenant_id,
+        caller=Caller.of(principal),
         incident_id=key,
-        clearance=principal.clearance,
     )
     async with aclosing(follow(info, stream, via="incidentUpdated")) as items:
         async for item in items:
@@ -307,9 +304,8 @@ async def incidents_changed(
         raise graphql_error(error) from None
     stream = live.incidents_changed(
         broker=info.context.broker,
-        tenant_id=principal.tenant_id,
+        caller=Caller.of(principal),
         filter=domain_filter,
-        clearance=principal.clearance,
     )
     async with aclosing(follow(info, stream, via="incidentsChanged")) as items:
         async for item in items:

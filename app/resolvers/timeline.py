@@ -71,10 +71,9 @@ async def timeline_event_added(
         raise graphql_error(error) from None
     stream = live.timeline_events(
         broker=info.context.broker,
-        tenant_id=principal.tenant_id,
+        caller=Caller.of(principal),
         incident_id=key,
         after=after_seq,
-        clearance=clearance,
     )
 
     def build(item: live.TimelineItem, *, shared: dict[str, Any] | None) -> TimelineEvent:

@@ -25,6 +25,7 @@ from app.schema.domain_errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.loaders import Loaders
 from app.schema.timeline import TimelineEventConnection
+from app.services.access.caller import Caller
 from app.services.access.classification import (
     FIELD_CLASSIFICATION,
     REDACTED,
@@ -280,15 +281,12 @@ class IncidentEdge:
 class IncidentConnection:
     edges: list[IncidentEdge]
     page_info: PageInfo
-    tenant_id: strawberry.Private[str]
-    clearance: strawberry.Private[models.Classification]
+    caller: strawberry.Private[Caller]
     filter: strawberry.Private[incident_search.IncidentFilter | None]
 
     @strawberry.field(description="How many incidents match the filter, across all pages.")  # type: ignore[untyped-decorator]
     async def total_count(self) -> int:
-        return await incident_search.count_incidents(
-            tenant_id=self.tenant_id, clearance=self.clearance, filter=self.filter
-        )
+        return await incident_search.count_incidents(caller=self.caller, filter=self.filter)
 
 
 @strawberry.input

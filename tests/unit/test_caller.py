@@ -27,3 +27,10 @@ def test_the_system_and_a_linked_ticket_read_everything_and_hold_no_role():
     assert (external.role, external.clearance) == (Authority.EXTERNAL, Classification.RESTRICTED)
     assert not isinstance(external.role, Role)
     assert [c.actor for c in (system, external)] == ["alertmanager", "servicenow"]
+
+
+def test_a_shared_read_sees_what_its_clearance_reaches_and_holds_no_role():
+    shared = Caller.shared("acme", clearance=Classification.CONFIDENTIAL)
+
+    assert shared == Caller("acme", None, Authority.SHARED, Classification.CONFIDENTIAL)
+    assert not isinstance(shared.role, Role)

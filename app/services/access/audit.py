@@ -31,6 +31,7 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import AuditRecord, Classification, Incident
+from app.services.access.caller import Caller
 from app.services.access.classification import field_readable, incident_visible, redact_json
 
 
@@ -315,8 +316,7 @@ def _after(cursor: str) -> tuple[datetime, int]:
 
 async def list_records(
     *,
-    tenant_id: str,
-    clearance: Classification,
+    caller: Caller,
     filter: AuditFilter,
     first: int,
     after: str | None,
@@ -324,6 +324,7 @@ async def list_records(
     """Newest first (by time; records of the same time in the order they were written), as a
     reader with `clearance` may see them: records of an incident that does not exist for it
     are left out (in the query, so pages stay full), the others redacted (`shown`)."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     page_size(first)
     for field in ("action", "actor", "target"):
         value = getattr(filter, field)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from app.models import Classification, Role
-from app.services.access.tokens import Principal
 
 # The clearance that reaches every classification.
 EVERYTHING = Classification.RESTRICTED
@@ -29,6 +29,22 @@ class Authority(StrEnum):
     # role's grant and may be the very person a rule keeps out. Every rule that asks for a
     # role or a person is unmet, and the change is refused (a sync makes it a conflict).
     EXTERNAL = "EXTERNAL"
+    # A read built once and shared by every subscriber of one clearance (a live status
+    # board): nobody in particular, holding no role's grant.
+    SHARED = "SHARED"
+
+
+class TokenHolder(Protocol):
+    """What a caller is made of when it holds an API token (tokens.Principal)."""
+
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def clearance(self) -> Classification: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +55,7 @@ class Caller:
     clearance: Classification
 
     @classmethod
-    def of(cls, principal: Principal) -> Caller:
+    def of(cls, principal: TokenHolder) -> Caller:
         """A person or integration holding an API token: its name, role and clearance."""
         return cls(principal.tenant_id, principal.name, principal.role, principal.clearance)
 
@@ -47,6 +63,11 @@ class Caller:
     def system(cls, tenant_id: str, *, actor: str | None = None) -> Caller:
         """incidentgraph's own work in a tenant: it sees what it must act on."""
         return cls(tenant_id, actor, Authority.SYSTEM, EVERYTHING)
+
+    @classmethod
+    def shared(cls, tenant_id: str, *, clearance: Classification) -> Caller:
+        """Every reader of `clearance` at once: what one of them may see, no more."""
+        return cls(tenant_id, None, Authority.SHARED, clearance)
 
     @classmethod
     def external(cls, tenant_id: str, *, actor: str | None) -> Caller:

@@ -24,6 +24,7 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Alert, AlertStatus, Classification, Incident
+from app.services.access.caller import Caller
 from app.services.access.classification import (
     alert_classification,
     alert_searchable_levels,
@@ -197,13 +198,13 @@ def decode_cursor(cursor: str, *, field: str = "after") -> tuple[datetime, uuid.
 
 async def list_alerts(
     *,
-    tenant_id: str,
-    clearance: Classification,
+    caller: Caller,
     filter: AlertFilter | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> AlertPage:
     """Newest first (by the last notification received; ties by id)."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     size = page_size(first)
     query = _visible(tenant_id, clearance)
     if filter is not None:
@@ -220,9 +221,8 @@ async def list_alerts(
     )
 
 
-async def count_alerts(
-    *, tenant_id: str, clearance: Classification, filter: AlertFilter | None = None
-) -> int:
+async def count_alerts(*, caller: Caller, filter: AlertFilter | None = None) -> int:
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     query = _visible(tenant_id, clearance)
     if filter is not None:
         query = query.filter(filter.q(tenant_id, clearance))

@@ -24,6 +24,7 @@ from app.errors import DomainError
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker
+from app.services.access.caller import Caller
 from app.services.boards.status_board import Board, Persona, build_board, clearance_for
 from app.services.incidents.live import Live
 
@@ -79,7 +80,9 @@ class _Feed:
         delay = _RETRY_FIRST
         while True:
             try:
-                board = await build_board(tenant_id=tenant_id, persona=persona, clearance=clearance)
+                board = await build_board(
+                    caller=Caller.shared(tenant_id, clearance=clearance), persona=persona
+                )
             except (asyncio.CancelledError, DomainError):
                 raise
             except Exception:
@@ -138,9 +141,13 @@ _FEEDS: WeakKeyDictionary[Broker, dict[_Key, _Feed]] = WeakKeyDictionary()
 
 
 async def board_updates(
-    *, broker: Broker, tenant_id: str, persona: Persona, clearance: Classification
+    *,
+    broker: Broker,
+    caller: Caller,
+    persona: Persona,
 ) -> AsyncGenerator[Live[Board], None]:
     """The current board at once, then each new one, coalesced (see the module's doc)."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     key = (tenant_id, persona, clearance_for(persona, clearance))
     feeds = _FEEDS.setdefault(broker, {})
     feed = feeds.get(key)

@@ -30,6 +30,7 @@ from tortoise.expressions import Q
 from app.core.clock import utcnow
 from app.core.ids import is_uuid
 from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
+from app.services.access.caller import Caller
 from app.services.access.classification import effective, visible_incident_levels
 from app.services.access.tenants import get_policy
 from app.services.incidents.policy import TenantPolicy
@@ -151,13 +152,13 @@ class Board:
 
 async def build_board(
     *,
-    tenant_id: str,
+    caller: Caller,
     persona: Persona,
-    clearance: Classification,
     incident_id: str | None = None,
     now: datetime | None = None,
 ) -> Board:
     """The persona's board of the tenant, or of one incident when `incident_id` is given."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     if incident_id is not None:
         boards = await build_incident_boards(
             tenant_id=tenant_id,

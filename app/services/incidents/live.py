@@ -17,6 +17,7 @@ from app.errors import NotFound
 from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
+from app.services.access.caller import Caller
 from app.services.incidents.search import IncidentFilter, changed_since, visible
 from app.services.incidents.snapshot import IncidentSnapshot, get_incident
 from app.services.incidents.timeline import EventRecord, events_after
@@ -85,9 +86,13 @@ def events_of(message: Message) -> list[EventRecord]:
 
 
 async def incident_updates(
-    *, broker: Broker, tenant_id: str, incident_id: str, clearance: Classification
+    *,
+    broker: Broker,
+    caller: Caller,
+    incident_id: str,
 ) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """Every new state of one incident, each once, in order."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
         # Read after subscribing, so nothing committed in between is missed; NOT_FOUND here.
         first = await _visible_incident(
@@ -109,12 +114,12 @@ async def incident_updates(
 async def timeline_events(
     *,
     broker: Broker,
-    tenant_id: str,
+    caller: Caller,
     incident_id: str,
     after: int | None,
-    clearance: Classification,
 ) -> AsyncGenerator[Live[TimelineItem], None]:
     """Events with seq > after (from now when None), in seq order, no gap, no duplicate."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
         current = await _visible_incident(
             tenant_id=tenant_id, incident_id=incident_id, clearance=clearance
@@ -160,11 +165,11 @@ async def timeline_events(
 async def incidents_changed(
     *,
     broker: Broker,
-    tenant_id: str,
+    caller: Caller,
     filter: IncidentFilter | None,
-    clearance: Classification,
 ) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """The tenant-wide feed: each incident change that matches the filter."""
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     delivered: OrderedDict[str, int] = OrderedDict()
     since: datetime = utcnow()
 

@@ -22,6 +22,7 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Classification, Incident, IncidentStatus, Priority, Severity
+from app.services.access.caller import Caller
 from app.services.access.classification import (
     incident_visible,
     text_searchable_levels,
@@ -179,13 +180,13 @@ def _query(
 
 async def list_incidents(
     *,
-    tenant_id: str,
-    clearance: Classification,
+    caller: Caller,
     filter: IncidentFilter | None = None,
     order: IncidentOrder | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> IncidentPage:
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     order = order or IncidentOrder()
     size = page_size(first)
     column = _COLUMN[order.field]
@@ -207,9 +208,8 @@ async def list_incidents(
     )
 
 
-async def count_incidents(
-    *, tenant_id: str, clearance: Classification, filter: IncidentFilter | None = None
-) -> int:
+async def count_incidents(*, caller: Caller, filter: IncidentFilter | None = None) -> int:
+    tenant_id, clearance = caller.tenant_id, caller.clearance
     count: int = await _query(tenant_id, clearance, filter).count()
     return count
 
