@@ -22,6 +22,7 @@ from app.models.itsm import (
     SyncState,
 )
 from app.models.outbox import OutboxMessage
+from app.models.people import EscalationTier, Team, TeamMember, TeamRole, User
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
@@ -55,4 +56,9 @@ __all__ = [
     "Tenant",
     "TimelineEvent",
     "Urgency",
+    "EscalationTier",
+    "Team",
+    "TeamMember",
+    "TeamRole",
+    "User",
 ]

@@ -13,6 +13,7 @@ from app.schema.authorization import authorize, read_alerts
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.context import Context
 from app.schema.incident import Incident
+from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
 from app.schema.timeline import TimelineEvent
 from app.services.access.permissions import Action
 from app.services.incidents.timeline import find_event
@@ -37,6 +38,16 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         return TimelineEvent.of(
             record, clearance=clearance, incident_classification=snapshot.classification
         )
+    key = from_global_id(USER_PREFIX, id)
+    if key is not None:
+        authorize(info, Action.READ_PEOPLE)
+        user = await info.context.loaders.user.load(key)
+        return User.of(user) if user else None
+    key = from_global_id(TEAM_PREFIX, id)
+    if key is not None:
+        authorize(info, Action.READ_PEOPLE)
+        team = await info.context.loaders.team.load(key)
+        return Team.of(team) if team else None
     key = from_global_id(ALERT_PREFIX, id)
     if key is not None:
         read_alerts(info)

@@ -20,6 +20,7 @@ from app.resolvers import board as board_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import node as node_resolvers
+from app.resolvers import people as people_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
@@ -45,6 +46,14 @@ from app.schema.incident import (
     MergeIncidentsPayload,
 )
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
+from app.schema.people import (
+    Team,
+    TeamConnection,
+    TeamPayload,
+    User,
+    UserConnection,
+    UserPayload,
+)
 from app.schema.push import PushSizeLimit
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
@@ -103,6 +112,13 @@ class Query:
         resolver=alert_resolvers.alert_quarantine,
         description="Accepted alerts the processor could not store, newest first, each with "
         "the error that stopped it; set aside so that they hold up no other alert. ADMIN only.",
+    )
+    users: UserConnection = strawberry.field(
+        resolver=people_resolvers.users,
+        description="This tenant's users by handle, deactivated ones included unless filtered.",
+    )
+    teams: TeamConnection = strawberry.field(
+        resolver=people_resolvers.teams, description="This tenant's teams by name."
     )
     default_correlation_rule: CorrelationRule = strawberry.field(
         resolver=alert_resolvers.default_correlation_rule,
@@ -193,6 +209,34 @@ class Mutation:
         resolver=alert_resolvers.delete_correlation_rule,
         description="Delete a rule; the ones after it move up. ADMIN only.",
     )
+    create_user: UserPayload = strawberry.mutation(
+        resolver=people_resolvers.create_user,
+        description="A new user; handle and e-mail are unique in the tenant. ADMIN only.",
+    )
+    update_user: UserPayload = strawberry.mutation(
+        resolver=people_resolvers.update_user,
+        description="Change the fields given. ADMIN only.",
+    )
+    deactivate_user: UserPayload = strawberry.mutation(
+        resolver=people_resolvers.deactivate_user,
+        description="The user stays on every record they appear in, no longer active. ADMIN only.",
+    )
+    create_team: TeamPayload = strawberry.mutation(
+        resolver=people_resolvers.create_team,
+        description="A new team; its name is unique in the tenant. ADMIN only.",
+    )
+    update_team: TeamPayload = strawberry.mutation(
+        resolver=people_resolvers.update_team,
+        description="Rename a team or change its escalation tier. ADMIN only.",
+    )
+    add_team_member: TeamPayload = strawberry.mutation(
+        resolver=people_resolvers.add_team_member,
+        description="Add an active user to a team, or change their role in it. ADMIN only.",
+    )
+    remove_team_member: TeamPayload = strawberry.mutation(
+        resolver=people_resolvers.remove_team_member,
+        description="Take a user off a team. ADMIN only.",
+    )
     retry_quarantined_alerts: QuarantinedAlertsPayload = strawberry.mutation(
         resolver=alert_resolvers.retry_quarantined_alerts,
         description="Send quarantined alerts back to the intake, as they were accepted, once "
@@ -235,7 +279,7 @@ schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[Incident, TimelineEvent, Alert],
+    types=[Incident, TimelineEvent, Alert, User, Team],
     config=StrawberryConfig(auto_camel_case=True),
     execution_context_class=SharedEventExecutionContext,
     # Factories, not instances: an extension instance holds its operation's context, so one

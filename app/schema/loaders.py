@@ -22,6 +22,9 @@ from app.services.boards.status_board import Board, Persona, build_incident_boar
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.tickets import TicketView, tickets_of
+from app.services.people import teams, users
+from app.services.people.teams import MemberView, TeamView
+from app.services.people.users import UserView
 
 
 class Loaders:
@@ -30,6 +33,22 @@ class Loaders:
     def __init__(self, tenant_id: str, clearance: Classification) -> None:
         self.tenant_id = tenant_id
         self.clearance = clearance
+
+    @cached_property
+    def user(self) -> DataLoader[str, UserView | None]:
+        return DataLoader(self._users)
+
+    @cached_property
+    def team(self) -> DataLoader[str, TeamView | None]:
+        return DataLoader(self._teams)
+
+    @cached_property
+    def user_teams(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._user_teams)
+
+    @cached_property
+    def team_members(self) -> DataLoader[str, list[MemberView]]:
+        return DataLoader(self._team_members)
 
     @cached_property
     def incident(self) -> DataLoader[str, IncidentSnapshot | None]:
@@ -129,3 +148,19 @@ class Loaders:
     async def _timeline(self, keys: Sequence[SeqRange]) -> list[list[EventRecord]]:
         found = await load_ranges(tenant_id=self.tenant_id, ranges=keys)
         return [found[k] for k in keys]
+
+    async def _users(self, keys: Sequence[str]) -> list[UserView | None]:
+        found = await users.get_users(tenant_id=self.tenant_id, user_ids=keys)
+        return [found.get(k) for k in keys]
+
+    async def _teams(self, keys: Sequence[str]) -> list[TeamView | None]:
+        found = await teams.get_teams(tenant_id=self.tenant_id, team_ids=keys)
+        return [found.get(k) for k in keys]
+
+    async def _user_teams(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await users.memberships_of(user_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _team_members(self, keys: Sequence[str]) -> list[list[MemberView]]:
+        found = await teams.members_of(team_ids=keys)
+        return [found.get(k, []) for k in keys]

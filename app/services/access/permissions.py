@@ -34,9 +34,13 @@ class Action(StrEnum):
     MERGE_INCIDENTS = "MERGE_INCIDENTS"  # merge one incident into another (cancels the source)
     # read and edit the alert correlation rules; read the alerts the processor quarantined
     MANAGE_CORRELATION = "MANAGE_CORRELATION"
+    READ_PEOPLE = "READ_PEOPLE"  # the tenant's users and teams
+    MANAGE_PEOPLE = "MANAGE_PEOPLE"  # create, change and deactivate users; teams and members
 
 
-_VIEWER = frozenset({Action.READ_INCIDENTS, Action.READ_BOARDS, Action.READ_POLICY})
+_VIEWER = frozenset(
+    {Action.READ_INCIDENTS, Action.READ_BOARDS, Action.READ_POLICY, Action.READ_PEOPLE}
+)
 _RESPONDER = _VIEWER | {
     Action.DECLARE,
     Action.UPDATE,
@@ -54,6 +58,7 @@ _ADMIN = _INCIDENT_MANAGER | {
     Action.READ_AUDIT,
     Action.MANAGE_ITSM,
     Action.MANAGE_CORRELATION,
+    Action.MANAGE_PEOPLE,
 }
 
 GRANTS: dict[Role, frozenset[Action]] = {

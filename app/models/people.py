@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from tortoise import fields, models
+
+if TYPE_CHECKING:
+    from app.models.tenant import Tenant
+
+
+class EscalationTier(StrEnum):
+    SERVICE_DESK = "SERVICE_DESK"
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+    INCIDENT_MANAGEMENT = "INCIDENT_MANAGEMENT"
+    CHANGE_MANAGEMENT = "CHANGE_MANAGEMENT"
+    DEVOPS = "DEVOPS"
+    FACILITIES = "FACILITIES"
+
+
+class TeamRole(StrEnum):
+    MEMBER = "MEMBER"
+    LEAD = "LEAD"
+    MANAGER = "MANAGER"
+
+
+class User(models.Model):
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="users"
+    )
+    tenant_id: str
+    # Unique per tenant, lower case: what @mentions and `assignee` name.
+    handle = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=255)
+    # Lower case; unique per tenant.
+    email = fields.CharField(max_length=320)
+    time_zone = fields.CharField(max_length=64, default="UTC")
+    phone = fields.CharField(max_length=32, null=True)
+    # Chat ids by system, e.g. {"slack": "U024BE7LH"}.
+    chat_ids: dict[str, Any] = fields.JSONField(default=dict)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "app_user"
+        unique_together = (("tenant_id", "handle"), ("tenant_id", "email"))
+        indexes = (("tenant_id", "active"),)
+
+
+class Team(models.Model):
+    id = fields.UUIDField(primary_key=True)
+    tenant: fields.ForeignKeyRelation[Tenant] = fields.ForeignKeyField(
+        "models.Tenant", related_name="teams"
+    )
+    tenant_id: str
+    name = fields.CharField(max_length=255)
+    # Lower-cased name: unique per tenant, whatever the case it was given in.
+    name_key = fields.CharField(max_length=255)
+    tier = fields.CharEnumField(EscalationTier, max_length=32, null=True, description="Tier")
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "team"
+        unique_together = (("tenant_id", "name_key"),)
+
+
+class TeamMember(models.Model):
+    id = fields.IntField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="members", on_delete=fields.CASCADE
+    )
+    team_id: str
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="memberships", on_delete=fields.CASCADE
+    )
+    user_id: str
+    role = fields.CharEnumField(TeamRole, max_length=16, default=TeamRole.MEMBER)
+    added_at = fields.DatetimeField()
+
+    class Meta:
+        table = "team_member"
+        unique_together = (("team_id", "user_id"),)

@@ -1,0 +1,210 @@
+"""Users and teams as the API shows them, with their inputs and payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, TypeAlias
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app import models
+from app.schema.common import Node, PageInfo, UserError, to_global_id
+from app.schema.context import Context
+from app.services.people.teams import MemberView, TeamView
+from app.services.people.users import UserView
+
+EscalationTier: TypeAlias = Annotated[
+    models.EscalationTier,
+    strawberry.enum(description="Where a team stands on the escalation path."),
+]
+TeamRole: TypeAlias = Annotated[models.TeamRole, strawberry.enum()]
+
+# Global ids: "usr_<32 hex>", "team_<32 hex>".
+USER_PREFIX = "usr_"
+TEAM_PREFIX = "team_"
+
+
+@strawberry.type
+class User(Node):
+    id: strawberry.ID
+    handle: str = strawberry.field(description="Unique in the tenant; what @mentions name.")
+    name: str
+    email: str
+    time_zone: str = strawberry.field(description="IANA time zone, e.g. Europe/Berlin.")
+    phone: str | None
+    chat_ids: JSON = strawberry.field(
+        description='Chat ids by system, e.g. {"slack": "U024BE7LH"}.'
+    )
+    active: bool = strawberry.field(description="A deactivated user stays on every record.")
+    created_at: datetime
+    updated_at: datetime
+    key: strawberry.Private[str]
+
+    @strawberry.field(description="The teams the user belongs to, by name.")  # type: ignore[untyped-decorator]
+    async def teams(self, info: Info[Context, Any]) -> list[Team]:
+        loaders = info.context.loaders
+        team_ids = await loaders.user_teams.load(self.key)
+        views = [v for v in await loaders.team.load_many(team_ids) if v is not None]
+        return [Team.of(v) for v in sorted(views, key=lambda v: v.name.lower())]
+
+    @classmethod
+    def of(cls, view: UserView) -> User:
+        return cls(
+            id=strawberry.ID(to_global_id(USER_PREFIX, view.id)),
+            handle=view.handle,
+            name=view.name,
+            email=view.email,
+            time_zone=view.time_zone,
+            phone=view.phone,
+            chat_ids=JSON(view.chat_ids),
+            active=view.active,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            key=view.id,
+        )
+
+
+@strawberry.type
+class TeamMember:
+    user: User
+    role: TeamRole
+    added_at: datetime
+
+
+@strawberry.type
+class Team(Node):
+    id: strawberry.ID
+    name: str
+    tier: EscalationTier | None
+    created_at: datetime
+    updated_at: datetime
+    key: strawberry.Private[str]
+
+    @strawberry.field(description="Managers and leads first, then by when they joined.")  # type: ignore[untyped-decorator]
+    async def members(self, info: Info[Context, Any]) -> list[TeamMember]:
+        loaders = info.context.loaders
+        members: list[MemberView] = await loaders.team_members.load(self.key)
+        users = await loaders.user.load_many([m.user_id for m in members])
+        return [
+            TeamMember(user=User.of(u), role=m.role, added_at=m.added_at)
+            for m, u in zip(members, users, strict=True)
+            if u is not None
+        ]
+
+    @classmethod
+    def of(cls, view: TeamView) -> Team:
+        return cls(
+            id=strawberry.ID(to_global_id(TEAM_PREFIX, view.id)),
+            name=view.name,
+            tier=view.tier,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            key=view.id,
+        )
+
+
+@strawberry.type
+class UserEdge:
+    cursor: str
+    node: User
+
+
+@strawberry.type
+class UserConnection:
+    edges: list[UserEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type
+class TeamEdge:
+    cursor: str
+    node: Team
+
+
+@strawberry.type
+class TeamConnection:
+    edges: list[TeamEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class UserFilter:
+    text: str | None = strawberry.field(
+        default=None, description="Part of the handle, name or e-mail (any case)."
+    )
+    active: bool | None = None
+    team_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class TeamFilter:
+    text: str | None = strawberry.field(default=None, description="Part of the name (any case).")
+    tier: EscalationTier | None = None
+
+
+@strawberry.input
+class CreateUserInput:
+    handle: str = strawberry.field(description="1-64 lower-case letters, digits, '.', '_', '-'.")
+    name: str
+    email: str
+    time_zone: str = "UTC"
+    phone: str | None = None
+    chat_ids: JSON | None = None
+
+
+@strawberry.input
+class UpdateUserInput:
+    id: strawberry.ID
+    handle: str | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    email: str | None = strawberry.UNSET
+    time_zone: str | None = strawberry.UNSET
+    phone: str | None = strawberry.UNSET
+    chat_ids: JSON | None = strawberry.UNSET
+
+
+@strawberry.input
+class DeactivateUserInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class UserPayload:
+    user: User | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class CreateTeamInput:
+    name: str
+    tier: EscalationTier | None = None
+
+
+@strawberry.input
+class UpdateTeamInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    tier: EscalationTier | None = strawberry.UNSET
+
+
+@strawberry.input
+class TeamMemberInput:
+    team_id: strawberry.ID
+    user_id: strawberry.ID
+    role: TeamRole = models.TeamRole.MEMBER
+
+
+@strawberry.input
+class RemoveTeamMemberInput:
+    team_id: strawberry.ID
+    user_id: strawberry.ID
+
+
+@strawberry.type
+class TeamPayload:
+    team: Team | None
+    errors: list[UserError]
