@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -504,7 +506,8 @@ async def test_a_burst_of_changes_is_coalesced_into_a_few_pushes(tenant, server)
     await sub.next_data()
     await asyncio.sleep(1.1)  # a quiet period
 
-    # when 100 changes land within about a second, ten at a time
+    # when 100 changes land within about a second (longer on a loaded machine), ten at a time
+    started = time.monotonic()
     for batch in range(10):
         await asyncio.gather(
             *(
@@ -513,15 +516,18 @@ async def test_a_burst_of_changes_is_coalesced_into_a_few_pushes(tenant, server)
             )
         )
     await tenant.admin.execute(UPDATE, {"input": {"id": incident["id"], "commander": "final"}})
+    burst = time.monotonic() - started
 
-    # then a few pushes arrive, the last with the final state
+    # then a few pushes arrive, at most one a second while the burst lasted and the trailing
+    # ones after it (5 for a burst of about a second), the last with the final state
     pushes = []
     while True:
         try:
             pushes.append((await sub.next_data(timeout=2.5))["boardUpdated"])
         except TimeoutError:
             break
-    assert 1 <= len(pushes) <= 5, len(pushes)
+    assert 1 <= len(pushes) <= math.ceil(burst) + 3, (len(pushes), burst)
+    assert len(pushes) <= 20, "a push per change or so: nothing was coalesced"
     last = pushes[-1]["incidents"][0]
     assert last["commander"] == "final"
     assert last["recentEvents"][0]["type"] == "com.incidents.updated.v1"
