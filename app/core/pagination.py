@@ -6,6 +6,9 @@ counts with the same numbers, so a page size accepted here is one the cost check
 
 from __future__ import annotations
 
+import base64
+import json
+
 from app.errors import ValidationFailed
 
 PAGE_DEFAULT = 50
@@ -19,3 +22,20 @@ def page_size(first: int | None, *, field: str = "first") -> int:
     if not 0 <= first <= PAGE_MAX:
         raise ValidationFailed(f"{field} must be between 0 and {PAGE_MAX}", field=field)
     return first
+
+
+def encode_key_cursor(kind: str, key: str) -> str:
+    """An opaque cursor for a page ordered by a unique text key (a handle, a name)."""
+    return base64.urlsafe_b64encode(json.dumps([kind, key]).encode()).decode().rstrip("=")
+
+
+def decode_key_cursor(kind: str, cursor: str, *, field: str = "after") -> str:
+    """The key in a cursor `encode_key_cursor(kind, ...)` made; VALIDATION on `field` if not."""
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
+        found, key = json.loads(raw)
+    except (ValueError, TypeError):
+        raise ValidationFailed("malformed cursor", field=field) from None
+    if found != kind or not isinstance(key, str):
+        raise ValidationFailed("malformed cursor", field=field)
+    return key

@@ -23,3 +23,11 @@ def storable(value: str, *, field: str) -> str:
     if reason is not None:
         raise ValidationFailed(f"{field} {reason}", field=field)
     return value
+
+
+def filter_text(value: str, *, field: str = "filter.text", maximum: int = 255) -> str:
+    """A search text, stripped; refused when no database could store it or it is too long."""
+    text = storable(value, field=field).strip()
+    if len(text) > maximum:
+        raise ValidationFailed(f"{field} must be at most {maximum} characters", field=field)
+    return text

@@ -6,8 +6,6 @@ the transaction that makes it.
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,12 +18,12 @@ from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid, uuid_key
-from app.core.pagination import page_size
-from app.core.text import storable
+from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
+from app.core.text import filter_text
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import EscalationTier, Team, TeamMember, TeamRole, User
 from app.services.access import audit
-from app.services.people.users import FILTER_TEXT_MAX, name_of
+from app.services.people.users import name_of
 
 MEMBERS_MAX = 1000
 
@@ -220,9 +218,9 @@ async def list_teams(
     if filter is not None:
         query = query.filter(_filter_q(filter))
     if after is not None:
-        query = query.filter(name_key__gt=_decode(after))
+        query = query.filter(name_key__gt=decode_key_cursor("team", after))
     rows = await query.order_by("name_key").limit(size + 1)
-    items = [(_encode(r.name_key), TeamView.of(r)) for r in rows[:size]]
+    items = [(encode_key_cursor("team", r.name_key), TeamView.of(r)) for r in rows[:size]]
     return TeamPage(items, has_next_page=len(rows) > size, has_previous_page=after is not None)
 
 
@@ -236,31 +234,12 @@ async def count_teams(*, tenant_id: str, filter: TeamFilter | None = None) -> in
 def _filter_q(filter: TeamFilter) -> Q:
     q = Q()
     if filter.text is not None:
-        text = storable(filter.text, field="filter.text").strip()
-        if len(text) > FILTER_TEXT_MAX:
-            raise ValidationFailed(
-                f"filter.text must be at most {FILTER_TEXT_MAX} characters", field="filter.text"
-            )
+        text = filter_text(filter.text)
         if text:
             q &= Q(name_key__contains=text.lower())
     if filter.tier is not None:
         q &= Q(tier=filter.tier)
     return q
-
-
-def _encode(key: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["team", key]).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
-        kind, key = json.loads(raw)
-    except (ValueError, TypeError):
-        raise ValidationFailed("malformed cursor", field="after") from None
-    if kind != "team" or not isinstance(key, str):
-        raise ValidationFailed("malformed cursor", field="after")
-    return key
 
 
 async def _get(tenant_id: str, team_id: str) -> Team:

@@ -6,8 +6,6 @@ they appear in. Every change is audited in the transaction that makes it.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,8 +20,8 @@ from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid, uuid_key
-from app.core.pagination import page_size
-from app.core.text import storable
+from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
+from app.core.text import filter_text, storable
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import TeamMember, User
 from app.services.access import audit
@@ -34,7 +32,6 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 PHONE = re.compile(r"^\+?[0-9 ().-]{3,32}$")
 NAME_MAX = 255
 CHAT_IDS_MAX = 10
-FILTER_TEXT_MAX = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,9 +268,9 @@ async def list_users(
     if filter is not None:
         query = query.filter(_filter_q(filter))
     if after is not None:
-        query = query.filter(handle__gt=_decode(after))
+        query = query.filter(handle__gt=decode_key_cursor("user", after))
     rows = await query.order_by("handle").limit(size + 1)
-    items = [(_encode(r.handle), UserView.of(r)) for r in rows[:size]]
+    items = [(encode_key_cursor("user", r.handle), UserView.of(r)) for r in rows[:size]]
     return UserPage(items, has_next_page=len(rows) > size, has_previous_page=after is not None)
 
 
@@ -287,11 +284,7 @@ async def count_users(*, tenant_id: str, filter: UserFilter | None = None) -> in
 def _filter_q(filter: UserFilter) -> Q:
     q = Q()
     if filter.text is not None:
-        text = storable(filter.text, field="filter.text").strip()
-        if len(text) > FILTER_TEXT_MAX:
-            raise ValidationFailed(
-                f"filter.text must be at most {FILTER_TEXT_MAX} characters", field="filter.text"
-            )
+        text = filter_text(filter.text)
         if text:
             q &= Q(handle__icontains=text) | Q(name__icontains=text) | Q(email__icontains=text)
     if filter.active is not None:
@@ -300,21 +293,6 @@ def _filter_q(filter: UserFilter) -> Q:
         team = parse_uuid(filter.team_id)
         q &= Q(memberships__team_id=team) if team is not None else Q(id=None)
     return q
-
-
-def _encode(handle: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(["user", handle]).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> str:
-    try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
-        kind, handle = json.loads(raw)
-    except (ValueError, TypeError):
-        raise ValidationFailed("malformed cursor", field="after") from None
-    if kind != "user" or not isinstance(handle, str):
-        raise ValidationFailed("malformed cursor", field="after")
-    return handle
 
 
 async def _get(tenant_id: str, user_id: str) -> User:
