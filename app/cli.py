@@ -86,20 +86,29 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _token_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.errors import DomainError
     from app.services.access import tokens as token_service
+    from app.services.people import users
+
+    if args.user is None and args.name is None:
+        print("error: a service token needs --name (or give --user)", file=sys.stderr)
+        return 2
+
+    async def create() -> str:
+        user_id = None
+        if args.user is not None:
+            user = await users.user_by_handle(tenant_id=args.tenant, handle=args.user)
+            user_id = user.id
+        return await token_service.create_token(
+            # Whoever runs this holds the database's credentials: every token is theirs.
+            issuer=token_service.OPERATOR,
+            tenant_id=args.tenant,
+            role=Role(args.role),
+            name=args.name,
+            clearance=Classification(args.clearance) if args.clearance else None,
+            user_id=user_id,
+        )
 
     try:
-        secret = _with_database(
-            settings,
-            lambda: token_service.create_token(
-                # Whoever runs this holds the database's credentials: every token is theirs.
-                issuer=token_service.OPERATOR,
-                tenant_id=args.tenant,
-                role=Role(args.role),
-                name=args.name,
-                clearance=Classification(args.clearance) if args.clearance else None,
-            ),
-        )
-        print(secret)
+        print(_with_database(settings, create))
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
@@ -165,6 +174,43 @@ def _token_revoke(args: argparse.Namespace, settings: Settings) -> int:
         f"revoked token {token.id} ({token.name!r}, tenant {token.tenant_id!r}); "
         "running servers refuse it within 5 seconds"
     )
+    return 0
+
+
+def _user_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.errors import DomainError
+    from app.services.access import tokens as token_service
+    from app.services.access.caller import user_actor
+    from app.services.people import users
+
+    async def create() -> tuple[users.UserView, str | None]:
+        user = await users.create_user(
+            tenant_id=args.tenant,
+            handle=args.handle,
+            name=args.name or args.handle,
+            email=args.email,
+            time_zone=args.time_zone,
+        )
+        if args.role is None:
+            return user, None
+        secret = await token_service.create_token(
+            issuer=token_service.OPERATOR,
+            tenant_id=args.tenant,
+            role=Role(args.role),
+            name=None,
+            user_id=user.id,
+        )
+        return user, secret
+
+    try:
+        user, secret = _with_database(settings, create)
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"created user {user.handle!r} ({user_actor(user.id)}) in tenant {args.tenant!r}")
+    if secret is not None:
+        print(f"their {args.role} token, shown once:", file=sys.stderr)
+        print(secret)
     return 0
 
 
@@ -237,7 +283,10 @@ def parser() -> argparse.ArgumentParser:
     create = token_commands.add_parser("create", help="create a token and print it once")
     create.add_argument("--tenant", required=True, help="tenant id, e.g. default")
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--name", required=True, help="who or what uses the token")
+    create.add_argument("--name", help="who or what uses the token (required for a service token)")
+    create.add_argument(
+        "--user", help="handle of the user the token acts as (default: a service token)"
+    )
     create.add_argument(
         "--clearance",
         choices=[c.value for c in Classification],
@@ -250,6 +299,21 @@ def parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token: it stops authenticating")
     revoke.add_argument("--id", required=True, help="the token's id, as `token list` shows it")
     revoke.set_defaults(run=_token_revoke)
+
+    user = commands.add_parser("user", help="manage users")
+    user_commands = user.add_subparsers(dest="user_command", required=True)
+    user_create = user_commands.add_parser(
+        "create", help="create a user; with --role, also print a token acting as them"
+    )
+    user_create.add_argument("--tenant", required=True, help="tenant id, e.g. default")
+    user_create.add_argument("--handle", required=True, help="unique handle, e.g. dana")
+    user_create.add_argument("--email", required=True, help="unique e-mail address")
+    user_create.add_argument("--name", help="display name (default: the handle)")
+    user_create.add_argument("--time-zone", default="UTC", help="IANA time zone (default UTC)")
+    user_create.add_argument(
+        "--role", choices=[r.value for r in Role], help="issue a token of this role for the user"
+    )
+    user_create.set_defaults(run=_user_create)
 
     tenant = commands.add_parser("tenant", help="manage tenants")
     tenant_commands = tenant.add_subparsers(dest="tenant_command", required=True)

@@ -362,31 +362,30 @@ async def subscribe_and_wait(
     return op_id
 
 
-def create_token(server: Server, *, role: str, name: str, tenant: str = "default") -> str:
-    """A new API token in the server's database, made with `incidentgraph token create`."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "token", "create"]
-        + ["--tenant", tenant, "--role", role, "--name", name],
+def cli(
+    server: Server, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `incidentgraph` command on the server's own database and settings."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
         cwd=ROOT,
-        env=server.env(),
+        env=server.env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def create_token(server: Server, *, role: str, name: str, tenant: str = "default") -> str:
+    """A new API token in the server's database, made with `incidentgraph token create`."""
+    result = cli(server, "token", "create", "--tenant", tenant, "--role", role, "--name", name)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def create_tenant(server: Server, *, tenant_id: str, name: str) -> str:
     """A new tenant in the server's database, made with `incidentgraph tenant create`."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "tenant", "create", "--id", tenant_id, "--name", name],
-        cwd=ROOT,
-        env=server.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli(server, "tenant", "create", "--id", tenant_id, "--name", name)
     assert result.returncode == 0, result.stderr
     return tenant_id
 

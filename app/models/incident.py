@@ -70,7 +70,11 @@ class Incident(models.Model):
         IncidentStatus, max_length=32, default=IncidentStatus.OPEN, description="IncidentStatus"
     )
     is_major = fields.BooleanField(default=False)
+    # The handle of the assigned user, or free text from an integration.
     assignee = fields.CharField(max_length=255, null=True)
+    # The user and the team it is assigned to (users and teams are never deleted).
+    assigned_user_id = fields.UUIDField(null=True)
+    assigned_team_id = fields.UUIDField(null=True)
     # Who leads the response (the incident commander); a name, like assignee.
     commander = fields.CharField(max_length=255, null=True)
     declared_by = fields.CharField(max_length=255, null=True)
@@ -112,4 +116,5 @@ class Incident(models.Model):
             ("tenant_id", "created_at"),
             ("tenant_id", "status"),
             ("tenant_id", "updated_at"),
+            ("tenant_id", "assigned_user_id"),
         )

@@ -8,6 +8,7 @@ from tortoise import fields, models
 from app.models.classification import Classification
 
 if TYPE_CHECKING:
+    from app.models.people import User
     from app.models.tenant import Tenant
 
 
@@ -27,6 +28,11 @@ class ApiToken(models.Model):
     )
     tenant_id: str
     name = fields.CharField(max_length=255)
+    # The person the token acts as; null for a service token, which acts under its name.
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="tokens", null=True, on_delete=fields.RESTRICT
+    )
+    user_id: str | None
     role = fields.CharEnumField(Role, max_length=32, description="Role")
     # The highest classification the token may read; null means its role's default.
     clearance = fields.CharEnumField(

@@ -7,12 +7,14 @@ from contextlib import aclosing
 from typing import Any
 
 import strawberry
+from strawberry import UNSET
 from strawberry.types import Info
 
 from app.errors import DomainError, ErrorCode, NotFound
 from app.resolvers.live import guarded
+from app.resolvers.people import team_key, user_key
 from app.schema.authorization import audit_reads, authorize
-from app.schema.common import INCIDENT_PREFIX, PageInfo, UserError, from_global_id
+from app.schema.common import INCIDENT_PREFIX, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.incident import (
@@ -20,7 +22,6 @@ from app.schema.incident import (
     DeclareIncidentInput,
     Incident,
     IncidentConnection,
-    IncidentEdge,
     IncidentFilter,
     IncidentOrder,
     IncidentPayload,
@@ -28,6 +29,7 @@ from app.schema.incident import (
     MergeIncidentsPayload,
     TransitionIncidentInput,
     UpdateIncidentInput,
+    incident_connection,
 )
 from app.schema.loaders import Loaders
 from app.services.access.caller import Caller
@@ -106,7 +108,6 @@ async def incidents(
     after: str | None = None,
 ) -> IncidentConnection:
     principal = authorize(info, Action.READ_INCIDENTS)
-    caller, clearance = Caller.of(principal), principal.clearance
     try:
         domain_filter = filter.to_domain() if filter else None
         order = (
@@ -114,33 +115,11 @@ async def incidents(
             if order_by
             else None
         )
-        page = await incident_search.list_incidents(
-            caller=caller,
-            filter=domain_filter,
-            order=order,
-            first=first,
-            after=after,
-        )
     except DomainError as error:
         raise graphql_error(error) from None
-    await audit_reads(info, [s for _, s in page.items], via="incidents")
-    edges = [
-        IncidentEdge(cursor=cursor, node=Incident.of(s, clearance=clearance))
-        for cursor, s in page.items
-    ]
-    return IncidentConnection(
-        edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
-        caller=caller,
-        filter=domain_filter,
+    return await incident_connection(
+        info, Caller.of(principal), filter=domain_filter, order=order, first=first, after=after
     )
-
-
-# --- commands -------------------------------------------------------------------------------
 
 
 async def declare_incident(
@@ -219,11 +198,21 @@ async def assign_incident(info: Info[Context, Any], input: AssignIncidentInput) 
         return await service.assign_incident(
             caller=Caller.of(principal),
             incident_id=incident_key(input.id),
-            assignee=input.assignee,
+            assignee=service.KEEP if input.assignee is UNSET else input.assignee,
+            user_id=_assigned(input.user_id, user_key, field="userId"),
+            team_id=_assigned(input.team_id, team_key, field="teamId"),
             version=input.version,
         )
 
     return await run_command(principal, command)
+
+
+def _assigned(
+    value: str | None, key_of: Callable[..., str], *, field: str
+) -> str | None | service.Keep:
+    if value is UNSET:
+        return service.KEEP
+    return None if value is None else key_of(value, field=field)
 
 
 async def merge_incidents(

@@ -61,6 +61,14 @@ def _changes(input: object, names: tuple[str, ...]) -> dict[str, Any]:
 # --- queries --------------------------------------------------------------------------------
 
 
+async def me(info: Info[Context, Any]) -> User | None:
+    principal = info.context.require_principal()
+    if principal.user_id is None:
+        return None
+    view = await info.context.loaders.user.load(principal.user_id)
+    return User.of(view) if view is not None else None
+
+
 async def users(
     info: Info[Context, Any],
     filter: UserFilter | None = None,

@@ -113,6 +113,10 @@ class Query:
         description="Accepted alerts the processor could not store, newest first, each with "
         "the error that stopped it; set aside so that they hold up no other alert. ADMIN only.",
     )
+    me: User | None = strawberry.field(
+        resolver=people_resolvers.me,
+        description="The user your token or sign-in acts as; null for a service token.",
+    )
     users: UserConnection = strawberry.field(
         resolver=people_resolvers.users,
         description="This tenant's users by handle, deactivated ones included unless filtered.",

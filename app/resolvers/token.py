@@ -11,6 +11,7 @@ from app.schema.authorization import PermissionDenied, authorize
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
+from app.schema.people import USER_PREFIX
 from app.schema.token import (
     TOKEN_PREFIX,
     ApiToken,
@@ -57,12 +58,20 @@ async def create_api_token(
             role=input.role,
             name=input.name,
             clearance=input.clearance,
+            user_id=_user_key(input.user_id) if input.user_id is not None else None,
         )
     except PermissionDenied as denied:
         return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(denied.error)])
     except DomainError as error:
         return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(error)])
     return CreateApiTokenPayload(token=ApiToken.of(issued.token), secret=issued.secret, errors=[])
+
+
+def _user_key(user_id: str) -> str:
+    key = from_global_id(USER_PREFIX, user_id)
+    if key is None:
+        raise NotFound(f"no user with id {user_id!r}", field="userId")
+    return key
 
 
 async def revoke_api_token(

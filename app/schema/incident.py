@@ -18,12 +18,14 @@ from app.schema.common import (
     Node,
     PageInfo,
     UserError,
+    from_global_id,
     to_global_id,
 )
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.loaders import Loaders
+from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
 from app.schema.timeline import TimelineEventConnection
 from app.services.access.caller import Caller
 from app.services.access.classification import (
@@ -77,7 +79,10 @@ class Incident(Node):
     priority: Priority
     status: IncidentStatus
     is_major: bool
-    assignee: str | None
+    assignee: str | None = strawberry.field(
+        description="The assigned user's handle, or free text from an integration.",
+        deprecation_reason="Use assignedUser and assignedTeam.",
+    )
     commander: str | None = strawberry.field(description="Who leads the response.")
     declared_by: str | None
     resolution_summary: str | None
@@ -187,6 +192,30 @@ class Incident(Node):
         )
 
     @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The user it is assigned to; null when nobody is, when it is assigned as "
+        "free text, or when the assignee is above your clearance."
+    )
+    async def assigned_user(self, info: Info[Context, Any]) -> User | None:
+        key = self.snapshot.assigned_user_id
+        if key is None or not self._assignment_readable():
+            return None
+        view = await (self.loaders or info.context.loaders).user.load(key)
+        return User.of(view) if view is not None else None
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The team it is assigned to; null when none is or above your clearance."
+    )
+    async def assigned_team(self, info: Info[Context, Any]) -> Team | None:
+        key = self.snapshot.assigned_team_id
+        if key is None or not self._assignment_readable():
+            return None
+        view = await (self.loaders or info.context.loaders).team.load(key)
+        return Team.of(view) if view is not None else None
+
+    def _assignment_readable(self) -> bool:
+        return field_readable(self.clearance, self.snapshot.classification, "assignee")
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
         description="The incident this one was merged into (it is then CANCELLED)."
     )
     async def merged_into(self, info: Info[Context, Any]) -> Incident | None:
@@ -289,6 +318,41 @@ class IncidentConnection:
         return await incident_search.count_incidents(caller=self.caller, filter=self.filter)
 
 
+async def incident_connection(
+    info: Info[Context, Any],
+    caller: Caller,
+    *,
+    filter: incident_search.IncidentFilter | None,
+    order: incident_search.IncidentOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> IncidentConnection:
+    """A page of the incidents `caller` may see, restricted ones' reads audited."""
+    from app.schema.authorization import audit_reads
+
+    try:
+        page = await incident_search.list_incidents(
+            caller=caller, filter=filter, order=order, first=first, after=after
+        )
+    except DomainError as error:
+        raise graphql_error(error) from None
+    await audit_reads(info, [s for _, s in page.items], via="incidents")
+    edges = [
+        IncidentEdge(cursor=cursor, node=Incident.of(s, clearance=caller.clearance))
+        for cursor, s in page.items
+    ]
+    return IncidentConnection(
+        edges=edges,
+        page_info=PageInfo.of(
+            [e.cursor for e in edges],
+            has_next=page.has_next_page,
+            has_previous=page.has_previous_page,
+        ),
+        caller=caller,
+        filter=filter,
+    )
+
+
 @strawberry.input
 class IncidentFilter:
     status: list[IncidentStatus] | None = None
@@ -298,6 +362,12 @@ class IncidentFilter:
     text: str | None = strawberry.field(
         default=None, description="Case-insensitive, in title or description."
     )
+    assigned_user_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Assigned to any of these users."
+    )
+    assigned_team_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Assigned to any of these teams."
+    )
 
     def to_domain(self) -> incident_search.IncidentFilter:
         return incident_search.IncidentFilter(
@@ -306,7 +376,27 @@ class IncidentFilter:
             priority=frozenset(self.priority) if self.priority is not None else None,
             is_major=self.is_major,
             text=self.text or None,
+            assigned_users=_keys(USER_PREFIX, self.assigned_user_ids, "filter.assignedUserIds"),
+            assigned_teams=_keys(TEAM_PREFIX, self.assigned_team_ids, "filter.assignedTeamIds"),
         )
+
+
+def _keys(prefix: str, ids: list[strawberry.ID] | None, field: str) -> frozenset[str] | None:
+    """The UUIDs of global ids; an id of another type is a VALIDATION error on `field`."""
+    if ids is None:
+        return None
+    if len(ids) > FILTER_IDS_MAX:
+        raise ValidationFailed(f"{field} takes at most {FILTER_IDS_MAX} ids", field=field)
+    keys = set()
+    for value in ids:
+        key = from_global_id(prefix, value)
+        if key is None:
+            raise ValidationFailed(f"{value!r} is not an id of the right type", field=field)
+        keys.add(key)
+    return frozenset(keys)
+
+
+FILTER_IDS_MAX = 100
 
 
 @strawberry.input
@@ -370,7 +460,20 @@ class TransitionIncidentInput:
 @strawberry.input
 class AssignIncidentInput:
     id: strawberry.ID
-    assignee: str | None = strawberry.field(description="Who takes it; null to unassign.")
+    user_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The user who takes it (their handle becomes `assignee`); null to "
+        "unassign. Left out: unchanged.",
+    )
+    team_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The team that takes it; null to clear. Left out: unchanged.",
+    )
+    assignee: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="Free text (an integration's name for someone), instead of userId; null "
+        "to unassign. Left out: unchanged.",
+    )
     version: int | None = None
 
 

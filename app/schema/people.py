@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import models
+from app.schema.authorization import authorize
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
+from app.services.access.caller import Caller
+from app.services.access.permissions import Action
+from app.services.incidents.lifecycle import ACTIVE_STATUSES
+from app.services.incidents.search import IncidentFilter
 from app.services.people.teams import MemberView, TeamView
 from app.services.people.users import UserView
 
@@ -20,6 +25,9 @@ EscalationTier: TypeAlias = Annotated[
     strawberry.enum(description="Where a team stands on the escalation path."),
 ]
 TeamRole: TypeAlias = Annotated[models.TeamRole, strawberry.enum()]
+
+if TYPE_CHECKING:
+    from app.schema.incident import IncidentConnection
 
 # Global ids: "usr_<32 hex>", "team_<32 hex>".
 USER_PREFIX = "usr_"
@@ -48,6 +56,26 @@ class User(Node):
         team_ids = await loaders.user_teams.load(self.key)
         views = [v for v in await loaders.team.load_many(team_ids) if v is not None]
         return [Team.of(v) for v in sorted(views, key=lambda v: v.name.lower())]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The incidents assigned to the user, newest first, as far as you may "
+        "see them: by default those still waiting (not RESOLVED, CLOSED or CANCELLED)."
+    )
+    async def assigned_incidents(
+        self,
+        info: Info[Context, Any],
+        include_resolved: bool = False,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Annotated[IncidentConnection, strawberry.lazy("app.schema.incident")]:
+        from app.schema.incident import incident_connection
+
+        principal = authorize(info, Action.READ_INCIDENTS)
+        waiting = None if include_resolved else frozenset(ACTIVE_STATUSES)
+        domain = IncidentFilter(status=waiting, assigned_users=frozenset([self.key]))
+        return await incident_connection(
+            info, Caller.of(principal), filter=domain, first=first, after=after
+        )
 
     @classmethod
     def of(cls, view: UserView) -> User:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, TypeAlias
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
+from strawberry.types import Info
 
 from app import models
 from app.schema.common import Classification, PageInfo, UserError, to_global_id
+from app.schema.context import Context
+from app.schema.people import User
 from app.services.access.tokens import TokenRecord
 
 Role: TypeAlias = Annotated[
@@ -32,6 +35,14 @@ class ApiToken:
     revoked_at: datetime | None = strawberry.field(
         description="When set, the token no longer authenticates."
     )
+    user_key: strawberry.Private[str | None]
+
+    @strawberry.field(description="The user the token acts as; null for a service token.")  # type: ignore[untyped-decorator]
+    async def user(self, info: Info[Context, Any]) -> User | None:
+        if self.user_key is None:
+            return None
+        view = await info.context.loaders.user.load(self.user_key)
+        return User.of(view) if view is not None else None
 
     @classmethod
     def of(cls, token: TokenRecord) -> ApiToken:
@@ -42,6 +53,7 @@ class ApiToken:
             clearance=token.clearance,
             created_at=token.created_at,
             revoked_at=token.revoked_at,
+            user_key=token.user_id,
         )
 
 
@@ -59,8 +71,18 @@ class ApiTokenConnection:
 
 @strawberry.input
 class CreateApiTokenInput:
-    name: str = strawberry.field(description="Who or what uses the token.")
+    name: str | None = strawberry.field(
+        default=None,
+        description="Who or what uses the token; required for a service token, the user's "
+        "handle by default for a user's.",
+    )
     role: Role
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The user the token acts as: their id is the actor on every timeline "
+        "event, audit record and separation-of-duties rule. Left out: a service token, "
+        "acting under its name.",
+    )
     clearance: Classification | None = strawberry.field(
         default=None,
         description="Overrides the role's default clearance, up or down, but never above "

@@ -56,7 +56,7 @@ def _origin(principal: Principal, request: Request | WebSocket) -> audit.Origin:
     request_id = request.headers.get("x-request-id", "")
     if not (0 < len(request_id) <= 128 and request_id.isprintable()):
         request_id = uuid.uuid4().hex
-    return audit.Origin(actor=principal.name, token_id=principal.token_id, request_id=request_id)
+    return audit.Origin(actor=principal.actor, token_id=principal.token_id, request_id=request_id)
 
 
 def _refusal_of(exc: HTTPException) -> Refusal:

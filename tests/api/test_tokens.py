@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from typing import Any
 
 import pytest
 import websockets
 
-from tests.support import ROOT, GraphQLClient, Server, subscribe_and_wait, subscriber
+from tests.support import GraphQLClient, cli, subscribe_and_wait, subscriber
 
 API_TOKENS = """
 query Tokens($first: Int, $after: String) {
@@ -43,18 +40,6 @@ mutation Revoke($input: RevokeApiTokenInput!) {
 """
 
 INCIDENTS_CHANGED = "subscription { incidentsChanged { id } }"
-
-
-def cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    """The `incidentgraph` command on the server's own database."""
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, "INCIDENTGRAPH_DATABASE_URL": server.backend.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def unique(name: str) -> str:

@@ -40,6 +40,7 @@ from tests.support import (
     Backend,
     GraphQLClient,
     Server,
+    cli,
     declare,
     eventually,
     free_port,
@@ -154,19 +155,6 @@ def execute(backend: Backend, statement: str) -> None:
 
 def nested(depth: int, inner: str = "1") -> str:
     return "[" * depth + inner + "]" * depth
-
-
-def cli(
-    server: Server, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        cwd=ROOT,
-        env=server.env() if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 # --- W3: a delivery is what was signed, not what an unsigned header says ----------------------

@@ -10,6 +10,7 @@ caller fails to type-check instead of running with every right.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -34,13 +35,33 @@ class Authority(StrEnum):
     SHARED = "SHARED"
 
 
+# A person acting is recorded by their user's global id, "usr_<32 hex>", never by the name
+# of the token they hold: two tokens of one person are one actor.
+USER_ACTOR_PREFIX = "usr_"
+
+
+def user_actor(user_id: str) -> str:
+    """The actor a user is recorded as on timelines and audit records."""
+    return USER_ACTOR_PREFIX + uuid.UUID(user_id).hex
+
+
+def actor_user_id(actor: str | None) -> str | None:
+    """The user an actor names, or None for a service token, the system or a ticket."""
+    if actor is None or not actor.startswith(USER_ACTOR_PREFIX):
+        return None
+    try:
+        return str(uuid.UUID(hex=actor[len(USER_ACTOR_PREFIX) :]))
+    except ValueError:
+        return None
+
+
 class TokenHolder(Protocol):
     """What a caller is made of when it holds an API token (tokens.Principal)."""
 
     @property
     def tenant_id(self) -> str: ...
     @property
-    def name(self) -> str: ...
+    def actor(self) -> str: ...
     @property
     def role(self) -> Role: ...
     @property
@@ -56,8 +77,8 @@ class Caller:
 
     @classmethod
     def of(cls, principal: TokenHolder) -> Caller:
-        """A person or integration holding an API token: its name, role and clearance."""
-        return cls(principal.tenant_id, principal.name, principal.role, principal.clearance)
+        """A person or integration holding a token: who they are, their role and clearance."""
+        return cls(principal.tenant_id, principal.actor, principal.role, principal.clearance)
 
     @classmethod
     def system(cls, tenant_id: str, *, actor: str | None = None) -> Caller:

@@ -97,6 +97,12 @@ def text_searchable_levels(clearance: Classification) -> list[Classification]:
     return [c for c in Classification if reaches(clearance, highest(title, c))]
 
 
+def field_searchable_levels(clearance: Classification, name: str) -> list[Classification]:
+    """Incident classifications on which the caller may filter by the field `name`: a match
+    would reveal the field's value."""
+    return [c for c in Classification if field_readable(clearance, c, name)]
+
+
 def alert_classification(incident: Classification | None) -> Classification:
     """An alert's: INTERNAL, or its incident's (`incident`, None when unlinked) if higher."""
     return ALERT_CLASSIFICATION if incident is None else highest(ALERT_CLASSIFICATION, incident)

@@ -21,8 +21,9 @@ from app.core.ids import parse_uuid
 from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import Forbidden, NotFound, ValidationFailed
-from app.models import ApiToken, Classification, Role, Tenant
+from app.models import ApiToken, Classification, Role, Tenant, User
 from app.services.access import audit
+from app.services.access.caller import user_actor
 from app.services.access.classification import ROLE_CLEARANCE, reaches
 from app.services.access.permissions import may_issue
 
@@ -42,6 +43,13 @@ class Principal:
     role: Role
     name: str
     clearance: Classification
+    # The user the token acts as; None for a service token.
+    user_id: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who acts: the user's id when the token is a person's, else the service's name."""
+        return user_actor(self.user_id) if self.user_id is not None else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class TokenRecord:
     clearance: Classification
     created_at: datetime
     revoked_at: datetime | None
+    user_id: str | None = None
 
     @classmethod
     def from_model(cls, row: ApiToken) -> TokenRecord:
@@ -93,6 +102,7 @@ class TokenRecord:
             clearance=clearance_of(row),
             created_at=row.created_at,
             revoked_at=row.revoked_at,
+            user_id=str(row.user_id) if row.user_id is not None else None,
         )
 
 
@@ -122,9 +132,10 @@ async def issue_token(
     issuer: Issuer,
     tenant_id: str,
     role: Role,
-    name: str,
+    name: str | None,
     secret: str | None = None,
     clearance: Classification | None = None,
+    user_id: str | None = None,
 ) -> IssuedToken:
     """Create a token; its secret is returned here once, and neither stored nor shown again.
 
@@ -133,6 +144,9 @@ async def issue_token(
     Nobody issues a token above themselves: a role that may do more than the issuer's, or a
     clearance above the issuer's, is FORBIDDEN; left out, the clearance is the role's default
     capped at the issuer's (an ADMIN cleared INTERNAL issues ADMIN tokens cleared INTERNAL).
+
+    With `user_id` the token acts as that active user of the tenant, and its name defaults to
+    the user's handle; without, it is a service token and needs a name.
     """
     if not may_issue(issuer.role, role):
         raise Forbidden(
@@ -145,16 +159,22 @@ async def issue_token(
             "a token cleared above their own",
             field="clearance",
         )
-    name = storable(name, field="name").strip()
-    if not name or len(name) > 255:
-        raise ValidationFailed("token name must be 1 to 255 characters", field="name")
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
+    user = await _token_user(tenant_id, user_id) if user_id is not None else None
+    if name is None and user is not None:
+        name = user.handle
+    name = storable(name or "", field="name").strip()
+    if not name or len(name) > 255:
+        raise ValidationFailed(
+            "token name must be 1 to 255 characters (a service token needs one)", field="name"
+        )
     secret = secret or TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with in_transaction():
         row = await ApiToken.create(
             id=uuid.uuid4(),
             tenant_id=tenant_id,
+            user_id=user.id if user is not None else None,
             role=role,
             name=name,
             token_hash=hash_token(secret),
@@ -165,9 +185,27 @@ async def issue_token(
             tenant_id=tenant_id,
             action="token.created",
             target=str(row.id),
-            changes={"name": name, "role": role.value, "clearance": clearance_of(row).value},
+            changes={
+                "name": name,
+                "role": role.value,
+                "clearance": clearance_of(row).value,
+                **({"user": user_actor(str(user.id))} if user is not None else {}),
+            },
         )
     return IssuedToken(token=TokenRecord.from_model(row), secret=secret)
+
+
+async def _token_user(tenant_id: str, user_id: str) -> User:
+    key = parse_uuid(user_id)
+    user = await User.get_or_none(tenant_id=tenant_id, id=key) if key is not None else None
+    if user is None:
+        raise NotFound(f"no user with id {user_id!r}", field="userId")
+    if not user.active:
+        raise ValidationFailed(
+            f"user {user.handle!r} is deactivated: a deactivated user holds no token",
+            field="userId",
+        )
+    return user
 
 
 async def create_token(
@@ -175,13 +213,20 @@ async def create_token(
     issuer: Issuer,
     tenant_id: str,
     role: Role,
-    name: str,
+    name: str | None,
     secret: str | None = None,
     clearance: Classification | None = None,
+    user_id: str | None = None,
 ) -> str:
     """Create a token and return its secret, which is not stored and cannot be shown again."""
     issued = await issue_token(
-        issuer=issuer, tenant_id=tenant_id, role=role, name=name, secret=secret, clearance=clearance
+        issuer=issuer,
+        tenant_id=tenant_id,
+        role=role,
+        name=name,
+        secret=secret,
+        clearance=clearance,
+        user_id=user_id,
     )
     return issued.secret
 
@@ -252,6 +297,29 @@ async def revoke_token(*, token_id: str, tenant_id: str | None = None) -> TokenR
     return TokenRecord.from_model(row)
 
 
+async def revoke_user_tokens(*, tenant_id: str, user_id: str) -> int:
+    """Revoke every live token of a user; call inside the transaction that deactivates them.
+
+    Each revocation is audited. This process forgets the tokens at once, others within their
+    cache time; open WebSockets close at their next token check.
+    """
+    rows = await ApiToken.filter(
+        tenant_id=tenant_id, user_id=user_id, revoked_at=None
+    ).select_for_update()
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+        await row.save(update_fields=["revoked_at"])
+        await audit.record(
+            tenant_id=tenant_id,
+            action="token.revoked",
+            target=str(row.id),
+            changes={"name": row.name, "role": row.role.value, "reason": "user deactivated"},
+        )
+        _cache.pop(row.token_hash, None)
+    return len(rows)
+
+
 async def ensure_token(*, tenant_id: str, role: Role, name: str, secret: str) -> bool:
     """Make sure a token with exactly this secret exists; True when it was created now.
 
@@ -303,8 +371,8 @@ async def authenticate(authorization: str | None) -> Principal:
     hit = _cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
-    row = await ApiToken.get_or_none(token_hash=digest, revoked_at=None)
-    if row is None:
+    row = await ApiToken.get_or_none(token_hash=digest, revoked_at=None).select_related("user")
+    if row is None or (row.user is not None and not row.user.active):
         _cache.pop(digest, None)
         raise Unauthenticated("invalid or revoked token")
     principal = Principal(
@@ -313,6 +381,7 @@ async def authenticate(authorization: str | None) -> Principal:
         role=row.role,
         name=row.name,
         clearance=clearance_of(row),
+        user_id=str(row.user_id) if row.user_id is not None else None,
     )
     if len(_cache) >= _CACHE_MAX:
         _cache.clear()

@@ -19,12 +19,12 @@ from app.services.alerts.correlation import (
     Rule,
     alert_labels,
 )
+from app.services.incidents.lifecycle import ENDED
 
 FIRING = AlertStatus.FIRING.value
 RESOLVED = AlertStatus.RESOLVED.value
 # The pending timeline event of an alert just linked to an incident.
 LINKED = "linked"
-ENDED = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED, IncidentStatus.CANCELLED})
 
 
 @dataclass(slots=True)

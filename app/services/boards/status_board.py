@@ -33,6 +33,7 @@ from app.models import Classification, Incident, IncidentStatus, Priority, Timel
 from app.services.access.caller import Caller
 from app.services.access.classification import effective, visible_incident_levels
 from app.services.access.tenants import get_policy
+from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, EventType, SeqRange, load_ranges
@@ -40,9 +41,6 @@ from app.services.incidents.timeline import EventRecord, EventType, SeqRange, lo
 RECENT_EVENTS = 3
 PUBLIC_UPDATES_PER_SERVICE = 5
 WINDOW = timedelta(days=7)
-
-INACTIVE = frozenset({IncidentStatus.RESOLVED, IncidentStatus.CLOSED, IncidentStatus.CANCELLED})
-ACTIVE_STATUSES = [s for s in IncidentStatus if s not in INACTIVE]
 
 
 class Persona(StrEnum):

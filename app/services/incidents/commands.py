@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal, TypeAlias
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
@@ -26,7 +27,7 @@ from app.models import (
     Urgency,
 )
 from app.services import writer
-from app.services.access.caller import Authority, Caller
+from app.services.access.caller import USER_ACTOR_PREFIX, Authority, Caller
 from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     FIELD_CLASSIFICATION,
@@ -44,6 +45,8 @@ from app.services.incidents.snapshot import (
     parse_incident_id,
 )
 from app.services.incidents.timeline import EventRecord, EventType, NewEvent, find_by_event_id
+from app.services.people import teams, users
+from app.services.people.users import UserView
 
 RACE_RETRIES = 20
 
@@ -268,21 +271,67 @@ async def transition_incident(
     )
 
 
+class _Keep(Enum):
+    KEEP = "keep"
+
+
+# An assignment's part left as it is (a field the caller did not send).
+KEEP: Final = _Keep.KEEP
+Keep: TypeAlias = Literal[_Keep.KEEP]
+
+
 async def assign_incident(
     *,
     caller: Caller,
     incident_id: str,
-    assignee: str | None,
+    assignee: str | None | Keep = KEEP,
+    user_id: str | None | Keep = KEEP,
+    team_id: str | None | Keep = KEEP,
     version: int | None = None,
 ) -> CommandResult:
-    assignee = validation.name(assignee, field="assignee")
+    """Assign the incident to a user, a team, both, or free text (an integration's name).
+
+    A user makes `assignee` their handle; free text unlinks the user; None unassigns. A team
+    is set or cleared on its own. Users must be active and teams exist in the tenant.
+    """
+    if assignee is KEEP and user_id is KEEP and team_id is KEEP:
+        raise ValidationFailed("give userId, teamId or assignee", field="userId")
+    if assignee is not KEEP and user_id is not KEEP:
+        raise ValidationFailed(
+            "give userId or assignee, not both: a user's handle becomes the assignee",
+            field="assignee",
+        )
+    wanted: dict[str, str | None] = {}
+    if user_id is not KEEP:
+        user = await _active_user(caller.tenant_id, user_id) if user_id is not None else None
+        wanted["assigned_user_id"] = user.id if user is not None else None
+        wanted["assignee"] = user.handle if user is not None else None
+    elif assignee is not KEEP:
+        wanted["assigned_user_id"] = None
+        wanted["assignee"] = validation.name(assignee, field="assignee")
+    if team_id is not KEEP:
+        wanted["assigned_team_id"] = (
+            await _team(caller.tenant_id, team_id) if team_id is not None else None
+        )
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         _require_not_terminal(row)
-        if row.assignee == assignee:
+        before = {name: _str_or_none(getattr(row, name)) for name in wanted}
+        if before == wanted:
             return []
-        previous, row.assignee = row.assignee, assignee
-        return [NewEvent(type=EventType.ASSIGNED, data={"from": previous, "to": assignee})]
+        for name, value in wanted.items():
+            setattr(row, name, value)
+        data: dict[str, Any] = {"from": before.get("assignee", row.assignee), "to": row.assignee}
+        for name, key, prefix in (
+            ("assigned_user_id", "user", USER_ACTOR_PREFIX),
+            ("assigned_team_id", "team", TEAM_ID_PREFIX),
+        ):
+            if name in wanted and before[name] != wanted[name]:
+                data[key] = {
+                    "from": _global(prefix, before[name]),
+                    "to": _global(prefix, wanted[name]),
+                }
+        return [NewEvent(type=EventType.ASSIGNED, data=data)]
 
     return await _apply(
         caller=caller,
@@ -290,6 +339,37 @@ async def assign_incident(
         version=version,
         decide=decide,
     )
+
+
+# Global ids as the API shows them, for what an event's data names.
+TEAM_ID_PREFIX = "team_"
+
+
+def _global(prefix: str, key: str | None) -> str | None:
+    return None if key is None else prefix + uuid.UUID(key).hex
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+async def _active_user(tenant_id: str, user_id: str) -> UserView:
+    found = await users.get_users(tenant_id=tenant_id, user_ids=[user_id])
+    user = found.get(user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id!r}", field="userId")
+    if not user.active:
+        raise ValidationFailed(
+            f"user {user.handle!r} is deactivated and cannot be assigned", field="userId"
+        )
+    return user
+
+
+async def _team(tenant_id: str, team_id: str) -> str:
+    found = await teams.get_teams(tenant_id=tenant_id, team_ids=[team_id])
+    if team_id not in found:
+        raise NotFound(f"no team with id {team_id!r}", field="teamId")
+    return team_id
 
 
 async def add_note(

@@ -19,6 +19,10 @@ TRANSITIONS: dict[S, frozenset[S]] = {
 }
 
 TERMINAL = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+# Over, as far as responders are concerned: nobody needs to act on it any more.
+ENDED = frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED})
+# Still waiting for someone: on the boards, in a user's assigned incidents.
+ACTIVE_STATUSES = [s for s in S if s not in ENDED]
 
 
 def can_transition(current: S, target: S) -> bool:

@@ -24,6 +24,7 @@ from app.errors import ValidationFailed
 from app.models import Classification, Incident, IncidentStatus, Priority, Severity
 from app.services.access.caller import Caller
 from app.services.access.classification import (
+    field_searchable_levels,
     incident_visible,
     text_searchable_levels,
     visible_incident_levels,
@@ -67,6 +68,9 @@ class IncidentFilter:
     priority: frozenset[Priority] | None = None
     is_major: bool | None = None
     text: str | None = None
+    # Assigned to any of these users / teams (ids).
+    assigned_users: frozenset[str] | None = None
+    assigned_teams: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.text is not None and len(self.text) > TEXT_FILTER_MAX:
@@ -86,6 +90,13 @@ class IncidentFilter:
             q &= Q(priority__in=list(self.priority))
         if self.is_major is not None:
             q &= Q(is_major=self.is_major)
+        if self.assigned_users is not None or self.assigned_teams is not None:
+            # Only where the caller may read the assignment: a match would reveal it.
+            q &= Q(classification__in=field_searchable_levels(clearance, "assignee"))
+        if self.assigned_users is not None:
+            q &= Q(assigned_user_id__in=sorted(self.assigned_users))
+        if self.assigned_teams is not None:
+            q &= Q(assigned_team_id__in=sorted(self.assigned_teams))
         if self.text:
             # Only where the caller may read title and description: a match would reveal them.
             q &= Q(classification__in=text_searchable_levels(clearance))
@@ -100,6 +111,14 @@ class IncidentFilter:
         if self.priority is not None and incident.priority not in self.priority:
             return False
         if self.is_major is not None and incident.is_major != self.is_major:
+            return False
+        if (self.assigned_users is not None or self.assigned_teams is not None) and (
+            incident.classification not in field_searchable_levels(clearance, "assignee")
+        ):
+            return False
+        if self.assigned_users is not None and incident.assigned_user_id not in self.assigned_users:
+            return False
+        if self.assigned_teams is not None and incident.assigned_team_id not in self.assigned_teams:
             return False
         if self.text:
             if incident.classification not in text_searchable_levels(clearance):

@@ -59,6 +59,8 @@ class IncidentSnapshot:
     public_summary: str | None = None
     # The incident this one was merged into (it is then CANCELLED).
     merged_into_id: str | None = None
+    assigned_user_id: str | None = None
+    assigned_team_id: str | None = None
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None
@@ -96,8 +98,9 @@ class IncidentSnapshot:
     @classmethod
     def from_model(cls, row: Incident) -> IncidentSnapshot:
         values = {name: getattr(row, name) for name in MODEL_FIELDS}
-        if values["merged_into_id"] is not None:
-            values["merged_into_id"] = str(values["merged_into_id"])
+        for name in UUID_FIELDS:
+            if values[name] is not None:
+                values[name] = str(values[name])
         return cls(id=str(row.id), tenant_id=row.tenant_id, **values)
 
 
@@ -110,6 +113,7 @@ ENUM_FIELDS: dict[str, Any] = {
     "status": IncidentStatus,
     "classification": Classification,
 }
+UUID_FIELDS = ("merged_into_id", "assigned_user_id", "assigned_team_id")
 MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))
 
 

@@ -24,7 +24,7 @@ from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
 from app.core.text import filter_text, storable
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import TeamMember, User
-from app.services.access import audit
+from app.services.access import audit, tokens
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces.
@@ -230,7 +230,11 @@ async def update_user(*, tenant_id: str, user_id: str, changes: Mapping[str, Any
 
 
 async def deactivate_user(*, tenant_id: str, user_id: str) -> UserView:
-    """The user stays on every record they appear in; they are no longer active."""
+    """The user stays on every record they appear in; they are no longer active.
+
+    Their tokens are revoked in the same transaction, and their open WebSockets close at
+    the next token check (within seconds).
+    """
     row = await _get(tenant_id, user_id)
     if not row.active:
         return UserView.of(row)
@@ -243,6 +247,7 @@ async def deactivate_user(*, tenant_id: str, user_id: str) -> UserView:
             target=str(row.id),
             changes={"active": {"from": True, "to": False}},
         )
+        await tokens.revoke_user_tokens(tenant_id=tenant_id, user_id=str(row.id))
     return UserView.of(row)
 
 
@@ -253,6 +258,20 @@ async def get_users(*, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Use
     keys = [k for k in (parse_uuid(v) for v in user_ids) if k is not None]
     rows = await User.filter(tenant_id=tenant_id, id__in=keys) if keys else []
     return {str(r.id): UserView.of(r) for r in rows}
+
+
+async def users_by_handle(*, tenant_id: str, handles: Sequence[str]) -> dict[str, UserView]:
+    """The tenant's users among `handles` (given with or without '@', in any case)."""
+    wanted = {h.strip().lstrip("@").lower() for h in handles}
+    rows = await User.filter(tenant_id=tenant_id, handle__in=sorted(wanted)) if wanted else []
+    return {r.handle: UserView.of(r) for r in rows}
+
+
+async def user_by_handle(*, tenant_id: str, handle: str, field: str = "user") -> UserView:
+    found = await users_by_handle(tenant_id=tenant_id, handles=[handle])
+    if not found:
+        raise NotFound(f"no user with handle {handle!r} in tenant {tenant_id!r}", field=field)
+    return next(iter(found.values()))
 
 
 async def list_users(
