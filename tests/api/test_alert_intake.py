@@ -121,11 +121,13 @@ def tables(backend: Backend, tenant: str) -> tuple[list[Row], list[Row]]:
     """(source, fingerprint, status) of the tenant's alerts waiting in `alert_intake`, and of
     those processed into `alert`.
 
-    The intake table is read first: a row the processor moves meanwhile shows up in `alert`.
+    Both are read from one snapshot: a row the processor moves meanwhile is in one of them,
+    never in both or neither.
     """
     if backend.database_url.startswith("sqlite"):
         path = backend.database_url.removeprefix("sqlite://")
-        with contextlib.closing(sqlite3.connect(path, timeout=10)) as db:
+        with contextlib.closing(sqlite3.connect(path, timeout=10, isolation_level=None)) as db:
+            db.execute("BEGIN")  # one read transaction: one snapshot for both tables
             payloads = [
                 p
                 for (p,) in db.execute(
@@ -135,6 +137,7 @@ def tables(backend: Backend, tenant: str) -> tuple[list[Row], list[Row]]:
             done = db.execute(
                 "SELECT source, fingerprint, status FROM alert WHERE tenant_id = ?", (tenant,)
             ).fetchall()
+            db.execute("COMMIT")
     else:
         payloads, done = asyncio.run(_tables_postgres(backend.database_url, tenant))
     waiting = [(a["source"], a["fingerprint"], a["status"]) for a in map(json.loads, payloads)]
@@ -144,15 +147,16 @@ def tables(backend: Backend, tenant: str) -> tuple[list[Row], list[Row]]:
 async def _tables_postgres(url: str, tenant: str) -> tuple[list[str], list[Any]]:
     conn = await asyncpg.connect(url)
     try:
-        payloads = [
-            r[0]
-            for r in await conn.fetch(
-                "SELECT payload::text FROM alert_intake WHERE tenant_id = $1", tenant
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            payloads = [
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT payload::text FROM alert_intake WHERE tenant_id = $1", tenant
+                )
+            ]
+            done = await conn.fetch(
+                "SELECT source, fingerprint, status FROM alert WHERE tenant_id = $1", tenant
             )
-        ]
-        done = await conn.fetch(
-            "SELECT source, fingerprint, status FROM alert WHERE tenant_id = $1", tenant
-        )
         return payloads, [tuple(r) for r in done]
     finally:
         await conn.close()
