@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -126,6 +127,92 @@ def _fernet_keys(_: Settings, value: tuple[str, ...]) -> str | None:
                 f": key {number} is not a Fernet key (32 url-safe base64-encoded bytes; "
                 "make one with `incidentgraph secrets new-key`)"
             )
+    return None
+
+
+# The roles a sign-in may map to (app.models.Role; tests/unit checks they agree).
+ROLE_NAMES = ("VIEWER", "STAKEHOLDER", "RESPONDER", "INCIDENT_MANAGER", "ADMIN", "INGEST")
+_OIDC_KEYS = {"issuer", "audience", "jwksUrl", "roleClaim", "roles", "defaultRole", "tenant"}
+
+
+@dataclass(frozen=True, slots=True)
+class OidcIssuer:
+    """One identity provider whose signed JWTs are accepted as bearer tokens."""
+
+    issuer: str
+    audience: str
+    jwks_url: str
+    # Where the role names are in the token: a claim, or a dotted path (realm_access.roles).
+    role_claim: str
+    # Claim value -> role; a sign-in gets the highest role its values map to.
+    roles: tuple[tuple[str, str], ...]
+    # The role of a sign-in none of whose values map to one; None refuses it.
+    default_role: str | None
+    tenant: str
+
+
+def parse_oidc_issuers(text: str | None) -> tuple[OidcIssuer, ...]:
+    """INCIDENTGRAPH_OIDC_ISSUERS: a JSON list of {issuer, audience, jwksUrl, roleClaim,
+    roles, defaultRole?, tenant?}; ValueError says what is wrong."""
+    if text is None or not text.strip():
+        return ()
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"is not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(raw, list):
+        raise ValueError("must be a JSON list of issuers")
+    found: list[OidcIssuer] = []
+    for number, item in enumerate(raw, 1):
+        where = f"issuer {number}"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} must be an object")
+        unknown = sorted(set(item) - _OIDC_KEYS)
+        if unknown:
+            raise ValueError(f"{where} has unknown keys {unknown} (known: {sorted(_OIDC_KEYS)})")
+        text_of = {}
+        for key in ("issuer", "audience", "jwksUrl"):
+            value = item.get(key)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where} needs {key!r} (a non-empty string)")
+            text_of[key] = value.strip()
+        if urlparse(text_of["jwksUrl"]).scheme not in ("http", "https"):
+            raise ValueError(f"{where}: jwksUrl must be an http(s) URL")
+        role_claim = item.get("roleClaim", "roles")
+        roles = item.get("roles", {})
+        if not isinstance(role_claim, str) or not role_claim:
+            raise ValueError(f"{where}: roleClaim must be a claim name")
+        if not isinstance(roles, dict) or not all(isinstance(k, str) for k in roles):
+            raise ValueError(f"{where}: roles must map claim values to roles")
+        default_role = item.get("defaultRole")
+        for role in [*roles.values(), *([default_role] if default_role is not None else [])]:
+            if role not in ROLE_NAMES:
+                raise ValueError(f"{where}: {role!r} is not a role (one of {list(ROLE_NAMES)})")
+        tenant = item.get("tenant", "default")
+        if not isinstance(tenant, str) or not tenant:
+            raise ValueError(f"{where}: tenant must be a tenant id")
+        found.append(
+            OidcIssuer(
+                issuer=text_of["issuer"],
+                audience=text_of["audience"],
+                jwks_url=text_of["jwksUrl"],
+                role_claim=role_claim,
+                roles=tuple(sorted(roles.items())),
+                default_role=default_role,
+                tenant=tenant,
+            )
+        )
+    issuers = [i.issuer for i in found]
+    if len(set(issuers)) != len(issuers):
+        raise ValueError("lists an issuer twice")
+    return tuple(found)
+
+
+def _oidc_issuers(_: Settings, value: str | None) -> str | None:
+    try:
+        parse_oidc_issuers(value)
+    except ValueError as exc:
+        return f" {exc}"
     return None
 
 
@@ -387,6 +474,21 @@ class Settings:
         "`PUSH_TOO_LARGE` error (see [Query cost](#query-cost))",
         between(1_024, 1_073_741_824),
     )
+    oidc_issuers: str | None = setting(
+        None,
+        "OIDC_ISSUERS",
+        "secret",
+        "OpenID Connect sign-in: a JSON list of "
+        "`{issuer, audience, jwksUrl, roleClaim, roles, defaultRole?, tenant?}`; bearer JWTs "
+        "(RS256/ES256) from these issuers are accepted beside API tokens "
+        "(see [Single sign-on](#single-sign-on-openid-connect)); unset: API tokens only",
+        _oidc_issuers,
+        shown="unset",
+    )
+
+    @property
+    def oidc(self) -> tuple[OidcIssuer, ...]:
+        return parse_oidc_issuers(self.oidc_issuers)
 
     @property
     def is_sqlite(self) -> bool:

@@ -26,6 +26,7 @@ from app.services.alerts.processor import AlertProcessor
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm.worker import SyncWorker
+from app.services.people import oidc
 from app.web import alerts, boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
     )
     secrets = secret_box.load(settings)
+    oidc.configure(settings.oidc)
     rate_limit = RateLimit(rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst)
     view = GraphQLView(settings=settings, broker=broker, rate_limit=rate_limit)
     # In this order: who is calling, may they, how big, already answered?

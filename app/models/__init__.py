@@ -22,7 +22,7 @@ from app.models.itsm import (
     SyncState,
 )
 from app.models.outbox import OutboxMessage
-from app.models.people import EscalationTier, Team, TeamMember, TeamRole, User
+from app.models.people import EscalationTier, Team, TeamMember, TeamRole, User, UserIdentity
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
@@ -61,4 +61,5 @@ __all__ = [
     "TeamMember",
     "TeamRole",
     "User",
+    "UserIdentity",
 ]

@@ -86,3 +86,21 @@ class TeamMember(models.Model):
     class Meta:
         table = "team_member"
         unique_together = (("team_id", "user_id"),)
+
+
+class UserIdentity(models.Model):
+    """A user as an identity provider knows them: the subject of its tokens."""
+
+    id = fields.IntField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    issuer = fields.CharField(max_length=255)
+    subject = fields.CharField(max_length=255)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="identities", on_delete=fields.CASCADE
+    )
+    user_id: str
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "user_identity"
+        unique_together = (("tenant_id", "issuer", "subject"),)

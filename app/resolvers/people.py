@@ -63,6 +63,8 @@ def _changes(input: object, names: tuple[str, ...]) -> dict[str, Any]:
 
 async def me(info: Info[Context, Any]) -> User | None:
     principal = info.context.require_principal()
+    # The answer is this person's: another reader with the same role must not be served it.
+    info.context.mark_uncacheable()
     if principal.user_id is None:
         return None
     view = await info.context.loaders.user.load(principal.user_id)

@@ -19,9 +19,9 @@ from app.config import Settings
 from app.core.clock import utcnow
 from app.errors import ErrorCode, RateLimited, ValidationFailed
 from app.services.access.permissions import Action, allowed
-from app.services.access.tokens import Unauthenticated, authenticate
 from app.services.alerts import payloads
 from app.services.alerts.intake import IntakeUnavailable, IntakeWriter
+from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import metrics
 from app.web.middleware.body_limit import read_body
 from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated

@@ -36,7 +36,8 @@ from app.resolvers.root import schema
 from app.schema.context import Context
 from app.schema.domain_errors import coded_error, codes_of, graphql_error
 from app.services.access import audit
-from app.services.access.tokens import Principal, Unauthenticated, authenticate
+from app.services.access.tokens import Principal
+from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import metrics
 from app.web.middleware.caching import record_result
 from app.web.middleware.rate_limiting import rate_limited

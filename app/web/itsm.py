@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 from app.errors import ErrorCode
 from app.models import ItsmConnection, ItsmProvider
 from app.services.access import secret_box
-from app.services.access.tokens import Unauthenticated, authenticate
 from app.services.itsm import inbound
+from app.services.people.authentication import Unauthenticated, authenticate
 from app.web.middleware.body_limit import read_body
 from app.web.middleware.refusal import Refusal, outage_refused
 

@@ -37,7 +37,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from app.errors import ErrorCode
 from app.schema.context import Context
-from app.services.access.tokens import Unauthenticated, authenticate
+from app.services.people.authentication import Unauthenticated, authenticate
 
 log = logging.getLogger(__name__)
 

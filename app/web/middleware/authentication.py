@@ -10,7 +10,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.services.access.tokens import Principal, Unauthenticated, authenticate
+from app.services.access.tokens import Principal
+from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import metrics
 from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
 
