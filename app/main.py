@@ -26,7 +26,7 @@ from app.services.alerts.processor import AlertProcessor
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm.worker import SyncWorker
-from app.services.people import oidc
+from app.services.people import mentions, oidc
 from app.web import alerts, boards, health, itsm, metrics
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await broker.connect()
         stop_invalidating = message_committed.connect(lambda m: cache.invalidate(m.tenant_id))
         stop_ticket_sync = writer.on_change(itsm_outbound.on_incident_change)
+        stop_mentions = writer.on_change(mentions.on_incident_change)
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             stop_ticket_sync()
+            stop_mentions()
             stop_invalidating()
             await cache.close()
             await intake_writer.stop()

@@ -22,7 +22,15 @@ from app.models.itsm import (
     SyncState,
 )
 from app.models.outbox import OutboxMessage
-from app.models.people import EscalationTier, Team, TeamMember, TeamRole, User, UserIdentity
+from app.models.people import (
+    EscalationTier,
+    Mention,
+    Team,
+    TeamMember,
+    TeamRole,
+    User,
+    UserIdentity,
+)
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
@@ -62,4 +70,5 @@ __all__ = [
     "TeamRole",
     "User",
     "UserIdentity",
+    "Mention",
 ]

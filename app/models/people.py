@@ -104,3 +104,25 @@ class UserIdentity(models.Model):
     class Meta:
         table = "user_identity"
         unique_together = (("tenant_id", "issuer", "subject"),)
+
+
+class Mention(models.Model):
+    """A user @mentioned in a note: what waits for them, and what notifications follow."""
+
+    id = fields.BigIntField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="mentions", on_delete=fields.CASCADE
+    )
+    user_id: str
+    incident_id = fields.UUIDField()
+    # The note's timeline event: its seq on the incident and its id.
+    seq = fields.IntField()
+    event_id = fields.UUIDField()
+    # Who wrote the note (a timeline actor).
+    actor = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "mention"
+        indexes = (("tenant_id", "user_id", "id"),)

@@ -10,13 +10,18 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import models
+from app.errors import DomainError
 from app.schema.authorization import authorize
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.search import IncidentFilter
+from app.services.incidents.timeline import SeqRange
+from app.services.people import mentions as mention_service
+from app.services.people.mentions import MentionPage
 from app.services.people.teams import MemberView, TeamView
 from app.services.people.users import UserView
 
@@ -27,7 +32,8 @@ EscalationTier: TypeAlias = Annotated[
 TeamRole: TypeAlias = Annotated[models.TeamRole, strawberry.enum()]
 
 if TYPE_CHECKING:
-    from app.schema.incident import IncidentConnection
+    from app.schema.incident import Incident, IncidentConnection
+    from app.schema.timeline import TimelineEvent
 
 # Global ids: "usr_<32 hex>", "team_<32 hex>".
 USER_PREFIX = "usr_"
@@ -77,6 +83,22 @@ class User(Node):
             info, Caller.of(principal), filter=domain, first=first, after=after
         )
 
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Notes that @mention the user, newest first, as far as you may see them "
+        "(a mention on an incident or note above your clearance is left out)."
+    )
+    async def mentions(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+    ) -> MentionConnection:
+        principal = authorize(info, Action.READ_INCIDENTS)
+        try:
+            page = await mention_service.list_mentions(
+                tenant_id=principal.tenant_id, user_id=self.key, first=first, after=after
+            )
+        except DomainError as error:
+            raise graphql_error(error) from None
+        return await MentionConnection.of(info, page)
+
     @classmethod
     def of(cls, view: UserView) -> User:
         return cls(
@@ -91,6 +113,70 @@ class User(Node):
             created_at=view.created_at,
             updated_at=view.updated_at,
             key=view.id,
+        )
+
+
+@strawberry.type(description="A note that @mentions a user.")
+class Mention:
+    mentioned_at: datetime
+    by: str | None = strawberry.field(description="Who wrote the note (a timeline actor).")
+    incident: Annotated[Incident, strawberry.lazy("app.schema.incident")]
+    note: Annotated[TimelineEvent, strawberry.lazy("app.schema.timeline")]
+
+
+@strawberry.type
+class MentionEdge:
+    cursor: str
+    node: Mention
+
+
+@strawberry.type
+class MentionConnection:
+    edges: list[MentionEdge]
+    page_info: PageInfo
+
+    @classmethod
+    async def of(cls, info: Info[Context, Any], page: MentionPage) -> MentionConnection:
+        """The page's mentions the caller may see: the incident and the note both readable."""
+        from app.schema.authorization import audit_reads
+        from app.schema.incident import Incident
+        from app.schema.timeline import TimelineEvent
+
+        loaders = info.context.loaders
+        snapshots = await loaders.incident.load_many([m.incident_id for _, m in page.items])
+        ranges = [SeqRange(m.incident_id, m.seq - 1, m.seq) for _, m in page.items]
+        notes = await loaders.timeline.load_many(ranges)
+        edges = []
+        for (cursor, mention), snapshot, found in zip(page.items, snapshots, notes, strict=True):
+            if snapshot is None or not found:
+                continue
+            note = TimelineEvent.of(
+                found[0],
+                clearance=loaders.clearance,
+                incident_classification=snapshot.classification,
+            )
+            if note.redacted:
+                continue
+            incident = Incident.of(snapshot, clearance=loaders.clearance, loaders=loaders)
+            edges.append(
+                MentionEdge(
+                    cursor=cursor,
+                    node=Mention(
+                        mentioned_at=mention.created_at,
+                        by=note.actor,
+                        incident=incident,
+                        note=note,
+                    ),
+                )
+            )
+        await audit_reads(info, [e.node.incident.snapshot for e in edges], via="mentions")
+        return cls(
+            edges=edges,
+            page_info=PageInfo.of(
+                [cursor for cursor, _ in page.items],
+                has_next=page.has_next_page,
+                has_previous=page.has_previous_page,
+            ),
         )
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from app.models import Classification as _Classification
 from app.models import NoteKind as _NoteKind
@@ -19,6 +20,8 @@ from app.schema.common import (
     UserError,
     to_global_id,
 )
+from app.schema.context import Context
+from app.services.access.caller import actor_user_id
 from app.services.access.classification import (
     ACTOR_CLASSIFICATION,
     highest,
@@ -27,6 +30,9 @@ from app.services.access.classification import (
     redact_text,
 )
 from app.services.incidents.timeline import EventRecord, encode_seq_cursor
+
+if TYPE_CHECKING:
+    from app.schema.people import User
 
 NoteKind: TypeAlias = Annotated[_NoteKind, strawberry.enum(description="What a note is about.")]
 
@@ -52,6 +58,21 @@ class TimelineEvent(Node):
     record: strawberry.Private[EventRecord]
     # The broker message's per-event cache when this came from a live feed (execution.py).
     shared: strawberry.Private[dict[str, Any] | None] = None
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The users a note @mentions (empty for other events, or when `data` is "
+        "redacted for you)."
+    )
+    async def mentions(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[User, strawberry.lazy("app.schema.people")]]:
+        from app.schema.people import User
+
+        if self.redacted:
+            return []
+        keys = [actor_user_id(a) for a in self.record.data.get("mentionedUsers", ())]
+        views = await info.context.loaders.user.load_many([k for k in keys if k is not None])
+        return [User.of(v) for v in views if v is not None]
 
     @strawberry.field(description="This event's position, usable as `after` to resume from it.")  # type: ignore[untyped-decorator]
     def cursor(self) -> str:

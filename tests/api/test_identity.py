@@ -358,3 +358,108 @@ async def test_the_cli_creates_a_user_with_a_token_and_tokens_for_a_handle(serve
     # and an unknown handle or a nameless service token is a clear error
     assert nobody.returncode == 2 and "no user with handle 'nosuch'" in nobody.stderr
     assert unnamed.returncode == 2 and "--name" in unnamed.stderr
+
+
+ADD_NOTE = """
+mutation($input: AddNoteInput!) {
+  addNote(input: $input) {
+    event { seq data mentions { id handle } } errors { field code message }
+  }
+}"""
+MY_MENTIONS = """
+query($first: Int, $after: String) { me { mentions(first: $first, after: $after) {
+  edges { cursor node { by incident { id } note { seq data } } }
+  pageInfo { hasNextPage endCursor }
+} } }"""
+
+
+async def test_mentions_resolve_to_users_and_wait_for_them_in_me(server, api):
+    # given two users, one holding a token, and an incident
+    admin = api()
+    dana, holder = await person(server, admin, "RESPONDER")
+    fox = await new_user(admin)
+    writer = await new_user(admin)
+    writer_client = server.client((await user_token(admin, writer, "RESPONDER"))["secret"])
+    incident = await declare(admin, title="Mentions")
+    try:
+        # when notes mention dana by name, and by @handle in the body (fox too), and an
+        # e-mail address and an @word that is nobody stay text
+        named = await writer_client.execute(
+            ADD_NOTE,
+            {"input": {"incidentId": incident["id"], "body": "look", "mentions": [dana["handle"]]}},
+        )
+        body = f"@{dana['handle']} and @{fox['handle'].upper()}: see ops@example.com, @nobody"
+        inline = await writer_client.execute(
+            ADD_NOTE, {"input": {"incidentId": incident["id"], "body": body}}
+        )
+        first = (await holder.execute(MY_MENTIONS, {"first": 1}))["me"]["mentions"]
+        rest = (
+            await holder.execute(MY_MENTIONS, {"first": 5, "after": first["pageInfo"]["endCursor"]})
+        )["me"]["mentions"]
+    finally:
+        await holder.aclose()
+        await writer_client.aclose()
+
+    # then each note's mentions are the users, in order
+    assert named["addNote"]["event"]["mentions"] == [{"id": dana["id"], "handle": dana["handle"]}]
+    assert [u["handle"] for u in inline["addNote"]["event"]["mentions"]] == [
+        dana["handle"],
+        fox["handle"],
+    ]
+    # and dana's mentions list both notes, newest first, by who wrote them, page by page
+    pages = first["edges"] + rest["edges"]
+    assert [e["node"]["note"]["seq"] for e in pages] == [3, 2]
+    assert {e["node"]["by"] for e in pages} == {writer["id"]}
+    assert {e["node"]["incident"]["id"] for e in pages} == {incident["id"]}
+    assert first["pageInfo"]["hasNextPage"] and not rest["pageInfo"]["hasNextPage"]
+
+
+async def test_a_mention_of_unknown_or_deactivated_handles_is_refused_naming_them(api):
+    admin = api()
+    gone = await new_user(admin)
+    await admin.execute(DEACTIVATE, {"id": gone["id"]})
+    known = await new_user(admin)
+    incident = await declare(admin, title="Bad mentions")
+
+    refused = await admin.execute(
+        ADD_NOTE,
+        {
+            "input": {
+                "incidentId": incident["id"],
+                "body": "hi",
+                "mentions": [known["handle"], "@ghost", gone["handle"]],
+            }
+        },
+    )
+
+    assert errors(refused["addNote"]) == [("mentions", "VALIDATION")]
+    message = refused["addNote"]["errors"][0]["message"]
+    assert "@ghost" in message and f"@{gone['handle']}" in message
+    assert known["handle"] not in message
+    timeline = (await admin.execute(TIMELINE, {"id": incident["id"]}))["incident"]
+    assert len(timeline["timeline"]["edges"]) == 1, "nothing was written"
+
+
+async def test_a_mention_in_a_note_above_the_readers_clearance_is_not_shown(server, api):
+    # given a viewer (clearance INTERNAL) mentioned in a CONFIDENTIAL note
+    admin = api()
+    viewer, holder = await person(server, admin, "VIEWER")
+    incident = await declare(admin, title="Secret mention")
+    note = await admin.execute(
+        ADD_NOTE,
+        {
+            "input": {
+                "incidentId": incident["id"],
+                "body": f"@{viewer['handle']} the root cause is the vault",
+                "classification": "CONFIDENTIAL",
+            }
+        },
+    )
+    assert note["addNote"]["errors"] == []
+    try:
+        mine = (await holder.execute(MY_MENTIONS))["me"]["mentions"]["edges"]
+    finally:
+        await holder.aclose()
+
+    # then the viewer does not see the note through their mentions
+    assert mine == []

@@ -615,19 +615,20 @@ async def test_every_change_is_a_cloud_event_in_seq_order(client, as_role):
     "kind", ["GENERAL", "INVESTIGATION", "MITIGATION", "ROOT_CAUSE", "RESOLUTION"]
 )
 async def test_notes_carry_their_kind_and_mentions(client, kind):
-    # given
+    # given an incident and two users to mention
     incident = await declare(client, title=f"Notes {marker()}")
+    people = [await a_user(client, f"{name}{marker()}") for name in ("alice", "bob")]
 
-    # when
+    # when a note mentions one by name and the other in its body
     payload = (
         await client.execute(
             ADD_NOTE,
             {
                 "input": {
                     "incidentId": incident["id"],
-                    "body": f"A {kind.lower()} note",
+                    "body": f"A {kind.lower()} note, cc @{people[1]['handle']}.",
                     "kind": kind,
-                    "mentions": ["alice", "bob"],
+                    "mentions": [people[0]["handle"]],
                 }
             },
         )
@@ -640,13 +641,24 @@ async def test_notes_carry_their_kind_and_mentions(client, kind):
     assert note["seq"] == 2
     assert note["subject"] == f"incidents/{incident['id']}"
     assert note["data"] == {
-        "body": f"A {kind.lower()} note",
+        "body": f"A {kind.lower()} note, cc @{people[1]['handle']}.",
         "kind": kind,
-        "mentions": ["alice", "bob"],
+        "mentions": [p["handle"] for p in people],
+        "mentionedUsers": [p["id"] for p in people],
     }
     stored = await fetch(client, incident["id"])
     assert stored["timeline"]["edges"][-1]["node"]["id"] == note["id"]
     assert stored["version"] == incident["version"], "a note does not edit the incident"
+
+
+async def a_user(client: GraphQLClient, handle: str) -> dict[str, Any]:
+    data = await client.execute(
+        "mutation($h: String!, $e: String!) { createUser(input: {handle: $h, name: $h, "
+        "email: $e}) { user { id handle } errors { code } } }",
+        {"h": handle, "e": f"{handle}@example.com"},
+    )
+    assert data["createUser"]["errors"] == []
+    return data["createUser"]["user"]  # type: ignore[no-any-return]
 
 
 async def test_a_note_without_a_kind_is_general(client):
@@ -659,7 +671,12 @@ async def test_a_note_without_a_kind_is_general(client):
     )["addNote"]
 
     # then
-    assert payload["event"]["data"] == {"body": "Hi", "kind": "GENERAL", "mentions": []}
+    assert payload["event"]["data"] == {
+        "body": "Hi",
+        "kind": "GENERAL",
+        "mentions": [],
+        "mentionedUsers": [],
+    }
 
 
 async def test_the_same_note_delivered_twice_is_stored_once(client):

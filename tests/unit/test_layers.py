@@ -34,8 +34,14 @@ LAYERS = [
 # the root the resolvers assemble; nothing in app/ imports it.
 ALLOWED = {("app.schema.export", "app.resolvers.root")}
 # Strawberry types that refer to each other (strawberry.lazy): the one cycle allowed. A
-# user lists their assigned incidents; an incident names its assigned user.
-TYPE_CYCLE = {"app.schema.alert", "app.schema.board", "app.schema.incident", "app.schema.people"}
+# user lists their assigned incidents and mentions; incidents and notes name users.
+TYPE_CYCLE = {
+    "app.schema.alert",
+    "app.schema.board",
+    "app.schema.incident",
+    "app.schema.people",
+    "app.schema.timeline",
+}
 # The incident core knows no integration; the merge is the one command that moves an
 # incident's alerts and tickets along with it.
 INTEGRATIONS = ("app.services.itsm", "app.services.alerts")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from app.models import (
     Urgency,
 )
 from app.services import writer
-from app.services.access.caller import USER_ACTOR_PREFIX, Authority, Caller
+from app.services.access.caller import USER_ACTOR_PREFIX, Authority, Caller, user_actor
 from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     FIELD_CLASSIFICATION,
@@ -372,6 +373,31 @@ async def _team(tenant_id: str, team_id: str) -> str:
     return team_id
 
 
+# An @handle in a note's body: not inside a word or an e-mail address.
+_MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
+
+
+async def _mentioned(tenant_id: str, given: Sequence[str], body: str) -> list[UserView]:
+    """The users a note mentions: every handle in `given` (each must be an active user of
+    the tenant, or the note is refused naming the others) and every @handle in the body
+    that is one (an @word that is nobody stays text)."""
+    if len(given) > validation.MENTIONS_MAX:
+        raise ValidationFailed(f"at most {validation.MENTIONS_MAX} mentions", field="mentions")
+    named = [n.lstrip("@").lower() for n in given if validation.name(n, field="mentions")]
+    in_body = [m.rstrip(".-_").lower() for m in _MENTION.findall(body)]
+    found = await users.users_by_handle(
+        tenant_id=tenant_id, handles=[*named, *in_body[: validation.MENTIONS_MAX]]
+    )
+    unknown = [h for h in dict.fromkeys(named) if h not in found or not found[h].active]
+    if unknown:
+        listed = ", ".join(f"@{h}" for h in unknown)
+        raise ValidationFailed(
+            f"mentions name no active user of this tenant: {listed}", field="mentions"
+        )
+    handles = dict.fromkeys([*named, *(h for h in in_body if h in found)])
+    return [found[h] for h in handles if found[h].active]
+
+
 async def add_note(
     *,
     caller: Caller,
@@ -385,9 +411,7 @@ async def add_note(
     """Add a note; `classification` says who may read it (never above the caller's clearance)."""
     tenant_id, clearance = caller.tenant_id, caller.clearance
     text = validation.text(body, field="body", required=True)
-    if len(mentions) > validation.MENTIONS_MAX:
-        raise ValidationFailed(f"at most {validation.MENTIONS_MAX} mentions", field="mentions")
-    names = [n for n in (validation.name(m, field="mentions") for m in mentions) if n]
+    mentioned = await _mentioned(tenant_id, mentions, text or "")
     event_id = validation.name(event_id, field="eventId")
     _require_clearance(clearance, classification)
     if event_id is not None:
@@ -400,7 +424,12 @@ async def add_note(
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
         note = NewEvent(
             type=EventType.NOTE_ADDED,
-            data={"body": text, "kind": kind.value, "mentions": names},
+            data={
+                "body": text,
+                "kind": kind.value,
+                "mentions": [u.handle for u in mentioned],
+                "mentionedUsers": [user_actor(u.id) for u in mentioned],
+            },
             classification=classification,
             event_id=event_id or str(uuid.uuid4()),
         )
