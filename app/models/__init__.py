@@ -25,6 +25,8 @@ from app.models.outbox import OutboxMessage
 from app.models.people import (
     EscalationTier,
     Mention,
+    Rotation,
+    RotationOverride,
     Team,
     TeamMember,
     TeamRole,
@@ -71,4 +73,6 @@ __all__ = [
     "User",
     "UserIdentity",
     "Mention",
+    "Rotation",
+    "RotationOverride",
 ]

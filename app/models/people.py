@@ -126,3 +126,46 @@ class Mention(models.Model):
     class Meta:
         table = "mention"
         indexes = (("tenant_id", "user_id", "id"),)
+
+
+class Rotation(models.Model):
+    """A team's on-call rotation: layers of participants handing over on a schedule."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="rotations", on_delete=fields.CASCADE
+    )
+    team_id: str
+    name = fields.CharField(max_length=255)
+    # [{participants: [user id], shiftDays, shiftHours, handoff: "HH:MM", timeZone,
+    #   startDate: "YYYY-MM-DD"}], lowest layer first (services/people/oncall.py).
+    layers: list[dict[str, Any]] = fields.JSONField(default=list)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "rotation"
+        indexes = (("tenant_id", "team_id"),)
+
+
+class RotationOverride(models.Model):
+    """Someone else on call in a rotation for a period."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    rotation: fields.ForeignKeyRelation[Rotation] = fields.ForeignKeyField(
+        "models.Rotation", related_name="overrides", on_delete=fields.CASCADE
+    )
+    rotation_id: str
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="overrides", on_delete=fields.CASCADE
+    )
+    user_id: str
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "rotation_override"
+        indexes = (("rotation_id", "ends_at"),)

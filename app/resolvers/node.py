@@ -13,6 +13,7 @@ from app.schema.authorization import authorize, read_alerts
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.context import Context
 from app.schema.incident import Incident
+from app.schema.oncall import ROTATION_PREFIX, Rotation
 from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
 from app.schema.timeline import TimelineEvent
 from app.services.access.permissions import Action
@@ -48,6 +49,11 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         team = await info.context.loaders.team.load(key)
         return Team.of(team) if team else None
+    key = from_global_id(ROTATION_PREFIX, id)
+    if key is not None:
+        authorize(info, Action.READ_PEOPLE)
+        rotation = await info.context.loaders.rotation.load(key)
+        return Rotation.of(rotation) if rotation else None
     key = from_global_id(ALERT_PREFIX, id)
     if key is not None:
         read_alerts(info)

@@ -20,6 +20,7 @@ from app.resolvers import board as board_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import node as node_resolvers
+from app.resolvers import oncall as oncall_resolvers
 from app.resolvers import people as people_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
@@ -46,6 +47,7 @@ from app.schema.incident import (
     MergeIncidentsPayload,
 )
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
+from app.schema.oncall import OnCallShift, OverridePayload, RotationPayload
 from app.schema.people import (
     Team,
     TeamConnection,
@@ -123,6 +125,11 @@ class Query:
     )
     teams: TeamConnection = strawberry.field(
         resolver=people_resolvers.teams, description="This tenant's teams by name."
+    )
+    who_is_on_call: list[OnCallShift] = strawberry.field(
+        resolver=oncall_resolvers.who_is_on_call,
+        description="Who holds each rotation of these teams (every team when left out) at "
+        "`at` (default: now), with when their turn began and ends.",
     )
     default_correlation_rule: CorrelationRule = strawberry.field(
         resolver=alert_resolvers.default_correlation_rule,
@@ -240,6 +247,22 @@ class Mutation:
     remove_team_member: TeamPayload = strawberry.mutation(
         resolver=people_resolvers.remove_team_member,
         description="Take a user off a team. ADMIN only.",
+    )
+    create_rotation: RotationPayload = strawberry.mutation(
+        resolver=oncall_resolvers.create_rotation,
+        description="Give a team an on-call rotation of one or more layers. ADMIN only.",
+    )
+    update_rotation: RotationPayload = strawberry.mutation(
+        resolver=oncall_resolvers.update_rotation,
+        description="Rename a rotation or replace its layers. ADMIN only.",
+    )
+    add_override: OverridePayload = strawberry.mutation(
+        resolver=oncall_resolvers.add_override,
+        description="Put someone on call in a rotation for a period. ADMIN only.",
+    )
+    remove_override: OverridePayload = strawberry.mutation(
+        resolver=oncall_resolvers.remove_override,
+        description="Take an override back. ADMIN only.",
     )
     retry_quarantined_alerts: QuarantinedAlertsPayload = strawberry.mutation(
         resolver=alert_resolvers.retry_quarantined_alerts,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
+from app.core.clock import utcnow
 from app.models import Classification
 from app.services.access import audit
 from app.services.access.classification import incident_visible
@@ -22,7 +24,8 @@ from app.services.boards.status_board import Board, Persona, build_incident_boar
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.tickets import TicketView, tickets_of
-from app.services.people import teams, users
+from app.services.people import oncall, teams, users
+from app.services.people.oncall import OnCall, RotationView
 from app.services.people.teams import MemberView, TeamView
 from app.services.people.users import UserView
 
@@ -49,6 +52,24 @@ class Loaders:
     @cached_property
     def team_members(self) -> DataLoader[str, list[MemberView]]:
         return DataLoader(self._team_members)
+
+    @cached_property
+    def now(self) -> datetime:
+        """The one instant this request means by "now" (who is on call now, in every team)."""
+        return utcnow()
+
+    @cached_property
+    def rotation(self) -> DataLoader[str, RotationView | None]:
+        return DataLoader(self._rotations)
+
+    @cached_property
+    def team_rotations(self) -> DataLoader[str, list[RotationView]]:
+        return DataLoader(self._team_rotations)
+
+    @cached_property
+    def team_on_call(self) -> DataLoader[tuple[str, datetime], list[OnCall]]:
+        """Who is on call in a team at an instant: one pair of reads per instant asked."""
+        return DataLoader(self._team_on_call)
 
     @cached_property
     def incident(self) -> DataLoader[str, IncidentSnapshot | None]:
@@ -159,6 +180,24 @@ class Loaders:
 
     async def _user_teams(self, keys: Sequence[str]) -> list[list[str]]:
         found = await users.memberships_of(user_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _rotations(self, keys: Sequence[str]) -> list[RotationView | None]:
+        found = await oncall.get_rotations(tenant_id=self.tenant_id, rotation_ids=keys)
+        return [found.get(k) for k in keys]
+
+    async def _team_rotations(self, keys: Sequence[str]) -> list[list[RotationView]]:
+        found = await oncall.rotations_of(tenant_id=self.tenant_id, team_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _team_on_call(self, keys: Sequence[tuple[str, datetime]]) -> list[list[OnCall]]:
+        by_instant: dict[datetime, list[str]] = {}
+        for team_id, at in keys:
+            by_instant.setdefault(at, []).append(team_id)
+        found: dict[tuple[str, datetime], list[OnCall]] = {}
+        for at, team_ids in by_instant.items():
+            for entry in await oncall.on_call(tenant_id=self.tenant_id, at=at, team_ids=team_ids):
+                found.setdefault((entry.team_id, at), []).append(entry)
         return [found.get(k, []) for k in keys]
 
     async def _team_members(self, keys: Sequence[str]) -> list[list[MemberView]]:

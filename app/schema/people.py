@@ -10,7 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import models
-from app.errors import DomainError
+from app.errors import DomainError, ValidationFailed
 from app.schema.authorization import authorize
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
@@ -33,6 +33,7 @@ TeamRole: TypeAlias = Annotated[models.TeamRole, strawberry.enum()]
 
 if TYPE_CHECKING:
     from app.schema.incident import Incident, IncidentConnection
+    from app.schema.oncall import Rotation
     from app.schema.timeline import TimelineEvent
 
 # Global ids: "usr_<32 hex>", "team_<32 hex>".
@@ -195,6 +196,27 @@ class Team(Node):
     created_at: datetime
     updated_at: datetime
     key: strawberry.Private[str]
+
+    @strawberry.field(description="The team's on-call rotations, by name.")  # type: ignore[untyped-decorator]
+    async def rotations(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Rotation, strawberry.lazy("app.schema.oncall")]]:
+        from app.schema.oncall import Rotation
+
+        views = await info.context.loaders.team_rotations.load(self.key)
+        return [Rotation.of(v) for v in views]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Who is on call in the team's rotations at `at` (default: now), one per "
+        "rotation that has someone, without repeats."
+    )
+    async def on_call(self, info: Info[Context, Any], at: datetime | None = None) -> list[User]:
+        loaders = info.context.loaders
+        if at is not None and at.tzinfo is None:
+            raise graphql_error(ValidationFailed("`at` needs a UTC offset", field="at"))
+        entries = await loaders.team_on_call.load((self.key, at or loaders.now))
+        views = await loaders.user.load_many(list(dict.fromkeys(e.user_id for e in entries)))
+        return [User.of(v) for v in views if v is not None]
 
     @strawberry.field(description="Managers and leads first, then by when they joined.")  # type: ignore[untyped-decorator]
     async def members(self, info: Info[Context, Any]) -> list[TeamMember]:

@@ -39,6 +39,7 @@ TYPE_CYCLE = {
     "app.schema.alert",
     "app.schema.board",
     "app.schema.incident",
+    "app.schema.oncall",
     "app.schema.people",
     "app.schema.timeline",
 }
