@@ -131,7 +131,15 @@ def _fernet_keys(_: Settings, value: tuple[str, ...]) -> str | None:
 
 
 # The roles a sign-in may map to (app.models.Role; tests/unit checks they agree).
-ROLE_NAMES = ("VIEWER", "STAKEHOLDER", "RESPONDER", "INCIDENT_MANAGER", "ADMIN", "INGEST")
+ROLE_NAMES = (
+    "VIEWER",
+    "STAKEHOLDER",
+    "RESPONDER",
+    "INCIDENT_MANAGER",
+    "ADMIN",
+    "INGEST",
+    "SCIM",
+)
 _OIDC_KEYS = {"issuer", "audience", "jwksUrl", "roleClaim", "roles", "defaultRole", "tenant"}
 
 

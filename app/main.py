@@ -27,7 +27,7 @@ from app.services.itsm import connection as itsm_connections
 from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm.worker import SyncWorker
 from app.services.people import mentions, oidc
-from app.web import alerts, boards, health, itsm, metrics
+from app.web import alerts, boards, health, itsm, metrics, scim
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
 from app.web.query_cache import QueryCache
@@ -186,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/webhooks/itsm/{provider}", itsm.itsm_webhook, methods=["POST"]),
             Route("/webhooks/alerts/alertmanager", alert_webhooks.alertmanager, methods=["POST"]),
             Route("/webhooks/alerts/generic", alert_webhooks.generic, methods=["POST"]),
+            *scim.Scim(max_body=settings.max_body_bytes).routes(),
             Route("/boards/static/{name}", boards.board_asset, methods=["GET", "HEAD"]),
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],

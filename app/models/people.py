@@ -42,6 +42,10 @@ class User(models.Model):
     # Chat ids by system, e.g. {"slack": "U024BE7LH"}.
     chat_ids: dict[str, Any] = fields.JSONField(default=dict)
     active = fields.BooleanField(default=True)
+    # SCIM: the identity provider's userName (when it is not the handle, e.g. an e-mail)
+    # and its own id for the user.
+    user_name = fields.CharField(max_length=320, null=True)
+    external_id = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
@@ -61,6 +65,8 @@ class Team(models.Model):
     # Lower-cased name: unique per tenant, whatever the case it was given in.
     name_key = fields.CharField(max_length=255)
     tier = fields.CharEnumField(EscalationTier, max_length=32, null=True, description="Tier")
+    # SCIM: the identity provider's id for the group.
+    external_id = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

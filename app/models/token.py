@@ -19,6 +19,8 @@ class Role(StrEnum):
     INCIDENT_MANAGER = "INCIDENT_MANAGER"
     ADMIN = "ADMIN"
     INGEST = "INGEST"
+    # An identity provider provisioning users and teams over SCIM 2.0.
+    SCIM = "SCIM"
 
 
 class ApiToken(models.Model):

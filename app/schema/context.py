@@ -45,4 +45,4 @@ class Context:
         return self.principal
 
 
-# Each role may do all that the ones below it may; STAKEHOLDER and INGEST stand apart.
+# Each role may do all that the ones below it may; STAKEHOLDER, INGEST and SCIM stand apart.

@@ -11,7 +11,6 @@ POST, GET and WebSocket alike), a subscription over plain HTTP (400). A result w
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -39,6 +38,7 @@ from app.services.access import audit
 from app.services.access.tokens import Principal
 from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import metrics
+from app.web.middleware.authentication import origin_of
 from app.web.middleware.caching import record_result
 from app.web.middleware.rate_limiting import rate_limited
 from app.web.middleware.refusal import UNAVAILABLE_RETRY_AFTER, Refusal
@@ -50,14 +50,6 @@ from app.web.websocket import (
     TransportWSHandler,
     credentials,
 )
-
-
-def _origin(principal: Principal, request: Request | WebSocket) -> audit.Origin:
-    """Who is acting, for the audit log; the caller's X-Request-Id when it sent a sane one."""
-    request_id = request.headers.get("x-request-id", "")
-    if not (0 < len(request_id) <= 128 and request_id.isprintable()):
-        request_id = uuid.uuid4().hex
-    return audit.Origin(actor=principal.actor, token_id=principal.token_id, request_id=request_id)
 
 
 def _refusal_of(exc: HTTPException) -> Refusal:
@@ -182,7 +174,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         principal: Principal | None = request.scope.get("state", {}).get("principal")
         if principal is not None:
-            audit.set_origin(_origin(principal, request))
+            audit.set_origin(origin_of(principal, request))
         return Context(
             request=request,
             response=response,
@@ -209,7 +201,7 @@ class GraphQLView(GraphQL[Context, None]):
         self._slots[id(context)] = principal.token_id
         context.principal = principal
         # Operations on this connection run in tasks started from here: they inherit it.
-        audit.set_origin(_origin(principal, context.request))
+        audit.set_origin(origin_of(principal, context.request))
         return await super().on_ws_connect(context)
 
     def release_connection(self, context: Context) -> None:

@@ -33,6 +33,7 @@ ROLE_CLEARANCE: dict[Role, Classification] = {
     Role.INCIDENT_MANAGER: Classification.RESTRICTED,
     Role.ADMIN: Classification.RESTRICTED,
     Role.INGEST: Classification.PUBLIC,
+    Role.SCIM: Classification.PUBLIC,
 }
 
 # Incident fields with a classification of their own, by their snapshot names; every other

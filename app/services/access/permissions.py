@@ -36,6 +36,7 @@ class Action(StrEnum):
     MANAGE_CORRELATION = "MANAGE_CORRELATION"
     READ_PEOPLE = "READ_PEOPLE"  # the tenant's users and teams
     MANAGE_PEOPLE = "MANAGE_PEOPLE"  # create, change and deactivate users; teams and members
+    PROVISION_PEOPLE = "PROVISION_PEOPLE"  # SCIM 2.0 at /scim/v2: an identity provider's own
 
 
 _VIEWER = frozenset(
@@ -68,6 +69,7 @@ GRANTS: dict[Role, frozenset[Action]] = {
     Role.INCIDENT_MANAGER: frozenset(_INCIDENT_MANAGER),
     Role.ADMIN: frozenset(_ADMIN),
     Role.INGEST: frozenset({Action.INGEST_ALERTS}),
+    Role.SCIM: frozenset({Action.PROVISION_PEOPLE}),
 }
 
 
@@ -75,13 +77,15 @@ def allowed(role: Role, action: Action) -> bool:
     return action in GRANTS[role]
 
 
-# What a role grants that no person's role includes: tokens for machines that post alerts.
-_MACHINE_GRANTS = frozenset({Action.INGEST_ALERTS})
+# What a role grants that no person's role includes: tokens for machines that post alerts
+# or provision people.
+_MACHINE_GRANTS = frozenset({Action.INGEST_ALERTS, Action.PROVISION_PEOPLE})
 
 
 def may_issue(issuer: Role, role: Role) -> bool:
     """Whether a caller with role `issuer` may issue a token with role `role`: one that may do
-    nothing the issuer may not. Whoever manages tokens also issues the machines' INGEST ones."""
+    nothing the issuer may not. Whoever manages tokens also issues the machines' INGEST and
+    SCIM ones."""
     wanted = GRANTS[role]
     if Action.MANAGE_TOKENS in GRANTS[issuer]:
         wanted = wanted - _MACHINE_GRANTS
@@ -173,7 +177,7 @@ def render_markdown() -> str:
         "with the field, nothing written, nothing audited):",
         "",
         "- `role`: the new token's role may do nothing the issuer's role may not; whoever may",
-        "  `MANAGE_TOKENS` also issues `INGEST` tokens, the machines' own.",
+        "  `MANAGE_TOKENS` also issues `INGEST` and `SCIM` tokens, the machines' own.",
         "- `clearance`: at most the issuer's clearance. Left out, it is the role's default",
         "  capped at the issuer's clearance: an `ADMIN` cleared `INTERNAL` issues `ADMIN` tokens",
         "  cleared `INTERNAL`, and `VIEWER` tokens cleared `INTERNAL`.",

@@ -21,9 +21,17 @@ from app.core.ids import parse_uuid, uuid_key
 from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
 from app.core.text import filter_text
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import EscalationTier, Team, TeamMember, TeamRole, User
+from app.models import (
+    EscalationTier,
+    Rotation,
+    RotationOverride,
+    Team,
+    TeamMember,
+    TeamRole,
+    User,
+)
 from app.services.access import audit
-from app.services.people.users import name_of
+from app.services.people.users import name_of, provider_id_of
 
 MEMBERS_MAX = 1000
 
@@ -42,6 +50,7 @@ class TeamView:
     tier: EscalationTier | None
     created_at: datetime
     updated_at: datetime
+    external_id: str | None = None
 
     @classmethod
     def of(cls, row: Team) -> TeamView:
@@ -51,6 +60,7 @@ class TeamView:
             tier=row.tier,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            external_id=row.external_id,
         )
 
 
@@ -70,8 +80,15 @@ class TeamPage:
 # --- commands -------------------------------------------------------------------------------
 
 
-async def create_team(*, tenant_id: str, name: str, tier: EscalationTier | None = None) -> TeamView:
+async def create_team(
+    *,
+    tenant_id: str,
+    name: str,
+    tier: EscalationTier | None = None,
+    external_id: str | None = None,
+) -> TeamView:
     name = name_of(name)
+    external_id = provider_id_of(external_id, field="externalId", longest=255)
     await _refuse_duplicate(tenant_id, name, except_id=None)
     now = utcnow()
     try:
@@ -82,6 +99,7 @@ async def create_team(*, tenant_id: str, name: str, tier: EscalationTier | None 
                 name=name,
                 name_key=name.lower(),
                 tier=tier,
+                external_id=external_id,
                 created_at=now,
                 updated_at=now,
             )
@@ -114,7 +132,12 @@ async def update_team(*, tenant_id: str, team_id: str, changes: Mapping[str, Any
                 "to": tier.value if tier else None,
             }
             row.tier = tier
-    unknown = set(changes) - {"name", "tier"}
+    if "external_id" in changes:
+        external_id = provider_id_of(changes["external_id"], field="externalId", longest=255)
+        if external_id != row.external_id:
+            diff["external_id"] = {"from": row.external_id, "to": external_id}
+            row.external_id = external_id
+    unknown = set(changes) - {"name", "tier", "external_id"}
     if unknown:
         field = sorted(unknown)[0]
         raise ValidationFailed(f"{field} cannot be changed with updateTeam", field=field)
@@ -123,7 +146,7 @@ async def update_team(*, tenant_id: str, team_id: str, changes: Mapping[str, Any
     row.updated_at = utcnow()
     try:
         async with in_transaction():
-            await row.save(update_fields=["name", "name_key", "tier", "updated_at"])
+            await row.save(update_fields=["name", "name_key", "tier", "external_id", "updated_at"])
             await audit.record(
                 tenant_id=tenant_id, action="team.update", target=str(row.id), changes=diff
             )
@@ -180,6 +203,25 @@ async def remove_member(*, tenant_id: str, team_id: str, user_id: str) -> TeamVi
             action="team.member_remove",
             target=str(team.id),
             changes={"user": str(key)},
+        )
+    return TeamView.of(team)
+
+
+async def delete_team(*, tenant_id: str, team_id: str) -> TeamView:
+    """Remove the team with its memberships and rotations. Incidents it was assigned to keep
+    their history on the timeline; their `assignedTeam` reads null from then on."""
+    team = await _get(tenant_id, team_id)
+    async with in_transaction():
+        rotations = Rotation.filter(team_id=team.id).values_list("id", flat=True)
+        await RotationOverride.filter(rotation_id__in=list(await rotations)).delete()
+        await Rotation.filter(team_id=team.id).delete()
+        await TeamMember.filter(team_id=team.id).delete()
+        await team.delete()
+        await audit.record(
+            tenant_id=tenant_id,
+            action="team.delete",
+            target=str(team.id),
+            changes={"name": team.name},
         )
     return TeamView.of(team)
 

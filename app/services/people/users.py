@@ -46,6 +46,8 @@ class UserView:
     active: bool
     created_at: datetime
     updated_at: datetime
+    user_name: str | None = None
+    external_id: str | None = None
 
     @classmethod
     def of(cls, row: User) -> UserView:
@@ -60,6 +62,8 @@ class UserView:
             active=row.active,
             created_at=row.created_at,
             updated_at=row.updated_at,
+            user_name=row.user_name,
+            external_id=row.external_id,
         )
 
 
@@ -150,6 +154,16 @@ def chat_ids_of(value: object) -> dict[str, str]:
     return ids
 
 
+def provider_id_of(value: str | None, *, field: str, longest: int) -> str | None:
+    """An identity provider's name or id for someone: kept as given, trimmed."""
+    if value is None:
+        return None
+    text = storable(value, field=field).strip()
+    if not text or len(text) > longest:
+        raise ValidationFailed(f"{field} must be 1 to {longest} characters", field=field)
+    return text
+
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -162,6 +176,8 @@ async def create_user(
     time_zone: str = "UTC",
     phone: str | None = None,
     chat_ids: object = None,
+    user_name: str | None = None,
+    external_id: str | None = None,
 ) -> UserView:
     handle, email = handle_of(handle), email_of(email)
     values: dict[str, Any] = {
@@ -172,6 +188,10 @@ async def create_user(
         "phone": phone_of(phone),
         "chat_ids": chat_ids_of(chat_ids),
     }
+    if user_name is not None:
+        values["user_name"] = provider_id_of(user_name, field="userName", longest=320)
+    if external_id is not None:
+        values["external_id"] = provider_id_of(external_id, field="externalId", longest=255)
     await _refuse_duplicates(tenant_id, handle, email, except_id=None)
     now = utcnow()
     try:
@@ -203,6 +223,10 @@ async def update_user(*, tenant_id: str, user_id: str, changes: Mapping[str, Any
             clean[key] = phone_of(value)
         elif key == "chat_ids":
             clean[key] = chat_ids_of(value)
+        elif key == "user_name":
+            clean[key] = provider_id_of(value, field="userName", longest=320)
+        elif key == "external_id":
+            clean[key] = provider_id_of(value, field="externalId", longest=255)
         else:
             raise ValidationFailed(f"{key} cannot be changed with updateUser", field=key)
     row = await _get(tenant_id, user_id)
@@ -248,6 +272,23 @@ async def deactivate_user(*, tenant_id: str, user_id: str) -> UserView:
             changes={"active": {"from": True, "to": False}},
         )
         await tokens.revoke_user_tokens(tenant_id=tenant_id, user_id=str(row.id))
+    return UserView.of(row)
+
+
+async def reactivate_user(*, tenant_id: str, user_id: str) -> UserView:
+    """Active again (an identity provider restoring someone); their old tokens stay revoked."""
+    row = await _get(tenant_id, user_id)
+    if row.active:
+        return UserView.of(row)
+    row.active, row.updated_at = True, utcnow()
+    async with in_transaction():
+        await row.save(update_fields=["active", "updated_at"])
+        await audit.record(
+            tenant_id=tenant_id,
+            action="user.reactivate",
+            target=str(row.id),
+            changes={"active": {"from": False, "to": True}},
+        )
     return UserView.of(row)
 
 
