@@ -60,6 +60,19 @@ class TimelineEvent(Node):
     shared: strawberry.Private[dict[str, Any] | None] = None
 
     @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The user `actor` names (null for a service token, a linked ticket or "
+        "incidentgraph itself, or when the actor is redacted for you)."
+    )
+    async def actor_user(
+        self, info: Info[Context, Any]
+    ) -> Annotated[User, strawberry.lazy("app.schema.people")] | None:
+        from app.schema.people import User
+
+        key = actor_user_id(self.actor)
+        view = await info.context.loaders.user.load(key) if key is not None else None
+        return User.of(view) if view is not None else None
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
         description="The users a note @mentions (empty for other events, or when `data` is "
         "redacted for you)."
     )

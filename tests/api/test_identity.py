@@ -40,7 +40,9 @@ mutation($input: AssignIncidentInput!) {
 }"""
 TIMELINE = """
 query($id: ID!) {
-  incident(id: $id) { declaredBy timeline(last: 5) { edges { node { type actor data } } } }
+  incident(id: $id) {
+    declaredBy timeline(last: 5) { edges { node { type actor actorUser { handle } data } } }
+  }
 }"""
 ME = "{ me { id handle assignedIncidents { totalCount edges { node { id title } } } } }"
 INCIDENTS_CHANGED = "subscription { incidentsChanged { id } }"
@@ -101,6 +103,7 @@ async def test_a_users_token_acts_as_the_user_on_the_timeline_and_in_the_audit_l
     assert (me["id"], me["handle"]) == (user["id"], user["handle"])
     assert timeline["declaredBy"] == user["id"]
     assert [e["node"]["actor"] for e in timeline["timeline"]["edges"]] == [user["id"]]
+    assert timeline["timeline"]["edges"][0]["node"]["actorUser"] == {"handle": user["handle"]}
     assert {e["node"]["actor"] for e in audit["auditLog"]["edges"]} == {user["id"]}
     # and a service token is nobody: `me` is null for it
     assert (await admin.execute(ME))["me"] is None
