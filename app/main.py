@@ -23,6 +23,7 @@ from app.services.access import secret_box
 from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
+from app.services.catalog import services as catalog
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm.worker import SyncWorker
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         stop_invalidating = message_committed.connect(lambda m: cache.invalidate(m.tenant_id))
         stop_ticket_sync = writer.on_change(itsm_outbound.on_incident_change)
         stop_mentions = writer.on_change(mentions.on_incident_change)
+        stop_catalog = writer.on_change(catalog.on_incident_change)
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()
@@ -139,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             stop_ticket_sync()
             stop_mentions()
+            stop_catalog()
             stop_invalidating()
             await cache.close()
             await intake_writer.stop()

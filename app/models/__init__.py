@@ -10,6 +10,7 @@ from app.models.alert import (
     Lease,
 )
 from app.models.audit import AuditRecord
+from app.models.catalog import IncidentService, Service, ServiceDependency, ServiceTier
 from app.models.classification import Classification
 from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
 from app.models.itsm import (
@@ -47,6 +48,10 @@ __all__ = [
     "Lease",
     "ApiToken",
     "AuditRecord",
+    "IncidentService",
+    "Service",
+    "ServiceDependency",
+    "ServiceTier",
     "Classification",
     "Impact",
     "InboundDelivery",

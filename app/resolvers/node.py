@@ -10,6 +10,7 @@ from strawberry.types import Info
 from app.resolvers.incident import visible_incident
 from app.schema.alert import ALERT_PREFIX, Alert
 from app.schema.authorization import authorize, read_alerts
+from app.schema.catalog import SERVICE_PREFIX, Service
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.context import Context
 from app.schema.incident import Incident
@@ -49,6 +50,10 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         team = await info.context.loaders.team.load(key)
         return Team.of(team) if team else None
+    key = from_global_id(SERVICE_PREFIX, id)
+    if key is not None:
+        service = await info.context.loaders.service.load(key)
+        return Service.of(service) if service else None
     key = from_global_id(ROTATION_PREFIX, id)
     if key is not None:
         authorize(info, Action.READ_PEOPLE)

@@ -17,6 +17,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.resolvers import alert as alert_resolvers
 from app.resolvers import audit as audit_resolvers
 from app.resolvers import board as board_resolvers
+from app.resolvers import catalog as catalog_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import node as node_resolvers
@@ -36,6 +37,7 @@ from app.schema.alert import (
 )
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
+from app.schema.catalog import ServiceConnection, ServicePayload
 from app.schema.common import Node
 from app.schema.cost import CostLimit, QueryCost
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
@@ -125,6 +127,10 @@ class Query:
     )
     teams: TeamConnection = strawberry.field(
         resolver=people_resolvers.teams, description="This tenant's teams by name."
+    )
+    services: ServiceConnection = strawberry.field(
+        resolver=catalog_resolvers.services,
+        description="This tenant's service catalog by name.",
     )
     who_is_on_call: list[OnCallShift] = strawberry.field(
         resolver=oncall_resolvers.who_is_on_call,
@@ -247,6 +253,15 @@ class Mutation:
     remove_team_member: TeamPayload = strawberry.mutation(
         resolver=people_resolvers.remove_team_member,
         description="Take a user off a team. ADMIN only.",
+    )
+    create_service: ServicePayload = strawberry.mutation(
+        resolver=catalog_resolvers.create_service,
+        description="Add a service to the catalog. ADMIN only.",
+    )
+    update_service: ServicePayload = strawberry.mutation(
+        resolver=catalog_resolvers.update_service,
+        description="Change a service: the fields given; dependsOnIds replaces every "
+        "dependency (a cycle is VALIDATION). ADMIN only.",
     )
     create_rotation: RotationPayload = strawberry.mutation(
         resolver=oncall_resolvers.create_rotation,

@@ -20,10 +20,14 @@ from app.schema.timeline import TimelineEvent
 from app.services.access.classification import REDACTED, field_readable, redact_text
 from app.services.access.permissions import Action
 from app.services.boards import status_board as domain
+from app.services.catalog import graph
 
 ServiceHealth: TypeAlias = Annotated[
-    domain.ServiceHealth,
-    strawberry.enum(description="A service's public status, from its worst active incident."),
+    graph.ServiceHealth,
+    strawberry.enum(
+        description="A service's status from the worst active incident affecting it that you "
+        "may see: a P1 is a major outage, a P2 a partial one, a P3 degrades it."
+    ),
 ]
 
 

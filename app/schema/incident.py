@@ -59,6 +59,7 @@ Persona: TypeAlias = Annotated[
 if TYPE_CHECKING:
     from app.schema.alert import AlertConnection
     from app.schema.board import StatusBoard
+    from app.schema.catalog import Service
 
 
 def _bad_input(message: str, field: str) -> GraphQLError:
@@ -211,6 +212,17 @@ class Incident(Node):
             return None
         view = await (self.loaders or info.context.loaders).team.load(key)
         return Team.of(view) if view is not None else None
+
+    @strawberry.field(description="The services the incident affects, by name.")  # type: ignore[untyped-decorator]
+    async def affected_services(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Service, strawberry.lazy("app.schema.catalog")]]:
+        from app.schema.catalog import Service
+
+        loaders = self.loaders or info.context.loaders
+        keys = await loaders.incident_services.load(self.snapshot.id)
+        views = [v for v in await loaders.service.load_many(keys) if v is not None]
+        return [Service.of(v) for v in sorted(views, key=lambda v: v.name.lower())]
 
     def _assignment_readable(self) -> bool:
         return field_readable(self.clearance, self.snapshot.classification, "assignee")

@@ -21,6 +21,9 @@ from app.services.alerts.queries import (
     incident_pages,
 )
 from app.services.boards.status_board import Board, Persona, build_incident_boards
+from app.services.catalog import services as catalog
+from app.services.catalog.graph import ServiceHealth
+from app.services.catalog.services import ServiceView
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.tickets import TicketView, tickets_of
@@ -57,6 +60,22 @@ class Loaders:
     def now(self) -> datetime:
         """The one instant this request means by "now" (who is on call now, in every team)."""
         return utcnow()
+
+    @cached_property
+    def service(self) -> DataLoader[str, ServiceView | None]:
+        return DataLoader(self._services)
+
+    @cached_property
+    def service_dependencies(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._service_dependencies)
+
+    @cached_property
+    def service_health(self) -> DataLoader[str, ServiceHealth]:
+        return DataLoader(self._service_health)
+
+    @cached_property
+    def incident_services(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._incident_services)
 
     @cached_property
     def rotation(self) -> DataLoader[str, RotationView | None]:
@@ -180,6 +199,24 @@ class Loaders:
 
     async def _user_teams(self, keys: Sequence[str]) -> list[list[str]]:
         found = await users.memberships_of(user_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _services(self, keys: Sequence[str]) -> list[ServiceView | None]:
+        found = await catalog.get_services(tenant_id=self.tenant_id, service_ids=keys)
+        return [found.get(k) for k in keys]
+
+    async def _service_dependencies(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await catalog.dependencies_of(service_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _service_health(self, keys: Sequence[str]) -> list[ServiceHealth]:
+        found = await catalog.health(
+            tenant_id=self.tenant_id, service_ids=keys, clearance=self.clearance
+        )
+        return [found[k] for k in keys]
+
+    async def _incident_services(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await catalog.services_of_incidents(tenant_id=self.tenant_id, incident_ids=keys)
         return [found.get(k, []) for k in keys]
 
     async def _rotations(self, keys: Sequence[str]) -> list[RotationView | None]:

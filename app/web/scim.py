@@ -140,9 +140,7 @@ class Scim:
             fields = scim.user_fields(await self._body(request))
             view = await scim.create_user(tenant_id=tenant, fields=fields)
             return await self._user(request, view, status=201)
-        start, count = scim.page_of(
-            request.query_params.get("startIndex"), request.query_params.get("count")
-        )
+        start, count = _page(request)
         total, views = await scim.list_users(
             tenant_id=tenant, filter=request.query_params.get("filter"), start=start, count=count
         )
@@ -180,9 +178,7 @@ class Scim:
             fields = scim.group_fields(await self._body(request))
             view = await scim.create_group(tenant_id=tenant, fields=fields)
             return await self._group(request, view, status=201)
-        start, count = scim.page_of(
-            request.query_params.get("startIndex"), request.query_params.get("count")
-        )
+        start, count = _page(request)
         total, views = await scim.list_groups(
             tenant_id=tenant, filter=request.query_params.get("filter"), start=start, count=count
         )
@@ -210,6 +206,10 @@ class Scim:
         members = await scim.members_of([view.id])
         resource = scim.group_resource(view, members[view.id], _base(request))
         return _json(resource, status, {"Location": resource["meta"]["location"]})
+
+
+def _page(request: Request) -> tuple[int, int]:
+    return scim.page_of(request.query_params.get("startIndex"), request.query_params.get("count"))
 
 
 def _list(total: int, start: int, resources: list[dict[str, Any]]) -> dict[str, Any]:

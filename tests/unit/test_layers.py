@@ -38,6 +38,7 @@ ALLOWED = {("app.schema.export", "app.resolvers.root")}
 TYPE_CYCLE = {
     "app.schema.alert",
     "app.schema.board",
+    "app.schema.catalog",
     "app.schema.incident",
     "app.schema.oncall",
     "app.schema.people",

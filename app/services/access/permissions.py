@@ -37,6 +37,7 @@ class Action(StrEnum):
     READ_PEOPLE = "READ_PEOPLE"  # the tenant's users and teams
     MANAGE_PEOPLE = "MANAGE_PEOPLE"  # create, change and deactivate users; teams and members
     PROVISION_PEOPLE = "PROVISION_PEOPLE"  # SCIM 2.0 at /scim/v2: an identity provider's own
+    MANAGE_SERVICES = "MANAGE_SERVICES"  # the service catalog: services, owners, dependencies
 
 
 _VIEWER = frozenset(
@@ -60,6 +61,7 @@ _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_ITSM,
     Action.MANAGE_CORRELATION,
     Action.MANAGE_PEOPLE,
+    Action.MANAGE_SERVICES,
 }
 
 GRANTS: dict[Role, frozenset[Action]] = {

@@ -33,6 +33,7 @@ from app.models import Classification, Incident, IncidentStatus, Priority, Timel
 from app.services.access.caller import Caller
 from app.services.access.classification import effective, visible_incident_levels
 from app.services.access.tenants import get_policy
+from app.services.catalog.graph import HEALTH_RANK, ServiceHealth, health_of
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import IncidentSnapshot
@@ -48,21 +49,6 @@ class Persona(StrEnum):
     RESPONDER = "RESPONDER"
     COMMUNICATIONS = "COMMUNICATIONS"
     CUSTOMER = "CUSTOMER"
-
-
-class ServiceHealth(StrEnum):
-    OPERATIONAL = "OPERATIONAL"
-    DEGRADED = "DEGRADED"
-    PARTIAL_OUTAGE = "PARTIAL_OUTAGE"
-    MAJOR_OUTAGE = "MAJOR_OUTAGE"
-
-
-_HEALTH = {
-    Priority.P1: ServiceHealth.MAJOR_OUTAGE,
-    Priority.P2: ServiceHealth.PARTIAL_OUTAGE,
-    Priority.P3: ServiceHealth.DEGRADED,
-}
-_HEALTH_RANK = {h: rank for rank, h in enumerate(ServiceHealth)}
 
 
 def clearance_for(persona: Persona, clearance: Classification) -> Classification:
@@ -483,10 +469,7 @@ def _customer(
     services = [
         ServiceStatus(
             service=name,
-            status=max(
-                (_HEALTH.get(s.priority, ServiceHealth.OPERATIONAL) for s in incidents),
-                key=_HEALTH_RANK.__getitem__,
-            ),
+            status=health_of(s.priority for s in incidents),
             updates=sorted(
                 (u for s in incidents for u in updates.get(s.id, ())),
                 key=lambda u: u.time,
@@ -495,7 +478,7 @@ def _customer(
         )
         for name, incidents in by_service.items()
     ]
-    services.sort(key=lambda st: (-_HEALTH_RANK[st.status], st.service))
+    services.sort(key=lambda st: (-HEALTH_RANK[st.status], st.service))
     return CustomerBoard(services=services)
 
 

@@ -1,0 +1,1 @@
+"""The service catalog: the services incidents affect, who owns them, what they depend on."""
