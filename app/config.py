@@ -482,6 +482,14 @@ class Settings:
         "`PUSH_TOO_LARGE` error (see [Query cost](#query-cost))",
         between(1_024, 1_073_741_824),
     )
+    problem_stability_days: float = setting(
+        7.0,
+        "PROBLEM_STABILITY_DAYS",
+        "float",
+        "how long a resolved problem must go without a new linked incident before it may "
+        "close (see [Problems](#problems))",
+        between(0, 3650),
+    )
     oidc_issuers: str | None = setting(
         None,
         "OIDC_ISSUERS",

@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    # A new record that looks like an existing one (a problem): the candidates are named.
+    DUPLICATE = "DUPLICATE"
     # GraphQL errors (extensions.code), never in a payload: a document over the cost limit,
     # and a subscription push over the size limit.
     QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
@@ -76,6 +78,20 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     code = ErrorCode.FORBIDDEN
+
+
+class Duplicate(DomainError):
+    """Likely the same as existing records: `candidates` are their ids, most alike first."""
+
+    code = ErrorCode.DUPLICATE
+
+    def __init__(self, message: str, *, candidates: list[str], field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.candidates = candidates
+
+    @property
+    def extensions(self) -> Mapping[str, object]:
+        return {"candidates": list(self.candidates)}
 
 
 class RateLimited(DomainError):

@@ -34,6 +34,13 @@ from app.models.people import (
     User,
     UserIdentity,
 )
+from app.models.problem import (
+    Problem,
+    ProblemIncident,
+    ProblemService,
+    ProblemStatus,
+    RecordEvent,
+)
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
@@ -63,6 +70,11 @@ __all__ = [
     "NoteKind",
     "OutboxMessage",
     "Priority",
+    "Problem",
+    "ProblemIncident",
+    "ProblemService",
+    "ProblemStatus",
+    "RecordEvent",
     "Role",
     "Severity",
     "SyncJob",

@@ -54,14 +54,14 @@ _UPDATABLE = (
 )
 
 
-def incident_key(value: str) -> str:
+def incident_key(value: str, *, field: str = "id") -> str:
     """The incident UUID inside a global id (a bare UUID is accepted too)."""
     key = from_global_id(INCIDENT_PREFIX, value)
     if key is None:
         try:
             return str(parse_incident_id(value))
         except NotFound:
-            raise NotFound(f"no incident with id {value!r}", field="id") from None
+            raise NotFound(f"no incident with id {value!r}", field=field) from None
     return key
 
 

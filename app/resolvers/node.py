@@ -16,6 +16,7 @@ from app.schema.context import Context
 from app.schema.incident import Incident
 from app.schema.oncall import ROTATION_PREFIX, Rotation
 from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
+from app.schema.problem import PROBLEM_PREFIX, Problem
 from app.schema.timeline import TimelineEvent
 from app.services.access.permissions import Action
 from app.services.incidents.timeline import find_event
@@ -50,6 +51,10 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         team = await info.context.loaders.team.load(key)
         return Team.of(team) if team else None
+    key = from_global_id(PROBLEM_PREFIX, id)
+    if key is not None:
+        problem = await info.context.loaders.problem.load(key)
+        return Problem.of(problem) if problem else None
     key = from_global_id(SERVICE_PREFIX, id)
     if key is not None:
         service = await info.context.loaders.service.load(key)

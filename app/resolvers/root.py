@@ -23,6 +23,7 @@ from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import oncall as oncall_resolvers
 from app.resolvers import people as people_resolvers
+from app.resolvers import problem as problem_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
@@ -58,6 +59,7 @@ from app.schema.people import (
     UserConnection,
     UserPayload,
 )
+from app.schema.problem import CreateProblemPayload, ProblemConnection, ProblemPayload
 from app.schema.push import PushSizeLimit
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
@@ -127,6 +129,10 @@ class Query:
     )
     teams: TeamConnection = strawberry.field(
         resolver=people_resolvers.teams, description="This tenant's teams by name."
+    )
+    problems: ProblemConnection = strawberry.field(
+        resolver=problem_resolvers.problems,
+        description="Problems you may see, newest first.",
     )
     services: ServiceConnection = strawberry.field(
         resolver=catalog_resolvers.services,
@@ -253,6 +259,28 @@ class Mutation:
     remove_team_member: TeamPayload = strawberry.mutation(
         resolver=people_resolvers.remove_team_member,
         description="Take a user off a team. ADMIN only.",
+    )
+    create_problem: CreateProblemPayload = strawberry.mutation(
+        resolver=problem_resolvers.create_problem,
+        description="Open a problem. One that looks like an active problem (services shared, "
+        "title alike) is DUPLICATE, naming them, unless force: true.",
+    )
+    transition_problem: ProblemPayload = strawberry.mutation(
+        resolver=problem_resolvers.transition_problem,
+        description="Move a problem along its lifecycle; RESOLVED needs evidence, CLOSED waits "
+        "out the stability window.",
+    )
+    record_workaround: ProblemPayload = strawberry.mutation(
+        resolver=problem_resolvers.record_workaround,
+        description="Record a workaround: the problem becomes a KNOWN_ERROR.",
+    )
+    link_problem: ProblemPayload = strawberry.mutation(
+        resolver=problem_resolvers.link_problem,
+        description="Link an incident the problem explains (an event on both timelines).",
+    )
+    unlink_problem: ProblemPayload = strawberry.mutation(
+        resolver=problem_resolvers.unlink_problem,
+        description="Take an incident off a problem (an event on both timelines).",
     )
     create_service: ServicePayload = strawberry.mutation(
         resolver=catalog_resolvers.create_service,

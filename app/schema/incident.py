@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from app.schema.alert import AlertConnection
     from app.schema.board import StatusBoard
     from app.schema.catalog import Service
+    from app.schema.problem import Problem
 
 
 def _bad_input(message: str, field: str) -> GraphQLError:
@@ -223,6 +224,16 @@ class Incident(Node):
         keys = await loaders.incident_services.load(self.snapshot.id)
         views = [v for v in await loaders.service.load_many(keys) if v is not None]
         return [Service.of(v) for v in sorted(views, key=lambda v: v.name.lower())]
+
+    @strawberry.field(description="The problems that explain the incident, that you may see.")  # type: ignore[untyped-decorator]
+    async def problems(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Problem, strawberry.lazy("app.schema.problem")]]:
+        from app.schema.problem import Problem
+
+        loaders = self.loaders or info.context.loaders
+        keys = await loaders.incident_problems.load(self.snapshot.id)
+        return [Problem.of(v) for v in await loaders.problem.load_many(keys) if v is not None]
 
     def _assignment_readable(self) -> bool:
         return field_readable(self.clearance, self.snapshot.classification, "assignee")

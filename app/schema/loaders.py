@@ -31,6 +31,10 @@ from app.services.people import oncall, teams, users
 from app.services.people.oncall import OnCall, RotationView
 from app.services.people.teams import MemberView, TeamView
 from app.services.people.users import UserView
+from app.services.problems import queries as problem_queries
+from app.services.problems.commands import ProblemView
+from app.services.records import timeline as record_timeline
+from app.services.records.timeline import RecordEventView
 
 
 class Loaders:
@@ -60,6 +64,26 @@ class Loaders:
     def now(self) -> datetime:
         """The one instant this request means by "now" (who is on call now, in every team)."""
         return utcnow()
+
+    @cached_property
+    def problem(self) -> DataLoader[str, ProblemView | None]:
+        return DataLoader(self._problems)
+
+    @cached_property
+    def incident_problems(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._incident_problems)
+
+    @cached_property
+    def problem_incidents(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._problem_incidents)
+
+    @cached_property
+    def problem_services(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._problem_services)
+
+    @cached_property
+    def record_events(self) -> DataLoader[str, list[RecordEventView]]:
+        return DataLoader(self._record_events)
 
     @cached_property
     def service(self) -> DataLoader[str, ServiceView | None]:
@@ -199,6 +223,30 @@ class Loaders:
 
     async def _user_teams(self, keys: Sequence[str]) -> list[list[str]]:
         found = await users.memberships_of(user_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _problems(self, keys: Sequence[str]) -> list[ProblemView | None]:
+        found = await problem_queries.get_problems(
+            tenant_id=self.tenant_id, problem_ids=keys, clearance=self.clearance
+        )
+        return [found.get(k) for k in keys]
+
+    async def _incident_problems(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await problem_queries.problems_of_incidents(
+            tenant_id=self.tenant_id, incident_ids=keys
+        )
+        return [found.get(k, []) for k in keys]
+
+    async def _problem_incidents(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await problem_queries.incidents_of_problems(problem_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _problem_services(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await problem_queries.services_of_problems(problem_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _record_events(self, keys: Sequence[str]) -> list[list[RecordEventView]]:
+        found = await record_timeline.events_of(tenant_id=self.tenant_id, record_ids=keys)
         return [found.get(k, []) for k in keys]
 
     async def _services(self, keys: Sequence[str]) -> list[ServiceView | None]:

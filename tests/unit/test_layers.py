@@ -42,6 +42,7 @@ TYPE_CYCLE = {
     "app.schema.incident",
     "app.schema.oncall",
     "app.schema.people",
+    "app.schema.problem",
     "app.schema.timeline",
 }
 # The incident core knows no integration; the merge is the one command that moves an

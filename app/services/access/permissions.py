@@ -38,6 +38,7 @@ class Action(StrEnum):
     MANAGE_PEOPLE = "MANAGE_PEOPLE"  # create, change and deactivate users; teams and members
     PROVISION_PEOPLE = "PROVISION_PEOPLE"  # SCIM 2.0 at /scim/v2: an identity provider's own
     MANAGE_SERVICES = "MANAGE_SERVICES"  # the service catalog: services, owners, dependencies
+    MANAGE_PROBLEMS = "MANAGE_PROBLEMS"  # open, move and link problems; record workarounds
 
 
 _VIEWER = frozenset(
@@ -52,6 +53,7 @@ _RESPONDER = _VIEWER | {
     Action.MANAGE_TICKETS,
     Action.LINK_ALERTS,
     Action.MERGE_INCIDENTS,
+    Action.MANAGE_PROBLEMS,
 }
 _INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY}
 _ADMIN = _INCIDENT_MANAGER | {

@@ -373,6 +373,33 @@ async def _team(tenant_id: str, team_id: str) -> str:
     return team_id
 
 
+async def link_record(
+    *,
+    caller: Caller,
+    incident_id: str,
+    record: Mapping[str, str],
+    linked: bool,
+    also: Callable[[IncidentSnapshot], Awaitable[None]],
+) -> CommandResult:
+    """Put on the incident's timeline that a record around it (`record`: its kind, id and
+    reference) was linked or unlinked; `also` writes the record's side in the same
+    transaction. The incident core knows records only as this data. Closed incidents take
+    links too: a problem is often found after its incidents are over."""
+
+    def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
+        kind = EventType.RECORD_LINKED if linked else EventType.RECORD_UNLINKED
+        return [NewEvent(type=kind, data=dict(record))]
+
+    return await _apply(
+        caller=caller,
+        incident_id=incident_id,
+        version=None,
+        decide=decide,
+        bumps_version=False,
+        also=also,
+    )
+
+
 # An @handle in a note's body: not inside a word or an e-mail address.
 _MENTION = re.compile(r"(?<![\w@.])@([A-Za-z0-9][A-Za-z0-9._-]{0,63})")
 
@@ -611,6 +638,7 @@ __all__ = [
     "append_events",
     "assign_incident",
     "declare_incident",
+    "link_record",
     "transition_incident",
     "update_incident",
 ]

@@ -38,6 +38,9 @@ class EventType:
     # Linked alerts that stopped firing.
     ALERTS_RESOLVED = "com.incidents.alerts.resolved.v1"
     ALERT_UNLINKED = "com.incidents.alerts.unlinked.v1"
+    # A record around the incident (a problem, a change...) linked to it, or unlinked.
+    RECORD_LINKED = "com.incidents.record.linked.v1"
+    RECORD_UNLINKED = "com.incidents.record.unlinked.v1"
     # On both incidents of a merge (data says which side this one was).
     MERGED = "com.incidents.merged.v1"
     # A copy of one of the merged incident's events, on the target's timeline.

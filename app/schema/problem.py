@@ -1,0 +1,211 @@
+"""Problems as the API shows them, with the record timeline they share with the other
+records around the incident."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from app import models
+from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
+from app.schema.context import Context
+from app.services.problems import lifecycle
+from app.services.problems.commands import GLOBAL_PREFIX, ProblemView
+from app.services.records.timeline import RecordEventView
+
+if TYPE_CHECKING:
+    from app.schema.catalog import Service
+    from app.schema.incident import Incident
+
+ProblemStatus: TypeAlias = Annotated[
+    models.ProblemStatus,
+    strawberry.enum(description="NEW -> UNDER_INVESTIGATION -> KNOWN_ERROR -> RESOLVED -> CLOSED."),
+]
+
+# Global ids: "prb_<32 hex>", "rev_<32 hex>".
+PROBLEM_PREFIX = GLOBAL_PREFIX
+RECORD_EVENT_PREFIX = "rev_"
+
+
+@strawberry.type(description="One event on a record's timeline: a CloudEvents v1.0 envelope.")
+class RecordEvent:
+    id: strawberry.ID
+    seq: int = strawberry.field(description="Position on the record's timeline, from 1, no gaps.")
+    type: str
+    time: datetime
+    actor: str | None
+    data: JSON
+    cloud_event: JSON
+
+    @classmethod
+    def of(cls, view: RecordEventView, *, subject: str) -> RecordEvent:
+        return cls(
+            id=strawberry.ID(to_global_id(RECORD_EVENT_PREFIX, view.id)),
+            seq=view.seq,
+            type=view.type,
+            time=view.time,
+            actor=view.actor,
+            data=JSON(dict(view.data)),
+            cloud_event=JSON(view.cloud_event(subject)),
+        )
+
+
+@strawberry.type(description="The cause behind incidents (ITIL problem management).")
+class Problem(Node):
+    id: strawberry.ID
+    number: int
+    reference: str = strawberry.field(description="Human reference, e.g. PRB-7.")
+    title: str
+    description: str | None
+    status: ProblemStatus
+    known_error: bool = strawberry.field(description="A workaround is recorded.")
+    workaround: str | None
+    root_cause: str | None
+    resolution_evidence: str | None
+    classification: Classification = strawberry.field(
+        description="Problems above your clearance do not exist for you."
+    )
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    version: int
+    view: strawberry.Private[ProblemView]
+
+    @strawberry.field(description="The statuses transitionProblem accepts from this one.")  # type: ignore[untyped-decorator]
+    def allowed_transitions(self) -> list[ProblemStatus]:
+        return lifecycle.allowed_targets(self.view.status)
+
+    @strawberry.field(description="The incidents the problem explains, that you may see.")  # type: ignore[untyped-decorator]
+    async def incidents(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Incident, strawberry.lazy("app.schema.incident")]]:
+        from app.schema.authorization import audit_reads
+        from app.schema.incident import Incident
+
+        loaders = info.context.loaders
+        keys = await loaders.problem_incidents.load(self.view.id)
+        snapshots = [s for s in await loaders.incident.load_many(keys) if s is not None]
+        await audit_reads(info, snapshots, via="Problem.incidents")
+        return [Incident.of(s, clearance=loaders.clearance, loaders=loaders) for s in snapshots]
+
+    @strawberry.field(description="The services the problem concerns, by name.")  # type: ignore[untyped-decorator]
+    async def services(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Service, strawberry.lazy("app.schema.catalog")]]:
+        from app.schema.catalog import Service
+
+        loaders = info.context.loaders
+        keys = await loaders.problem_services.load(self.view.id)
+        views = [v for v in await loaders.service.load_many(keys) if v is not None]
+        return [Service.of(v) for v in sorted(views, key=lambda v: v.name.lower())]
+
+    @strawberry.field(description="The problem's own timeline, oldest first.")  # type: ignore[untyped-decorator]
+    async def timeline(self, info: Info[Context, Any]) -> list[RecordEvent]:
+        events = await info.context.loaders.record_events.load(self.view.id)
+        subject = f"problems/{self.id}"
+        return [RecordEvent.of(e, subject=subject) for e in events]
+
+    @classmethod
+    def of(cls, view: ProblemView) -> Problem:
+        return cls(
+            id=strawberry.ID(to_global_id(PROBLEM_PREFIX, view.id)),
+            number=view.number,
+            reference=view.reference,
+            title=view.title,
+            description=view.description,
+            status=view.status,
+            known_error=view.known_error,
+            workaround=view.workaround,
+            root_cause=view.root_cause,
+            resolution_evidence=view.resolution_evidence,
+            classification=view.classification,
+            created_by=view.created_by,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            resolved_at=view.resolved_at,
+            closed_at=view.closed_at,
+            version=view.version,
+            view=view,
+        )
+
+
+@strawberry.type
+class ProblemEdge:
+    cursor: str
+    node: Problem
+
+
+@strawberry.type
+class ProblemConnection:
+    edges: list[ProblemEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class ProblemFilter:
+    status: list[ProblemStatus] | None = None
+    known_error: bool | None = None
+    text: str | None = strawberry.field(default=None, description="In title or description.")
+    service_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class CreateProblemInput:
+    title: str
+    description: str | None = None
+    service_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    incident_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Incidents the problem explains (linked at once)."
+    )
+    classification: Classification = strawberry.field(default=models.Classification.INTERNAL)
+    force: bool = strawberry.field(
+        default=False,
+        description="Open it even when it looks like an active problem (DUPLICATE otherwise).",
+    )
+
+
+@strawberry.input
+class TransitionProblemInput:
+    id: strawberry.ID
+    to: ProblemStatus
+    evidence: str | None = strawberry.field(
+        default=None, description="Required to resolve: what shows the problem is fixed."
+    )
+    root_cause: str | None = None
+    version: int | None = None
+
+
+@strawberry.input
+class ProblemIncidentInput:
+    problem_id: strawberry.ID
+    incident_id: strawberry.ID
+
+
+@strawberry.input
+class RecordWorkaroundInput:
+    id: strawberry.ID
+    workaround: str
+    version: int | None = None
+
+
+@strawberry.type
+class ProblemPayload:
+    problem: Problem | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class CreateProblemPayload:
+    problem: Problem | None
+    duplicates: list[Problem] = strawberry.field(
+        description="With a DUPLICATE error: the active problems this one looks like, most "
+        "alike first."
+    )
+    errors: list[UserError]

@@ -1,0 +1,1 @@
+"""Problems: the causes behind incidents, from investigation to known error to closure."""

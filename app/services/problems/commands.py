@@ -1,0 +1,489 @@
+"""Problem commands. Each is one transaction: the problem's row, its timeline events, its
+audit record, and for a link the incident's timeline event too.
+
+Problems are classified like incidents: a caller sees, links and changes only problems and
+incidents their clearance reaches, and classifies nothing above it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from app.core.clock import utcnow
+from app.core.ids import parse_uuid
+from app.errors import Conflict, Duplicate, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from app.models import (
+    Classification,
+    IncidentService,
+    Problem,
+    ProblemIncident,
+    ProblemService,
+    ProblemStatus,
+    Service,
+)
+from app.services import writer
+from app.services.access import audit
+from app.services.access.caller import Caller
+from app.services.access.classification import incident_visible, reaches
+from app.services.incidents import commands as incident_commands
+from app.services.incidents import validation
+from app.services.incidents.snapshot import IncidentSnapshot, get_incident
+from app.services.problems import lifecycle, similarity
+from app.services.records import timeline
+from app.services.records.timeline import RecordEventView
+
+RECORD = "problem"
+# A problem's global id is this prefix and its UUID's hex, as the API shows it.
+GLOBAL_PREFIX = "prb_"
+RACE_RETRIES = 20
+SERVICES_MAX = 50
+TEXT_MAX = 20_000
+
+
+class ProblemEvent:
+    CREATED = "com.incidents.problem.created.v1"
+    STATE_CHANGE = "com.incidents.problem.state_change.v1"
+    WORKAROUND = "com.incidents.problem.workaround_recorded.v1"
+    INCIDENT_LINKED = "com.incidents.problem.incident_linked.v1"
+    INCIDENT_UNLINKED = "com.incidents.problem.incident_unlinked.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemView:
+    id: str
+    tenant_id: str
+    number: int
+    title: str
+    description: str | None
+    status: ProblemStatus
+    known_error: bool
+    workaround: str | None
+    root_cause: str | None
+    resolution_evidence: str | None
+    classification: Classification
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    last_incident_at: datetime | None
+    version: int
+
+    @property
+    def reference(self) -> str:
+        return f"PRB-{self.number}"
+
+    @classmethod
+    def of(cls, row: Problem) -> ProblemView:
+        return cls(
+            id=str(row.id),
+            tenant_id=row.tenant_id,
+            number=row.number,
+            title=row.title,
+            description=row.description,
+            status=row.status,
+            known_error=row.known_error,
+            workaround=row.workaround,
+            root_cause=row.root_cause,
+            resolution_evidence=row.resolution_evidence,
+            classification=row.classification,
+            created_by=row.created_by,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            resolved_at=row.resolved_at,
+            closed_at=row.closed_at,
+            last_incident_at=row.last_incident_at,
+            version=row.version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemResult:
+    problem: ProblemView
+    events: list[RecordEventView]
+
+
+def _text(value: str | None, *, field: str) -> str | None:
+    text = validation.text(value, field=field)
+    if text is not None and len(text) > TEXT_MAX:
+        raise ValidationFailed(f"{field} must be at most {TEXT_MAX} characters", field=field)
+    return text
+
+
+def _require_clearance(caller: Caller, classification: Classification) -> None:
+    if not reaches(caller.clearance, classification):
+        raise Forbidden(
+            f"your clearance ({caller.clearance.value}) does not reach {classification.value}",
+            field="classification",
+        )
+
+
+async def _service_keys(tenant_id: str, service_ids: Sequence[str]) -> list[uuid.UUID]:
+    if len(service_ids) > SERVICES_MAX:
+        raise ValidationFailed(f"at most {SERVICES_MAX} services", field="serviceIds")
+    keys = [parse_uuid(s) for s in dict.fromkeys(service_ids)]
+    known = {
+        str(k)
+        for k in await Service.filter(
+            tenant_id=tenant_id, id__in=[k for k in keys if k is not None]
+        ).values_list("id", flat=True)
+    }
+    for given, key in zip(dict.fromkeys(service_ids), keys, strict=True):
+        if key is None or str(key) not in known:
+            raise NotFound(f"no service with id {given!r}", field="serviceIds")
+    return [k for k in keys if k is not None]
+
+
+async def _visible_incidents(
+    caller: Caller, incident_ids: Sequence[str], *, field: str = "incidentIds"
+) -> list[IncidentSnapshot]:
+    found = []
+    for incident_id in dict.fromkeys(incident_ids):
+        try:
+            found.append(await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id))
+        except NotFound:
+            raise NotFound(f"no incident with id {incident_id!r}", field=field) from None
+        if not incident_visible(caller.clearance, found[-1].classification):
+            raise NotFound(f"no incident with id {incident_id!r}", field=field)
+    return found
+
+
+async def duplicates_of(
+    *, caller: Caller, title: str, service_ids: Sequence[str]
+) -> list[tuple[ProblemView, float]]:
+    """Active problems the caller may see that look like this one, most alike first."""
+    services = frozenset(service_ids)
+    active = await Problem.filter(
+        tenant_id=caller.tenant_id, status__in=list(lifecycle.ACTIVE)
+    ).order_by("number")
+    links = await ProblemService.filter(problem_id__in=[p.id for p in active]).values(
+        "problem_id", "service_id"
+    )
+    by_problem: dict[str, set[str]] = {}
+    for link in links:
+        by_problem.setdefault(str(link["problem_id"]), set()).add(str(link["service_id"]))
+    found = []
+    for row in active:
+        if not reaches(caller.clearance, row.classification):
+            continue
+        score = similarity.likely_duplicate(
+            title, services, row.title, by_problem.get(str(row.id), ())
+        )
+        if score is not None:
+            found.append((ProblemView.of(row), score))
+    return sorted(found, key=lambda pair: -pair[1])
+
+
+async def create_problem(
+    *,
+    caller: Caller,
+    title: str,
+    description: str | None = None,
+    service_ids: Sequence[str] = (),
+    incident_ids: Sequence[str] = (),
+    classification: Classification = Classification.INTERNAL,
+    force: bool = False,
+) -> ProblemResult:
+    """Open a problem, with the services it concerns and the incidents it explains.
+
+    A likely duplicate of an active problem (services shared, title alike) is refused with
+    DUPLICATE naming the candidates, unless `force`. The services of the incidents given
+    count among the problem's services.
+    """
+    clean_title = validation.title(title)
+    text = _text(description, field="description")
+    _require_clearance(caller, classification)
+    services = await _service_keys(caller.tenant_id, service_ids)
+    incidents = await _visible_incidents(caller, incident_ids)
+    incident_services = await IncidentService.filter(
+        tenant_id=caller.tenant_id, incident_id__in=[i.id for i in incidents]
+    ).values_list("service_id", flat=True)
+    services = list(dict.fromkeys([*services, *(uuid.UUID(str(s)) for s in incident_services)]))
+    if not force:
+        candidates = await duplicates_of(
+            caller=caller, title=clean_title, service_ids=[str(s) for s in services]
+        )
+        if candidates:
+            listed = ", ".join(f"{p.reference} {p.title!r}" for p, _ in candidates[:5])
+            raise Duplicate(
+                f"this looks like an active problem: {listed}; pass force: true to open it anyway",
+                candidates=[p.id for p, _ in candidates],
+                field="title",
+            )
+    for _ in range(RACE_RETRIES):
+        now = utcnow()
+        try:
+            async with in_transaction():
+                latest = (
+                    await Problem.filter(tenant_id=caller.tenant_id).order_by("-number").first()
+                )
+                row = await Problem.create(
+                    id=uuid.uuid4(),
+                    tenant_id=caller.tenant_id,
+                    number=(latest.number if latest else 0) + 1,
+                    title=clean_title,
+                    description=text,
+                    classification=classification,
+                    created_by=caller.actor,
+                    created_at=now,
+                    updated_at=now,
+                    last_incident_at=now if incidents else None,
+                )
+                await ProblemService.bulk_create(
+                    [
+                        ProblemService(tenant_id=caller.tenant_id, problem_id=row.id, service_id=s)
+                        for s in services
+                    ]
+                )
+                events = await timeline.append(
+                    Problem,
+                    row,
+                    RECORD,
+                    [
+                        (
+                            ProblemEvent.CREATED,
+                            {
+                                "title": clean_title,
+                                "services": [str(s) for s in services],
+                                "classification": classification.value,
+                            },
+                        )
+                    ],
+                    actor=caller.actor,
+                    now=now,
+                )
+                await audit.record(
+                    tenant_id=caller.tenant_id,
+                    action="problem.create",
+                    target=str(row.id),
+                    changes={"reference": f"PRB-{row.number}", "title": clean_title},
+                )
+        except IntegrityError:
+            continue  # another problem took the number: take the next
+        break
+    else:
+        raise Conflict("problems are being opened too fast; retry")
+    view = ProblemView.of(row)
+    for incident in incidents:
+        await link_incident(caller=caller, problem_id=view.id, incident_id=incident.id)
+    return ProblemResult(await get_problem(caller=caller, problem_id=view.id), events)
+
+
+async def get_problem(*, caller: Caller, problem_id: str, field: str = "id") -> ProblemView:
+    key = parse_uuid(problem_id)
+    row = await Problem.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
+    if row is None or not reaches(caller.clearance, row.classification):
+        raise NotFound(f"no problem with id {problem_id!r}", field=field)
+    return ProblemView.of(row)
+
+
+Decide = Callable[[Problem, datetime], list[tuple[str, Mapping[str, Any]]]]
+
+
+async def _apply(
+    *,
+    caller: Caller,
+    problem_id: str,
+    decide: Decide,
+    action: str,
+    fields: Sequence[str],
+    version: int | None = None,
+) -> ProblemResult:
+    """Load, decide, write the row's `fields`, events and audit record; retry lost races."""
+    for _ in range(RACE_RETRIES):
+        key = parse_uuid(problem_id)
+        row = await Problem.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
+        if row is None or not reaches(caller.clearance, row.classification):
+            raise NotFound(f"no problem with id {problem_id!r}", field="id")
+        if version is not None and row.version != version:
+            raise Conflict(
+                f"problem is at version {row.version}, not {version}; reload and retry",
+                field="version",
+            )
+        now = utcnow()
+        new = decide(row, now)
+        if not new:
+            return ProblemResult(ProblemView.of(row), [])
+        row.updated_at, row.version = now, row.version + 1
+        changes = {name: getattr(row, name) for name in (*fields, "updated_at", "version")}
+        try:
+            async with in_transaction():
+                events = await timeline.append(
+                    Problem, row, RECORD, new, actor=caller.actor, now=now, changes=changes
+                )
+                await audit.record(
+                    tenant_id=caller.tenant_id,
+                    action=action,
+                    target=str(row.id),
+                    changes={kind.rsplit(".", 2)[-2]: data for kind, data in new},
+                )
+        except writer.LostRace:
+            continue
+        return ProblemResult(ProblemView.of(row), events)
+    raise Conflict("the problem is changing too fast; retry", field="id")
+
+
+async def transition_problem(
+    *,
+    caller: Caller,
+    problem_id: str,
+    to: ProblemStatus,
+    stability_window: timedelta,
+    root_cause: str | None = None,
+    evidence: str | None = None,
+    version: int | None = None,
+) -> ProblemResult:
+    """Move the problem along its lifecycle. RESOLVED needs `evidence` (what shows it is
+    fixed); CLOSED waits out the stability window."""
+    cause = _text(root_cause, field="rootCause")
+    proof = _text(evidence, field="evidence")
+
+    def decide(row: Problem, now: datetime) -> list[tuple[str, Mapping[str, Any]]]:
+        current = row.status
+        if not lifecycle.can_transition(current, to):
+            allowed = ", ".join(s.value for s in lifecycle.allowed_targets(current)) or "none"
+            raise InvalidTransition(
+                f"a {current.value} problem cannot become {to.value} (allowed: {allowed})",
+                field="to",
+            )
+        if to is ProblemStatus.RESOLVED:
+            if proof is None:
+                raise ValidationFailed(
+                    "resolving a problem needs evidence that it is fixed", field="evidence"
+                )
+            row.resolution_evidence, row.resolved_at = proof, now
+            if cause is not None:
+                row.root_cause = cause
+        if to is ProblemStatus.CLOSED:
+            assert row.resolved_at is not None
+            ready = lifecycle.closable_at(row.resolved_at, row.last_incident_at, stability_window)
+            if now < ready:
+                raise InvalidTransition(
+                    f"the problem may close at {ready.isoformat()}, after a stability window of "
+                    f"{stability_window} with no new incident",
+                    field="to",
+                )
+            row.closed_at = now
+        if to is ProblemStatus.UNDER_INVESTIGATION and current is ProblemStatus.RESOLVED:
+            row.resolved_at = None
+        row.status = to
+        data: dict[str, Any] = {"from": current.value, "to": to.value}
+        if to is ProblemStatus.RESOLVED:
+            data["evidence"] = proof
+        return [(ProblemEvent.STATE_CHANGE, data)]
+
+    return await _apply(
+        caller=caller,
+        problem_id=problem_id,
+        decide=decide,
+        action="problem.update",
+        fields=("status", "resolution_evidence", "resolved_at", "root_cause", "closed_at"),
+        version=version,
+    )
+
+
+async def record_workaround(
+    *, caller: Caller, problem_id: str, workaround: str, version: int | None = None
+) -> ProblemResult:
+    """Record how to live with the problem until it is fixed: it becomes a KNOWN_ERROR."""
+    text = _text(workaround, field="workaround")
+    if text is None:
+        raise ValidationFailed("workaround must not be empty", field="workaround")
+
+    def decide(row: Problem, now: datetime) -> list[tuple[str, Mapping[str, Any]]]:
+        if row.status not in lifecycle.WORKAROUND_FROM:
+            raise InvalidTransition(f"a {row.status.value} problem takes no workaround", field="id")
+        if row.workaround == text and row.status is ProblemStatus.KNOWN_ERROR:
+            return []
+        before = row.status
+        row.workaround, row.known_error, row.status = text, True, ProblemStatus.KNOWN_ERROR
+        return [
+            (
+                ProblemEvent.WORKAROUND,
+                {"workaround": text, "from": before.value, "to": ProblemStatus.KNOWN_ERROR.value},
+            )
+        ]
+
+    return await _apply(
+        caller=caller,
+        problem_id=problem_id,
+        decide=decide,
+        action="problem.update",
+        fields=("workaround", "known_error", "status"),
+        version=version,
+    )
+
+
+async def link_incident(*, caller: Caller, problem_id: str, incident_id: str) -> ProblemResult:
+    """Link an incident the problem explains: an event on both timelines, one transaction."""
+    return await _link(caller=caller, problem_id=problem_id, incident_id=incident_id, linked=True)
+
+
+async def unlink_incident(*, caller: Caller, problem_id: str, incident_id: str) -> ProblemResult:
+    return await _link(caller=caller, problem_id=problem_id, incident_id=incident_id, linked=False)
+
+
+async def _link(
+    *, caller: Caller, problem_id: str, incident_id: str, linked: bool
+) -> ProblemResult:
+    problem = await get_problem(caller=caller, problem_id=problem_id, field="problemId")
+    incident = (await _visible_incidents(caller, [incident_id], field="incidentId"))[0]
+    if problem.status is ProblemStatus.CLOSED:
+        raise InvalidTransition("a CLOSED problem takes no new links", field="problemId")
+    exists = await ProblemIncident.exists(problem_id=problem.id, incident_id=incident.id)
+    if exists == linked:
+        return ProblemResult(problem, [])
+    written: list[RecordEventView] = []
+
+    async def problem_side(_: IncidentSnapshot) -> None:
+        now = utcnow()
+        row = await Problem.get(id=problem.id)
+        changes: dict[str, Any] = {"updated_at": now}
+        if linked:
+            await ProblemIncident.create(
+                tenant_id=caller.tenant_id,
+                problem_id=row.id,
+                incident_id=incident.id,
+                linked_at=now,
+            )
+            changes["last_incident_at"] = now
+        else:
+            await ProblemIncident.filter(problem_id=row.id, incident_id=incident.id).delete()
+        kind = ProblemEvent.INCIDENT_LINKED if linked else ProblemEvent.INCIDENT_UNLINKED
+        data = {"incident": incident.id, "reference": f"INC-{incident.number}"}
+        written.extend(
+            await timeline.append(
+                Problem, row, RECORD, [(kind, data)], actor=caller.actor, now=now, changes=changes
+            )
+        )
+        await audit.record(
+            tenant_id=caller.tenant_id,
+            action="problem.link" if linked else "problem.unlink",
+            target=str(row.id),
+            changes={"incident": incident.id},
+        )
+
+    try:
+        await incident_commands.link_record(
+            caller=caller,
+            incident_id=incident.id,
+            record={
+                "record": RECORD,
+                "id": GLOBAL_PREFIX + uuid.UUID(problem.id).hex,
+                "reference": problem.reference,
+            },
+            linked=linked,
+            also=problem_side,
+        )
+    except (writer.LostRace, IntegrityError):
+        raise Conflict(
+            "the problem changed while it was linked; retry", field="problemId"
+        ) from None
+    return ProblemResult(await get_problem(caller=caller, problem_id=problem.id), written)

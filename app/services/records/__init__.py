@@ -1,0 +1,1 @@
+"""What the records around the incident (problems, changes, articles) share: their timeline."""
