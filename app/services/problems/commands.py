@@ -13,12 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
-
-from app.core.clock import utcnow
 from app.core.ids import parse_uuid
-from app.errors import Conflict, Duplicate, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from app.errors import Duplicate, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
     Classification,
     IncidentService,
@@ -28,21 +24,16 @@ from app.models import (
     ProblemStatus,
     Service,
 )
-from app.services import writer
-from app.services.access import audit
 from app.services.access.caller import Caller
-from app.services.access.classification import incident_visible, reaches
-from app.services.incidents import commands as incident_commands
+from app.services.access.classification import reaches
 from app.services.incidents import validation
-from app.services.incidents.snapshot import IncidentSnapshot, get_incident
 from app.services.problems import lifecycle, similarity
-from app.services.records import timeline
+from app.services.records import commands as records
 from app.services.records.timeline import RecordEventView
 
 RECORD = "problem"
 # A problem's global id is this prefix and its UUID's hex, as the API shows it.
 GLOBAL_PREFIX = "prb_"
-RACE_RETRIES = 20
 SERVICES_MAX = 50
 TEXT_MAX = 20_000
 
@@ -117,14 +108,6 @@ def _text(value: str | None, *, field: str) -> str | None:
     return text
 
 
-def _require_clearance(caller: Caller, classification: Classification) -> None:
-    if not reaches(caller.clearance, classification):
-        raise Forbidden(
-            f"your clearance ({caller.clearance.value}) does not reach {classification.value}",
-            field="classification",
-        )
-
-
 async def _service_keys(tenant_id: str, service_ids: Sequence[str]) -> list[uuid.UUID]:
     if len(service_ids) > SERVICES_MAX:
         raise ValidationFailed(f"at most {SERVICES_MAX} services", field="serviceIds")
@@ -139,20 +122,6 @@ async def _service_keys(tenant_id: str, service_ids: Sequence[str]) -> list[uuid
         if key is None or str(key) not in known:
             raise NotFound(f"no service with id {given!r}", field="serviceIds")
     return [k for k in keys if k is not None]
-
-
-async def _visible_incidents(
-    caller: Caller, incident_ids: Sequence[str], *, field: str = "incidentIds"
-) -> list[IncidentSnapshot]:
-    found = []
-    for incident_id in dict.fromkeys(incident_ids):
-        try:
-            found.append(await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id))
-        except NotFound:
-            raise NotFound(f"no incident with id {incident_id!r}", field=field) from None
-        if not incident_visible(caller.clearance, found[-1].classification):
-            raise NotFound(f"no incident with id {incident_id!r}", field=field)
-    return found
 
 
 async def duplicates_of(
@@ -199,9 +168,9 @@ async def create_problem(
     """
     clean_title = validation.title(title)
     text = _text(description, field="description")
-    _require_clearance(caller, classification)
+    records.require_clearance(caller, classification)
     services = await _service_keys(caller.tenant_id, service_ids)
-    incidents = await _visible_incidents(caller, incident_ids)
+    incidents = await records.visible_incidents(caller, incident_ids, field="incidentIds")
     incident_services = await IncidentService.filter(
         tenant_id=caller.tenant_id, incident_id__in=[i.id for i in incidents]
     ).values_list("service_id", flat=True)
@@ -217,59 +186,28 @@ async def create_problem(
                 candidates=[p.id for p, _ in candidates],
                 field="title",
             )
-    for _ in range(RACE_RETRIES):
-        now = utcnow()
-        try:
-            async with in_transaction():
-                latest = (
-                    await Problem.filter(tenant_id=caller.tenant_id).order_by("-number").first()
-                )
-                row = await Problem.create(
-                    id=uuid.uuid4(),
-                    tenant_id=caller.tenant_id,
-                    number=(latest.number if latest else 0) + 1,
-                    title=clean_title,
-                    description=text,
-                    classification=classification,
-                    created_by=caller.actor,
-                    created_at=now,
-                    updated_at=now,
-                    last_incident_at=now if incidents else None,
-                )
-                await ProblemService.bulk_create(
-                    [
-                        ProblemService(tenant_id=caller.tenant_id, problem_id=row.id, service_id=s)
-                        for s in services
-                    ]
-                )
-                events = await timeline.append(
-                    Problem,
-                    row,
-                    RECORD,
-                    [
-                        (
-                            ProblemEvent.CREATED,
-                            {
-                                "title": clean_title,
-                                "services": [str(s) for s in services],
-                                "classification": classification.value,
-                            },
-                        )
-                    ],
-                    actor=caller.actor,
-                    now=now,
-                )
-                await audit.record(
-                    tenant_id=caller.tenant_id,
-                    action="problem.create",
-                    target=str(row.id),
-                    changes={"reference": f"PRB-{row.number}", "title": clean_title},
-                )
-        except IntegrityError:
-            continue  # another problem took the number: take the next
-        break
-    else:
-        raise Conflict("problems are being opened too fast; retry")
+    row, events = await records.create_numbered(
+        Problem,
+        caller,
+        record_type=RECORD,
+        values={
+            "title": clean_title,
+            "description": text,
+            "classification": classification,
+            "created_by": caller.actor,
+        },
+        event=(
+            ProblemEvent.CREATED,
+            {
+                "title": clean_title,
+                "services": [str(s) for s in services],
+                "classification": classification.value,
+            },
+        ),
+        action="problem.create",
+        prefix="PRB",
+        also=lambda row: _add_services(caller.tenant_id, row, services),
+    )
     view = ProblemView.of(row)
     for incident in incidents:
         await link_incident(caller=caller, problem_id=view.id, incident_id=incident.id)
@@ -277,57 +215,35 @@ async def create_problem(
 
 
 async def get_problem(*, caller: Caller, problem_id: str, field: str = "id") -> ProblemView:
-    key = parse_uuid(problem_id)
-    row = await Problem.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
-    if row is None or not reaches(caller.clearance, row.classification):
-        raise NotFound(f"no problem with id {problem_id!r}", field=field)
-    return ProblemView.of(row)
+    return ProblemView.of(await records.load(Problem, caller, problem_id, noun=RECORD, field=field))
 
 
-Decide = Callable[[Problem, datetime], list[tuple[str, Mapping[str, Any]]]]
+async def _add_services(tenant_id: str, row: Problem, services: Sequence[uuid.UUID]) -> None:
+    await ProblemService.bulk_create(
+        [ProblemService(tenant_id=tenant_id, problem_id=row.id, service_id=s) for s in services]
+    )
 
 
 async def _apply(
     *,
     caller: Caller,
     problem_id: str,
-    decide: Decide,
+    decide: Callable[[Problem, datetime], records.NewEvents],
     action: str,
     fields: Sequence[str],
     version: int | None = None,
 ) -> ProblemResult:
-    """Load, decide, write the row's `fields`, events and audit record; retry lost races."""
-    for _ in range(RACE_RETRIES):
-        key = parse_uuid(problem_id)
-        row = await Problem.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
-        if row is None or not reaches(caller.clearance, row.classification):
-            raise NotFound(f"no problem with id {problem_id!r}", field="id")
-        if version is not None and row.version != version:
-            raise Conflict(
-                f"problem is at version {row.version}, not {version}; reload and retry",
-                field="version",
-            )
-        now = utcnow()
-        new = decide(row, now)
-        if not new:
-            return ProblemResult(ProblemView.of(row), [])
-        row.updated_at, row.version = now, row.version + 1
-        changes = {name: getattr(row, name) for name in (*fields, "updated_at", "version")}
-        try:
-            async with in_transaction():
-                events = await timeline.append(
-                    Problem, row, RECORD, new, actor=caller.actor, now=now, changes=changes
-                )
-                await audit.record(
-                    tenant_id=caller.tenant_id,
-                    action=action,
-                    target=str(row.id),
-                    changes={kind.rsplit(".", 2)[-2]: data for kind, data in new},
-                )
-        except writer.LostRace:
-            continue
-        return ProblemResult(ProblemView.of(row), events)
-    raise Conflict("the problem is changing too fast; retry", field="id")
+    row, events = await records.apply(
+        Problem,
+        caller,
+        problem_id,
+        record_type=RECORD,
+        decide=decide,
+        action=action,
+        fields=fields,
+        version=version,
+    )
+    return ProblemResult(ProblemView.of(row), events)
 
 
 async def transition_problem(
@@ -433,57 +349,38 @@ async def unlink_incident(*, caller: Caller, problem_id: str, incident_id: str) 
 async def _link(
     *, caller: Caller, problem_id: str, incident_id: str, linked: bool
 ) -> ProblemResult:
-    problem = await get_problem(caller=caller, problem_id=problem_id, field="problemId")
-    incident = (await _visible_incidents(caller, [incident_id], field="incidentId"))[0]
+    row = await records.load(Problem, caller, problem_id, noun=RECORD, field="problemId")
+    problem = ProblemView.of(row)
+    incident = (await records.visible_incidents(caller, [incident_id], field="incidentId"))[0]
     if problem.status is ProblemStatus.CLOSED:
         raise InvalidTransition("a CLOSED problem takes no new links", field="problemId")
-    exists = await ProblemIncident.exists(problem_id=problem.id, incident_id=incident.id)
-    if exists == linked:
+    if await ProblemIncident.exists(problem_id=row.id, incident_id=incident.id) == linked:
         return ProblemResult(problem, [])
-    written: list[RecordEventView] = []
 
-    async def problem_side(_: IncidentSnapshot) -> None:
-        now = utcnow()
-        row = await Problem.get(id=problem.id)
-        changes: dict[str, Any] = {"updated_at": now}
-        if linked:
-            await ProblemIncident.create(
-                tenant_id=caller.tenant_id,
-                problem_id=row.id,
-                incident_id=incident.id,
-                linked_at=now,
-            )
-            changes["last_incident_at"] = now
-        else:
-            await ProblemIncident.filter(problem_id=row.id, incident_id=incident.id).delete()
-        kind = ProblemEvent.INCIDENT_LINKED if linked else ProblemEvent.INCIDENT_UNLINKED
-        data = {"incident": incident.id, "reference": f"INC-{incident.number}"}
-        written.extend(
-            await timeline.append(
-                Problem, row, RECORD, [(kind, data)], actor=caller.actor, now=now, changes=changes
-            )
-        )
-        await audit.record(
+    async def write_link(current: Problem, now: datetime) -> dict[str, Any]:
+        if not linked:
+            await ProblemIncident.filter(problem_id=current.id, incident_id=incident.id).delete()
+            return {}
+        await ProblemIncident.create(
             tenant_id=caller.tenant_id,
-            action="problem.link" if linked else "problem.unlink",
-            target=str(row.id),
-            changes={"incident": incident.id},
-        )
-
-    try:
-        await incident_commands.link_record(
-            caller=caller,
+            problem_id=current.id,
             incident_id=incident.id,
-            record={
-                "record": RECORD,
-                "id": GLOBAL_PREFIX + uuid.UUID(problem.id).hex,
-                "reference": problem.reference,
-            },
-            linked=linked,
-            also=problem_side,
+            linked_at=now,
         )
-    except (writer.LostRace, IntegrityError):
-        raise Conflict(
-            "the problem changed while it was linked; retry", field="problemId"
-        ) from None
-    return ProblemResult(await get_problem(caller=caller, problem_id=problem.id), written)
+        return {"last_incident_at": now}
+
+    kind = ProblemEvent.INCIDENT_LINKED if linked else ProblemEvent.INCIDENT_UNLINKED
+    events = await records.link_incident(
+        Problem,
+        caller,
+        row,
+        incident,
+        record_type=RECORD,
+        global_id=GLOBAL_PREFIX + uuid.UUID(problem.id).hex,
+        reference=problem.reference,
+        linked=linked,
+        event=(kind, {"incident": incident.id, "reference": f"INC-{incident.number}"}),
+        write_link=write_link,
+        action="problem.link" if linked else "problem.unlink",
+    )
+    return ProblemResult(await get_problem(caller=caller, problem_id=problem.id), events)
