@@ -21,6 +21,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     # A new record that looks like an existing one (a problem): the candidates are named.
     DUPLICATE = "DUPLICATE"
+    # The same person on both sides of a rule that needs two (approving your own change).
+    SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
     # GraphQL errors (extensions.code), never in a payload: a document over the cost limit,
     # and a subscription push over the size limit.
     QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
@@ -78,6 +80,10 @@ class Conflict(DomainError):
 
 class Forbidden(DomainError):
     code = ErrorCode.FORBIDDEN
+
+
+class SeparationOfDuties(DomainError):
+    code = ErrorCode.SEPARATION_OF_DUTIES
 
 
 class Duplicate(DomainError):

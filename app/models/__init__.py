@@ -11,6 +11,15 @@ from app.models.alert import (
 )
 from app.models.audit import AuditRecord
 from app.models.catalog import IncidentService, Service, ServiceDependency, ServiceTier
+from app.models.change import (
+    Change,
+    ChangeLink,
+    ChangeRelation,
+    ChangeService,
+    ChangeStatus,
+    ChangeType,
+    Risk,
+)
 from app.models.classification import Classification
 from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
 from app.models.itsm import (
@@ -59,7 +68,14 @@ __all__ = [
     "Service",
     "ServiceDependency",
     "ServiceTier",
+    "Change",
+    "ChangeLink",
+    "ChangeRelation",
+    "ChangeService",
+    "ChangeStatus",
+    "ChangeType",
     "Classification",
+    "Risk",
     "Impact",
     "InboundDelivery",
     "Incident",

@@ -11,6 +11,7 @@ from app.resolvers.incident import visible_incident
 from app.schema.alert import ALERT_PREFIX, Alert
 from app.schema.authorization import authorize, read_alerts
 from app.schema.catalog import SERVICE_PREFIX, Service
+from app.schema.change import CHANGE_PREFIX, Change
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.context import Context
 from app.schema.incident import Incident
@@ -51,6 +52,10 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         team = await info.context.loaders.team.load(key)
         return Team.of(team) if team else None
+    key = from_global_id(CHANGE_PREFIX, id)
+    if key is not None:
+        change = await info.context.loaders.change.load(key)
+        return Change.of(change) if change else None
     key = from_global_id(PROBLEM_PREFIX, id)
     if key is not None:
         problem = await info.context.loaders.problem.load(key)

@@ -18,6 +18,7 @@ from app.resolvers import alert as alert_resolvers
 from app.resolvers import audit as audit_resolvers
 from app.resolvers import board as board_resolvers
 from app.resolvers import catalog as catalog_resolvers
+from app.resolvers import change as change_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import node as node_resolvers
@@ -39,6 +40,7 @@ from app.schema.alert import (
 from app.schema.audit import AuditRecordConnection
 from app.schema.board import StatusBoard
 from app.schema.catalog import ServiceConnection, ServicePayload
+from app.schema.change import ChangeConnection, ChangePayload
 from app.schema.common import Node
 from app.schema.cost import CostLimit, QueryCost
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
@@ -129,6 +131,9 @@ class Query:
     )
     teams: TeamConnection = strawberry.field(
         resolver=people_resolvers.teams, description="This tenant's teams by name."
+    )
+    changes: ChangeConnection = strawberry.field(
+        resolver=change_resolvers.changes, description="Changes you may see, newest first."
     )
     problems: ProblemConnection = strawberry.field(
         resolver=problem_resolvers.problems,
@@ -259,6 +264,29 @@ class Mutation:
     remove_team_member: TeamPayload = strawberry.mutation(
         resolver=people_resolvers.remove_team_member,
         description="Take a user off a team. ADMIN only.",
+    )
+    request_change: ChangePayload = strawberry.mutation(
+        resolver=change_resolvers.request_change,
+        description="Request a change (STANDARD ones are pre-approved); conflicting planned "
+        "windows on its services are reported in `conflicts`.",
+    )
+    approve_change: ChangePayload = strawberry.mutation(
+        resolver=change_resolvers.approve_change,
+        description="Approve a change: INCIDENT_MANAGER and up, never whoever requested it "
+        "(SEPARATION_OF_DUTIES). EMERGENCY changes are approved afterwards too.",
+    )
+    reject_change: ChangePayload = strawberry.mutation(
+        resolver=change_resolvers.reject_change,
+        description="Reject a requested change, saying why; never your own.",
+    )
+    transition_change: ChangePayload = strawberry.mutation(
+        resolver=change_resolvers.transition_change,
+        description="Move a change along its lifecycle (see allowedTransitions).",
+    )
+    link_change: ChangePayload = strawberry.mutation(
+        resolver=change_resolvers.link_change,
+        description="Link a change to an incident or problem it FIXES (once approved, or "
+        "EMERGENCY) or that was CAUSED_BY it; an event on both timelines.",
     )
     create_problem: CreateProblemPayload = strawberry.mutation(
         resolver=problem_resolvers.create_problem,

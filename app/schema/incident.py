@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from app.schema.alert import AlertConnection
     from app.schema.board import StatusBoard
     from app.schema.catalog import Service
+    from app.schema.change import Change
     from app.schema.problem import Problem
 
 
@@ -234,6 +235,16 @@ class Incident(Node):
         loaders = self.loaders or info.context.loaders
         keys = await loaders.incident_problems.load(self.snapshot.id)
         return [Problem.of(v) for v in await loaders.problem.load_many(keys) if v is not None]
+
+    @strawberry.field(description="Changes linked to the incident, that you may see.")  # type: ignore[untyped-decorator]
+    async def changes(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Change, strawberry.lazy("app.schema.change")]]:
+        from app.schema.change import Change
+
+        loaders = self.loaders or info.context.loaders
+        keys = await loaders.incident_changes.load(self.snapshot.id)
+        return [Change.of(v) for v in await loaders.change.load_many(keys) if v is not None]
 
     def _assignment_readable(self) -> bool:
         return field_readable(self.clearance, self.snapshot.classification, "assignee")

@@ -24,6 +24,9 @@ from app.services.boards.status_board import Board, Persona, build_incident_boar
 from app.services.catalog import services as catalog
 from app.services.catalog.graph import ServiceHealth
 from app.services.catalog.services import ServiceView
+from app.services.changes import queries as change_queries
+from app.services.changes.commands import ChangeView
+from app.services.changes.queries import LinkView
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.tickets import TicketView, tickets_of
@@ -84,6 +87,23 @@ class Loaders:
     @cached_property
     def record_events(self) -> DataLoader[str, list[RecordEventView]]:
         return DataLoader(self._record_events)
+
+    @cached_property
+    def change(self) -> DataLoader[str, ChangeView | None]:
+        return DataLoader(self._changes)
+
+    @cached_property
+    def change_links(self) -> DataLoader[str, list[LinkView]]:
+        """A change's links to incidents and problems."""
+        return DataLoader(self._change_links)
+
+    @cached_property
+    def incident_changes(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._incident_changes)
+
+    @cached_property
+    def change_services(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._change_services)
 
     @cached_property
     def service(self) -> DataLoader[str, ServiceView | None]:
@@ -223,6 +243,29 @@ class Loaders:
 
     async def _user_teams(self, keys: Sequence[str]) -> list[list[str]]:
         found = await users.memberships_of(user_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _changes(self, keys: Sequence[str]) -> list[ChangeView | None]:
+        found = await change_queries.get_changes(
+            tenant_id=self.tenant_id, change_ids=keys, clearance=self.clearance
+        )
+        return [found.get(k) for k in keys]
+
+    async def _change_links(self, keys: Sequence[str]) -> list[list[LinkView]]:
+        found: dict[str, list[LinkView]] = {k: [] for k in keys}
+        for link in await change_queries.links_of(tenant_id=self.tenant_id, change_ids=keys):
+            found[link.change_id].append(link)
+        return [found[k] for k in keys]
+
+    async def _incident_changes(self, keys: Sequence[str]) -> list[list[str]]:
+        found: dict[str, list[str]] = {k: [] for k in keys}
+        for link in await change_queries.links_of(tenant_id=self.tenant_id, incident_ids=keys):
+            if link.incident_id in found:
+                found[link.incident_id].append(link.change_id)
+        return [found[k] for k in keys]
+
+    async def _change_services(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await change_queries.services_of_changes(change_ids=keys)
         return [found.get(k, []) for k in keys]
 
     async def _problems(self, keys: Sequence[str]) -> list[ProblemView | None]:

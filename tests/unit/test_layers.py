@@ -39,6 +39,7 @@ TYPE_CYCLE = {
     "app.schema.alert",
     "app.schema.board",
     "app.schema.catalog",
+    "app.schema.change",
     "app.schema.incident",
     "app.schema.oncall",
     "app.schema.people",

@@ -39,6 +39,8 @@ class Action(StrEnum):
     PROVISION_PEOPLE = "PROVISION_PEOPLE"  # SCIM 2.0 at /scim/v2: an identity provider's own
     MANAGE_SERVICES = "MANAGE_SERVICES"  # the service catalog: services, owners, dependencies
     MANAGE_PROBLEMS = "MANAGE_PROBLEMS"  # open, move and link problems; record workarounds
+    MANAGE_CHANGES = "MANAGE_CHANGES"  # request, move and link changes
+    APPROVE_CHANGES = "APPROVE_CHANGES"  # approve or reject changes (never your own)
 
 
 _VIEWER = frozenset(
@@ -54,8 +56,9 @@ _RESPONDER = _VIEWER | {
     Action.LINK_ALERTS,
     Action.MERGE_INCIDENTS,
     Action.MANAGE_PROBLEMS,
+    Action.MANAGE_CHANGES,
 }
-_INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY}
+_INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY, Action.APPROVE_CHANGES}
 _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_POLICY,
     Action.MANAGE_TOKENS,

@@ -334,6 +334,25 @@ async def _named(tenant_id: str, name: str, *, now: datetime) -> Service:
 # --- reads ----------------------------------------------------------------------------------
 
 
+async def service_keys(
+    tenant_id: str, service_ids: Sequence[str], *, most: int, field: str = "serviceIds"
+) -> list[uuid.UUID]:
+    """The services named, each a service of the tenant (NOT_FOUND on `field` otherwise)."""
+    if len(service_ids) > most:
+        raise ValidationFailed(f"at most {most} services", field=field)
+    keys = [parse_uuid(s) for s in dict.fromkeys(service_ids)]
+    known = {
+        str(k)
+        for k in await Service.filter(
+            tenant_id=tenant_id, id__in=[k for k in keys if k is not None]
+        ).values_list("id", flat=True)
+    }
+    for given, key in zip(dict.fromkeys(service_ids), keys, strict=True):
+        if key is None or str(key) not in known:
+            raise NotFound(f"no service with id {given!r}", field=field)
+    return [k for k in keys if k is not None]
+
+
 async def get_services(*, tenant_id: str, service_ids: Sequence[str]) -> dict[str, ServiceView]:
     keys = [k for k in (parse_uuid(v) for v in service_ids) if k is not None]
     rows = await Service.filter(tenant_id=tenant_id, id__in=keys) if keys else []

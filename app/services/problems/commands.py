@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.core.ids import parse_uuid
-from app.errors import Duplicate, InvalidTransition, NotFound, ValidationFailed
+from app.errors import Duplicate, InvalidTransition, ValidationFailed
 from app.models import (
     Classification,
     IncidentService,
@@ -22,10 +21,10 @@ from app.models import (
     ProblemIncident,
     ProblemService,
     ProblemStatus,
-    Service,
 )
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
+from app.services.catalog import services as catalog
 from app.services.incidents import validation
 from app.services.problems import lifecycle, similarity
 from app.services.records import commands as records
@@ -108,22 +107,6 @@ def _text(value: str | None, *, field: str) -> str | None:
     return text
 
 
-async def _service_keys(tenant_id: str, service_ids: Sequence[str]) -> list[uuid.UUID]:
-    if len(service_ids) > SERVICES_MAX:
-        raise ValidationFailed(f"at most {SERVICES_MAX} services", field="serviceIds")
-    keys = [parse_uuid(s) for s in dict.fromkeys(service_ids)]
-    known = {
-        str(k)
-        for k in await Service.filter(
-            tenant_id=tenant_id, id__in=[k for k in keys if k is not None]
-        ).values_list("id", flat=True)
-    }
-    for given, key in zip(dict.fromkeys(service_ids), keys, strict=True):
-        if key is None or str(key) not in known:
-            raise NotFound(f"no service with id {given!r}", field="serviceIds")
-    return [k for k in keys if k is not None]
-
-
 async def duplicates_of(
     *, caller: Caller, title: str, service_ids: Sequence[str]
 ) -> list[tuple[ProblemView, float]]:
@@ -169,7 +152,7 @@ async def create_problem(
     clean_title = validation.title(title)
     text = _text(description, field="description")
     records.require_clearance(caller, classification)
-    services = await _service_keys(caller.tenant_id, service_ids)
+    services = await catalog.service_keys(caller.tenant_id, service_ids, most=SERVICES_MAX)
     incidents = await records.visible_incidents(caller, incident_ids, field="incidentIds")
     incident_services = await IncidentService.filter(
         tenant_id=caller.tenant_id, incident_id__in=[i.id for i in incidents]

@@ -1,0 +1,1 @@
+"""Changes to production: requested, approved by someone else, scheduled, implemented."""

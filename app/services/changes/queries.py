@@ -1,0 +1,150 @@
+"""Reading changes: pages with filters, and their links, each for many at once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.expressions import Q
+
+from app.core.ids import parse_uuid
+from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
+from app.core.text import filter_text
+from app.errors import ValidationFailed
+from app.models import (
+    Change,
+    ChangeLink,
+    ChangeService,
+    ChangeStatus,
+    ChangeType,
+    Classification,
+)
+from app.services.access.caller import Caller
+from app.services.access.classification import reaches
+from app.services.changes.commands import ChangeView
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeFilter:
+    status: frozenset[ChangeStatus] | None = None
+    type: frozenset[ChangeType] | None = None
+    text: str | None = None
+    service_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    items: list[tuple[str, ChangeView]]
+    has_next_page: bool
+    has_previous_page: bool
+    total: int = field(default=0)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkView:
+    change_id: str
+    incident_id: str | None
+    problem_id: str | None
+    relation: str
+
+
+def _visible(clearance: Classification) -> list[Classification]:
+    return [c for c in Classification if reaches(clearance, c)]
+
+
+async def list_changes(
+    *,
+    caller: Caller,
+    filter: ChangeFilter | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> ChangePage:
+    """The changes the caller may see, newest first."""
+    size = page_size(first)
+    query = Change.filter(tenant_id=caller.tenant_id, classification__in=_visible(caller.clearance))
+    if filter is not None:
+        query = query.filter(_filter_q(filter)).distinct()
+    total = await query.count()
+    if after is not None:
+        number = decode_key_cursor("change", after)
+        if not number.isdigit():
+            raise ValidationFailed("malformed cursor", field="after")
+        query = query.filter(number__lt=int(number))
+    rows = await query.order_by("-number").limit(size + 1)
+    items = [(encode_key_cursor("change", str(r.number)), ChangeView.of(r)) for r in rows[:size]]
+    return ChangePage(
+        items, has_next_page=len(rows) > size, has_previous_page=after is not None, total=total
+    )
+
+
+def _filter_q(filter: ChangeFilter) -> Q:
+    q = Q()
+    if filter.status is not None:
+        q &= Q(status__in=list(filter.status))
+    if filter.type is not None:
+        q &= Q(type__in=list(filter.type))
+    if filter.text is not None:
+        text = filter_text(filter.text)
+        if text:
+            q &= Q(title__icontains=text) | Q(description__icontains=text)
+    if filter.service_id is not None:
+        key = parse_uuid(filter.service_id)
+        q &= Q(service_links__service_id=key) if key is not None else Q(id=None)
+    return q
+
+
+async def get_changes(
+    *, tenant_id: str, change_ids: Sequence[str], clearance: Classification
+) -> dict[str, ChangeView]:
+    keys = [k for k in (parse_uuid(c) for c in change_ids) if k is not None]
+    rows = (
+        await Change.filter(
+            tenant_id=tenant_id, id__in=keys, classification__in=_visible(clearance)
+        )
+        if keys
+        else []
+    )
+    return {str(r.id): ChangeView.of(r) for r in rows}
+
+
+async def links_of(
+    *, tenant_id: str, change_ids: Sequence[str] = (), incident_ids: Sequence[str] = (),
+    problem_ids: Sequence[str] = (),
+) -> list[LinkView]:  # fmt: skip
+    """The links of these changes, or to these incidents or problems, oldest first."""
+
+    def keys(ids: Sequence[str]) -> list[Any]:
+        return [k for k in (parse_uuid(i) for i in ids) if k is not None]
+
+    wanted = [
+        Q(change_id__in=keys(change_ids)),
+        Q(incident_id__in=keys(incident_ids)),
+        Q(problem_id__in=keys(problem_ids)),
+    ]
+    given = [
+        q for q, ids in zip(wanted, (change_ids, incident_ids, problem_ids), strict=True) if ids
+    ]
+    if not given:
+        return []
+    q = Q(*given, join_type=Q.OR)
+    rows = await ChangeLink.filter(q, tenant_id=tenant_id).order_by("linked_at", "id")
+    return [
+        LinkView(
+            change_id=str(r.change_id),
+            incident_id=str(r.incident_id) if r.incident_id else None,
+            problem_id=str(r.problem_id) if r.problem_id else None,
+            relation=r.relation.value,
+        )
+        for r in rows
+    ]
+
+
+async def services_of_changes(*, change_ids: Sequence[str]) -> dict[str, list[str]]:
+    rows = await ChangeService.filter(change_id__in=list(change_ids)).values(
+        "change_id", "service_id"
+    )
+    found: dict[str, list[str]] = {c: [] for c in change_ids}
+    for row in rows:
+        found.setdefault(str(row["change_id"]), []).append(str(row["service_id"]))
+    return found
