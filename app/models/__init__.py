@@ -31,6 +31,13 @@ from app.models.itsm import (
     SyncJobKind,
     SyncState,
 )
+from app.models.knowledge import (
+    ArticleKind,
+    ArticleLink,
+    ArticleStatus,
+    ArticleVersion,
+    KnowledgeArticle,
+)
 from app.models.outbox import OutboxMessage
 from app.models.people import (
     EscalationTier,
@@ -63,7 +70,12 @@ __all__ = [
     "CorrelationRule",
     "Lease",
     "ApiToken",
+    "ArticleKind",
+    "ArticleLink",
+    "ArticleStatus",
+    "ArticleVersion",
     "AuditRecord",
+    "KnowledgeArticle",
     "IncidentService",
     "Service",
     "ServiceDependency",

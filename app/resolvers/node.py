@@ -15,6 +15,7 @@ from app.schema.change import CHANGE_PREFIX, Change
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
 from app.schema.context import Context
 from app.schema.incident import Incident
+from app.schema.knowledge import ARTICLE_PREFIX, KnowledgeArticle
 from app.schema.oncall import ROTATION_PREFIX, Rotation
 from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
 from app.schema.problem import PROBLEM_PREFIX, Problem
@@ -52,6 +53,10 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         team = await info.context.loaders.team.load(key)
         return Team.of(team) if team else None
+    key = from_global_id(ARTICLE_PREFIX, id)
+    if key is not None:
+        article = await info.context.loaders.article.load(key)
+        return KnowledgeArticle.of(article) if article else None
     key = from_global_id(CHANGE_PREFIX, id)
     if key is not None:
         change = await info.context.loaders.change.load(key)

@@ -142,6 +142,7 @@ async def record_workaround(
             caller=caller,
             problem_id=problem_key(input.id),
             workaround=input.workaround,
+            article_title=input.article_title,
             version=input.version,
         ),
     )

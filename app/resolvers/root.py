@@ -21,6 +21,7 @@ from app.resolvers import catalog as catalog_resolvers
 from app.resolvers import change as change_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
+from app.resolvers import knowledge as knowledge_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import oncall as oncall_resolvers
 from app.resolvers import people as people_resolvers
@@ -52,6 +53,7 @@ from app.schema.incident import (
     MergeIncidentsPayload,
 )
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
+from app.schema.knowledge import ArticlePayload, KnowledgeArticleConnection
 from app.schema.oncall import OnCallShift, OverridePayload, RotationPayload
 from app.schema.people import (
     Team,
@@ -131,6 +133,11 @@ class Query:
     )
     teams: TeamConnection = strawberry.field(
         resolver=people_resolvers.teams, description="This tenant's teams by name."
+    )
+    knowledge_articles: KnowledgeArticleConnection = strawberry.field(
+        resolver=knowledge_resolvers.knowledge_articles,
+        description="Knowledge articles you may see. With filter.text: a ranked full-text "
+        "search of published articles, with highlights; without: newest first.",
     )
     changes: ChangeConnection = strawberry.field(
         resolver=change_resolvers.changes, description="Changes you may see, newest first."
@@ -264,6 +271,32 @@ class Mutation:
     remove_team_member: TeamPayload = strawberry.mutation(
         resolver=people_resolvers.remove_team_member,
         description="Take a user off a team. ADMIN only.",
+    )
+    create_article: ArticlePayload = strawberry.mutation(
+        resolver=knowledge_resolvers.create_article,
+        description="Write a draft article (from an incident only once it is resolved).",
+    )
+    update_article: ArticlePayload = strawberry.mutation(
+        resolver=knowledge_resolvers.update_article,
+        description="Edit the working copy; a published article gets a new draft, its "
+        "published version stays until the next publish.",
+    )
+    submit_article: ArticlePayload = strawberry.mutation(
+        resolver=knowledge_resolvers.submit_article,
+        description="Send a draft for review.",
+    )
+    publish_article: ArticlePayload = strawberry.mutation(
+        resolver=knowledge_resolvers.publish_article,
+        description="Publish the article in review as its next version; never by whoever "
+        "wrote the draft (SEPARATION_OF_DUTIES).",
+    )
+    retire_article: ArticlePayload = strawberry.mutation(
+        resolver=knowledge_resolvers.retire_article,
+        description="Retire an article: search no longer finds it.",
+    )
+    link_article: ArticlePayload = strawberry.mutation(
+        resolver=knowledge_resolvers.link_article,
+        description="Link an article to an incident or problem (an event on both timelines).",
     )
     request_change: ChangePayload = strawberry.mutation(
         resolver=change_resolvers.request_change,

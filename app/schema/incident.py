@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from app.schema.board import StatusBoard
     from app.schema.catalog import Service
     from app.schema.change import Change
+    from app.schema.knowledge import KnowledgeArticle
     from app.schema.problem import Problem
 
 
@@ -245,6 +246,17 @@ class Incident(Node):
         loaders = self.loaders or info.context.loaders
         keys = await loaders.incident_changes.load(self.snapshot.id)
         return [Change.of(v) for v in await loaders.change.load_many(keys) if v is not None]
+
+    @strawberry.field(description="Knowledge articles linked to it, that you may see.")  # type: ignore[untyped-decorator]
+    async def knowledge_articles(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[KnowledgeArticle, strawberry.lazy("app.schema.knowledge")]]:
+        from app.schema.knowledge import KnowledgeArticle
+
+        loaders = self.loaders or info.context.loaders
+        keys = await loaders.incident_articles.load(self.snapshot.id)
+        views = await loaders.article.load_many(keys)
+        return [KnowledgeArticle.of(v) for v in views if v is not None]
 
     def _assignment_readable(self) -> bool:
         return field_readable(self.clearance, self.snapshot.classification, "assignee")

@@ -30,6 +30,9 @@ from app.services.changes.queries import LinkView
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.tickets import TicketView, tickets_of
+from app.services.knowledge import search as knowledge
+from app.services.knowledge.commands import ArticleView
+from app.services.knowledge.search import VersionView
 from app.services.people import oncall, teams, users
 from app.services.people.oncall import OnCall, RotationView
 from app.services.people.teams import MemberView, TeamView
@@ -104,6 +107,22 @@ class Loaders:
     @cached_property
     def change_services(self) -> DataLoader[str, list[str]]:
         return DataLoader(self._change_services)
+
+    @cached_property
+    def article(self) -> DataLoader[str, ArticleView | None]:
+        return DataLoader(self._articles)
+
+    @cached_property
+    def article_versions(self) -> DataLoader[str, list[VersionView]]:
+        return DataLoader(self._article_versions)
+
+    @cached_property
+    def incident_articles(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._incident_articles)
+
+    @cached_property
+    def problem_articles(self) -> DataLoader[str, list[str]]:
+        return DataLoader(self._problem_articles)
 
     @cached_property
     def service(self) -> DataLoader[str, ServiceView | None]:
@@ -243,6 +262,24 @@ class Loaders:
 
     async def _user_teams(self, keys: Sequence[str]) -> list[list[str]]:
         found = await users.memberships_of(user_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _articles(self, keys: Sequence[str]) -> list[ArticleView | None]:
+        found = await knowledge.get_articles(
+            tenant_id=self.tenant_id, article_ids=keys, clearance=self.clearance
+        )
+        return [found.get(k) for k in keys]
+
+    async def _article_versions(self, keys: Sequence[str]) -> list[list[VersionView]]:
+        found = await knowledge.versions_of(article_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _incident_articles(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await knowledge.articles_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _problem_articles(self, keys: Sequence[str]) -> list[list[str]]:
+        found = await knowledge.articles_of(tenant_id=self.tenant_id, problem_ids=keys)
         return [found.get(k, []) for k in keys]
 
     async def _changes(self, keys: Sequence[str]) -> list[ChangeView | None]:

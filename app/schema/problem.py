@@ -20,6 +20,7 @@ from app.services.records.timeline import RecordEventView
 if TYPE_CHECKING:
     from app.schema.catalog import Service
     from app.schema.incident import Incident
+    from app.schema.knowledge import KnowledgeArticle
 
 ProblemStatus: TypeAlias = Annotated[
     models.ProblemStatus,
@@ -104,6 +105,17 @@ class Problem(Node):
         keys = await loaders.problem_services.load(self.view.id)
         views = [v for v in await loaders.service.load_many(keys) if v is not None]
         return [Service.of(v) for v in sorted(views, key=lambda v: v.name.lower())]
+
+    @strawberry.field(description="Knowledge articles linked to it, that you may see.")  # type: ignore[untyped-decorator]
+    async def knowledge_articles(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[KnowledgeArticle, strawberry.lazy("app.schema.knowledge")]]:
+        from app.schema.knowledge import KnowledgeArticle
+
+        loaders = info.context.loaders
+        keys = await loaders.problem_articles.load(self.view.id)
+        views = await loaders.article.load_many(keys)
+        return [KnowledgeArticle.of(v) for v in views if v is not None]
 
     @strawberry.field(description="The problem's own timeline, oldest first.")  # type: ignore[untyped-decorator]
     async def timeline(self, info: Info[Context, Any]) -> list[RecordEvent]:
@@ -192,6 +204,11 @@ class ProblemIncidentInput:
 class RecordWorkaroundInput:
     id: strawberry.ID
     workaround: str
+    article_title: str | None = strawberry.field(
+        default=None,
+        description="Also write the workaround up as a WORKAROUND article with this title, "
+        "linked to the problem and submitted for review (someone else publishes it).",
+    )
     version: int | None = None
 
 

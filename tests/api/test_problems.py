@@ -122,7 +122,19 @@ async def test_the_lifecycle_needs_evidence_to_resolve_and_a_quiet_week_to_close
         TRANSITION, {"input": {"id": pid, "to": "UNDER_INVESTIGATION"}}
     )
     workaround = await responder.execute(
-        WORKAROUND, {"input": {"id": pid, "workaround": "Restart the indexer nightly"}}
+        WORKAROUND,
+        {
+            "input": {
+                "id": pid,
+                "workaround": "Restart the indexer nightly",
+                "articleTitle": "Workaround: restart the indexer",
+            }
+        },
+    )
+    articles = await responder.execute(
+        "query($id: ID!) { node(id: $id) { ... on Problem { knowledgeArticles "
+        "{ title body kind status } } } }",
+        {"id": pid},
     )
     no_evidence = await responder.execute(TRANSITION, {"input": {"id": pid, "to": "RESOLVED"}})
     resolved = await responder.execute(
@@ -146,6 +158,14 @@ async def test_the_lifecycle_needs_evidence_to_resolve_and_a_quiet_week_to_close
         True,
         "Restart the indexer nightly",
     )
+    assert articles["node"]["knowledgeArticles"] == [
+        {
+            "title": "Workaround: restart the indexer",
+            "body": "Restart the indexer nightly",
+            "kind": "WORKAROUND",
+            "status": "IN_REVIEW",
+        }
+    ]
     assert errors(no_evidence["transitionProblem"]) == [("evidence", "VALIDATION")]
     done = resolved["transitionProblem"]["problem"]
     assert done["status"] == "RESOLVED"

@@ -41,6 +41,7 @@ TYPE_CYCLE = {
     "app.schema.catalog",
     "app.schema.change",
     "app.schema.incident",
+    "app.schema.knowledge",
     "app.schema.oncall",
     "app.schema.people",
     "app.schema.problem",

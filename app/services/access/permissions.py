@@ -41,6 +41,7 @@ class Action(StrEnum):
     MANAGE_PROBLEMS = "MANAGE_PROBLEMS"  # open, move and link problems; record workarounds
     MANAGE_CHANGES = "MANAGE_CHANGES"  # request, move and link changes
     APPROVE_CHANGES = "APPROVE_CHANGES"  # approve or reject changes (never your own)
+    MANAGE_KNOWLEDGE = "MANAGE_KNOWLEDGE"  # write, review, publish (not your own), retire, link
 
 
 _VIEWER = frozenset(
@@ -57,6 +58,7 @@ _RESPONDER = _VIEWER | {
     Action.MERGE_INCIDENTS,
     Action.MANAGE_PROBLEMS,
     Action.MANAGE_CHANGES,
+    Action.MANAGE_KNOWLEDGE,
 }
 _INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY, Action.APPROVE_CHANGES}
 _ADMIN = _INCIDENT_MANAGER | {

@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
-from app.core.clock import utcnow
 from app.errors import Conflict, InvalidTransition, SeparationOfDuties, ValidationFailed
 from app.models import (
     Change,
@@ -25,16 +22,13 @@ from app.models import (
     Problem,
     Risk,
 )
-from app.services.access import audit
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
 from app.services.catalog import services as catalog
 from app.services.changes import lifecycle
 from app.services.incidents import validation
 from app.services.records import commands as records
-from app.services.records import timeline
 from app.services.records.timeline import RecordEventView
-from app.services.writer import LostRace
 
 # On the problem's timeline when a change is linked to it.
 PROBLEM_CHANGE_LINKED = "com.incidents.problem.change_linked.v1"
@@ -341,30 +335,22 @@ async def link_change(
     if await ChangeLink.exists(change_id=row.id, problem_id=problem.id):
         raise Conflict("the change is already linked to this problem", field="problemId")
     data |= {"problem": str(problem.id), "reference": f"PRB-{problem.number}"}
-    now = utcnow()
-    try:
-        async with in_transaction():
-            current = await Change.get(id=row.id)
-            other = await Problem.get(id=problem.id)
-            await ChangeLink.create(
-                tenant_id=caller.tenant_id, change_id=current.id, problem_id=other.id,
-                relation=relation, linked_at=now,
-            )  # fmt: skip
-            events = await timeline.append(
-                Change, current, RECORD, [(ChangeEvent.LINKED, data)], actor=caller.actor,
-                now=now, changes={"updated_at": now},
-            )  # fmt: skip
-            await timeline.append(
-                Problem, other, "problem",
-                [(PROBLEM_CHANGE_LINKED, {"change": change.id, "reference": change.reference,
-                                          "relation": relation.value})],
-                actor=caller.actor, now=now, changes={"updated_at": now},
-            )  # fmt: skip
-            await audit.record(
-                tenant_id=caller.tenant_id, action="change.link", target=change.id, changes=data
-            )
-    except LostRace:
-        raise Conflict("the change or problem changed meanwhile; retry", field="changeId") from None
+
+    async def write_problem_link(now: datetime) -> None:
+        await ChangeLink.create(
+            tenant_id=caller.tenant_id, change_id=row.id, problem_id=problem.id,
+            relation=relation, linked_at=now,
+        )  # fmt: skip
+
+    problem_event = {"change": change.id, "reference": change.reference, "relation": relation.value}
+    events = await records.link_records(
+        caller,
+        (Change, row, RECORD, (ChangeEvent.LINKED, data)),
+        (Problem, problem, "problem", (PROBLEM_CHANGE_LINKED, problem_event)),
+        write_link=write_problem_link,
+        action="change.link",
+        audit_changes=data,
+    )
     return ChangeResult(await get_change(caller=caller, change_id=change.id), events)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from app.errors import Duplicate, InvalidTransition, ValidationFailed
 from app.models import (
+    ArticleKind,
     Classification,
     IncidentService,
     Problem,
@@ -26,6 +27,7 @@ from app.services.access.caller import Caller
 from app.services.access.classification import reaches
 from app.services.catalog import services as catalog
 from app.services.incidents import validation
+from app.services.knowledge import commands as articles
 from app.services.problems import lifecycle, similarity
 from app.services.records import commands as records
 from app.services.records.timeline import RecordEventView
@@ -289,12 +291,38 @@ async def transition_problem(
 
 
 async def record_workaround(
-    *, caller: Caller, problem_id: str, workaround: str, version: int | None = None
+    *,
+    caller: Caller,
+    problem_id: str,
+    workaround: str,
+    article_title: str | None = None,
+    version: int | None = None,
 ) -> ProblemResult:
-    """Record how to live with the problem until it is fixed: it becomes a KNOWN_ERROR."""
+    """Record how to live with the problem until it is fixed: it becomes a KNOWN_ERROR.
+
+    With `article_title`, the workaround also becomes a WORKAROUND article, linked to the
+    problem and submitted for review in the same step (someone else publishes it: nobody
+    publishes what they wrote).
+    """
     text = _text(workaround, field="workaround")
     if text is None:
         raise ValidationFailed("workaround must not be empty", field="workaround")
+    title = validation.title(article_title) if article_title is not None else None
+    if title is not None:
+        problem = await get_problem(caller=caller, problem_id=problem_id)
+        if problem.status not in lifecycle.WORKAROUND_FROM:
+            raise InvalidTransition(
+                f"a {problem.status.value} problem takes no workaround", field="id"
+            )
+        draft = await articles.create_article(
+            caller=caller,
+            title=title,
+            body=text,
+            kind=ArticleKind.WORKAROUND,
+            classification=problem.classification,
+            problem_id=problem.id,
+        )
+        await articles.submit_article(caller=caller, article_id=draft.article.id)
 
     def decide(row: Problem, now: datetime) -> list[tuple[str, Mapping[str, Any]]]:
         if row.status not in lifecycle.WORKAROUND_FROM:

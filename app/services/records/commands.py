@@ -213,3 +213,41 @@ async def link_incident(
             f"the {record_type} changed while it was linked; retry", field=f"{record_type}Id"
         ) from None
     return written
+
+
+async def link_records(
+    caller: Caller,
+    first: tuple[Any, Any, str, tuple[str, Mapping[str, Any]]],
+    second: tuple[Any, Any, str, tuple[str, Mapping[str, Any]]],
+    *,
+    write_link: Callable[[datetime], Awaitable[None]],
+    action: str,
+    audit_changes: Mapping[str, Any],
+) -> list[RecordEventView]:
+    """Link two records (model, row, record type, event each): the link row and an event on
+    each timeline in one transaction. Returns the first record's events."""
+    now = utcnow()
+    try:
+        async with in_transaction():
+            await write_link(now)
+            written = []
+            for model, row, record_type, event in (first, second):
+                current = await model.get(id=row.id)
+                written.append(
+                    await timeline.append(
+                        model,
+                        current,
+                        record_type,
+                        [event],
+                        actor=caller.actor,
+                        now=now,
+                        changes={"updated_at": now},
+                    )  # fmt: skip
+                )
+            await audit.record(
+                tenant_id=caller.tenant_id, action=action, target=str(first[1].id),
+                changes=dict(audit_changes),
+            )  # fmt: skip
+    except writer.LostRace:
+        raise Conflict("a linked record changed meanwhile; retry", field="id") from None
+    return written[0]

@@ -1,0 +1,191 @@
+"""Knowledge articles as the API shows them: the working copy, its published versions,
+search hits with highlights, inputs and payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, TypeAlias
+
+import strawberry
+from strawberry.types import Info
+
+from app import models
+from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
+from app.schema.context import Context
+from app.schema.problem import RecordEvent
+from app.services.knowledge.commands import GLOBAL_PREFIX, ArticleView
+from app.services.knowledge.search import Hit, VersionView
+
+ArticleKind: TypeAlias = Annotated[models.ArticleKind, strawberry.enum()]
+ArticleStatus: TypeAlias = Annotated[
+    models.ArticleStatus,
+    strawberry.enum(description="DRAFT -> IN_REVIEW -> PUBLISHED -> RETIRED."),
+]
+
+ARTICLE_PREFIX = GLOBAL_PREFIX
+
+
+@strawberry.type(description="A published version of an article: it never changes.")
+class ArticleVersion:
+    number: int
+    title: str
+    body: str
+    kind: ArticleKind
+    author: str | None
+    reviewer: str | None
+    published_at: datetime
+
+    @classmethod
+    def of(cls, v: VersionView) -> ArticleVersion:
+        return cls(
+            number=v.number, title=v.title, body=v.body, kind=v.kind, author=v.author,
+            reviewer=v.reviewer, published_at=v.published_at,
+        )  # fmt: skip
+
+
+@strawberry.type(description="A knowledge base article, KB-<number>.")
+class KnowledgeArticle(Node):
+    id: strawberry.ID
+    number: int
+    reference: str
+    title: str = strawberry.field(description="Of the working copy (a draft, or as published).")
+    body: str
+    kind: ArticleKind
+    status: ArticleStatus
+    classification: Classification
+    author: str | None = strawberry.field(description="Who wrote the working copy.")
+    reviewer: str | None = strawberry.field(description="Who published the latest version.")
+    version: int = strawberry.field(description="The latest published version (0: none yet).")
+    published_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    row_version: int = strawberry.field(
+        description="Pass as `version` to updates for optimistic concurrency."
+    )
+    view: strawberry.Private[ArticleView]
+
+    @strawberry.field(description="Every published version, oldest first.")  # type: ignore[untyped-decorator]
+    async def versions(self, info: Info[Context, Any]) -> list[ArticleVersion]:
+        found = await info.context.loaders.article_versions.load(self.view.id)
+        return [ArticleVersion.of(v) for v in found]
+
+    @strawberry.field(description="One published version, or null.")  # type: ignore[untyped-decorator]
+    async def version_of(self, info: Info[Context, Any], number: int) -> ArticleVersion | None:
+        found = await info.context.loaders.article_versions.load(self.view.id)
+        return next((ArticleVersion.of(v) for v in found if v.number == number), None)
+
+    @strawberry.field(description="The article's own timeline, oldest first.")  # type: ignore[untyped-decorator]
+    async def timeline(self, info: Info[Context, Any]) -> list[RecordEvent]:
+        events = await info.context.loaders.record_events.load(self.view.id)
+        return [RecordEvent.of(e, subject=f"articles/{self.id}") for e in events]
+
+    @classmethod
+    def of(cls, view: ArticleView) -> KnowledgeArticle:
+        return cls(
+            id=strawberry.ID(to_global_id(ARTICLE_PREFIX, view.id)),
+            number=view.number,
+            reference=view.reference,
+            title=view.title,
+            body=view.body,
+            kind=view.kind,
+            status=view.status,
+            classification=view.classification,
+            author=view.author,
+            reviewer=view.reviewer,
+            version=view.published_version,
+            published_at=view.published_at,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            row_version=view.version,
+            view=view,
+        )
+
+
+@strawberry.type(description="A piece of a highlight: matched words are `match: true`.")
+class HighlightPart:
+    text: str
+    match: bool
+
+
+@strawberry.type
+class KnowledgeArticleEdge:
+    cursor: str
+    node: KnowledgeArticle
+    rank: float | None = strawberry.field(description="Relevance, with a text search.")
+    highlight: list[HighlightPart] = strawberry.field(
+        description="With a text search: where the published body matches, in parts."
+    )
+
+    @classmethod
+    def of(cls, cursor: str, hit: Hit) -> KnowledgeArticleEdge:
+        return cls(
+            cursor=cursor,
+            node=KnowledgeArticle.of(hit.article),
+            rank=hit.rank,
+            highlight=[HighlightPart(text=p.text, match=p.match) for p in hit.highlight],
+        )
+
+
+@strawberry.type
+class KnowledgeArticleConnection:
+    edges: list[KnowledgeArticleEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class KnowledgeArticleFilter:
+    text: str | None = strawberry.field(
+        default=None,
+        description="Ranked full-text search of published articles (words, quoted phrases, "
+        "-exclusions on PostgreSQL); without it, every article you may see, newest first.",
+    )
+    kind: ArticleKind | None = None
+    status: list[ArticleStatus] | None = None
+
+
+@strawberry.input
+class CreateArticleInput:
+    title: str
+    body: str
+    kind: ArticleKind
+    classification: Classification = strawberry.field(default=models.Classification.INTERNAL)
+    incident_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Written from this incident: only once RESOLVED or CLOSED."
+    )
+    problem_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class UpdateArticleInput:
+    id: strawberry.ID
+    title: str | None = None
+    body: str | None = None
+    kind: ArticleKind | None = None
+    version: int | None = None
+
+
+@strawberry.input
+class ArticleCommandInput:
+    id: strawberry.ID
+    version: int | None = None
+
+
+@strawberry.input
+class RetireArticleInput:
+    id: strawberry.ID
+    reason: str | None = None
+    version: int | None = None
+
+
+@strawberry.input
+class LinkArticleInput:
+    article_id: strawberry.ID
+    incident_id: strawberry.ID | None = None
+    problem_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class ArticlePayload:
+    article: KnowledgeArticle | None
+    errors: list[UserError]

@@ -1,0 +1,1 @@
+"""The knowledge base: articles written, reviewed by someone else, published in versions."""
