@@ -1,0 +1,81 @@
+"""No N+1 around the incident: a page of incidents with their services, problems, changes
+and articles takes the same SQL statements for 3 incidents as for 30."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from tests.api.test_security_cost import _Statements, in_process, statements
+from tests.support import GraphQLClient, declare
+
+PAGE = """
+query($first: Int) {
+  incidents(first: $first) {
+    edges { node {
+      id
+      affectedServices { name health owner { name } }
+      problems { reference knowledgeArticles { reference } }
+      changes { reference status }
+      knowledgeArticles { reference version }
+    } }
+  }
+}"""
+
+
+async def seed(client: GraphQLClient, count: int) -> None:
+    for i in range(count):
+        incident = await declare(client, title=f"Rec {i}", service=f"svc-{i % 4}")
+        problem = await client.execute(
+            "mutation($t: String!, $i: ID!) { createProblem(input: {title: $t, force: true, "
+            "incidentIds: [$i]}) { problem { id } errors { code } } }",
+            {"t": f"Cause {uuid.uuid4().hex}", "i": incident["id"]},
+        )
+        change = await client.execute(
+            'mutation { requestChange(input: {title: "Fix", type: STANDARD, risk: LOW}) '
+            "{ change { id } errors { code } } }"
+        )
+        article = await client.execute(
+            'mutation($p: ID!) { createArticle(input: {title: "How", body: "Steps", '
+            "kind: RESOLUTION, problemId: $p}) { article { id } errors { code } } }",
+            {"p": problem["createProblem"]["problem"]["id"]},
+        )
+        links: list[tuple[str, dict[str, Any]]] = [
+            (
+                "mutation($c: ID!, $i: ID!) { linkChange(input: {changeId: $c, incidentId: $i, "
+                "relation: FIXES}) { errors { code } } }",
+                {"c": change["requestChange"]["change"]["id"], "i": incident["id"]},
+            ),
+            (
+                "mutation($a: ID!, $i: ID!) { linkArticle(input: {articleId: $a, incidentId: $i}) "
+                "{ errors { code } } }",
+                {"a": article["createArticle"]["article"]["id"], "i": incident["id"]},
+            ),
+        ]
+        for mutation, variables in links:
+            data = await client.execute(mutation, variables)
+            assert all(not v["errors"] for v in data.values()), data
+
+
+async def test_a_page_of_incidents_with_their_records_takes_the_same_statements(database_url):
+    async with in_process(database_url) as client:
+        with _Statements().attached() as log:
+            # given a page of 3 incidents with their records, then of 30
+            await seed(client, 3)
+            await statements(client, log, PAGE, first=3)  # warm
+            few = await statements(client, log, PAGE, first=3)
+            await seed(client, 27)
+
+            # when the page is read
+            many = await statements(client, log, PAGE, first=30)
+            page = await client.execute(PAGE, {"first": 30})
+
+    # then the statements do not grow with the page, and every record is there
+    assert many == few, (few, many)
+    nodes = [e["node"] for e in page["incidents"]["edges"]]
+    assert len(nodes) == 30
+    assert all(
+        len(n["affectedServices"]) == 1 and len(n["problems"]) == 1 and len(n["changes"]) == 1
+        and len(n["knowledgeArticles"]) == 1 and len(n["problems"][0]["knowledgeArticles"]) == 1
+        for n in nodes
+    )  # fmt: skip
