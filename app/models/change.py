@@ -66,6 +66,8 @@ class Change(models.Model):
     # When work began (IN_PROGRESS) and ended (IMPLEMENTED, FAILED or ROLLED_BACK).
     started_at = fields.DatetimeField(null=True)
     finished_at = fields.DatetimeField(null=True)
+    # How the work ended (IMPLEMENTED, FAILED or ROLLED_BACK), kept once it is CLOSED.
+    outcome = fields.CharEnumField(ChangeStatus, max_length=16, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     version = fields.IntField(default=1)

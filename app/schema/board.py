@@ -63,6 +63,10 @@ class BoardIncident:
     recent_events: list[TimelineEvent] = strawberry.field(
         description="The last few timeline events, newest first (responder boards)."
     )
+    known_workaround: str | None = strawberry.field(
+        description="How to live with it: the workaround of a known error among its "
+        "problems (responder boards)."
+    )
 
     @classmethod
     def of(
@@ -101,6 +105,7 @@ class BoardIncident:
                 TimelineEvent.of(e, clearance=clearance, incident_classification=s.classification)
                 for e in item.recent_events
             ],
+            known_workaround=item.workaround,
         )
 
 
@@ -127,6 +132,12 @@ class SlaCompliance:
     measured_seven_days: int
 
 
+@strawberry.type
+class ServiceProblemCount:
+    service: str
+    count: int
+
+
 @strawberry.type(description="Open incidents at a glance, SLA compliance, MTTA and MTTR.")
 class ExecutiveBoard:
     persona: Persona
@@ -142,6 +153,15 @@ class ExecutiveBoard:
     )
     mttr_seconds_7d: float | None = strawberry.field(
         name="mttrSeconds7d", description="Mean time to resolve, last 7 days."
+    )
+    change_success_rate_30d: float | None = strawberry.field(
+        name="changeSuccessRate30d",
+        description="Changes finished in the last 30 days that neither failed, were rolled "
+        "back nor caused an incident, over all finished (null when none finished).",
+    )
+    changes_finished_30d: int = strawberry.field(name="changesFinished30d")
+    open_problems_by_service: list[ServiceProblemCount] = strawberry.field(
+        description="Open problems (not resolved or closed) by service, most first."
     )
     shared: strawberry.Private[dict[str, Any] | None] = None
 
@@ -228,6 +248,12 @@ def board_of(board: domain.Board, *, shared: dict[str, Any] | None = None) -> An
             ),
             mtta_seconds_7d=content.mtta_seconds_7d,
             mttr_seconds_7d=content.mttr_seconds_7d,
+            change_success_rate_30d=content.change_success_rate_30d,
+            changes_finished_30d=content.changes_finished_30d,
+            open_problems_by_service=[
+                ServiceProblemCount(service=name, count=n)
+                for name, n in content.open_problems_by_service
+            ],
             shared=shared,
         )
     if isinstance(content, domain.ResponderBoard):

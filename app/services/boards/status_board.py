@@ -20,7 +20,7 @@ import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -33,6 +33,7 @@ from app.models import Classification, Incident, IncidentStatus, Priority, Timel
 from app.services.access.caller import Caller
 from app.services.access.classification import effective, visible_incident_levels
 from app.services.access.tenants import get_policy
+from app.services.boards.records import known_workarounds, records_summary
 from app.services.catalog.graph import HEALTH_RANK, ServiceHealth, health_of
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.policy import TenantPolicy
@@ -62,6 +63,8 @@ class BoardIncident:
 
     incident: IncidentSnapshot
     recent_events: Sequence[EventRecord] = ()
+    # The workaround of a known error among the incident's problems (responder boards).
+    workaround: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,12 @@ class ExecutiveBoard:
     sla_compliance: SlaCompliance
     mtta_seconds_7d: float | None
     mttr_seconds_7d: float | None
+    # Changes finished in the window that neither failed, were rolled back nor caused an
+    # incident, over all finished in it (None when none finished).
+    change_success_rate_30d: float | None = None
+    changes_finished_30d: int = 0
+    # Open problems (not RESOLVED or CLOSED) by the services they concern, most first.
+    open_problems_by_service: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,14 +232,18 @@ async def _build(
         week_of: dict[str, list[IncidentSnapshot]] = defaultdict(list)
         for s in week:
             week_of[s.id].append(s)
+        records = await records_summary(tenant_id, clearance, now)
         for k, active in groups.items():
             clocks = week if k is None else week_of.get(k, [])
-            contents[k] = _executive(active, clocks, now)
+            contents[k] = replace(_executive(active, clocks, now), **records)
     elif persona is Persona.RESPONDER:
         recent = await _recent_events(tenant_id, everyone)
+        workarounds = await known_workarounds(tenant_id, clearance, [s.id for s in everyone])
         for k, active in groups.items():
             contents[k] = ResponderBoard(
-                incidents=[BoardIncident(s, recent.get(s.id, [])) for s in active]
+                incidents=[
+                    BoardIncident(s, recent.get(s.id, []), workarounds.get(s.id)) for s in active
+                ]
             )
     elif persona is Persona.COMMUNICATIONS:
         policy = await get_policy(tenant_id=tenant_id)

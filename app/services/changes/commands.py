@@ -281,12 +281,12 @@ async def transition_change(
         if to is ChangeStatus.IN_PROGRESS:
             row.started_at = now
         if to in lifecycle.FINISHED:
-            row.finished_at = now
+            row.finished_at, row.outcome = now, to
         return [(ChangeEvent.STATE_CHANGE, {"from": before.value, "to": to.value})]
 
     return await _apply(
         caller, change_id, decide, action="change.update",
-        fields=("status", "started_at", "finished_at"), version=version,
+        fields=("status", "started_at", "finished_at", "outcome"), version=version,
     )  # fmt: skip
 
 
