@@ -20,13 +20,16 @@ T = TypeVar("T")
 def _with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     """Migrate, connect, run `work`, disconnect: what every command that touches data does."""
     from app import database
+    from app.services import hooks
 
     async def run() -> T:
         await database.migrate(settings)
         await database.init(settings)
+        stop_hooks = hooks.register()
         try:
             return await work()
         finally:
+            stop_hooks()
             await database.close()
 
     return asyncio.run(run())

@@ -18,16 +18,14 @@ from app.config import Settings
 from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay, message_committed
-from app.services import writer
+from app.services import hooks
 from app.services.access import secret_box
 from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
-from app.services.catalog import services as catalog
 from app.services.itsm import connection as itsm_connections
-from app.services.itsm import outbound as itsm_outbound
 from app.services.itsm.worker import SyncWorker
-from app.services.people import mentions, oidc
+from app.services.people import oidc
 from app.web import alerts, boards, health, itsm, metrics, scim
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
@@ -128,9 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             announce_admin_token(secret, settings)
         await broker.connect()
         stop_invalidating = message_committed.connect(lambda m: cache.invalidate(m.tenant_id))
-        stop_ticket_sync = writer.on_change(itsm_outbound.on_incident_change)
-        stop_mentions = writer.on_change(mentions.on_incident_change)
-        stop_catalog = writer.on_change(catalog.on_incident_change)
+        stop_hooks = hooks.register()
         await relay.start()
         await sync_worker.start()
         await alert_processor.start()
@@ -139,9 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             yield
         finally:
-            stop_ticket_sync()
-            stop_mentions()
-            stop_catalog()
+            stop_hooks()
             stop_invalidating()
             await cache.close()
             await intake_writer.stop()

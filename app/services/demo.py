@@ -1,10 +1,31 @@
-"""A realistic demo data set: incidents across the whole lifecycle, with notes."""
+"""A realistic demo data set: incidents across the whole lifecycle, with notes, and the
+services, problems, changes and articles around them."""
 
 from __future__ import annotations
 
-from app.models import Classification, Impact, IncidentStatus, NoteKind, Severity, Urgency
+from datetime import timedelta
+
+from app.models import (
+    ArticleKind,
+    ChangeRelation,
+    ChangeStatus,
+    ChangeType,
+    Classification,
+    Impact,
+    IncidentStatus,
+    NoteKind,
+    ProblemStatus,
+    Risk,
+    ServiceTier,
+    Severity,
+    Urgency,
+)
 from app.services.access.caller import Caller
+from app.services.catalog import services as catalog
+from app.services.changes import commands as changes
 from app.services.incidents import commands as service
+from app.services.knowledge import commands as knowledge
+from app.services.problems import commands as problems
 
 _S = IncidentStatus
 _C = Classification
@@ -105,6 +126,7 @@ _DEMO = [
 
 async def load_demo(*, tenant_id: str) -> int:
     caller = Caller.system(tenant_id, actor="demo")
+    declared: dict[str, str] = {}
     for title, svc, severity, impact, urgency, path, classification in _DEMO:
         result = await service.declare_incident(
             caller=caller,
@@ -133,4 +155,73 @@ async def load_demo(*, tenant_id: str) -> int:
                 if status is _S.RESOLVED
                 else None,
             )
+        declared[svc] = incident_id
+    await _records(tenant_id, declared)
     return len(_DEMO)
+
+
+async def _records(tenant_id: str, incidents: dict[str, str]) -> None:
+    """The records around the demo incidents: the catalog the incidents made, given tiers
+    and dependencies; a known error; changes in several states; a published article."""
+    writer, reviewer = (Caller.system(tenant_id, actor=a) for a in ("demo-sre", "demo-lead"))
+    page = await catalog.list_services(tenant_id=tenant_id, first=100)
+    ids = {view.name: view.id for _, view in page.items}
+    for name, tier, depends_on in _CATALOG:
+        if name in ids:
+            await catalog.update_service(
+                tenant_id=tenant_id,
+                service_id=ids[name],
+                changes={"tier": tier, "depends_on": [ids[d] for d in depends_on if d in ids]},
+            )
+    problem = await problems.create_problem(
+        caller=writer,
+        title="Checkout pods exhaust their database connection pool under load",
+        description="Each checkout 502 burst follows pool exhaustion on the primary.",
+        incident_ids=[incidents["checkout"]],
+        force=True,
+    )
+    prb = problem.problem.id
+    await problems.transition_problem(
+        caller=writer, problem_id=prb, to=ProblemStatus.UNDER_INVESTIGATION,
+        stability_window=timedelta(days=7),
+    )  # fmt: skip
+    await problems.record_workaround(
+        caller=writer,
+        problem_id=prb,
+        workaround="Scale checkout to 12 pods and raise the pool to 40 per pod.",
+    )
+    standard = await changes.request_change(
+        caller=writer, title="Rotate the status page certificate", type=ChangeType.STANDARD,
+        risk=Risk.LOW,
+    )  # fmt: skip
+    for to in (ChangeStatus.IN_PROGRESS, ChangeStatus.IMPLEMENTED, ChangeStatus.CLOSED):
+        await changes.transition_change(caller=writer, change_id=standard.change.id, to=to)
+    normal = await changes.request_change(
+        caller=writer, title="Raise the checkout connection pool to 40", type=ChangeType.NORMAL,
+        risk=Risk.MEDIUM, service_ids=[ids["checkout"]] if "checkout" in ids else [],
+    )  # fmt: skip
+    await changes.approve_change(caller=reviewer, change_id=normal.change.id)
+    await changes.link_change(
+        caller=writer, change_id=normal.change.id, relation=ChangeRelation.FIXES, problem_id=prb
+    )
+    article = await knowledge.create_article(
+        caller=writer,
+        title="EU login failures: roll back the auth deploy",
+        body="When mobile logins fail in one region after an auth deploy, roll the deploy "
+        "back region by region and watch the login success rate recover.",
+        kind=ArticleKind.RESOLUTION,
+        incident_id=incidents["auth"],
+    )
+    await knowledge.submit_article(caller=writer, article_id=article.article.id)
+    await knowledge.publish_article(caller=reviewer, article_id=article.article.id)
+
+
+# (service, tier, depends on)
+_CATALOG = [
+    ("checkout", ServiceTier.TIER_1, ["payments", "auth", "search"]),
+    ("payments", ServiceTier.TIER_1, []),
+    ("auth", ServiceTier.TIER_1, []),
+    ("search", ServiceTier.TIER_2, []),
+    ("notifications", ServiceTier.TIER_2, ["auth"]),
+    ("media", ServiceTier.TIER_3, []),
+]
