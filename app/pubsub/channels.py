@@ -14,3 +14,8 @@ def incident(tenant_id: str, incident_id: str) -> str:
 
 def incidents(tenant_id: str) -> str:
     return f"t:{tenant_id}:incidents"
+
+
+def record(tenant_id: str, record_id: str) -> str:
+    """A problem's, change's or article's own channel."""
+    return f"t:{tenant_id}:record:{record_id}"

@@ -42,6 +42,8 @@ class Pending:
     tenant_id: str
     incident_id: str
     payload: str
+    # Set for a record's message (a problem, change or article): it goes to its channel.
+    record_id: str | None = None
 
 
 async def enqueue(*, tenant_id: str, incident_id: str, body: Mapping[str, Any]) -> Pending:
@@ -51,6 +53,15 @@ async def enqueue(*, tenant_id: str, incident_id: str, body: Mapping[str, Any]) 
     )
     row = await OutboxMessage.create(tenant_id=tenant_id, payload=payload)
     return Pending(row.id, tenant_id, incident_id, payload)
+
+
+async def enqueue_record(*, tenant_id: str, record_id: str, body: Mapping[str, Any]) -> Pending:
+    """Write the outbox row announcing a record's change; call inside its transaction."""
+    payload = json.dumps(
+        {"tenant": tenant_id, "recordId": record_id, **body}, separators=(",", ":")
+    )
+    row = await OutboxMessage.create(tenant_id=tenant_id, payload=payload)
+    return Pending(row.id, tenant_id, "", payload, record_id)
 
 
 # Rung with every outbox row this process commits, before anyone is answered: the relay
@@ -64,7 +75,9 @@ def committed(message: Pending) -> None:
     message_committed.send(message)
 
 
-def _targets(tenant_id: str, incident_id: str) -> tuple[str, str]:
+def _targets(tenant_id: str, incident_id: str, record_id: str | None) -> tuple[str, ...]:
+    if record_id is not None:
+        return (channels.record(tenant_id, record_id),)
     return channels.incident(tenant_id, incident_id), channels.incidents(tenant_id)
 
 
@@ -117,7 +130,9 @@ class OutboxRelay:
             while self._queue:
                 message = self._queue[0]
                 try:
-                    await self._send(message.tenant_id, message.incident_id, message.payload)
+                    await self._send(
+                        message.tenant_id, message.incident_id, message.payload, message.record_id
+                    )
                 except Exception as exc:
                     log.warning(
                         "publish failed (%s); %d messages wait for the sweep", exc, len(self._queue)
@@ -130,8 +145,10 @@ class OutboxRelay:
             if sent:
                 await OutboxMessage.filter(id__in=sent).update(sent_at=utcnow())
 
-    async def _send(self, tenant_id: str, incident_id: str, payload: str) -> None:
-        for channel in _targets(tenant_id, incident_id):
+    async def _send(
+        self, tenant_id: str, incident_id: str, payload: str, record_id: str | None = None
+    ) -> None:
+        for channel in _targets(tenant_id, incident_id, record_id):
             await self._broker.publish(channel, payload)
         self.published += 1
 
@@ -157,7 +174,12 @@ class OutboxRelay:
             for row in rows:
                 data = json.loads(row.payload)
                 try:
-                    await self._send(data["tenant"], data["incidentId"], row.payload)
+                    await self._send(
+                        data["tenant"],
+                        data.get("incidentId", ""),
+                        row.payload,
+                        data.get("recordId"),
+                    )
                 except Exception:
                     break
                 sent.append(row.id)

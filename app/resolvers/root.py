@@ -26,9 +26,11 @@ from app.resolvers import node as node_resolvers
 from app.resolvers import oncall as oncall_resolvers
 from app.resolvers import people as people_resolvers
 from app.resolvers import problem as problem_resolvers
+from app.resolvers import records as record_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
+from app.resolvers.records import Record
 from app.schema.alert import (
     Alert,
     AlertConnection,
@@ -391,6 +393,10 @@ class Subscription:
     )
     incidents_changed: AsyncGenerator[Incident, None] = strawberry.subscription(
         resolver=incident_resolvers.incidents_changed
+    )
+    record_updated: AsyncGenerator[Record, None] = strawberry.subscription(
+        resolver=record_resolvers.record_updated,
+        description="A problem, change or knowledge article, after every change to it.",
     )
     board_updated: AsyncGenerator[StatusBoard, None] = strawberry.subscription(
         resolver=board_resolvers.board_updated,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -123,14 +124,30 @@ class Commit:
             action()
 
 
+_current: ContextVar[Commit | None] = ContextVar("writer_commit", default=None)
+
+
 @contextlib.asynccontextmanager
 async def transaction() -> AsyncIterator[Commit]:
     """One database transaction whose incident changes are recorded through the writer;
-    the owed after-commit work runs when (and only if) it commits."""
+    the owed after-commit work runs when (and only if) it commits. Records' events written
+    inside it (`current()`) are announced with it."""
     commit = Commit()
-    async with in_transaction():
-        yield commit
+    token = _current.set(commit)
+    try:
+        async with in_transaction():
+            yield commit
+    finally:
+        _current.reset(token)
     commit.committed()
+
+
+def current() -> Commit:
+    """The writer transaction under way; RuntimeError outside one."""
+    commit = _current.get()
+    if commit is None:
+        raise RuntimeError("a record's events are written inside writer.transaction()")
+    return commit
 
 
 async def _write_events(

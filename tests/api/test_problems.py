@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from tests.api.test_people import errors
-from tests.support import Server, create_tenant, create_token, declare
+from tests.api.test_subscriptions import error_codes
+from tests.support import (
+    Server,
+    create_tenant,
+    create_token,
+    declare,
+    subscribe_and_wait,
+    subscriber,
+)
 
 PROBLEM_FIELDS = """
 id reference title status knownError workaround rootCause resolutionEvidence version
@@ -297,3 +305,50 @@ async def test_another_tenants_problem_does_not_exist_here(server, api):
 
     assert found["node"] is None
     assert errors(link["linkProblem"]) == [("problemId", "NOT_FOUND")]
+
+
+RECORD_UPDATED = """
+subscription($id: ID!) { recordUpdated(id: $id) {
+  __typename ... on Problem { reference status knownError } } }
+"""
+
+
+async def test_a_problem_is_pushed_live_after_every_change(server, api, tenant):
+    # given a subscriber to a problem
+    responder = api("RESPONDER")
+    problem = await open_problem(responder)
+    sub = await subscriber(server, token=tenant["RESPONDER"])
+    try:
+        await subscribe_and_wait(sub, server, RECORD_UPDATED, {"id": problem["id"]})
+
+        # when it is moved on, then given a workaround
+        await responder.execute(
+            TRANSITION, {"input": {"id": problem["id"], "to": "UNDER_INVESTIGATION"}}
+        )
+        first = (await sub.next_data())["recordUpdated"]
+        await responder.execute(
+            WORKAROUND, {"input": {"id": problem["id"], "workaround": "Reboot"}}
+        )
+        second = (await sub.next_data())["recordUpdated"]
+    finally:
+        await sub.close()
+
+    # then each state arrives, in order
+    assert first == {
+        "__typename": "Problem",
+        "reference": problem["reference"],
+        "status": "UNDER_INVESTIGATION",
+        "knownError": False,
+    }
+    assert (second["status"], second["knownError"]) == ("KNOWN_ERROR", True)
+
+
+async def test_a_subscription_to_no_record_is_refused(server, tenant):
+    sub = await subscriber(server, token=tenant["RESPONDER"])
+    try:
+        await sub.subscribe(RECORD_UPDATED, {"id": "prb_" + uuid.uuid4().hex})
+        message = await sub.next()
+    finally:
+        await sub.close()
+
+    assert error_codes(message) == ["NOT_FOUND"]

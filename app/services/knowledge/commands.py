@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.transactions import in_transaction
-
 from app.core.clock import utcnow
 from app.errors import Conflict, InvalidTransition, SeparationOfDuties, ValidationFailed
 from app.models import (
@@ -23,6 +21,7 @@ from app.models import (
     KnowledgeArticle,
     Problem,
 )
+from app.services import writer
 from app.services.access import audit
 from app.services.access.caller import Caller
 from app.services.incidents import validation
@@ -266,7 +265,7 @@ async def publish_article(
             "version": row.version + 1,
         }  # fmt: skip
         try:
-            async with in_transaction():
+            async with writer.transaction():
                 await ArticleVersion.filter(article_id=row.id, current=True).update(current=False)
                 await ArticleVersion.create(
                     tenant_id=row.tenant_id, article_id=row.id, number=number, title=row.title,

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid
@@ -80,7 +79,7 @@ async def create_numbered(
     for _ in range(RACE_RETRIES):
         now = utcnow()
         try:
-            async with in_transaction():
+            async with writer.transaction():
                 latest = await model.filter(tenant_id=caller.tenant_id).order_by("-number").first()
                 row = await model.create(
                     id=uuid.uuid4(),
@@ -134,7 +133,7 @@ async def apply(
         row.updated_at, row.version = now, row.version + 1
         changes = {name: getattr(row, name) for name in (*fields, "updated_at", "version")}
         try:
-            async with in_transaction():
+            async with writer.transaction():
                 events = await timeline.append(
                     model, row, record_type, new, actor=caller.actor, now=now, changes=changes
                 )
@@ -228,7 +227,7 @@ async def link_records(
     each timeline in one transaction. Returns the first record's events."""
     now = utcnow()
     try:
-        async with in_transaction():
+        async with writer.transaction():
             await write_link(now)
             written = []
             for model, row, record_type, event in (first, second):

@@ -3,7 +3,8 @@
 Like an incident's: seq from 1 per record with no gaps, `(source, id)` unique per tenant.
 A record's row carries `last_seq`; `append` writes the events after it and moves it on
 only where it is still the one read, so two writers never hand out the same seq (the
-loser gets LostRace and decides again). Call inside the transaction of the change.
+loser gets LostRace and decides again). Call inside the writer transaction of the change:
+the record's subscribers hear of it through the outbox once it commits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from app.models import RecordEvent
+from app.pubsub import outbox
+from app.services import writer
 from app.services.incidents.timeline import API_SOURCE
 from app.services.writer import LostRace
 
@@ -102,6 +105,14 @@ async def append(
         for n, (kind, data) in enumerate(events, 1)
     ]
     await RecordEvent.bulk_create(rows)
+    # Announced to the record's subscribers once the transaction commits.
+    writer.current().messages.append(
+        await outbox.enqueue_record(
+            tenant_id=row.tenant_id,
+            record_id=str(row.id),
+            body={"recordType": record_type, "seq": row.last_seq},
+        )
+    )
     return [RecordEventView.of(r) for r in rows]
 
 
