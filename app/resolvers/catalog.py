@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app.core.ids import uuid_key
 from app.errors import DomainError
+from app.resolvers.incident import incident_key, run_command
 from app.resolvers.people import team_key
 from app.schema.authorization import authorize
 from app.schema.catalog import (
@@ -20,14 +21,19 @@ from app.schema.catalog import (
     ServiceEdge,
     ServiceFilter,
     ServicePayload,
+    SetAffectedServicesInput,
     UpdateServiceInput,
 )
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
+from app.schema.incident import IncidentPayload
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.catalog import services as catalog
 from app.services.catalog.services import ServiceView
+from app.services.incidents.commands import CommandResult
+from app.services.incidents.snapshot import get_incident
 
 
 def service_key(value: str, *, field: str = "id") -> str:
@@ -119,3 +125,22 @@ async def update_service(info: Info[Context, Any], input: UpdateServiceInput) ->
             tenant_id=tenant_id, service_id=service_key(input.id), changes=changes()
         ),
     )
+
+
+async def set_affected_services(
+    info: Info[Context, Any], input: SetAffectedServicesInput
+) -> IncidentPayload:
+    principal = authorize(info, Action.UPDATE)
+
+    async def command() -> CommandResult:
+        caller = Caller.of(principal)
+        incident_id = incident_key(input.incident_id, field="incidentId")
+        await catalog.set_affected_services(
+            caller=caller,
+            incident_id=incident_id,
+            service_ids=[service_key(s, field="serviceIds") for s in input.service_ids],
+        )
+        incident = await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id)
+        return CommandResult(incident, [])
+
+    return await run_command(principal, command)

@@ -345,6 +345,11 @@ class Mutation:
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
     )
+    set_affected_services: IncidentPayload = strawberry.mutation(
+        resolver=catalog_resolvers.set_affected_services,
+        description="Set every service an incident affects: a link or unlink event on its "
+        "timeline for each one added or taken off.",
+    )
     create_service: ServicePayload = strawberry.mutation(
         resolver=catalog_resolvers.create_service,
         description="Add a service to the catalog. ADMIN only.",

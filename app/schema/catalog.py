@@ -13,14 +13,14 @@ from app.schema.board import ServiceHealth
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.schema.people import Team
-from app.services.catalog.services import ServiceView
+from app.services.catalog.services import GLOBAL_PREFIX, ServiceView
 
 ServiceTier: TypeAlias = Annotated[
     models.ServiceTier, strawberry.enum(description="TIER_1 is the most critical.")
 ]
 
 # Global ids: "svc_<32 hex>".
-SERVICE_PREFIX = "svc_"
+SERVICE_PREFIX = GLOBAL_PREFIX
 
 
 @strawberry.type
@@ -104,6 +104,14 @@ class UpdateServiceInput:
     owner_team_id: strawberry.ID | None = strawberry.UNSET
     depends_on_ids: list[strawberry.ID] | None = strawberry.field(
         default=strawberry.UNSET, description="Replaces every dependency."
+    )
+
+
+@strawberry.input
+class SetAffectedServicesInput:
+    incident_id: strawberry.ID
+    service_ids: list[strawberry.ID] = strawberry.field(
+        description="Every service the incident affects (an empty list: none)."
     )
 
 

@@ -246,3 +246,42 @@ async def test_the_upgrade_makes_a_service_of_each_name_incidents_gave(old_datab
     assert sorted(services) == ["checkout", "search"]
     assert services["checkout"].name == "Checkout"  # the first spelling seen
     assert links == 3
+
+
+SET_AFFECTED = """
+mutation($input: SetAffectedServicesInput!) {
+  setAffectedServices(input: $input) {
+    incident { affectedServices { name } timeline(last: 3) { edges { node { type data } } } }
+    errors { field code }
+  }
+}"""
+
+
+async def test_an_incident_affects_several_services_each_change_on_its_timeline(api):
+    admin = api()
+    a, b, c = [await new_service(admin, name=f"{n}-{uuid.uuid4().hex[:4]}") for n in "abc"]
+    incident = await declare(admin, title="Several", service=a["name"])
+
+    both = await admin.execute(
+        SET_AFFECTED, {"input": {"incidentId": incident["id"], "serviceIds": [a["id"], b["id"]]}}
+    )
+    swapped = await admin.execute(
+        SET_AFFECTED, {"input": {"incidentId": incident["id"], "serviceIds": [b["id"], c["id"]]}}
+    )
+    unknown = await admin.execute(
+        SET_AFFECTED,
+        {"input": {"incidentId": incident["id"], "serviceIds": ["svc_" + uuid.uuid4().hex]}},
+    )
+
+    first = both["setAffectedServices"]["incident"]
+    assert [s["name"] for s in first["affectedServices"]] == [a["name"], b["name"]]
+    last = first["timeline"]["edges"][-1]["node"]
+    assert last["type"] == "com.incidents.record.linked.v1"
+    assert last["data"] == {"record": "service", "id": b["id"], "reference": b["name"]}
+    second = swapped["setAffectedServices"]["incident"]
+    assert [s["name"] for s in second["affectedServices"]] == [b["name"], c["name"]]
+    assert [e["node"]["type"].split(".")[-2] for e in second["timeline"]["edges"][-2:]] == [
+        "linked",
+        "unlinked",
+    ]
+    assert errors(unknown["setAffectedServices"]) == [("serviceIds", "NOT_FOUND")]

@@ -34,12 +34,17 @@ from app.models import (
     Team,
 )
 from app.services.access import audit
-from app.services.access.classification import visible_incident_levels
+from app.services.access.caller import Caller
+from app.services.access.classification import incident_visible, visible_incident_levels
 from app.services.catalog.graph import ServiceHealth, cycle_through, health_of
+from app.services.incidents import commands as incident_commands
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
+from app.services.incidents.snapshot import IncidentSnapshot, get_incident
 from app.services.people.users import name_of
 from app.services.writer import Change
 
+# A service's global id is this prefix and its UUID's hex, as the API shows it.
+GLOBAL_PREFIX = "svc_"
 DESCRIPTION_MAX = 10_000
 DEPENDENCIES_MAX = 100
 
@@ -329,6 +334,51 @@ async def _named(tenant_id: str, name: str, *, now: datetime) -> Service:
         changes={"name": name, "tier": ServiceTier.TIER_3.value, "via": "incident"},
     )
     return service
+
+
+async def set_affected_services(
+    *, caller: Caller, incident_id: str, service_ids: Sequence[str]
+) -> list[str]:
+    """Make these the services the incident affects: a link or unlink event on its timeline
+    for each difference, one transaction. Returns the services now affected."""
+    wanted = [
+        str(k) for k in await service_keys(caller.tenant_id, service_ids, most=DEPENDENCIES_MAX)
+    ]
+    snapshot = await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id)
+    if not incident_visible(caller.clearance, snapshot.classification):
+        raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
+    current = (await services_of_incidents(tenant_id=caller.tenant_id, incident_ids=[snapshot.id]))[
+        snapshot.id
+    ]
+    added = [s for s in wanted if s not in current]
+    removed = [s for s in current if s not in wanted]
+    if not added and not removed:
+        return current
+    names = dict(zip([*added, *removed], await _names([*added, *removed]), strict=True))
+
+    def record(service_id: str) -> dict[str, str]:
+        return {
+            "record": "service",
+            "id": "svc_" + uuid.UUID(service_id).hex,
+            "reference": names[service_id],
+        }
+
+    async def write(_: IncidentSnapshot) -> None:
+        await IncidentService.filter(incident_id=snapshot.id, service_id__in=removed).delete()
+        await IncidentService.bulk_create(
+            [
+                IncidentService(tenant_id=caller.tenant_id, incident_id=snapshot.id, service_id=s)
+                for s in added
+            ]
+        )
+
+    await incident_commands.link_records(
+        caller=caller,
+        incident_id=snapshot.id,
+        links=[*((record(s), True) for s in added), *((record(s), False) for s in removed)],
+        also=write,
+    )
+    return wanted
 
 
 # --- reads ----------------------------------------------------------------------------------

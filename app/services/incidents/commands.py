@@ -385,10 +385,28 @@ async def link_record(
     reference) was linked or unlinked; `also` writes the record's side in the same
     transaction. The incident core knows records only as this data. Closed incidents take
     links too: a problem is often found after its incidents are over."""
+    return await link_records(
+        caller=caller, incident_id=incident_id, links=[(record, linked)], also=also
+    )
+
+
+async def link_records(
+    *,
+    caller: Caller,
+    incident_id: str,
+    links: Sequence[tuple[Mapping[str, str], bool]],
+    also: Callable[[IncidentSnapshot], Awaitable[None]],
+) -> CommandResult:
+    """Several links and unlinks at once: an event each, one transaction."""
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
-        kind = EventType.RECORD_LINKED if linked else EventType.RECORD_UNLINKED
-        return [NewEvent(type=kind, data=dict(record))]
+        return [
+            NewEvent(
+                type=EventType.RECORD_LINKED if linked else EventType.RECORD_UNLINKED,
+                data=dict(record),
+            )
+            for record, linked in links
+        ]
 
     return await _apply(
         caller=caller,
@@ -639,6 +657,7 @@ __all__ = [
     "assign_incident",
     "declare_incident",
     "link_record",
+    "link_records",
     "transition_incident",
     "update_incident",
 ]
