@@ -285,3 +285,23 @@ async def test_an_incident_affects_several_services_each_change_on_its_timeline(
         "unlinked",
     ]
     assert errors(unknown["setAffectedServices"]) == [("serviceIds", "NOT_FOUND")]
+
+
+async def test_the_customer_board_shows_every_service_an_incident_affects(api):
+    admin = api()
+    a, b = [await new_service(admin, name=f"pub-{n}-{uuid.uuid4().hex[:4]}") for n in "ab"]
+    incident = await declare(
+        admin, title="Outage", service=a["name"], classification="PUBLIC",
+        severity="SEV1", impact="HIGH", urgency="HIGH",
+    )  # fmt: skip
+    await admin.execute(
+        SET_AFFECTED, {"input": {"incidentId": incident["id"], "serviceIds": [a["id"], b["id"]]}}
+    )
+
+    board = await admin.execute(
+        "{ statusBoard(persona: CUSTOMER) { ... on CustomerBoard "
+        "{ services { service status } } } }"
+    )
+
+    rows = {r["service"]: r["status"] for r in board["statusBoard"]["services"]}
+    assert rows[a["name"]] == rows[b["name"]] == "MAJOR_OUTAGE"

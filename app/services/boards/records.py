@@ -16,6 +16,7 @@ from app.models import (
     ChangeRelation,
     ChangeStatus,
     Classification,
+    IncidentService,
     Problem,
     ProblemIncident,
     ProblemService,
@@ -106,3 +107,19 @@ async def records_summary(
         "changes_finished_30d": len(finished),
         "open_problems_by_service": by_service,
     }
+
+
+async def affected_service_names(
+    tenant_id: str, incident_ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """The names of the services each incident affects (the customer board's rows)."""
+    keys = [k for k in (parse_uuid(i) for i in incident_ids) if k is not None]
+    if not keys:
+        return {}
+    rows = await IncidentService.filter(tenant_id=tenant_id, incident_id__in=keys).values(
+        "incident_id", "service__name"
+    )
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(str(row["incident_id"]), []).append(row["service__name"])
+    return {incident: sorted(names) for incident, names in found.items()}

@@ -33,7 +33,11 @@ from app.models import Classification, Incident, IncidentStatus, Priority, Timel
 from app.services.access.caller import Caller
 from app.services.access.classification import effective, visible_incident_levels
 from app.services.access.tenants import get_policy
-from app.services.boards.records import known_workarounds, records_summary
+from app.services.boards.records import (
+    affected_service_names,
+    known_workarounds,
+    records_summary,
+)
 from app.services.catalog.graph import HEALTH_RANK, ServiceHealth, health_of
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.policy import TenantPolicy
@@ -252,8 +256,9 @@ async def _build(
             changes[k] = _earliest(changes[k], _next_overdue(active, policy, now))
     else:
         updates = await _public_updates(tenant_id, everyone)
+        services = await affected_service_names(tenant_id, [s.id for s in everyone])
         for k, active in groups.items():
-            contents[k] = _customer(active, updates)
+            contents[k] = _customer(active, updates, services)
     return {
         k: Board(
             persona=persona,
@@ -473,12 +478,15 @@ async def _public_updates(
 
 
 def _customer(
-    active: Sequence[IncidentSnapshot], updates: Mapping[str, Sequence[PublicUpdate]]
+    active: Sequence[IncidentSnapshot],
+    updates: Mapping[str, Sequence[PublicUpdate]],
+    affected: Mapping[str, Sequence[str]],
 ) -> CustomerBoard:
+    """Each service an active incident affects (from the catalog), with its health."""
     by_service: dict[str, list[IncidentSnapshot]] = defaultdict(list)
     for s in active:
-        if s.service:
-            by_service[s.service].append(s)
+        for name in affected.get(s.id) or ([s.service] if s.service else []):
+            by_service[name].append(s)
     services = [
         ServiceStatus(
             service=name,
