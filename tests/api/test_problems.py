@@ -101,6 +101,17 @@ async def test_a_problem_explains_incidents_with_a_link_on_both_timelines(api):
         "com.incidents.problem.incident_linked.v1",
     ]
     assert [e["seq"] for e in body["timeline"]] == [1, 2, 3]
+    # and the problems of that service are this one
+    found = await responder.execute(
+        "query($t: String!) { services(filter: {text: $t}) { edges { node { id } } } }",
+        {"t": service},
+    )
+    service_id = found["services"]["edges"][0]["node"]["id"]
+    by_service = await responder.execute(PROBLEMS, {"filter": {"serviceId": service_id}})
+    assert [e["node"]["reference"] for e in by_service["problems"]["edges"]] == [
+        problem["reference"]
+    ]
+    assert by_service["problems"]["totalCount"] == 1
     # and the incident shows the problem, with the link on its own timeline
     assert seen["problems"] == [{"reference": problem["reference"]}]
     last = seen["timeline"]["edges"][-1]["node"]

@@ -9,9 +9,6 @@ from typing import Any
 from tortoise.expressions import Q
 
 from app.core.ids import parse_uuid
-from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
-from app.core.text import filter_text
-from app.errors import ValidationFailed
 from app.models import (
     Change,
     ChangeLink,
@@ -21,8 +18,8 @@ from app.models import (
     Classification,
 )
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
 from app.services.changes.commands import ChangeView
+from app.services.records import queries as records
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +46,6 @@ class LinkView:
     relation: str
 
 
-def _visible(clearance: Classification) -> list[Classification]:
-    return [c for c in Classification if reaches(clearance, c)]
-
-
 async def list_changes(
     *,
     caller: Caller,
@@ -61,50 +54,28 @@ async def list_changes(
     after: str | None = None,
 ) -> ChangePage:
     """The changes the caller may see, newest first."""
-    size = page_size(first)
-    query = Change.filter(tenant_id=caller.tenant_id, classification__in=_visible(caller.clearance))
-    if filter is not None:
-        query = query.filter(_filter_q(filter)).distinct()
-    total = await query.count()
-    if after is not None:
-        number = decode_key_cursor("change", after)
-        if not number.isdigit():
-            raise ValidationFailed("malformed cursor", field="after")
-        query = query.filter(number__lt=int(number))
-    rows = await query.order_by("-number").limit(size + 1)
-    items = [(encode_key_cursor("change", str(r.number)), ChangeView.of(r)) for r in rows[:size]]
-    return ChangePage(
-        items, has_next_page=len(rows) > size, has_previous_page=after is not None, total=total
-    )
-
-
-def _filter_q(filter: ChangeFilter) -> Q:
     q = Q()
-    if filter.status is not None:
-        q &= Q(status__in=list(filter.status))
-    if filter.type is not None:
-        q &= Q(type__in=list(filter.type))
-    if filter.text is not None:
-        text = filter_text(filter.text)
-        if text:
-            q &= Q(title__icontains=text) | Q(description__icontains=text)
-    if filter.service_id is not None:
-        key = parse_uuid(filter.service_id)
-        q &= Q(service_links__service_id=key) if key is not None else Q(id=None)
-    return q
+    if filter is not None:
+        if filter.status is not None:
+            q &= Q(status__in=list(filter.status))
+        if filter.type is not None:
+            q &= Q(type__in=list(filter.type))
+        q &= records.text_q(filter.text) & records.service_q(filter.service_id)
+    page = await records.numbered_page(
+        Change, caller=caller, q=q, kind="change", first=first, after=after
+    )
+    return ChangePage(
+        [(cursor, ChangeView.of(row)) for cursor, row in page.rows],
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        total=page.total,
+    )
 
 
 async def get_changes(
     *, tenant_id: str, change_ids: Sequence[str], clearance: Classification
 ) -> dict[str, ChangeView]:
-    keys = [k for k in (parse_uuid(c) for c in change_ids) if k is not None]
-    rows = (
-        await Change.filter(
-            tenant_id=tenant_id, id__in=keys, classification__in=_visible(clearance)
-        )
-        if keys
-        else []
-    )
+    rows = await records.by_ids(Change, tenant_id=tenant_id, ids=change_ids, clearance=clearance)
     return {str(r.id): ChangeView.of(r) for r in rows}
 
 

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tortoise.expressions import Q
+
 from app.core.ids import parse_uuid
 from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
 from app.core.text import filter_text
@@ -30,6 +32,7 @@ from app.models import (
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
 from app.services.knowledge.commands import ArticleView
+from app.services.records import queries as records
 
 # Around each match in a highlight: private-use characters no article is written with.
 _START, _STOP = "\ue000", "\ue001"
@@ -196,35 +199,27 @@ async def list_articles(
     after: str | None = None,
 ) -> HitPage:
     """The articles the caller may see, newest first."""
-    size = page_size(first)
-    levels = [c for c in Classification if reaches(caller.clearance, c)]
-    query = KnowledgeArticle.filter(tenant_id=caller.tenant_id, classification__in=levels)
+    q = Q()
     if kind is not None:
-        query = query.filter(kind=kind)
+        q &= Q(kind=kind)
     if status is not None:
-        query = query.filter(status__in=list(status))
-    total = await query.count()
-    if after is not None:
-        number = decode_key_cursor("article", after)
-        if not number.isdigit():
-            raise ValidationFailed("malformed cursor", field="after")
-        query = query.filter(number__lt=int(number))
-    rows = await query.order_by("-number").limit(size + 1)
-    items = [
-        (encode_key_cursor("article", str(r.number)), Hit(ArticleView.of(r))) for r in rows[:size]
-    ]
-    return HitPage(items, len(rows) > size, after is not None, total)
+        q &= Q(status__in=list(status))
+    page = await records.numbered_page(
+        KnowledgeArticle, caller=caller, q=q, kind="article", first=first, after=after
+    )
+    return HitPage(
+        [(cursor, Hit(ArticleView.of(row))) for cursor, row in page.rows],
+        page.has_next_page,
+        page.has_previous_page,
+        page.total,
+    )
 
 
 async def get_articles(
     *, tenant_id: str, article_ids: Sequence[str], clearance: Classification
 ) -> dict[str, ArticleView]:
-    keys = [k for k in (parse_uuid(a) for a in article_ids) if k is not None]
-    levels = [c for c in Classification if reaches(clearance, c)]
-    rows = (
-        await KnowledgeArticle.filter(tenant_id=tenant_id, id__in=keys, classification__in=levels)
-        if keys
-        else []
+    rows = await records.by_ids(
+        KnowledgeArticle, tenant_id=tenant_id, ids=article_ids, clearance=clearance
     )
     return {str(r.id): ArticleView.of(r) for r in rows}
 

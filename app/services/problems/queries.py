@@ -9,13 +9,10 @@ from dataclasses import dataclass, field
 from tortoise.expressions import Q
 
 from app.core.ids import parse_uuid
-from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
-from app.core.text import filter_text
-from app.errors import ValidationFailed
 from app.models import Classification, Problem, ProblemIncident, ProblemService, ProblemStatus
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
 from app.services.problems.commands import ProblemView
+from app.services.records import queries as records
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +31,6 @@ class ProblemPage:
     total: int = field(default=0)
 
 
-def _visible(clearance: Classification) -> list[Classification]:
-    return [c for c in Classification if reaches(clearance, c)]
-
-
 async def list_problems(
     *,
     caller: Caller,
@@ -46,52 +39,28 @@ async def list_problems(
     after: str | None = None,
 ) -> ProblemPage:
     """The problems the caller may see, newest first."""
-    size = page_size(first)
-    query = Problem.filter(
-        tenant_id=caller.tenant_id, classification__in=_visible(caller.clearance)
-    )
-    if filter is not None:
-        query = query.filter(_filter_q(filter))
-    total = await query.count()
-    if after is not None:
-        number = decode_key_cursor("problem", after)
-        if not number.isdigit():
-            raise ValidationFailed("malformed cursor", field="after")
-        query = query.filter(number__lt=int(number))
-    rows = await query.order_by("-number").limit(size + 1)
-    items = [(encode_key_cursor("problem", str(r.number)), ProblemView.of(r)) for r in rows[:size]]
-    return ProblemPage(
-        items, has_next_page=len(rows) > size, has_previous_page=after is not None, total=total
-    )
-
-
-def _filter_q(filter: ProblemFilter) -> Q:
     q = Q()
-    if filter.status is not None:
-        q &= Q(status__in=list(filter.status))
-    if filter.known_error is not None:
-        q &= Q(known_error=filter.known_error)
-    if filter.text is not None:
-        text = filter_text(filter.text)
-        if text:
-            q &= Q(title__icontains=text) | Q(description__icontains=text)
-    if filter.service_id is not None:
-        key = parse_uuid(filter.service_id)
-        q &= Q(service_links__service_id=key) if key is not None else Q(id=None)
-    return q
+    if filter is not None:
+        if filter.status is not None:
+            q &= Q(status__in=list(filter.status))
+        if filter.known_error is not None:
+            q &= Q(known_error=filter.known_error)
+        q &= records.text_q(filter.text) & records.service_q(filter.service_id)
+    page = await records.numbered_page(
+        Problem, caller=caller, q=q, kind="problem", first=first, after=after
+    )
+    return ProblemPage(
+        [(cursor, ProblemView.of(row)) for cursor, row in page.rows],
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        total=page.total,
+    )
 
 
 async def get_problems(
     *, tenant_id: str, problem_ids: Sequence[str], clearance: Classification
 ) -> dict[str, ProblemView]:
-    keys = [k for k in (parse_uuid(p) for p in problem_ids) if k is not None]
-    rows = (
-        await Problem.filter(
-            tenant_id=tenant_id, id__in=keys, classification__in=_visible(clearance)
-        )
-        if keys
-        else []
-    )
+    rows = await records.by_ids(Problem, tenant_id=tenant_id, ids=problem_ids, clearance=clearance)
     return {str(r.id): ProblemView.of(r) for r in rows}
 
 

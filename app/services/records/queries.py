@@ -1,0 +1,82 @@
+"""The reads the records around the incident share: what a clearance may see, pages by
+number (newest first), rows by id, and the common filters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.expressions import Q
+
+from app.core.ids import parse_uuid
+from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
+from app.core.text import filter_text
+from app.errors import ValidationFailed
+from app.models import Classification
+from app.services.access.caller import Caller
+from app.services.access.classification import reaches
+
+
+def visible_levels(clearance: Classification) -> list[Classification]:
+    """The classifications of the records a reader of `clearance` may see."""
+    return [c for c in Classification if reaches(clearance, c)]
+
+
+def text_q(text: str | None) -> Q:
+    """In title or description, case-insensitive."""
+    clean = filter_text(text) if text is not None else ""
+    return Q(title__icontains=clean) | Q(description__icontains=clean) if clean else Q()
+
+
+def service_q(service_id: str | None) -> Q:
+    """Concerning this service (records with `service_links`)."""
+    if service_id is None:
+        return Q()
+    key = parse_uuid(service_id)
+    return Q(service_links__service_id=key) if key is not None else Q(id=None)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedPage:
+    rows: list[tuple[str, Any]]  # (cursor, row)
+    has_next_page: bool
+    has_previous_page: bool
+    total: int
+
+
+async def numbered_page(
+    model: Any, *, caller: Caller, q: Q, kind: str, first: int | None, after: str | None
+) -> NumberedPage:
+    """The records of `model` the caller may see matching `q`, newest number first."""
+    size = page_size(first)
+    query = model.filter(q, tenant_id=caller.tenant_id).filter(
+        classification__in=visible_levels(caller.clearance)
+    )
+    total = await query.distinct().count() if q.filters or q.children else await query.count()
+    if after is not None:
+        number = decode_key_cursor(kind, after)
+        if not number.isdigit():
+            raise ValidationFailed("malformed cursor", field="after")
+        query = query.filter(number__lt=int(number))
+    rows = await query.distinct().order_by("-number").limit(size + 1)
+    return NumberedPage(
+        [(encode_key_cursor(kind, str(r.number)), r) for r in rows[:size]],
+        has_next_page=len(rows) > size,
+        has_previous_page=after is not None,
+        total=total,
+    )
+
+
+async def by_ids(
+    model: Any, *, tenant_id: str, ids: Sequence[str], clearance: Classification
+) -> list[Any]:
+    """The rows among `ids` a reader of `clearance` may see."""
+    keys = [k for k in (parse_uuid(i) for i in ids) if k is not None]
+    if not keys:
+        return []
+    return list(
+        await model.filter(
+            tenant_id=tenant_id, id__in=keys, classification__in=visible_levels(clearance)
+        )
+    )
