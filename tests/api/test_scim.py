@@ -309,3 +309,28 @@ async def test_users_page_by_start_index_and_count(idp):
     ids = [r["id"] for page in pages for r in page["Resources"]]
     assert len(ids) == total == len(set(ids))
     assert all(p["itemsPerPage"] <= 2 and p["totalResults"] == total for p in pages)
+
+
+async def test_a_scim_token_sees_and_changes_only_its_own_tenant(idp, server):
+    # given a user provisioned in another tenant
+    other = create_tenant(server, tenant_id=f"scim-o-{uuid.uuid4().hex[:6]}", name="Other")
+    token = create_token(server, role="SCIM", name="entra", tenant=other)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+    async with httpx.AsyncClient(base_url=server.url + "/scim/v2", headers=headers) as theirs:
+        name = login()
+        created = (await theirs.post("/Users", json=okta_user(name))).json()
+
+    # when our identity provider looks for them, reads, patches or deletes them
+    found = await idp.get("/Users", params={"filter": f'userName eq "{name}"'})
+    read = await idp.get(f"/Users/{created['id']}")
+    patched = await idp.patch(
+        f"/Users/{created['id']}",
+        json={"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": False}}]},
+    )
+    deleted = await idp.delete(f"/Users/{created['id']}")
+
+    # then they do not exist here, and stay active there
+    assert found.json()["totalResults"] == 0
+    assert [scim_error(r) for r in (read, patched, deleted)] == [(404, None)] * 3
+    async with httpx.AsyncClient(base_url=server.url + "/scim/v2", headers=headers) as theirs:
+        assert (await theirs.get(f"/Users/{created['id']}")).json()["active"] is True
