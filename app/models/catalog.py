@@ -35,6 +35,8 @@ class Service(models.Model):
     owner_id: str | None
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    # seq of the newest event on the service's own timeline.
+    last_seq = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "service"

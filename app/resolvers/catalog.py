@@ -75,11 +75,11 @@ async def services(
 
 
 async def _command(
-    info: Info[Context, Any], command: Callable[[str], Awaitable[ServiceView]]
+    info: Info[Context, Any], command: Callable[[Caller], Awaitable[ServiceView]]
 ) -> ServicePayload:
     principal = authorize(info, Action.MANAGE_SERVICES)
     try:
-        view = await command(principal.tenant_id)
+        view = await command(Caller.of(principal))
     except DomainError as error:
         return ServicePayload(service=None, errors=[UserError.of(error)])
     return ServicePayload(service=Service.of(view), errors=[])
@@ -92,8 +92,9 @@ def _dependencies(ids: list[strawberry.ID]) -> list[str]:
 async def create_service(info: Info[Context, Any], input: CreateServiceInput) -> ServicePayload:
     return await _command(
         info,
-        lambda tenant_id: catalog.create_service(
-            tenant_id=tenant_id,
+        lambda caller: catalog.create_service(
+            tenant_id=caller.tenant_id,
+            actor=caller.actor,
             name=input.name,
             description=input.description,
             tier=input.tier,
@@ -121,8 +122,11 @@ async def update_service(info: Info[Context, Any], input: UpdateServiceInput) ->
 
     return await _command(
         info,
-        lambda tenant_id: catalog.update_service(
-            tenant_id=tenant_id, service_id=service_key(input.id), changes=changes()
+        lambda caller: catalog.update_service(
+            tenant_id=caller.tenant_id,
+            service_id=service_key(input.id),
+            changes=changes(),
+            actor=caller.actor,
         ),
     )
 

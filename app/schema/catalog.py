@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.types import Info
@@ -18,6 +18,9 @@ from app.services.catalog.services import GLOBAL_PREFIX, ServiceView
 ServiceTier: TypeAlias = Annotated[
     models.ServiceTier, strawberry.enum(description="TIER_1 is the most critical.")
 ]
+
+if TYPE_CHECKING:
+    from app.schema.problem import RecordEvent
 
 # Global ids: "svc_<32 hex>".
 SERVICE_PREFIX = GLOBAL_PREFIX
@@ -50,6 +53,15 @@ class Service(Node):
     @strawberry.field
     async def health(self, info: Info[Context, Any]) -> ServiceHealth:
         return await info.context.loaders.service_health.load(self.view.id)
+
+    @strawberry.field(description="The service's own timeline, oldest first.")  # type: ignore[untyped-decorator]
+    async def timeline(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[RecordEvent, strawberry.lazy("app.schema.problem")]]:
+        from app.schema.problem import RecordEvent
+
+        events = await info.context.loaders.record_events.load(self.view.id)
+        return [RecordEvent.of(e, subject=f"services/{self.id}") for e in events]
 
     @classmethod
     def of(cls, view: ServiceView) -> Service:

@@ -305,3 +305,24 @@ async def test_the_customer_board_shows_every_service_an_incident_affects(api):
 
     rows = {r["service"]: r["status"] for r in board["statusBoard"]["services"]}
     assert rows[a["name"]] == rows[b["name"]] == "MAJOR_OUTAGE"
+
+
+async def test_a_service_keeps_its_own_timeline(api):
+    admin = api()
+    service = await new_service(admin, name=f"tl-{uuid.uuid4().hex[:4]}")
+    await admin.execute(UPDATE, {"input": {"id": service["id"], "tier": "TIER_1"}})
+    incident = await declare(admin, title="On it", service=service["name"])
+    await admin.execute(SET_AFFECTED, {"input": {"incidentId": incident["id"], "serviceIds": []}})
+
+    data = await admin.execute(
+        "query($id: ID!) { node(id: $id) { ... on Service { timeline { seq type data } } } }",
+        {"id": service["id"]},
+    )
+
+    events = data["node"]["timeline"]
+    assert [e["type"].split(".")[-2] for e in events] == [
+        "created", "updated", "incident_linked", "incident_unlinked",
+    ]  # fmt: skip
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    assert events[1]["data"] == {"tier": {"from": "TIER_3", "to": "TIER_1"}}
+    assert events[2]["data"]["incident"] and events[2]["data"]["reference"].startswith("INC-")

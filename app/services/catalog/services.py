@@ -16,7 +16,6 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid, uuid_key
@@ -33,6 +32,7 @@ from app.models import (
     ServiceTier,
     Team,
 )
+from app.services import writer
 from app.services.access import audit
 from app.services.access.caller import Caller
 from app.services.access.classification import incident_visible, visible_incident_levels
@@ -41,7 +41,24 @@ from app.services.incidents import commands as incident_commands
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.snapshot import IncidentSnapshot, get_incident
 from app.services.people.users import name_of
+from app.services.records import timeline
 from app.services.writer import Change
+
+
+class ServiceEvent:
+    CREATED = "com.incidents.service.created.v1"
+    UPDATED = "com.incidents.service.updated.v1"
+    INCIDENT_LINKED = "com.incidents.service.incident_linked.v1"
+    INCIDENT_UNLINKED = "com.incidents.service.incident_unlinked.v1"
+
+
+RECORD = "service"
+
+
+async def _event(row: Service, kind: str, data: Mapping[str, Any], *, actor: str | None) -> None:
+    """An event on the service's own timeline; inside a writer transaction."""
+    await timeline.append(Service, row, RECORD, [(kind, data)], actor=actor, now=utcnow())
+
 
 # A service's global id is this prefix and its UUID's hex, as the API shows it.
 GLOBAL_PREFIX = "svc_"
@@ -169,6 +186,7 @@ async def _refuse_duplicate(tenant_id: str, name: str, *, except_id: str | None)
 async def create_service(
     *,
     tenant_id: str,
+    actor: str | None = None,
     name: str,
     description: str | None = None,
     tier: ServiceTier = ServiceTier.TIER_3,
@@ -182,7 +200,7 @@ async def create_service(
     dependencies = await _dependencies(tenant_id, None, depends_on)
     now = utcnow()
     try:
-        async with in_transaction():
+        async with writer.transaction():
             row = await Service.create(
                 id=uuid.uuid4(),
                 tenant_id=tenant_id,
@@ -194,6 +212,7 @@ async def create_service(
                 created_at=now,
                 updated_at=now,
             )
+            await _event(row, ServiceEvent.CREATED, {"name": name, "tier": tier.value}, actor=actor)
             await ServiceDependency.bulk_create(
                 [
                     ServiceDependency(tenant_id=tenant_id, service_id=row.id, depends_on_id=d)
@@ -218,7 +237,7 @@ async def create_service(
 
 
 async def update_service(
-    *, tenant_id: str, service_id: str, changes: Mapping[str, Any]
+    *, tenant_id: str, service_id: str, changes: Mapping[str, Any], actor: str | None = None
 ) -> ServiceView:
     """Change the fields in `changes` (name, description, tier, owner_team_id, depends_on)."""
     row = await Service.get_or_none(tenant_id=tenant_id, id=uuid_key(service_id, noun="service"))
@@ -267,8 +286,9 @@ async def update_service(
     row.name_key = row.name.lower()
     row.updated_at = utcnow()
     try:
-        async with in_transaction():
+        async with writer.transaction():
             await row.save()
+            await _event(row, ServiceEvent.UPDATED, diff, actor=actor)
             if dependencies is not None:
                 await ServiceDependency.filter(service_id=row.id).delete()
                 await ServiceDependency.bulk_create(
@@ -301,20 +321,26 @@ async def on_incident_change(change: Change) -> Callable[[], None] | None:
     if before == after:
         return None
     tenant_id, incident_id = change.after.tenant_id, change.after.id
+    reference = {"incident": incident_id, "reference": f"INC-{change.after.number}"}
+    actor = change.events[0].actor if change.events else None
     if before is not None:
         old = await Service.get_or_none(tenant_id=tenant_id, name_key=before.lower())
-        if old is not None:
-            await IncidentService.filter(incident_id=incident_id, service_id=old.id).delete()
+        if (
+            old is not None
+            and await IncidentService.filter(incident_id=incident_id, service_id=old.id).delete()
+        ):
+            await _event(old, ServiceEvent.INCIDENT_UNLINKED, reference, actor=actor)
     if after is not None:
-        service = await _named(tenant_id, after, now=change.now)
+        service = await _named(tenant_id, after, now=change.now, actor=actor)
         if not await IncidentService.exists(incident_id=incident_id, service_id=service.id):
             await IncidentService.create(
                 tenant_id=tenant_id, incident_id=incident_id, service_id=service.id
             )
+            await _event(service, ServiceEvent.INCIDENT_LINKED, reference, actor=actor)
     return None
 
 
-async def _named(tenant_id: str, name: str, *, now: datetime) -> Service:
+async def _named(tenant_id: str, name: str, *, now: datetime, actor: str | None) -> Service:
     found = await Service.get_or_none(tenant_id=tenant_id, name_key=name.lower())
     if found is not None:
         return found
@@ -332,6 +358,9 @@ async def _named(tenant_id: str, name: str, *, now: datetime) -> Service:
         action="service.create",
         target=str(service.id),
         changes={"name": name, "tier": ServiceTier.TIER_3.value, "via": "incident"},
+    )
+    await _event(
+        service, ServiceEvent.CREATED, {"name": name, "tier": ServiceTier.TIER_3.value}, actor=actor
     )
     return service
 
@@ -371,6 +400,14 @@ async def set_affected_services(
                 for s in added
             ]
         )
+        reference = {"incident": snapshot.id, "reference": f"INC-{snapshot.number}"}
+        for row in await Service.filter(id__in=[*added, *removed]):
+            kind = (
+                ServiceEvent.INCIDENT_LINKED
+                if str(row.id) in added
+                else ServiceEvent.INCIDENT_UNLINKED
+            )
+            await _event(row, kind, reference, actor=caller.actor)
 
     await incident_commands.link_records(
         caller=caller,
