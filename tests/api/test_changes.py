@@ -89,6 +89,14 @@ async def test_a_normal_change_is_approved_by_someone_else_then_carried_out(serv
     assert [e["type"].split(".")[-2] for e in steps[-1]["change"]["timeline"]] == [
         "requested", "approved", "state_change", "state_change", "state_change", "state_change",
     ]  # fmt: skip
+    audit = await api().execute(
+        '{ auditLog(filter: {action: "change.close"}, first: 50) '
+        "{ edges { node { target changes } } } }"
+    )
+    closed = [e["node"] for e in audit["auditLog"]["edges"]]
+    assert any(
+        r["changes"] == {"state_change": {"from": "IMPLEMENTED", "to": "CLOSED"}} for r in closed
+    )
 
 
 async def test_nobody_approves_or_rejects_their_own_change(server, api):

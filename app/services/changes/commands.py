@@ -284,8 +284,9 @@ async def transition_change(
             row.finished_at, row.outcome = now, to
         return [(ChangeEvent.STATE_CHANGE, {"from": before.value, "to": to.value})]
 
+    action = "change.close" if to is ChangeStatus.CLOSED else "change.update"
     return await _apply(
-        caller, change_id, decide, action="change.update",
+        caller, change_id, decide, action=action,
         fields=("status", "started_at", "finished_at", "outcome"), version=version,
     )  # fmt: skip
 

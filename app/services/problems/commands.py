@@ -284,7 +284,7 @@ async def transition_problem(
         caller=caller,
         problem_id=problem_id,
         decide=decide,
-        action="problem.update",
+        action="problem.close" if to is ProblemStatus.CLOSED else "problem.update",
         fields=("status", "resolution_evidence", "resolved_at", "root_cause", "closed_at"),
         version=version,
     )
