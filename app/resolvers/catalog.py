@@ -30,8 +30,10 @@ from app.schema.domain_errors import graphql_error
 from app.schema.incident import IncidentPayload
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
+from app.services.catalog import links as catalog_links
+from app.services.catalog import queries as catalog_queries
 from app.services.catalog import services as catalog
-from app.services.catalog.services import ServiceView
+from app.services.catalog.queries import ServiceView
 from app.services.incidents.commands import CommandResult
 from app.services.incidents.snapshot import get_incident
 
@@ -56,8 +58,10 @@ async def services(
                 if filter.owner_team_id
                 else None
             )
-            domain = catalog.ServiceFilter(text=filter.text, tier=filter.tier, owner_id=owner)
-        page = await catalog.list_services(
+            domain = catalog_queries.ServiceFilter(
+                text=filter.text, tier=filter.tier, owner_id=owner
+            )
+        page = await catalog_queries.list_services(
             tenant_id=principal.tenant_id, filter=domain, first=first, after=after
         )
     except DomainError as error:
@@ -139,7 +143,7 @@ async def set_affected_services(
     async def command() -> CommandResult:
         caller = Caller.of(principal)
         incident_id = incident_key(input.incident_id, field="incidentId")
-        await catalog.set_affected_services(
+        await catalog_links.set_affected_services(
             caller=caller,
             incident_id=incident_id,
             service_ids=[service_key(s, field="serviceIds") for s in input.service_ids],

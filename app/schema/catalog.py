@@ -13,7 +13,7 @@ from app.schema.board import ServiceHealth
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.schema.people import Team
-from app.services.catalog.services import GLOBAL_PREFIX, ServiceView
+from app.services.catalog.queries import GLOBAL_PREFIX, ServiceView
 
 ServiceTier: TypeAlias = Annotated[
     models.ServiceTier, strawberry.enum(description="TIER_1 is the most critical.")

@@ -21,9 +21,9 @@ from app.services.alerts.queries import (
     incident_pages,
 )
 from app.services.boards.status_board import Board, Persona, build_incident_boards
-from app.services.catalog import services as catalog
+from app.services.catalog import queries as catalog
 from app.services.catalog.graph import ServiceHealth
-from app.services.catalog.services import ServiceView
+from app.services.catalog.queries import ServiceView
 from app.services.changes import queries as change_queries
 from app.services.changes.commands import ChangeView
 from app.services.changes.queries import LinkView

@@ -21,6 +21,7 @@ from app.models import (
     Urgency,
 )
 from app.services.access.caller import Caller
+from app.services.catalog import queries as catalog_queries
 from app.services.catalog import services as catalog
 from app.services.changes import commands as changes
 from app.services.incidents import commands as service
@@ -164,7 +165,7 @@ async def _records(tenant_id: str, incidents: dict[str, str]) -> None:
     """The records around the demo incidents: the catalog the incidents made, given tiers
     and dependencies; a known error; changes in several states; a published article."""
     writer, reviewer = (Caller.system(tenant_id, actor=a) for a in ("demo-sre", "demo-lead"))
-    page = await catalog.list_services(tenant_id=tenant_id, first=100)
+    page = await catalog_queries.list_services(tenant_id=tenant_id, first=100)
     ids = {view.name: view.id for _, view in page.items}
     for name, tier, depends_on in _CATALOG:
         if name in ids:

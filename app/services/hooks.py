@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from app.services import writer
-from app.services.catalog import services as catalog
+from app.services.catalog import links as catalog
 from app.services.itsm import outbound as itsm_outbound
 from app.services.people import mentions
 

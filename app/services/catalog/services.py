@@ -1,32 +1,20 @@
-"""Services of a tenant: created and changed by admins, linked to the incidents that affect
-them, healthy or not by those incidents.
-
-An incident's `service` text names a service: a writer hook (`on_incident_change`) keeps
-the incident linked to the service of that name, creating it on first use, in the
-incident's own transaction. The incident core knows nothing of the catalog.
+"""Services of a tenant, created and changed by admins: names unique in any case, an owning
+team, dependencies without cycles. Each change is audited and on the service's timeline.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q
 
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid, uuid_key
-from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
-from app.core.text import filter_text, storable
+from app.core.text import storable
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import (
-    Classification,
-    Incident,
-    IncidentService,
-    Priority,
     Service,
     ServiceDependency,
     ServiceTier,
@@ -34,15 +22,15 @@ from app.models import (
 )
 from app.services import writer
 from app.services.access import audit
-from app.services.access.caller import Caller
-from app.services.access.classification import incident_visible, visible_incident_levels
-from app.services.catalog.graph import ServiceHealth, cycle_through, health_of
-from app.services.incidents import commands as incident_commands
-from app.services.incidents.lifecycle import ACTIVE_STATUSES
-from app.services.incidents.snapshot import IncidentSnapshot, get_incident
+from app.services.catalog.graph import cycle_through
+from app.services.catalog.queries import (
+    DEPENDENCIES_MAX,
+    DESCRIPTION_MAX,
+    ServiceView,
+    names_of,
+)
 from app.services.people.users import name_of
 from app.services.records import timeline
-from app.services.writer import Change
 
 
 class ServiceEvent:
@@ -55,53 +43,11 @@ class ServiceEvent:
 RECORD = "service"
 
 
-async def _event(row: Service, kind: str, data: Mapping[str, Any], *, actor: str | None) -> None:
+async def record_event(
+    row: Service, kind: str, data: Mapping[str, Any], *, actor: str | None
+) -> None:
     """An event on the service's own timeline; inside a writer transaction."""
     await timeline.append(Service, row, RECORD, [(kind, data)], actor=actor, now=utcnow())
-
-
-# A service's global id is this prefix and its UUID's hex, as the API shows it.
-GLOBAL_PREFIX = "svc_"
-DESCRIPTION_MAX = 10_000
-DEPENDENCIES_MAX = 100
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceView:
-    id: str
-    name: str
-    description: str | None
-    tier: ServiceTier
-    owner_id: str | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, row: Service) -> ServiceView:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            description=row.description,
-            tier=row.tier,
-            owner_id=str(row.owner_id) if row.owner_id is not None else None,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceFilter:
-    text: str | None = None
-    tier: ServiceTier | None = None
-    owner_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServicePage:
-    items: list[tuple[str, ServiceView]]
-    has_next_page: bool
-    has_previous_page: bool
-    total: int = field(default=0)
 
 
 def _description(value: str | None) -> str | None:
@@ -159,17 +105,11 @@ async def _dependencies(
                 edges.setdefault(str(row["service_id"]), []).append(str(row["depends_on_id"]))
         cycle = cycle_through(edges, service_id, wanted)
         if cycle is not None:
-            names = await _names(cycle)
+            names = await names_of(cycle)
             raise ValidationFailed(
                 "that would make a dependency cycle: " + " -> ".join(names), field="dependsOnIds"
             )
     return [k for k in keys if k is not None]
-
-
-async def _names(service_ids: Sequence[str]) -> list[str]:
-    rows = await Service.filter(id__in=list(set(service_ids))).values("id", "name")
-    names = {str(r["id"]): r["name"] for r in rows}
-    return [names.get(s, s) for s in service_ids]
 
 
 async def _refuse_duplicate(tenant_id: str, name: str, *, except_id: str | None) -> None:
@@ -212,7 +152,9 @@ async def create_service(
                 created_at=now,
                 updated_at=now,
             )
-            await _event(row, ServiceEvent.CREATED, {"name": name, "tier": tier.value}, actor=actor)
+            await record_event(
+                row, ServiceEvent.CREATED, {"name": name, "tier": tier.value}, actor=actor
+            )
             await ServiceDependency.bulk_create(
                 [
                     ServiceDependency(tenant_id=tenant_id, service_id=row.id, depends_on_id=d)
@@ -288,7 +230,7 @@ async def update_service(
     try:
         async with writer.transaction():
             await row.save()
-            await _event(row, ServiceEvent.UPDATED, diff, actor=actor)
+            await record_event(row, ServiceEvent.UPDATED, diff, actor=actor)
             if dependencies is not None:
                 await ServiceDependency.filter(service_id=row.id).delete()
                 await ServiceDependency.bulk_create(
@@ -308,231 +250,3 @@ async def update_service(
 
 def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, uuid.UUID) else value
-
-
-# --- the incident's service -----------------------------------------------------------------
-
-
-async def on_incident_change(change: Change) -> Callable[[], None] | None:
-    """Keep an incident linked to the service its `service` text names (created on first
-    use), in the incident's own transaction."""
-    before = change.before.service if change.before is not None else None
-    after = change.after.service
-    if before == after:
-        return None
-    tenant_id, incident_id = change.after.tenant_id, change.after.id
-    reference = {"incident": incident_id, "reference": f"INC-{change.after.number}"}
-    actor = change.events[0].actor if change.events else None
-    if before is not None:
-        old = await Service.get_or_none(tenant_id=tenant_id, name_key=before.lower())
-        if (
-            old is not None
-            and await IncidentService.filter(incident_id=incident_id, service_id=old.id).delete()
-        ):
-            await _event(old, ServiceEvent.INCIDENT_UNLINKED, reference, actor=actor)
-    if after is not None:
-        service = await _named(tenant_id, after, now=change.now, actor=actor)
-        if not await IncidentService.exists(incident_id=incident_id, service_id=service.id):
-            await IncidentService.create(
-                tenant_id=tenant_id, incident_id=incident_id, service_id=service.id
-            )
-            await _event(service, ServiceEvent.INCIDENT_LINKED, reference, actor=actor)
-    return None
-
-
-async def _named(tenant_id: str, name: str, *, now: datetime, actor: str | None) -> Service:
-    found = await Service.get_or_none(tenant_id=tenant_id, name_key=name.lower())
-    if found is not None:
-        return found
-    service = await Service.create(
-        id=uuid.uuid4(),
-        tenant_id=tenant_id,
-        name=name,
-        name_key=name.lower(),
-        tier=ServiceTier.TIER_3,
-        created_at=now,
-        updated_at=now,
-    )
-    await audit.record(
-        tenant_id=tenant_id,
-        action="service.create",
-        target=str(service.id),
-        changes={"name": name, "tier": ServiceTier.TIER_3.value, "via": "incident"},
-    )
-    await _event(
-        service, ServiceEvent.CREATED, {"name": name, "tier": ServiceTier.TIER_3.value}, actor=actor
-    )
-    return service
-
-
-async def set_affected_services(
-    *, caller: Caller, incident_id: str, service_ids: Sequence[str]
-) -> list[str]:
-    """Make these the services the incident affects: a link or unlink event on its timeline
-    for each difference, one transaction. Returns the services now affected."""
-    wanted = [
-        str(k) for k in await service_keys(caller.tenant_id, service_ids, most=DEPENDENCIES_MAX)
-    ]
-    snapshot = await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id)
-    if not incident_visible(caller.clearance, snapshot.classification):
-        raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
-    current = (await services_of_incidents(tenant_id=caller.tenant_id, incident_ids=[snapshot.id]))[
-        snapshot.id
-    ]
-    added = [s for s in wanted if s not in current]
-    removed = [s for s in current if s not in wanted]
-    if not added and not removed:
-        return current
-    names = dict(zip([*added, *removed], await _names([*added, *removed]), strict=True))
-
-    def record(service_id: str) -> dict[str, str]:
-        return {
-            "record": "service",
-            "id": "svc_" + uuid.UUID(service_id).hex,
-            "reference": names[service_id],
-        }
-
-    async def write(_: IncidentSnapshot) -> None:
-        await IncidentService.filter(incident_id=snapshot.id, service_id__in=removed).delete()
-        await IncidentService.bulk_create(
-            [
-                IncidentService(tenant_id=caller.tenant_id, incident_id=snapshot.id, service_id=s)
-                for s in added
-            ]
-        )
-        reference = {"incident": snapshot.id, "reference": f"INC-{snapshot.number}"}
-        for row in await Service.filter(id__in=[*added, *removed]):
-            kind = (
-                ServiceEvent.INCIDENT_LINKED
-                if str(row.id) in added
-                else ServiceEvent.INCIDENT_UNLINKED
-            )
-            await _event(row, kind, reference, actor=caller.actor)
-
-    await incident_commands.link_records(
-        caller=caller,
-        incident_id=snapshot.id,
-        links=[*((record(s), True) for s in added), *((record(s), False) for s in removed)],
-        also=write,
-    )
-    return wanted
-
-
-# --- reads ----------------------------------------------------------------------------------
-
-
-async def service_keys(
-    tenant_id: str, service_ids: Sequence[str], *, most: int, field: str = "serviceIds"
-) -> list[uuid.UUID]:
-    """The services named, each a service of the tenant (NOT_FOUND on `field` otherwise)."""
-    if len(service_ids) > most:
-        raise ValidationFailed(f"at most {most} services", field=field)
-    keys = [parse_uuid(s) for s in dict.fromkeys(service_ids)]
-    known = {
-        str(k)
-        for k in await Service.filter(
-            tenant_id=tenant_id, id__in=[k for k in keys if k is not None]
-        ).values_list("id", flat=True)
-    }
-    for given, key in zip(dict.fromkeys(service_ids), keys, strict=True):
-        if key is None or str(key) not in known:
-            raise NotFound(f"no service with id {given!r}", field=field)
-    return [k for k in keys if k is not None]
-
-
-async def get_services(*, tenant_id: str, service_ids: Sequence[str]) -> dict[str, ServiceView]:
-    keys = [k for k in (parse_uuid(v) for v in service_ids) if k is not None]
-    rows = await Service.filter(tenant_id=tenant_id, id__in=keys) if keys else []
-    return {str(r.id): ServiceView.of(r) for r in rows}
-
-
-async def dependencies_of(*, service_ids: Sequence[str]) -> dict[str, list[str]]:
-    rows = await ServiceDependency.filter(service_id__in=list(service_ids)).values(
-        "service_id", "depends_on_id"
-    )
-    found: dict[str, list[str]] = {s: [] for s in service_ids}
-    for row in rows:
-        found[str(row["service_id"])].append(str(row["depends_on_id"]))
-    return found
-
-
-async def services_of_incidents(
-    *, tenant_id: str, incident_ids: Sequence[str]
-) -> dict[str, list[str]]:
-    keys = [k for k in (parse_uuid(i) for i in incident_ids) if k is not None]
-    rows = (
-        await IncidentService.filter(tenant_id=tenant_id, incident_id__in=keys).values(
-            "incident_id", "service_id"
-        )
-        if keys
-        else []
-    )
-    found: dict[str, list[str]] = {i: [] for i in incident_ids}
-    for row in rows:
-        found.setdefault(str(row["incident_id"]), []).append(str(row["service_id"]))
-    return found
-
-
-async def health(
-    *, tenant_id: str, service_ids: Sequence[str], clearance: Classification
-) -> dict[str, ServiceHealth]:
-    """Each service's health from the active incidents affecting it that the reader may see."""
-    keys = [k for k in (parse_uuid(s) for s in service_ids) if k is not None]
-    links = (
-        await IncidentService.filter(tenant_id=tenant_id, service_id__in=keys).values(
-            "incident_id", "service_id"
-        )
-        if keys
-        else []
-    )
-    incidents = {
-        str(r["id"]): r["priority"]
-        for r in await Incident.filter(
-            tenant_id=tenant_id,
-            id__in=list({link["incident_id"] for link in links}),
-            status__in=ACTIVE_STATUSES,
-            classification__in=visible_incident_levels(clearance),
-        ).values("id", "priority")
-    }
-    priorities: dict[str, list[Priority]] = {s: [] for s in service_ids}
-    for link in links:
-        priority = incidents.get(str(link["incident_id"]))
-        if priority is not None:
-            priorities.setdefault(str(link["service_id"]), []).append(Priority(priority))
-    return {s: health_of(priorities.get(s, [])) for s in service_ids}
-
-
-async def list_services(
-    *,
-    tenant_id: str,
-    filter: ServiceFilter | None = None,
-    first: int | None = None,
-    after: str | None = None,
-) -> ServicePage:
-    """Services by name, `first` at a time after the cursor."""
-    size = page_size(first)
-    query = Service.filter(tenant_id=tenant_id)
-    if filter is not None:
-        query = query.filter(_filter_q(filter))
-    total = await query.count()
-    if after is not None:
-        query = query.filter(name_key__gt=decode_key_cursor("service", after))
-    rows = await query.order_by("name_key").limit(size + 1)
-    items = [(encode_key_cursor("service", r.name_key), ServiceView.of(r)) for r in rows[:size]]
-    return ServicePage(
-        items, has_next_page=len(rows) > size, has_previous_page=after is not None, total=total
-    )
-
-
-def _filter_q(filter: ServiceFilter) -> Q:
-    q = Q()
-    if filter.text is not None:
-        text = filter_text(filter.text)
-        if text:
-            q &= Q(name__icontains=text) | Q(description__icontains=text)
-    if filter.tier is not None:
-        q &= Q(tier=filter.tier)
-    if filter.owner_id is not None:
-        owner = parse_uuid(filter.owner_id)
-        q &= Q(owner_id=owner) if owner is not None else Q(id=None)
-    return q

@@ -25,7 +25,7 @@ from app.models import (
 )
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
-from app.services.catalog import services as catalog
+from app.services.catalog import queries as catalog
 from app.services.incidents import validation
 from app.services.knowledge import commands as articles
 from app.services.problems import lifecycle, similarity
