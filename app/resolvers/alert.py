@@ -101,11 +101,7 @@ async def alerts(
 
     return AlertConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         counter=count,
     )
 
@@ -132,11 +128,7 @@ async def alert_quarantine(
 
     return QuarantinedAlertConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         counter=count,
     )
 

@@ -65,11 +65,7 @@ async def knowledge_articles(
     edges = [KnowledgeArticleEdge.of(cursor, hit) for cursor, hit in page.items]
     return KnowledgeArticleConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         total_count=page.total,
     )
 

@@ -92,11 +92,7 @@ async def users(
     edges = [UserEdge(cursor=c, node=User.of(v)) for c, v in page.items]
     return UserConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         total_count=total,
     )
 
@@ -119,11 +115,7 @@ async def teams(
     edges = [TeamEdge(cursor=c, node=Team.of(v)) for c, v in page.items]
     return TeamConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         total_count=total,
     )
 

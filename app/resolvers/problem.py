@@ -68,11 +68,7 @@ async def problems(
     edges = [ProblemEdge(cursor=c, node=Problem.of(v)) for c, v in page.items]
     return ProblemConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         total_count=page.total,
     )
 

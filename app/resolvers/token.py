@@ -39,11 +39,7 @@ async def api_tokens(
     edges = [ApiTokenEdge(cursor=cursor, node=ApiToken.of(t)) for cursor, t in page.items]
     return ApiTokenConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
     )
 
 

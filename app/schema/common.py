@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, TypeAlias
+from typing import Annotated, Protocol, TypeAlias
 
 import strawberry
 
@@ -41,12 +41,26 @@ class UserError:
         return cls(field=error.field, code=error.code, message=error.message)
 
 
+class Paged(Protocol):
+    """A page as the services return it."""
+
+    @property
+    def has_next_page(self) -> bool: ...
+    @property
+    def has_previous_page(self) -> bool: ...
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+    @classmethod
+    def of_page(cls, cursors: Sequence[str], page: Paged) -> PageInfo:
+        """The page info of a service's page whose edges have these cursors, in order."""
+        return cls.of(cursors, has_next=page.has_next_page, has_previous=page.has_previous_page)
 
     @classmethod
     def of(cls, cursors: Sequence[str], *, has_next: bool, has_previous: bool) -> PageInfo:

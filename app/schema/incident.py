@@ -389,11 +389,7 @@ async def incident_connection(
     ]
     return IncidentConnection(
         edges=edges,
-        page_info=PageInfo.of(
-            [e.cursor for e in edges],
-            has_next=page.has_next_page,
-            has_previous=page.has_previous_page,
-        ),
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
         caller=caller,
         filter=filter,
     )

@@ -173,11 +173,7 @@ class MentionConnection:
         await audit_reads(info, [e.node.incident.snapshot for e in edges], via="mentions")
         return cls(
             edges=edges,
-            page_info=PageInfo.of(
-                [cursor for cursor, _ in page.items],
-                has_next=page.has_next_page,
-                has_previous=page.has_previous_page,
-            ),
+            page_info=PageInfo.of_page([cursor for cursor, _ in page.items], page),
         )
 
 
