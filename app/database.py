@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.context import TortoiseContext
 
 from app.config import Settings
@@ -29,14 +30,17 @@ _migrating: ContextVar[Settings] = ContextVar("migrating")
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:
     url = settings.database_url
+    connection: str | dict[str, Any] = url
     if settings.is_sqlite:
         path = url.split("://", 1)[1]
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # Tortoise's SQLite client, but write transactions take the lock when they begin.
+        connection = {**expand_db_url(url), "engine": "app.sqlite_engine"}
     elif urlparse(url).scheme == "postgresql":
-        url = "postgres" + url[len("postgresql") :]
+        connection = "postgres" + url[len("postgresql") :]
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {
                 "models": [MODELS_MODULE],
