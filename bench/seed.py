@@ -95,3 +95,68 @@ async def incidents(
             return await _incident_with_story(client, index)
 
     return list(await asyncio.gather(*(one(i) for i in range(start, start + count))))
+
+
+CREATE_PROBLEM = """
+mutation($title: String!, $incident: ID!) {
+  createProblem(input: {title: $title, force: true, incidentIds: [$incident]}) {
+    problem { id } errors { code message }
+  }
+}
+"""
+
+REQUEST_CHANGE = """
+mutation($title: String!) {
+  requestChange(input: {title: $title, type: STANDARD, risk: LOW}) {
+    change { id } errors { code message }
+  }
+}
+"""
+
+CREATE_ARTICLE = """
+mutation($title: String!, $problem: ID!) {
+  createArticle(input: {title: $title, body: "Restart the pool, then watch the error rate.",
+                        kind: RESOLUTION, problemId: $problem}) {
+    article { id } errors { code message }
+  }
+}
+"""
+
+LINK_CHANGE = """
+mutation($change: ID!, $incident: ID!) {
+  linkChange(input: {changeId: $change, incidentId: $incident, relation: FIXES}) {
+    errors { code message }
+  }
+}
+"""
+
+LINK_ARTICLE = """
+mutation($article: ID!, $incident: ID!) {
+  linkArticle(input: {articleId: $article, incidentId: $incident}) { errors { code message } }
+}
+"""
+
+
+async def records(client: Executor, incident_ids: list[str], *, concurrency: int = 4) -> None:
+    """Per incident: a problem linked to it with an article, a STANDARD change linked as
+    FIXES and the article linked too."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int, incident: str) -> None:
+        async with gate:
+            data = await client.execute(
+                CREATE_PROBLEM, {"title": f"Cause {index} of {incident}", "incident": incident}
+            )
+            problem = _payload(data, "createProblem")["problem"]["id"]
+            data = await client.execute(REQUEST_CHANGE, {"title": f"Fix {index}"})
+            change = _payload(data, "requestChange")["change"]["id"]
+            data = await client.execute(
+                CREATE_ARTICLE, {"title": f"How to recover {index}", "problem": problem}
+            )
+            article = _payload(data, "createArticle")["article"]["id"]
+            data = await client.execute(LINK_CHANGE, {"change": change, "incident": incident})
+            _payload(data, "linkChange")
+            data = await client.execute(LINK_ARTICLE, {"article": article, "incident": incident})
+            _payload(data, "linkArticle")
+
+    await asyncio.gather(*(one(i, incident) for i, incident in enumerate(incident_ids)))

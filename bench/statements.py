@@ -1,4 +1,6 @@
-"""(c) SQL statements per dashboard query, for a growing number of incidents.
+"""(c) SQL statements per dashboard query, for a growing number of incidents: the live
+dashboard's page (incidents with their newest events) and an integrator's page of incidents
+with their ITIL records (services, problems, changes, knowledge articles).
 
 The app runs in this process (`create_app` behind `httpx.ASGITransport`, lifespan started by
 hand) and every statement Tortoise sends is counted through its `tortoise.db_client` logger.
@@ -32,6 +34,32 @@ from tests.support import SECRET_KEY
 
 INCIDENT_COUNTS = (10, 50, 200)
 PAGE_SIZES = (10, 50)
+DASHBOARD = "dashboard"
+RECORDS = "records"
+QUERIES = (DASHBOARD, RECORDS)
+
+
+def records_query(first: int) -> str:
+    """A page of incidents with every ITIL record linked to them."""
+    return f"""
+query Records {{
+  incidents(first: {first}) {{
+    totalCount
+    edges {{
+      node {{
+        id title
+        affectedServices {{ name health owner {{ name }} }}
+        problems {{ reference status knowledgeArticles {{ reference }} }}
+        changes {{ reference status }}
+        knowledgeArticles {{ reference version }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+_QUERIES = {DASHBOARD: dashboard_query, RECORDS: records_query}
 _REPEATS = 3
 _SQL = re.compile(
     r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I
@@ -68,6 +96,7 @@ class StatementLog(logging.Handler):
 
 @dataclass(frozen=True, slots=True)
 class Count:
+    query: str
     incidents: int
     first: int
     cold: int
@@ -150,15 +179,23 @@ async def _measure(name: str, database_url: str) -> BackendCounts:
         with StatementLog().attached() as log:
             seeded = 0
             for total in INCIDENT_COUNTS:
-                await seed.incidents(client, count=total - seeded, start=seeded, concurrency=4)
+                ids = await seed.incidents(
+                    client, count=total - seeded, start=seeded, concurrency=4
+                )
+                await seed.records(client, ids)
                 seeded = total
-                for first in PAGE_SIZES:
-                    counts.append(await _count(client, log, incidents=total, first=first))
+                for query in QUERIES:
+                    for first in PAGE_SIZES:
+                        counts.append(
+                            await _count(client, log, query, incidents=total, first=first)
+                        )
     return BackendCounts(name, counts)
 
 
-async def _count(client: _AsgiClient, log: StatementLog, *, incidents: int, first: int) -> Count:
-    query = dashboard_query(first)
+async def _count(
+    client: _AsgiClient, log: StatementLog, name: str, *, incidents: int, first: int
+) -> Count:
+    query = _QUERIES[name](first)
     token_service.clear_cache()
     page = min(first, incidents)
     cold = await _statements(client, log, query, page=page)
@@ -166,6 +203,7 @@ async def _count(client: _AsgiClient, log: StatementLog, *, incidents: int, firs
     if len({len(w) for w in warm}) != 1:
         raise RuntimeError(f"statement count varies between identical requests: {warm}")
     return Count(
+        name,
         incidents,
         first,
         cold=len(cold),
@@ -190,22 +228,25 @@ async def _statements(
 
 
 def constant(result: StatementsResult) -> bool:
-    """True when the warm count is the same for every number of incidents, per page size."""
+    """True when the warm count is the same for every number of incidents, per query and
+    page size."""
     return all(
-        len({c.warm for c in b.counts if c.first == f}) == 1
+        len({c.warm for c in b.counts if c.query == q and c.first == f}) == 1
         for b in result.backends
+        for q in QUERIES
         for f in PAGE_SIZES
     )
 
 
 def verdict(result: StatementsResult) -> Verdict:
-    warm = sorted({c.warm for b in result.backends for c in b.counts})
-    cold = sorted({c.cold for b in result.backends for c in b.counts})
     totals = ", ".join(str(n) for n in INCIDENT_COUNTS)
+    per_query = []
+    for name in QUERIES:
+        warm = sorted({c.warm for b in result.backends for c in b.counts if c.query == name})
+        per_query.append(f"{name} {'/'.join(map(str, warm))} warm")
     return Verdict(
         "SQL statements per dashboard query do not grow with the number of incidents",
-        f"{'/'.join(map(str, warm))} warm, {'/'.join(map(str, cold))} cold, "
-        f"for {totals} incidents and first: 10 or 50",
+        f"{', '.join(per_query)}, for {totals} incidents and first: 10 or 50",
         constant(result) if result.backends else None,
     )
 
@@ -230,26 +271,31 @@ def render(result: StatementsResult) -> str:
         f"one statement); *warm* is each of the next {_REPEATS} identical requests (tokens are "
         "cached for 5 s after first use, so authentication adds nothing).",
         "",
-        "| Backend | Incidents in the database | "
+        "The *records* query is an integrator's page of incidents with every ITIL record "
+        "linked to them (affected services with health and owner team, problems with their "
+        "articles, changes, articles); each seeded incident has a service, a problem with an "
+        "article, a change linked as FIXES and the article linked.",
+        "",
+        "| Backend | Query | Incidents in the database | "
         + " | ".join(f"`first: {f}` cold / warm" for f in PAGE_SIZES)
         + " |",
-        "|---|---|" + "---|" * len(PAGE_SIZES),
+        "|---|---|---|" + "---|" * len(PAGE_SIZES),
     ]
     for backend in result.backends:
-        by_total: dict[int, dict[int, Count]] = {}
+        by_row: dict[tuple[str, int], dict[int, Count]] = {}
         for c in backend.counts:
-            by_total.setdefault(c.incidents, {})[c.first] = c
-        for total, pages in by_total.items():
+            by_row.setdefault((c.query, c.incidents), {})[c.first] = c
+        for (name, total), pages in sorted(by_row.items()):
             cells = [f"{pages[f].cold} / {pages[f].warm}" for f in PAGE_SIZES]
-            lines.append(f"| {backend.backend} | {total} | " + " | ".join(cells) + " |")
-    primary = (
-        result.backends[0].counts[-1] if result.backends and result.backends[0].counts else None
-    )
-    if primary is not None:
+            lines.append(f"| {backend.backend} | {name} | {total} | " + " | ".join(cells) + " |")
+    first_backend = result.backends[0] if result.backends else None
+    for name in QUERIES if first_backend else ():
+        assert first_backend is not None
+        primary = [c for c in first_backend.counts if c.query == name][-1]
         lines += [
             "",
-            f"The warm statements for `first: {primary.first}` with {primary.incidents} incidents "
-            f"({result.backends[0].backend}):",
+            f"The warm statements of the {name} query for `first: {primary.first}` with "
+            f"{primary.incidents} incidents ({first_backend.backend}):",
             "",
             "```sql",
             *(_shorten(s) for s in primary.statements),

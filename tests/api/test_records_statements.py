@@ -3,9 +3,7 @@ and articles takes the same SQL statements for 3 incidents as for 30."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
+from bench import seed as bench_seed
 from tests.api.test_security_cost import _Statements, in_process, statements
 from tests.support import GraphQLClient, declare
 
@@ -24,37 +22,13 @@ query($first: Int) {
 
 
 async def seed(client: GraphQLClient, count: int) -> None:
-    for i in range(count):
-        incident = await declare(client, title=f"Rec {i}", service=f"svc-{i % 4}")
-        problem = await client.execute(
-            "mutation($t: String!, $i: ID!) { createProblem(input: {title: $t, force: true, "
-            "incidentIds: [$i]}) { problem { id } errors { code } } }",
-            {"t": f"Cause {uuid.uuid4().hex}", "i": incident["id"]},
-        )
-        change = await client.execute(
-            'mutation { requestChange(input: {title: "Fix", type: STANDARD, risk: LOW}) '
-            "{ change { id } errors { code } } }"
-        )
-        article = await client.execute(
-            'mutation($p: ID!) { createArticle(input: {title: "How", body: "Steps", '
-            "kind: RESOLUTION, problemId: $p}) { article { id } errors { code } } }",
-            {"p": problem["createProblem"]["problem"]["id"]},
-        )
-        links: list[tuple[str, dict[str, Any]]] = [
-            (
-                "mutation($c: ID!, $i: ID!) { linkChange(input: {changeId: $c, incidentId: $i, "
-                "relation: FIXES}) { errors { code } } }",
-                {"c": change["requestChange"]["change"]["id"], "i": incident["id"]},
-            ),
-            (
-                "mutation($a: ID!, $i: ID!) { linkArticle(input: {articleId: $a, incidentId: $i}) "
-                "{ errors { code } } }",
-                {"a": article["createArticle"]["article"]["id"], "i": incident["id"]},
-            ),
-        ]
-        for mutation, variables in links:
-            data = await client.execute(mutation, variables)
-            assert all(not v["errors"] for v in data.values()), data
+    """`count` incidents, each with a service, a problem with an article, a change linked as
+    FIXES and the article linked (the benchmark's records)."""
+    ids = [
+        (await declare(client, title=f"Rec {i}", service=f"svc-{i % 4}"))["id"]
+        for i in range(count)
+    ]
+    await bench_seed.records(client, ids)
 
 
 async def test_a_page_of_incidents_with_their_records_takes_the_same_statements(database_url):
