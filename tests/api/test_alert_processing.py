@@ -28,18 +28,23 @@ from app.models import (
     CorrelationRule,
     Impact,
     Incident,
+    IncidentService,
     IncidentStatus,
     Lease,
     Role,
+    Service,
+    ServiceTier,
     Severity,
     TimelineEvent,
     Urgency,
 )
+from app.services import hooks
 from app.services.access import tenants as tenant_service
 from app.services.access.caller import Caller
 from app.services.alerts import processor as processor_module
 from app.services.alerts.links import link_alert
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
+from app.services.catalog.services import create_service
 from app.services.incidents.commands import declare_incident, transition_incident
 from app.services.incidents.timeline import EventType
 from tests.support import (
@@ -505,6 +510,53 @@ async def test_the_first_matching_rule_by_position_wins(db: str) -> None:
     # then each is grouped by the first rule that matches it
     titles = sorted(i.title for i in await incidents_of(db))
     assert titles == ["[critical] Errors in eu-west-1", "checkout: Saturation"]
+
+
+async def test_alerts_correlate_by_the_catalog_service_and_its_tier(db: str) -> None:
+    # given a tier-1 service in the catalog and a rule for tier-1 services first
+    await create_service(tenant_id=db, name="Payments API", tier=ServiceTier.TIER_1)
+    await add_rule(
+        db,
+        1,
+        matchers={"service_tier": "TIER_1"},
+        severity="SEV1",
+        impact="HIGH",
+        urgency="HIGH",
+        title_template="Tier 1: {alertname}",
+        group_by=["service", "alertname"],
+    )
+    await add_rule(db, 2, group_by=["service", "alertname"])
+    worker = processor()
+    stop_hooks = hooks.register()  # as the server does: incidents link their services
+
+    # when senders spell the service three ways, and one names a service the catalog lacks
+    await intake(
+        db,
+        an_alert(service="payments api"),
+        an_alert(service="PAYMENTS API"),
+        an_alert(service="Payments API", labels={"service_tier": "TIER_3"}),
+        an_alert(service="ledger"),
+    )
+    try:
+        await drain(worker)
+    finally:
+        stop_hooks()
+
+    # then the catalog's service makes one group under the tier-1 rule, the other its own
+    incidents = await incidents_of(db)
+    assert sorted((i.title, i.severity) for i in incidents) == [
+        ("HighLatency on ledger", Severity.SEV2),
+        ("Tier 1: HighLatency", Severity.SEV1),
+    ]
+    tier_one = next(i for i in incidents if i.severity is Severity.SEV1)
+    assert await Alert.filter(incident_id=tier_one.id).count() == 3
+    # and it affects the catalog's service; no second service was made from a spelling
+    linked = await IncidentService.filter(incident_id=tier_one.id).values_list(
+        "service__name", flat=True
+    )
+    assert linked == ["Payments API"]
+    names = await Service.filter(tenant_id=db).values_list("name", flat=True)
+    assert sorted(names) == ["Payments API", "ledger"]
 
 
 async def test_once_a_tenant_has_rules_an_alert_no_rule_matches_is_only_stored(db: str) -> None:

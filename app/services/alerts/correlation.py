@@ -4,7 +4,10 @@ A tenant's enabled rules are tried in position order; the first whose matchers a
 the alert's labels wins and puts the alert in the group keyed by the rule and the values of
 its `group_by` labels. A tenant without rules uses the built-in default rule. The matchers
 see the alert's labels plus the pseudo-labels `alertname`, `service`, `severity` and
-`source` (the normalised fields, which win over labels of the same name).
+`source` (the normalised fields, which win over labels of the same name). When the service
+catalog knows the alert's service (names compared regardless of case), `service` is the
+catalog's name for it and `service_tier` its tier, so "API" and "api" group together and a
+rule can match the services that matter most.
 """
 
 from __future__ import annotations
@@ -67,6 +70,12 @@ def alert_labels(alert: Mapping[str, Any]) -> dict[str, str]:
         if value is not None:
             labels[name] = str(value)
     return labels
+
+
+def with_catalog(labels: dict[str, str], *, name: str, tier: str) -> None:
+    """`labels` of an alert whose service the catalog knows as `name`, of `tier`."""
+    labels["service"] = name
+    labels["service_tier"] = tier
 
 
 @dataclass(frozen=True, slots=True)

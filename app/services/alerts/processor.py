@@ -59,8 +59,10 @@ from app.services.alerts.correlation import (
     match,
     rule_from_model,
     severity_from_label,
+    with_catalog,
 )
 from app.services.alerts.sql import Sql, sql_for
+from app.services.catalog.queries import services_named
 from app.services.incidents.commands import append_events, declare_incident
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventType, NewEvent
@@ -292,6 +294,16 @@ class AlertProcessor:
 
     async def _correlate(self, conn: BaseDBAsyncClient, sql: Sql, batch: Batch) -> None:
         rules = await load_rules_for(tenant_ids={a.tenant_id for a in batch.correlated})
+        named = {
+            (a.tenant_id, a.match_labels["service"])
+            for a in batch.correlated
+            if "service" in a.match_labels
+        }
+        in_catalog = await services_named(named, using=conn)
+        for alert in batch.correlated:
+            service = in_catalog.get(_service_key(alert))
+            if service is not None:
+                with_catalog(alert.match_labels, name=service.name, tier=service.tier.value)
         placed: list[tuple[BatchAlert, Rule, str]] = []
         for alert in batch.correlated:
             # `rules` is the default rule alone for a tenant with no enabled rule of its own;
@@ -568,6 +580,10 @@ def _event_data(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "alerts": shown,
         "more": len(rows) - len(shown),
     }
+
+
+def _service_key(alert: BatchAlert) -> tuple[str, str]:
+    return (alert.tenant_id, alert.match_labels.get("service", "").lower())
 
 
 def _status(row: Mapping[str, Any]) -> str:

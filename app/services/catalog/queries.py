@@ -4,10 +4,11 @@ services of incidents, and health, each for many at once (the loaders' batches).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
 from app.core.ids import parse_uuid
@@ -88,6 +89,22 @@ async def service_keys(
         if key is None or str(key) not in known:
             raise NotFound(f"no service with id {given!r}", field=field)
     return [k for k in keys if k is not None]
+
+
+async def services_named(
+    names: Iterable[tuple[str, str]], *, using: BaseDBAsyncClient | None = None
+) -> dict[tuple[str, str], ServiceView]:
+    """The catalog's services named by (tenant id, name) pairs, names matched regardless of
+    case; keyed by (tenant id, lower-cased name). One statement; `using` runs it on the
+    caller's transaction."""
+    wanted = {(tenant_id, name.lower()) for tenant_id, name in names}
+    if not wanted:
+        return {}
+    rows = await Service.filter(
+        tenant_id__in=sorted({t for t, _ in wanted}), name_key__in=sorted({n for _, n in wanted})
+    ).using_db(using)
+    found = {(str(r.tenant_id), r.name_key): ServiceView.of(r) for r in rows}
+    return {key: view for key, view in found.items() if key in wanted}
 
 
 async def get_services(*, tenant_id: str, service_ids: Sequence[str]) -> dict[str, ServiceView]:
