@@ -24,7 +24,7 @@ from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.changes.commands import ChangeView
 from app.services.knowledge.commands import ArticleView
-from app.services.problems.commands import ProblemView
+from app.services.problems.view import ProblemView
 from app.services.records.live import record_updates
 
 Record: TypeAlias = Annotated[

@@ -38,7 +38,7 @@ from app.services.people.oncall import OnCall, RotationView
 from app.services.people.teams import MemberView, TeamView
 from app.services.people.users import UserView
 from app.services.problems import queries as problem_queries
-from app.services.problems.commands import ProblemView
+from app.services.problems.view import ProblemView
 from app.services.records import timeline as record_timeline
 from app.services.records.timeline import RecordEventView
 

@@ -14,7 +14,8 @@ from app import models
 from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.services.problems import lifecycle
-from app.services.problems.commands import GLOBAL_PREFIX, ProblemView
+from app.services.problems.commands import GLOBAL_PREFIX
+from app.services.problems.view import ProblemView
 from app.services.records.timeline import RecordEventView
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.test_people import errors
+from tests.api.test_services import new_service
 from tests.api.test_subscriptions import error_codes
 from tests.support import (
     Server,
@@ -219,6 +220,36 @@ async def test_a_likely_duplicate_is_refused_naming_it_unless_forced(api):
     assert payload["problem"] is None
     assert forced["createProblem"]["errors"] == []
     assert different["createProblem"]["errors"] == []
+
+
+async def test_a_duplicate_shares_a_service_and_is_one_the_caller_may_see(api):
+    # given an active problem on one service, and a restricted one nobody below sees
+    admin, responder = api("ADMIN"), api("RESPONDER")
+    marker = uuid.uuid4().hex[:6]
+    payments, search = await new_service(admin), await new_service(admin)
+    title = f"Ledger writes stall during failover {marker}"
+    original = await open_problem(responder, title=title, serviceIds=[payments["id"]])
+    hidden = f"Vault unseal fails after rotation {marker}"
+    await open_problem(admin, title=hidden, classification="RESTRICTED")
+
+    # when the same title is opened on another service, on the same one, and with no service
+    elsewhere = await responder.execute(
+        CREATE, {"input": {"title": title + " again", "serviceIds": [search["id"]]}}
+    )
+    same = await responder.execute(
+        CREATE, {"input": {"title": title + " again", "serviceIds": [payments["id"]]}}
+    )
+    unnamed = await responder.execute(CREATE, {"input": {"title": title + " again!"}})
+    unseen = await responder.execute(CREATE, {"input": {"title": hidden}})
+
+    # then only a problem sharing a service (or naming none) is a duplicate
+    assert elsewhere["createProblem"]["errors"] == []
+    assert errors(same["createProblem"]) == [("title", "DUPLICATE")]
+    named = {d["id"] for d in same["createProblem"]["duplicates"]}
+    assert original["id"] in named
+    assert errors(unnamed["createProblem"]) == [("title", "DUPLICATE")]
+    # and a problem above the caller's clearance is never named, so not a duplicate either
+    assert unseen["createProblem"]["errors"] == []
 
 
 async def test_bad_problem_requests_are_refused_and_write_nothing(api):

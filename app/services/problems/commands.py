@@ -24,11 +24,12 @@ from app.models import (
     ProblemStatus,
 )
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
 from app.services.catalog import queries as catalog
 from app.services.incidents import validation
 from app.services.knowledge import commands as articles
-from app.services.problems import lifecycle, similarity
+from app.services.problems import lifecycle
+from app.services.problems.duplicates import duplicates_of
+from app.services.problems.view import ProblemView
 from app.services.records import commands as records
 from app.services.records.timeline import RecordEventView
 
@@ -48,55 +49,6 @@ class ProblemEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class ProblemView:
-    id: str
-    tenant_id: str
-    number: int
-    title: str
-    description: str | None
-    status: ProblemStatus
-    known_error: bool
-    workaround: str | None
-    root_cause: str | None
-    resolution_evidence: str | None
-    classification: Classification
-    created_by: str | None
-    created_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    last_incident_at: datetime | None
-    version: int
-
-    @property
-    def reference(self) -> str:
-        return f"PRB-{self.number}"
-
-    @classmethod
-    def of(cls, row: Problem) -> ProblemView:
-        return cls(
-            id=str(row.id),
-            tenant_id=row.tenant_id,
-            number=row.number,
-            title=row.title,
-            description=row.description,
-            status=row.status,
-            known_error=row.known_error,
-            workaround=row.workaround,
-            root_cause=row.root_cause,
-            resolution_evidence=row.resolution_evidence,
-            classification=row.classification,
-            created_by=row.created_by,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            resolved_at=row.resolved_at,
-            closed_at=row.closed_at,
-            last_incident_at=row.last_incident_at,
-            version=row.version,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class ProblemResult:
     problem: ProblemView
     events: list[RecordEventView]
@@ -107,32 +59,6 @@ def _text(value: str | None, *, field: str) -> str | None:
     if text is not None and len(text) > TEXT_MAX:
         raise ValidationFailed(f"{field} must be at most {TEXT_MAX} characters", field=field)
     return text
-
-
-async def duplicates_of(
-    *, caller: Caller, title: str, service_ids: Sequence[str]
-) -> list[tuple[ProblemView, float]]:
-    """Active problems the caller may see that look like this one, most alike first."""
-    services = frozenset(service_ids)
-    active = await Problem.filter(
-        tenant_id=caller.tenant_id, status__in=list(lifecycle.ACTIVE)
-    ).order_by("number")
-    links = await ProblemService.filter(problem_id__in=[p.id for p in active]).values(
-        "problem_id", "service_id"
-    )
-    by_problem: dict[str, set[str]] = {}
-    for link in links:
-        by_problem.setdefault(str(link["problem_id"]), set()).add(str(link["service_id"]))
-    found = []
-    for row in active:
-        if not reaches(caller.clearance, row.classification):
-            continue
-        score = similarity.likely_duplicate(
-            title, services, row.title, by_problem.get(str(row.id), ())
-        )
-        if score is not None:
-            found.append((ProblemView.of(row), score))
-    return sorted(found, key=lambda pair: -pair[1])
 
 
 async def create_problem(

@@ -11,7 +11,7 @@ from tortoise.expressions import Q
 from app.core.ids import parse_uuid
 from app.models import Classification, Problem, ProblemIncident, ProblemService, ProblemStatus
 from app.services.access.caller import Caller
-from app.services.problems.commands import ProblemView
+from app.services.problems.view import ProblemView
 from app.services.records import queries as records
 
 
