@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from app import models
 from app.core.clock import utcnow
+from app.schema import redaction
 from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.schema.problem import RecordEvent
@@ -36,6 +37,7 @@ ChangeRelation: TypeAlias = Annotated[
 ]
 
 CHANGE_PREFIX = GLOBAL_PREFIX
+_KIND = "change"
 
 
 @strawberry.type(description="A link from a change to an incident or a problem.")
@@ -73,14 +75,18 @@ class Change(Node):
     id: strawberry.ID
     number: int
     reference: str
-    title: str
-    description: str | None
+    title = redaction.required_text(_KIND, "title")
+    description = redaction.optional_text(_KIND, "description")
     type: ChangeType
     risk: Risk
     status: ChangeStatus
-    classification: Classification
-    requested_by: str | None
-    approved_by: str | None
+    classification: Classification = strawberry.field(
+        description="RESTRICTED changes exist only for callers cleared for them; text above "
+        "your clearance reads [REDACTED]."
+    )
+    requested_by = redaction.optional_text(_KIND, "requested_by")
+    approved_by = redaction.optional_text(_KIND, "approved_by")
+    redacted_fields = redaction.redacted_fields(_KIND)
     approved_at: datetime | None
     planned_start: datetime | None
     planned_end: datetime | None
@@ -132,7 +138,7 @@ class Change(Node):
     @strawberry.field(description="The change's own timeline, oldest first.")  # type: ignore[untyped-decorator]
     async def timeline(self, info: Info[Context, Any]) -> list[RecordEvent]:
         events = await info.context.loaders.record_events.load(self.view.id)
-        return [RecordEvent.of(e, subject=f"changes/{self.id}") for e in events]
+        return RecordEvent.of_record(info, events, subject=f"changes/{self.id}", record=self.view)
 
     @classmethod
     def of(cls, view: ChangeView) -> Change:
@@ -140,14 +146,10 @@ class Change(Node):
             id=strawberry.ID(to_global_id(CHANGE_PREFIX, view.id)),
             number=view.number,
             reference=view.reference,
-            title=view.title,
-            description=view.description,
             type=view.type,
             risk=view.risk,
             status=view.status,
             classification=view.classification,
-            requested_by=view.requested_by,
-            approved_by=view.approved_by,
             approved_at=view.approved_at,
             planned_start=view.planned_start,
             planned_end=view.planned_end,

@@ -10,9 +10,11 @@ import strawberry
 from strawberry.types import Info
 
 from app import models
+from app.schema import redaction
 from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.schema.problem import RecordEvent
+from app.services.access.classification import REDACTED, record_field_readable, redact_text
 from app.services.knowledge.commands import GLOBAL_PREFIX, ArticleView
 from app.services.knowledge.search import Hit, VersionView
 
@@ -23,6 +25,7 @@ ArticleStatus: TypeAlias = Annotated[
 ]
 
 ARTICLE_PREFIX = GLOBAL_PREFIX
+_KIND = "article"
 
 
 @strawberry.type(description="A published version of an article: it never changes.")
@@ -36,7 +39,15 @@ class ArticleVersion:
     published_at: datetime
 
     @classmethod
-    def of(cls, v: VersionView) -> ArticleVersion:
+    def of(cls, v: VersionView, *, readable: bool = True) -> ArticleVersion:
+        """The version as a caller may see it: its text [REDACTED] unless `readable` (the
+        article's title and body are)."""
+        if not readable:
+            return cls(
+                number=v.number, title=REDACTED, body=REDACTED, kind=v.kind,
+                author=redact_text(v.author), reviewer=redact_text(v.reviewer),
+                published_at=v.published_at,
+            )  # fmt: skip
         return cls(
             number=v.number, title=v.title, body=v.body, kind=v.kind, author=v.author,
             reviewer=v.reviewer, published_at=v.published_at,
@@ -48,13 +59,21 @@ class KnowledgeArticle(Node):
     id: strawberry.ID
     number: int
     reference: str
-    title: str = strawberry.field(description="Of the working copy (a draft, or as published).")
-    body: str
+    title = redaction.required_text(
+        _KIND, "title", description="Of the working copy (a draft, or as published)."
+    )
+    body = redaction.required_text(_KIND, "body")
     kind: ArticleKind
     status: ArticleStatus
-    classification: Classification
-    author: str | None = strawberry.field(description="Who wrote the working copy.")
-    reviewer: str | None = strawberry.field(description="Who published the latest version.")
+    classification: Classification = strawberry.field(
+        description="RESTRICTED articles exist only for callers cleared for them; text above "
+        "your clearance reads [REDACTED]."
+    )
+    author = redaction.optional_text(_KIND, "author", description="Who wrote the working copy.")
+    reviewer = redaction.optional_text(
+        _KIND, "reviewer", description="Who published the latest version."
+    )
+    redacted_fields = redaction.redacted_fields(_KIND)
     version: int = strawberry.field(description="The latest published version (0: none yet).")
     published_at: datetime | None
     created_at: datetime
@@ -67,17 +86,28 @@ class KnowledgeArticle(Node):
     @strawberry.field(description="Every published version, oldest first.")  # type: ignore[untyped-decorator]
     async def versions(self, info: Info[Context, Any]) -> list[ArticleVersion]:
         found = await info.context.loaders.article_versions.load(self.view.id)
-        return [ArticleVersion.of(v) for v in found]
+        readable = self._text_readable(info)
+        return [ArticleVersion.of(v, readable=readable) for v in found]
 
     @strawberry.field(description="One published version, or null.")  # type: ignore[untyped-decorator]
     async def version_of(self, info: Info[Context, Any], number: int) -> ArticleVersion | None:
         found = await info.context.loaders.article_versions.load(self.view.id)
-        return next((ArticleVersion.of(v) for v in found if v.number == number), None)
+        readable = self._text_readable(info)
+        return next(
+            (ArticleVersion.of(v, readable=readable) for v in found if v.number == number), None
+        )
+
+    def _text_readable(self, info: Info[Context, Any]) -> bool:
+        clearance = info.context.loaders.clearance
+        return all(
+            record_field_readable(clearance, self.view.classification, _KIND, name)
+            for name in ("title", "body")
+        )
 
     @strawberry.field(description="The article's own timeline, oldest first.")  # type: ignore[untyped-decorator]
     async def timeline(self, info: Info[Context, Any]) -> list[RecordEvent]:
         events = await info.context.loaders.record_events.load(self.view.id)
-        return [RecordEvent.of(e, subject=f"articles/{self.id}") for e in events]
+        return RecordEvent.of_record(info, events, subject=f"articles/{self.id}", record=self.view)
 
     @classmethod
     def of(cls, view: ArticleView) -> KnowledgeArticle:
@@ -85,13 +115,9 @@ class KnowledgeArticle(Node):
             id=strawberry.ID(to_global_id(ARTICLE_PREFIX, view.id)),
             number=view.number,
             reference=view.reference,
-            title=view.title,
-            body=view.body,
             kind=view.kind,
             status=view.status,
             classification=view.classification,
-            author=view.author,
-            reviewer=view.reviewer,
             version=view.published_version,
             published_at=view.published_at,
             created_at=view.created_at,

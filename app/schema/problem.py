@@ -11,8 +11,10 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from app import models
+from app.schema import redaction
 from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
+from app.services.access.classification import record_event_readable, redact_json, redact_text
 from app.services.problems import lifecycle
 from app.services.problems.commands import GLOBAL_PREFIX
 from app.services.problems.view import ProblemView
@@ -31,6 +33,7 @@ ProblemStatus: TypeAlias = Annotated[
 # Global ids: "prb_<32 hex>", "rev_<32 hex>".
 PROBLEM_PREFIX = GLOBAL_PREFIX
 RECORD_EVENT_PREFIX = "rev_"
+_KIND = "problem"
 
 
 @strawberry.type(description="One event on a record's timeline: a CloudEvents v1.0 envelope.")
@@ -42,18 +45,36 @@ class RecordEvent:
     actor: str | None
     data: JSON
     cloud_event: JSON
+    redacted: bool = strawberry.field(
+        description="True when `actor`, `data` and `cloudEvent.data` were redacted for you: "
+        "a record's events carry its fields, and are as classified as INTERNAL or the "
+        "record, whichever is higher."
+    )
 
     @classmethod
-    def of(cls, view: RecordEventView, *, subject: str) -> RecordEvent:
+    def of(cls, view: RecordEventView, *, subject: str, readable: bool = True) -> RecordEvent:
+        """The event as a caller may see it: `readable` unless redacted for them."""
+        envelope = view.cloud_event(subject)
+        if not readable:
+            envelope["data"] = redact_json(envelope.get("data"))
         return cls(
             id=strawberry.ID(to_global_id(RECORD_EVENT_PREFIX, view.id)),
             seq=view.seq,
             type=view.type,
             time=view.time,
-            actor=view.actor,
-            data=JSON(dict(view.data)),
-            cloud_event=JSON(view.cloud_event(subject)),
+            actor=view.actor if readable else redact_text(view.actor),
+            data=JSON(dict(view.data) if readable else redact_json(view.data)),
+            cloud_event=JSON(envelope),
+            redacted=not readable,
         )
+
+    @classmethod
+    def of_record(
+        cls, info: Info[Context, Any], events: list[RecordEventView], *, subject: str, record: Any
+    ) -> list[RecordEvent]:
+        """`events` of `record` (a view with a classification), as the caller may see them."""
+        readable = record_event_readable(info.context.loaders.clearance, record.classification)
+        return [cls.of(e, subject=subject, readable=readable) for e in events]
 
 
 @strawberry.type(description="The cause behind incidents (ITIL problem management).")
@@ -61,17 +82,19 @@ class Problem(Node):
     id: strawberry.ID
     number: int
     reference: str = strawberry.field(description="Human reference, e.g. PRB-7.")
-    title: str
-    description: str | None
+    title = redaction.required_text(_KIND, "title")
+    description = redaction.optional_text(_KIND, "description")
     status: ProblemStatus
     known_error: bool = strawberry.field(description="A workaround is recorded.")
-    workaround: str | None
-    root_cause: str | None
-    resolution_evidence: str | None
+    workaround = redaction.optional_text(_KIND, "workaround")
+    root_cause = redaction.optional_text(_KIND, "root_cause")
+    resolution_evidence = redaction.optional_text(_KIND, "resolution_evidence")
     classification: Classification = strawberry.field(
-        description="Problems above your clearance do not exist for you."
+        description="RESTRICTED problems exist only for callers cleared for them; text above "
+        "your clearance reads [REDACTED]."
     )
-    created_by: str | None
+    created_by = redaction.optional_text(_KIND, "created_by")
+    redacted_fields = redaction.redacted_fields(_KIND)
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
@@ -121,8 +144,7 @@ class Problem(Node):
     @strawberry.field(description="The problem's own timeline, oldest first.")  # type: ignore[untyped-decorator]
     async def timeline(self, info: Info[Context, Any]) -> list[RecordEvent]:
         events = await info.context.loaders.record_events.load(self.view.id)
-        subject = f"problems/{self.id}"
-        return [RecordEvent.of(e, subject=subject) for e in events]
+        return RecordEvent.of_record(info, events, subject=f"problems/{self.id}", record=self.view)
 
     @classmethod
     def of(cls, view: ProblemView) -> Problem:
@@ -130,15 +152,9 @@ class Problem(Node):
             id=strawberry.ID(to_global_id(PROBLEM_PREFIX, view.id)),
             number=view.number,
             reference=view.reference,
-            title=view.title,
-            description=view.description,
             status=view.status,
             known_error=view.known_error,
-            workaround=view.workaround,
-            root_cause=view.root_cause,
-            resolution_evidence=view.resolution_evidence,
             classification=view.classification,
-            created_by=view.created_by,
             created_at=view.created_at,
             updated_at=view.updated_at,
             resolved_at=view.resolved_at,

@@ -230,7 +230,8 @@ async def test_links_and_bad_input_are_clear_and_write_nothing(api):
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_a_confidential_article_is_not_found_by_a_reader_below_it(server, api):
+async def test_an_article_above_the_readers_clearance_is_redacted_or_not_found(server, api):
+    # given a published CONFIDENTIAL article and a RESTRICTED one
     admin = api()
     _, author = await person(server, admin, "INCIDENT_MANAGER")
     _, reviewer = await person(server, admin, "INCIDENT_MANAGER")
@@ -240,14 +241,36 @@ async def test_a_confidential_article_is_not_found_by_a_reader_below_it(server, 
             author, title=f"Vault rotation {marker}", classification="CONFIDENTIAL"
         )
         await publish(author, reviewer, secret)
+        hidden = await write(author, title=f"Breach runbook {marker}", classification="RESTRICTED")
+        await publish(author, reviewer, hidden)
         theirs = (await author.execute(SEARCH, {"filter": {"text": marker}}))["knowledgeArticles"]
     finally:
         await author.aclose()
         await reviewer.aclose()
+
+    # when a VIEWER (cleared INTERNAL) searches for them and reads them by id
     viewer = api("VIEWER")
     mine = (await viewer.execute(SEARCH, {"filter": {"text": marker}}))["knowledgeArticles"]
-    node = await viewer.execute("query($id: ID!) { node(id: $id) { id } }", {"id": secret["id"]})
+    read = """query($id: ID!) { node(id: $id) { ... on KnowledgeArticle {
+        reference title body author reviewer redactedFields
+        versions { title body author }
+        timeline { actor data redacted cloudEvent }
+    } } }"""
+    confidential = (await viewer.execute(read, {"id": secret["id"]}))["node"]
+    restricted = (await viewer.execute(read, {"id": hidden["id"]}))["node"]
 
-    assert theirs["totalCount"] == 1
+    # then search matches neither by text it may not read
+    assert theirs["totalCount"] == 2
     assert mine["totalCount"] == 0 and mine["edges"] == []
-    assert node["node"] is None
+    # and the CONFIDENTIAL article exists with its text redacted, everywhere it shows
+    assert confidential["reference"] == secret["reference"]
+    assert (confidential["title"], confidential["body"]) == ("[REDACTED]", "[REDACTED]")
+    assert confidential["author"] == confidential["reviewer"] == "[REDACTED]"
+    assert set(confidential["redactedFields"]) == {"title", "body", "author", "reviewer"}
+    assert confidential["versions"] == [
+        {"title": "[REDACTED]", "body": "[REDACTED]", "author": "[REDACTED]"}
+    ]
+    assert confidential["timeline"] and all(e["redacted"] for e in confidential["timeline"])
+    assert marker not in str(confidential)
+    # and the RESTRICTED one does not exist for the viewer
+    assert restricted is None

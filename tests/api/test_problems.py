@@ -394,3 +394,44 @@ async def test_a_subscription_to_no_record_is_refused(server, tenant):
         await sub.close()
 
     assert error_codes(message) == ["NOT_FOUND"]
+
+
+async def test_a_problem_above_the_readers_clearance_reads_redacted(api):
+    # given a CONFIDENTIAL problem explaining an INTERNAL incident, with a workaround
+    manager = api("ADMIN")
+    marker = f"zq{uuid.uuid4().hex[:6]}"
+    incident = await declare(manager, title=f"Slow {marker}")
+    problem = await open_problem(
+        manager,
+        title=f"Pool exhaustion {marker}",
+        classification="CONFIDENTIAL",
+        incidentIds=[incident["id"]],
+    )
+    await manager.execute(
+        WORKAROUND, {"input": {"id": problem["id"], "workaround": f"Restart {marker}"}}
+    )
+
+    # when a VIEWER (cleared INTERNAL) lists problems, filters by text and reads the incident
+    viewer = api("VIEWER")
+    fields = "reference title workaround redactedFields timeline { redacted data }"
+    listed = await viewer.execute(
+        f"{{ problems(first: 50) {{ edges {{ node {{ {fields} }} }} }} }}"
+    )
+    searched = await viewer.execute(PROBLEMS, {"filter": {"text": marker}})
+    via_incident = await viewer.execute(
+        f"query($id: ID!) {{ incident(id: $id) {{ problems {{ {fields} }} }} }}",
+        {"id": incident["id"]},
+    )
+
+    # then the problem is there, its text redacted, and its text matches no filter
+    mine = [
+        e["node"]
+        for e in listed["problems"]["edges"]
+        if e["node"]["reference"] == problem["reference"]
+    ]
+    assert len(mine) == 1 and mine[0] == via_incident["incident"]["problems"][0]
+    assert mine[0]["title"] == mine[0]["workaround"] == "[REDACTED]"
+    assert {"title", "workaround", "rootCause"} <= set(mine[0]["redactedFields"])
+    assert all(e["redacted"] for e in mine[0]["timeline"])
+    assert marker not in str(mine[0])
+    assert searched["problems"]["totalCount"] == 0

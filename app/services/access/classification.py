@@ -49,6 +49,31 @@ FIELD_CLASSIFICATION: dict[str, Classification] = {
     "root_cause": Classification.CONFIDENTIAL,
     "public_summary": Classification.PUBLIC,
 }
+# The fields of the records around incidents (problems, changes, knowledge articles) that
+# carry text, by record kind and view name, classified as an incident's like fields are; the
+# others (reference, status, kind, type, risk, times) read as any record the caller may see.
+RECORD_FIELD_CLASSIFICATION: dict[str, dict[str, Classification]] = {
+    "problem": {
+        "title": Classification.INTERNAL,
+        "description": Classification.INTERNAL,
+        "workaround": Classification.INTERNAL,
+        "root_cause": Classification.CONFIDENTIAL,
+        "resolution_evidence": Classification.INTERNAL,
+        "created_by": Classification.INTERNAL,
+    },
+    "change": {
+        "title": Classification.INTERNAL,
+        "description": Classification.INTERNAL,
+        "requested_by": Classification.INTERNAL,
+        "approved_by": Classification.INTERNAL,
+    },
+    "article": {
+        "title": Classification.INTERNAL,
+        "body": Classification.INTERNAL,
+        "author": Classification.INTERNAL,
+        "reviewer": Classification.INTERNAL,
+    },
+}
 # The classification of a timeline event's `actor`.
 ACTOR_CLASSIFICATION = Classification.INTERNAL
 # What timeline events are unless their command says otherwise: they carry incident fields.
@@ -90,6 +115,22 @@ def effective(own: Classification, incident: Classification) -> Classification:
 def field_readable(clearance: Classification, incident: Classification, field: str) -> bool:
     level = FIELD_CLASSIFICATION.get(field)
     return level is None or reaches(clearance, effective(level, incident))
+
+
+def record_field_readable(
+    clearance: Classification, record: Classification, kind: str, field: str
+) -> bool:
+    """Whether a caller may read a record's field: its clearance reaches the field's
+    classification and the record's."""
+    level = RECORD_FIELD_CLASSIFICATION[kind].get(field)
+    return level is None or reaches(clearance, effective(level, record))
+
+
+def record_event_readable(clearance: Classification, record: Classification) -> bool:
+    """Whether the data of a record's timeline events is readable: events carry the record's
+    fields, so they are as classified as DEFAULT_EVENT_CLASSIFICATION or the record, the
+    higher."""
+    return reaches(clearance, effective(DEFAULT_EVENT_CLASSIFICATION, record))
 
 
 def text_searchable_levels(clearance: Classification) -> list[Classification]:

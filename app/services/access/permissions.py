@@ -11,7 +11,12 @@ from __future__ import annotations
 from enum import StrEnum
 
 from app.models import Role
-from app.services.access.classification import FIELD_CLASSIFICATION, ROLE_CLEARANCE, api_name
+from app.services.access.classification import (
+    FIELD_CLASSIFICATION,
+    RECORD_FIELD_CLASSIFICATION,
+    ROLE_CLEARANCE,
+    api_name,
+)
 
 
 class Action(StrEnum):
@@ -172,6 +177,23 @@ def render_markdown() -> str:
         "  classification. Below that, its text (`title`, `description`, `alertname`, `labels`,",
         "  `annotations`, `url`) reads `[REDACTED]` as the incident's does, `redactedFields`",
         "  lists them, and `alerts(filter: {text})` does not match that text.",
+        "- Problems, changes and knowledge articles are classified as incidents are (INTERNAL",
+        "  by default): a RESTRICTED one exists only for tokens cleared RESTRICTED; any other",
+        "  is listed, counted and linked for every reader, its text fields below (by their",
+        "  record's kind) reading `[REDACTED]` unless the clearance reaches both the field's",
+        "  classification and the record's, `redactedFields` listing them; its timeline events",
+        "  (`actor` and `data`) are redacted below INTERNAL or the record's classification,",
+        "  whichever is higher; text filters and knowledge search match only the records whose",
+        "  text the reader may read, and a `DUPLICATE` error names only those.",
+        "",
+        "| record field | classification |",
+        "|---|---|",
+        *(
+            f"| {kind} `{api_name(name)}` | `{level.value}` |"
+            for kind, fields in RECORD_FIELD_CLASSIFICATION.items()
+            for name, level in fields.items()
+        ),
+        "",
         "- Nobody classifies above their own clearance (declare, reclassify, add a note):",
         "  `FORBIDDEN`, nothing written.",
         "- The audit log is read as the incidents are: records of an incident the reader may",

@@ -23,22 +23,25 @@ from app.models import (
     ProblemStatus,
     Service,
 )
-from app.services.access.classification import reaches
+from app.services.access.classification import record_field_readable, visible_incident_levels
 from app.services.changes.lifecycle import FINISHED
 
 CHANGE_WINDOW = timedelta(days=30)
 OPEN_PROBLEMS = (ProblemStatus.NEW, ProblemStatus.UNDER_INVESTIGATION, ProblemStatus.KNOWN_ERROR)
 
 
-def _levels(clearance: Classification) -> list[Classification]:
-    return [c for c in Classification if reaches(clearance, c)]
+def _workaround_levels(clearance: Classification) -> list[Classification]:
+    """The problems whose workaround the reader may read."""
+    return [
+        c for c in Classification if record_field_readable(clearance, c, "problem", "workaround")
+    ]
 
 
 async def known_workarounds(
     tenant_id: str, clearance: Classification, incident_ids: Sequence[str]
 ) -> dict[str, str]:
     """For each incident, the workaround of a known error among its problems (the most
-    recently updated one), as far as the reader may see the problem."""
+    recently updated one), as far as the reader may read the problem's workaround."""
     keys = [k for k in (parse_uuid(i) for i in incident_ids) if k is not None]
     if not keys:
         return {}
@@ -52,7 +55,7 @@ async def known_workarounds(
             id__in=list({link["problem_id"] for link in links}),
             known_error=True,
             status__in=list(OPEN_PROBLEMS),
-            classification__in=_levels(clearance),
+            classification__in=_workaround_levels(clearance),
         )
     }
     found: dict[str, tuple[datetime, str]] = {}
@@ -70,7 +73,8 @@ async def records_summary(
     tenant_id: str, clearance: Classification, now: datetime
 ) -> dict[str, Any]:
     """The executive board's change success rate (30 days) and open problems by service."""
-    levels = _levels(clearance)
+    # Counted as incidents are: every record that exists for the reader.
+    levels = visible_incident_levels(clearance)
     finished = await Change.filter(
         tenant_id=tenant_id,
         status__in=[*FINISHED, ChangeStatus.CLOSED],

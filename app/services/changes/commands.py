@@ -23,7 +23,7 @@ from app.models import (
     Risk,
 )
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
+from app.services.access.classification import incident_visible
 from app.services.catalog import queries as catalog
 from app.services.changes import lifecycle
 from app.services.incidents import validation
@@ -377,5 +377,5 @@ async def conflicts_of(*, caller: Caller, change: ChangeView) -> list[ChangeView
         ChangeView.of(o)
         for o in sorted(others, key=lambda o: o.number)
         if lifecycle.windows_overlap(window, (o.planned_start, o.planned_end))
-        and reaches(caller.clearance, o.classification)
+        and incident_visible(caller.clearance, o.classification)
     ]

@@ -60,7 +60,7 @@ async def list_changes(
             q &= Q(status__in=list(filter.status))
         if filter.type is not None:
             q &= Q(type__in=list(filter.type))
-        q &= records.text_q(filter.text) & records.service_q(filter.service_id)
+        q &= records.text_q(filter.text, caller.clearance) & records.service_q(filter.service_id)
     page = await records.numbered_page(
         Change, caller=caller, q=q, kind="change", first=first, after=after
     )

@@ -30,7 +30,6 @@ from app.models import (
     KnowledgeArticle,
 )
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
 from app.services.knowledge.commands import ArticleView
 from app.services.records import queries as records
 
@@ -138,7 +137,7 @@ async def search_articles(
         if not position.isdigit():
             raise ValidationFailed("malformed cursor", field="after")
         offset = int(position)
-    levels = [c.value for c in Classification if reaches(caller.clearance, c)]
+    levels = [c.value for c in records.readable_text_levels(caller.clearance)]
     conn = KnowledgeArticle._meta.db
     kind_value = kind.value if kind is not None else None
     if conn.capabilities.dialect == "sqlite":

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 
 from app.models import Problem, ProblemService
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
 from app.services.problems import lifecycle, similarity
 from app.services.problems.view import ProblemView
-from app.services.records.queries import visible_levels
+from app.services.records.queries import readable_text_levels
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,8 @@ _in_database: bool | None = None
 async def duplicates_of(
     *, caller: Caller, title: str, service_ids: Sequence[str]
 ) -> list[tuple[ProblemView, float]]:
-    """Active problems the caller may see that look like this one, most alike first."""
+    """Active problems whose title the caller may read that look like this one, most
+    alike first (a title above the clearance is neither compared nor named)."""
     if await _database_computes_trigrams():
         return await _in_postgres(caller, title, service_ids)
     return await _computed_here(caller, title, service_ids)
@@ -80,7 +80,7 @@ async def _in_postgres(
             caller.tenant_id,
             title,
             [s.value for s in lifecycle.ACTIVE],
-            [c.value for c in visible_levels(caller.clearance)],
+            [c.value for c in readable_text_levels(caller.clearance)],
             similarity.THRESHOLD,
             list(service_ids),
             CANDIDATES_MAX,
@@ -105,9 +105,10 @@ async def _computed_here(
     by_problem: dict[str, set[str]] = {}
     for link in links:
         by_problem.setdefault(str(link["problem_id"]), set()).add(str(link["service_id"]))
+    readable = frozenset(readable_text_levels(caller.clearance))
     found = []
     for row in active:
-        if not reaches(caller.clearance, row.classification):
+        if row.classification not in readable:
             continue
         score = similarity.likely_duplicate(
             title, services, row.title, by_problem.get(str(row.id), ())

@@ -45,7 +45,7 @@ async def list_problems(
             q &= Q(status__in=list(filter.status))
         if filter.known_error is not None:
             q &= Q(known_error=filter.known_error)
-        q &= records.text_q(filter.text) & records.service_q(filter.service_id)
+        q &= records.text_q(filter.text, caller.clearance) & records.service_q(filter.service_id)
     page = await records.numbered_page(
         Problem, caller=caller, q=q, kind="problem", first=first, after=after
     )

@@ -2,8 +2,9 @@
 guarded change with its timeline events and audit record, and a link to an incident that
 writes both timelines in one transaction.
 
-Records are classified like incidents: one above the caller's clearance does not exist
-for them (NOT_FOUND), and nobody classifies a record above their own clearance.
+Records are classified like incidents: a RESTRICTED one does not exist for a caller not
+cleared for it (NOT_FOUND), any other does (its text read [REDACTED] above the caller's
+clearance), and nobody classifies a record above their own clearance.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ async def load(model: Any, caller: Caller, record_id: str, *, noun: str, field: 
     """The record, when it exists for the caller; NOT_FOUND on `field` otherwise."""
     key = parse_uuid(record_id)
     row = await model.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
-    if row is None or not reaches(caller.clearance, row.classification):
+    if row is None or not incident_visible(caller.clearance, row.classification):
         raise NotFound(f"no {noun} with id {record_id!r}", field=field)
     return row
 

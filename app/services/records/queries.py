@@ -15,18 +15,30 @@ from app.core.text import filter_text
 from app.errors import ValidationFailed
 from app.models import Classification
 from app.services.access.caller import Caller
-from app.services.access.classification import reaches
+from app.services.access.classification import text_searchable_levels, visible_incident_levels
 
 
 def visible_levels(clearance: Classification) -> list[Classification]:
-    """The classifications of the records a reader of `clearance` may see."""
-    return [c for c in Classification if reaches(clearance, c)]
+    """The classifications of the records a reader of `clearance` may see: as incidents, all
+    but RESTRICTED ones above the clearance (their text fields may still read [REDACTED])."""
+    return visible_incident_levels(clearance)
 
 
-def text_q(text: str | None) -> Q:
-    """In title or description, case-insensitive."""
+def readable_text_levels(clearance: Classification) -> list[Classification]:
+    """The classifications of the records whose text (title, description, body) a reader
+    of `clearance` may read, so also search: a match would reveal the text."""
+    return text_searchable_levels(clearance)
+
+
+def text_q(text: str | None, clearance: Classification) -> Q:
+    """In title or description, case-insensitive, among the records whose text the caller
+    may read."""
     clean = filter_text(text) if text is not None else ""
-    return Q(title__icontains=clean) | Q(description__icontains=clean) if clean else Q()
+    if not clean:
+        return Q()
+    return Q(classification__in=readable_text_levels(clearance)) & (
+        Q(title__icontains=clean) | Q(description__icontains=clean)
+    )
 
 
 def service_q(service_id: str | None) -> Q:
