@@ -19,3 +19,9 @@ def incidents(tenant_id: str) -> str:
 def record(tenant_id: str, record_id: str) -> str:
     """A problem's, change's or article's own channel."""
     return f"t:{tenant_id}:record:{record_id}"
+
+
+def records(tenant_id: str) -> str:
+    """Every change to the tenant's problems, changes and articles (boards and the query
+    cache follow it)."""
+    return f"t:{tenant_id}:records"

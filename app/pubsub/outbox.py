@@ -77,7 +77,7 @@ def committed(message: Pending) -> None:
 
 def _targets(tenant_id: str, incident_id: str, record_id: str | None) -> tuple[str, ...]:
     if record_id is not None:
-        return (channels.record(tenant_id, record_id),)
+        return channels.record(tenant_id, record_id), channels.records(tenant_id)
     return channels.incident(tenant_id, incident_id), channels.incidents(tenant_id)
 
 

@@ -142,7 +142,8 @@ class QueryCache:
     async def _follow(self, tenant_id: str) -> None:
         while True:
             try:
-                async with self._broker.subscribe(channels.incidents(tenant_id)) as sub:
+                following = (channels.incidents(tenant_id), channels.records(tenant_id))
+                async with self._broker.subscribe(*following) as sub:
                     self.invalidate(tenant_id)  # answers computed before we listened
                     self._listening.add(tenant_id)
                     async for _ in sub:  # any change, or a resync after an outage

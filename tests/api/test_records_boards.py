@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import Server, create_tenant, create_token, declare
+from tests.support import Server, create_tenant, create_token, declare, subscriber
 
 RESPONDER_BOARD = """
 { statusBoard(persona: RESPONDER) { ... on ResponderBoard { incidents { id knownWorkaround } } } }
@@ -103,3 +103,43 @@ async def test_executives_see_change_success_and_open_problems_by_service(api):
     # most first: Payments' two, then the search problem of the test before, if it ran
     assert board["openProblemsByService"][0] == {"service": "Payments", "count": 2}
     assert [e["service"] for e in board["openProblemsByService"]].count("Payments") == 1
+
+
+async def test_a_recorded_workaround_reaches_the_live_responder_board(api, server, tenant):
+    # given an incident explained by a problem under investigation, on a live responder board
+    admin = api()
+    incident = await declare(admin, title="Queue stuck", service=f"queue-{uuid.uuid4().hex[:4]}")
+    created = await admin.execute(
+        'mutation($i: ID!) { createProblem(input: {title: "Consumer deadlock", force: true, '
+        "incidentIds: [$i]}) { problem { id } errors { code } } }",
+        {"i": incident["id"]},
+    )
+    problem_id = created["createProblem"]["problem"]["id"]
+    await admin.execute(
+        "mutation($id: ID!) { transitionProblem(input: {id: $id, to: UNDER_INVESTIGATION}) "
+        "{ errors { code } } }",
+        {"id": problem_id},
+    )
+    sub = await subscriber(server, token=tenant["ADMIN"])
+    try:
+        await sub.subscribe(
+            "subscription { boardUpdated(persona: RESPONDER) { ... on ResponderBoard "
+            "{ incidents { id knownWorkaround } } } }"
+        )
+        first = (await sub.next_data())["boardUpdated"]["incidents"]
+        assert {i["id"]: i["knownWorkaround"] for i in first}[incident["id"]] is None
+
+        # when the workaround is recorded: the problem changes, no incident does
+        await admin.execute(
+            'mutation($id: ID!) { recordWorkaround(input: {id: $id, workaround: "Restart the '
+            'consumers"}) { errors { code } } }',
+            {"id": problem_id},
+        )
+
+        # then the board is pushed with it
+        pushed = (await sub.next_data(timeout=5))["boardUpdated"]["incidents"]
+        assert {i["id"]: i["knownWorkaround"] for i in pushed}[incident["id"]] == (
+            "Restart the consumers"
+        )
+    finally:
+        await sub.close()

@@ -1,6 +1,6 @@
 """Live status boards: one feed per (tenant, persona, clearance) per process, coalesced.
 
-A feed follows the tenant's incidents channel and rebuilds its board at most once per
+A feed follows the tenant's incidents and records channels and rebuilds its board at most once per
 `INTERVAL`: the first change after a quiet period at once, the rest of a burst in one more
 build at the end of the window. It also wakes up, with no write, when the board says it will
 change by itself (an SLA clock falling due). Every local subscriber of the feed receives the
@@ -102,7 +102,9 @@ class _Feed:
         loop = asyncio.get_running_loop()
         tenant_id = self.key[0]
         try:
-            async with self.broker.subscribe(channels.incidents(tenant_id)) as sub:
+            # Boards show records too (a problem's workaround, change success, open problems).
+            following = (channels.incidents(tenant_id), channels.records(tenant_id))
+            async with self.broker.subscribe(*following) as sub:
                 # Built after subscribing: nothing committed in between is missed.
                 self._push(await self._build())
                 last_push = loop.time()
