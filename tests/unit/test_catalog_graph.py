@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from app.core.graph import cycle_through
 from app.models import Priority
-from app.services.catalog.graph import ServiceHealth, cycle_through, health_of
+from app.services.catalog.graph import ServiceHealth, health_of
 
 
 def test_a_new_dependency_closing_a_loop_is_found_with_its_path():

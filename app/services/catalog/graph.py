@@ -1,8 +1,8 @@
-"""Pure rules of the catalog: dependency cycles and a service's health."""
+"""Pure rules of the catalog: a service's health (dependency cycles: app.core.graph)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from enum import StrEnum
 
 from app.models import Priority
@@ -33,30 +33,3 @@ def health_of(priorities: Iterable[Priority]) -> ServiceHealth:
         key=HEALTH_RANK.__getitem__,
         default=ServiceHealth.OPERATIONAL,
     )
-
-
-def cycle_through(
-    edges: Mapping[str, Iterable[str]], service: str, depends_on: Iterable[str]
-) -> list[str] | None:
-    """The dependency cycle `service` would close by depending on `depends_on`, as a path
-    [service, ..., service]; None when there is none. `edges` are the other dependencies."""
-    for first in depends_on:
-        path = _path(edges, first, service)
-        if path is not None:
-            return [service, *path]
-    return None
-
-
-def _path(edges: Mapping[str, Iterable[str]], start: str, goal: str) -> list[str] | None:
-    """A path of dependencies from `start` to `goal` (both included), depth first."""
-    stack: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while stack:
-        node, path = stack.pop()
-        if node == goal:
-            return path
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.extend((nxt, [*path, nxt]) for nxt in edges.get(node, ()))
-    return None

@@ -11,6 +11,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 
 from app.core.clock import utcnow
+from app.core.graph import cycle_through
 from app.core.ids import parse_uuid, uuid_key
 from app.core.text import storable
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -22,7 +23,6 @@ from app.models import (
 )
 from app.services import writer
 from app.services.access import audit
-from app.services.catalog.graph import cycle_through
 from app.services.catalog.queries import (
     DEPENDENCIES_MAX,
     DESCRIPTION_MAX,

@@ -301,6 +301,19 @@ async def get_users(*, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Use
     return {str(r.id): UserView.of(r) for r in rows}
 
 
+async def active_user(*, tenant_id: str, user_id: str, field: str = "userId") -> UserView:
+    """The user, to be given something (an incident, a role, a task): NOT_FOUND when the
+    tenant has no such user, VALIDATION when they are deactivated."""
+    user = (await get_users(tenant_id=tenant_id, user_ids=[user_id])).get(user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id!r}", field=field)
+    if not user.active:
+        raise ValidationFailed(
+            f"user {user.handle!r} is deactivated and cannot be assigned", field=field
+        )
+    return user
+
+
 async def users_by_handle(*, tenant_id: str, handles: Sequence[str]) -> dict[str, UserView]:
     """The tenant's users among `handles` (given with or without '@', in any case)."""
     wanted = {h.strip().lstrip("@").lower() for h in handles}
