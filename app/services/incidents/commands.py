@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -50,6 +52,8 @@ from app.services.people import teams, users
 from app.services.people.users import UserView
 
 RACE_RETRIES = 20
+# Seconds: the most a writer waits after its first lost race (times the losses so far).
+RACE_BACKOFF = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +308,11 @@ async def assign_incident(
         )
     wanted: dict[str, str | None] = {}
     if user_id is not KEEP:
-        user = await _active_user(caller.tenant_id, user_id) if user_id is not None else None
+        user = (
+            await users.active_user(tenant_id=caller.tenant_id, user_id=user_id)
+            if user_id is not None
+            else None
+        )
         wanted["assigned_user_id"] = user.id if user is not None else None
         wanted["assignee"] = user.handle if user is not None else None
     elif assignee is not KEEP:
@@ -352,18 +360,6 @@ def _global(prefix: str, key: str | None) -> str | None:
 
 def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-async def _active_user(tenant_id: str, user_id: str) -> UserView:
-    found = await users.get_users(tenant_id=tenant_id, user_ids=[user_id])
-    user = found.get(user_id)
-    if user is None:
-        raise NotFound(f"no user with id {user_id!r}", field="userId")
-    if not user.active:
-        raise ValidationFailed(
-            f"user {user.handle!r} is deactivated and cannot be assigned", field="userId"
-        )
-    return user
 
 
 async def _team(tenant_id: str, team_id: str) -> str:
@@ -493,26 +489,54 @@ async def add_note(
     )
 
 
+# What a package around the incident records: its events, or a function that decides them
+# from the incident as it is (awaited after the incident is read, again on every retry, so
+# what it reads is what the write is guarded on).
+Events: TypeAlias = Sequence[NewEvent] | Callable[[IncidentSnapshot], Awaitable[Sequence[NewEvent]]]
+
+
 async def append_events(
     *,
     caller: Caller,
     incident_id: str,
-    events: Sequence[NewEvent],
+    events: Events,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    open_only: bool = False,
 ) -> CommandResult:
-    """Record events that change no incident field (linked tickets' sync, say); `also` runs
-    inside the same transaction, after the events are written."""
+    """Record events of a package around the incident (linked tickets' sync, roles, tasks);
+    `also` runs inside the same transaction, after the events are written. `fields`: the
+    incident's own fields the events change (the commander a role handover names), already
+    validated; they bump the incident's version. `open_only`: refused (INVALID_TRANSITION)
+    once the incident is CLOSED or CANCELLED.
+
+    Every change to the incident's timeline moves its sequence, and the write is guarded on
+    the sequence read: when `events` is a function, what it read about the package's own
+    rows still holds when the transaction commits, or the command reads and decides again.
+    """
+    decided: list[NewEvent] = [] if callable(events) else list(events)
+
+    async def prepare(row: Incident) -> None:
+        if callable(events):
+            decided[:] = await events(IncidentSnapshot.from_model(row))
 
     def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
-        return list(events)
+        if open_only:
+            _require_not_terminal(row)
+        if not decided:
+            return []
+        for name, value in (fields or {}).items():
+            setattr(row, name, value)
+        return list(decided)
 
     return await _apply(
         caller=caller,
         incident_id=incident_id,
         version=None,
         decide=decide,
-        bumps_version=False,
+        bumps_version=bool(fields),
         also=also,
+        prepare=prepare,
     )
 
 
@@ -529,8 +553,55 @@ async def _apply(
     decide: _Decide,
     bumps_version: bool = True,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
+    prepare: Callable[[Incident], Awaitable[None]] | None = None,
+) -> CommandResult:
+    """`_attempts` with the other writers of this process to the same incident queued behind
+    it: they would only lose the race to it (and retry) if they ran beside it. Writers in
+    other processes still race, and the loser retries."""
+    key = parse_incident_id(incident_id)
+    lock = _writers.setdefault(key, _Writers())
+    lock.users += 1
+    try:
+        async with lock.lock:
+            return await _attempts(
+                caller=caller,
+                incident_id=incident_id,
+                version=version,
+                decide=decide,
+                bumps_version=bumps_version,
+                also=also,
+                prepare=prepare,
+            )
+    finally:
+        lock.users -= 1
+        if not lock.users and _writers.get(key) is lock:
+            del _writers[key]
+
+
+class _Writers:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+# The incidents this process is writing, each with a lock its writers take in turn.
+_writers: dict[uuid.UUID, _Writers] = {}
+
+
+async def _attempts(
+    *,
+    caller: Caller,
+    incident_id: str,
+    version: int | None,
+    decide: _Decide,
+    bumps_version: bool = True,
+    also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
+    prepare: Callable[[Incident], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Load, decide, write projection + events + outbox atomically; retry lost races.
+    `prepare` runs on each attempt once the row is read, before `decide`.
 
     The projection row is updated only where its last_seq is still the one decided on, so two
     writers can never hand out the same seq; the loser re-reads and decides again, unless the
@@ -539,7 +610,11 @@ async def _apply(
     tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
     key = parse_incident_id(incident_id)
     policy = await get_policy(tenant_id=tenant_id)
-    for _ in range(RACE_RETRIES):
+    for attempt in range(RACE_RETRIES):
+        if attempt:
+            # Writers that lost the same race would otherwise all come back at once and
+            # race again: spread them out, more with every loss.
+            await asyncio.sleep(random.uniform(0, RACE_BACKOFF * attempt))
         row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
         if row is None or not incident_visible(clearance, row.classification):
             raise NotFound(f"no incident with id {incident_id!r}", field="id")
@@ -548,6 +623,8 @@ async def _apply(
                 f"incident is at version {row.version}, not {version}; reload and retry",
                 field="version",
             )
+        if prepare is not None:
+            await prepare(row)
         now = utcnow()
         seen_seq = row.last_seq
         before = IncidentSnapshot.from_model(row)
