@@ -57,6 +57,13 @@ from app.models.problem import (
     ProblemStatus,
     RecordEvent,
 )
+from app.models.response import (
+    IncidentRole,
+    RoleAssignment,
+    Task,
+    TaskDependency,
+    TaskStatus,
+)
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
@@ -109,6 +116,11 @@ __all__ = [
     "SyncJobKind",
     "SyncState",
     "Tenant",
+    "IncidentRole",
+    "RoleAssignment",
+    "Task",
+    "TaskDependency",
+    "TaskStatus",
     "TimelineEvent",
     "Urgency",
     "EscalationTier",

@@ -19,7 +19,9 @@ from app.schema.knowledge import ARTICLE_PREFIX, KnowledgeArticle
 from app.schema.oncall import ROTATION_PREFIX, Rotation
 from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
 from app.schema.problem import PROBLEM_PREFIX, Problem
+from app.schema.response import TASK_PREFIX, Task
 from app.schema.timeline import TimelineEvent
+from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
 from app.services.incidents.timeline import find_event
 
@@ -74,6 +76,15 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         rotation = await info.context.loaders.rotation.load(key)
         return Rotation.of(rotation) if rotation else None
+    key = from_global_id(TASK_PREFIX, id)
+    if key is not None:
+        task = await info.context.loaders.task.load(key)
+        # A task exists for the caller only where its incident does.
+        snapshot = await visible_incident(info, task.incident_id, via="node") if task else None
+        if task is None or snapshot is None:
+            return None
+        readable = field_readable(clearance, snapshot.classification, "title")
+        return Task.of(task, readable=readable)
     key = from_global_id(ALERT_PREFIX, id)
     if key is not None:
         read_alerts(info)

@@ -27,6 +27,7 @@ from app.resolvers import oncall as oncall_resolvers
 from app.resolvers import people as people_resolvers
 from app.resolvers import problem as problem_resolvers
 from app.resolvers import records as record_resolvers
+from app.resolvers import response as response_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
@@ -67,9 +68,11 @@ from app.schema.people import (
 )
 from app.schema.problem import CreateProblemPayload, ProblemConnection, ProblemPayload
 from app.schema.push import PushSizeLimit
+from app.schema.response import TaskPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
+from app.services.response.tasks import TASKS_MAX
 
 MAX_DEPTH = 12
 MAX_ALIASES = 30
@@ -344,6 +347,29 @@ class Mutation:
     unlink_problem: ProblemPayload = strawberry.mutation(
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
+    )
+    assign_role: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.assign_role,
+        description="Give a user a role on an incident (a role.assigned event). A new "
+        "COMMANDER is a handover from the one before, and sets `commander` to their handle.",
+    )
+    unassign_role: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.unassign_role,
+        description="Take a role from a user (a role.assigned event with `to: null`).",
+    )
+    add_task: TaskPayload = strawberry.mutation(
+        resolver=response_resolvers.add_task,
+        description=f"Add a TODO task to an incident not CLOSED or CANCELLED (at most "
+        f"{TASKS_MAX} per incident).",
+    )
+    update_task: TaskPayload = strawberry.mutation(
+        resolver=response_resolvers.update_task,
+        description="Change a task's fields; a dependency that would close a cycle is VALIDATION.",
+    )
+    transition_task: TaskPayload = strawberry.mutation(
+        resolver=response_resolvers.transition_task,
+        description="Move a task between TODO, IN_PROGRESS, BLOCKED, DONE and SKIPPED; DONE "
+        "only once the tasks it depends on are DONE or SKIPPED (INVALID_TRANSITION).",
     )
     set_affected_services: IncidentPayload = strawberry.mutation(
         resolver=catalog_resolvers.set_affected_services,

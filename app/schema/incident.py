@@ -40,6 +40,7 @@ from app.services.incidents import lifecycle
 from app.services.incidents import search as incident_search
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import SeqRange, seq_window
+from app.services.response.progress import progress as response_progress
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,
 # with Strawberry's enum options as Annotated metadata, read when the schema is built.
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from app.schema.change import Change
     from app.schema.knowledge import KnowledgeArticle
     from app.schema.problem import Problem
+    from app.schema.response import RoleAssignment, Task
 
 
 def _bad_input(message: str, field: str) -> GraphQLError:
@@ -257,6 +259,43 @@ class Incident(Node):
         keys = await loaders.incident_articles.load(self.snapshot.id)
         views = await loaders.article.load_many(keys)
         return [KnowledgeArticle.of(v) for v in views if v is not None]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Who holds which role now (role history is on the timeline); empty when "
+        "the people on the incident are redacted for you."
+    )
+    async def roles(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[RoleAssignment, strawberry.lazy("app.schema.response")]]:
+        from app.schema.response import RoleAssignment
+
+        if not self._assignment_readable():
+            return []
+        loaders = self.loaders or info.context.loaders
+        return [RoleAssignment.of(v) for v in await loaders.incident_roles.load(self.snapshot.id)]
+
+    @strawberry.field(description="The response's tasks, by order then number.")  # type: ignore[untyped-decorator]
+    async def tasks(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[Task, strawberry.lazy("app.schema.response")]]:
+        from app.schema.response import Task
+
+        loaders = self.loaders or info.context.loaders
+        readable = field_readable(self.clearance, self.snapshot.classification, "title")
+        views = await loaders.incident_tasks.load(self.snapshot.id)
+        return [Task.of(v, readable=readable) for v in views]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="0-100: the estimated hours of DONE tasks over those of all tasks not "
+        "SKIPPED (a task without an estimate counts one hour); 100 once RESOLVED or CLOSED. "
+        "Finishing every task resolves nothing."
+    )
+    async def progress(self, info: Info[Context, Any]) -> int:
+        loaders = self.loaders or info.context.loaders
+        views = await loaders.incident_tasks.load(self.snapshot.id)
+        return response_progress(
+            self.snapshot.status, [(v.status, v.estimated_hours) for v in views]
+        )
 
     def _assignment_readable(self) -> bool:
         return field_readable(self.clearance, self.snapshot.classification, "assignee")

@@ -41,6 +41,9 @@ from app.services.problems import queries as problem_queries
 from app.services.problems.view import ProblemView
 from app.services.records import timeline as record_timeline
 from app.services.records.timeline import RecordEventView
+from app.services.response import roles, tasks
+from app.services.response.roles import RoleView
+from app.services.response.tasks import TaskView
 
 
 class Loaders:
@@ -139,6 +142,19 @@ class Loaders:
     @cached_property
     def incident_services(self) -> DataLoader[str, list[str]]:
         return DataLoader(self._incident_services)
+
+    @cached_property
+    def incident_roles(self) -> DataLoader[str, list[RoleView]]:
+        return DataLoader(self._incident_roles)
+
+    @cached_property
+    def incident_tasks(self) -> DataLoader[str, list[TaskView]]:
+        return DataLoader(self._incident_tasks)
+
+    @cached_property
+    def task(self) -> DataLoader[str, TaskView | None]:
+        """Tasks by id, whatever their incident: the caller checks the incident."""
+        return DataLoader(self._tasks)
 
     @cached_property
     def rotation(self) -> DataLoader[str, RotationView | None]:
@@ -346,6 +362,18 @@ class Loaders:
     async def _incident_services(self, keys: Sequence[str]) -> list[list[str]]:
         found = await catalog.services_of_incidents(tenant_id=self.tenant_id, incident_ids=keys)
         return [found.get(k, []) for k in keys]
+
+    async def _incident_roles(self, keys: Sequence[str]) -> list[list[RoleView]]:
+        found = await roles.roles_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _incident_tasks(self, keys: Sequence[str]) -> list[list[TaskView]]:
+        found = await tasks.tasks_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _tasks(self, keys: Sequence[str]) -> list[TaskView | None]:
+        found = await tasks.get_tasks(tenant_id=self.tenant_id, task_ids=keys)
+        return [found.get(k) for k in keys]
 
     async def _rotations(self, keys: Sequence[str]) -> list[RotationView | None]:
         found = await oncall.get_rotations(tenant_id=self.tenant_id, rotation_ids=keys)

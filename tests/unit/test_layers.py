@@ -45,6 +45,7 @@ TYPE_CYCLE = {
     "app.schema.oncall",
     "app.schema.people",
     "app.schema.problem",
+    "app.schema.response",
     "app.schema.timeline",
 }
 # The incident core knows no integration; the merge is the one command that moves an

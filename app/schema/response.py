@@ -1,0 +1,177 @@
+"""GraphQL types of the response around an incident: roles and tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from app import models
+from app.schema.common import Node, UserError, to_global_id
+from app.schema.context import Context
+from app.services.access.classification import REDACTED, redact_text
+from app.services.response.roles import RoleView
+from app.services.response.tasks import GLOBAL_PREFIX, TaskView
+
+if TYPE_CHECKING:
+    from app.schema.incident import Incident
+    from app.schema.people import User
+
+TASK_PREFIX = GLOBAL_PREFIX
+
+IncidentRole = strawberry.enum(
+    models.IncidentRole,
+    name="IncidentRole",
+    description="A part in an incident's response. One COMMANDER at a time (a new one is a "
+    "handover); the others may be held by several people.",
+)
+TaskStatus = strawberry.enum(models.TaskStatus, name="TaskStatus")
+
+
+@strawberry.type(description="A user holding a role on an incident, since `assignedAt`.")
+class RoleAssignment:
+    role: IncidentRole  # type: ignore[valid-type]
+    assigned_at: datetime
+    assigned_by: str | None = strawberry.field(description="Who gave the role (an actor).")
+    view: strawberry.Private[RoleView]
+
+    @strawberry.field(description="Who holds it.")  # type: ignore[untyped-decorator]
+    async def user(
+        self, info: Info[Context, Any]
+    ) -> Annotated[User, strawberry.lazy("app.schema.people")] | None:
+        from app.schema.people import User
+
+        view = await info.context.loaders.user.load(self.view.user_id)
+        return User.of(view) if view is not None else None
+
+    @classmethod
+    def of(cls, view: RoleView) -> RoleAssignment:
+        return cls(
+            role=view.role, assigned_at=view.assigned_at, assigned_by=view.assigned_by, view=view
+        )
+
+
+@strawberry.type(description="A piece of an incident's response: TASK-<number> within it.")
+class Task(Node):
+    id: strawberry.ID
+    number: int
+    reference: str = strawberry.field(description="TASK-<number>, unique within the incident.")
+    title: str
+    description: str | None
+    group: str | None = strawberry.field(description="A heading to list tasks under.")
+    order: int = strawberry.field(description="Where it is listed (then by number).")
+    status: TaskStatus  # type: ignore[valid-type]
+    due_at: datetime | None
+    estimated_hours: float | None = strawberry.field(
+        description="What progress weighs it by; none counts one hour."
+    )
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int = strawberry.field(description="Pass to updateTask to refuse a stale edit.")
+    redacted_fields: list[str] = strawberry.field(
+        description="The fields redacted for you (text reads [REDACTED]): a task's text is "
+        "as classified as its incident's title."
+    )
+    view: strawberry.Private[TaskView]
+    readable: strawberry.Private[bool]
+
+    @strawberry.field(description="Who owns it (null when nobody, or redacted for you).")  # type: ignore[untyped-decorator]
+    async def owner(
+        self, info: Info[Context, Any]
+    ) -> Annotated[User, strawberry.lazy("app.schema.people")] | None:
+        from app.schema.people import User
+
+        if self.view.owner_id is None or not self.readable:
+            return None
+        view = await info.context.loaders.user.load(self.view.owner_id)
+        return User.of(view) if view is not None else None
+
+    @strawberry.field(description="The tasks that must be DONE or SKIPPED before this is DONE.")  # type: ignore[untyped-decorator]
+    async def depends_on(self, info: Info[Context, Any]) -> list[Task]:
+        views = await info.context.loaders.task.load_many(list(self.view.depends_on))
+        found = [v for v in views if v is not None]
+        return [Task.of(v, readable=self.readable) for v in sorted(found, key=lambda v: v.number)]
+
+    @strawberry.field(description="The incident it belongs to.")  # type: ignore[untyped-decorator]
+    async def incident(
+        self, info: Info[Context, Any]
+    ) -> Annotated[Incident, strawberry.lazy("app.schema.incident")] | None:
+        from app.schema.incident import Incident
+
+        loaders = info.context.loaders
+        snapshot = await loaders.incident.load(self.view.incident_id)
+        return Incident.of(snapshot, clearance=loaders.clearance) if snapshot else None
+
+    @classmethod
+    def of(cls, view: TaskView, *, readable: bool) -> Task:
+        """The task as a caller may see it: its text [REDACTED] unless `readable`."""
+        return cls(
+            id=strawberry.ID(to_global_id(TASK_PREFIX, view.id)),
+            number=view.number,
+            reference=view.reference,
+            title=view.title if readable else REDACTED,
+            description=view.description if readable else redact_text(view.description),
+            group=view.group if readable else redact_text(view.group),
+            order=view.position,
+            status=view.status,
+            due_at=view.due_at,
+            estimated_hours=view.estimated_hours,
+            created_by=view.created_by if readable else redact_text(view.created_by),
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            version=view.version,
+            redacted_fields=[] if readable else ["title", "description", "group", "owner"],
+            view=view,
+            readable=readable,
+        )
+
+
+@strawberry.input
+class RoleInput:
+    incident_id: strawberry.ID
+    role: IncidentRole  # type: ignore[valid-type]
+    user_id: strawberry.ID
+
+
+@strawberry.input
+class AddTaskInput:
+    incident_id: strawberry.ID
+    title: str
+    description: str | None = None
+    group: str | None = None
+    order: int | None = strawberry.field(default=None, description="Default: after the others.")
+    owner_id: strawberry.ID | None = None
+    due_at: datetime | None = None
+    estimated_hours: float | None = None
+    depends_on: list[strawberry.ID] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Fields left out stay as they are; null clears an optional one.")
+class UpdateTaskInput:
+    id: strawberry.ID
+    version: int | None = strawberry.field(
+        default=None, description="Refuse the edit (CONFLICT) unless the task is at it."
+    )
+    title: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    group: str | None = strawberry.UNSET
+    order: int | None = strawberry.UNSET
+    owner_id: strawberry.ID | None = strawberry.UNSET
+    due_at: datetime | None = strawberry.UNSET
+    estimated_hours: float | None = strawberry.UNSET
+    depends_on: list[strawberry.ID] | None = strawberry.UNSET
+
+
+@strawberry.input
+class TransitionTaskInput:
+    id: strawberry.ID
+    to: TaskStatus  # type: ignore[valid-type]
+
+
+@strawberry.type
+class TaskPayload:
+    task: Task | None
+    errors: list[UserError]

@@ -1,0 +1,1 @@
+"""Response coordination around an incident: roles and tasks."""

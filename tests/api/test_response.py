@@ -1,0 +1,377 @@
+"""Response coordination over a real server: incident roles with handovers on the timeline,
+tasks with dependencies and progress, and the bad requests around them."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.api.test_people import errors, new_user
+from tests.support import Server, create_tenant, create_token, declare, transition
+
+ROLE_FIELDS = """
+incident { id commander version
+  roles { role assignedBy user { id handle } }
+  timeline(last: 3) { edges { node { type data } } } }
+errors { field code message }
+"""
+ASSIGN = f"mutation($input: RoleInput!) {{ assignRole(input: $input) {{ {ROLE_FIELDS} }} }}"
+UNASSIGN = f"mutation($input: RoleInput!) {{ unassignRole(input: $input) {{ {ROLE_FIELDS} }} }}"
+TASK_FIELDS = """
+task { id reference title group order status estimatedHours version owner { handle }
+  dependsOn { reference } incident { id progress } }
+errors { field code message }
+"""
+ADD = f"mutation($input: AddTaskInput!) {{ addTask(input: $input) {{ {TASK_FIELDS} }} }}"
+UPDATE = f"mutation($input: UpdateTaskInput!) {{ updateTask(input: $input) {{ {TASK_FIELDS} }} }}"
+MOVE = (
+    "mutation($input: TransitionTaskInput!) "
+    f"{{ transitionTask(input: $input) {{ {TASK_FIELDS} }} }}"
+)
+INCIDENT = """
+query($id: ID!) { incident(id: $id) {
+  progress tasks { reference title status dependsOn { reference } }
+  timeline(last: 20) { edges { node { type data } } } } }
+"""
+
+
+@pytest.fixture(scope="module")
+def tenant(server: Server) -> Iterator[dict[str, str]]:
+    tenant_id = create_tenant(server, tenant_id=f"rsp-{uuid.uuid4().hex[:8]}", name="Response")
+    yield {
+        "id": tenant_id,
+        "ADMIN": create_token(server, role="ADMIN", name="rsp admin", tenant=tenant_id),
+        "RESPONDER": create_token(server, role="RESPONDER", name="rsp r", tenant=tenant_id),
+        "VIEWER": create_token(server, role="VIEWER", name="rsp v", tenant=tenant_id),
+        "STAKEHOLDER": create_token(server, role="STAKEHOLDER", name="rsp s", tenant=tenant_id),
+    }
+
+
+def events(incident: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [e["node"]["data"] for e in incident["timeline"]["edges"] if e["node"]["type"] == kind]
+
+
+async def add(client: Any, incident_id: str, title: str, **fields: Any) -> dict[str, Any]:
+    data = await client.execute(
+        ADD, {"input": {"incidentId": incident_id, "title": title, **fields}}
+    )
+    assert data["addTask"]["errors"] == [], data
+    return data["addTask"]["task"]  # type: ignore[no-any-return]
+
+
+async def move(client: Any, task_id: str, to: str) -> dict[str, Any]:
+    data = await client.execute(MOVE, {"input": {"id": task_id, "to": to}})
+    return data["transitionTask"]  # type: ignore[no-any-return]
+
+
+# --- roles ----------------------------------------------------------------------------------
+
+
+async def test_a_commander_hands_over_and_every_role_change_is_on_the_timeline(api):
+    # given an incident and three people
+    admin, responder = api("ADMIN"), api("RESPONDER")
+    ana, ben, cleo = [await new_user(admin) for _ in range(3)]
+    incident = await declare(responder, title="Checkout down")
+
+    # when Ana takes command, Ben and Cleo become experts, then Ben takes over command
+    first = await responder.execute(
+        ASSIGN, {"input": {"incidentId": incident["id"], "role": "COMMANDER", "userId": ana["id"]}}
+    )
+    for person in (ben, cleo):
+        await responder.execute(
+            ASSIGN,
+            {
+                "input": {
+                    "incidentId": incident["id"],
+                    "role": "SUBJECT_MATTER_EXPERT",
+                    "userId": person["id"],
+                }
+            },
+        )
+    handover = await responder.execute(
+        ASSIGN, {"input": {"incidentId": incident["id"], "role": "COMMANDER", "userId": ben["id"]}}
+    )
+    again = await responder.execute(
+        ASSIGN, {"input": {"incidentId": incident["id"], "role": "COMMANDER", "userId": ben["id"]}}
+    )
+
+    # then the commander field follows the COMMANDER role
+    assert first["assignRole"]["errors"] == []
+    assert first["assignRole"]["incident"]["commander"] == ana["handle"]
+    after = handover["assignRole"]["incident"]
+    assert after["commander"] == ben["handle"]
+    # and one commander at a time, the experts beside them
+    held = [(r["role"], r["user"]["handle"]) for r in after["roles"]]
+    assert held == [
+        ("COMMANDER", ben["handle"]),
+        ("SUBJECT_MATTER_EXPERT", ben["handle"]),
+        ("SUBJECT_MATTER_EXPERT", cleo["handle"]),
+    ]
+    # and the handover is one event from Ana to Ben
+    assert events(after, "com.incidents.role.assigned.v1")[-1] == {
+        "role": "COMMANDER",
+        "from": ana["id"],
+        "to": ben["id"],
+    }
+    # and giving a role someone holds changes nothing
+    assert again["assignRole"]["errors"] == []
+    assert again["assignRole"]["incident"]["version"] == after["version"]
+
+    # when Ben steps down as commander
+    down = await responder.execute(
+        UNASSIGN,
+        {"input": {"incidentId": incident["id"], "role": "COMMANDER", "userId": ben["id"]}},
+    )
+    # then nobody commands, and the timeline says so
+    left = down["unassignRole"]["incident"]
+    assert left["commander"] is None
+    assert [r["role"] for r in left["roles"]] == ["SUBJECT_MATTER_EXPERT"] * 2
+    assert events(left, "com.incidents.role.assigned.v1")[-1] == {
+        "role": "COMMANDER",
+        "from": ben["id"],
+        "to": None,
+    }
+
+
+async def test_bad_role_requests_are_refused_and_write_nothing(server, api, tenant):
+    admin, responder, viewer = api("ADMIN"), api("RESPONDER"), api("VIEWER")
+    user = await new_user(admin)
+    gone = await new_user(admin)
+    await admin.execute(
+        "mutation($id: ID!) { deactivateUser(input: {id: $id}) { errors { code } } }",
+        {"id": gone["id"]},
+    )
+    incident = await declare(responder, title="Roles")
+    closed = await declare(responder, title="Over", severity="SEV4", impact="LOW", urgency="LOW")
+    for status in ("IN_PROGRESS", "RESOLVED", "CLOSED"):
+        extra = {"resolutionSummary": "ok"} if status == "RESOLVED" else {}
+        assert (await transition(responder, closed["id"], status, **extra))["errors"] == []
+    other_tenant = create_tenant(server, tenant_id=f"rsp-x-{uuid.uuid4().hex[:6]}", name="X")
+    stranger = server.client(create_token(server, role="ADMIN", name="x", tenant=other_tenant))
+    try:
+        foreign = await new_user(stranger)
+    finally:
+        await stranger.aclose()
+
+    def role(incident_id: str, user_id: str, name: str = "SCRIBE") -> dict[str, Any]:
+        return {"input": {"incidentId": incident_id, "role": name, "userId": user_id}}
+
+    cases = [
+        (role(incident["id"], str(uuid.uuid4())), [("userId", "NOT_FOUND")]),
+        (role(incident["id"], foreign["id"]), [("userId", "NOT_FOUND")]),
+        (role(incident["id"], gone["id"]), [("userId", "VALIDATION")]),
+        (role(str(uuid.uuid4()), user["id"]), [("incidentId", "NOT_FOUND")]),
+        (role(closed["id"], user["id"]), [("id", "INVALID_TRANSITION")]),
+    ]
+    for variables, expected in cases:
+        data = await responder.execute(ASSIGN, variables)
+        assert errors(data["assignRole"]) == expected, (variables, data)
+    not_held = await responder.execute(UNASSIGN, role(incident["id"], user["id"]))
+    assert errors(not_held["unassignRole"]) == [("userId", "NOT_FOUND")]
+    refused = await viewer.post(ASSIGN, role(incident["id"], user["id"]))
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    # and nothing was written
+    data = await responder.execute(INCIDENT, {"id": incident["id"]})
+    kinds = [e["node"]["type"] for e in data["incident"]["timeline"]["edges"]]
+    assert "com.incidents.role.assigned.v1" not in kinds
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+
+async def test_tasks_with_dependencies_make_the_incidents_progress(api):
+    # given an incident with three tasks: deploy depends on fix, fix on diagnose
+    admin, responder = api("ADMIN"), api("RESPONDER")
+    owner = await new_user(admin)
+    incident = await declare(responder, title="Payments slow")
+    diagnose = await add(
+        responder, incident["id"], "Find the slow query", estimatedHours=2, ownerId=owner["id"]
+    )
+    fix = await add(
+        responder, incident["id"], "Add the index", estimatedHours=1, dependsOn=[diagnose["id"]]
+    )
+    deploy = await add(responder, incident["id"], "Deploy", group="Release", dependsOn=[fix["id"]])
+    assert [diagnose["reference"], fix["reference"], deploy["reference"]] == [
+        "TASK-1",
+        "TASK-2",
+        "TASK-3",
+    ]
+    assert diagnose["owner"] == {"handle": owner["handle"]}
+
+    # when the last one is marked DONE first
+    early = await move(responder, deploy["id"], "DONE")
+    # then it is refused, naming what it waits for
+    assert errors(early) == [("to", "INVALID_TRANSITION")]
+    assert "TASK-2" in early["errors"][0]["message"]
+
+    # when the work is done in order (the fix skipped: the diagnosis found another cause)
+    steps = [
+        (diagnose, "IN_PROGRESS", 0),
+        (diagnose, "DONE", 50),  # 2 of 4 hours (deploy has no estimate: one hour)
+        (fix, "SKIPPED", 66),  # 2 of 3
+        (deploy, "DONE", 100),
+    ]
+    for task, to, progress in steps:
+        moved = await move(responder, task["id"], to)
+        assert moved["errors"] == [], moved
+        assert moved["task"]["incident"]["progress"] == progress, (task["reference"], to)
+
+    # then the incident lists its tasks and their history, and is not resolved by itself
+    data = (await responder.execute(INCIDENT, {"id": incident["id"]}))["incident"]
+    assert [(t["reference"], t["status"]) for t in data["tasks"]] == [
+        ("TASK-1", "DONE"),
+        ("TASK-2", "SKIPPED"),
+        ("TASK-3", "DONE"),
+    ]
+    assert data["tasks"][2]["dependsOn"] == [{"reference": "TASK-2"}]
+    kinds = [e["node"]["type"] for e in data["timeline"]["edges"]]
+    assert kinds.count("com.incidents.task.added.v1") == 3
+    assert kinds.count("com.incidents.task.state_change.v1") == 4
+    assert events(data, "com.incidents.task.state_change.v1")[-1] == {
+        "task": deploy["id"],
+        "number": 3,
+        "from": "TODO",
+        "to": "DONE",
+    }
+    status = await responder.execute(
+        "query($id: ID!) { incident(id: $id) { status } }", {"id": incident["id"]}
+    )
+    assert status["incident"]["status"] == "OPEN"
+
+
+async def test_progress_is_100_once_resolved_and_0_with_nothing_to_do(api):
+    responder = api("RESPONDER")
+    empty = await declare(responder, title="Nothing planned")
+    planned = await declare(responder, title="Planned")
+    await add(responder, planned["id"], "Look", estimatedHours=3)
+    for status in ("IN_PROGRESS", "RESOLVED"):
+        extra = {"resolutionSummary": "gone"} if status == "RESOLVED" else {}
+        assert (await transition(responder, planned["id"], status, **extra))["errors"] == []
+
+    query = "query($id: ID!) { incident(id: $id) { progress } }"
+    assert (await responder.execute(query, {"id": empty["id"]}))["incident"]["progress"] == 0
+    assert (await responder.execute(query, {"id": planned["id"]}))["incident"]["progress"] == 100
+
+
+async def test_a_task_is_edited_and_a_dependency_cycle_is_refused(api):
+    responder = api("RESPONDER")
+    incident = await declare(responder, title="Cycles")
+    first = await add(responder, incident["id"], "One")
+    second = await add(responder, incident["id"], "Two", dependsOn=[first["id"]])
+    third = await add(responder, incident["id"], "Three", dependsOn=[second["id"]])
+
+    edited = await responder.execute(
+        UPDATE,
+        {
+            "input": {
+                "id": first["id"],
+                "version": first["version"],
+                "title": "One, renamed",
+                "estimatedHours": 4,
+                "order": 9,
+            }
+        },
+    )
+    cycle = await responder.execute(
+        UPDATE, {"input": {"id": first["id"], "dependsOn": [third["id"]]}}
+    )
+    stale = await responder.execute(
+        UPDATE, {"input": {"id": first["id"], "version": first["version"], "title": "Late"}}
+    )
+    itself = await responder.execute(
+        UPDATE, {"input": {"id": first["id"], "dependsOn": [first["id"]]}}
+    )
+
+    task = edited["updateTask"]["task"]
+    assert edited["updateTask"]["errors"] == []
+    assert (task["title"], task["estimatedHours"], task["order"]) == ("One, renamed", 4.0, 9)
+    assert task["version"] == first["version"] + 1
+    assert errors(cycle["updateTask"]) == [("dependsOn", "VALIDATION")]
+    assert "TASK-1 -> TASK-3 -> TASK-2 -> TASK-1" in cycle["updateTask"]["errors"][0]["message"]
+    assert errors(stale["updateTask"]) == [("version", "CONFLICT")]
+    assert errors(itself["updateTask"]) == [("dependsOn", "VALIDATION")]
+    data = (await responder.execute(INCIDENT, {"id": incident["id"]}))["incident"]
+    assert [t["reference"] for t in data["tasks"]] == ["TASK-2", "TASK-3", "TASK-1"]  # by order
+    assert data["tasks"][2]["dependsOn"] == []
+    assert [e["node"]["data"]["changes"] for e in data["timeline"]["edges"]
+            if e["node"]["type"] == "com.incidents.task.updated.v1"] == [
+        {
+            "title": {"from": "One", "to": "One, renamed"},
+            "order": {"from": 0, "to": 9},
+            "estimatedHours": {"from": None, "to": 4.0},
+        }
+    ]  # fmt: skip
+
+
+async def test_bad_task_requests_are_refused_and_write_nothing(api):
+    responder, viewer = api("RESPONDER"), api("VIEWER")
+    incident = await declare(responder, title="Bad tasks")
+    other = await declare(responder, title="Another")
+    elsewhere = await add(responder, other["id"], "Not here")
+
+    def task(**fields: Any) -> dict[str, Any]:
+        return {"input": {"incidentId": incident["id"], "title": "T", **fields}}
+
+    cases = [
+        (task(title="  "), [("title", "VALIDATION")]),
+        (task(estimatedHours=0), [("estimatedHours", "VALIDATION")]),
+        (task(estimatedHours=-2), [("estimatedHours", "VALIDATION")]),
+        (task(order=-1), [("order", "VALIDATION")]),
+        (task(group="g" * 65), [("group", "VALIDATION")]),
+        (task(ownerId=str(uuid.uuid4())), [("ownerId", "NOT_FOUND")]),
+        (task(dependsOn=[elsewhere["id"]]), [("dependsOn", "NOT_FOUND")]),
+        (task(incidentId=str(uuid.uuid4())), [("incidentId", "NOT_FOUND")]),
+    ]
+    for variables, expected in cases:
+        data = await responder.execute(ADD, variables)
+        assert errors(data["addTask"]) == expected, (variables, data)
+    unknown = await move(responder, str(uuid.uuid4()), "DONE")
+    assert errors(unknown) == [("id", "NOT_FOUND")]
+    refused = await viewer.post(ADD, task())
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    data = (await responder.execute(INCIDENT, {"id": incident["id"]}))["incident"]
+    assert data["tasks"] == []
+    kinds = {e["node"]["type"] for e in data["timeline"]["edges"]}
+    assert not any(k.startswith("com.incidents.task.") for k in kinds)
+
+
+async def test_an_incident_holds_at_most_500_tasks(api):
+    responder = api("RESPONDER")
+    incident = await declare(responder, title="Too many")
+    gate = asyncio.Semaphore(8)
+
+    async def one(n: int) -> None:
+        async with gate:
+            await add(responder, incident["id"], f"Task {n}")
+
+    await asyncio.gather(*(one(n) for n in range(500)))
+    over = await responder.execute(ADD, {"input": {"incidentId": incident["id"], "title": "501"}})
+
+    assert errors(over["addTask"]) == [("incidentId", "VALIDATION")]
+    data = await responder.execute(
+        "query($id: ID!) { incident(id: $id) { tasks { number } } }", {"id": incident["id"]}
+    )
+    numbers = sorted(t["number"] for t in data["incident"]["tasks"])
+    assert numbers == list(range(1, 501))  # concurrent adds: each its own number, none lost
+
+
+async def test_tasks_of_a_confidential_incident_read_redacted_below_it(api):
+    admin, viewer = api("ADMIN"), api("VIEWER")
+    incident = await declare(admin, title="Secret", classification="CONFIDENTIAL")
+    secret = await add(admin, incident["id"], "Rotate the leaked key", group="Security")
+
+    data = await viewer.execute(
+        "query($id: ID!) { node(id: $id) { ... on Task { title group redactedFields } } }",
+        {"id": secret["id"]},
+    )
+    assert data["node"] == {
+        "title": "[REDACTED]",
+        "group": "[REDACTED]",
+        "redactedFields": ["title", "description", "group", "owner"],
+    }
