@@ -21,7 +21,16 @@ from app.models.change import (
     Risk,
 )
 from app.models.classification import Classification
-from app.models.incident import Impact, Incident, IncidentStatus, Priority, Severity, Urgency
+from app.models.incident import (
+    DetectionSource,
+    Impact,
+    Incident,
+    IncidentCategory,
+    IncidentStatus,
+    Priority,
+    Severity,
+    Urgency,
+)
 from app.models.itsm import (
     InboundDelivery,
     ItsmConnection,
@@ -98,6 +107,8 @@ __all__ = [
     "Impact",
     "InboundDelivery",
     "Incident",
+    "IncidentCategory",
+    "DetectionSource",
     "IncidentStatus",
     "ItsmConnection",
     "ItsmProvider",

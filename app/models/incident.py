@@ -49,6 +49,21 @@ class IncidentStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class IncidentCategory(StrEnum):
+    HARDWARE = "HARDWARE"
+    SOFTWARE = "SOFTWARE"
+    NETWORK = "NETWORK"
+    SECURITY = "SECURITY"
+    PERFORMANCE = "PERFORMANCE"
+    OTHER = "OTHER"
+
+
+class DetectionSource(StrEnum):
+    USER_REPORT = "USER_REPORT"  # someone told us
+    MONITORING_TOOL = "MONITORING_TOOL"  # someone saw it on a dashboard or a check
+    AUTOMATED_ALERT = "AUTOMATED_ALERT"  # declared by alert correlation
+
+
 class Incident(models.Model):
     # The projection of the incident's timeline, written in the same transaction as its events.
 
@@ -77,6 +92,10 @@ class Incident(models.Model):
     assigned_team_id = fields.UUIDField(null=True)
     # Who leads the response (the incident commander); a name, like assignee.
     commander = fields.CharField(max_length=255, null=True)
+    # What kind of incident it is, and how it came to be known.
+    category = fields.CharEnumField(IncidentCategory, max_length=16, null=True)
+    subcategory = fields.CharField(max_length=128, null=True)
+    detection_source = fields.CharEnumField(DetectionSource, max_length=32, null=True)
     declared_by = fields.CharField(max_length=255, null=True)
     resolution_summary: str | None = fields.TextField(null=True)
     root_cause: str | None = fields.TextField(null=True)

@@ -51,7 +51,12 @@ _UPDATABLE = (
     "is_major",
     "commander",
     "classification",
+    "category",
+    "subcategory",
+    "detection_source",
 )
+# The fields updateIncident clears when given null.
+_CLEARABLE = ("description", "service", "commander", "category", "subcategory", "detection_source")
 
 
 def incident_key(value: str, *, field: str = "id") -> str:
@@ -139,6 +144,9 @@ async def declare_incident(
             assignee=input.assignee,
             event_id=input.event_id,
             classification=input.classification,
+            category=input.category,
+            subcategory=input.subcategory,
+            detection_source=input.detection_source,
         ),
     )
 
@@ -150,7 +158,7 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
         value = getattr(input, name)
         if value is strawberry.UNSET:
             continue
-        if value is None and name not in ("description", "service", "commander"):
+        if value is None and name not in _CLEARABLE:
             return IncidentPayload(
                 incident=None,
                 errors=[

@@ -51,6 +51,11 @@ Priority: TypeAlias = Annotated[
     models.Priority, strawberry.enum(description="Derived from impact, urgency and severity.")
 ]
 IncidentStatus: TypeAlias = Annotated[models.IncidentStatus, strawberry.enum()]
+IncidentCategory: TypeAlias = Annotated[models.IncidentCategory, strawberry.enum()]
+DetectionSource: TypeAlias = Annotated[
+    models.DetectionSource,
+    strawberry.enum(description="How the incident came to be known."),
+]
 IncidentOrderField: TypeAlias = Annotated[incident_search.OrderField, strawberry.enum()]
 OrderDirection: TypeAlias = Annotated[incident_search.Direction, strawberry.enum()]
 Persona: TypeAlias = Annotated[
@@ -89,7 +94,12 @@ class Incident(Node):
         description="The assigned user's handle, or free text from an integration.",
         deprecation_reason="Use assignedUser and assignedTeam.",
     )
-    commander: str | None = strawberry.field(description="Who leads the response.")
+    commander: str | None = strawberry.field(
+        description="Who leads the response: the COMMANDER role's handle, or free text."
+    )
+    category: IncidentCategory | None
+    subcategory: str | None
+    detection_source: DetectionSource | None
     declared_by: str | None
     resolution_summary: str | None
     root_cause: str | None
@@ -364,6 +374,9 @@ class Incident(Node):
             is_major=snapshot.is_major,
             assignee=text["assignee"],
             commander=text["commander"],
+            category=snapshot.category,
+            subcategory=text["subcategory"],
+            detection_source=snapshot.detection_source,
             declared_by=text["declared_by"],
             resolution_summary=text["resolution_summary"],
             root_cause=text["root_cause"],
@@ -449,6 +462,12 @@ class IncidentFilter:
     assigned_team_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Assigned to any of these teams."
     )
+    category: list[IncidentCategory] | None = strawberry.field(
+        default=None, description="Of any of these categories."
+    )
+    detection_source: list[DetectionSource] | None = strawberry.field(
+        default=None, description="Come to be known in any of these ways."
+    )
 
     def to_domain(self) -> incident_search.IncidentFilter:
         return incident_search.IncidentFilter(
@@ -459,6 +478,10 @@ class IncidentFilter:
             text=self.text or None,
             assigned_users=_keys(USER_PREFIX, self.assigned_user_ids, "filter.assignedUserIds"),
             assigned_teams=_keys(TEAM_PREFIX, self.assigned_team_ids, "filter.assignedTeamIds"),
+            category=frozenset(self.category) if self.category is not None else None,
+            detection_source=(
+                frozenset(self.detection_source) if self.detection_source is not None else None
+            ),
         )
 
 
@@ -495,6 +518,13 @@ class DeclareIncidentInput:
     description: str | None = None
     service: str | None = None
     assignee: str | None = None
+    category: IncidentCategory | None = None
+    subcategory: str | None = strawberry.field(
+        default=None, description="A free refinement of the category, e.g. 'TLS certificate'."
+    )
+    detection_source: DetectionSource | None = strawberry.field(
+        default=None, description="Incidents declared by alert correlation say AUTOMATED_ALERT."
+    )
     event_id: str | None = strawberry.field(
         default=None, description="Idempotency key: declaring twice with it creates one incident."
     )
@@ -520,6 +550,15 @@ class UpdateIncidentInput:
     is_major: bool | None = strawberry.UNSET
     commander: str | None = strawberry.field(
         default=strawberry.UNSET, description="Who leads the response; null clears it."
+    )
+    category: IncidentCategory | None = strawberry.field(
+        default=strawberry.UNSET, description="Null clears it."
+    )
+    subcategory: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Null clears it."
+    )
+    detection_source: DetectionSource | None = strawberry.field(
+        default=strawberry.UNSET, description="Null clears it."
     )
     classification: Classification | None = strawberry.field(
         default=strawberry.UNSET,

@@ -26,6 +26,7 @@ from app.models import (
     AlertStatus,
     Classification,
     CorrelationRule,
+    DetectionSource,
     Impact,
     Incident,
     IncidentService,
@@ -341,6 +342,7 @@ async def test_alerts_of_one_service_and_alertname_make_one_incident(db: str) ->
     assert first.severity is Severity.SEV2  # critical
     assert first.service == "checkout"
     assert first.declared_by == "alerts"
+    assert first.detection_source is DetectionSource.AUTOMATED_ALERT
     assert second.title == "DiskFull on checkout"
     alerts = await alerts_of(db)
     assert sum(1 for a in alerts if a.incident_id == first.id) == 3

@@ -375,3 +375,68 @@ async def test_tasks_of_a_confidential_incident_read_redacted_below_it(api):
         "group": "[REDACTED]",
         "redactedFields": ["title", "description", "group", "owner"],
     }
+
+
+# --- categorisation -------------------------------------------------------------------------
+
+CATEGORY_FIELDS = "id category subcategory detectionSource version"
+
+
+async def test_an_incident_is_categorised_changed_filtered_and_cleared(api):
+    responder = api("RESPONDER")
+    marker = uuid.uuid4().hex[:8]
+    declared = await responder.execute(
+        f"mutation($input: DeclareIncidentInput!) {{ declareIncident(input: $input) "
+        f"{{ incident {{ {CATEGORY_FIELDS} }} errors {{ code }} }} }}",
+        {
+            "input": {
+                "title": f"Cert expired {marker}",
+                "severity": "SEV2",
+                "impact": "HIGH",
+                "urgency": "MEDIUM",
+                "category": "SECURITY",
+                "subcategory": "TLS certificate",
+                "detectionSource": "USER_REPORT",
+            }
+        },
+    )
+    incident = declared["declareIncident"]["incident"]
+    assert (incident["category"], incident["subcategory"], incident["detectionSource"]) == (
+        "SECURITY",
+        "TLS certificate",
+        "USER_REPORT",
+    )
+    update = (
+        f"mutation($input: UpdateIncidentInput!) {{ updateIncident(input: $input) "
+        f"{{ incident {{ {CATEGORY_FIELDS} }} errors {{ field code }} }} }}"
+    )
+    changed = await responder.execute(
+        update, {"input": {"id": incident["id"], "category": "NETWORK"}}
+    )
+    listed = await responder.execute(
+        "query($f: IncidentFilter) { incidents(filter: $f, first: 50) { edges { node { id } } } }",
+        {"f": {"category": ["NETWORK"], "text": marker}},
+    )
+    other = await responder.execute(
+        "query($f: IncidentFilter) { incidents(filter: $f, first: 50) { totalCount } }",
+        {"f": {"category": ["SECURITY", "HARDWARE"], "text": marker}},
+    )
+    too_long = await responder.execute(
+        update, {"input": {"id": incident["id"], "subcategory": "x" * 129}}
+    )
+    cleared = await responder.execute(
+        update, {"input": {"id": incident["id"], "category": None, "subcategory": None}}
+    )
+
+    after = changed["updateIncident"]["incident"]
+    assert (after["category"], after["subcategory"]) == ("NETWORK", "TLS certificate")
+    assert [e["node"]["id"] for e in listed["incidents"]["edges"]] == [incident["id"]]
+    assert other["incidents"]["totalCount"] == 0
+    assert errors(too_long["updateIncident"]) == [("subcategory", "VALIDATION")]
+    gone = cleared["updateIncident"]["incident"]
+    assert (gone["category"], gone["subcategory"], gone["detectionSource"]) == (
+        None,
+        None,
+        "USER_REPORT",
+    )
+    assert gone["version"] == after["version"] + 1  # the refused change wrote nothing

@@ -44,6 +44,7 @@ FIELD_CLASSIFICATION: dict[str, Classification] = {
     "description": Classification.INTERNAL,
     "assignee": Classification.INTERNAL,
     "commander": Classification.INTERNAL,
+    "subcategory": Classification.INTERNAL,
     "declared_by": Classification.INTERNAL,
     "resolution_summary": Classification.INTERNAL,
     "root_cause": Classification.CONFIDENTIAL,

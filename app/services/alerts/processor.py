@@ -38,7 +38,14 @@ from app.config import Settings
 from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
 from app.errors import DomainError
-from app.models import Alert, AlertGroup, AlertIntake, AlertStatus, CorrelationRule
+from app.models import (
+    Alert,
+    AlertGroup,
+    AlertIntake,
+    AlertStatus,
+    CorrelationRule,
+    DetectionSource,
+)
 from app.models import TimelineEvent as TimelineEventRow
 from app.services import alerts, lease
 from app.services.access.caller import Caller
@@ -419,6 +426,7 @@ class AlertProcessor:
                 urgency=rule.urgency,
                 description=first.description,
                 service=first.service,
+                detection_source=DetectionSource.AUTOMATED_ALERT,
                 # The same id on a retry after a crash: the incident is declared once.
                 event_id=f"alert-group:{group['id']}:{group['generation']}",
                 # The group is claimed and its alerts linked in the declaration's transaction,

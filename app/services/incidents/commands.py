@@ -19,8 +19,10 @@ from app.core.clock import utcnow
 from app.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
 from app.models import (
     Classification,
+    DetectionSource,
     Impact,
     Incident,
+    IncidentCategory,
     IncidentStatus,
     NoteKind,
     Priority,
@@ -77,6 +79,9 @@ async def declare_incident(
     assignee: str | None = None,
     event_id: str | None = None,
     classification: Classification = Classification.INTERNAL,
+    category: IncidentCategory | None = None,
+    subcategory: str | None = None,
+    detection_source: DetectionSource | None = None,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Declare an incident. Nobody may declare an incident classified above their own
@@ -89,6 +94,7 @@ async def declare_incident(
     description = validation.text(description, field="description")
     service = validation.name(service, field="service")
     assignee = validation.name(assignee, field="assignee")
+    subcategory = validation.subcategory(subcategory)
     event_id = validation.name(event_id, field="eventId")
     _require_clearance(clearance, classification)
     if event_id is not None:
@@ -120,6 +126,9 @@ async def declare_incident(
                 assignee=assignee,
                 declared_by=actor,
                 classification=classification,
+                category=category,
+                subcategory=subcategory,
+                detection_source=detection_source,
                 created_at=now,
                 updated_at=now,
                 sla_response_due=response_due,
@@ -141,6 +150,9 @@ async def declare_incident(
                     "status": IncidentStatus.OPEN.value,
                     "assignee": assignee,
                     "classification": classification.value,
+                    "category": category.value if category else None,
+                    "subcategory": subcategory,
+                    "detectionSource": detection_source.value if detection_source else None,
                 },
                 event_id=event_id or str(uuid.uuid4()),
             )

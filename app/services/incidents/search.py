@@ -21,7 +21,15 @@ from tortoise.queryset import QuerySet
 from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
-from app.models import Classification, Incident, IncidentStatus, Priority, Severity
+from app.models import (
+    Classification,
+    DetectionSource,
+    Incident,
+    IncidentCategory,
+    IncidentStatus,
+    Priority,
+    Severity,
+)
 from app.services.access.caller import Caller
 from app.services.access.classification import (
     field_searchable_levels,
@@ -71,6 +79,8 @@ class IncidentFilter:
     # Assigned to any of these users / teams (ids).
     assigned_users: frozenset[str] | None = None
     assigned_teams: frozenset[str] | None = None
+    category: frozenset[IncidentCategory] | None = None
+    detection_source: frozenset[DetectionSource] | None = None
 
     def __post_init__(self) -> None:
         if self.text is not None and len(self.text) > TEXT_FILTER_MAX:
@@ -90,6 +100,10 @@ class IncidentFilter:
             q &= Q(priority__in=list(self.priority))
         if self.is_major is not None:
             q &= Q(is_major=self.is_major)
+        if self.category is not None:
+            q &= Q(category__in=list(self.category))
+        if self.detection_source is not None:
+            q &= Q(detection_source__in=list(self.detection_source))
         if self.assigned_users is not None or self.assigned_teams is not None:
             # Only where the caller may read the assignment: a match would reveal it.
             q &= Q(classification__in=field_searchable_levels(clearance, "assignee"))
@@ -111,6 +125,13 @@ class IncidentFilter:
         if self.priority is not None and incident.priority not in self.priority:
             return False
         if self.is_major is not None and incident.is_major != self.is_major:
+            return False
+        if self.category is not None and incident.category not in self.category:
+            return False
+        if (
+            self.detection_source is not None
+            and incident.detection_source not in self.detection_source
+        ):
             return False
         if (self.assigned_users is not None or self.assigned_teams is not None) and (
             incident.classification not in field_searchable_levels(clearance, "assignee")

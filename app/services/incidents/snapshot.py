@@ -12,8 +12,10 @@ from app.core.ids import parse_uuid, uuid_key
 from app.errors import NotFound
 from app.models import (
     Classification,
+    DetectionSource,
     Impact,
     Incident,
+    IncidentCategory,
     IncidentStatus,
     Priority,
     Severity,
@@ -61,6 +63,9 @@ class IncidentSnapshot:
     merged_into_id: str | None = None
     assigned_user_id: str | None = None
     assigned_team_id: str | None = None
+    category: IncidentCategory | None = None
+    subcategory: str | None = None
+    detection_source: DetectionSource | None = None
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None
@@ -91,7 +96,7 @@ class IncidentSnapshot:
             if values.get(name) is not None:
                 values[name] = datetime.fromisoformat(values[name])
         for name, enum in ENUM_FIELDS.items():
-            if name in values:
+            if values.get(name) is not None:
                 values[name] = enum(values[name])
         return cls(**values)
 
@@ -112,6 +117,8 @@ ENUM_FIELDS: dict[str, Any] = {
     "priority": Priority,
     "status": IncidentStatus,
     "classification": Classification,
+    "category": IncidentCategory,
+    "detection_source": DetectionSource,
 }
 UUID_FIELDS = ("merged_into_id", "assigned_user_id", "assigned_team_id")
 MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))

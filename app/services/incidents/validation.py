@@ -7,13 +7,14 @@ from typing import Any
 
 from app.core.text import storable
 from app.errors import ValidationFailed
-from app.models import Classification
+from app.models import Classification, DetectionSource, IncidentCategory
 from app.services.incidents.snapshot import ENUM_FIELDS
 
 TITLE_MAX = 255
 TEXT_MAX_BYTES = 64 * 1024
 NAME_MAX = 255
 MENTIONS_MAX = 50
+SUBCATEGORY_MAX = 128
 
 
 def title(value: str) -> str:
@@ -46,6 +47,16 @@ def name(value: str | None, *, field: str) -> str | None:
     return name
 
 
+def subcategory(value: str | None) -> str | None:
+    """A free refinement of the category ("disk", "TLS certificate"): a short name."""
+    found = name(value, field="subcategory")
+    if found is not None and len(found) > SUBCATEGORY_MAX:
+        raise ValidationFailed(
+            f"subcategory must be at most {SUBCATEGORY_MAX} characters", field="subcategory"
+        )
+    return found
+
+
 def clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in changes.items():
@@ -61,6 +72,12 @@ def clean_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
             clean[key] = bool(value)
         elif key == "classification":
             clean[key] = Classification(value)
+        elif key == "category":
+            clean[key] = IncidentCategory(value) if value is not None else None
+        elif key == "subcategory":
+            clean[key] = subcategory(value)
+        elif key == "detection_source":
+            clean[key] = DetectionSource(value) if value is not None else None
         else:
             raise ValidationFailed(f"{key} cannot be changed with updateIncident", field=key)
     return clean
