@@ -23,6 +23,7 @@ from app.services.access import secret_box
 from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
+from app.services.incidents.sla_scheduler import SlaScheduler
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
 from app.services.people import oidc
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         on_quarantine=metrics.ALERTS_QUARANTINED.inc,
     )
     intake_writer = IntakeWriter(sqlite=settings.is_sqlite)
+    sla_scheduler = SlaScheduler()
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
@@ -131,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await sync_worker.start()
         await alert_processor.start()
         await intake_writer.start()
+        await sla_scheduler.start()
         _tune_gc()
         try:
             yield
@@ -138,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_hooks()
             stop_invalidating()
             await cache.close()
+            await sla_scheduler.stop()
             await intake_writer.stop()
             await alert_processor.stop()
             await sync_worker.stop()

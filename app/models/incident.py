@@ -110,6 +110,10 @@ class Incident(models.Model):
     sla_resolve_due = fields.DatetimeField(null=True)
     sla_paused_since = fields.DatetimeField(null=True)
     sla_paused_seconds = fields.FloatField(default=0.0)
+    # The SLA marks written (warnings and breaches, a bit each) and when the next one falls
+    # (app/services/incidents/sla_marks.py).
+    sla_fired = fields.IntField(default=0, db_default=0)
+    sla_next_at = fields.DatetimeField(null=True)
     # RESTRICTED incidents are invisible to callers without that clearance.
     classification = fields.CharEnumField(
         Classification,
@@ -136,4 +140,5 @@ class Incident(models.Model):
             ("tenant_id", "status"),
             ("tenant_id", "updated_at"),
             ("tenant_id", "assigned_user_id"),
+            ("sla_next_at",),
         )

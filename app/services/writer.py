@@ -30,6 +30,7 @@ from tortoise.transactions import in_transaction
 from app.models import Incident, TimelineEvent
 from app.pubsub import outbox
 from app.services.access import audit
+from app.services.incidents import sla_marks
 from app.services.incidents.snapshot import MODEL_FIELDS, IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, NewEvent, build_rows
 
@@ -41,7 +42,7 @@ class LostRace(Exception):
 # The projection's columns a command may change (the rest are set once, at declaration).
 WRITABLE_FIELDS = tuple(
     name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
-) + ("sla_paused_seconds",)
+) + ("sla_paused_seconds", "sla_fired", "sla_next_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,9 @@ class Commit:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     async def update(self, row: Incident, *, seen_seq: int) -> None:
-        """Write the incident's row where its last_seq is still `seen_seq`; LostRace if not."""
+        """Write the incident's row where its last_seq is still `seen_seq`; LostRace if not.
+        Its next SLA mark is placed again from what the change made of its clocks."""
+        row.sla_next_at = sla_marks.next_at(row)
         updated = await Incident.filter(id=row.id, last_seq=seen_seq).update(
             **{name: getattr(row, name) for name in WRITABLE_FIELDS}
         )

@@ -41,7 +41,7 @@ from app.services.access.classification import (
 )
 from app.services.access.permissions import Action, allowed
 from app.services.access.tenants import get_policy
-from app.services.incidents import lifecycle, sla
+from app.services.incidents import lifecycle, sla, sla_marks
 from app.services.incidents import validation as validation
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import (
@@ -111,7 +111,7 @@ async def declare_incident(
         async with writer.transaction() as commit:
             await Tenant.filter(id=tenant_id).update(incident_counter=F("incident_counter") + 1)
             counter = await Tenant.filter(id=tenant_id).values_list("incident_counter", flat=True)
-            row = await Incident.create(
+            row = Incident(
                 id=uuid.uuid4(),
                 tenant_id=tenant_id,
                 number=counter[0],
@@ -135,6 +135,8 @@ async def declare_incident(
                 sla_resolve_due=resolve_due,
                 last_seq=1,
             )
+            row.sla_next_at = sla_marks.next_at(row)
+            await row.save(force_create=True)
             snapshot = IncidentSnapshot.from_model(row)
             declared = NewEvent(
                 type=EventType.DECLARED,
@@ -550,6 +552,30 @@ async def append_events(
         also=also,
         prepare=prepare,
     )
+
+
+async def write_sla_marks(*, tenant_id: str, incident_id: str) -> CommandResult:
+    """Write the SLA warnings and breaches that have fallen and are not written yet (none:
+    nothing is written). Several processes may call it for the same incident at once: the
+    incident's sequence lets one write each mark, the others read it written."""
+
+    def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
+        fallen = sla_marks.due(row, now)
+        for mark in fallen:
+            row.sla_fired |= mark.bit
+        return [NewEvent(type=mark.event_type, data=mark.data(now)) for mark in fallen]
+
+    return await _apply(
+        caller=Caller.system(tenant_id, actor=SLA_ACTOR),
+        incident_id=incident_id,
+        version=None,
+        decide=decide,
+        bumps_version=False,
+    )
+
+
+# The actor of the SLA marks on timelines and in the audit log.
+SLA_ACTOR = "sla"
 
 
 # --- the command machinery ------------------------------------------------------------------
