@@ -27,6 +27,7 @@ from app.services.incidents.sla_scheduler import SlaScheduler
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
 from app.services.people import oidc
+from app.services.response.playbooks import PlaybookWorker
 from app.web import alerts, boards, health, itsm, metrics, scim
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     intake_writer = IntakeWriter(sqlite=settings.is_sqlite)
     sla_scheduler = SlaScheduler()
+    playbook_worker = PlaybookWorker()
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await alert_processor.start()
         await intake_writer.start()
         await sla_scheduler.start()
+        await playbook_worker.start()
         _tune_gc()
         try:
             yield
@@ -141,6 +144,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_hooks()
             stop_invalidating()
             await cache.close()
+            await playbook_worker.stop()
             await sla_scheduler.stop()
             await intake_writer.stop()
             await alert_processor.stop()

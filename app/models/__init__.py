@@ -68,6 +68,8 @@ from app.models.problem import (
 )
 from app.models.response import (
     IncidentRole,
+    Playbook,
+    PlaybookApplication,
     RoleAssignment,
     Task,
     TaskDependency,
@@ -128,6 +130,8 @@ __all__ = [
     "SyncState",
     "Tenant",
     "IncidentRole",
+    "Playbook",
+    "PlaybookApplication",
     "RoleAssignment",
     "Task",
     "TaskDependency",

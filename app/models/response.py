@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields, models
 
@@ -94,3 +95,53 @@ class TaskDependency(models.Model):
     class Meta:
         table = "task_dependency"
         unique_together = (("task_id", "depends_on_id"),)
+
+
+class Playbook(models.Model):
+    """A tenant's template of tasks for a kind of incident, applied by hand or on
+    declaration when it matches. Every change makes a new `version`."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=255)
+    name_key = fields.CharField(max_length=255)
+    description: str | None = fields.TextField(null=True)
+    version = fields.IntField(default=1)
+    # [{title, description, group, order, estimatedHours, dueInMinutes, dependsOn: [index]}]
+    tasks: list[dict[str, Any]] = fields.JSONField(default=list)
+    # What declared incidents it applies itself to (empty: any); auto_apply off: by hand only.
+    match_categories: list[str] = fields.JSONField(default=list)
+    match_severities: list[str] = fields.JSONField(default=list)
+    match_service_ids: list[str] = fields.JSONField(default=list)
+    auto_apply = fields.BooleanField(default=False)
+    active = fields.BooleanField(default=True)
+    created_by = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "playbook"
+        unique_together = (("tenant_id", "name_key"),)
+
+
+class PlaybookApplication(models.Model):
+    """A playbook's version applied to an incident, once: `applied_at` null while a
+    declaration's automatic application waits for the worker."""
+
+    id = fields.IntField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    incident_id = fields.UUIDField()
+    playbook: fields.ForeignKeyRelation[Playbook] = fields.ForeignKeyField(
+        "models.Playbook", related_name="applications", on_delete=fields.CASCADE
+    )
+    playbook_id: str
+    version = fields.IntField()
+    requested_at = fields.DatetimeField()
+    applied_at = fields.DatetimeField(null=True)
+    # Why an automatic application could not be made (the incident was closed, say).
+    failure: str | None = fields.TextField(null=True)
+
+    class Meta:
+        table = "playbook_application"
+        unique_together = (("incident_id", "playbook_id", "version"),)
+        indexes = (("applied_at",),)

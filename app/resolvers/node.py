@@ -19,11 +19,12 @@ from app.schema.knowledge import ARTICLE_PREFIX, KnowledgeArticle
 from app.schema.oncall import ROTATION_PREFIX, Rotation
 from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
 from app.schema.problem import PROBLEM_PREFIX, Problem
-from app.schema.response import TASK_PREFIX, Task
+from app.schema.response import PLAYBOOK_PREFIX, TASK_PREFIX, Playbook, Task
 from app.schema.timeline import TimelineEvent
 from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
 from app.services.incidents.timeline import find_event
+from app.services.response.playbooks import get_playbooks
 
 
 async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
@@ -76,6 +77,10 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         rotation = await info.context.loaders.rotation.load(key)
         return Rotation.of(rotation) if rotation else None
+    key = from_global_id(PLAYBOOK_PREFIX, id)
+    if key is not None:
+        found = await get_playbooks(tenant_id=principal.tenant_id, playbook_ids=[key])
+        return Playbook.of(found[key]) if key in found else None
     key = from_global_id(TASK_PREFIX, id)
     if key is not None:
         task = await info.context.loaders.task.load(key)

@@ -10,25 +10,38 @@ from strawberry.types import Info
 
 from app.core.ids import uuid_key
 from app.errors import DomainError, ValidationFailed
+from app.resolvers.catalog import service_key
 from app.resolvers.incident import incident_key, run_command
 from app.resolvers.people import user_key
 from app.schema.authorization import authorize
-from app.schema.common import UserError, from_global_id
+from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.incident import IncidentPayload
 from app.schema.response import (
+    PLAYBOOK_PREFIX,
     TASK_PREFIX,
     AddTaskInput,
+    ApplyPlaybookInput,
+    CreatePlaybookInput,
+    Playbook,
+    PlaybookConnection,
+    PlaybookEdge,
+    PlaybookPayload,
     RoleInput,
     Task,
     TaskPayload,
     TransitionTaskInput,
+    UpdatePlaybookInput,
     UpdateTaskInput,
 )
 from app.services.access.caller import Caller
 from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
+from app.services.incidents.commands import CommandResult
+from app.services.response import playbooks as playbook_service
 from app.services.response import roles, tasks
+from app.services.response.playbooks import PlaybookView
 from app.services.response.tasks import TaskResult
 
 
@@ -139,3 +152,106 @@ async def transition_task(info: Info[Context, Any], input: TransitionTaskInput) 
             caller=caller, task_id=task_key(input.id), to=input.to
         ),
     )
+
+
+# --- playbooks ------------------------------------------------------------------------------
+
+
+def playbook_key(value: str, *, field: str = "id") -> str:
+    key = from_global_id(PLAYBOOK_PREFIX, value)
+    return key if key is not None else str(uuid_key(value, noun="playbook", field=field))
+
+
+async def playbooks(
+    info: Info[Context, Any], first: int | None = None, after: str | None = None
+) -> PlaybookConnection:
+    principal = authorize(info, Action.READ_INCIDENTS)
+    try:
+        page = await playbook_service.list_playbooks(
+            tenant_id=principal.tenant_id, first=first, after=after
+        )
+    except DomainError as error:
+        raise graphql_error(error) from None
+    edges = [PlaybookEdge(cursor=c, node=Playbook.of(v)) for c, v in page.items]
+    return PlaybookConnection(
+        edges=edges,
+        page_info=PageInfo.of_page([e.cursor for e in edges], page),
+        total_count=page.total,
+    )
+
+
+async def _playbook_command(
+    info: Info[Context, Any], command: Callable[[Caller], Awaitable[PlaybookView]]
+) -> PlaybookPayload:
+    principal = authorize(info, Action.MANAGE_PLAYBOOKS)
+    try:
+        view = await command(Caller.of(principal))
+    except DomainError as error:
+        return PlaybookPayload(playbook=None, errors=[UserError.of(error)])
+    return PlaybookPayload(playbook=Playbook.of(view), errors=[])
+
+
+def _services(ids: list[strawberry.ID]) -> list[str]:
+    return [service_key(i, field="matchServiceIds") for i in ids]
+
+
+async def create_playbook(info: Info[Context, Any], input: CreatePlaybookInput) -> PlaybookPayload:
+    return await _playbook_command(
+        info,
+        lambda caller: playbook_service.create_playbook(
+            tenant_id=caller.tenant_id,
+            actor=caller.actor,
+            name=input.name,
+            description=input.description,
+            tasks=[t.to_domain(n) for n, t in enumerate(input.tasks)],
+            match_categories=input.match_categories,
+            match_severities=input.match_severities,
+            match_service_ids=_services(input.match_service_ids),
+            auto_apply=input.auto_apply,
+        ),
+    )
+
+
+def _playbook_changes(input: UpdatePlaybookInput) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name in ("name", "description", "match_categories", "match_severities"):
+        value = getattr(input, name)
+        if value is not strawberry.UNSET:
+            changes[name] = value if value is not None or name == "description" else []
+    for name in ("auto_apply", "active"):
+        value = getattr(input, name)
+        if value is not strawberry.UNSET and value is not None:
+            changes[name] = value
+    if input.name is None:
+        raise ValidationFailed("name must not be empty", field="name")
+    if input.tasks is not strawberry.UNSET:
+        changes["tasks"] = [t.to_domain(n) for n, t in enumerate(input.tasks or [])]
+    if input.match_service_ids is not strawberry.UNSET:
+        changes["match_service_ids"] = _services(input.match_service_ids or [])
+    return changes
+
+
+async def update_playbook(info: Info[Context, Any], input: UpdatePlaybookInput) -> PlaybookPayload:
+    return await _playbook_command(
+        info,
+        lambda caller: playbook_service.update_playbook(
+            tenant_id=caller.tenant_id,
+            actor=caller.actor,
+            playbook_id=playbook_key(input.id),
+            changes=_playbook_changes(input),
+        ),
+    )
+
+
+async def apply_playbook(info: Info[Context, Any], input: ApplyPlaybookInput) -> IncidentPayload:
+    principal = authorize(info, Action.UPDATE)
+
+    async def command() -> CommandResult:
+        result, _ = await playbook_service.apply_playbook(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            playbook_id=playbook_key(input.playbook_id, field="playbookId"),
+        )
+        return result
+
+    return await run_command(principal, command)

@@ -68,7 +68,7 @@ from app.schema.people import (
 )
 from app.schema.problem import CreateProblemPayload, ProblemConnection, ProblemPayload
 from app.schema.push import PushSizeLimit
-from app.schema.response import TaskPayload
+from app.schema.response import PlaybookConnection, PlaybookPayload, TaskPayload
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
@@ -154,6 +154,10 @@ class Query:
     services: ServiceConnection = strawberry.field(
         resolver=catalog_resolvers.services,
         description="This tenant's service catalog by name.",
+    )
+    playbooks: PlaybookConnection = strawberry.field(
+        resolver=response_resolvers.playbooks,
+        description="This tenant's playbooks by name.",
     )
     who_is_on_call: list[OnCallShift] = strawberry.field(
         resolver=oncall_resolvers.who_is_on_call,
@@ -347,6 +351,21 @@ class Mutation:
     unlink_problem: ProblemPayload = strawberry.mutation(
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
+    )
+    create_playbook: PlaybookPayload = strawberry.mutation(
+        resolver=response_resolvers.create_playbook,
+        description="A template of tasks (1 to 100) for a kind of incident. INCIDENT_MANAGER "
+        "and ADMIN.",
+    )
+    update_playbook: PlaybookPayload = strawberry.mutation(
+        resolver=response_resolvers.update_playbook,
+        description="Change a playbook: any change makes a new version. Retire it with "
+        "active: false.",
+    )
+    apply_playbook: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.apply_playbook,
+        description="Add a playbook's tasks to an incident (a playbook.applied event with the "
+        "task count). Applying the same version again adds nothing.",
     )
     assign_role: IncidentPayload = strawberry.mutation(
         resolver=response_resolvers.assign_role,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.types import Info
 
 from app import models
-from app.schema.common import Node, UserError, to_global_id
+from app.schema.catalog import SERVICE_PREFIX
+from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.services.access.classification import REDACTED, redact_text
+from app.services.response import playbooks as playbook_service
+from app.services.response.playbooks import PlaybookView, TemplateTask
 from app.services.response.roles import RoleView
 from app.services.response.tasks import GLOBAL_PREFIX, TaskView
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from app.schema.people import User
 
 TASK_PREFIX = GLOBAL_PREFIX
+PLAYBOOK_PREFIX = playbook_service.GLOBAL_PREFIX
 
 IncidentRole = strawberry.enum(
     models.IncidentRole,
@@ -28,6 +32,8 @@ IncidentRole = strawberry.enum(
     "handover); the others may be held by several people.",
 )
 TaskStatus = strawberry.enum(models.TaskStatus, name="TaskStatus")
+IncidentCategory: TypeAlias = Annotated[models.IncidentCategory, strawberry.enum()]
+Severity: TypeAlias = Annotated[models.Severity, strawberry.enum(description="SEV1 is the worst.")]
 
 
 @strawberry.type(description="A user holding a role on an incident, since `assignedAt`.")
@@ -174,4 +180,150 @@ class TransitionTaskInput:
 @strawberry.type
 class TaskPayload:
     task: Task | None
+    errors: list[UserError]
+
+
+@strawberry.type(
+    description="One task of a playbook, made a task of each incident it is applied to."
+)
+class PlaybookTask:
+    title: str
+    description: str | None
+    group: str | None
+    order: int
+    estimated_hours: float | None
+    due_in_minutes: float | None = strawberry.field(
+        description="The task is due this long after the playbook is applied."
+    )
+    depends_on: list[int] = strawberry.field(
+        description="Positions (from 0) of the playbook's tasks this one waits for."
+    )
+
+    @classmethod
+    def of(cls, task: TemplateTask) -> PlaybookTask:
+        return cls(
+            title=task.title,
+            description=task.description,
+            group=task.group,
+            order=task.order,
+            estimated_hours=task.estimated_hours,
+            due_in_minutes=task.due_in_minutes,
+            depends_on=list(task.depends_on),
+        )
+
+
+@strawberry.type(description="A template of tasks for a kind of incident.")
+class Playbook(Node):
+    id: strawberry.ID
+    name: str
+    description: str | None
+    version: int = strawberry.field(description="Every change makes a new version.")
+    tasks: list[PlaybookTask]
+    match_categories: list[IncidentCategory] = strawberry.field(
+        description="Applied to incidents declared in one of these (none: any)."
+    )
+    match_severities: list[Severity] = strawberry.field(
+        description="Applied to incidents declared with one of these (none: any)."
+    )
+    match_service_ids: list[strawberry.ID] = strawberry.field(
+        description="Applied to incidents affecting one of these services (none: any)."
+    )
+    auto_apply: bool = strawberry.field(
+        description="Applies itself to the incidents declared that it matches."
+    )
+    active: bool = strawberry.field(description="A retired playbook is applied no more.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: PlaybookView) -> Playbook:
+        return cls(
+            id=strawberry.ID(to_global_id(PLAYBOOK_PREFIX, view.id)),
+            name=view.name,
+            description=view.description,
+            version=view.version,
+            tasks=[PlaybookTask.of(t) for t in view.tasks],
+            match_categories=sorted(view.match_categories),
+            match_severities=sorted(view.match_severities),
+            match_service_ids=[
+                strawberry.ID(to_global_id(SERVICE_PREFIX, s))
+                for s in sorted(view.match_service_ids)
+            ],
+            auto_apply=view.auto_apply,
+            active=view.active,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+        )
+
+
+@strawberry.type
+class PlaybookEdge:
+    cursor: str
+    node: Playbook
+
+
+@strawberry.type
+class PlaybookConnection:
+    edges: list[PlaybookEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.input
+class PlaybookTaskInput:
+    title: str
+    description: str | None = None
+    group: str | None = None
+    order: int | None = strawberry.field(default=None, description="Default: its position.")
+    estimated_hours: float | None = None
+    due_in_minutes: float | None = None
+    depends_on: list[int] = strawberry.field(
+        default_factory=list, description="Positions (from 0) of the tasks it waits for."
+    )
+
+    def to_domain(self, position: int) -> TemplateTask:
+        return TemplateTask(
+            title=self.title,
+            description=self.description,
+            group=self.group,
+            order=self.order if self.order is not None else position,
+            estimated_hours=self.estimated_hours,
+            due_in_minutes=self.due_in_minutes,
+            depends_on=tuple(self.depends_on),
+        )
+
+
+@strawberry.input
+class CreatePlaybookInput:
+    name: str
+    tasks: list[PlaybookTaskInput]
+    description: str | None = None
+    match_categories: list[IncidentCategory] = strawberry.field(default_factory=list)
+    match_severities: list[Severity] = strawberry.field(default_factory=list)
+    match_service_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    auto_apply: bool = False
+
+
+@strawberry.input(description="Fields left out stay as they are. Any change is a new version.")
+class UpdatePlaybookInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    description: str | None = strawberry.UNSET
+    tasks: list[PlaybookTaskInput] | None = strawberry.UNSET
+    match_categories: list[IncidentCategory] | None = strawberry.UNSET
+    match_severities: list[Severity] | None = strawberry.UNSET
+    match_service_ids: list[strawberry.ID] | None = strawberry.UNSET
+    auto_apply: bool | None = strawberry.UNSET
+    active: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class ApplyPlaybookInput:
+    incident_id: strawberry.ID
+    playbook_id: strawberry.ID
+
+
+@strawberry.type
+class PlaybookPayload:
+    playbook: Playbook | None
     errors: list[UserError]

@@ -13,8 +13,15 @@ from app.services import writer
 from app.services.catalog import links as catalog
 from app.services.itsm import outbound as itsm_outbound
 from app.services.people import mentions
+from app.services.response import playbooks
 
-HOOKS = (itsm_outbound.on_incident_change, mentions.on_incident_change, catalog.on_incident_change)
+# In this order: the catalog links the declared service before playbooks match on it.
+HOOKS = (
+    itsm_outbound.on_incident_change,
+    mentions.on_incident_change,
+    catalog.on_incident_change,
+    playbooks.on_incident_change,
+)
 
 
 def register() -> Callable[[], None]:

@@ -440,3 +440,161 @@ async def test_an_incident_is_categorised_changed_filtered_and_cleared(api):
         "USER_REPORT",
     )
     assert gone["version"] == after["version"] + 1  # the refused change wrote nothing
+
+
+# --- playbooks ------------------------------------------------------------------------------
+
+PLAYBOOK = "playbook { id name version autoApply active tasks { title order dependsOn } }"
+CREATE_PLAYBOOK = (
+    "mutation($input: CreatePlaybookInput!) { createPlaybook(input: $input) "
+    f"{{ {PLAYBOOK} errors {{ field code message }} }} }}"
+)
+UPDATE_PLAYBOOK = (
+    "mutation($input: UpdatePlaybookInput!) { updatePlaybook(input: $input) "
+    f"{{ {PLAYBOOK} errors {{ field code message }} }} }}"
+)
+APPLY = """
+mutation($input: ApplyPlaybookInput!) { applyPlaybook(input: $input) {
+  incident { id progress tasks { number title group status dependsOn { number } dueAt }
+    timeline(last: 1) { edges { node { type data } } } }
+  errors { field code message } } }
+"""
+OUTAGE_TASKS = [
+    {"title": "Page the database on-call", "group": "Triage", "estimatedHours": 0.5,
+     "dueInMinutes": 15},
+    {"title": "Fail over", "group": "Mitigation", "estimatedHours": 1, "dependsOn": [0]},
+    {"title": "Tell customers", "group": "Comms", "dependsOn": [0]},
+]  # fmt: skip
+
+
+async def new_playbook(client: Any, **fields: Any) -> dict[str, Any]:
+    name = fields.pop("name", f"Playbook {uuid.uuid4().hex[:6]}")
+    tasks = fields.pop("tasks", OUTAGE_TASKS)
+    data = await client.execute(
+        CREATE_PLAYBOOK, {"input": {"name": name, "tasks": tasks, **fields}}
+    )
+    assert data["createPlaybook"]["errors"] == [], data
+    return data["createPlaybook"]["playbook"]  # type: ignore[no-any-return]
+
+
+async def test_a_playbook_applied_adds_its_tasks_once_per_version(api):
+    # given a database outage playbook and an incident
+    manager, responder = api("ADMIN"), api("RESPONDER")
+    playbook = await new_playbook(manager)
+    incident = await declare(responder, title="Primary database down")
+
+    # when it is applied twice
+    first = (await responder.execute(
+        APPLY, {"input": {"incidentId": incident["id"], "playbookId": playbook["id"]}}
+    ))["applyPlaybook"]  # fmt: skip
+    again = (await responder.execute(
+        APPLY, {"input": {"incidentId": incident["id"], "playbookId": playbook["id"]}}
+    ))["applyPlaybook"]  # fmt: skip
+
+    # then its three tasks are there once, with their groups, dependencies and due times
+    assert first["errors"] == [] and again["errors"] == []
+    tasks = first["incident"]["tasks"]
+    assert [(t["number"], t["title"], t["group"]) for t in tasks] == [
+        (1, "Page the database on-call", "Triage"),
+        (2, "Fail over", "Mitigation"),
+        (3, "Tell customers", "Comms"),
+    ]
+    assert [[d["number"] for d in t["dependsOn"]] for t in tasks] == [[], [1], [1]]
+    assert tasks[0]["dueAt"] is not None and tasks[1]["dueAt"] is None
+    [applied] = [e["node"] for e in first["incident"]["timeline"]["edges"]]
+    assert applied["type"] == "com.incidents.playbook.applied.v1"
+    assert applied["data"]["tasks"] == 3 and applied["data"]["version"] == 1
+    assert again["incident"]["tasks"] == tasks
+
+    # when the playbook changes, its new version applies once more
+    changed = await manager.execute(
+        UPDATE_PLAYBOOK, {"input": {"id": playbook["id"], "tasks": OUTAGE_TASKS[:1]}}
+    )
+    assert changed["updatePlaybook"]["playbook"]["version"] == 2
+    second = (await responder.execute(
+        APPLY, {"input": {"incidentId": incident["id"], "playbookId": playbook["id"]}}
+    ))["applyPlaybook"]  # fmt: skip
+    assert [t["number"] for t in second["incident"]["tasks"]] == [1, 2, 3, 4]
+
+
+async def test_a_matching_playbook_applies_itself_when_an_incident_is_declared(api):
+    # given a playbook for security incidents of SEV1 or SEV2
+    manager, responder = api("ADMIN"), api("RESPONDER")
+    await new_playbook(
+        manager,
+        name=f"Security {uuid.uuid4().hex[:6]}",
+        tasks=[{"title": "Rotate credentials"}, {"title": "Preserve evidence"}],
+        matchCategories=["SECURITY"],
+        matchSeverities=["SEV1", "SEV2"],
+        autoApply=True,
+    )
+    declare_input = "mutation($input: DeclareIncidentInput!) { declareIncident(input: $input) "
+    declare_input += "{ incident { id } errors { code } } }"
+
+    async def declared(**fields: Any) -> str:
+        base = {"title": "Suspicious logins", "impact": "HIGH", "urgency": "HIGH"}
+        data = await responder.execute(declare_input, {"input": {**base, **fields}})
+        return data["declareIncident"]["incident"]["id"]  # type: ignore[no-any-return]
+
+    # when a matching incident is declared, and two that do not match
+    matching = await declared(severity="SEV1", category="SECURITY")
+    minor = await declared(severity="SEV3", category="SECURITY")
+    other = await declared(severity="SEV1", category="NETWORK")
+
+    # then the matching one gets the playbook's tasks within moments, the others none
+    query = "query($id: ID!) { incident(id: $id) { tasks { title } } }"
+    for _ in range(50):
+        tasks = (await responder.execute(query, {"id": matching}))["incident"]["tasks"]
+        if tasks:
+            break
+        await asyncio.sleep(0.1)
+    assert [t["title"] for t in tasks] == ["Rotate credentials", "Preserve evidence"]
+    for incident_id in (minor, other):
+        assert (await responder.execute(query, {"id": incident_id}))["incident"]["tasks"] == []
+
+
+async def test_bad_playbooks_and_applications_are_refused_and_write_nothing(api):
+    manager, responder = api("ADMIN"), api("RESPONDER")
+    name = f"Bad {uuid.uuid4().hex[:6]}"
+    await new_playbook(manager, name=name)
+    cases = [
+        ({"name": "x", "tasks": []}, "tasks"),
+        ({"name": "x", "tasks": [{"title": "a", "dependsOn": [1]}]}, "tasks[0].dependsOn"),
+        ({"name": "x", "tasks": [{"title": "a", "dependsOn": [0]}]}, "tasks[0].dependsOn"),
+        ({"name": "x", "tasks": [{"title": "a", "dependsOn": [1]},
+                                 {"title": "b", "dependsOn": [0]}]}, "tasks"),
+        ({"name": "x", "tasks": [{"title": " "}]}, "tasks[0].title"),
+        ({"name": "x", "tasks": [{"title": "a", "estimatedHours": -1}]}, "tasks[0].estimatedHours"),
+        ({"name": name.upper(), "tasks": [{"title": "a"}]}, "name"),
+        ({"name": "x", "tasks": [{"title": "a"}], "matchServiceIds": [str(uuid.uuid4())]},
+         "matchServiceIds"),
+    ]  # fmt: skip
+    for variables, field in cases:
+        data = await manager.execute(CREATE_PLAYBOOK, {"input": variables})
+        assert [e["field"] for e in data["createPlaybook"]["errors"]] == [field], (variables, data)
+    refused = await responder.post(
+        CREATE_PLAYBOOK, {"input": {"name": "r", "tasks": [{"title": "a"}]}}
+    )
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    # and a closed incident, or a retired playbook, takes no application
+    playbook = await new_playbook(manager)
+    closed = await declare(responder, title="Done", severity="SEV4", impact="LOW", urgency="LOW")
+    for status in ("IN_PROGRESS", "RESOLVED", "CLOSED"):
+        extra = {"resolutionSummary": "ok"} if status == "RESOLVED" else {}
+        assert (await transition(responder, closed["id"], status, **extra))["errors"] == []
+    late = await responder.execute(
+        APPLY, {"input": {"incidentId": closed["id"], "playbookId": playbook["id"]}}
+    )
+    assert errors(late["applyPlaybook"]) == [("id", "INVALID_TRANSITION")]
+    await manager.execute(UPDATE_PLAYBOOK, {"input": {"id": playbook["id"], "active": False}})
+    open_ = await declare(responder, title="Open")
+    retired = await responder.execute(
+        APPLY, {"input": {"incidentId": open_["id"], "playbookId": playbook["id"]}}
+    )
+    assert errors(retired["applyPlaybook"]) == [("playbookId", "VALIDATION")]
+    listed = await manager.execute(
+        "{ playbooks(first: 100) { totalCount edges { node { name } } } }"
+    )
+    names = [e["node"]["name"] for e in listed["playbooks"]["edges"]]
+    assert "x" not in names and name in names

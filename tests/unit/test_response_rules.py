@@ -35,3 +35,42 @@ def test_only_dependencies_not_done_or_skipped_hold_a_task_back():
     assert blocking(["a", "b"], statuses) == []
     assert blocking(["a", "c", "d"], statuses) == ["c", "d"]
     assert blocking(["gone"], statuses) == ["gone"]
+
+
+def test_a_playbooks_tasks_depend_on_other_positions_without_a_cycle():
+    import pytest
+
+    from app.errors import ValidationFailed
+    from app.services.response.playbooks import TemplateTask, template_tasks
+
+    ok = template_tasks([TemplateTask("a"), TemplateTask("b", depends_on=(0, 0))])
+    assert [t.depends_on for t in ok] == [(), (0,)]
+    for tasks, field in (
+        ([], "tasks"),
+        ([TemplateTask("a", depends_on=(2,))], "tasks[0].dependsOn"),
+        ([TemplateTask("a", depends_on=(1,)), TemplateTask("b", depends_on=(0,))], "tasks"),
+        ([TemplateTask("a", due_in_minutes=0)], "tasks[0].dueInMinutes"),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            template_tasks(tasks)
+        assert refused.value.field == field
+
+
+def test_a_playbook_applies_itself_only_where_every_condition_it_sets_holds():
+    from datetime import UTC, datetime
+
+    from app.models import IncidentCategory as C
+    from app.models import Severity as S
+    from app.services.response.playbooks import PlaybookView
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    view = PlaybookView(
+        id="p", tenant_id="t", name="n", description=None, version=1, tasks=(),
+        match_categories=frozenset({C.SECURITY}), match_severities=frozenset(),
+        match_service_ids=frozenset({"svc"}), auto_apply=True, active=True,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    assert view.matches(C.SECURITY, S.SEV4, ["svc", "other"])
+    assert not view.matches(C.NETWORK, S.SEV1, ["svc"])
+    assert not view.matches(None, S.SEV1, ["svc"])
+    assert not view.matches(C.SECURITY, S.SEV1, ["other"])

@@ -47,6 +47,7 @@ class Action(StrEnum):
     MANAGE_CHANGES = "MANAGE_CHANGES"  # request, move and link changes
     APPROVE_CHANGES = "APPROVE_CHANGES"  # approve or reject changes (never your own)
     MANAGE_KNOWLEDGE = "MANAGE_KNOWLEDGE"  # write, review, publish (not your own), retire, link
+    MANAGE_PLAYBOOKS = "MANAGE_PLAYBOOKS"  # create and change the tenant's playbooks
 
 
 _VIEWER = frozenset(
@@ -65,7 +66,11 @@ _RESPONDER = _VIEWER | {
     Action.MANAGE_CHANGES,
     Action.MANAGE_KNOWLEDGE,
 }
-_INCIDENT_MANAGER = _RESPONDER | {Action.CLOSE_HIGH_PRIORITY, Action.APPROVE_CHANGES}
+_INCIDENT_MANAGER = _RESPONDER | {
+    Action.CLOSE_HIGH_PRIORITY,
+    Action.APPROVE_CHANGES,
+    Action.MANAGE_PLAYBOOKS,
+}
 _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_POLICY,
     Action.MANAGE_TOKENS,

@@ -76,9 +76,7 @@ class SlaScheduler:
             await asyncio.sleep(max(wait, _MIN_SLEEP) if wait else 0)
 
     async def _until_next(self) -> float:
-        upcoming = (
-            await Incident.filter(sla_next_at__isnull=False).order_by("sla_next_at").first()
-        )
+        upcoming = await Incident.filter(sla_next_at__isnull=False).order_by("sla_next_at").first()
         if upcoming is None or upcoming.sla_next_at is None:
             return self._interval
         return min(self._interval, (upcoming.sla_next_at - utcnow()).total_seconds())

@@ -107,14 +107,14 @@ def global_id(task_id: str) -> str:
 # --- validation -----------------------------------------------------------------------------
 
 
-def _group(value: str | None) -> str | None:
+def group_of(value: str | None) -> str | None:
     group = validation.name(value, field="group")
     if group is not None and len(group) > GROUP_MAX:
         raise ValidationFailed(f"group must be at most {GROUP_MAX} characters", field="group")
     return group
 
 
-def _estimate(value: float | None) -> float | None:
+def estimate_of(value: float | None) -> float | None:
     if value is None:
         return None
     if not math.isfinite(value) or value <= 0 or value > ESTIMATE_MAX_HOURS:
@@ -125,7 +125,7 @@ def _estimate(value: float | None) -> float | None:
     return value
 
 
-def _position(value: int) -> int:
+def position_of(value: int) -> int:
     if not 0 <= value <= POSITION_MAX:
         raise ValidationFailed(f"order must be 0 to {POSITION_MAX}", field="order")
     return value
@@ -221,10 +221,10 @@ async def add_task(
     values: dict[str, Any] = {
         "title": validation.title(title),
         "description": validation.text(description, field="description"),
-        "group": _group(group),
+        "group": group_of(group),
         "owner_id": await _owner(caller.tenant_id, owner_id),
         "due_at": due_at,
-        "estimated_hours": _estimate(estimated_hours),
+        "estimated_hours": estimate_of(estimated_hours),
     }
     dependencies = await _dependencies(caller.tenant_id, key, depends_on, task=None)
     task_id = uuid.uuid4()
@@ -239,7 +239,7 @@ async def add_task(
             )
         last = await Task.filter(incident_id=key).order_by("-number").first()
         plan["number"] = last.number + 1 if last is not None else 1
-        plan["position"] = _position(position) if position is not None else count
+        plan["position"] = position_of(position) if position is not None else count
         return [
             NewEvent(
                 type=TASK_ADDED,
@@ -322,13 +322,13 @@ async def update_task(
         elif name == "description":
             wanted[name] = validation.text(value, field="description")
         elif name == "group":
-            wanted[name] = _group(value)
+            wanted[name] = group_of(value)
         elif name == "position":
-            wanted[name] = _position(value if value is not None else 0)
+            wanted[name] = position_of(value if value is not None else 0)
         elif name == "owner_id":
             wanted[name] = await _owner(caller.tenant_id, value)
         elif name == "estimated_hours":
-            wanted[name] = _estimate(value)
+            wanted[name] = estimate_of(value)
         elif name == "due_at":
             wanted[name] = value
     new_dependencies: list[str] | None = None
