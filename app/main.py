@@ -27,6 +27,7 @@ from app.services.incidents.sla_scheduler import SlaScheduler
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
 from app.services.people import oidc
+from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.web import alerts, boards, health, itsm, metrics, scim
 from app.web.graphql import GraphQLView
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     intake_writer = IntakeWriter(sqlite=settings.is_sqlite)
     sla_scheduler = SlaScheduler()
     playbook_worker = PlaybookWorker()
+    escalation_scheduler = EscalationScheduler()
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
@@ -137,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await intake_writer.start()
         await sla_scheduler.start()
         await playbook_worker.start()
+        await escalation_scheduler.start()
         _tune_gc()
         try:
             yield
@@ -144,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_hooks()
             stop_invalidating()
             await cache.close()
+            await escalation_scheduler.stop()
             await playbook_worker.stop()
             await sla_scheduler.stop()
             await intake_writer.stop()

@@ -67,6 +67,7 @@ from app.models.problem import (
     RecordEvent,
 )
 from app.models.response import (
+    EscalationPolicy,
     IncidentRole,
     Playbook,
     PlaybookApplication,
@@ -130,6 +131,7 @@ __all__ = [
     "SyncState",
     "Tenant",
     "IncidentRole",
+    "EscalationPolicy",
     "Playbook",
     "PlaybookApplication",
     "RoleAssignment",

@@ -114,6 +114,12 @@ class Incident(models.Model):
     # (app/services/incidents/sla_marks.py).
     sla_fired = fields.IntField(default=0, db_default=0)
     sla_next_at = fields.DatetimeField(null=True)
+    # The escalation path (app/services/response/escalation.py): the level reached, when,
+    # and when (and why) the next step is due unless someone acts.
+    escalation_level = fields.IntField(default=0, db_default=0)
+    escalated_at = fields.DatetimeField(null=True)
+    escalation_next_at = fields.DatetimeField(null=True)
+    escalation_due_reason = fields.CharField(max_length=64, null=True)
     # RESTRICTED incidents are invisible to callers without that clearance.
     classification = fields.CharEnumField(
         Classification,
@@ -141,4 +147,5 @@ class Incident(models.Model):
             ("tenant_id", "updated_at"),
             ("tenant_id", "assigned_user_id"),
             ("sla_next_at",),
+            ("escalation_next_at",),
         )

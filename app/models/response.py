@@ -145,3 +145,21 @@ class PlaybookApplication(models.Model):
         table = "playbook_application"
         unique_together = (("incident_id", "playbook_id", "version"),)
         indexes = (("applied_at",),)
+
+
+class EscalationPolicy(models.Model):
+    """A tenant's escalation path for incidents of one priority: the levels in turn, each a
+    team or a tier with how long an unacknowledged incident waits before moving on."""
+
+    id = fields.IntField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    priority = fields.CharField(max_length=4)
+    # [{"teamId": uuid | None, "tier": EscalationTier | None, "ackTimeoutMinutes": float}]
+    levels: list[dict[str, Any]] = fields.JSONField(default=list)
+    # A breach of the response SLA moves the incident up a level at once.
+    escalate_on_breach = fields.BooleanField(default=False)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "escalation_policy"
+        unique_together = (("tenant_id", "priority"),)

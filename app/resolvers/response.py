@@ -12,7 +12,7 @@ from app.core.ids import uuid_key
 from app.errors import DomainError, ValidationFailed
 from app.resolvers.catalog import service_key
 from app.resolvers.incident import incident_key, run_command
-from app.resolvers.people import user_key
+from app.resolvers.people import team_key, user_key
 from app.schema.authorization import authorize
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
@@ -24,6 +24,9 @@ from app.schema.response import (
     AddTaskInput,
     ApplyPlaybookInput,
     CreatePlaybookInput,
+    EscalateIncidentInput,
+    EscalationPath,
+    EscalationPolicyPayload,
     Playbook,
     PlaybookConnection,
     PlaybookEdge,
@@ -32,6 +35,7 @@ from app.schema.response import (
     Task,
     TaskPayload,
     TransitionTaskInput,
+    UpdateEscalationPolicyInput,
     UpdatePlaybookInput,
     UpdateTaskInput,
 )
@@ -39,8 +43,8 @@ from app.services.access.caller import Caller
 from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
 from app.services.incidents.commands import CommandResult
+from app.services.response import escalation, roles, tasks
 from app.services.response import playbooks as playbook_service
-from app.services.response import roles, tasks
 from app.services.response.playbooks import PlaybookView
 from app.services.response.tasks import TaskResult
 
@@ -255,3 +259,52 @@ async def apply_playbook(info: Info[Context, Any], input: ApplyPlaybookInput) ->
         return result
 
     return await run_command(principal, command)
+
+
+# --- escalation -----------------------------------------------------------------------------
+
+
+async def escalation_policy(info: Info[Context, Any]) -> list[EscalationPath]:
+    principal = authorize(info, Action.READ_POLICY)
+    found = await escalation.get_policies(tenant_id=principal.tenant_id)
+    return [EscalationPath.of(found[p]) for p in sorted(found)]
+
+
+async def update_escalation_policy(
+    info: Info[Context, Any], input: UpdateEscalationPolicyInput
+) -> EscalationPolicyPayload:
+    principal = authorize(info, Action.MANAGE_POLICY)
+    try:
+        levels = [
+            escalation.Level(
+                team_id=team_key(lv.team_id, field=f"levels[{n}].teamId") if lv.team_id else None,
+                tier=lv.tier,
+                ack_timeout_minutes=lv.ack_timeout_minutes,
+            )
+            for n, lv in enumerate(input.levels)
+        ]
+        view = await escalation.update_policy(
+            tenant_id=principal.tenant_id,
+            priority=input.priority,
+            levels=levels,
+            escalate_on_breach=input.escalate_on_breach,
+        )
+    except DomainError as error:
+        return EscalationPolicyPayload(path=None, errors=[UserError.of(error)])
+    return EscalationPolicyPayload(path=EscalationPath.of(view), errors=[])
+
+
+async def escalate_incident(
+    info: Info[Context, Any], input: EscalateIncidentInput
+) -> IncidentPayload:
+    principal = authorize(info, Action.ASSIGN)
+    return await run_command(
+        principal,
+        lambda: escalation.escalate(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.id),
+            reason=input.reason,
+            team_id=team_key(input.team_id, field="teamId") if input.team_id else None,
+            tier=input.tier,
+        ),
+    )

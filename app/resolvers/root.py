@@ -68,7 +68,13 @@ from app.schema.people import (
 )
 from app.schema.problem import CreateProblemPayload, ProblemConnection, ProblemPayload
 from app.schema.push import PushSizeLimit
-from app.schema.response import PlaybookConnection, PlaybookPayload, TaskPayload
+from app.schema.response import (
+    EscalationPath,
+    EscalationPolicyPayload,
+    PlaybookConnection,
+    PlaybookPayload,
+    TaskPayload,
+)
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
@@ -154,6 +160,10 @@ class Query:
     services: ServiceConnection = strawberry.field(
         resolver=catalog_resolvers.services,
         description="This tenant's service catalog by name.",
+    )
+    escalation_policy: list[EscalationPath] = strawberry.field(
+        resolver=response_resolvers.escalation_policy,
+        description="The tenant's escalation path of each priority.",
     )
     playbooks: PlaybookConnection = strawberry.field(
         resolver=response_resolvers.playbooks,
@@ -351,6 +361,15 @@ class Mutation:
     unlink_problem: ProblemPayload = strawberry.mutation(
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
+    )
+    escalate_incident: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.escalate_incident,
+        description="Move an incident up its escalation path with a reason (an escalated "
+        "event); past the last level only to a team or tier named.",
+    )
+    update_escalation_policy: EscalationPolicyPayload = strawberry.mutation(
+        resolver=response_resolvers.update_escalation_policy,
+        description="Set the escalation path of one priority. ADMIN only.",
     )
     create_playbook: PlaybookPayload = strawberry.mutation(
         resolver=response_resolvers.create_playbook,

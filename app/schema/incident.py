@@ -100,6 +100,14 @@ class Incident(Node):
     category: IncidentCategory | None
     subcategory: str | None
     detection_source: DetectionSource | None
+    escalation_level: int = strawberry.field(
+        description="How far up its priority's escalation path it went (0: not escalated); "
+        "apart from isMajor and the ESCALATED status."
+    )
+    escalated_at: datetime | None
+    next_escalation_at: datetime | None = strawberry.field(
+        description="When it moves up a level by itself unless acknowledged (null: never)."
+    )
     declared_by: str | None
     resolution_summary: str | None
     root_cause: str | None
@@ -377,6 +385,9 @@ class Incident(Node):
             category=snapshot.category,
             subcategory=text["subcategory"],
             detection_source=snapshot.detection_source,
+            escalation_level=snapshot.escalation_level,
+            escalated_at=snapshot.escalated_at,
+            next_escalation_at=snapshot.escalation_next_at,
             declared_by=text["declared_by"],
             resolution_summary=text["resolution_summary"],
             root_cause=text["root_cause"],

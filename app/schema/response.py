@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -12,8 +12,11 @@ from app import models
 from app.schema.catalog import SERVICE_PREFIX
 from app.schema.common import Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
+from app.schema.incident import IncidentCategory, Priority, Severity
+from app.schema.people import EscalationTier
 from app.services.access.classification import REDACTED, redact_text
 from app.services.response import playbooks as playbook_service
+from app.services.response.escalation import Level, PolicyView
 from app.services.response.playbooks import PlaybookView, TemplateTask
 from app.services.response.roles import RoleView
 from app.services.response.tasks import GLOBAL_PREFIX, TaskView
@@ -32,8 +35,6 @@ IncidentRole = strawberry.enum(
     "handover); the others may be held by several people.",
 )
 TaskStatus = strawberry.enum(models.TaskStatus, name="TaskStatus")
-IncidentCategory: TypeAlias = Annotated[models.IncidentCategory, strawberry.enum()]
-Severity: TypeAlias = Annotated[models.Severity, strawberry.enum(description="SEV1 is the worst.")]
 
 
 @strawberry.type(description="A user holding a role on an incident, since `assignedAt`.")
@@ -327,3 +328,66 @@ class ApplyPlaybookInput:
 class PlaybookPayload:
     playbook: Playbook | None
     errors: list[UserError]
+
+
+@strawberry.type(description="One step of an escalation path.")
+class EscalationLevel:
+    team_id: strawberry.ID | None = strawberry.field(
+        description="The team the incident is assigned to on reaching it."
+    )
+    tier: EscalationTier | None
+    ack_timeout_minutes: float = strawberry.field(
+        description="How long an unacknowledged incident waits here before moving on."
+    )
+
+    @classmethod
+    def of(cls, level: Level) -> EscalationLevel:
+        team = strawberry.ID(to_global_id("team_", level.team_id)) if level.team_id else None
+        return cls(team_id=team, tier=level.tier, ack_timeout_minutes=level.ack_timeout_minutes)
+
+
+@strawberry.type(description="The escalation path of one priority.")
+class EscalationPath:
+    priority: Priority
+    levels: list[EscalationLevel]
+    escalate_on_breach: bool = strawberry.field(
+        description="A breach of the response SLA moves the incident up a level at once."
+    )
+
+    @classmethod
+    def of(cls, view: PolicyView) -> EscalationPath:
+        return cls(
+            priority=view.priority,
+            levels=[EscalationLevel.of(lv) for lv in view.levels],
+            escalate_on_breach=view.escalate_on_breach,
+        )
+
+
+@strawberry.input
+class EscalationLevelInput:
+    team_id: strawberry.ID | None = None
+    tier: EscalationTier | None = None
+    ack_timeout_minutes: float = 15.0
+
+
+@strawberry.input
+class UpdateEscalationPolicyInput:
+    priority: Priority
+    levels: list[EscalationLevelInput]
+    escalate_on_breach: bool = False
+
+
+@strawberry.type
+class EscalationPolicyPayload:
+    path: EscalationPath | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class EscalateIncidentInput:
+    id: strawberry.ID
+    reason: str
+    team_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Instead of the next level's own target."
+    )
+    tier: EscalationTier | None = None

@@ -13,7 +13,7 @@ from app.services import writer
 from app.services.catalog import links as catalog
 from app.services.itsm import outbound as itsm_outbound
 from app.services.people import mentions
-from app.services.response import playbooks
+from app.services.response import escalation, playbooks
 
 # In this order: the catalog links the declared service before playbooks match on it.
 HOOKS = (
@@ -21,6 +21,7 @@ HOOKS = (
     mentions.on_incident_change,
     catalog.on_incident_change,
     playbooks.on_incident_change,
+    escalation.on_incident_change,
 )
 
 

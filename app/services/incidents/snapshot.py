@@ -66,6 +66,10 @@ class IncidentSnapshot:
     category: IncidentCategory | None = None
     subcategory: str | None = None
     detection_source: DetectionSource | None = None
+    escalation_level: int = 0
+    escalated_at: datetime | None = None
+    escalation_next_at: datetime | None = None
+    escalation_due_reason: str | None = None
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None
