@@ -96,6 +96,11 @@ class Incident(models.Model):
     category = fields.CharEnumField(IncidentCategory, max_length=16, null=True)
     subcategory = fields.CharField(max_length=128, null=True)
     detection_source = fields.CharEnumField(DetectionSource, max_length=32, null=True)
+    # A response simulation: never on the CUSTOMER board, in ticket sync or in metrics.
+    is_drill = fields.BooleanField(default=False, db_default=False)
+    drill_scenario: str | None = fields.TextField(null=True)
+    drill_scope: str | None = fields.TextField(null=True)
+    drill_outcome: str | None = fields.TextField(null=True)
     declared_by = fields.CharField(max_length=255, null=True)
     resolution_summary: str | None = fields.TextField(null=True)
     root_cause: str | None = fields.TextField(null=True)

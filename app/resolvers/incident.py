@@ -130,7 +130,7 @@ async def incidents(
 async def declare_incident(
     info: Info[Context, Any], input: DeclareIncidentInput
 ) -> IncidentPayload:
-    principal = authorize(info, Action.DECLARE)
+    principal = authorize(info, Action.RUN_DRILLS if input.is_drill else Action.DECLARE)
     return await run_command(
         principal,
         lambda: service.declare_incident(
@@ -147,6 +147,7 @@ async def declare_incident(
             category=input.category,
             subcategory=input.subcategory,
             detection_source=input.detection_source,
+            drill=(input.drill_scenario or "", input.drill_scope) if input.is_drill else None,
         ),
     )
 

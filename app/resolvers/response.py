@@ -31,6 +31,8 @@ from app.schema.response import (
     PlaybookConnection,
     PlaybookEdge,
     PlaybookPayload,
+    RecordDrillOutcomeInput,
+    RecordToolUsageInput,
     RoleInput,
     Task,
     TaskPayload,
@@ -43,7 +45,7 @@ from app.services.access.caller import Caller
 from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
 from app.services.incidents.commands import CommandResult
-from app.services.response import escalation, roles, tasks
+from app.services.response import activity, escalation, roles, tasks
 from app.services.response import playbooks as playbook_service
 from app.services.response.playbooks import PlaybookView
 from app.services.response.tasks import TaskResult
@@ -306,5 +308,39 @@ async def escalate_incident(
             reason=input.reason,
             team_id=team_key(input.team_id, field="teamId") if input.team_id else None,
             tier=input.tier,
+        ),
+    )
+
+
+# --- tools and drills -----------------------------------------------------------------------
+
+
+async def record_tool_usage(
+    info: Info[Context, Any], input: RecordToolUsageInput
+) -> IncidentPayload:
+    principal = authorize(info, Action.ADD_NOTE)
+    return await run_command(
+        principal,
+        lambda: activity.record_tool_usage(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            tool=input.tool,
+            summary=input.summary,
+            outcome=input.outcome,
+        ),
+    )
+
+
+async def record_drill_outcome(
+    info: Info[Context, Any], input: RecordDrillOutcomeInput
+) -> IncidentPayload:
+    principal = authorize(info, Action.RUN_DRILLS)
+    return await run_command(
+        principal,
+        lambda: activity.record_drill_outcome(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            outcome=input.outcome,
+            passed=input.passed,
         ),
     )

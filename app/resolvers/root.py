@@ -362,6 +362,15 @@ class Mutation:
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
     )
+    record_tool_usage: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.record_tool_usage,
+        description="Record a tool used in the response and to what effect (a tool.used event).",
+    )
+    record_drill_outcome: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.record_drill_outcome,
+        description="How a drill went (a drill.outcome_recorded event). INCIDENT_MANAGER and "
+        "ADMIN.",
+    )
     escalate_incident: IncidentPayload = strawberry.mutation(
         resolver=response_resolvers.escalate_incident,
         description="Move an incident up its escalation path with a reason (an escalated "

@@ -100,6 +100,13 @@ class Incident(Node):
     category: IncidentCategory | None
     subcategory: str | None
     detection_source: DetectionSource | None
+    is_drill: bool = strawberry.field(
+        description="A response simulation: never on the CUSTOMER board, in ticket sync or in "
+        "metrics."
+    )
+    drill_scenario: str | None
+    drill_scope: str | None
+    drill_outcome: str | None
     escalation_level: int = strawberry.field(
         description="How far up its priority's escalation path it went (0: not escalated); "
         "apart from isMajor and the ESCALATED status."
@@ -385,6 +392,10 @@ class Incident(Node):
             category=snapshot.category,
             subcategory=text["subcategory"],
             detection_source=snapshot.detection_source,
+            is_drill=snapshot.is_drill,
+            drill_scenario=text["drill_scenario"],
+            drill_scope=text["drill_scope"],
+            drill_outcome=text["drill_outcome"],
             escalation_level=snapshot.escalation_level,
             escalated_at=snapshot.escalated_at,
             next_escalation_at=snapshot.escalation_next_at,
@@ -536,6 +547,12 @@ class DeclareIncidentInput:
     detection_source: DetectionSource | None = strawberry.field(
         default=None, description="Incidents declared by alert correlation say AUTOMATED_ALERT."
     )
+    is_drill: bool = strawberry.field(
+        default=False,
+        description="A response simulation (INCIDENT_MANAGER and ADMIN), with its scenario.",
+    )
+    drill_scenario: str | None = None
+    drill_scope: str | None = None
     event_id: str | None = strawberry.field(
         default=None, description="Idempotency key: declaring twice with it creates one incident."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.types import Info
@@ -15,6 +15,7 @@ from app.schema.context import Context
 from app.schema.incident import IncidentCategory, Priority, Severity
 from app.schema.people import EscalationTier
 from app.services.access.classification import REDACTED, redact_text
+from app.services.response import activity
 from app.services.response import playbooks as playbook_service
 from app.services.response.escalation import Level, PolicyView
 from app.services.response.playbooks import PlaybookView, TemplateTask
@@ -391,3 +392,24 @@ class EscalateIncidentInput:
         default=None, description="Instead of the next level's own target."
     )
     tier: EscalationTier | None = None
+
+
+Tool: TypeAlias = Annotated[
+    activity.Tool, strawberry.enum(description="The kinds of tool a response uses.")
+]
+ToolOutcome: TypeAlias = Annotated[activity.ToolOutcome, strawberry.enum()]
+
+
+@strawberry.input
+class RecordToolUsageInput:
+    incident_id: strawberry.ID
+    tool: Tool
+    summary: str = strawberry.field(description="What was done with it, and what it showed.")
+    outcome: ToolOutcome
+
+
+@strawberry.input
+class RecordDrillOutcomeInput:
+    incident_id: strawberry.ID
+    outcome: str = strawberry.field(description="How the drill went; what to do better.")
+    passed: bool

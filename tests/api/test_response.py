@@ -598,3 +598,117 @@ async def test_bad_playbooks_and_applications_are_refused_and_write_nothing(api)
     )
     names = [e["node"]["name"] for e in listed["playbooks"]["edges"]]
     assert "x" not in names and name in names
+
+
+# --- drills and tools -----------------------------------------------------------------------
+
+DECLARE_DRILL = """
+mutation($input: DeclareIncidentInput!) { declareIncident(input: $input) {
+  incident { id isDrill drillScenario drillScope drillOutcome } errors { field code message } } }
+"""
+TOOL = """
+mutation($input: RecordToolUsageInput!) { recordToolUsage(input: $input) {
+  incident { timeline(last: 1) { edges { node { type data } } } } errors { field code } } }
+"""
+OUTCOME = """
+mutation($input: RecordDrillOutcomeInput!) { recordDrillOutcome(input: $input) {
+  incident { drillOutcome timeline(last: 1) { edges { node { type data } } } }
+  errors { field code } } }
+"""
+CUSTOMER = "{ statusBoard(persona: CUSTOMER) { ... on CustomerBoard { services { service } } } }"
+
+
+async def test_a_drill_runs_like_an_incident_but_customers_never_see_it(api):
+    manager, responder = api("ADMIN"), api("RESPONDER")
+    marker = uuid.uuid4().hex[:6]
+    drill = {
+        "title": "Region failover rehearsal",
+        "severity": "SEV1",
+        "impact": "HIGH",
+        "urgency": "HIGH",
+        "service": f"drillsvc-{marker}",
+        "isDrill": True,
+        "drillScenario": "eu-west-1 lost",
+        "drillScope": "payments only",
+    }
+
+    # when a responder tries, and an incident manager declares a drill and records its outcome
+    refused = await responder.post(DECLARE_DRILL, {"input": drill})
+    unexplained = await manager.execute(DECLARE_DRILL, {"input": {**drill, "drillScenario": "  "}})
+    declared = await manager.execute(DECLARE_DRILL, {"input": drill})
+    real = await declare(responder, title="Real", severity="SEV1", service=f"realsvc-{marker}")
+    incident = declared["declareIncident"]["incident"]
+    outcome = await manager.execute(
+        OUTCOME,
+        {
+            "input": {
+                "incidentId": incident["id"],
+                "outcome": "Failover took 14 min",
+                "passed": False,
+            }
+        },
+    )
+    on_real = await manager.execute(
+        OUTCOME, {"input": {"incidentId": real["id"], "outcome": "n/a", "passed": True}}
+    )
+    board = await manager.execute(CUSTOMER)
+
+    # then only managers run drills, with a scenario
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert errors(unexplained["declareIncident"]) == [("drillScenario", "VALIDATION")]
+    assert incident["isDrill"] is True
+    assert (incident["drillScenario"], incident["drillScope"]) == (
+        "eu-west-1 lost",
+        "payments only",
+    )
+    # and the outcome is recorded on drills only
+    recorded = outcome["recordDrillOutcome"]["incident"]
+    assert recorded["drillOutcome"] == "Failover took 14 min"
+    [event] = [e["node"] for e in recorded["timeline"]["edges"]]
+    assert event == {
+        "type": "com.incidents.drill.outcome_recorded.v1",
+        "data": {"outcome": "Failover took 14 min", "passed": False},
+    }
+    assert errors(on_real["recordDrillOutcome"]) == [("incidentId", "VALIDATION")]
+    # and the customer board shows the real incident's service, never the drill's
+    services = [s["service"] for s in board["statusBoard"]["services"]]
+    assert f"realsvc-{marker}" in services and f"drillsvc-{marker}" not in services
+
+
+async def test_tools_used_are_recorded_on_the_timeline(api):
+    responder = api("RESPONDER")
+    incident = await declare(responder, title="Slow queries")
+
+    used = await responder.execute(
+        TOOL,
+        {
+            "input": {
+                "incidentId": incident["id"],
+                "tool": "DATABASE_CONSOLE",
+                "summary": "pg_stat_activity: 40 idle in transaction",
+                "outcome": "HELPED",
+            }
+        },
+    )
+    empty = await responder.execute(
+        TOOL,
+        {
+            "input": {
+                "incidentId": incident["id"],
+                "tool": "LOGS",
+                "summary": " ",
+                "outcome": "HELPED",
+            }
+        },
+    )
+
+    [event] = [e["node"] for e in used["recordToolUsage"]["incident"]["timeline"]["edges"]]
+    assert event == {
+        "type": "com.incidents.tool.used.v1",
+        "data": {
+            "tool": "DATABASE_CONSOLE",
+            "summary": "pg_stat_activity: 40 idle in transaction",
+            "outcome": "HELPED",
+        },
+    }
+    assert errors(empty["recordToolUsage"]) == [("summary", "VALIDATION")]

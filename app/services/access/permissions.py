@@ -48,6 +48,7 @@ class Action(StrEnum):
     APPROVE_CHANGES = "APPROVE_CHANGES"  # approve or reject changes (never your own)
     MANAGE_KNOWLEDGE = "MANAGE_KNOWLEDGE"  # write, review, publish (not your own), retire, link
     MANAGE_PLAYBOOKS = "MANAGE_PLAYBOOKS"  # create and change the tenant's playbooks
+    RUN_DRILLS = "RUN_DRILLS"  # declare drills (response simulations), record their outcome
 
 
 _VIEWER = frozenset(
@@ -70,6 +71,7 @@ _INCIDENT_MANAGER = _RESPONDER | {
     Action.CLOSE_HIGH_PRIORITY,
     Action.APPROVE_CHANGES,
     Action.MANAGE_PLAYBOOKS,
+    Action.RUN_DRILLS,
 }
 _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_POLICY,

@@ -199,6 +199,8 @@ def _scope(tenant_id: str, persona: Persona, clearance: Classification) -> Q:
     levels = visible_incident_levels(clearance)
     if persona is Persona.CUSTOMER:
         levels = [c for c in levels if c is not Classification.RESTRICTED]
+        # Drills are rehearsals: customers never see them.
+        return Q(tenant_id=tenant_id, classification__in=levels, is_drill=False)
     return Q(tenant_id=tenant_id, classification__in=levels)
 
 
@@ -290,6 +292,7 @@ def _executive(
 ) -> ExecutiveBoard:
     by_priority = dict.fromkeys(Priority, 0)
     by_status = dict.fromkeys(ACTIVE_STATUSES, 0)
+    week = [s for s in week if not s.is_drill]  # a rehearsal's clocks are no measure
     for s in active:
         by_priority[s.priority] += 1
         by_status[s.status] += 1

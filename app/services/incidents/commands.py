@@ -82,6 +82,7 @@ async def declare_incident(
     category: IncidentCategory | None = None,
     subcategory: str | None = None,
     detection_source: DetectionSource | None = None,
+    drill: tuple[str, str | None] | None = None,
     also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
 ) -> CommandResult:
     """Declare an incident. Nobody may declare an incident classified above their own
@@ -95,6 +96,10 @@ async def declare_incident(
     service = validation.name(service, field="service")
     assignee = validation.name(assignee, field="assignee")
     subcategory = validation.subcategory(subcategory)
+    scenario = scope = None
+    if drill is not None:
+        scenario = validation.text(drill[0], field="drillScenario", required=True)
+        scope = validation.text(drill[1], field="drillScope")
     event_id = validation.name(event_id, field="eventId")
     _require_clearance(clearance, classification)
     if event_id is not None:
@@ -129,6 +134,9 @@ async def declare_incident(
                 category=category,
                 subcategory=subcategory,
                 detection_source=detection_source,
+                is_drill=drill is not None,
+                drill_scenario=scenario,
+                drill_scope=scope,
                 created_at=now,
                 updated_at=now,
                 sla_response_due=response_due,
@@ -155,6 +163,7 @@ async def declare_incident(
                     "category": category.value if category else None,
                     "subcategory": subcategory,
                     "detectionSource": detection_source.value if detection_source else None,
+                    "isDrill": drill is not None,
                 },
                 event_id=event_id or str(uuid.uuid4()),
             )

@@ -66,6 +66,10 @@ class IncidentSnapshot:
     category: IncidentCategory | None = None
     subcategory: str | None = None
     detection_source: DetectionSource | None = None
+    is_drill: bool = False
+    drill_scenario: str | None = None
+    drill_scope: str | None = None
+    drill_outcome: str | None = None
     escalation_level: int = 0
     escalated_at: datetime | None = None
     escalation_next_at: datetime | None = None

@@ -41,8 +41,8 @@ def applying_from(ticket_id: str) -> Iterator[None]:
 async def on_incident_change(change: Change) -> Callable[[], None] | None:
     """The writer's hook: queue the sync jobs an incident change calls for, in its
     transaction, and wake this process's worker once it commits."""
-    if change.before is None:
-        return None
+    if change.before is None or change.after.is_drill:
+        return None  # a drill never leaves for a ticket
     queued = await enqueue_for_change(
         change.before, change.after, now=change.now, events=change.new_events
     )

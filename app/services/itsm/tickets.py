@@ -145,6 +145,10 @@ async def link_ticket(
     snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
     if not incident_visible(clearance, snapshot.classification):
         raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
+    if snapshot.is_drill:
+        raise ValidationFailed(
+            "a drill is a rehearsal: it is never synced to a ticket", field="incidentId"
+        )
     now = utcnow()
     row = LinkedTicket(
         id=uuid.uuid4(),
