@@ -24,6 +24,7 @@ from app.schema.response import (
     AddTaskInput,
     ApplyPlaybookInput,
     CreatePlaybookInput,
+    EngageVendorInput,
     EscalateIncidentInput,
     EscalationPath,
     EscalationPolicyPayload,
@@ -45,7 +46,7 @@ from app.services.access.caller import Caller
 from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
 from app.services.incidents.commands import CommandResult
-from app.services.response import activity, escalation, roles, tasks
+from app.services.response import activity, escalation, roles, tasks, vendors
 from app.services.response import playbooks as playbook_service
 from app.services.response.playbooks import PlaybookView
 from app.services.response.tasks import TaskResult
@@ -342,5 +343,19 @@ async def record_drill_outcome(
             incident_id=incident_key(input.incident_id, field="incidentId"),
             outcome=input.outcome,
             passed=input.passed,
+        ),
+    )
+
+
+async def engage_vendor(info: Info[Context, Any], input: EngageVendorInput) -> IncidentPayload:
+    principal = authorize(info, Action.TRANSITION)
+    return await run_command(
+        principal,
+        lambda: vendors.engage_vendor(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            vendor=input.vendor,
+            method=input.contact_method,
+            reference=input.reference,
         ),
     )

@@ -362,6 +362,11 @@ class Mutation:
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
     )
+    engage_vendor: IncidentPayload = strawberry.mutation(
+        resolver=response_resolvers.engage_vendor,
+        description="Record a vendor engaged (a vendor.engaged event) and move the incident "
+        "to PENDING with reason VENDOR, its SLA clocks paused.",
+    )
     record_tool_usage: IncidentPayload = strawberry.mutation(
         resolver=response_resolvers.record_tool_usage,
         description="Record a tool used in the response and to what effect (a tool.used event).",

@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from app.schema.change import Change
     from app.schema.knowledge import KnowledgeArticle
     from app.schema.problem import Problem
-    from app.schema.response import RoleAssignment, Task
+    from app.schema.response import RoleAssignment, Task, VendorEngagement
 
 
 def _bad_input(message: str, field: str) -> GraphQLError:
@@ -298,6 +298,20 @@ class Incident(Node):
             return []
         loaders = self.loaders or info.context.loaders
         return [RoleAssignment.of(v) for v in await loaders.incident_roles.load(self.snapshot.id)]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The vendors engaged, oldest first (empty when redacted for you)."
+    )
+    async def vendor_engagements(
+        self, info: Info[Context, Any]
+    ) -> list[Annotated[VendorEngagement, strawberry.lazy("app.schema.response")]]:
+        from app.schema.response import VendorEngagement
+
+        if not field_readable(self.clearance, self.snapshot.classification, "title"):
+            return []
+        loaders = self.loaders or info.context.loaders
+        views = await loaders.incident_vendors.load(self.snapshot.id)
+        return [VendorEngagement.of(v) for v in views]
 
     @strawberry.field(description="The response's tasks, by order then number.")  # type: ignore[untyped-decorator]
     async def tasks(

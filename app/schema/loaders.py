@@ -41,9 +41,10 @@ from app.services.problems import queries as problem_queries
 from app.services.problems.view import ProblemView
 from app.services.records import timeline as record_timeline
 from app.services.records.timeline import RecordEventView
-from app.services.response import roles, tasks
+from app.services.response import roles, tasks, vendors
 from app.services.response.roles import RoleView
 from app.services.response.tasks import TaskView
+from app.services.response.vendors import EngagementView
 
 
 class Loaders:
@@ -146,6 +147,10 @@ class Loaders:
     @cached_property
     def incident_roles(self) -> DataLoader[str, list[RoleView]]:
         return DataLoader(self._incident_roles)
+
+    @cached_property
+    def incident_vendors(self) -> DataLoader[str, list[EngagementView]]:
+        return DataLoader(self._incident_vendors)
 
     @cached_property
     def incident_tasks(self) -> DataLoader[str, list[TaskView]]:
@@ -365,6 +370,10 @@ class Loaders:
 
     async def _incident_roles(self, keys: Sequence[str]) -> list[list[RoleView]]:
         found = await roles.roles_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _incident_vendors(self, keys: Sequence[str]) -> list[list[EngagementView]]:
+        found = await vendors.engagements_of(tenant_id=self.tenant_id, incident_ids=keys)
         return [found.get(k, []) for k in keys]
 
     async def _incident_tasks(self, keys: Sequence[str]) -> list[list[TaskView]]:

@@ -15,12 +15,13 @@ from app.schema.context import Context
 from app.schema.incident import IncidentCategory, Priority, Severity
 from app.schema.people import EscalationTier
 from app.services.access.classification import REDACTED, redact_text
-from app.services.response import activity
+from app.services.response import activity, vendors
 from app.services.response import playbooks as playbook_service
 from app.services.response.escalation import Level, PolicyView
 from app.services.response.playbooks import PlaybookView, TemplateTask
 from app.services.response.roles import RoleView
 from app.services.response.tasks import GLOBAL_PREFIX, TaskView
+from app.services.response.vendors import EngagementView
 
 if TYPE_CHECKING:
     from app.schema.incident import Incident
@@ -413,3 +414,33 @@ class RecordDrillOutcomeInput:
     incident_id: strawberry.ID
     outcome: str = strawberry.field(description="How the drill went; what to do better.")
     passed: bool
+
+
+ContactMethod: TypeAlias = Annotated[vendors.ContactMethod, strawberry.enum()]
+
+
+@strawberry.type(description="A supplier the incident waits on.")
+class VendorEngagement:
+    vendor: str
+    contact_method: ContactMethod
+    reference: str | None = strawberry.field(description="The vendor's own case or ticket.")
+    engaged_at: datetime
+    engaged_by: str | None
+
+    @classmethod
+    def of(cls, view: EngagementView) -> VendorEngagement:
+        return cls(
+            vendor=view.vendor,
+            contact_method=view.method,
+            reference=view.reference,
+            engaged_at=view.engaged_at,
+            engaged_by=view.engaged_by,
+        )
+
+
+@strawberry.input
+class EngageVendorInput:
+    incident_id: strawberry.ID
+    vendor: str
+    contact_method: ContactMethod
+    reference: str | None = None

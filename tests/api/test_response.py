@@ -712,3 +712,44 @@ async def test_tools_used_are_recorded_on_the_timeline(api):
         },
     }
     assert errors(empty["recordToolUsage"]) == [("summary", "VALIDATION")]
+
+
+ENGAGE = """
+mutation($input: EngageVendorInput!) { engageVendor(input: $input) {
+  incident { status vendorEngagements { vendor contactMethod reference engagedBy }
+    timeline(last: 3) { edges { node { type data } } } }
+  errors { field code } } }
+"""
+
+
+async def test_engaging_a_vendor_records_them_and_waits_pending(api):
+    responder = api("RESPONDER")
+    incident = await declare(responder, title="Carrier link down")
+    assert (await transition(responder, incident["id"], "IN_PROGRESS"))["errors"] == []
+
+    def engage(vendor: str, method: str, reference: str | None = None) -> dict[str, Any]:
+        return {
+            "input": {
+                "incidentId": incident["id"],
+                "vendor": vendor,
+                "contactMethod": method,
+                "reference": reference,
+            }
+        }
+
+    first = (await responder.execute(ENGAGE, engage("Telco", "PHONE", "CASE-881")))["engageVendor"]
+    second = (await responder.execute(ENGAGE, engage("Router Co", "VENDOR_PORTAL")))["engageVendor"]
+    nameless = (await responder.execute(ENGAGE, engage(" ", "EMAIL")))["engageVendor"]
+
+    assert first["errors"] == [] and first["incident"]["status"] == "PENDING"
+    kinds = [e["node"]["type"] for e in first["incident"]["timeline"]["edges"]]
+    assert kinds[-2:] == ["com.incidents.state_change.v1", "com.incidents.vendor.engaged.v1"]
+    state = first["incident"]["timeline"]["edges"][-2]["node"]["data"]
+    assert (state["to"], state["reason"]) == ("PENDING", "VENDOR")
+    assert second["errors"] == [] and second["incident"]["status"] == "PENDING"
+    engaged = second["incident"]["vendorEngagements"]
+    assert [(e["vendor"], e["contactMethod"], e["reference"]) for e in engaged] == [
+        ("Telco", "PHONE", "CASE-881"),
+        ("Router Co", "VENDOR_PORTAL", None),
+    ]
+    assert errors(nameless) == [("vendor", "VALIDATION")]

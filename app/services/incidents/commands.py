@@ -229,9 +229,12 @@ async def transition_incident(
     reason: str | None = None,
     resolution_summary: str | None = None,
     root_cause: str | None = None,
+    with_events: Sequence[NewEvent] = (),
 ) -> CommandResult:
     """Move an incident along the lifecycle. The caller's role (or the Authority a change
-    without a person's role comes with) decides who may close a high-priority incident."""
+    without a person's role comes with) decides who may close a high-priority incident.
+    `with_events`: what a package around the incident records with the move (a vendor
+    engaged as it goes PENDING), in the same transaction."""
     actor = caller.actor
     reason = validation.text(reason, field="reason")
     resolution_summary = validation.text(resolution_summary, field="resolutionSummary")
@@ -289,7 +292,7 @@ async def transition_incident(
             row.cancelled_at = now
         elif current is IncidentStatus.RESOLVED:  # reopened
             row.resolved_at = None
-        return events
+        return [*events, *with_events]
 
     return await _apply(
         caller=caller,
