@@ -96,6 +96,11 @@ class Incident(models.Model):
     category = fields.CharEnumField(IncidentCategory, max_length=16, null=True)
     subcategory = fields.CharField(max_length=128, null=True)
     detection_source = fields.CharEnumField(DetectionSource, max_length=32, null=True)
+    # A manual priority override: the priority the matrix gives (kept beside it) and why.
+    derived_priority: Priority | None = fields.CharEnumField(  # type: ignore[assignment]
+        Priority, max_length=16, null=True
+    )
+    priority_override_reason: str | None = fields.TextField(null=True)
     # A response simulation: never on the CUSTOMER board, in ticket sync or in metrics.
     is_drill = fields.BooleanField(default=False, db_default=False)
     drill_scenario: str | None = fields.TextField(null=True)

@@ -27,6 +27,7 @@ from app.schema.incident import (
     IncidentPayload,
     MergeIncidentsInput,
     MergeIncidentsPayload,
+    OverridePriorityInput,
     TransitionIncidentInput,
     UpdateIncidentInput,
     incident_connection,
@@ -179,6 +180,22 @@ async def update_incident(info: Info[Context, Any], input: UpdateIncidentInput) 
         )
 
     return await run_command(principal, command)
+
+
+async def override_priority(
+    info: Info[Context, Any], input: OverridePriorityInput
+) -> IncidentPayload:
+    principal = authorize(info, Action.OVERRIDE_PRIORITY)
+    return await run_command(
+        principal,
+        lambda: service.override_priority(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.id),
+            priority=input.priority,
+            justification=input.justification,
+            version=input.version,
+        ),
+    )
 
 
 async def transition_incident(

@@ -362,6 +362,12 @@ class Mutation:
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
     )
+    override_priority: IncidentPayload = strawberry.mutation(
+        resolver=incident_resolvers.override_priority,
+        description="Set an incident's priority by hand over the matrix's, with a "
+        "justification (a priority_overridden event; audited); null gives the matrix's back. "
+        "INCIDENT_MANAGER and ADMIN.",
+    )
     engage_vendor: IncidentPayload = strawberry.mutation(
         resolver=response_resolvers.engage_vendor,
         description="Record a vendor engaged (a vendor.engaged event) and move the incident "

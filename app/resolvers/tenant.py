@@ -44,6 +44,7 @@ async def update_tenant_policy(
         "updateCadence": [
             {"priority": c.priority.value, "minutes": c.minutes} for c in input.update_cadence
         ],
+        "clearOverrideOnChange": input.clear_override_on_change,
     }
     try:
         policy = await service.update_policy(

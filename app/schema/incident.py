@@ -100,6 +100,14 @@ class Incident(Node):
     category: IncidentCategory | None
     subcategory: str | None
     detection_source: DetectionSource | None
+    derived_priority: Priority = strawberry.field(
+        description="What the priority matrix gives; differs from `priority` while a manual "
+        "override stands."
+    )
+    priority_overridden: bool = strawberry.field(
+        description="`priority` was set by hand (overridePriority), with a justification."
+    )
+    priority_override_reason: str | None
     is_drill: bool = strawberry.field(
         description="A response simulation: never on the CUSTOMER board, in ticket sync or in "
         "metrics."
@@ -406,6 +414,9 @@ class Incident(Node):
             category=snapshot.category,
             subcategory=text["subcategory"],
             detection_source=snapshot.detection_source,
+            derived_priority=snapshot.derived_priority or snapshot.priority,
+            priority_overridden=snapshot.derived_priority is not None,
+            priority_override_reason=text["priority_override_reason"],
             is_drill=snapshot.is_drill,
             drill_scenario=text["drill_scenario"],
             drill_scope=text["drill_scope"],
@@ -607,6 +618,18 @@ class UpdateIncidentInput:
         description="Reclassify; RESTRICTED hides the incident from callers not cleared for it. "
         "Never above your own clearance.",
     )
+
+
+@strawberry.input
+class OverridePriorityInput:
+    id: strawberry.ID
+    priority: Priority | None = strawberry.field(
+        description="The priority to hold; null gives the matrix's back."
+    )
+    justification: str | None = strawberry.field(
+        default=None, description="Why; required to override."
+    )
+    version: int | None = None
 
 
 @strawberry.input

@@ -44,6 +44,10 @@ class TenantPolicy:
     severity_floor: list[SeverityFloor]
     sla: list[SlaTarget]
     update_cadence: list[UpdateCadence]
+    clear_override_on_change: bool = strawberry.field(
+        description="A later change of severity, impact or urgency clears a manual priority "
+        "override (false: the override stays)."
+    )
 
     @classmethod
     def of(cls, policy: DomainPolicy) -> TenantPolicy:
@@ -67,6 +71,7 @@ class TenantPolicy:
             update_cadence=[
                 UpdateCadence(priority=p, minutes=m) for p, m in policy.update_cadence.items()
             ],
+            clear_override_on_change=policy.clear_override_on_change,
         )
 
 
@@ -102,6 +107,7 @@ class UpdateTenantPolicyInput:
     severity_floor: list[SeverityFloorInput] = strawberry.field(default_factory=list)
     sla: list[SlaTargetInput] = strawberry.field(default_factory=list)
     update_cadence: list[UpdateCadenceInput] = strawberry.field(default_factory=list)
+    clear_override_on_change: bool | None = None
 
 
 @strawberry.type

@@ -194,3 +194,31 @@ async def test_bad_paths_are_refused(api):
     ]
     assert [p["priority"] for p in paths] == ["P1", "P2", "P3", "P4", "P5"]
     assert paths[0]["levels"] == []
+
+
+async def test_a_tenant_may_have_matrix_changes_clear_a_priority_override(api):
+    admin = api()
+    policy = await admin.execute(
+        "mutation { updateTenantPolicy(input: {clearOverrideOnChange: true}) "
+        "{ policy { clearOverrideOnChange } errors { code } } }"
+    )
+    assert policy["updateTenantPolicy"]["policy"]["clearOverrideOnChange"] is True
+    incident = await declare(admin, title="Override", severity="SEV4", impact="LOW", urgency="LOW")
+    overridden = await admin.execute(
+        "mutation($id: ID!) { overridePriority(input: {id: $id, priority: P2, "
+        'justification: "VIP customer"}) { incident { priority } errors { code } } }',
+        {"id": incident["id"]},
+    )
+    changed = await admin.execute(
+        "mutation($id: ID!) { updateIncident(input: {id: $id, urgency: HIGH}) "
+        "{ incident { priority derivedPriority priorityOverridden priorityOverrideReason } } }",
+        {"id": incident["id"]},
+    )
+
+    assert overridden["overridePriority"]["incident"]["priority"] == "P2"
+    assert changed["updateIncident"]["incident"] == {
+        "priority": "P3",
+        "derivedPriority": "P3",
+        "priorityOverridden": False,
+        "priorityOverrideReason": None,
+    }

@@ -753,3 +753,58 @@ async def test_engaging_a_vendor_records_them_and_waits_pending(api):
         ("Router Co", "VENDOR_PORTAL", None),
     ]
     assert errors(nameless) == [("vendor", "VALIDATION")]
+
+
+# --- priority override ----------------------------------------------------------------------
+
+OVERRIDE = """
+mutation($input: OverridePriorityInput!) { overridePriority(input: $input) {
+  incident { priority derivedPriority priorityOverridden priorityOverrideReason slaResolveDue
+    timeline(last: 1) { edges { node { type data } } } }
+  errors { field code } } }
+"""
+UPDATE_INCIDENT = """
+mutation($input: UpdateIncidentInput!) { updateIncident(input: $input) {
+  incident { priority derivedPriority priorityOverridden } errors { field code } } }
+"""
+
+
+async def test_a_priority_override_needs_a_reason_stays_and_is_given_back(api):
+    manager, responder = api("ADMIN"), api("RESPONDER")
+    incident = await declare(responder, title="Board meeting demo broken", severity="SEV4",
+                             impact="LOW", urgency="LOW")  # fmt: skip
+
+    def override(**fields: Any) -> dict[str, Any]:
+        return {"input": {"id": incident["id"], **fields}}
+
+    refused = await responder.post(OVERRIDE, override(priority="P1", justification="CEO demo"))
+    bare = (await manager.execute(OVERRIDE, override(priority="P1")))["overridePriority"]
+    done = (await manager.execute(
+        OVERRIDE, override(priority="P1", justification="CEO demo at 14:00")
+    ))["overridePriority"]  # fmt: skip
+    changed = (await responder.execute(
+        UPDATE_INCIDENT, {"input": {"id": incident["id"], "urgency": "HIGH"}}
+    ))["updateIncident"]  # fmt: skip
+    back = (await manager.execute(OVERRIDE, override(priority=None)))["overridePriority"]
+    again = (await manager.execute(OVERRIDE, override(priority=None)))["overridePriority"]
+
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert errors(bare) == [("justification", "VALIDATION")]
+    held = done["incident"]
+    assert (held["priority"], held["derivedPriority"], held["priorityOverridden"]) == (
+        "P1",
+        "P5",
+        True,
+    )
+    assert held["priorityOverrideReason"] == "CEO demo at 14:00"
+    [event] = [e["node"] for e in held["timeline"]["edges"]]
+    assert event["type"] == "com.incidents.priority_overridden.v1"
+    assert event["data"] == {
+        "from": "P5", "to": "P1", "derived": "P5", "overridden": True,
+        "justification": "CEO demo at 14:00",
+    }  # fmt: skip
+    # a later change re-derives beside it, the override stays (the tenant did not say otherwise)
+    assert (changed["incident"]["priority"], changed["incident"]["derivedPriority"]) == ("P1", "P3")
+    assert back["incident"]["priority"] == "P3" and back["incident"]["priorityOverridden"] is False
+    assert back["incident"]["slaResolveDue"] != held["slaResolveDue"]
+    assert errors(again) == [("priority", "VALIDATION")]

@@ -46,6 +46,7 @@ FIELD_CLASSIFICATION: dict[str, Classification] = {
     "commander": Classification.INTERNAL,
     "subcategory": Classification.INTERNAL,
     "drill_scenario": Classification.INTERNAL,
+    "priority_override_reason": Classification.INTERNAL,
     "drill_scope": Classification.INTERNAL,
     "drill_outcome": Classification.INTERNAL,
     "declared_by": Classification.INTERNAL,

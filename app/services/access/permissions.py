@@ -49,6 +49,7 @@ class Action(StrEnum):
     MANAGE_KNOWLEDGE = "MANAGE_KNOWLEDGE"  # write, review, publish (not your own), retire, link
     MANAGE_PLAYBOOKS = "MANAGE_PLAYBOOKS"  # create and change the tenant's playbooks
     RUN_DRILLS = "RUN_DRILLS"  # declare drills (response simulations), record their outcome
+    OVERRIDE_PRIORITY = "OVERRIDE_PRIORITY"  # set a priority over the matrix's, with a reason
 
 
 _VIEWER = frozenset(
@@ -72,6 +73,7 @@ _INCIDENT_MANAGER = _RESPONDER | {
     Action.APPROVE_CHANGES,
     Action.MANAGE_PLAYBOOKS,
     Action.RUN_DRILLS,
+    Action.OVERRIDE_PRIORITY,
 }
 _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_POLICY,

@@ -65,6 +65,8 @@ async def update_policy(*, tenant_id: str, changes: Mapping[str, Any]) -> Tenant
             }
         for cadence in changes.get("updateCadence", ()):
             merged["updateCadence"][cadence["priority"]] = cadence["minutes"]
+        if changes.get("clearOverrideOnChange") is not None:
+            merged["clearOverrideOnChange"] = bool(changes["clearOverrideOnChange"])
         policy = TenantPolicy.from_json(merged)
         before = tenant.policy
         tenant.policy = policy.to_json()

@@ -206,6 +206,19 @@ async def update_incident(
         if not diff:
             return []
         priority = policy.priority(severity=row.severity, impact=row.impact, urgency=row.urgency)
+        if row.derived_priority is not None:  # a manual override stands
+            if _MATRIX_FIELDS & diff.keys() and policy.clear_override_on_change:
+                diff["priorityOverride"] = {"from": row.priority.value, "to": None}
+                row.derived_priority = None
+                row.priority_override_reason = None
+            else:
+                if priority != row.derived_priority:
+                    diff["derivedPriority"] = {
+                        "from": row.derived_priority.value,
+                        "to": priority.value,
+                    }
+                    row.derived_priority = priority
+                return [NewEvent(type=EventType.UPDATED, data={"changes": diff})]
         if priority != row.priority:
             diff["priority"] = {"from": row.priority.value, "to": priority.value}
             row.priority = priority
@@ -218,6 +231,66 @@ async def update_incident(
         version=version,
         decide=decide,
     )
+
+
+# What the priority matrix is fed: changing one re-derives the priority.
+_MATRIX_FIELDS = frozenset({"severity", "impact", "urgency"})
+JUSTIFICATION_MAX = 2000
+
+
+async def override_priority(
+    *,
+    caller: Caller,
+    incident_id: str,
+    priority: Priority | None,
+    justification: str | None,
+    version: int | None = None,
+) -> CommandResult:
+    """Set the incident's priority by hand, with a justification, over the one the matrix
+    derives (kept as `derived_priority`); None gives the derived one back. The SLA deadlines
+    follow the priority in force."""
+    text = validation.text(justification, field="justification", required=priority is not None)
+    if text is not None and len(text) > JUSTIFICATION_MAX:
+        raise ValidationFailed(
+            f"justification must be at most {JUSTIFICATION_MAX} characters",
+            field="justification",
+        )
+
+    def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
+        _require_not_terminal(row)
+        derived = policy.priority(severity=row.severity, impact=row.impact, urgency=row.urgency)
+        before = row.priority
+        if priority is None:
+            if row.derived_priority is None:
+                raise ValidationFailed("the priority is not overridden", field="priority")
+            row.derived_priority = None
+            row.priority_override_reason = None
+            row.priority = derived
+        else:
+            if row.derived_priority is not None and (priority, text) == (
+                row.priority,
+                row.priority_override_reason,
+            ):
+                return []
+            row.derived_priority = derived
+            row.priority_override_reason = text
+            row.priority = priority
+        if row.priority != before:
+            _reset_deadlines(row, policy)
+        return [
+            NewEvent(
+                type=EventType.PRIORITY_OVERRIDDEN,
+                data={
+                    "from": before.value,
+                    "to": row.priority.value,
+                    "derived": derived.value,
+                    "overridden": priority is not None,
+                    "justification": text,
+                },
+            )
+        ]
+
+    return await _apply(caller=caller, incident_id=incident_id, version=version, decide=decide)
 
 
 async def transition_incident(

@@ -7,7 +7,11 @@ Stored as JSON on the tenant row; missing keys fall back to the ITIL defaults be
       "severityFloor": {"SEV1": "P1", "SEV2": "P2", "SEV3": "P3"},            # severity can raise
       "sla": {"P1": {"responseMinutes": 15, "resolveMinutes": 240}, ...},
       "updateCadence": {"P1": 30, "P2": 60, "P3": 240, "P4": null, "P5": null},  # minutes
+      "clearOverrideOnChange": false,
     }
+
+A manual priority override stays through later changes of severity, impact or urgency
+unless `clearOverrideOnChange` says such a change clears it.
 
 The update cadence is how often stakeholders expect a public update on an active incident
 of that priority (null: no expectation); the communications board lists the late ones.
@@ -72,6 +76,7 @@ class TenantPolicy:
     update_cadence: Mapping[Priority, float | None] = field(
         default_factory=lambda: dict(DEFAULT_UPDATE_CADENCE)
     )
+    clear_override_on_change: bool = False
 
     def cadence(self, priority: Priority) -> timedelta | None:
         """How often stakeholders expect a public update at this priority; None: never."""
@@ -106,6 +111,7 @@ class TenantPolicy:
             cadence = dict(DEFAULT_UPDATE_CADENCE)
             for priority, minutes in (raw.get("updateCadence") or {}).items():
                 cadence[Priority(priority)] = None if minutes is None else float(minutes)
+            clear_override = bool(raw.get("clearOverrideOnChange", False))
         except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise ValidationFailed(f"invalid tenant policy: {exc}", field="policy") from exc
         for priority, target in sla.items():
@@ -118,7 +124,13 @@ class TenantPolicy:
                     f"{_CADENCE_MAX_MINUTES} minutes, or null for none",
                     field="updateCadence",
                 )
-        return cls(matrix=matrix, severity_floor=floor, sla=sla, update_cadence=cadence)
+        return cls(
+            matrix=matrix,
+            severity_floor=floor,
+            sla=sla,
+            update_cadence=cadence,
+            clear_override_on_change=clear_override,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +147,7 @@ class TenantPolicy:
                 for p, t in self.sla.items()
             },
             "updateCadence": {p.value: m for p, m in self.update_cadence.items()},
+            "clearOverrideOnChange": self.clear_override_on_change,
         }
 
 

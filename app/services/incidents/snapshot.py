@@ -66,6 +66,8 @@ class IncidentSnapshot:
     category: IncidentCategory | None = None
     subcategory: str | None = None
     detection_source: DetectionSource | None = None
+    derived_priority: Priority | None = None
+    priority_override_reason: str | None = None
     is_drill: bool = False
     drill_scenario: str | None = None
     drill_scope: str | None = None
@@ -127,6 +129,7 @@ ENUM_FIELDS: dict[str, Any] = {
     "classification": Classification,
     "category": IncidentCategory,
     "detection_source": DetectionSource,
+    "derived_priority": Priority,
 }
 UUID_FIELDS = ("merged_into_id", "assigned_user_id", "assigned_team_id")
 MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))

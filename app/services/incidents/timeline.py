@@ -24,6 +24,8 @@ class EventType:
     UPDATED = "com.incidents.updated.v1"
     STATE_CHANGE = "com.incidents.state_change.v1"
     ASSIGNED = "com.incidents.assigned.v1"
+    # A priority set by hand over the matrix's, or given back to it.
+    PRIORITY_OVERRIDDEN = "com.incidents.priority_overridden.v1"
     NOTE_ADDED = "com.incidents.note_added.v1"
     RESOLVED = "com.incidents.resolved.v1"
     CLOSED = "com.incidents.closed.v1"
