@@ -38,6 +38,21 @@ def _seconds_left(due: datetime | None, stopped: bool, paused: bool, now: dateti
     return math.floor((due - now).total_seconds())
 
 
+@strawberry.type(description="Who holds a role on an incident, by handle (responder boards).")
+class BoardRole:
+    role: str
+    handle: str
+
+
+@strawberry.type(description="An incident's tasks by status (responder boards).")
+class BoardTasks:
+    todo: int
+    in_progress: int
+    blocked: int
+    done: int
+    skipped: int
+
+
 @strawberry.type(description="An incident as a status board shows it.")
 class BoardIncident:
     id: strawberry.ID
@@ -66,6 +81,17 @@ class BoardIncident:
     known_workaround: str | None = strawberry.field(
         description="How to live with it: the workaround of a known error among its "
         "problems (responder boards)."
+    )
+    progress: int = strawberry.field(
+        description="0-100 from its tasks (responder boards; see Incident.progress)."
+    )
+    tasks: BoardTasks = strawberry.field(description="Its tasks by status (responder boards).")
+    roles: list[BoardRole] = strawberry.field(
+        description="Who holds which role (responder boards; empty when redacted for you)."
+    )
+    escalation_level: int
+    next_escalation_at: datetime | None = strawberry.field(
+        description="When it moves up its escalation path unless acknowledged."
     )
 
     @classmethod
@@ -106,6 +132,19 @@ class BoardIncident:
                 for e in item.recent_events
             ],
             known_workaround=item.workaround,
+            progress=item.progress,
+            tasks=BoardTasks(
+                todo=item.tasks.get(models.TaskStatus.TODO, 0),
+                in_progress=item.tasks.get(models.TaskStatus.IN_PROGRESS, 0),
+                blocked=item.tasks.get(models.TaskStatus.BLOCKED, 0),
+                done=item.tasks.get(models.TaskStatus.DONE, 0),
+                skipped=item.tasks.get(models.TaskStatus.SKIPPED, 0),
+            ),
+            roles=[BoardRole(role=r.value, handle=h) for r, h in item.roles]
+            if field_readable(clearance, s.classification, "commander")
+            else [],
+            escalation_level=s.escalation_level,
+            next_escalation_at=s.escalation_next_at,
         )
 
 

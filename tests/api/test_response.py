@@ -808,3 +808,29 @@ async def test_a_priority_override_needs_a_reason_stays_and_is_given_back(api):
     assert back["incident"]["priority"] == "P3" and back["incident"]["priorityOverridden"] is False
     assert back["incident"]["slaResolveDue"] != held["slaResolveDue"]
     assert errors(again) == [("priority", "VALIDATION")]
+
+
+async def test_the_responder_board_shows_progress_tasks_and_roles(api):
+    admin, responder = api("ADMIN"), api("RESPONDER")
+    lead = await new_user(admin)
+    incident = await declare(responder, title="Board view", severity="SEV1")
+    small = await add(responder, incident["id"], "Small", estimatedHours=1)
+    big = await add(responder, incident["id"], "Big", estimatedHours=3)
+    await add(responder, incident["id"], "Stuck", estimatedHours=4)
+    assert (await move(responder, big["id"], "DONE"))["errors"] == []
+    assert (await move(responder, small["id"], "BLOCKED"))["errors"] == []
+    await responder.execute(
+        ASSIGN, {"input": {"incidentId": incident["id"], "role": "COMMANDER", "userId": lead["id"]}}
+    )
+
+    board = await responder.execute(
+        "{ statusBoard(persona: RESPONDER) { ... on ResponderBoard { incidents { id progress "
+        "tasks { todo inProgress blocked done skipped } roles { role handle } "
+        "escalationLevel } } } }"
+    )
+
+    [mine] = [i for i in board["statusBoard"]["incidents"] if i["id"] == incident["id"]]
+    assert mine["progress"] == 37  # 3 of 8 hours
+    assert mine["tasks"] == {"todo": 1, "inProgress": 0, "blocked": 1, "done": 1, "skipped": 0}
+    assert mine["roles"] == [{"role": "COMMANDER", "handle": lead["handle"]}]
+    assert mine["escalationLevel"] == 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,7 +29,15 @@ from tortoise.expressions import Q
 
 from app.core.clock import utcnow
 from app.core.ids import is_uuid
-from app.models import Classification, Incident, IncidentStatus, Priority, TimelineEvent
+from app.models import (
+    Classification,
+    Incident,
+    IncidentRole,
+    IncidentStatus,
+    Priority,
+    TaskStatus,
+    TimelineEvent,
+)
 from app.services.access.caller import Caller
 from app.services.access.classification import effective, visible_incident_levels
 from app.services.access.tenants import get_policy
@@ -43,6 +51,10 @@ from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, EventType, SeqRange, load_ranges
+from app.services.people import users
+from app.services.response.progress import progress
+from app.services.response.roles import roles_of
+from app.services.response.tasks import tasks_of
 
 RECENT_EVENTS = 3
 PUBLIC_UPDATES_PER_SERVICE = 5
@@ -69,6 +81,10 @@ class BoardIncident:
     recent_events: Sequence[EventRecord] = ()
     # The workaround of a known error among the incident's problems (responder boards).
     workaround: str | None = None
+    # The response (responder boards): progress 0-100, tasks by status, who holds which role.
+    progress: int = 0
+    tasks: Mapping[TaskStatus, int] = field(default_factory=dict)
+    roles: Sequence[tuple[IncidentRole, str]] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,10 +261,12 @@ async def _build(
     elif persona is Persona.RESPONDER:
         recent = await _recent_events(tenant_id, everyone)
         workarounds = await known_workarounds(tenant_id, clearance, [s.id for s in everyone])
+        responses = await _responses(tenant_id, everyone)
         for k, active in groups.items():
             contents[k] = ResponderBoard(
                 incidents=[
-                    BoardIncident(s, recent.get(s.id, []), workarounds.get(s.id)) for s in active
+                    BoardIncident(s, recent.get(s.id, []), workarounds.get(s.id), *responses[s.id])
+                    for s in active
                 ]
             )
     elif persona is Persona.COMMUNICATIONS:
@@ -274,6 +292,28 @@ async def _build(
         )
         for k, active in groups.items()
     }
+
+
+async def _responses(
+    tenant_id: str, incidents: Sequence[IncidentSnapshot]
+) -> dict[str, tuple[int, dict[TaskStatus, int], list[tuple[IncidentRole, str]]]]:
+    """Each incident's progress, tasks by status and roles (holders by handle): a few
+    statements for the whole board."""
+    ids = [s.id for s in incidents]
+    tasks = await tasks_of(tenant_id=tenant_id, incident_ids=ids)
+    roles = await roles_of(tenant_id=tenant_id, incident_ids=ids)
+    holders = {r.user_id for held in roles.values() for r in held}
+    people = await users.get_users(tenant_id=tenant_id, user_ids=sorted(holders))
+    found = {}
+    for s in incidents:
+        mine = tasks.get(s.id, [])
+        held = [r for r in roles.get(s.id, []) if r.user_id in people]
+        found[s.id] = (
+            progress(s.status, [(t.status, t.estimated_hours) for t in mine]),
+            dict(Counter(t.status for t in mine)),
+            [(r.role, people[r.user_id].handle) for r in held],
+        )
+    return found
 
 
 async def _active(scope: Q) -> list[IncidentSnapshot]:

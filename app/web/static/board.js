@@ -28,7 +28,8 @@
         slaCompliance { today sevenDays measuredToday measuredSevenDays }
         mttaSeconds7d mttrSeconds7d }`,
     RESPONDER: `... on ResponderBoard { persona generatedAt
-        incidents { ${INCIDENT_FIELDS} recentEvents { id seq type time actor } } }`,
+        incidents { ${INCIDENT_FIELDS} recentEvents { id seq type time actor }
+                    progress tasks { todo inProgress blocked done skipped } } }`,
     COMMUNICATIONS: `... on CommunicationsBoard { persona generatedAt
         overdue { cadenceMinutes lastPublicUpdateAt publicSummary overdueSeconds
                   incident { ${INCIDENT_FIELDS} } } }`,
@@ -339,11 +340,27 @@
         h("div", { class: "what" },
           h("div", { class: "headline" }, h("span", { class: "ref" }, inc.reference), " ", h("span", { class: "incident-title" }, inc.title)),
           incidentMeta(inc),
+          progressBar(inc),
           h("ol", { class: "events" }, (inc.recentEvents || []).slice(0, RECENT_EVENTS).map((ev) =>
             h("li", null, h("time", null, timeOfDay(ev.time)), " ", eventName(ev.type), ev.actor ? " · " + ev.actor : "")))),
         h("div", { class: "clocks" },
           slaCell("respond", inc.slaResponseDue, inc.responseSecondsLeft, inc.status),
           slaCell("resolve", inc.slaResolveDue, inc.resolveSecondsLeft, inc.status)))));
+  }
+
+  // How far the response is, readable across a room: a bar, the figure, what holds it up.
+  function progressBar(inc) {
+    const t = inc.tasks || { todo: 0, inProgress: 0, blocked: 0, done: 0, skipped: 0 };
+    const total = t.todo + t.inProgress + t.blocked + t.done;
+    if (!total) return null;
+    const pct = Math.max(0, Math.min(100, inc.progress));
+    const fill = h("div", { class: "progress-fill" });
+    fill.style.width = `${pct}%`; // the CSSOM, not a style attribute: the CSP allows no inline style
+    return h("div", { class: "progress" },
+      h("div", { class: "progress-track", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct },
+        fill),
+      h("span", { class: "progress-text" }, `${pct}% · ${t.done}/${total} tasks`,
+        t.blocked ? h("span", { class: "progress-blocked" }, ` · ${t.blocked} blocked`) : null));
   }
 
   function drawExecutive(board) {
