@@ -11,14 +11,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import alerts, boards, dashboard, fanout, statements
+from bench import alerts, boards, dashboard, fanout, schedulers, statements
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("fanout", "dashboard", "statements", "boards", "alerts")
+BENCHMARKS = ("fanout", "dashboard", "statements", "boards", "alerts", "schedulers")
 T = TypeVar("T")
 
 
@@ -128,6 +128,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "statements": _statements,
         "boards": lambda: _boards(args),
         "alerts": lambda: _alerts(args),
+        "schedulers": _schedulers,
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -183,6 +184,11 @@ async def _alerts(args: argparse.Namespace) -> tuple[str, Verdict]:
     )
     result = await alerts.run(options)
     return alerts.render(result), alerts.verdict(result)
+
+
+async def _schedulers() -> tuple[str, Verdict]:
+    result = await schedulers.run()
+    return schedulers.render(result), schedulers.verdict(result)
 
 
 async def _statements() -> tuple[str, Verdict]:
