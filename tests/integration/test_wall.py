@@ -283,3 +283,53 @@ async def test_a_silent_connection_is_shown_stale_then_replaced(wall_server, bro
         assert len(opened) >= 2
     finally:
         await page.close()
+
+
+async def test_the_responder_wall_draws_each_incidents_progress(wall_server, browser):
+    from playwright.async_api import expect
+
+    client = wall_server.client(token=create_token(wall_server, role="VIEWER", name="wall p"))
+    actor = wall_server.client()
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        # given the responder wall, and an incident with three tasks, one blocked
+        await page.goto(f"{wall_server.url}/boards/responder#token={client.token}")
+        await expect(page.locator("#conn")).to_have_text("LIVE", timeout=10_000)
+        title = f"Storage degraded {uuid.uuid4().hex[:6]}"
+        incident = await declare(actor, title=title, severity="SEV1", impact="HIGH", urgency="HIGH")
+        ids = []
+        for name, hours in (("Drain node", 1), ("Replace disk", 2), ("Rebalance", 1)):
+            data = await actor.execute(
+                "mutation($i: ID!, $t: String!, $h: Float) { addTask(input: {incidentId: $i, "
+                "title: $t, estimatedHours: $h}) { task { id } errors { code } } }",
+                {"i": incident["id"], "t": name, "h": hours},
+            )
+            ids.append(data["addTask"]["task"]["id"])
+        row = page.locator("article", has_text=title)
+        await expect(row).to_be_visible(timeout=2_000)
+
+        # when the first task is done and another blocked
+        for task_id, to in ((ids[0], "DONE"), (ids[2], "BLOCKED")):
+            moved = await actor.execute(
+                "mutation($id: ID!, $to: TaskStatus!) { transitionTask(input: {id: $id, to: $to}) "
+                "{ errors { code } } }",
+                {"id": task_id, "to": to},
+            )
+            assert moved["transitionTask"]["errors"] == []
+
+        # then the row shows the bar a quarter full, the figure and what is blocked
+        await expect(row.locator(".progress-text")).to_have_text(
+            "25% · 1/3 tasks · 1 blocked", timeout=3_000
+        )
+        bar = row.locator("[role=progressbar]")
+        await expect(bar).to_have_attribute("aria-valuenow", "25")
+        width = await row.locator(".progress-fill").evaluate("e => e.style.width")
+        assert width == "25%"
+        assert not problems, problems
+    finally:
+        await page.close()
+        await actor.aclose()
+        await client.aclose()
