@@ -74,3 +74,35 @@ def test_a_playbook_applies_itself_only_where_every_condition_it_sets_holds():
     assert not view.matches(C.NETWORK, S.SEV1, ["svc"])
     assert not view.matches(None, S.SEV1, ["svc"])
     assert not view.matches(C.SECURITY, S.SEV1, ["other"])
+
+
+def test_an_escalation_step_falls_its_levels_wait_after_the_last_step():
+    from datetime import UTC, datetime, timedelta
+
+    import pytest
+
+    from app.errors import ValidationFailed
+    from app.models import EscalationTier as Tier
+    from app.models import Priority
+    from app.services.response.escalation import Level, PolicyView, levels_of
+
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    path = PolicyView(
+        Priority.P1,
+        (Level("team-a", None, 5), Level(None, Tier.L2, 10), Level(None, Tier.L3, 0.5)),
+    )
+    assert path.next_due(0, t0) == t0 + timedelta(minutes=5)
+    assert path.next_due(1, t0) == t0 + timedelta(minutes=10)
+    assert path.next_due(2, t0) == t0 + timedelta(seconds=30)
+    assert path.next_due(3, t0) is None  # the last level: nothing further by itself
+    assert PolicyView(Priority.P5).next_due(0, t0) is None
+    for bad, field in (
+        ([Level(None, None, 5)], "levels[0]"),
+        ([Level("team-a", Tier.L1, 5)], "levels[0]"),
+        ([Level(None, Tier.L1, 0)], "levels[0].ackTimeoutMinutes"),
+        ([Level(None, Tier.L1, 7 * 24 * 60 + 1)], "levels[0].ackTimeoutMinutes"),
+        ([Level(None, Tier.L1, 5)] * 11, "levels"),
+    ):
+        with pytest.raises(ValidationFailed) as refused:
+            levels_of(bad)
+        assert refused.value.field == field
