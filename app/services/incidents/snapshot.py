@@ -21,6 +21,8 @@ from app.models import (
     Severity,
     Urgency,
 )
+from app.services.access.caller import Caller
+from app.services.access.classification import incident_visible
 from app.services.incidents import sla
 
 
@@ -143,6 +145,18 @@ async def get_incident(*, tenant_id: str, incident_id: str) -> IncidentSnapshot:
     row = await Incident.get_or_none(tenant_id=tenant_id, id=parse_incident_id(incident_id))
     if row is None:
         raise NotFound(f"no incident with id {incident_id!r}", field="id")
+    return IncidentSnapshot.from_model(row)
+
+
+async def get_visible_incident(
+    *, caller: Caller, incident_id: str, field: str = "incidentId"
+) -> IncidentSnapshot:
+    """The incident, when it exists for the caller; NOT_FOUND on `field` otherwise (an
+    incident above their clearance does not exist for them)."""
+    key = parse_uuid(incident_id)
+    row = await Incident.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
+    if row is None or not incident_visible(caller.clearance, row.classification):
+        raise NotFound(f"no incident with id {incident_id!r}", field=field)
     return IncidentSnapshot.from_model(row)
 
 

@@ -20,10 +20,13 @@ from app.core.ids import parse_uuid
 from app.errors import NotFound
 from app.models import IncidentRole, RoleAssignment
 from app.services.access.caller import Caller, user_actor
-from app.services.access.classification import incident_visible
 from app.services.incidents import commands as incident_commands
 from app.services.incidents.commands import CommandResult
-from app.services.incidents.snapshot import IncidentSnapshot, get_incident, parse_incident_id
+from app.services.incidents.snapshot import (
+    IncidentSnapshot,
+    get_visible_incident,
+    parse_incident_id,
+)
 from app.services.incidents.timeline import NewEvent
 from app.services.people import users
 from app.services.people.users import UserView
@@ -160,14 +163,7 @@ def _incident_key(incident_id: str) -> uuid.UUID:
 
 
 async def _visible_incident(caller: Caller, incident_id: str) -> IncidentSnapshot:
-    """The incident, when the caller may see it; NOT_FOUND (incidentId) otherwise."""
-    try:
-        snapshot = await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id)
-    except NotFound:
-        snapshot = None
-    if snapshot is None or not incident_visible(caller.clearance, snapshot.classification):
-        raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
-    return snapshot
+    return await get_visible_incident(caller=caller, incident_id=incident_id)
 
 
 async def _holders(tenant_id: str, incident: uuid.UUID, role: IncidentRole) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,10 +24,9 @@ from app.core.ids import parse_uuid
 from app.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from app.models import Task, TaskDependency, TaskStatus
 from app.services.access.caller import Caller, user_actor
-from app.services.access.classification import incident_visible
 from app.services.incidents import commands as incident_commands
 from app.services.incidents import validation
-from app.services.incidents.snapshot import IncidentSnapshot, get_incident
+from app.services.incidents.snapshot import IncidentSnapshot, get_visible_incident
 from app.services.incidents.timeline import EventRecord, NewEvent
 from app.services.people import users
 from app.services.response.progress import blocking
@@ -139,13 +138,7 @@ async def _owner(tenant_id: str, owner_id: str | None) -> str | None:
 
 
 async def _visible_incident(caller: Caller, incident_id: str) -> IncidentSnapshot:
-    try:
-        snapshot = await get_incident(tenant_id=caller.tenant_id, incident_id=incident_id)
-    except NotFound:
-        snapshot = None
-    if snapshot is None or not incident_visible(caller.clearance, snapshot.classification):
-        raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
-    return snapshot
+    return await get_visible_incident(caller=caller, incident_id=incident_id)
 
 
 async def _task(caller: Caller, task_id: str) -> Task:
@@ -280,10 +273,7 @@ async def add_task(
             ]
         )
 
-    result = await incident_commands.append_events(
-        caller=caller, incident_id=snapshot.id, events=decide, also=write, open_only=True
-    )
-    return TaskResult(await _view(task_id), result.incident, result.events)
+    return await _record(caller, snapshot.id, task_id, decide, write)
 
 
 # The fields updateTask changes, by the names the commands use.
@@ -381,14 +371,7 @@ async def update_task(
                 ]
             )
 
-    result = await incident_commands.append_events(
-        caller=caller,
-        incident_id=str(row.incident_id),
-        events=decide,
-        also=write,
-        open_only=True,
-    )
-    return TaskResult(await _view(row.id), result.incident, result.events)
+    return await _record(caller, str(row.incident_id), row.id, decide, write)
 
 
 async def transition_task(*, caller: Caller, task_id: str, to: TaskStatus) -> TaskResult:
@@ -430,14 +413,22 @@ async def transition_task(*, caller: Caller, task_id: str, to: TaskStatus) -> Ta
             status=to, updated_at=utcnow(), version=seen.version + 1
         )
 
+    return await _record(caller, str(row.incident_id), row.id, decide, write)
+
+
+async def _record(
+    caller: Caller,
+    incident_id: str,
+    task_id: uuid.UUID,
+    decide: Callable[[IncidentSnapshot], Awaitable[list[NewEvent]]],
+    write: Callable[[IncidentSnapshot], Awaitable[None]],
+) -> TaskResult:
+    """The task change `decide` makes, written by `write` with its event on the incident
+    (not CLOSED or CANCELLED); the task as it is after."""
     result = await incident_commands.append_events(
-        caller=caller,
-        incident_id=str(row.incident_id),
-        events=decide,
-        also=write,
-        open_only=True,
+        caller=caller, incident_id=incident_id, events=decide, also=write, open_only=True
     )
-    return TaskResult(await _view(row.id), result.incident, result.events)
+    return TaskResult(await _view(task_id), result.incident, result.events)
 
 
 def _diff(
