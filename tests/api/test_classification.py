@@ -281,6 +281,11 @@ async def test_fields_and_events_above_the_callers_clearance_are_redacted(client
             "rootCause",
             "resolutionSummary",
             "publicSummary",
+            "subcategory",
+            "priorityOverrideReason",
+            "drillScenario",
+            "drillScope",
+            "drillOutcome",
         ]
     )
     assert shown["title"] == incident["title"] and shown["rootCause"] == "typo"

@@ -229,11 +229,21 @@ async def test_the_upgrade_makes_a_service_of_each_name_incidents_gave(old_datab
     names = ["Checkout", "checkout", "Search", None]
     async with connected(old_database):
         await tenant_service.create_tenant(tenant_id=tenant, name=tenant)
+        # The columns of that version: today's model has more.
+        conn = Incident._meta.db
+        postgres = conn.capabilities.dialect == "postgres"
+        columns = (
+            "id, tenant_id, number, title, service, severity, impact, urgency, priority, "
+            "status, is_major, classification, sla_paused_seconds, version, last_seq, "
+            "created_at, updated_at"
+        )
+        marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, 18))
         for number, name in enumerate(names, 1):
-            await Incident.create(
-                id=uuid.uuid4(), tenant_id=tenant, number=number, title=f"Old {number}",
-                service=name, severity="SEV3", impact="LOW", urgency="LOW", priority="P4",
-                status="OPEN", created_at=now, updated_at=now,
+            key, at = (uuid.uuid4(), now) if postgres else (str(uuid.uuid4()), now.isoformat(" "))
+            await conn.execute_query(
+                f"INSERT INTO incident ({columns}) VALUES ({marks})",
+                [key, tenant, number, f"Old {number}", name, "SEV3", "LOW", "LOW", "P4",
+                 "OPEN", False, "INTERNAL", 0.0, 1, 0, at, at],
             )  # fmt: skip
 
     # when the database is upgraded
