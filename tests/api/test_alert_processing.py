@@ -32,10 +32,12 @@ from app.models import (
     IncidentService,
     IncidentStatus,
     Lease,
+    PlaybookApplication,
     Role,
     Service,
     ServiceTier,
     Severity,
+    Task,
     TimelineEvent,
     Urgency,
 )
@@ -48,6 +50,7 @@ from app.services.alerts.processor import LEASE_NAME, AlertProcessor
 from app.services.catalog.services import create_service
 from app.services.incidents.commands import declare_incident, transition_incident
 from app.services.incidents.timeline import EventType
+from app.services.response.playbooks import PlaybookWorker, TemplateTask, create_playbook
 from tests.support import (
     REDIS_URL,
     Backend,
@@ -512,6 +515,37 @@ async def test_the_first_matching_rule_by_position_wins(db: str) -> None:
     # then each is grouped by the first rule that matches it
     titles = sorted(i.title for i in await incidents_of(db))
     assert titles == ["[critical] Errors in eu-west-1", "checkout: Saturation"]
+
+
+async def test_an_alert_declared_incident_owes_the_playbooks_it_matches(db: str) -> None:
+    # given an automatic playbook for SEV2 incidents and one for SEV4 ones
+    for severity in ("SEV2", "SEV4"):
+        await create_playbook(
+            tenant_id=db,
+            actor=None,
+            name=f"On {severity}",
+            tasks=[TemplateTask("Look at the dashboards")],
+            match_severities=[Severity(severity)],
+            auto_apply=True,
+        )
+    worker = processor()
+    stop_hooks = hooks.register()  # as the server does
+
+    # when a critical alert declares an incident
+    await intake(db, an_alert())
+    try:
+        await drain(worker)
+    finally:
+        stop_hooks()
+
+    # then the declaration owes the SEV2 playbook's application, and the worker makes it
+    [incident] = await incidents_of(db)
+    assert incident.severity is Severity.SEV2
+    owed = await PlaybookApplication.filter(incident_id=incident.id).prefetch_related("playbook")
+    assert [(o.playbook.name, o.applied_at) for o in owed] == [("On SEV2", None)]
+    await PlaybookWorker().run_once()
+    tasks = await Task.filter(incident_id=incident.id).values_list("title", flat=True)
+    assert tasks == ["Look at the dashboards"]
 
 
 async def test_alerts_correlate_by_the_catalog_service_and_its_tier(db: str) -> None:
