@@ -21,6 +21,13 @@ from app.models.change import (
     Risk,
 )
 from app.models.classification import Classification
+from app.models.comms import (
+    Audience,
+    Communication,
+    CommunicationChannel,
+    CommunicationDirection,
+    DeliveryStatus,
+)
 from app.models.incident import (
     DetectionSource,
     Impact,
@@ -106,6 +113,11 @@ __all__ = [
     "ChangeStatus",
     "ChangeType",
     "Classification",
+    "Audience",
+    "Communication",
+    "CommunicationChannel",
+    "CommunicationDirection",
+    "DeliveryStatus",
     "Risk",
     "Impact",
     "InboundDelivery",

@@ -13,6 +13,7 @@ from app.schema.authorization import authorize, read_alerts
 from app.schema.catalog import SERVICE_PREFIX, Service
 from app.schema.change import CHANGE_PREFIX, Change
 from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
+from app.schema.comms import COMMUNICATION_PREFIX, Communication
 from app.schema.context import Context
 from app.schema.incident import Incident
 from app.schema.knowledge import ARTICLE_PREFIX, KnowledgeArticle
@@ -23,6 +24,7 @@ from app.schema.response import PLAYBOOK_PREFIX, TASK_PREFIX, Playbook, Task
 from app.schema.timeline import TimelineEvent
 from app.services.access.classification import field_readable
 from app.services.access.permissions import Action
+from app.services.comms.communications import get_communications
 from app.services.incidents.timeline import find_event
 from app.services.response.playbooks import get_playbooks
 
@@ -77,6 +79,16 @@ async def node(info: Info[Context, Any], id: strawberry.ID) -> Node | None:
         authorize(info, Action.READ_PEOPLE)
         rotation = await info.context.loaders.rotation.load(key)
         return Rotation.of(rotation) if rotation else None
+    key = from_global_id(COMMUNICATION_PREFIX, id)
+    if key is not None:
+        message = (await get_communications(tenant_id=principal.tenant_id, ids=[key])).get(key)
+        # It exists for the caller only where its incident does.
+        snapshot = (
+            await visible_incident(info, message.incident_id, via="node") if message else None
+        )
+        if message is None or snapshot is None:
+            return None
+        return Communication.of(message, clearance=clearance, incident=snapshot.classification)
     key = from_global_id(PLAYBOOK_PREFIX, id)
     if key is not None:
         found = await get_playbooks(tenant_id=principal.tenant_id, playbook_ids=[key])

@@ -19,6 +19,7 @@ from app.resolvers import audit as audit_resolvers
 from app.resolvers import board as board_resolvers
 from app.resolvers import catalog as catalog_resolvers
 from app.resolvers import change as change_resolvers
+from app.resolvers import comms as comms_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import knowledge as knowledge_resolvers
@@ -46,6 +47,7 @@ from app.schema.board import StatusBoard
 from app.schema.catalog import ServiceConnection, ServicePayload
 from app.schema.change import ChangeConnection, ChangePayload
 from app.schema.common import Node
+from app.schema.comms import Communication, CommunicationPayload
 from app.schema.cost import CostLimit, QueryCost
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
@@ -164,6 +166,11 @@ class Query:
     escalation_policy: list[EscalationPath] = strawberry.field(
         resolver=response_resolvers.escalation_policy,
         description="The tenant's escalation path of each priority.",
+    )
+    communication_by_ref: Communication | None = strawberry.field(
+        resolver=comms_resolvers.communication_by_ref,
+        description="The communication a short ref (REF-YYYYMMDD-XXXX, any case) names; null "
+        "when there is none you may see.",
     )
     playbooks: PlaybookConnection = strawberry.field(
         resolver=response_resolvers.playbooks,
@@ -361,6 +368,11 @@ class Mutation:
     unlink_problem: ProblemPayload = strawberry.mutation(
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
+    )
+    log_communication: CommunicationPayload = strawberry.mutation(
+        resolver=comms_resolvers.log_communication,
+        description="Record a message exchanged about an incident (a call, a meeting, an "
+        "e-mail): a communication with its short ref and a comms.logged event.",
     )
     override_priority: IncidentPayload = strawberry.mutation(
         resolver=incident_resolvers.override_priority,

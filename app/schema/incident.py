@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from app.schema.board import StatusBoard
     from app.schema.catalog import Service
     from app.schema.change import Change
+    from app.schema.comms import CommunicationChannel, CommunicationConnection
     from app.schema.knowledge import KnowledgeArticle
     from app.schema.problem import Problem
     from app.schema.response import RoleAssignment, Task, VendorEngagement
@@ -320,6 +321,20 @@ class Incident(Node):
         loaders = self.loaders or info.context.loaders
         views = await loaders.incident_vendors.load(self.snapshot.id)
         return [VendorEngagement.of(v) for v in views]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Every message about it, sent or received, oldest first."
+    )
+    async def communications(
+        self,
+        info: Info[Context, Any],
+        first: int | None = None,
+        after: str | None = None,
+        channel: Annotated[CommunicationChannel, strawberry.lazy("app.schema.comms")] | None = None,
+    ) -> Annotated[CommunicationConnection, strawberry.lazy("app.schema.comms")]:
+        from app.schema.comms import connection_of
+
+        return await connection_of(info, self.snapshot, channel=channel, first=first, after=after)
 
     @strawberry.field(description="The response's tasks, by order then number.")  # type: ignore[untyped-decorator]
     async def tasks(

@@ -40,6 +40,7 @@ TYPE_CYCLE = {
     "app.schema.board",
     "app.schema.catalog",
     "app.schema.change",
+    "app.schema.comms",
     "app.schema.incident",
     "app.schema.knowledge",
     "app.schema.oncall",

@@ -1,0 +1,1 @@
+"""Communications: every message about an incident, sent or received, with a short ref."""
