@@ -22,11 +22,15 @@ from app.models.change import (
 )
 from app.models.classification import Classification
 from app.models.comms import (
+    ActionItem,
+    ActionItemStatus,
     Audience,
     Communication,
     CommunicationChannel,
     CommunicationDirection,
     DeliveryStatus,
+    PostIncidentReview,
+    ReviewStatus,
 )
 from app.models.incident import (
     DetectionSource,
@@ -113,7 +117,11 @@ __all__ = [
     "ChangeStatus",
     "ChangeType",
     "Classification",
+    "ActionItem",
+    "ActionItemStatus",
     "Audience",
+    "PostIncidentReview",
+    "ReviewStatus",
     "Communication",
     "CommunicationChannel",
     "CommunicationDirection",

@@ -65,3 +65,66 @@ class Communication(models.Model):
         table = "communication"
         unique_together = (("tenant_id", "short_ref"),)
         indexes = (("tenant_id", "incident_id", "created_at"),)
+
+
+class ReviewStatus(StrEnum):
+    DRAFT = "DRAFT"
+    IN_REVIEW = "IN_REVIEW"
+    PUBLISHED = "PUBLISHED"
+
+
+class PostIncidentReview(models.Model):
+    """What was learnt from an incident, one version a row: a published version is never
+    changed; a correction is the next version."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    incident_id = fields.UUIDField()
+    version = fields.IntField(default=1)
+    status = fields.CharEnumField(ReviewStatus, max_length=16, default=ReviewStatus.DRAFT)
+    summary: str | None = fields.TextField(null=True)
+    customer_impact: str | None = fields.TextField(null=True)
+    # Lines of the incident's story, generated from its timeline at the start (editable).
+    timeline_excerpt: list[str] = fields.JSONField(default=list)
+    contributing_factors: list[str] = fields.JSONField(default=list)
+    went_well: list[str] = fields.JSONField(default=list)
+    went_badly: list[str] = fields.JSONField(default=list)
+    residual_risk: str | None = fields.TextField(null=True)
+    training_needs: str | None = fields.TextField(null=True)
+    created_by = fields.CharField(max_length=255, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    published_at = fields.DatetimeField(null=True)
+    published_by = fields.CharField(max_length=255, null=True)
+
+    class Meta:
+        table = "post_incident_review"
+        unique_together = (("incident_id", "version"),)
+        indexes = (("tenant_id", "incident_id"),)
+
+
+class ActionItemStatus(StrEnum):
+    OPEN = "OPEN"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    CANCELLED = "CANCELLED"
+
+
+class ActionItem(models.Model):
+    """Something a review says must be done, with an owner and a due date."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    incident_id = fields.UUIDField()
+    title = fields.CharField(max_length=255)
+    owner_id = fields.UUIDField(null=True)
+    due_at = fields.DatetimeField(null=True)
+    status = fields.CharEnumField(ActionItemStatus, max_length=16, default=ActionItemStatus.OPEN)
+    # A change, problem or knowledge article (its global id) that carries the work.
+    link = fields.CharField(max_length=64, null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "action_item"
+        indexes = (("tenant_id", "incident_id"), ("tenant_id", "status", "due_at"))

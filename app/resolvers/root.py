@@ -47,7 +47,12 @@ from app.schema.board import StatusBoard
 from app.schema.catalog import ServiceConnection, ServicePayload
 from app.schema.change import ChangeConnection, ChangePayload
 from app.schema.common import Node
-from app.schema.comms import Communication, CommunicationPayload
+from app.schema.comms import (
+    ActionItemPayload,
+    Communication,
+    CommunicationPayload,
+    ReviewPayload,
+)
 from app.schema.cost import CostLimit, QueryCost
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
@@ -368,6 +373,29 @@ class Mutation:
     unlink_problem: ProblemPayload = strawberry.mutation(
         resolver=problem_resolvers.unlink_problem,
         description="Take an incident off a problem (an event on both timelines).",
+    )
+    start_review: ReviewPayload = strawberry.mutation(
+        resolver=comms_resolvers.start_review,
+        description="Start the post-incident review of a RESOLVED or CLOSED incident: a DRAFT "
+        "with an excerpt of its timeline.",
+    )
+    update_review: ReviewPayload = strawberry.mutation(
+        resolver=comms_resolvers.update_review,
+        description="Change a review, or move it between DRAFT and IN_REVIEW; editing a "
+        "published review starts its next version.",
+    )
+    publish_review: ReviewPayload = strawberry.mutation(
+        resolver=comms_resolvers.publish_review,
+        description="Publish the review (it needs a summary); it never changes again. "
+        "INCIDENT_MANAGER and ADMIN.",
+    )
+    add_action_item: ActionItemPayload = strawberry.mutation(
+        resolver=comms_resolvers.add_action_item,
+        description="Add an action item to an incident's review.",
+    )
+    update_action_item: ActionItemPayload = strawberry.mutation(
+        resolver=comms_resolvers.update_action_item,
+        description="Change an action item: its owner, due time, status or link.",
     )
     log_communication: CommunicationPayload = strawberry.mutation(
         resolver=comms_resolvers.log_communication,

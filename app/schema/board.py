@@ -202,6 +202,10 @@ class ExecutiveBoard:
     open_problems_by_service: list[ServiceProblemCount] = strawberry.field(
         description="Open problems (not resolved or closed) by service, most first."
     )
+    reviews_overdue: int = strawberry.field(
+        description="P1, P2 and major incidents resolved in the last 90 days whose review was "
+        "not published within 5 working days."
+    )
     shared: strawberry.Private[dict[str, Any] | None] = None
 
 
@@ -293,6 +297,7 @@ def board_of(board: domain.Board, *, shared: dict[str, Any] | None = None) -> An
                 ServiceProblemCount(service=name, count=n)
                 for name, n in content.open_problems_by_service
             ],
+            reviews_overdue=content.reviews_overdue,
             shared=shared,
         )
     if isinstance(content, domain.ResponderBoard):

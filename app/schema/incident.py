@@ -36,6 +36,7 @@ from app.services.access.classification import (
     redact_text,
 )
 from app.services.boards import status_board as board
+from app.services.comms.review_rules import review_due, review_required
 from app.services.incidents import lifecycle
 from app.services.incidents import search as incident_search
 from app.services.incidents.snapshot import IncidentSnapshot
@@ -67,7 +68,11 @@ if TYPE_CHECKING:
     from app.schema.board import StatusBoard
     from app.schema.catalog import Service
     from app.schema.change import Change
-    from app.schema.comms import CommunicationChannel, CommunicationConnection
+    from app.schema.comms import (
+        CommunicationChannel,
+        CommunicationConnection,
+        PostIncidentReview,
+    )
     from app.schema.knowledge import KnowledgeArticle
     from app.schema.problem import Problem
     from app.schema.response import RoleAssignment, Task, VendorEngagement
@@ -321,6 +326,32 @@ class Incident(Node):
         loaders = self.loaders or info.context.loaders
         views = await loaders.incident_vendors.load(self.snapshot.id)
         return [VendorEngagement.of(v) for v in views]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Its post-incident review (the current version), or null."
+    )
+    async def review(
+        self, info: Info[Context, Any]
+    ) -> Annotated[PostIncidentReview, strawberry.lazy("app.schema.comms")] | None:
+        from app.schema.comms import PostIncidentReview
+
+        loaders = self.loaders or info.context.loaders
+        view = await loaders.incident_review.load(self.snapshot.id)
+        readable = field_readable(self.clearance, self.snapshot.classification, "description")
+        return PostIncidentReview.of(view, readable=readable) if view else None
+
+    @strawberry.field(description="P1, P2 and major incidents need a published review.")  # type: ignore[untyped-decorator]
+    def review_required(self) -> bool:
+        return review_required(self.snapshot.priority, self.snapshot.is_major)
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="When a required review is due: 5 working days after the resolution."
+    )
+    def review_due_at(self) -> datetime | None:
+        s = self.snapshot
+        if s.resolved_at is None or not review_required(s.priority, s.is_major):
+            return None
+        return review_due(s.resolved_at)
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         description="Every message about it, sent or received, oldest first."

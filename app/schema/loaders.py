@@ -27,6 +27,8 @@ from app.services.catalog.queries import ServiceView
 from app.services.changes import queries as change_queries
 from app.services.changes.commands import ChangeView
 from app.services.changes.queries import LinkView
+from app.services.comms import reviews
+from app.services.comms.reviews import ActionItemView, ReviewView
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
 from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
 from app.services.itsm.tickets import TicketView, tickets_of
@@ -147,6 +149,14 @@ class Loaders:
     @cached_property
     def incident_roles(self) -> DataLoader[str, list[RoleView]]:
         return DataLoader(self._incident_roles)
+
+    @cached_property
+    def incident_review(self) -> DataLoader[str, ReviewView | None]:
+        return DataLoader(self._incident_reviews)
+
+    @cached_property
+    def incident_action_items(self) -> DataLoader[str, list[ActionItemView]]:
+        return DataLoader(self._incident_action_items)
 
     @cached_property
     def incident_vendors(self) -> DataLoader[str, list[EngagementView]]:
@@ -370,6 +380,14 @@ class Loaders:
 
     async def _incident_roles(self, keys: Sequence[str]) -> list[list[RoleView]]:
         found = await roles.roles_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k, []) for k in keys]
+
+    async def _incident_reviews(self, keys: Sequence[str]) -> list[ReviewView | None]:
+        found = await reviews.reviews_of(tenant_id=self.tenant_id, incident_ids=keys)
+        return [found.get(k) for k in keys]
+
+    async def _incident_action_items(self, keys: Sequence[str]) -> list[list[ActionItemView]]:
+        found = await reviews.action_items_of(tenant_id=self.tenant_id, incident_ids=keys)
         return [found.get(k, []) for k in keys]
 
     async def _incident_vendors(self, keys: Sequence[str]) -> list[list[EngagementView]]:

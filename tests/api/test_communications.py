@@ -156,3 +156,144 @@ async def test_a_confidential_message_reads_redacted_below_it_and_a_restricted_i
     assert seen["communicationByRef"]["message"] == "[REDACTED]"
     assert seen["communicationByRef"]["redacted"] is True
     assert unseen["communicationByRef"] is None
+
+
+# --- post-incident reviews ------------------------------------------------------------------
+
+REVIEW = """
+review { version status summary impact timelineExcerpt contributingFactors wentWell
+  actionItems { id title status overdue owner { handle } } }
+errors { field code message }
+"""
+START = f"mutation($input: ReviewIncidentInput!) {{ startReview(input: $input) {{ {REVIEW} }} }}"
+EDIT = f"mutation($input: UpdateReviewInput!) {{ updateReview(input: $input) {{ {REVIEW} }} }}"
+PUBLISH = (
+    f"mutation($input: ReviewIncidentInput!) {{ publishReview(input: $input) {{ {REVIEW} }} }}"
+)
+ADD_ITEM = """
+mutation($input: AddActionItemInput!) { addActionItem(input: $input) {
+  actionItem { id title status overdue } errors { field code } } }
+"""
+UPDATE_ITEM = """
+mutation($input: UpdateActionItemInput!) { updateActionItem(input: $input) {
+  actionItem { status overdue } errors { field code } } }
+"""
+REVIEWED = """
+query($id: ID!) { incident(id: $id) { reviewRequired reviewDueAt
+  review { version status summary actionItems { title status } }
+  timeline(last: 30) { edges { node { type } } } } }
+"""
+
+
+async def resolved(client: Any, **fields: Any) -> dict[str, Any]:
+    from tests.support import transition
+
+    incident = await declare(client, **fields)
+    for status in ("IN_PROGRESS", "RESOLVED"):
+        extra = {"resolutionSummary": "pool size raised"} if status == "RESOLVED" else {}
+        assert (await transition(client, incident["id"], status, **extra))["errors"] == []
+    return incident
+
+
+async def test_a_review_is_drafted_published_and_corrected_in_a_new_version(api):
+    from tests.api.test_people import new_user
+
+    admin, responder = api("ADMIN"), api("RESPONDER")
+    owner = await new_user(admin)
+    incident = await resolved(responder, title="Pool exhausted", severity="SEV1")
+    target = {"incidentId": incident["id"]}
+
+    started = (await responder.execute(START, {"input": target}))["startReview"]
+    twice = (await responder.execute(START, {"input": target}))["startReview"]
+    edited = (await responder.execute(EDIT, {"input": {
+        **target, "summary": "Connection pool too small for the sale",
+        "impact": "Checkout down 40 min",
+        "contributingFactors": ["pool size 10", "no alert on saturation"], "status": "IN_REVIEW",
+    }}))["updateReview"]  # fmt: skip
+    item = (await responder.execute(ADD_ITEM, {"input": {
+        **target, "title": "Alert on pool saturation", "ownerId": owner["id"],
+        "dueAt": "2020-01-01T00:00:00Z",
+    }}))["addActionItem"]  # fmt: skip
+    refused = await responder.post(PUBLISH, {"input": target})
+    published = (await admin.execute(PUBLISH, {"input": target}))["publishReview"]
+    corrected = (await responder.execute(
+        EDIT, {"input": {**target, "summary": "Pool too small; autoscaling off"}}
+    ))["updateReview"]  # fmt: skip
+    done = (await responder.execute(
+        UPDATE_ITEM, {"input": {"id": item["actionItem"]["id"], "status": "DONE"}}
+    ))["updateActionItem"]  # fmt: skip
+
+    review = started["review"]
+    assert (review["version"], review["status"]) == (1, "DRAFT")
+    assert any(
+        "state change: IN_PROGRESS -> RESOLVED" in line for line in review["timelineExcerpt"]
+    )
+    assert errors(twice) == [("incidentId", "CONFLICT")]
+    assert edited["review"]["status"] == "IN_REVIEW"
+    assert edited["review"]["contributingFactors"] == ["pool size 10", "no alert on saturation"]
+    assert item["actionItem"]["overdue"] is True
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert published["review"]["status"] == "PUBLISHED"
+    assert published["review"]["actionItems"][0]["title"] == "Alert on pool saturation"
+    # a published review is not changed: the correction is version 2, a draft
+    fixed = corrected["review"]
+    assert (fixed["version"], fixed["status"]) == (2, "DRAFT")
+    assert fixed["summary"] == "Pool too small; autoscaling off"
+    assert fixed["impact"] == "Checkout down 40 min"
+    assert done["actionItem"] == {"status": "DONE", "overdue": False}
+    data = (await responder.execute(REVIEWED, {"id": incident["id"]}))["incident"]
+    assert data["reviewRequired"] is True and data["reviewDueAt"] is not None
+    kinds = [e["node"]["type"] for e in data["timeline"]["edges"]]
+    for kind in ("started", "updated", "published", "action_item_added", "action_item_updated"):
+        assert f"com.incidents.review.{kind}.v1" in kinds, kind
+
+
+async def test_a_review_needs_a_resolved_incident_and_a_summary_to_publish(api):
+    admin, responder = api("ADMIN"), api("RESPONDER")
+    open_incident = await declare(responder, title="Still burning")
+    minor = await resolved(responder, title="Minor", severity="SEV4", impact="LOW", urgency="LOW")
+
+    early = await responder.execute(START, {"input": {"incidentId": open_incident["id"]}})
+    no_review = (await responder.execute(
+        EDIT, {"input": {"incidentId": minor["id"], "summary": "x"}}
+    ))["updateReview"]  # fmt: skip
+    await responder.execute(START, {"input": {"incidentId": minor["id"]}})
+    bare = (await admin.execute(PUBLISH, {"input": {"incidentId": minor["id"]}}))["publishReview"]
+    no_title = (await responder.execute(
+        ADD_ITEM, {"input": {"incidentId": minor["id"], "title": " "}}
+    ))["addActionItem"]  # fmt: skip
+    required = (await responder.execute(REVIEWED, {"id": minor["id"]}))["incident"]
+
+    assert errors(early["startReview"]) == [("incidentId", "INVALID_TRANSITION")]
+    assert errors(no_review) == [("incidentId", "NOT_FOUND")]
+    assert errors(bare) == [("summary", "VALIDATION")]
+    assert errors(no_title) == [("title", "VALIDATION")]
+    assert required["reviewRequired"] is False and required["reviewDueAt"] is None
+
+
+async def test_the_executive_board_counts_required_reviews_past_due(api, server):
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import Incident
+    from tests.support import connected
+
+    admin = api("ADMIN")
+    board = "{ statusBoard(persona: EXECUTIVE) { ... on ExecutiveBoard { reviewsOverdue } } }"
+    before = (await admin.execute(board))["statusBoard"]["reviewsOverdue"]
+    # given a P1 resolved ten days ago with no published review
+    incident = await resolved(admin, title="Old P1", severity="SEV1")
+    async with connected(server.backend.database_url):
+        await Incident.filter(id=uuid.UUID(incident["id"].removeprefix("inc_"))).update(
+            resolved_at=datetime.now(UTC) - timedelta(days=10)
+        )
+    late = (await admin.execute(board))["statusBoard"]["reviewsOverdue"]
+
+    # when its review is published
+    target = {"incidentId": incident["id"]}
+    await admin.execute(START, {"input": target})
+    await admin.execute(EDIT, {"input": {**target, "summary": "Learnt"}})
+    assert (await admin.execute(PUBLISH, {"input": target}))["publishReview"]["errors"] == []
+    after = (await admin.execute(board))["statusBoard"]["reviewsOverdue"]
+
+    # then it counted as overdue until then
+    assert (late, after) == (before + 1, before)

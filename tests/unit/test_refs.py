@@ -31,3 +31,28 @@ def test_ten_thousand_a_day_collide_rarely():
     expected = 10_000**2 / (2 * PER_DAY)
     assert 47 < expected < 48  # retries a day, each caught by the unique index
     assert 10_000 / 32**3 > 0.3  # three characters would not do
+
+
+def test_a_required_review_is_due_five_working_days_after_the_resolution():
+    from datetime import timedelta
+
+    from app.models import Priority as P
+    from app.models import ReviewStatus as R
+    from app.services.comms.review_rules import review_due, review_overdue, review_required
+
+    monday = datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert review_due(monday) == monday + timedelta(days=7)  # the next Monday
+    friday = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    assert review_due(friday) == friday + timedelta(days=7)
+    saturday = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    assert review_due(saturday) == datetime(2026, 12, 11, 9, 0, tzinfo=UTC)  # Mon..Fri
+    assert review_required(P.P1, False) and review_required(P.P4, True)
+    assert not review_required(P.P3, False)
+    late = monday + timedelta(days=8)
+    assert review_overdue(priority=P.P2, is_major=False, resolved_at=monday, status=None, now=late)
+    assert not review_overdue(
+        priority=P.P2, is_major=False, resolved_at=monday, status=R.PUBLISHED, now=late
+    )
+    assert not review_overdue(
+        priority=P.P3, is_major=False, resolved_at=monday, status=None, now=late
+    )

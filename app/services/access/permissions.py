@@ -50,6 +50,7 @@ class Action(StrEnum):
     MANAGE_PLAYBOOKS = "MANAGE_PLAYBOOKS"  # create and change the tenant's playbooks
     RUN_DRILLS = "RUN_DRILLS"  # declare drills (response simulations), record their outcome
     OVERRIDE_PRIORITY = "OVERRIDE_PRIORITY"  # set a priority over the matrix's, with a reason
+    PUBLISH_REVIEWS = "PUBLISH_REVIEWS"  # publish a post-incident review
 
 
 _VIEWER = frozenset(
@@ -74,6 +75,7 @@ _INCIDENT_MANAGER = _RESPONDER | {
     Action.MANAGE_PLAYBOOKS,
     Action.RUN_DRILLS,
     Action.OVERRIDE_PRIORITY,
+    Action.PUBLISH_REVIEWS,
 }
 _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_POLICY,

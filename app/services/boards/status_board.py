@@ -47,6 +47,8 @@ from app.services.boards.records import (
     records_summary,
 )
 from app.services.catalog.graph import HEALTH_RANK, ServiceHealth, health_of
+from app.services.comms.review_rules import review_overdue
+from app.services.comms.reviews import reviews_of
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import IncidentSnapshot
@@ -109,6 +111,8 @@ class ExecutiveBoard:
     changes_finished_30d: int = 0
     # Open problems (not RESOLVED or CLOSED) by the services they concern, most first.
     open_problems_by_service: list[tuple[str, int]] = field(default_factory=list)
+    # Required post-incident reviews not published by their due time.
+    reviews_overdue: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +259,12 @@ async def _build(
         for s in week:
             week_of[s.id].append(s)
         records = await records_summary(tenant_id, clearance, now)
+        overdue = await _reviews_overdue(tenant_id, scope, now)
         for k, active in groups.items():
             clocks = week if k is None else week_of.get(k, [])
-            contents[k] = replace(_executive(active, clocks, now), **records)
+            contents[k] = replace(
+                _executive(active, clocks, now), **records, reviews_overdue=overdue
+            )
     elif persona is Persona.RESPONDER:
         recent = await _recent_events(tenant_id, everyone)
         workarounds = await known_workarounds(tenant_id, clearance, [s.id for s in everyone])
@@ -292,6 +299,33 @@ async def _build(
         )
         for k, active in groups.items()
     }
+
+
+# How far back an unreviewed resolution still counts as an overdue review.
+REVIEW_LOOKBACK = timedelta(days=90)
+
+
+async def _reviews_overdue(tenant_id: str, scope: Q, now: datetime) -> int:
+    """Resolved P1, P2 and major incidents (not drills, last 90 days) whose required review
+    was not published by its due time: two statements."""
+    rows = await Incident.filter(
+        scope,
+        Q(priority__in=[Priority.P1, Priority.P2]) | Q(is_major=True),
+        resolved_at__gte=now - REVIEW_LOOKBACK,
+        is_drill=False,
+    ).values("id", "priority", "is_major", "resolved_at")
+    current = await reviews_of(tenant_id=tenant_id, incident_ids=[str(r["id"]) for r in rows])
+    return sum(
+        1
+        for r in rows
+        if review_overdue(
+            priority=Priority(r["priority"]),
+            is_major=bool(r["is_major"]),
+            resolved_at=r["resolved_at"],
+            status=current[str(r["id"])].status if str(r["id"]) in current else None,
+            now=now,
+        )
+    )
 
 
 async def _responses(
