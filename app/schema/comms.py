@@ -193,10 +193,7 @@ class ActionItem(Node):
     ) -> Annotated[User, strawberry.lazy("app.schema.people")] | None:
         from app.schema.people import User
 
-        if self.view.owner_id is None or not self.readable:
-            return None
-        user = await info.context.loaders.user.load(self.view.owner_id)
-        return User.of(user) if user is not None else None
+        return await User.named(info, self.view.owner_id, readable=self.readable)
 
     @classmethod
     def of(cls, view: ActionItemView, *, readable: bool, now: datetime) -> ActionItem:

@@ -116,6 +116,16 @@ class User(Node):
             key=view.id,
         )
 
+    @classmethod
+    async def named(
+        cls, info: Info[Context, Any], user_id: str | None, *, readable: bool = True
+    ) -> User | None:
+        """The user an id names (an owner, a holder), or null: none, or redacted for you."""
+        if user_id is None or not readable:
+            return None
+        view = await info.context.loaders.user.load(user_id)
+        return cls.of(view) if view is not None else None
+
 
 @strawberry.type(description="A note that @mentions a user.")
 class Mention:

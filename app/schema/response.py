@@ -52,8 +52,7 @@ class RoleAssignment:
     ) -> Annotated[User, strawberry.lazy("app.schema.people")] | None:
         from app.schema.people import User
 
-        view = await info.context.loaders.user.load(self.view.user_id)
-        return User.of(view) if view is not None else None
+        return await User.named(info, self.view.user_id)
 
     @classmethod
     def of(cls, view: RoleView) -> RoleAssignment:
@@ -93,10 +92,7 @@ class Task(Node):
     ) -> Annotated[User, strawberry.lazy("app.schema.people")] | None:
         from app.schema.people import User
 
-        if self.view.owner_id is None or not self.readable:
-            return None
-        view = await info.context.loaders.user.load(self.view.owner_id)
-        return User.of(view) if view is not None else None
+        return await User.named(info, self.view.owner_id, readable=self.readable)
 
     @strawberry.field(description="The tasks that must be DONE or SKIPPED before this is DONE.")  # type: ignore[untyped-decorator]
     async def depends_on(self, info: Info[Context, Any]) -> list[Task]:
