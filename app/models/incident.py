@@ -124,6 +124,10 @@ class Incident(models.Model):
     # (app/services/incidents/sla_marks.py).
     sla_fired = fields.IntField(default=0, db_default=0)
     sla_next_at = fields.DatetimeField(null=True)
+    # The next stakeholder update due and not yet announced, and the last one announced
+    # (app/services/incidents/cadence.py).
+    update_due_at = fields.DatetimeField(null=True)
+    update_due_noted = fields.DatetimeField(null=True)
     # The escalation path (app/services/response/escalation.py): the level reached, when,
     # and when (and why) the next step is due unless someone acts.
     escalation_level = fields.IntField(default=0, db_default=0)
@@ -158,4 +162,5 @@ class Incident(models.Model):
             ("tenant_id", "assigned_user_id"),
             ("sla_next_at",),
             ("escalation_next_at",),
+            ("update_due_at",),
         )

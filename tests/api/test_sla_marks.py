@@ -175,3 +175,37 @@ async def test_three_processes_write_each_mark_once_and_a_restart_writes_what_fe
     # and the marks that fell while no server ran are written at start-up, saying how late
     assert len(late) == 4
     assert all(event["data"]["lateSeconds"] > 0.5 for _, _, _, event in late)
+
+
+UPDATE_DUE = "com.incidents.comms.update_due.v1"
+NOTE = """
+mutation($input: AddNoteInput!) { addNote(input: $input) { event { seq } errors { code } } }
+"""
+
+
+async def test_an_overdue_stakeholder_update_is_announced_once_per_due_time(api):
+    # given stakeholders expect a public update every 3 s on P4 incidents
+    admin = api()
+    cadence = {"priority": "P4", "minutes": RESPONSE / 60}
+    data = await admin.execute(POLICY, {"input": {"updateCadence": [cadence]}})
+    assert data["updateTenantPolicy"]["errors"] == []
+    incident = await declare(admin, title="Quiet", severity="SEV4", impact="MEDIUM", urgency="LOW")
+
+    async def announced() -> list[dict[str, Any]]:
+        data = (await admin.execute(TIMELINE, {"id": incident["id"]}))["incident"]
+        return [e["node"] for e in data["timeline"]["edges"] if e["node"]["type"] == UPDATE_DUE]
+
+    # when nobody posts one for 4.5 s
+    await asyncio.sleep(RESPONSE + 1.5)
+    first = await announced()
+    # and then a public update is posted, and again nobody posts for 4.5 s
+    note = {"incidentId": incident["id"], "body": "Still on it", "classification": "PUBLIC"}
+    assert (await admin.execute(NOTE, {"input": note}))["addNote"]["errors"] == []
+    await asyncio.sleep(RESPONSE + 1.5)
+    second = await announced()
+
+    # then each due time was announced once, the second counting from the public update
+    assert len(first) == 1 and len(second) == 2
+    assert first[0]["data"]["lastPublicUpdateAt"] is None
+    assert second[1]["data"]["lastPublicUpdateAt"] is not None
+    assert first[0]["actor"] == "sla"

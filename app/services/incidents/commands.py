@@ -41,7 +41,7 @@ from app.services.access.classification import (
 )
 from app.services.access.permissions import Action, allowed
 from app.services.access.tenants import get_policy
-from app.services.incidents import lifecycle, sla, sla_marks
+from app.services.incidents import cadence, lifecycle, sla, sla_marks
 from app.services.incidents import validation as validation
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import (
@@ -144,6 +144,7 @@ async def declare_incident(
                 last_seq=1,
             )
             row.sla_next_at = sla_marks.next_at(row)
+            row.update_due_at = cadence.next_to_announce(row, policy)
             await row.save(force_create=True)
             snapshot = IncidentSnapshot.from_model(row)
             declared = NewEvent(
@@ -659,6 +660,38 @@ async def write_sla_marks(*, tenant_id: str, incident_id: str) -> CommandResult:
     )
 
 
+async def write_update_due(*, tenant_id: str, incident_id: str) -> CommandResult:
+    """Announce that the incident's stakeholder update is due, once per due time (nothing
+    is written when it is not due, or was announced)."""
+
+    def decide(row: Incident, policy: TenantPolicy, now: datetime) -> list[NewEvent]:
+        due = cadence.next_to_announce(row, policy)
+        minutes = policy.update_cadence.get(row.priority)
+        if due is None or due > now or minutes is None:
+            return []
+        row.update_due_noted = due
+        return [
+            NewEvent(
+                type=cadence.UPDATE_DUE,
+                data={
+                    "dueAt": due.isoformat(),
+                    "cadenceMinutes": minutes,
+                    "lastPublicUpdateAt": row.last_public_update_at.isoformat()
+                    if row.last_public_update_at
+                    else None,
+                },
+            )
+        ]
+
+    return await _apply(
+        caller=Caller.system(tenant_id, actor=SLA_ACTOR),
+        incident_id=incident_id,
+        version=None,
+        decide=decide,
+        bumps_version=False,
+    )
+
+
 # The actor of the SLA marks on timelines and in the audit log.
 SLA_ACTOR = "sla"
 
@@ -754,6 +787,7 @@ async def _attempts(
         new_events = decide(row, policy, now)
         if not new_events:
             return CommandResult(IncidentSnapshot.from_model(row), [])
+        row.update_due_at = cadence.next_to_announce(row, policy)
         row.updated_at = now
         row.last_seq = seen_seq + len(new_events)
         if bumps_version:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
 from app.errors import DomainError
 from app.models import Incident
 from app.services.incidents import sla_marks
-from app.services.incidents.commands import write_sla_marks
+from app.services.incidents.commands import write_sla_marks, write_update_due
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,28 @@ class SlaScheduler:
             self.written += len(result.events)
             if not result.events:
                 await _place_again(incident_id)
+        return len(rows) + await self._updates_due(now)
+
+    async def _updates_due(self, now: datetime) -> int:
+        """Announce the stakeholder updates that fell due (the cadence's schedule)."""
+        rows = (
+            await Incident.filter(update_due_at__lte=now)
+            .order_by("update_due_at")
+            .limit(self._batch)
+            .values("id", "tenant_id", "last_seq")
+        )
+        for row in rows:
+            incident_id = str(row["id"])
+            try:
+                result = await write_update_due(tenant_id=row["tenant_id"], incident_id=incident_id)
+            except DomainError as error:
+                log.warning("update due for incident %s not written: %s", incident_id, error)
+                continue
+            if not result.events:
+                # Nothing due after all (the cadence changed): the next write places it.
+                await Incident.filter(id=row["id"], last_seq=row["last_seq"]).update(
+                    update_due_at=None
+                )
         return len(rows)
 
     async def _loop(self) -> None:
@@ -76,10 +99,21 @@ class SlaScheduler:
             await asyncio.sleep(max(wait, _MIN_SLEEP) if wait else 0)
 
     async def _until_next(self) -> float:
-        upcoming = await Incident.filter(sla_next_at__isnull=False).order_by("sla_next_at").first()
-        if upcoming is None or upcoming.sla_next_at is None:
+        marks = await Incident.filter(sla_next_at__isnull=False).order_by("sla_next_at").first()
+        updates = (
+            await Incident.filter(update_due_at__isnull=False).order_by("update_due_at").first()
+        )
+        times = [
+            t
+            for t in (
+                marks.sla_next_at if marks else None,
+                updates.update_due_at if updates else None,
+            )
+            if t is not None
+        ]
+        if not times:
             return self._interval
-        return min(self._interval, (upcoming.sla_next_at - utcnow()).total_seconds())
+        return min(self._interval, (min(times) - utcnow()).total_seconds())
 
 
 async def _place_again(incident_id: str) -> None:
