@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import httpx
@@ -19,6 +20,10 @@ from hypothesis_graphql import Mode, from_schema, mutations, nodes, queries
 from tests.support import ROOT, TOKEN, Server
 
 SCHEMA = (ROOT / "schema.graphql").read_text()
+# DateTime arguments (due times, windows): well-formed instants, and any text at all.
+DATETIMES = (st.datetimes(timezones=st.just(UTC)).map(lambda at: at.isoformat()) | st.text()).map(
+    nodes.String
+)
 
 # What must never reach a client: stack traces, SQL, driver and ORM names, the bootstrap
 # token, and paths on the server.
@@ -138,7 +143,7 @@ def test_generated_queries_are_answered_without_a_5xx_or_a_leak(server, http, id
     log_from = len(server.log())
 
     @fuzz
-    @given(query=queries(SCHEMA, custom_scalars={"ID": ids}))
+    @given(query=queries(SCHEMA, custom_scalars={"ID": ids, "DateTime": DATETIMES}))
     def send(query: str) -> None:
         # when
         response = http.post("/graphql", json={"query": query})
@@ -157,7 +162,7 @@ def test_generated_mutations_are_answered_without_a_5xx_or_a_leak(server, http, 
     log_from = len(server.log())
 
     @fuzz
-    @given(mutation=mutations(SCHEMA, custom_scalars={"ID": ids}))
+    @given(mutation=mutations(SCHEMA, custom_scalars={"ID": ids, "DateTime": DATETIMES}))
     def send(mutation: str) -> None:
         # when
         response = http.post("/graphql", json={"query": mutation})
@@ -176,7 +181,11 @@ def test_operations_that_break_the_schema_are_refused_with_a_code(server, http, 
     log_from = len(server.log())
 
     @fuzz
-    @given(operation=from_schema(SCHEMA, custom_scalars={"ID": ids}, mode=Mode.NEGATIVE))
+    @given(
+        operation=from_schema(
+            SCHEMA, custom_scalars={"ID": ids, "DateTime": DATETIMES}, mode=Mode.NEGATIVE
+        )
+    )
     def send(operation: str) -> None:
         # when
         response = http.post("/graphql", json={"query": operation})

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from app.core.clock import utcnow
 from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
@@ -218,7 +219,7 @@ async def communications_of(
             when = datetime.fromisoformat(at)
         except ValueError:
             raise ValidationFailed("malformed cursor", field="after") from None
-        query = query.filter(created_at__gte=when).exclude(created_at=when, id__lte=last)
+        query = query.filter(Q(created_at__gt=when) | Q(created_at=when, id__gt=last))
     rows = await query.order_by("created_at", "id").limit(size + 1)
     items = [
         (
