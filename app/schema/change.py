@@ -54,9 +54,7 @@ class ChangeLinkEdge:
 
         if self.incident_key is None:
             return None
-        loaders = info.context.loaders
-        snapshot = await loaders.incident.load(self.incident_key)
-        return Incident.of(snapshot, clearance=loaders.clearance) if snapshot else None
+        return await Incident.named(info, self.incident_key)
 
     @strawberry.field
     async def problem(

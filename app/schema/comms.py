@@ -65,9 +65,7 @@ class Communication(Node):
     ) -> Annotated[Incident, strawberry.lazy("app.schema.incident")] | None:
         from app.schema.incident import Incident
 
-        loaders = info.context.loaders
-        snapshot = await loaders.incident.load(self.view.incident_id)
-        return Incident.of(snapshot, clearance=loaders.clearance) if snapshot else None
+        return await Incident.named(info, self.view.incident_id)
 
     @classmethod
     def of(

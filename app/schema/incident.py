@@ -423,6 +423,14 @@ class Incident(Node):
         )
 
     @classmethod
+    async def named(cls, info: Info[Context, Any], incident_id: str) -> Incident | None:
+        """The incident an id names (a task's, a message's, a change link's), or null where
+        it does not exist for the reader."""
+        loaders = info.context.loaders
+        snapshot = await loaders.incident.load(incident_id)
+        return cls.of(snapshot, clearance=loaders.clearance) if snapshot else None
+
+    @classmethod
     def of(
         cls,
         snapshot: IncidentSnapshot,
