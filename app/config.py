@@ -114,6 +114,15 @@ def _retry_base(settings: Settings, value: float) -> str | None:
     return " must be above 0 and at most INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS (at most 86400)"
 
 
+def _smtp_url(_: Settings, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme in ("smtp", "smtps") and parsed.hostname:
+        return None
+    return " must read smtp://[user:password@]host:port or smtps://..."
+
+
 def _query_length(settings: Settings, value: int) -> str | None:
     if 256 <= value <= settings.max_body_bytes:
         return None
@@ -362,6 +371,50 @@ class Settings:
         "float",
         "how often old sync jobs and webhook deliveries are pruned; `0` turns it off",
         between(0, 86_400),
+    )
+    smtp_url: str | None = setting(
+        None,
+        "SMTP_URL",
+        "secret",
+        "`smtp://[user:password@]host:port` (STARTTLS when the server offers it) or "
+        "`smtps://...` (TLS from the start): enables e-mail delivery of communications "
+        "(see [Communications](#communications)); unset, EMAIL cannot be sent",
+        _smtp_url,
+    )
+    notify_max_attempts: int = setting(
+        6,
+        "NOTIFY_MAX_ATTEMPTS",
+        "int",
+        "attempts to deliver one message before it is FAILED with the last error",
+        between(1, 100),
+    )
+    notify_retry_base_seconds: float = setting(
+        5.0,
+        "NOTIFY_RETRY_BASE_SECONDS",
+        "float",
+        "first backoff ceiling between delivery attempts of a message (full jitter under it)",
+        above(0, 86_400),
+    )
+    notify_retry_max_seconds: float = setting(
+        600.0,
+        "NOTIFY_RETRY_MAX_SECONDS",
+        "float",
+        "largest backoff ceiling between delivery attempts of a message",
+        above(0, 86_400),
+    )
+    notify_timeout_seconds: float = setting(
+        10.0,
+        "NOTIFY_TIMEOUT_SECONDS",
+        "float",
+        "timeout of each delivery attempt (an SMTP session, a Slack, webhook or PagerDuty call)",
+        above(0, 300),
+    )
+    notify_poll_seconds: float = setting(
+        1.0,
+        "NOTIFY_POLL_SECONDS",
+        "float",
+        "how often the delivery worker looks for messages due another attempt",
+        above(0, 60),
     )
     alert_max_body_bytes: int = setting(
         1_048_576,

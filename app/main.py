@@ -23,6 +23,7 @@ from app.services.access import secret_box
 from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
+from app.services.comms.delivery import DeliveryWorker
 from app.services.incidents.sla_scheduler import SlaScheduler
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         broker, sweep_interval=settings.outbox_sweep_interval, use_row_locks=not settings.is_sqlite
     )
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
+    delivery_worker = DeliveryWorker(settings, use_row_locks=not settings.is_sqlite)
     alert_processor = AlertProcessor(
         settings,
         use_row_locks=not settings.is_sqlite,
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await sla_scheduler.start()
         await playbook_worker.start()
         await escalation_scheduler.start()
+        await delivery_worker.start()
         _tune_gc()
         try:
             yield
@@ -147,6 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_hooks()
             stop_invalidating()
             await cache.close()
+            await delivery_worker.stop()
             await escalation_scheduler.stop()
             await playbook_worker.stop()
             await sla_scheduler.stop()

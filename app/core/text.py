@@ -31,3 +31,8 @@ def filter_text(value: str, *, field: str = "filter.text", maximum: int = 255) -
     if len(text) > maximum:
         raise ValidationFailed(f"{field} must be at most {maximum} characters", field=field)
     return text
+
+
+def clip(value: str, maximum: int) -> str:
+    """`value` cut to at most `maximum` characters, an ellipsis saying so."""
+    return value if len(value) <= maximum else value[: maximum - 1] + "…"

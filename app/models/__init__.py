@@ -29,6 +29,7 @@ from app.models.comms import (
     CommunicationChannel,
     CommunicationDirection,
     DeliveryStatus,
+    NotificationSettings,
     PostIncidentReview,
     ReviewStatus,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "CommunicationChannel",
     "CommunicationDirection",
     "DeliveryStatus",
+    "NotificationSettings",
     "Risk",
     "Impact",
     "InboundDelivery",

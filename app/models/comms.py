@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields, models
 
@@ -60,11 +61,42 @@ class Communication(models.Model):
     sent_at = fields.DatetimeField(null=True)
     created_by = fields.CharField(max_length=255, null=True)
     created_at = fields.DatetimeField()
+    # Outbound delivery: the subject (e-mail), which send it belongs to, the PagerDuty
+    # action, attempts made and when the next is due (null once SENT or FAILED).
+    subject = fields.CharField(max_length=255, null=True)
+    send_id = fields.UUIDField(null=True)
+    action = fields.CharField(max_length=16, null=True)
+    attempts = fields.IntField(default=0, db_default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "communication"
         unique_together = (("tenant_id", "short_ref"),)
-        indexes = (("tenant_id", "incident_id", "created_at"),)
+        indexes = (("tenant_id", "incident_id", "created_at"), ("status", "next_attempt_at"))
+
+
+class NotificationSettings(models.Model):
+    """Where a tenant's outbound messages go: its Slack workspace, its webhook receiver,
+    its PagerDuty service and the addresses of each audience. Secrets are sealed."""
+
+    tenant_id = fields.CharField(max_length=64, primary_key=True)
+    email_from = fields.CharField(max_length=320, null=True)
+    slack_webhook_url: str | None = fields.TextField(null=True)  # sealed
+    slack_bot_token: str | None = fields.TextField(null=True)  # sealed
+    slack_api_url = fields.CharField(max_length=2048, default="https://slack.com/api")
+    slack_channel = fields.CharField(max_length=255, null=True)
+    webhook_url = fields.CharField(max_length=2048, null=True)
+    webhook_secret: str | None = fields.TextField(null=True)  # sealed
+    pagerduty_routing_key: str | None = fields.TextField(null=True)  # sealed
+    pagerduty_events_url = fields.CharField(
+        max_length=2048, default="https://events.pagerduty.com/v2/enqueue"
+    )
+    # {"STAKEHOLDERS": {"emails": [...], "slackChannel": "C..."}, ...}
+    audiences: dict[str, Any] = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notification_settings"
 
 
 class ReviewStatus(StrEnum):

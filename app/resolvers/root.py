@@ -24,6 +24,7 @@ from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import knowledge as knowledge_resolvers
 from app.resolvers import node as node_resolvers
+from app.resolvers import notifications as notification_resolvers
 from app.resolvers import oncall as oncall_resolvers
 from app.resolvers import people as people_resolvers
 from app.resolvers import problem as problem_resolvers
@@ -64,6 +65,11 @@ from app.schema.incident import (
 )
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
 from app.schema.knowledge import ArticlePayload, KnowledgeArticleConnection
+from app.schema.notifications import (
+    NotificationSettings,
+    NotificationSettingsPayload,
+    SendCommunicationPayload,
+)
 from app.schema.oncall import OnCallShift, OverridePayload, RotationPayload
 from app.schema.people import (
     Team,
@@ -171,6 +177,10 @@ class Query:
     escalation_policy: list[EscalationPath] = strawberry.field(
         resolver=response_resolvers.escalation_policy,
         description="The tenant's escalation path of each priority.",
+    )
+    notification_settings: NotificationSettings = strawberry.field(
+        resolver=notification_resolvers.notification_settings,
+        description="Where the tenant's outbound messages go (ADMIN).",
     )
     communication_by_ref: Communication | None = strawberry.field(
         resolver=comms_resolvers.communication_by_ref,
@@ -396,6 +406,18 @@ class Mutation:
     update_action_item: ActionItemPayload = strawberry.mutation(
         resolver=comms_resolvers.update_action_item,
         description="Change an action item: its owner, due time, status or link.",
+    )
+    send_communication: SendCommunicationPayload = strawberry.mutation(
+        resolver=notification_resolvers.send_communication,
+        description="Send a message about an incident by e-mail, Slack, the tenant's webhook "
+        "or PagerDuty to users, teams, whoever is on call, addresses or an audience: one "
+        "communication per recipient and channel, each with its ref in its text and a "
+        "comms.update_sent event; failures are retried with backoff, then FAILED.",
+    )
+    configure_notifications: NotificationSettingsPayload = strawberry.mutation(
+        resolver=notification_resolvers.configure_notifications,
+        description="Set where the tenant's messages go: Slack, the signed webhook, "
+        "PagerDuty, each audience's addresses and channel (ADMIN).",
     )
     log_communication: CommunicationPayload = strawberry.mutation(
         resolver=comms_resolvers.log_communication,

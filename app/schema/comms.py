@@ -56,6 +56,13 @@ class Communication(Node):
     sent_at: datetime | None
     created_by: str | None
     created_at: datetime
+    subject: str | None = strawberry.field(
+        description="The subject it was sent with (e-mail, Slack heading), before its ref."
+    )
+    attempts: int = strawberry.field(description="Delivery attempts made (outbound only).")
+    next_attempt_at: datetime | None = strawberry.field(
+        description="When delivery is tried again; null once SENT or FAILED."
+    )
     redacted: bool = strawberry.field(description="True when the text was redacted for you.")
     view: strawberry.Private[CommunicationView]
 
@@ -91,6 +98,9 @@ class Communication(Node):
             sent_at=view.sent_at,
             created_by=view.created_by if shown else redact_text(view.created_by),
             created_at=view.created_at,
+            subject=view.subject if shown else redact_text(view.subject),
+            attempts=view.attempts,
+            next_attempt_at=view.next_attempt_at,
             redacted=not shown,
             view=view,
         )

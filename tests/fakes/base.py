@@ -38,6 +38,8 @@ class Call:
     query: dict[str, str]
     body: Any
     status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""
 
 
 @dataclass
@@ -265,7 +267,7 @@ class FakeServer:
             bad_json = False
         except ValueError:
             body, bad_json = raw.decode(errors="replace"), True
-        call = Call(method, parts.path, query, body)
+        call = Call(method, parts.path, query, body, headers=dict(headers.items()), raw=raw)
         with self.lock:
             self.calls.append(call)
             fault = self._take_fault(call, "delay")

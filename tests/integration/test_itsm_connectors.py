@@ -11,12 +11,8 @@ from typing import Any
 
 import pytest
 
-from app.services.itsm.connector import (
-    Connector,
-    ProviderError,
-    checked_base_url,
-    retry_after_seconds,
-)
+from app.core.backoff import retry_after_seconds
+from app.services.itsm.connector import Connector, ProviderError, checked_base_url
 from app.services.itsm.jira import JiraConnector, adf_from_text, text_from_adf
 from app.services.itsm.servicenow import ServiceNowConnector
 from tests.fakes.base import FakeServer

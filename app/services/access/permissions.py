@@ -51,6 +51,9 @@ class Action(StrEnum):
     RUN_DRILLS = "RUN_DRILLS"  # declare drills (response simulations), record their outcome
     OVERRIDE_PRIORITY = "OVERRIDE_PRIORITY"  # set a priority over the matrix's, with a reason
     PUBLISH_REVIEWS = "PUBLISH_REVIEWS"  # publish a post-incident review
+    SEND_COMMUNICATIONS = "SEND_COMMUNICATIONS"  # e-mail, Slack, webhook and PagerDuty messages
+    # where the tenant's messages go: Slack, webhook, PagerDuty, audiences' addresses
+    MANAGE_NOTIFICATIONS = "MANAGE_NOTIFICATIONS"
 
 
 _VIEWER = frozenset(
@@ -68,6 +71,7 @@ _RESPONDER = _VIEWER | {
     Action.MANAGE_PROBLEMS,
     Action.MANAGE_CHANGES,
     Action.MANAGE_KNOWLEDGE,
+    Action.SEND_COMMUNICATIONS,
 }
 _INCIDENT_MANAGER = _RESPONDER | {
     Action.CLOSE_HIGH_PRIORITY,
@@ -85,6 +89,7 @@ _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_CORRELATION,
     Action.MANAGE_PEOPLE,
     Action.MANAGE_SERVICES,
+    Action.MANAGE_NOTIFICATIONS,
 }
 
 GRANTS: dict[Role, frozenset[Action]] = {

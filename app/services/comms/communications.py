@@ -64,6 +64,9 @@ class CommunicationView:
     sent_at: datetime | None
     created_by: str | None
     created_at: datetime
+    subject: str | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Communication) -> CommunicationView:
@@ -84,6 +87,9 @@ class CommunicationView:
             sent_at=row.sent_at,
             created_by=row.created_by,
             created_at=row.created_at,
+            subject=row.subject,
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
         )
 
 

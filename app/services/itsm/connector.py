@@ -28,15 +28,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
-from app.core.clock import utcnow
+from app.core.backoff import retry_after_seconds
 
 UNREACHABLE = "provider unreachable"
 
@@ -125,24 +124,6 @@ class Connector(Protocol):
         ...
 
     async def aclose(self) -> None: ...
-
-
-def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
-    """A Retry-After header in seconds: either delta-seconds or an HTTP date (RFC 9110)."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - (now or utcnow())).total_seconds(), 0.0)
 
 
 def checked_base_url(base_url: str) -> str:

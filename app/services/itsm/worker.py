@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.core.backoff import backoff
 from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
 from app.models import (
@@ -74,14 +74,6 @@ DELIVERY_MARGIN_SECONDS = 600
 
 def ticket_lease(ticket_id: str) -> str:
     return f"itsm-ticket:{ticket_id}"
-
-
-def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None) -> float:
-    """Seconds before attempt `attempt + 1`: full jitter over an exponential ceiling."""
-    delay = random.uniform(0, min(cap, base * 2**attempt))
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return delay
 
 
 class SyncWorker:

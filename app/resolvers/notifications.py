@@ -1,0 +1,107 @@
+"""Sending messages about incidents, and configuring where they go."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from app.errors import DomainError
+from app.resolvers.incident import incident_key
+from app.resolvers.people import team_key, user_key
+from app.schema.authorization import authorize
+from app.schema.common import UserError
+from app.schema.comms import Communication
+from app.schema.context import Context
+from app.schema.notifications import (
+    ConfigureNotificationsInput,
+    NotificationSettings,
+    NotificationSettingsPayload,
+    SendCommunicationInput,
+    SendCommunicationPayload,
+)
+from app.services.access.caller import Caller
+from app.services.access.permissions import Action
+from app.services.comms import destinations, sending
+
+_SETTINGS_FIELDS = (
+    "email_from",
+    "slack_webhook_url",
+    "slack_bot_token",
+    "slack_api_url",
+    "slack_channel",
+    "webhook_url",
+    "pagerduty_routing_key",
+    "pagerduty_events_url",
+)
+
+
+async def send_communication(
+    info: Info[Context, Any], input: SendCommunicationInput
+) -> SendCommunicationPayload:
+    principal = authorize(info, Action.SEND_COMMUNICATIONS)
+    try:
+        to = sending.Audiences(
+            user_ids=[user_key(i, field="userIds") for i in input.user_ids],
+            team_ids=[team_key(i, field="teamIds") for i in input.team_ids],
+            on_call_team_ids=[team_key(i, field="onCallTeamIds") for i in input.on_call_team_ids],
+            addresses=input.addresses,
+            audience=input.audience,
+        )
+        result, command = await sending.send_communication(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            message=input.message,
+            channels=input.channels,
+            to=to,
+            settings=info.context.settings,
+            subject=input.subject,
+            classification=input.classification,
+        )
+    except DomainError as error:
+        return SendCommunicationPayload(
+            communications=[], sent=0, failed=0, pending=0, errors=[UserError.of(error)]
+        )
+    nodes = [
+        Communication.of(v, clearance=principal.clearance, incident=command.incident.classification)
+        for v in result.communications
+    ]
+    return SendCommunicationPayload(
+        communications=nodes,
+        sent=result.sent,
+        failed=result.failed,
+        pending=result.pending,
+        errors=[],
+    )
+
+
+async def notification_settings(info: Info[Context, Any]) -> NotificationSettings:
+    principal = authorize(info, Action.MANAGE_NOTIFICATIONS)
+    return NotificationSettings.of(await destinations.get_settings(tenant_id=principal.tenant_id))
+
+
+async def configure_notifications(
+    info: Info[Context, Any], input: ConfigureNotificationsInput
+) -> NotificationSettingsPayload:
+    principal = authorize(info, Action.MANAGE_NOTIFICATIONS)
+    changes: dict[str, Any] = {
+        name: getattr(input, name)
+        for name in _SETTINGS_FIELDS
+        if getattr(input, name) is not strawberry.UNSET
+    }
+    if input.audiences is not strawberry.UNSET:
+        changes["audiences"] = [
+            {"audience": a.audience, "emails": a.emails, "slack_channel": a.slack_channel}
+            for a in input.audiences or []
+        ]
+    try:
+        view = await destinations.configure(
+            tenant_id=principal.tenant_id,
+            settings=info.context.settings,
+            changes=changes,
+            rotate_webhook_secret=input.rotate_webhook_secret,
+        )
+    except DomainError as error:
+        return NotificationSettingsPayload(settings=None, errors=[UserError.of(error)])
+    return NotificationSettingsPayload(settings=NotificationSettings.of(view), errors=[])

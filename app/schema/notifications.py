@@ -1,0 +1,127 @@
+"""GraphQL types of outbound messages: sending one, and where a tenant's messages go."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.schema.common import Classification, UserError
+from app.schema.comms import Audience, Communication, CommunicationChannel
+from app.services.comms.destinations import AudienceView, NotificationSettingsView
+
+
+@strawberry.input(description="A message to send about an incident, and to whom.")
+class SendCommunicationInput:
+    incident_id: strawberry.ID
+    message: str
+    channels: list[CommunicationChannel] = strawberry.field(
+        description="EMAIL, SLACK, WEBHOOK or PAGERDUTY (others are logged, not sent)."
+    )
+    subject: str | None = strawberry.field(
+        default=None, description="Default: the incident's number, priority and title."
+    )
+    audience: Audience | None = strawberry.field(
+        default=None, description="Adds the audience's configured addresses and Slack channel."
+    )
+    user_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    team_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Every member of these teams."
+    )
+    on_call_team_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list, description="Whoever is on call in these teams now."
+    )
+    addresses: list[str] = strawberry.field(
+        default_factory=list, description="E-mail addresses of people outside the tenant."
+    )
+    classification: Classification = strawberry.field(
+        default=Classification.INTERNAL,
+        description="Above your clearance is refused; only PUBLIC may go to END_USERS.",
+    )
+
+
+@strawberry.type(description="One message per recipient and channel, each with its own ref.")
+class SendCommunicationPayload:
+    communications: list[Communication]
+    sent: int = strawberry.field(description="Delivered at the first attempt.")
+    failed: int = strawberry.field(description="Refused for good (the error says why).")
+    pending: int = strawberry.field(description="Failed once; retried with backoff.")
+    errors: list[UserError]
+
+
+@strawberry.type(description="The addresses and Slack channel of one audience.")
+class AudienceDestination:
+    audience: Audience
+    emails: list[str]
+    slack_channel: str | None
+
+    @classmethod
+    def of(cls, view: AudienceView) -> AudienceDestination:
+        return cls(
+            audience=view.audience, emails=list(view.emails), slack_channel=view.slack_channel
+        )
+
+
+@strawberry.type(
+    description="Where the tenant's outbound messages go. Secrets are never read back."
+)
+class NotificationSettings:
+    email_from: str | None
+    slack_webhook_set: bool
+    slack_bot_token_set: bool
+    slack_api_url: str
+    slack_channel: str | None
+    webhook_url: str | None
+    webhook_secret_set: bool
+    pagerduty_routing_key_set: bool
+    pagerduty_events_url: str
+    audiences: list[AudienceDestination]
+    webhook_secret: str | None = strawberry.field(
+        description="The webhook's signing secret (whsec_...), only in the answer that made "
+        "it: keep it now, it is never shown again."
+    )
+
+    @classmethod
+    def of(cls, view: NotificationSettingsView) -> NotificationSettings:
+        return cls(
+            email_from=view.email_from,
+            slack_webhook_set=view.slack_webhook_set,
+            slack_bot_token_set=view.slack_bot_token_set,
+            slack_api_url=view.slack_api_url,
+            slack_channel=view.slack_channel,
+            webhook_url=view.webhook_url,
+            webhook_secret_set=view.webhook_secret_set,
+            pagerduty_routing_key_set=view.pagerduty_routing_key_set,
+            pagerduty_events_url=view.pagerduty_events_url,
+            audiences=[AudienceDestination.of(a) for a in view.audiences],
+            webhook_secret=view.new_webhook_secret,
+        )
+
+
+@strawberry.input
+class AudienceDestinationInput:
+    audience: Audience
+    emails: list[str] = strawberry.field(default_factory=list)
+    slack_channel: str | None = None
+
+
+@strawberry.input(description="Omitted fields are kept; null clears one.")
+class ConfigureNotificationsInput:
+    email_from: str | None = strawberry.UNSET
+    slack_webhook_url: str | None = strawberry.UNSET
+    slack_bot_token: str | None = strawberry.UNSET
+    slack_api_url: str | None = strawberry.UNSET
+    slack_channel: str | None = strawberry.UNSET
+    webhook_url: str | None = strawberry.UNSET
+    pagerduty_routing_key: str | None = strawberry.UNSET
+    pagerduty_events_url: str | None = strawberry.UNSET
+    audiences: list[AudienceDestinationInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces every audience's destinations."
+    )
+    rotate_webhook_secret: bool = strawberry.field(
+        default=False, description="Make a new signing secret (answered once)."
+    )
+
+
+@strawberry.type
+class NotificationSettingsPayload:
+    settings: NotificationSettings | None
+    errors: list[UserError]
