@@ -35,6 +35,7 @@ from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
 from app.web.query_cache import QueryCache
 from app.web.rate_limit import RateLimit
+from app.web.reports import Reports
 
 log = logging.getLogger("incidentgraph")
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     playbook_worker = PlaybookWorker()
     escalation_scheduler = EscalationScheduler()
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
+    reports = Reports(settings=settings, broker=broker)
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
     )
@@ -193,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_edge),
             WebSocketRoute("/graphql", view),
+            Route("/incidents/{id}/report", reports.incident_report, methods=["GET"]),
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),

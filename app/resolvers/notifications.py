@@ -7,7 +7,9 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from app.errors import DomainError
+from app import models
+from app.errors import DomainError, NotFound
+from app.models import CommunicationChannel
 from app.resolvers.incident import incident_key
 from app.resolvers.people import team_key, user_key
 from app.schema.authorization import authorize
@@ -16,14 +18,20 @@ from app.schema.comms import Communication
 from app.schema.context import Context
 from app.schema.notifications import (
     ConfigureNotificationsInput,
+    EmailReportInput,
     NotificationSettings,
     NotificationSettingsPayload,
     SendCommunicationInput,
     SendCommunicationPayload,
 )
+from app.schema.report import ReportFormat, build_report
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.comms import destinations, sending
+from app.services.incidents.commands import CommandResult
+
+# An e-mailed report may be longer than a message someone types.
+REPORT_MAX_BYTES = 1024 * 1024
 
 _SETTINGS_FIELDS = (
     "email_from",
@@ -63,8 +71,14 @@ async def send_communication(
         return SendCommunicationPayload(
             communications=[], sent=0, failed=0, pending=0, errors=[UserError.of(error)]
         )
+    return _payload(result, command, principal.clearance)
+
+
+def _payload(
+    result: sending.SendResult, command: CommandResult, clearance: models.Classification
+) -> SendCommunicationPayload:
     nodes = [
-        Communication.of(v, clearance=principal.clearance, incident=command.incident.classification)
+        Communication.of(v, clearance=clearance, incident=command.incident.classification)
         for v in result.communications
     ]
     return SendCommunicationPayload(
@@ -74,6 +88,46 @@ async def send_communication(
         pending=result.pending,
         errors=[],
     )
+
+
+async def email_report(
+    info: Info[Context, Any], input: EmailReportInput
+) -> SendCommunicationPayload:
+    principal = authorize(info, Action.SEND_COMMUNICATIONS)
+    try:
+        incident_id = incident_key(input.incident_id, field="incidentId")
+        text = await build_report(
+            info.schema,
+            info.context,
+            input.incident_id,
+            ReportFormat.TEXT,
+            clearance=input.classification,
+        )
+        if text is None:
+            raise NotFound(f"no incident with id {input.incident_id!r}", field="incidentId")
+        reference = text.split(":", 1)[0]
+        to = sending.Audiences(
+            user_ids=[user_key(i, field="userIds") for i in input.user_ids],
+            team_ids=[team_key(i, field="teamIds") for i in input.team_ids],
+            addresses=input.addresses,
+            audience=input.audience,
+        )
+        result, command = await sending.send_communication(
+            caller=Caller.of(principal),
+            incident_id=incident_id,
+            message=text,
+            channels=[CommunicationChannel.EMAIL],
+            to=to,
+            settings=info.context.settings,
+            subject=f"Incident report {reference}",
+            classification=input.classification,
+            message_max_bytes=REPORT_MAX_BYTES,
+        )
+    except DomainError as error:
+        return SendCommunicationPayload(
+            communications=[], sent=0, failed=0, pending=0, errors=[UserError.of(error)]
+        )
+    return _payload(result, command, principal.clearance)
 
 
 async def notification_settings(info: Info[Context, Any]) -> NotificationSettings:

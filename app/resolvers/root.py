@@ -414,6 +414,12 @@ class Mutation:
         "communication per recipient and channel, each with its ref in its text and a "
         "comms.update_sent event; failures are retried with backoff, then FAILED.",
     )
+    email_report: SendCommunicationPayload = strawberry.mutation(
+        resolver=notification_resolvers.email_report,
+        description="E-mail an incident's report (text) to addresses, users, teams or an "
+        "audience, showing only what `classification` may read: sent as sendCommunication "
+        "sends, one communication per recipient.",
+    )
     configure_notifications: NotificationSettingsPayload = strawberry.mutation(
         resolver=notification_resolvers.configure_notifications,
         description="Set where the tenant's messages go: Slack, the signed webhook, "

@@ -26,6 +26,7 @@ from app.schema.domain_errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.loaders import Loaders
 from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
+from app.schema.report import ReportFormat, build_report
 from app.schema.timeline import TimelineEventConnection
 from app.services.access.caller import Caller
 from app.services.access.classification import (
@@ -352,6 +353,18 @@ class Incident(Node):
         if s.resolved_at is None or not review_required(s.priority, s.is_major):
             return None
         return review_due(s.resolved_at)
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Its report as you may read it: header, impact, timeline, notes by kind, "
+        "communications, tickets, alerts and review (also GET /incidents/{id}/report)."
+    )
+    async def report(
+        self,
+        info: Info[Context, Any],
+        format: ReportFormat,
+    ) -> str:
+        text = await build_report(info.schema, info.context, self.id, format)
+        return text or ""
 
     @strawberry.field(  # type: ignore[untyped-decorator]
         description="Every message about it, sent or received, oldest first."

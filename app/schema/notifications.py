@@ -38,6 +38,19 @@ class SendCommunicationInput:
     )
 
 
+@strawberry.input(description="An incident's report, e-mailed as text.")
+class EmailReportInput:
+    incident_id: strawberry.ID
+    addresses: list[str] = strawberry.field(default_factory=list)
+    user_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    team_ids: list[strawberry.ID] = strawberry.field(default_factory=list)
+    audience: Audience | None = None
+    classification: Classification = strawberry.field(
+        default=Classification.INTERNAL,
+        description="The report shows only what this classification may read.",
+    )
+
+
 @strawberry.type(description="One message per recipient and channel, each with its own ref.")
 class SendCommunicationPayload:
     communications: list[Communication]

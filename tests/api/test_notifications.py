@@ -28,6 +28,7 @@ from tests.support import (
     eventually,
     free_port,
     fresh_backend,
+    transition,
 )
 
 SEND = """
@@ -448,3 +449,48 @@ async def test_a_message_is_sent_once_even_when_two_polls_race(api, receiver):
     assert message["status"] == "SENT"
     await asyncio.sleep(1)
     assert sum(message["shortRef"] in c.raw.decode() for c in receiver.calls) == 1
+
+
+EMAIL_REPORT = """
+mutation($input: EmailReportInput!) { emailReport(input: $input) {
+  sent failed communications { shortRef recipient status classification subject }
+  errors { field code message } } }
+"""
+
+
+async def test_a_report_is_emailed_showing_only_what_its_classification_may_read(api, mailbox):
+    # given a resolved incident with a CONFIDENTIAL root cause
+    responder = api("RESPONDER")
+    incident = await declare(responder, title="Checkout latency")
+    await transition(responder, incident["id"], "IN_PROGRESS")
+    await transition(
+        responder,
+        incident["id"],
+        "RESOLVED",
+        resolutionSummary="Cache warmed",
+        rootCause="Cold cache after a deploy",
+    )
+
+    # when the report is e-mailed to stakeholders as INTERNAL
+    data = await responder.execute(
+        EMAIL_REPORT,
+        {"input": {"incidentId": incident["id"], "addresses": ["board@example.com"]}},
+    )
+
+    # then the mail holds the report, its ref, and not the root cause
+    result = data["emailReport"]
+    assert result["errors"] == [] and result["sent"] == 1
+    [sent] = result["communications"]
+    assert sent["classification"] == "INTERNAL"
+    assert sent["subject"] == f"Incident report INC-{incident['number']}"
+    [mail] = mailbox.to("board@example.com")
+    body = mail.get_payload()
+    assert f"INC-{incident['number']}: Checkout latency" in body
+    assert "Resolution: Cache warmed" in body and f"Ref: {sent['shortRef']}" in body
+    assert "Cold cache after a deploy" not in body
+
+    # and a report about no incident is refused
+    missing = await responder.execute(
+        EMAIL_REPORT, {"input": {"incidentId": str(uuid.uuid4()), "addresses": ["x@example.com"]}}
+    )
+    assert errors(missing["emailReport"]) == [("incidentId", "NOT_FOUND")]

@@ -28,6 +28,7 @@ from app.models import (
 )
 from app.services.access.caller import Caller
 from app.services.access.classification import api_name
+from app.services.comms.report import event_line
 from app.services.incidents import commands as incident_commands
 from app.services.incidents import validation
 from app.services.incidents.commands import CommandResult
@@ -144,14 +145,7 @@ async def _current(incident_id: uuid.UUID) -> PostIncidentReview | None:
 
 
 def _event_line(event: TimelineEvent) -> str:
-    kind = event.type.removeprefix("com.incidents.").removesuffix(".v1").replace("_", " ")
-    data = event.data or {}
-    if "from" in data and "to" in data and isinstance(data.get("to"), str):
-        kind += f": {data['from']} -> {data['to']}"
-    elif isinstance(data.get("body"), str):
-        body = data["body"].strip().splitlines()[0] if data["body"].strip() else ""
-        kind += f": {body[:120]}"
-    return f"{event.time:%Y-%m-%d %H:%M} UTC  {kind}"
+    return f"{event.time:%Y-%m-%d %H:%M} UTC  {event_line(event.type, event.data)}"
 
 
 async def start_review(*, caller: Caller, incident_id: str) -> tuple[ReviewView, CommandResult]:

@@ -21,6 +21,7 @@ from tortoise.exceptions import IntegrityError
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid
+from app.core.text import storable
 from app.errors import Conflict, Forbidden, ValidationFailed
 from app.models import (
     Audience,
@@ -87,9 +88,16 @@ async def send_communication(
     subject: str | None = None,
     classification: Classification = Classification.INTERNAL,
     pagerduty_action: str = "trigger",
+    message_max_bytes: int = validation.TEXT_MAX_BYTES,
 ) -> tuple[SendResult, CommandResult]:
-    text = validation.text(message, field="message", required=True)
-    assert text is not None
+    """`message_max_bytes`: larger for a report than for a message someone typed."""
+    if not message.strip():
+        raise ValidationFailed("message must not be empty", field="message")
+    text = storable(message, field="message")
+    if len(text.encode()) > message_max_bytes:
+        raise ValidationFailed(
+            f"message must be at most {message_max_bytes // 1024} KiB", field="message"
+        )
     title = validation.name(subject, field="subject")
     if title is not None and len(title) > SUBJECT_MAX:
         raise ValidationFailed(f"subject must be at most {SUBJECT_MAX} characters", field="subject")
