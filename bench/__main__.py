@@ -11,14 +11,14 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import alerts, boards, dashboard, fanout, schedulers, statements
+from bench import alerts, boards, dashboard, fanout, metrics, schedulers, statements
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("fanout", "dashboard", "statements", "boards", "alerts", "schedulers")
+BENCHMARKS = ("fanout", "dashboard", "statements", "boards", "alerts", "schedulers", "metrics")
 T = TypeVar("T")
 
 
@@ -99,6 +99,13 @@ def parser() -> argparse.ArgumentParser:
     intake.add_argument(
         "--alert-connections", type=int, default=8, help="keep-alive connections (default 8)"
     )
+    year = p.add_argument_group("metrics")
+    year.add_argument(
+        "--metric-incidents",
+        type=int,
+        default=metrics.INCIDENTS,
+        help=f"incidents seeded over a year (default {metrics.INCIDENTS:,})",
+    )
     return p
 
 
@@ -129,6 +136,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "boards": lambda: _boards(args),
         "alerts": lambda: _alerts(args),
         "schedulers": _schedulers,
+        "metrics": lambda: _metrics(args),
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -189,6 +197,11 @@ async def _alerts(args: argparse.Namespace) -> tuple[str, Verdict]:
 async def _schedulers() -> tuple[str, Verdict]:
     result = await schedulers.run()
     return schedulers.render(result), schedulers.verdict(result)
+
+
+async def _metrics(args: argparse.Namespace) -> tuple[str, Verdict]:
+    result = await metrics.run(args.metric_incidents)
+    return metrics.render(result), metrics.verdict(result)
 
 
 async def _statements() -> tuple[str, Verdict]:

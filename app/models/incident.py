@@ -130,6 +130,8 @@ class Incident(models.Model):
     update_due_noted = fields.DatetimeField(null=True)
     # The escalation path (app/services/response/escalation.py): the level reached, when,
     # and when (and why) the next step is due unless someone acts.
+    # Times it was moved from RESOLVED back to work (the reopen rate of metrics).
+    reopen_count = fields.IntField(default=0, db_default=0)
     escalation_level = fields.IntField(default=0, db_default=0)
     escalated_at = fields.DatetimeField(null=True)
     escalation_next_at = fields.DatetimeField(null=True)

@@ -23,6 +23,7 @@ from app.resolvers import comms as comms_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import knowledge as knowledge_resolvers
+from app.resolvers import metrics as metrics_resolvers
 from app.resolvers import node as node_resolvers
 from app.resolvers import notifications as notification_resolvers
 from app.resolvers import oncall as oncall_resolvers
@@ -65,6 +66,7 @@ from app.schema.incident import (
 )
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
 from app.schema.knowledge import ArticlePayload, KnowledgeArticleConnection
+from app.schema.metrics import IncidentMetrics
 from app.schema.notifications import (
     NotificationSettings,
     NotificationSettingsPayload,
@@ -177,6 +179,13 @@ class Query:
     escalation_policy: list[EscalationPath] = strawberry.field(
         resolver=response_resolvers.escalation_policy,
         description="The tenant's escalation path of each priority.",
+    )
+    incident_metrics: IncidentMetrics = strawberry.field(
+        resolver=metrics_resolvers.incident_metrics,
+        description="Counts, MTTA, MTTR (mean, p50, p90), SLA compliance and the rates of "
+        "escalation, reopening, known-error reuse, change success and review completion, for "
+        "the incidents declared in [from, to) that you may see and `filter` selects; overall "
+        "and by `groupBy`. At most three years.",
     )
     notification_settings: NotificationSettings = strawberry.field(
         resolver=notification_resolvers.notification_settings,

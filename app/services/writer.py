@@ -42,7 +42,14 @@ class LostRace(Exception):
 # The projection's columns a command may change (the rest are set once, at declaration).
 WRITABLE_FIELDS = tuple(
     name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
-) + ("sla_paused_seconds", "sla_fired", "sla_next_at", "update_due_at", "update_due_noted")
+) + (
+    "sla_paused_seconds",
+    "sla_fired",
+    "sla_next_at",
+    "update_due_at",
+    "update_due_noted",
+    "reopen_count",
+)
 
 
 @dataclass(frozen=True, slots=True)

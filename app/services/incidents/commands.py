@@ -366,6 +366,7 @@ async def transition_incident(
             row.cancelled_at = now
         elif current is IncidentStatus.RESOLVED:  # reopened
             row.resolved_at = None
+            row.reopen_count += 1
         return [*events, *with_events]
 
     return await _apply(
