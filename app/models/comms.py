@@ -160,3 +160,65 @@ class ActionItem(models.Model):
     class Meta:
         table = "action_item"
         indexes = (("tenant_id", "incident_id"), ("tenant_id", "status", "due_at"))
+
+
+class RuleEvent(StrEnum):
+    DECLARED = "DECLARED"
+    ASSIGNED = "ASSIGNED"
+    MENTIONED = "MENTIONED"
+    ESCALATED = "ESCALATED"
+    SLA_WARNING = "SLA_WARNING"
+    SLA_BREACHED = "SLA_BREACHED"
+    RESOLVED = "RESOLVED"
+    REVIEW_DUE = "REVIEW_DUE"
+    UPDATE_DUE = "UPDATE_DUE"
+
+
+class RuleRecipient(StrEnum):
+    ASSIGNEE = "ASSIGNEE"
+    TEAM = "TEAM"
+    ON_CALL = "ON_CALL"
+    COMMANDER = "COMMANDER"
+    COMMUNICATIONS_LEAD = "COMMUNICATIONS_LEAD"
+    MENTIONED = "MENTIONED"
+    AUDIENCE = "AUDIENCE"
+
+
+class NotificationRule(models.Model):
+    """Which event of an incident notifies whom, over which channels, with which words."""
+
+    id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=255)
+    event = fields.CharEnumField(RuleEvent, max_length=32)
+    # Only incidents of these priorities (empty: every priority).
+    priorities: list[str] = fields.JSONField(default=list)
+    recipients: list[str] = fields.JSONField(default=list)
+    audience = fields.CharEnumField(Audience, max_length=16, null=True)
+    channels: list[str] = fields.JSONField(default=list)
+    subject_template = fields.CharField(max_length=255)
+    body_template: str = fields.TextField()
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notification_rule"
+        indexes = (("tenant_id", "event"),)
+
+
+class NotificationPreference(models.Model):
+    """How one person wants to be notified: channels, muted events, quiet hours (in their
+    own time zone; P1 notifications ignore them)."""
+
+    user_id = fields.UUIDField(primary_key=True)
+    tenant_id = fields.CharField(max_length=64)
+    # The channels they accept (null: every channel a rule names).
+    channels: list[str] | None = fields.JSONField(null=True)
+    muted_events: list[str] = fields.JSONField(default=list)
+    quiet_start = fields.CharField(max_length=5, null=True)  # "22:00"
+    quiet_end = fields.CharField(max_length=5, null=True)  # "07:00"
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "notification_preference"

@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from app import models
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import CommunicationChannel
 from app.resolvers.incident import incident_key
 from app.resolvers.people import team_key, user_key
 from app.schema.authorization import authorize
-from app.schema.common import UserError
+from app.schema.common import UserError, from_global_id
 from app.schema.comms import Communication
 from app.schema.context import Context
+from app.schema.domain_errors import graphql_error
 from app.schema.notifications import (
+    RULE_PREFIX,
     ConfigureNotificationsInput,
+    CreateNotificationRuleInput,
+    DeleteNotificationRuleInput,
     EmailReportInput,
+    NotificationPreferences,
+    NotificationPreferencesInput,
+    NotificationPreferencesPayload,
+    NotificationRule,
+    NotificationRulePayload,
     NotificationSettings,
     NotificationSettingsPayload,
+    Placeholder,
     SendCommunicationInput,
     SendCommunicationPayload,
+    UpdateNotificationRuleInput,
 )
 from app.schema.report import ReportFormat, build_report
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
-from app.services.comms import destinations, sending
+from app.services.comms import destinations, preferences, rules, sending
 from app.services.incidents.commands import CommandResult
 
 # An e-mailed report may be longer than a message someone types.
@@ -159,3 +171,106 @@ async def configure_notifications(
     except DomainError as error:
         return NotificationSettingsPayload(settings=None, errors=[UserError.of(error)])
     return NotificationSettingsPayload(settings=NotificationSettings.of(view), errors=[])
+
+
+_RULE_FIELDS = (
+    "name",
+    "event",
+    "recipients",
+    "channels",
+    "priorities",
+    "audience",
+    "subject_template",
+    "body_template",
+    "enabled",
+)
+
+
+def rule_key(value: str) -> str:
+    key = from_global_id(RULE_PREFIX, value)
+    return key if key is not None else value
+
+
+def _given(input: object, names: tuple[str, ...]) -> dict[str, Any]:
+    return {n: getattr(input, n) for n in names if getattr(input, n) is not strawberry.UNSET}
+
+
+async def notification_rules(info: Info[Context, Any]) -> list[NotificationRule]:
+    principal = authorize(info, Action.MANAGE_NOTIFICATIONS)
+    return [NotificationRule.of(v) for v in await rules.list_rules(tenant_id=principal.tenant_id)]
+
+
+def notification_placeholders() -> list[Placeholder]:
+    return [Placeholder(name=n, description=d) for n, d in sorted(rules.PLACEHOLDERS.items())]
+
+
+async def _rule_command(
+    info: Info[Context, Any], run: Callable[[str], Awaitable[rules.RuleView]]
+) -> NotificationRulePayload:
+    principal = authorize(info, Action.MANAGE_NOTIFICATIONS)
+    try:
+        view = await run(principal.tenant_id)
+    except DomainError as error:
+        return NotificationRulePayload(rule=None, errors=[UserError.of(error)])
+    return NotificationRulePayload(rule=NotificationRule.of(view), errors=[])
+
+
+async def create_notification_rule(
+    info: Info[Context, Any], input: CreateNotificationRuleInput
+) -> NotificationRulePayload:
+    fields = {k: v for k, v in _given(input, _RULE_FIELDS).items() if v is not None}
+    return await _rule_command(
+        info, lambda tenant: rules.create_rule(tenant_id=tenant, fields=fields)
+    )
+
+
+async def update_notification_rule(
+    info: Info[Context, Any], input: UpdateNotificationRuleInput
+) -> NotificationRulePayload:
+    changes = _given(input, _RULE_FIELDS)
+    return await _rule_command(
+        info,
+        lambda tenant: rules.update_rule(
+            tenant_id=tenant, rule_id=rule_key(input.id), changes=changes
+        ),
+    )
+
+
+async def delete_notification_rule(
+    info: Info[Context, Any], input: DeleteNotificationRuleInput
+) -> NotificationRulePayload:
+    return await _rule_command(
+        info, lambda tenant: rules.delete_rule(tenant_id=tenant, rule_id=rule_key(input.id))
+    )
+
+
+def _person(principal: Any) -> str:
+    if principal.user_id is None:
+        raise ValidationFailed(
+            "a service token has no person to notify: use a person's token", field="token"
+        )
+    return str(principal.user_id)
+
+
+async def my_notification_preferences(info: Info[Context, Any]) -> NotificationPreferences:
+    principal = authorize(info, Action.READ_INCIDENTS)
+    try:
+        user_id = _person(principal)
+    except DomainError as error:
+        raise graphql_error(error) from None
+    found = await preferences.preferences_of(user_ids=[user_id])
+    return NotificationPreferences.of(found[user_id])
+
+
+async def set_notification_preferences(
+    info: Info[Context, Any], input: NotificationPreferencesInput
+) -> NotificationPreferencesPayload:
+    principal = authorize(info, Action.READ_INCIDENTS)
+    changes = _given(input, ("channels", "muted_events", "quiet_start", "quiet_end"))
+    try:
+        view = await preferences.set_preferences(
+            tenant_id=principal.tenant_id, user_id=_person(principal), changes=changes
+        )
+    except DomainError as error:
+        return NotificationPreferencesPayload(preferences=None, errors=[UserError.of(error)])
+    return NotificationPreferencesPayload(preferences=NotificationPreferences.of(view), errors=[])

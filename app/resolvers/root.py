@@ -68,8 +68,13 @@ from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectio
 from app.schema.knowledge import ArticlePayload, KnowledgeArticleConnection
 from app.schema.metrics import IncidentMetrics
 from app.schema.notifications import (
+    NotificationPreferences,
+    NotificationPreferencesPayload,
+    NotificationRule,
+    NotificationRulePayload,
     NotificationSettings,
     NotificationSettingsPayload,
+    Placeholder,
     SendCommunicationPayload,
 )
 from app.schema.oncall import OnCallShift, OverridePayload, RotationPayload
@@ -186,6 +191,18 @@ class Query:
         "escalation, reopening, known-error reuse, change success and review completion, for "
         "the incidents declared in [from, to) that you may see and `filter` selects; overall "
         "and by `groupBy`. At most three years.",
+    )
+    notification_rules: list[NotificationRule] = strawberry.field(
+        resolver=notification_resolvers.notification_rules,
+        description="The tenant's notification rules by name (ADMIN).",
+    )
+    notification_placeholders: list[Placeholder] = strawberry.field(
+        resolver=notification_resolvers.notification_placeholders,
+        description="The names a notification rule's templates may use, in braces.",
+    )
+    my_notification_preferences: NotificationPreferences = strawberry.field(
+        resolver=notification_resolvers.my_notification_preferences,
+        description="How you are notified (a person's token).",
     )
     notification_settings: NotificationSettings = strawberry.field(
         resolver=notification_resolvers.notification_settings,
@@ -428,6 +445,23 @@ class Mutation:
         description="E-mail an incident's report (text) to addresses, users, teams or an "
         "audience, showing only what `classification` may read: sent as sendCommunication "
         "sends, one communication per recipient.",
+    )
+    create_notification_rule: NotificationRulePayload = strawberry.mutation(
+        resolver=notification_resolvers.create_notification_rule,
+        description="A rule: which event of an incident notifies whom over which channels; "
+        "its templates' placeholders are checked now (ADMIN).",
+    )
+    update_notification_rule: NotificationRulePayload = strawberry.mutation(
+        resolver=notification_resolvers.update_notification_rule,
+        description="Change a notification rule (ADMIN).",
+    )
+    delete_notification_rule: NotificationRulePayload = strawberry.mutation(
+        resolver=notification_resolvers.delete_notification_rule,
+        description="Delete a notification rule (ADMIN).",
+    )
+    set_notification_preferences: NotificationPreferencesPayload = strawberry.mutation(
+        resolver=notification_resolvers.set_notification_preferences,
+        description="Your channels, muted events and quiet hours (a person's token).",
     )
     configure_notifications: NotificationSettingsPayload = strawberry.mutation(
         resolver=notification_resolvers.configure_notifications,

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated, TypeAlias
+
 import strawberry
 
-from app.schema.common import Classification, UserError
+from app import models
+from app.schema.common import Classification, UserError, to_global_id
 from app.schema.comms import Audience, Communication, CommunicationChannel
+from app.schema.incident import Priority
 from app.services.comms.destinations import AudienceView, NotificationSettingsView
+from app.services.comms.preferences import PreferenceView
+from app.services.comms.rules import RuleView
+
+RULE_PREFIX = "rule_"
 
 
 @strawberry.input(description="A message to send about an incident, and to whom.")
@@ -137,4 +146,130 @@ class ConfigureNotificationsInput:
 @strawberry.type
 class NotificationSettingsPayload:
     settings: NotificationSettings | None
+    errors: list[UserError]
+
+
+RuleEvent: TypeAlias = Annotated[
+    models.RuleEvent, strawberry.enum(description="What happened to an incident.")
+]
+RuleRecipient: TypeAlias = Annotated[
+    models.RuleRecipient,
+    strawberry.enum(
+        description="Who a rule notifies: the assigned user, the assigned team's members or "
+        "whoever is on call in it, the commander, the communications lead, the users a note "
+        "mentioned, or the rule's audience."
+    ),
+]
+
+
+@strawberry.type(description="Which event notifies whom, over which channels, with which words.")
+class NotificationRule:
+    id: strawberry.ID
+    name: str
+    event: RuleEvent
+    priorities: list[Priority] = strawberry.field(description="Empty: every priority.")
+    recipients: list[RuleRecipient]
+    audience: Audience | None
+    channels: list[CommunicationChannel]
+    subject_template: str
+    body_template: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: RuleView) -> NotificationRule:
+        return cls(
+            id=strawberry.ID(to_global_id(RULE_PREFIX, view.id)),
+            name=view.name,
+            event=view.event,
+            priorities=list(view.priorities),
+            recipients=list(view.recipients),
+            audience=view.audience,
+            channels=list(view.channels),
+            subject_template=view.subject_template,
+            body_template=view.body_template,
+            enabled=view.enabled,
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+        )
+
+
+@strawberry.type(description="A name a rule's templates may use in braces: {reference}.")
+class Placeholder:
+    name: str
+    description: str
+
+
+@strawberry.input(description="Templates default to a subject and text naming the incident.")
+class CreateNotificationRuleInput:
+    name: str
+    event: RuleEvent
+    recipients: list[RuleRecipient]
+    channels: list[CommunicationChannel]
+    priorities: list[Priority] = strawberry.field(default_factory=list)
+    audience: Audience | None = None
+    subject_template: str | None = strawberry.UNSET
+    body_template: str | None = strawberry.UNSET
+    enabled: bool = True
+
+
+@strawberry.input(description="Omitted fields are kept.")
+class UpdateNotificationRuleInput:
+    id: strawberry.ID
+    name: str | None = strawberry.UNSET
+    event: RuleEvent | None = strawberry.UNSET
+    recipients: list[RuleRecipient] | None = strawberry.UNSET
+    channels: list[CommunicationChannel] | None = strawberry.UNSET
+    priorities: list[Priority] | None = strawberry.UNSET
+    audience: Audience | None = strawberry.UNSET
+    subject_template: str | None = strawberry.UNSET
+    body_template: str | None = strawberry.UNSET
+    enabled: bool | None = strawberry.UNSET
+
+
+@strawberry.input
+class DeleteNotificationRuleInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class NotificationRulePayload:
+    rule: NotificationRule | None
+    errors: list[UserError]
+
+
+@strawberry.type(
+    description="How you are notified. Quiet hours are in your own time zone; "
+    "a P1 ignores them, anything else waits for them to end."
+)
+class NotificationPreferences:
+    channels: list[CommunicationChannel] | None = strawberry.field(
+        description="The channels you accept (EMAIL, SLACK); null: every one a rule names."
+    )
+    muted_events: list[RuleEvent]
+    quiet_start: str | None = strawberry.field(description="HH:MM, 24-hour.")
+    quiet_end: str | None
+
+    @classmethod
+    def of(cls, view: PreferenceView) -> NotificationPreferences:
+        return cls(
+            channels=None if view.channels is None else list(view.channels),
+            muted_events=list(view.muted_events),
+            quiet_start=view.quiet_start,
+            quiet_end=view.quiet_end,
+        )
+
+
+@strawberry.input(description="Omitted fields are kept; null clears one.")
+class NotificationPreferencesInput:
+    channels: list[CommunicationChannel] | None = strawberry.UNSET
+    muted_events: list[RuleEvent] | None = strawberry.UNSET
+    quiet_start: str | None = strawberry.UNSET
+    quiet_end: str | None = strawberry.UNSET
+
+
+@strawberry.type
+class NotificationPreferencesPayload:
+    preferences: NotificationPreferences | None
     errors: list[UserError]

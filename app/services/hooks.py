@@ -11,17 +11,20 @@ from collections.abc import Callable
 
 from app.services import writer
 from app.services.catalog import links as catalog
+from app.services.comms import notify
 from app.services.itsm import outbound as itsm_outbound
 from app.services.people import mentions
 from app.services.response import escalation, playbooks
 
-# In this order: the catalog links the declared service before playbooks match on it.
+# In this order: the catalog links the declared service before playbooks match on it;
+# notifications last, from the change as the others left it.
 HOOKS = (
     itsm_outbound.on_incident_change,
     mentions.on_incident_change,
     catalog.on_incident_change,
     playbooks.on_incident_change,
     escalation.on_incident_change,
+    notify.on_incident_change,
 )
 
 

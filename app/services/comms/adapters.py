@@ -26,7 +26,15 @@ import httpx
 
 from app.core.backoff import retry_after_seconds
 from app.core.text import clip
+from app.models import CommunicationChannel
 
+# The channels a message can be sent over (the others are logged, not sent).
+SENDABLE = (
+    CommunicationChannel.EMAIL,
+    CommunicationChannel.SLACK,
+    CommunicationChannel.WEBHOOK,
+    CommunicationChannel.PAGERDUTY,
+)
 # PagerDuty's severities, from the incident's priority.
 PAGERDUTY_SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5": "info"}
 ERROR_MAX = 1000

@@ -13,9 +13,10 @@ lost (a receiver may see it twice; the ref and the webhook-id tell repeats apart
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import httpx
@@ -27,7 +28,7 @@ from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
 from app.models import Communication, CommunicationChannel, DeliveryStatus, Incident
 from app.services.access.classification import reaches
-from app.services.comms import adapters, destinations
+from app.services.comms import adapters, destinations, notify
 from app.services.comms.adapters import DeliveryFailed, Destinations, Outbound
 from app.services.itsm.egress import GuardedTransport
 
@@ -187,11 +188,15 @@ class DeliveryWorker:
         self._use_row_locks = use_row_locks
         self._poll = settings.notify_poll_seconds
         self._tasks: list[asyncio.Task[None]] = []
+        self._wakeup = asyncio.Event()
+        self._disconnect: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
+        self._disconnect = notify.queued.connect(lambda _: self._wakeup.set())
         self._tasks = [asyncio.create_task(self._loop(), name="comms-delivery")]
 
     async def stop(self) -> None:
+        self._disconnect()
         await cancel_and_wait(self._tasks)
 
     async def run_due(self) -> int:
@@ -202,7 +207,9 @@ class DeliveryWorker:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll)
+            self._wakeup.clear()
             try:
                 while await self.run_due() >= BATCH:
                     pass

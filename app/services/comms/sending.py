@@ -37,7 +37,7 @@ from app.models import (
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
 from app.services.comms import delivery, destinations, refs
-from app.services.comms.adapters import Destinations
+from app.services.comms.adapters import SENDABLE, Destinations
 from app.services.comms.communications import REF_TRIES, CommunicationView
 from app.services.incidents import commands as incident_commands
 from app.services.incidents import validation
@@ -48,12 +48,6 @@ from app.services.people import oncall
 from app.services.people.users import email_of
 
 UPDATE_SENT = "com.incidents.comms.update_sent.v1"
-SENDABLE = (
-    CommunicationChannel.EMAIL,
-    CommunicationChannel.SLACK,
-    CommunicationChannel.WEBHOOK,
-    CommunicationChannel.PAGERDUTY,
-)
 RECIPIENTS_MAX = 200
 SUBJECT_MAX = 255
 
