@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from app import remote
 from app.config import ConfigError, Settings
 from app.core.pagination import PAGE_MAX
 from app.models import Classification, Role
@@ -341,6 +342,7 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load a realistic demo data set")
     demo.add_argument("--tenant", default="default")
     demo.set_defaults(run=_demo)
+    remote.register(commands)
     return root
 
 

@@ -32,6 +32,7 @@ from app.schema.notifications import (
     NotificationSettings,
     NotificationSettingsPayload,
     Placeholder,
+    RunNotificationRuleInput,
     SendCommunicationInput,
     SendCommunicationPayload,
     UpdateNotificationRuleInput,
@@ -100,6 +101,24 @@ def _payload(
         pending=result.pending,
         errors=[],
     )
+
+
+async def run_notification_rule(
+    info: Info[Context, Any], input: RunNotificationRuleInput
+) -> SendCommunicationPayload:
+    principal = authorize(info, Action.SEND_COMMUNICATIONS)
+    try:
+        result, command = await sending.run_rule(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            rule=rule_key(input.rule),
+            settings=info.context.settings,
+        )
+    except DomainError as error:
+        return SendCommunicationPayload(
+            communications=[], sent=0, failed=0, pending=0, errors=[UserError.of(error)]
+        )
+    return _payload(result, command, principal.clearance)
 
 
 async def email_report(

@@ -440,6 +440,11 @@ class Mutation:
         "communication per recipient and channel, each with its ref in its text and a "
         "comms.update_sent event; failures are retried with backoff, then FAILED.",
     )
+    run_notification_rule: SendCommunicationPayload = strawberry.mutation(
+        resolver=notification_resolvers.run_notification_rule,
+        description="Send now what a notification rule (by id or name) says about an "
+        "incident, as sendCommunication sends.",
+    )
     email_report: SendCommunicationPayload = strawberry.mutation(
         resolver=notification_resolvers.email_report,
         description="E-mail an incident's report (text) to addresses, users, teams or an "

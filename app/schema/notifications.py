@@ -47,6 +47,12 @@ class SendCommunicationInput:
     )
 
 
+@strawberry.input(description="A notification rule run on an incident now.")
+class RunNotificationRuleInput:
+    incident_id: strawberry.ID
+    rule: str = strawberry.field(description="The rule's id or name.")
+
+
 @strawberry.input(description="An incident's report, e-mailed as text.")
 class EmailReportInput:
     incident_id: strawberry.ID

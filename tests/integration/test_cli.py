@@ -33,6 +33,13 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         ["token", "revoke"],
         ["tenant", "create"],
         ["demo"],
+        ["incident", "create"],
+        ["incident", "list"],
+        ["incident", "get"],
+        ["notify"],
+        ["comms", "list"],
+        ["comms", "lookup-ref"],
+        ["report"],
     ],
 )
 def test_every_command_has_help(command):

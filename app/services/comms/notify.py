@@ -70,16 +70,16 @@ _WORDS = {
 
 
 @dataclass
-class _Fired:
+class Fired:
     events: dict[RuleEvent, set[str]] = field(default_factory=dict)  # event -> mentioned
 
     def add(self, event: RuleEvent, mentioned: Sequence[str] = ()) -> None:
         self.events.setdefault(event, set()).update(mentioned)
 
 
-def fired_by(change: Change) -> _Fired:
+def fired_by(change: Change) -> Fired:
     """The rule events a change fires (and, for MENTIONED, whom)."""
-    fired = _Fired()
+    fired = Fired()
     after = change.after
     if change.before is None:
         fired.add(RuleEvent.DECLARED)
@@ -141,12 +141,29 @@ async def on_incident_change(change: Change) -> Callable[[], None] | None:
         return None
     incident = change.after
     found = await rules.rules_for(tenant_id=incident.tenant_id, events=list(fired.events))
+    rows = await plan(incident, found, fired, change.now)
+    if not rows:
+        return None
+    await Communication.bulk_create(rows)
+    return lambda: queued.send(None)
+
+
+async def plan(
+    incident: IncidentSnapshot,
+    found: Sequence[rules.RuleView],
+    fired: Fired,
+    now: datetime,
+    *,
+    claimed_until: datetime | None = None,
+) -> list[Communication]:
+    """The messages the rules make of what fired (each with its ref, PENDING: due now, at
+    the end of someone's quiet hours, or at `claimed_until` when the caller delivers them)."""
     found = [r for r in found if not r.priorities or incident.priority in r.priorities]
     if not found:
-        return None
+        return []
     where = await NotificationSettings.get_or_none(tenant_id=incident.tenant_id)
     wanted = {r for rule in found for r in rule.recipients}
-    people = await _people(incident, wanted, fired, change.now)
+    people = await _people(incident, wanted, fired, now)
     everyone = {p.id for group in people.values() for p in group}
     prefs = await preferences_of(user_ids=sorted(everyone))
     rows: list[Communication] = []
@@ -161,9 +178,7 @@ async def on_incident_change(change: Change) -> Callable[[], None] | None:
                 if not pref.accepts(channel, rule.event):
                     continue
                 if incident.priority is not Priority.P1:
-                    hold = quiet_until(
-                        change.now, pref.quiet_start, pref.quiet_end, person.time_zone
-                    )
+                    hold = quiet_until(now, pref.quiet_start, pref.quiet_end, person.time_zone)
             rows.append(
                 Communication(
                     id=uuid.uuid4(),
@@ -179,23 +194,21 @@ async def on_incident_change(change: Change) -> Callable[[], None] | None:
                     status=DeliveryStatus.PENDING,
                     classification=highest(Classification.INTERNAL, incident.classification),
                     action="resolve" if rule.event is RuleEvent.RESOLVED else "trigger",
-                    next_attempt_at=hold or change.now,
+                    next_attempt_at=hold or claimed_until or now,
                     created_by=f"rule:{rule.name}"[:255],
-                    created_at=change.now,
+                    created_at=now,
                 )
             )
-    if not rows:
-        return None
-    await _draw_refs(incident.tenant_id, rows, change.now)
-    await Communication.bulk_create(rows)
-    return lambda: queued.send(None)
+    if rows:
+        await _draw_refs(incident.tenant_id, rows, now)
+    return rows
 
 
 def _targets(
     rule: rules.RuleView,
     people: dict[RuleRecipient, list[_Person]],
     where: NotificationSettings | None,
-    fired: _Fired,
+    fired: Fired,
 ) -> list[tuple[CommunicationChannel, str, _Person | None]]:
     """(channel, recipient, person or None) of one rule, each recipient once."""
     persons: dict[str, _Person] = {}
@@ -233,7 +246,7 @@ def _targets(
 
 
 async def _people(
-    incident: IncidentSnapshot, wanted: set[RuleRecipient], fired: _Fired, now: datetime
+    incident: IncidentSnapshot, wanted: set[RuleRecipient], fired: Fired, now: datetime
 ) -> dict[RuleRecipient, list[_Person]]:
     """The active users behind each kind of recipient the rules name."""
     tenant = incident.tenant_id

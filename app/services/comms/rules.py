@@ -227,6 +227,17 @@ async def rules_for(*, tenant_id: str, events: Sequence[RuleEvent]) -> list[Rule
     return [RuleView.of(r) for r in rows]
 
 
+async def find_rule(*, tenant_id: str, rule: str) -> RuleView:
+    """A rule by its id or its name (any case)."""
+    key = parse_uuid(rule)
+    row = await NotificationRule.get_or_none(tenant_id=tenant_id, id=key) if key else None
+    if row is None:
+        row = await NotificationRule.get_or_none(tenant_id=tenant_id, name__iexact=rule.strip())
+    if row is None:
+        raise NotFound(f"no notification rule named {rule!r}", field="rule")
+    return RuleView.of(row)
+
+
 async def _get(tenant_id: str, rule_id: str) -> NotificationRule:
     key = parse_uuid(rule_id)
     row = await NotificationRule.get_or_none(tenant_id=tenant_id, id=key) if key else None

@@ -36,7 +36,7 @@ from app.models import (
 )
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
-from app.services.comms import delivery, destinations, refs
+from app.services.comms import delivery, destinations, notify, refs, rules
 from app.services.comms.adapters import SENDABLE, Destinations
 from app.services.comms.communications import REF_TRIES, CommunicationView
 from app.services.incidents import commands as incident_commands
@@ -184,17 +184,7 @@ async def send_communication(
             raise
         ids = [str(key) for key, *_ in planned]
         await delivery.deliver(ids, settings=settings)
-        rows = await Communication.filter(id__in=[k for k, *_ in planned]).order_by("created_at")
-        order = {key: n for n, key in enumerate(ids)}
-        views = sorted((CommunicationView.of(r) for r in rows), key=lambda v: order[v.id])
-        counts = {s: sum(v.status is s for v in views) for s in DeliveryStatus}
-        sent = SendResult(
-            views,
-            counts[DeliveryStatus.SENT],
-            counts[DeliveryStatus.FAILED],
-            counts[DeliveryStatus.PENDING],
-        )
-        return sent, result
+        return await _outcome(ids), result
     raise Conflict("no free short refs could be drawn; retry", field="incidentId")
 
 
@@ -322,3 +312,60 @@ def _targets(
             )
         targets += [(channel, r) for r in dict.fromkeys(found)]
     return targets
+
+
+async def run_rule(
+    *, caller: Caller, incident_id: str, rule: str, settings: Settings
+) -> tuple[SendResult, CommandResult]:
+    """Send what a notification rule says about an incident, now, whatever its event (its
+    MENTIONED recipients aside: no note is being written)."""
+    found = await rules.find_rule(tenant_id=caller.tenant_id, rule=rule)
+    await get_visible_incident(caller=caller, incident_id=incident_id)
+    now = utcnow()
+    claimed_until = now + delivery.lease(settings)
+    planned: list[Communication] = []
+
+    async def decide(snapshot: IncidentSnapshot) -> list[NewEvent]:
+        planned[:] = await notify.plan(
+            snapshot, [found], notify.Fired({found.event: set()}), now, claimed_until=claimed_until
+        )
+        if not planned:
+            raise ValidationFailed(
+                f"rule {found.name!r} reaches no one on this incident", field="rule"
+            )
+        return [
+            NewEvent(
+                type=UPDATE_SENT,
+                data={
+                    "shortRef": row.short_ref,
+                    "channel": row.channel.value,
+                    "audience": row.audience.value if row.audience else None,
+                    "classification": row.classification.value,
+                    "rule": found.name,
+                },
+            )
+            for row in planned
+        ]
+
+    async def write(snapshot: IncidentSnapshot) -> None:
+        await Communication.bulk_create(planned)
+
+    result = await incident_commands.append_events(
+        caller=caller, incident_id=incident_id, events=decide, also=write
+    )
+    ids = [str(row.id) for row in planned]
+    await delivery.deliver(ids, settings=settings)
+    return await _outcome(ids), result
+
+
+async def _outcome(ids: list[str]) -> SendResult:
+    rows = await Communication.filter(id__in=[uuid.UUID(i) for i in ids])
+    order = {key: n for n, key in enumerate(ids)}
+    views = sorted((CommunicationView.of(r) for r in rows), key=lambda v: order[v.id])
+    counts = {s: sum(v.status is s for v in views) for s in DeliveryStatus}
+    return SendResult(
+        views,
+        counts[DeliveryStatus.SENT],
+        counts[DeliveryStatus.FAILED],
+        counts[DeliveryStatus.PENDING],
+    )
