@@ -114,6 +114,13 @@ def _retry_base(settings: Settings, value: float) -> str | None:
     return " must be above 0 and at most INCIDENTGRAPH_ITSM_RETRY_MAX_SECONDS (at most 86400)"
 
 
+def _client_url(_: Settings, value: str) -> str | None:
+    parsed = urlparse(value)
+    if parsed.scheme in ("http", "https") and parsed.hostname:
+        return None
+    return " must be an http(s) URL, e.g. http://127.0.0.1:8000"
+
+
 def _smtp_url(_: Settings, value: str | None) -> str | None:
     if value is None:
         return None
@@ -371,6 +378,20 @@ class Settings:
         "float",
         "how often old sync jobs and webhook deliveries are pruned; `0` turns it off",
         between(0, 86_400),
+    )
+    client_url: str = setting(
+        "http://127.0.0.1:8000",
+        "URL",
+        "text",
+        "where the command line's client commands (`incident`, `notify`, `comms`, `report`) "
+        "find the server (see [Command line](#command-line))",
+        _client_url,
+    )
+    client_token: str | None = setting(
+        None,
+        "TOKEN",
+        "secret",
+        "the API token the command line's client commands send",
     )
     smtp_url: str | None = setting(
         None,

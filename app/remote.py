@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
 import httpx
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+from app.config import Settings
+
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 LEVELS = ("HIGH", "MEDIUM", "LOW")
 STATUSES = ("OPEN", "IN_PROGRESS", "PENDING", "ESCALATED", "RESOLVED", "CLOSED", "CANCELLED")
@@ -69,14 +69,14 @@ class Remote:
         self._http = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
 
     @classmethod
-    def from_env(cls) -> Remote:
-        token = os.environ.get("INCIDENTGRAPH_TOKEN", "").strip()
+    def of(cls, settings: Settings) -> Remote:
+        token = (settings.client_token or "").strip()
         if not token:
             raise Refused(
                 "UNAUTHENTICATED",
                 "set INCIDENTGRAPH_TOKEN to an API token (incidentgraph token create ...)",
             )
-        return cls(os.environ.get("INCIDENTGRAPH_URL", DEFAULT_URL), token)
+        return cls(settings.client_url, token)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -224,9 +224,9 @@ def report(args: argparse.Namespace, remote: Remote) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        remote = Remote.from_env()
+        remote = Remote.of(settings)
         args.remote_run(args, remote)
     except Refused as refusal:
         print(f"{refusal.code}: {refusal}", file=sys.stderr)
@@ -242,7 +242,7 @@ def register(commands: Any) -> None:
 
     def client(parser: argparse.ArgumentParser, handler: Any) -> None:
         parser.add_argument("--json", action="store_true", help="print the API's answer as JSON")
-        parser.set_defaults(run=lambda args, _settings: run(args), remote_run=handler)
+        parser.set_defaults(run=run, remote_run=handler)
 
     note = " (through the API: INCIDENTGRAPH_URL, INCIDENTGRAPH_TOKEN)"
     incident = commands.add_parser("incident", help="declare, list and read incidents" + note)
