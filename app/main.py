@@ -24,6 +24,7 @@ from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
 from app.services.comms.delivery import DeliveryWorker
+from app.services.comms.reminders import Reminders
 from app.services.incidents.sla_scheduler import SlaScheduler
 from app.services.itsm import connection as itsm_connections
 from app.services.itsm.worker import SyncWorker
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
     delivery_worker = DeliveryWorker(settings, use_row_locks=not settings.is_sqlite)
+    reminders = Reminders(settings)
     alert_processor = AlertProcessor(
         settings,
         use_row_locks=not settings.is_sqlite,
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await playbook_worker.start()
         await escalation_scheduler.start()
         await delivery_worker.start()
+        await reminders.start()
         _tune_gc()
         try:
             yield
@@ -152,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_hooks()
             stop_invalidating()
             await cache.close()
+            await reminders.stop()
             await delivery_worker.stop()
             await escalation_scheduler.stop()
             await playbook_worker.stop()

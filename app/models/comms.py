@@ -156,10 +156,16 @@ class ActionItem(models.Model):
     link = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    # When its owner was reminded it is overdue (null: not yet; a new due time clears it).
+    reminded_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "action_item"
-        indexes = (("tenant_id", "incident_id"), ("tenant_id", "status", "due_at"))
+        indexes = (
+            ("tenant_id", "incident_id"),
+            ("tenant_id", "status", "due_at"),
+            ("reminded_at", "due_at"),
+        )
 
 
 class RuleEvent(StrEnum):

@@ -9,6 +9,7 @@ import asyncio
 import email
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from standardwebhooks import Webhook
 
+from tests.api.test_communications import ADD_ITEM, START, UPDATE_ITEM
 from tests.api.test_oncall import rotation
 from tests.api.test_people import ADD_MEMBER, errors, new_team, new_user
 from tests.fakes.messaging import BOT_TOKEN, ROUTING_KEY, FakePagerDuty, FakeReceiver, FakeSlack
@@ -494,3 +496,46 @@ async def test_a_report_is_emailed_showing_only_what_its_classification_may_read
         EMAIL_REPORT, {"input": {"incidentId": str(uuid.uuid4()), "addresses": ["x@example.com"]}}
     )
     assert errors(missing["emailReport"]) == [("incidentId", "NOT_FOUND")]
+
+
+async def test_an_overdue_action_item_reminds_its_owner_once_and_again_when_moved(api, mailbox):
+    # given a resolved incident under review, with an action item already past its due time
+    admin = api()
+    owner = await new_user(admin)
+    responder = api("RESPONDER")
+    incident = await declare(responder, title="Reminder case")
+    await transition(responder, incident["id"], "IN_PROGRESS")
+    await transition(responder, incident["id"], "RESOLVED", resolutionSummary="done")
+    assert (await responder.execute(START, {"input": {"incidentId": incident["id"]}}))[
+        "startReview"
+    ]["errors"] == []
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    added = await responder.execute(
+        ADD_ITEM,
+        {"input": {"incidentId": incident["id"], "title": "Add a pool alarm",
+                   "ownerId": owner["id"], "dueAt": past}},
+    )  # fmt: skip
+    item = added["addActionItem"]["actionItem"]
+
+    # then its owner is e-mailed, and the timeline says so, once
+    async def reminded(count: int) -> list[Message] | None:
+        mails = mailbox.to(owner["email"])
+        return mails if len(mails) >= count else None
+
+    [mail] = await eventually(lambda: reminded(1), timeout=15)
+    assert "Action item overdue on INC-" in mail["Subject"]
+    assert "Add a pool alarm" in mail.get_payload()
+    await asyncio.sleep(2.5)  # more looks, no second reminder
+    assert len(mailbox.to(owner["email"])) == 1
+    events = await responder.execute(TIMELINE, {"id": incident["id"]})
+    overdue = [
+        e["node"]["data"]
+        for e in events["incident"]["timeline"]["edges"]
+        if e["node"]["type"] == "com.incidents.review.action_item_overdue.v1"
+    ]
+    assert [o["actionItem"] for o in overdue] == [item["id"]]
+
+    # and a new due time, passed too, is reminded of anew
+    moved = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    await responder.execute(UPDATE_ITEM, {"input": {"id": item["id"], "dueAt": moved}})
+    await eventually(lambda: reminded(2), timeout=15)

@@ -200,7 +200,7 @@ async def plan(
                 )
             )
     if rows:
-        await _draw_refs(incident.tenant_id, rows, now)
+        await draw_refs(incident.tenant_id, rows, now)
     return rows
 
 
@@ -290,7 +290,7 @@ async def _people(
     }
 
 
-async def _draw_refs(tenant_id: str, rows: list[Communication], now: datetime) -> None:
+async def draw_refs(tenant_id: str, rows: list[Communication], now: datetime) -> None:
     """A short ref for each message, none already taken (a hook must not fail the change
     it follows on the unique index)."""
     pending = list(rows)

@@ -383,8 +383,11 @@ async def update_action_item(
         if "status" in diff:
             data["status"] = {"from": row.status.value, "to": diff["status"].value}
 
+        # A new due time is reminded of anew.
+        reset = {"reminded_at": None} if "due_at" in diff else {}
+
         async def write(snapshot: IncidentSnapshot) -> None:
-            await ActionItem.filter(id=row.id).update(**diff, updated_at=utcnow())
+            await ActionItem.filter(id=row.id).update(**diff, **reset, updated_at=utcnow())
 
         await incident_commands.append_events(
             caller=caller,
