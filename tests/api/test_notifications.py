@@ -21,6 +21,8 @@ from standardwebhooks import Webhook
 from tests.api.test_communications import ADD_ITEM, START, UPDATE_ITEM
 from tests.api.test_oncall import rotation
 from tests.api.test_people import ADD_MEMBER, errors, new_team, new_user
+from tests.api.test_response import ASSIGN as ASSIGN_ROLE
+from tests.api.test_sla_marks import POLICY
 from tests.fakes.messaging import BOT_TOKEN, ROUTING_KEY, FakePagerDuty, FakeReceiver, FakeSlack
 from tests.support import (
     Server,
@@ -539,3 +541,37 @@ async def test_an_overdue_action_item_reminds_its_owner_once_and_again_when_move
     moved = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     await responder.execute(UPDATE_ITEM, {"input": {"id": item["id"], "dueAt": moved}})
     await eventually(lambda: reminded(2), timeout=15)
+
+
+async def test_an_overdue_stakeholder_update_emails_the_communications_lead(api, mailbox):
+    # given P4 stakeholders expect an update every 2 s, and an incident with a comms lead
+    admin = api()
+    lead = await new_user(admin)
+    policy = {"input": {"updateCadence": [{"priority": "P4", "minutes": 2 / 60}]}}
+    assert (await admin.execute(POLICY, policy))["updateTenantPolicy"]["errors"] == []
+    try:
+        incident = await declare(
+            admin, title="Slow export", severity="SEV4", impact="MEDIUM", urgency="LOW"
+        )
+        role = {"incidentId": incident["id"], "role": "COMMUNICATIONS_LEAD", "userId": lead["id"]}
+        assert (await admin.execute(ASSIGN_ROLE, {"input": role}))["assignRole"]["errors"] == []
+
+        # when nobody posts an update, then the tenant's default rule e-mails the lead
+        mail = await eventually(
+            lambda: _first_mail(mailbox, lead["email"]), timeout=15, what="the lead's e-mail"
+        )
+        assert "a stakeholder update is due" in mail["Subject"]
+        rules = await admin.execute("{ notificationRules { name event recipients } }")
+        assert {
+            "name": "Stakeholder update overdue",
+            "event": "UPDATE_DUE",
+            "recipients": ["COMMUNICATIONS_LEAD"],
+        } in rules["notificationRules"]
+    finally:
+        reset = {"input": {"updateCadence": [{"priority": "P4", "minutes": 240}]}}
+        await admin.execute(POLICY, reset)
+
+
+async def _first_mail(mailbox: Mailbox, address: str) -> Message | None:
+    found = mailbox.to(address)
+    return found[0] if found else None

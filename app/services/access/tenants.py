@@ -12,6 +12,7 @@ from tortoise.transactions import in_transaction
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Tenant
 from app.services.access import audit
+from app.services.comms import rules
 from app.services.incidents.policy import TenantPolicy
 
 _TENANT_ID = re.compile(r"[a-z0-9-]{1,64}")
@@ -29,7 +30,10 @@ async def create_tenant(*, tenant_id: str, name: str) -> Tenant:
     if await Tenant.exists(id=tenant_id):
         raise Conflict(f"tenant {tenant_id!r} already exists", field="id")
     try:
-        return await Tenant.create(id=tenant_id, name=name)
+        async with in_transaction():
+            tenant = await Tenant.create(id=tenant_id, name=name)
+            await rules.add_default_rules(tenant_id=tenant_id)
+            return tenant
     except IntegrityError:  # created meanwhile by someone else
         raise Conflict(f"tenant {tenant_id!r} already exists", field="id") from None
 

@@ -180,6 +180,33 @@ def _needs_audience(recipients: Sequence[str], audience: Audience | None) -> Non
         raise ValidationFailed("AUDIENCE needs an audience", field="audience")
 
 
+# Every tenant starts with these (and may change or delete them).
+DEFAULT_RULES = (
+    {
+        "name": "Stakeholder update overdue",
+        "event": RuleEvent.UPDATE_DUE,
+        "recipients": [RuleRecipient.COMMUNICATIONS_LEAD.value],
+        "channels": [CommunicationChannel.EMAIL.value, CommunicationChannel.SLACK.value],
+        "subject_template": "{reference}: a stakeholder update is due",
+        "body_template": "{reference} ({priority}, {status}): {title}\n"
+        "Stakeholders have had no update within the cadence for {priority}: post a PUBLIC "
+        "note or send one.",
+    },
+)
+
+
+async def add_default_rules(*, tenant_id: str) -> None:
+    now = utcnow()
+    await NotificationRule.bulk_create(
+        [
+            NotificationRule(
+                id=uuid.uuid4(), tenant_id=tenant_id, created_at=now, updated_at=now, **rule
+            )
+            for rule in DEFAULT_RULES
+        ]
+    )
+
+
 async def create_rule(*, tenant_id: str, fields: Mapping[str, Any]) -> RuleView:
     values = _checked(
         {"subject_template": DEFAULT_SUBJECT, "body_template": DEFAULT_BODY, **fields}
