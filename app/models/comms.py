@@ -170,6 +170,7 @@ class ActionItem(models.Model):
 
 class RuleEvent(StrEnum):
     DECLARED = "DECLARED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
     ASSIGNED = "ASSIGNED"
     MENTIONED = "MENTIONED"
     ESCALATED = "ESCALATED"
@@ -196,7 +197,7 @@ class NotificationRule(models.Model):
     id = fields.UUIDField(primary_key=True)
     tenant_id = fields.CharField(max_length=64)
     name = fields.CharField(max_length=255)
-    event = fields.CharEnumField(RuleEvent, max_length=32)
+    event = fields.CharEnumField(RuleEvent, max_length=32, description="RuleEvent")
     # Only incidents of these priorities (empty: every priority).
     priorities: list[str] = fields.JSONField(default=list)
     recipients: list[str] = fields.JSONField(default=list)

@@ -173,7 +173,7 @@ async def test_preferences_mute_events_and_quiet_hours_hold_all_but_a_p1(api, ma
         await admin.execute(DELETE_RULE, {"id": made["id"]})
 
 
-async def test_a_resolution_resolves_the_pagerduty_alert(api, pagerduty):
+async def test_pagerduty_follows_the_incident_trigger_acknowledge_resolve(api, pagerduty):
     admin = api()
     await configure(
         admin, pagerdutyRoutingKey=ROUTING_KEY, pagerdutyEventsUrl=f"{pagerduty.url}/v2/enqueue"
@@ -182,7 +182,7 @@ async def test_a_resolution_resolves_the_pagerduty_alert(api, pagerduty):
         await rule(
             admin, name=f"pd {event}", event=event, recipients=["ASSIGNEE"], channels=["PAGERDUTY"]
         )
-        for event in ("DECLARED", "RESOLVED")
+        for event in ("DECLARED", "ACKNOWLEDGED", "RESOLVED")
     ]
     try:
         incident = await declare(api("RESPONDER"), title="Paging test")
@@ -193,9 +193,9 @@ async def test_a_resolution_resolves_the_pagerduty_alert(api, pagerduty):
 
         async def both() -> list[str] | None:
             actions = [e["event_action"] for e in pagerduty.events if e["dedup_key"] == key]
-            return actions if len(actions) == 2 else None
+            return actions if len(actions) == 3 else None
 
-        assert await eventually(both, timeout=10) == ["trigger", "resolve"]
+        assert await eventually(both, timeout=10) == ["trigger", "acknowledge", "resolve"]
     finally:
         for each in made:
             await admin.execute(DELETE_RULE, {"id": each["id"]})

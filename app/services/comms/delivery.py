@@ -82,7 +82,22 @@ async def deliver(ids: Sequence[str], *, settings: Settings) -> None:
                 else:
                     await _sent(row, external)
 
-        await asyncio.gather(*(one(r) for r in rows))
+        # An incident's PagerDuty events go in the order they were made (trigger before
+        # acknowledge before resolve); everything else side by side.
+        lanes: dict[object, list[Communication]] = {}
+        for row in sorted(rows, key=lambda r: (r.created_at, r.short_ref)):
+            lane = (
+                (row.incident_id, row.channel)
+                if row.channel is CommunicationChannel.PAGERDUTY
+                else row.id
+            )
+            lanes.setdefault(lane, []).append(row)
+
+        async def in_order(lane: list[Communication]) -> None:
+            for row in lane:
+                await one(row)
+
+        await asyncio.gather(*(in_order(lane) for lane in lanes.values()))
 
 
 def outbound(row: Communication, incident: Incident | None) -> Outbound:

@@ -3,11 +3,11 @@ matches the change against the tenant's rules and writes one PENDING communicati
 recipient and channel; the delivery worker sends them once the change has committed (so a
 change and its notifications are stored together or not at all, and none is lost).
 
-What a change fires: DECLARED (a new incident), ASSIGNED, MENTIONED (a note's @mentions),
-ESCALATED (up its path, or to ESCALATED), SLA_WARNING, SLA_BREACHED, RESOLVED, REVIEW_DUE
-(a resolved incident that needs a post-incident review) and UPDATE_DUE (a stakeholder
-update overdue). Each person's preferences apply: channels they accept, events they muted,
-and quiet hours, during which anything but a P1 waits until they end.
+What a change fires: DECLARED (a new incident), ACKNOWLEDGED, ASSIGNED, MENTIONED (a
+note's @mentions), ESCALATED (up its path, or to ESCALATED), SLA_WARNING, SLA_BREACHED,
+RESOLVED, REVIEW_DUE (a resolved incident that needs a post-incident review) and UPDATE_DUE
+(a stakeholder update overdue). Each person's preferences apply: channels they accept,
+events they muted, and quiet hours, during which anything but a P1 waits until they end.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ _BY_TYPE = {
 }
 _WORDS = {
     RuleEvent.DECLARED: "declared",
+    RuleEvent.ACKNOWLEDGED: "acknowledged",
     RuleEvent.ASSIGNED: "assigned",
     RuleEvent.MENTIONED: "mentioned you",
     RuleEvent.ESCALATED: "escalated",
@@ -67,6 +68,10 @@ _WORDS = {
     RuleEvent.REVIEW_DUE: "review due",
     RuleEvent.UPDATE_DUE: "update due",
 }
+
+
+# What a PagerDuty rule does to the incident's PagerDuty alert (trigger otherwise).
+_PAGERDUTY_ACTION = {RuleEvent.ACKNOWLEDGED: "acknowledge", RuleEvent.RESOLVED: "resolve"}
 
 
 @dataclass
@@ -90,6 +95,12 @@ def fired_by(change: Change) -> Fired:
             users = [u for u in map(actor_user_id, event.data.get("mentionedUsers", ())) if u]
             if users:
                 fired.add(RuleEvent.MENTIONED, users)
+    if (
+        change.before is not None
+        and change.before.acknowledged_at is None
+        and after.acknowledged_at is not None
+    ):
+        fired.add(RuleEvent.ACKNOWLEDGED)
     if (
         change.before is not None
         and change.before.status is not IncidentStatus.ESCALATED
@@ -193,7 +204,7 @@ async def plan(
                     subject=subject,
                     status=DeliveryStatus.PENDING,
                     classification=highest(Classification.INTERNAL, incident.classification),
-                    action="resolve" if rule.event is RuleEvent.RESOLVED else "trigger",
+                    action=_PAGERDUTY_ACTION.get(rule.event, "trigger"),
                     next_attempt_at=hold or claimed_until or now,
                     created_by=f"rule:{rule.name}"[:255],
                     created_at=now,
