@@ -516,9 +516,9 @@ class Settings:
         None,
         "METRICS_TOKEN",
         "secret",
-        "when set, `GET /metrics` needs `Authorization: Bearer <this token>` (401 otherwise); "
-        "at least 16 characters. Unset, `/metrics` is open: it shows only process-wide "
-        "figures, never a tenant, token or user",
+        "when set, `GET /metrics` needs `Authorization: Bearer <this token>` (401 otherwise) "
+        "and adds each tenant's key figures; at least 16 characters. Unset, `/metrics` is "
+        "open: it shows only process-wide figures, never a tenant, token or user",
         _long_enough,
     )
     allow_private_networks: bool = setting(

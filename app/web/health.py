@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app import database
+from app.services.incidents import gauges
 from app.web import metrics
-from app.web.middleware.refusal import unauthenticated
+from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
 
 
 async def healthz(request: Request) -> Response:
@@ -35,8 +36,17 @@ def _may_scrape(request: Request) -> bool:
 
 
 async def metrics_page(request: Request) -> Response:
-    """Process-wide figures only: no metric is labelled by tenant, token or user."""
+    """Process-wide figures; with INCIDENTGRAPH_METRICS_TOKEN set, each tenant's key figures
+    too (never a token or user)."""
     if not _may_scrape(request):
         refusal = unauthenticated("/metrics needs the metrics token", realm="incidentgraph-metrics")
         return refusal.webhook_response()
-    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+    body = metrics.render()
+    if request.app.state.settings.metrics_token is not None:
+        # Per-tenant figures name tenants: only for a scraper holding the metrics token.
+        try:
+            with outage_refused():
+                body += gauges.render(await gauges.samples())
+        except Refusal as refusal:
+            return refusal.webhook_response()
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")

@@ -504,6 +504,35 @@ async def test_open_metrics_show_only_process_wide_figures(server, client):
         assert "tenant" not in labels, line
 
 
+async def test_the_metrics_token_also_shows_each_tenants_key_figures(metered):
+    # given a tenant with a P1 past its response time and a P3, on the metered server
+    tenant = create_tenant(metered, tenant_id=f"g{uuid.uuid4().hex[:10]}", name="Gauges")
+    admin = metered.client(create_token(metered, role="ADMIN", name="gauges", tenant=tenant))
+    policy = await admin.execute(
+        "mutation($i: UpdateTenantPolicyInput!) { updateTenantPolicy(input: $i) { "
+        "errors { code } } }",
+        {"i": {"sla": [{"priority": "P1", "responseMinutes": 0.01, "resolveMinutes": 60}]}},
+    )
+    assert policy["updateTenantPolicy"]["errors"] == []
+    await declare(admin, title="Down", severity="SEV1", impact="HIGH", urgency="HIGH")
+    await declare(admin, title="Slow", severity="SEV3", impact="MEDIUM", urgency="MEDIUM")
+    await admin.aclose()
+    await asyncio.sleep(1.5)
+
+    # when the scraper with the metrics token reads /metrics
+    async with httpx.AsyncClient(base_url=metered.url, timeout=10) as http:
+        page = (
+            await http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        ).text
+
+    # then the tenant's open incidents, by priority, and those past an SLA are there
+    lines = set(page.splitlines())
+    assert f'incidentgraph_tenant_open_incidents{{tenant="{tenant}",priority="P1"}} 1' in lines
+    assert f'incidentgraph_tenant_open_incidents{{tenant="{tenant}",priority="P3"}} 1' in lines
+    assert f'incidentgraph_tenant_open_incidents_sla_breached{{tenant="{tenant}"}} 1' in lines
+    assert "# TYPE incidentgraph_tenant_mttr_seconds_7d gauge" in lines
+
+
 # --- settings -------------------------------------------------------------------------------
 
 
