@@ -14,6 +14,8 @@ from app.models import (
     ActionItem,
     ActionItemStatus,
     Change,
+    ChangeLink,
+    ChangeRelation,
     ChangeStatus,
     Classification,
     Impact,
@@ -170,8 +172,9 @@ async def seed(tenant: str) -> dict[str, Incident]:
         (2, ChangeStatus.FAILED, b_at),
         (3, ChangeStatus.ROLLED_BACK, c_at),
         (4, ChangeStatus.IMPLEMENTED, END + M),
+        (5, ChangeStatus.IMPLEMENTED, c_at),  # but it caused incident C
     ):
-        await Change.create(
+        change = await Change.create(
             id=uuid.uuid4(),
             tenant_id=tenant,
             number=number,
@@ -184,6 +187,14 @@ async def seed(tenant: str) -> dict[str, Incident]:
             created_at=a_at,
             updated_at=a_at,
         )
+        if number == 5:
+            await ChangeLink.create(
+                tenant_id=tenant,
+                change=change,
+                incident_id=c.id,
+                relation=ChangeRelation.CAUSED_BY,
+                linked_at=c_at,
+            )
     await PostIncidentReview.create(
         id=uuid.uuid4(),
         tenant_id=tenant,
@@ -249,7 +260,7 @@ async def test_the_periods_figures_match_the_hand_computed_ones(tenant):
     assert metrics.by_day == {"2026-03-02": 2, "2026-03-10": 2, "2026-03-20": 1}
     assert metrics.reopen_rate == pytest.approx(1 / 3)
     assert metrics.known_error_reuse_rate == pytest.approx(2 / 5)
-    assert metrics.change_success_rate == pytest.approx(1 / 3)
+    assert metrics.change_success_rate == pytest.approx(1 / 4)  # 1 of 1, 2, 3, 5 (5 caused C)
     assert metrics.review_completion == pytest.approx(1 / 3)
     assert metrics.action_items_overdue == 1
 

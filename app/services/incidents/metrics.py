@@ -19,7 +19,8 @@ Definitions:
 - Escalation rate: escalated up their priority's path (level > 0) over all.
 - Reopen rate: incidents moved from RESOLVED back to work over those ever RESOLVED.
 - Known-error reuse: incidents linked to a problem that is a known error, over all.
-- Change success: changes finished in the period IMPLEMENTED, over all finished.
+- Change success: changes finished in the period IMPLEMENTED and not named as the cause of
+  an incident, over all finished (as the executive board counts them).
 - Review completion: incidents that need a review (P1, P2, major), resolved, with a
   published review, over those resolved.
 """
@@ -485,8 +486,10 @@ async def _extra(
     marks = ", ".join(d.mark(i) for i in range(4, 4 + len(levels)))
     finished = d.instant('"finished_at"')
     changes = await conn.execute_query_dict(
-        "SELECT SUM(CASE WHEN \"outcome\" = 'IMPLEMENTED' THEN 1 ELSE 0 END) AS ok, "
-        f'COUNT(*) AS n FROM "change" WHERE "tenant_id" = {d.mark(1)} '
+        "SELECT SUM(CASE WHEN c.\"outcome\" = 'IMPLEMENTED' AND NOT EXISTS (SELECT 1 FROM "
+        "\"change_link\" l WHERE l.\"change_id\" = c.\"id\" AND l.\"relation\" = 'CAUSED_BY' "
+        "AND l.\"incident_id\" IS NOT NULL) THEN 1 ELSE 0 END) AS ok, "
+        f'COUNT(*) AS n FROM "change" c WHERE c."tenant_id" = {d.mark(1)} '
         f'AND "outcome" IS NOT NULL AND {finished} >= {d.instant(d.mark(2))} '
         f'AND {finished} < {d.instant(d.mark(3))} AND "classification" IN ({marks})',
         [caller.tenant_id, start, end, *levels],
