@@ -12,13 +12,13 @@ from app.schema.alert import ALERT_PREFIX, Alert
 from app.schema.authorization import authorize, read_alerts
 from app.schema.catalog import SERVICE_PREFIX, Service
 from app.schema.change import CHANGE_PREFIX, Change
-from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, Node, from_global_id
+from app.schema.common import EVENT_PREFIX, INCIDENT_PREFIX, TEAM_PREFIX, Node, from_global_id
 from app.schema.comms import COMMUNICATION_PREFIX, Communication
 from app.schema.context import Context
 from app.schema.incident import Incident
 from app.schema.knowledge import ARTICLE_PREFIX, KnowledgeArticle
 from app.schema.oncall import ROTATION_PREFIX, Rotation
-from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
+from app.schema.people import USER_PREFIX, Team, User
 from app.schema.problem import PROBLEM_PREFIX, Problem
 from app.schema.response import PLAYBOOK_PREFIX, TASK_PREFIX, Playbook, Task
 from app.schema.timeline import TimelineEvent

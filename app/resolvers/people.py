@@ -11,11 +11,10 @@ from strawberry.types import Info
 from app.core.ids import uuid_key
 from app.errors import DomainError, ValidationFailed
 from app.schema.authorization import authorize
-from app.schema.common import PageInfo, UserError, from_global_id
+from app.schema.common import TEAM_PREFIX, PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.people import (
-    TEAM_PREFIX,
     USER_PREFIX,
     CreateTeamInput,
     CreateUserInput,

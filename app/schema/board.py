@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any, TypeAlias
 
 import strawberry
@@ -16,11 +17,14 @@ from app.schema.common import INCIDENT_PREFIX, to_global_id
 from app.schema.context import Context
 from app.schema.incident import Impact, IncidentStatus, Persona, Priority, Severity
 from app.schema.loaders import Loaders
+from app.schema.metrics import IncidentMetrics
 from app.schema.timeline import TimelineEvent
+from app.services.access.caller import Caller
 from app.services.access.classification import REDACTED, field_readable, redact_text
 from app.services.access.permissions import Action
 from app.services.boards import status_board as domain
 from app.services.catalog import graph
+from app.services.incidents import metrics as metrics_service
 
 ServiceHealth: TypeAlias = Annotated[
     graph.ServiceHealth,
@@ -177,6 +181,23 @@ class ServiceProblemCount:
     count: int
 
 
+@strawberry.enum(description="A trend's period: the last 7, 30 or 90 days.")
+class TrendPeriod(Enum):
+    WEEK = "WEEK"
+    MONTH = "MONTH"
+    QUARTER = "QUARTER"
+
+
+_TREND_DAYS = {TrendPeriod.WEEK: 7, TrendPeriod.MONTH: 30, TrendPeriod.QUARTER: 90}
+
+
+@strawberry.type(description="A period's metrics and the same length of time before it.")
+class MetricsTrend:
+    period: TrendPeriod
+    current: IncidentMetrics
+    previous: IncidentMetrics
+
+
 @strawberry.type(description="Open incidents at a glance, SLA compliance, MTTA and MTTR.")
 class ExecutiveBoard:
     persona: Persona
@@ -207,6 +228,22 @@ class ExecutiveBoard:
         "not published within 5 working days."
     )
     shared: strawberry.Private[dict[str, Any] | None] = None
+
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="The last period's incident metrics beside the period before, for trends "
+        "(recomputed at most once a minute)."
+    )
+    async def trend(
+        self, info: Info[Context, Any], period: TrendPeriod = TrendPeriod.WEEK
+    ) -> MetricsTrend:
+        principal = info.context.require_principal()
+        days = _TREND_DAYS[period]
+        current, previous = await metrics_service.trend(caller=Caller.of(principal), days=days)
+        return MetricsTrend(
+            period=period,
+            current=IncidentMetrics.of(current),
+            previous=IncidentMetrics.of(previous),
+        )
 
 
 @strawberry.type(description="Active incidents, most urgent first, with their SLA clocks.")

@@ -80,6 +80,7 @@ class Node:
 
 # Global ids are a type prefix and the row's UUID: "inc_<32 hex>", "evt_<32 hex>".
 INCIDENT_PREFIX = "inc_"
+TEAM_PREFIX = "team_"
 EVENT_PREFIX = "evt_"
 
 

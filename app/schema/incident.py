@@ -14,6 +14,7 @@ from app.core.clock import utcnow
 from app.errors import DomainError, ValidationFailed
 from app.schema.common import (
     INCIDENT_PREFIX,
+    TEAM_PREFIX,
     Classification,
     Node,
     PageInfo,
@@ -25,7 +26,7 @@ from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.loaders import Loaders
-from app.schema.people import TEAM_PREFIX, USER_PREFIX, Team, User
+from app.schema.people import USER_PREFIX, Team, User
 from app.schema.report import ReportFormat, build_report
 from app.schema.timeline import TimelineEventConnection
 from app.services.access.caller import Caller

@@ -7,8 +7,7 @@ from typing import Annotated, TypeAlias
 
 import strawberry
 
-from app.schema.common import to_global_id
-from app.schema.people import TEAM_PREFIX
+from app.schema.common import TEAM_PREFIX, to_global_id
 from app.services.incidents import metrics
 
 MetricsGroupBy: TypeAlias = Annotated[

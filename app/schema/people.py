@@ -12,7 +12,7 @@ from strawberry.types import Info
 from app import models
 from app.errors import DomainError, ValidationFailed
 from app.schema.authorization import authorize
-from app.schema.common import Node, PageInfo, UserError, to_global_id
+from app.schema.common import TEAM_PREFIX, Node, PageInfo, UserError, to_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.services.access.caller import Caller
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 # Global ids: "usr_<32 hex>", "team_<32 hex>".
 USER_PREFIX = "usr_"
-TEAM_PREFIX = "team_"
 
 
 @strawberry.type

@@ -104,3 +104,24 @@ async def test_a_period_that_makes_no_sense_is_refused(api):
     assert backwards["errors"][0]["extensions"]["code"] == "VALIDATION"
     assert too_long["errors"][0]["extensions"]["code"] == "VALIDATION"
     assert stakeholder["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+TREND = """
+query($period: TrendPeriod!) { statusBoard(persona: EXECUTIVE) { ... on ExecutiveBoard {
+  trend(period: $period) { period current { from to total byStatus { key count } }
+    previous { from to total } } } } }
+"""
+
+
+async def test_the_executive_board_shows_the_period_beside_the_one_before(api):
+    # given an incident declared today (and none in this tenant before this month)
+    await declare(api("RESPONDER"), title="Trend one")
+    data = await api("ADMIN").execute(TREND, {"period": "MONTH"})
+
+    trend = data["statusBoard"]["trend"]
+    current, previous = trend["current"], trend["previous"]
+    assert trend["period"] == "MONTH"
+    assert current["total"] >= 1 and previous["total"] == 0
+    span = datetime.fromisoformat(current["to"]) - datetime.fromisoformat(current["from"])
+    assert span == timedelta(days=30)
+    assert previous["to"] == current["from"]

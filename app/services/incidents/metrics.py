@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -487,8 +488,8 @@ async def _extra(
     finished = d.instant('"finished_at"')
     changes = await conn.execute_query_dict(
         "SELECT SUM(CASE WHEN c.\"outcome\" = 'IMPLEMENTED' AND NOT EXISTS (SELECT 1 FROM "
-        "\"change_link\" l WHERE l.\"change_id\" = c.\"id\" AND l.\"relation\" = 'CAUSED_BY' "
-        "AND l.\"incident_id\" IS NOT NULL) THEN 1 ELSE 0 END) AS ok, "
+        '"change_link" l WHERE l."change_id" = c."id" AND l."relation" = \'CAUSED_BY\' '
+        'AND l."incident_id" IS NOT NULL) THEN 1 ELSE 0 END) AS ok, '
         f'COUNT(*) AS n FROM "change" c WHERE c."tenant_id" = {d.mark(1)} '
         f'AND "outcome" IS NOT NULL AND {finished} >= {d.instant(d.mark(2))} '
         f'AND {finished} < {d.instant(d.mark(3))} AND "classification" IN ({marks})',
@@ -500,3 +501,26 @@ async def _extra(
         "change_success_rate": rate(changes[0]["ok"], changes[0]["n"]),
         "action_items_overdue": int(overdue[0]["n"] or 0),
     }
+
+
+# Trends for the executive board, per (tenant, clearance, days): boards are read by every
+# wall display of a tenant, so a trend is computed at most once a minute.
+TREND_SECONDS = 60.0
+_trends: dict[tuple[str, str, int], tuple[float, tuple[MetricsView, MetricsView]]] = {}
+
+
+async def trend(*, caller: Caller, days: int) -> tuple[MetricsView, MetricsView]:
+    """The last `days` days' metrics and the `days` before them."""
+    key = (caller.tenant_id, caller.clearance.value, days)
+    clock = time.monotonic()
+    cached = _trends.get(key)
+    if cached is not None and cached[0] > clock:
+        return cached[1]
+    end = utcnow()
+    span = timedelta(days=days)
+    current = await incident_metrics(caller=caller, start=end - span, end=end)
+    previous = await incident_metrics(caller=caller, start=end - 2 * span, end=end - span)
+    if len(_trends) > 10_000:
+        _trends.clear()
+    _trends[key] = (clock + TREND_SECONDS, (current, previous))
+    return current, previous
