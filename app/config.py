@@ -121,6 +121,12 @@ def _client_url(_: Settings, value: str) -> str | None:
     return " must be an http(s) URL, e.g. http://127.0.0.1:8000"
 
 
+def _readable_file(_: Settings, value: str | None) -> str | None:
+    if value is None or os.path.isfile(value):
+        return None
+    return f": no such file {value!r}"
+
+
 def _smtp_url(_: Settings, value: str | None) -> str | None:
     if value is None:
         return None
@@ -401,6 +407,14 @@ class Settings:
         "`smtps://...` (TLS from the start): enables e-mail delivery of communications "
         "(see [Communications](#communications)); unset, EMAIL cannot be sent",
         _smtp_url,
+    )
+    smtp_ca_file: str | None = setting(
+        None,
+        "SMTP_CA_FILE",
+        "text",
+        "a PEM file of the certificate authorities that sign the SMTP server's certificate "
+        "(a private CA); unset, the system's are trusted. Certificates are always checked",
+        _readable_file,
     )
     notify_max_attempts: int = setting(
         6,

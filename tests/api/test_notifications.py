@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import email
+import ipaddress
+import ssl
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -575,3 +577,135 @@ async def test_an_overdue_stakeholder_update_emails_the_communications_lead(api,
 async def _first_mail(mailbox: Mailbox, address: str) -> Message | None:
     found = mailbox.to(address)
     return found[0] if found else None
+
+
+def _certificate_authority(directory: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA file, and a server TLS context whose certificate (for 127.0.0.1) it signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test mail CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return ca_file, context
+
+
+class TlsMailbox(Mailbox):
+    """A mailbox that offers STARTTLS and accepts nothing before it."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self.context = context
+        self.encrypted: list[bool] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.encrypted.append(session.ssl is not None)
+        return await super().handle_DATA(server, session, envelope)
+
+    def up(self) -> None:
+        if self._controller is None:
+            self._controller = Controller(
+                self,
+                hostname="127.0.0.1",
+                port=self.port,
+                tls_context=self.context,
+                require_starttls=True,
+            )
+            self._controller.start()
+
+
+async def test_email_goes_over_starttls_when_the_server_offers_it(
+    tmp_path_factory: pytest.TempPathFactory, log_dir: Path
+):
+    # given an SMTP server that requires STARTTLS, with a certificate of a private CA
+    directory = tmp_path_factory.mktemp("smtp-tls")
+    ca_file, context = _certificate_authority(directory)
+    box = TlsMailbox(context)
+    box.up()
+    try:
+        with fresh_backend("embedded", directory) as backend:
+            srv = Server(
+                backend,
+                extra_env={
+                    "INCIDENTGRAPH_SMTP_URL": f"smtp://127.0.0.1:{box.port}",
+                    "INCIDENTGRAPH_SMTP_CA_FILE": str(ca_file),
+                    "INCIDENTGRAPH_NOTIFY_MAX_ATTEMPTS": "1",
+                },
+            ).start(log_dir)
+            try:
+                client = srv.client()
+                incident = await declare(client, title="Over TLS")
+
+                # when a message is e-mailed
+                result = await send(
+                    client, incident["id"], channels=["EMAIL"], addresses=["tls@example.com"]
+                )
+                await client.aclose()
+            finally:
+                srv.stop()
+            # and, from a server that does not trust that CA, another
+            untrusting = Server(
+                backend,
+                extra_env={
+                    "INCIDENTGRAPH_SMTP_URL": f"smtp://127.0.0.1:{box.port}",
+                    "INCIDENTGRAPH_NOTIFY_MAX_ATTEMPTS": "1",
+                },
+            ).start(log_dir)
+            try:
+                client = untrusting.client()
+                refused = await send(
+                    client, incident["id"], channels=["EMAIL"], addresses=["mitm@example.com"]
+                )
+                await client.aclose()
+            finally:
+                untrusting.stop()
+    finally:
+        box.down()
+
+    # then the first was delivered, over the encrypted session
+    assert result["sent"] == 1, result
+    assert box.encrypted == [True] and len(box.to("tls@example.com")) == 1
+    # and the second was not sent to a server whose certificate could not be checked
+    [failed] = refused["communications"]
+    assert failed["status"] == "FAILED" and "certificate" in failed["error"].lower()
+    assert box.to("mitm@example.com") == []

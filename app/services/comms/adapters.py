@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -86,7 +87,14 @@ class Destinations:
     audiences: dict[str, Any] = field(default_factory=dict)
 
 
-async def send_email(out: Outbound, *, smtp_url: str, sender: str, timeout: float) -> str:
+async def send_email(
+    out: Outbound,
+    *,
+    smtp_url: str,
+    sender: str,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
+) -> str:
     """One SMTP session: STARTTLS when the server offers it (smtp://), TLS from the start
     (smtps://); the Message-ID is the message's id at the receiver."""
     url = urlsplit(smtp_url)
@@ -107,6 +115,7 @@ async def send_email(out: Outbound, *, smtp_url: str, sender: str, timeout: floa
             password=unquote(url.password) if url.password else None,
             use_tls=url.scheme == "smtps",
             start_tls=None if url.scheme == "smtp" else False,
+            tls_context=tls,
             timeout=timeout,
         )
     except aiosmtplib.SMTPRecipientsRefused as error:

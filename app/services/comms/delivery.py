@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import ssl
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -36,6 +38,13 @@ log = logging.getLogger(__name__)
 
 BATCH = 50
 CONCURRENCY = 16
+
+
+@functools.cache
+def smtp_tls(ca_file: str | None) -> ssl.SSLContext:
+    """How the SMTP server's certificate is checked: against the system's CAs, or those in
+    INCIDENTGRAPH_SMTP_CA_FILE (a private CA); never not at all."""
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def lease(settings: Settings) -> timedelta:
@@ -137,6 +146,7 @@ async def attempt(
             smtp_url=settings.smtp_url,
             sender=to.email_from or "incidentgraph@localhost",
             timeout=settings.notify_timeout_seconds,
+            tls=smtp_tls(settings.smtp_ca_file),
         )
     if channel is CommunicationChannel.SLACK:
         return await adapters.send_slack(out, to=to, client=client)
