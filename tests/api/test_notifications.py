@@ -709,3 +709,20 @@ async def test_email_goes_over_starttls_when_the_server_offers_it(
     [failed] = refused["communications"]
     assert failed["status"] == "FAILED" and "certificate" in failed["error"].lower()
     assert box.to("mitm@example.com") == []
+
+
+async def test_without_a_bot_token_slack_gets_the_message_by_incoming_webhook(api, slack):
+    admin = api()
+    configured = await configure(
+        admin, slackBotToken=None, slackWebhookUrl=f"{slack.url}/services/T000/B000/XXXX"
+    )
+    assert configured["errors"] == [] and configured["settings"]["slackWebhookSet"]
+    assert not configured["settings"]["slackBotTokenSet"]
+    incident = await declare(api("RESPONDER"), title="Webhook only")
+
+    result = await send(api("RESPONDER"), incident["id"], channels=["SLACK"])
+
+    [message] = result["communications"]
+    assert (message["recipient"], message["status"]) == ("webhook", "SENT")
+    [posted] = [p for p in slack.posted if message["shortRef"] in p["text"]]
+    assert posted["channel"] == "webhook" and "Webhook only" in posted["text"]
