@@ -13,14 +13,11 @@ year's incidents and looping over them (the way a reporting script without SQL w
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import random
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,6 +39,7 @@ from app.services.access.caller import Caller
 from app.services.incidents.metrics import GroupBy, incident_metrics
 from bench.report import Verdict
 from bench.servers import postgres_backend, require_services
+from bench.statements import StatementLog
 from tests.support import SECRET_KEY
 
 INCIDENTS = 100_000
@@ -87,29 +85,6 @@ class MetricsResult:
     baselines: list[Baseline]
 
 
-class _Statements(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.args[0] if isinstance(record.args, tuple) and record.args else record.msg
-        if isinstance(text, str) and text.lstrip().upper().startswith(("SELECT", "WITH")):
-            self.count += 1
-
-    @contextlib.contextmanager
-    def attached(self) -> Iterator[_Statements]:
-        logger = logging.getLogger("tortoise.db_client")
-        level = logger.level
-        logger.setLevel(logging.DEBUG)
-        logger.addHandler(self)
-        try:
-            yield self
-        finally:
-            logger.removeHandler(self)
-            logger.setLevel(level)
-
-
 async def run(incidents: int = INCIDENTS) -> MetricsResult:
     require_services()
     answers: list[Answer] = []
@@ -136,15 +111,16 @@ async def _measure(name: str, url: str, incidents: int) -> tuple[list[Answer], B
         caller = Caller(tenant, "bench", Role.ADMIN, Classification.RESTRICTED)
         for question, group_by in QUESTIONS:
             view = await incident_metrics(caller=caller, start=START, end=END, group_by=group_by)
-            with _Statements().attached() as log:
+            with StatementLog(only_measured=False).attached() as log:
                 await incident_metrics(caller=caller, start=START, end=END, group_by=group_by)
+            selects = sum(s.upper().startswith(("SELECT", "WITH")) for s in log.statements)
             samples = []
             for _ in range(REPEATS):
                 began = time.perf_counter()
                 await incident_metrics(caller=caller, start=START, end=END, group_by=group_by)
                 samples.append((time.perf_counter() - began) * 1000)
             answers.append(
-                Answer(name, question, len(view.groups), statistics.median(samples), log.count)
+                Answer(name, question, len(view.groups), statistics.median(samples), selects)
             )
         samples = []
         for _ in range(2):

@@ -68,14 +68,16 @@ _measuring: contextvars.ContextVar[bool] = contextvars.ContextVar("bench_measuri
 
 
 class StatementLog(logging.Handler):
-    """Collects the SQL Tortoise logs while a request is being measured."""
+    """Collects the SQL Tortoise logs while a request is being measured (or, not
+    `only_measured`, all of it while attached)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, only_measured: bool = True) -> None:
         super().__init__(logging.DEBUG)
         self.statements: list[str] = []
+        self.only_measured = only_measured
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not _measuring.get():
+        if self.only_measured and not _measuring.get():
             return
         text = record.args[0] if isinstance(record.args, tuple) and record.args else record.msg
         if isinstance(text, str) and _SQL.match(text):
