@@ -25,7 +25,8 @@ from tests.api.test_notifications import (  # noqa: F401 (fixtures)
     slack,
     tenant,
 )
-from tests.api.test_people import errors, new_user
+from tests.api.test_people import ADD_MEMBER, errors, new_team, new_user
+from tests.api.test_response import ASSIGN as ASSIGN_ROLE
 from tests.fakes.messaging import ROUTING_KEY
 from tests.support import declare, eventually, transition
 
@@ -226,3 +227,40 @@ async def test_rules_that_could_not_work_are_refused_when_saved(api):
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     service = await api("RESPONDER").raw(PREFERENCES, {"input": {"quietStart": "22:00"}})
     assert errors(service["data"]["setNotificationPreferences"]) == [("token", "VALIDATION")]
+
+
+async def test_a_team_assignment_reaches_every_member_and_escalation_the_commander(api, mailbox):
+    admin = api()
+    made = [
+        await rule(admin, name="team", event="ASSIGNED", recipients=["TEAM"], channels=["EMAIL"]),
+        await rule(
+            admin, name="commander", event="ESCALATED", recipients=["COMMANDER"], channels=["EMAIL"]
+        ),
+    ]
+    try:
+        members = [await new_user(admin) for _ in range(2)]
+        commander = await new_user(admin)
+        team = await new_team(admin)
+        for member in members:
+            await admin.execute(
+                ADD_MEMBER, {"input": {"teamId": team["id"], "userId": member["id"]}}
+            )
+        incident = await declare(api("RESPONDER"), title="Team case")
+        role = {"incidentId": incident["id"], "role": "COMMANDER", "userId": commander["id"]}
+        assert (await admin.execute(ASSIGN_ROLE, {"input": role}))["assignRole"]["errors"] == []
+
+        # when it is assigned to the team, then escalated
+        await admin.execute(ASSIGN, {"input": {"id": incident["id"], "teamId": team["id"]}})
+        await transition(api("RESPONDER"), incident["id"], "IN_PROGRESS")
+        escalated = await transition(api("RESPONDER"), incident["id"], "ESCALATED")
+        assert escalated["errors"] == [], escalated
+
+        # then each member heard of the assignment, and the commander of the escalation
+        for member in members:
+            mail = await delivered_to(mailbox, member["email"])
+            assert "assigned" in mail["Subject"]
+        mail = await delivered_to(mailbox, commander["email"])
+        assert "escalated" in mail["Subject"]
+    finally:
+        for each in made:
+            await admin.execute(DELETE_RULE, {"id": each["id"]})

@@ -20,6 +20,7 @@ from app.models import (
     Classification,
     Impact,
     Incident,
+    IncidentCategory,
     IncidentStatus,
     PostIncidentReview,
     Priority,
@@ -308,3 +309,30 @@ async def test_the_filter_and_clearance_choose_the_incidents(tenant):
 
     assert high.figures.total == 3 and high.by_priority == {"P1": 1, "P2": 2}
     assert cleared.figures.total == 6  # the RESTRICTED incident too; never the drill
+
+
+async def test_groups_by_service_category_and_team(tenant):
+    # given A and B on checkout and in the SOFTWARE category, C assigned to a team
+    team = uuid.uuid4()
+    rows = {i.number: i for i in await Incident.filter(tenant_id=tenant, number__in=[1, 2, 3])}
+    await Incident.filter(id__in=[rows[1].id, rows[2].id]).update(
+        service="checkout", category=IncidentCategory.SOFTWARE
+    )
+    await Incident.filter(id=rows[3].id).update(assigned_team_id=team)
+
+    metrics = await incident_metrics(
+        caller=caller(tenant),
+        start=START,
+        end=END,
+        group_by=[GroupBy.SERVICE, GroupBy.CATEGORY, GroupBy.TEAM],
+    )
+
+    totals = {
+        (g.key["service"], g.key["category"], g.key["team"]): g.figures.total
+        for g in metrics.groups
+    }
+    assert totals == {
+        ("checkout", "SOFTWARE", None): 2,
+        (None, None, str(team)): 1,
+        (None, None, None): 2,
+    }
