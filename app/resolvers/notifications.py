@@ -15,7 +15,7 @@ from app.resolvers.incident import incident_key
 from app.resolvers.people import team_key, user_key
 from app.schema.authorization import authorize
 from app.schema.common import UserError, from_global_id
-from app.schema.comms import Communication
+from app.schema.comms import COMMUNICATION_PREFIX, Communication, CommunicationPayload
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.notifications import (
@@ -32,6 +32,7 @@ from app.schema.notifications import (
     NotificationSettings,
     NotificationSettingsPayload,
     Placeholder,
+    RetryCommunicationInput,
     RunNotificationRuleInput,
     SendCommunicationInput,
     SendCommunicationPayload,
@@ -42,6 +43,7 @@ from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.comms import destinations, preferences, rules, sending
 from app.services.incidents.commands import CommandResult
+from app.services.incidents.snapshot import get_visible_incident
 
 # An e-mailed report may be longer than a message someone types.
 REPORT_MAX_BYTES = 1024 * 1024
@@ -101,6 +103,26 @@ def _payload(
         pending=result.pending,
         errors=[],
     )
+
+
+async def retry_communication(
+    info: Info[Context, Any], input: RetryCommunicationInput
+) -> CommunicationPayload:
+    principal = authorize(info, Action.SEND_COMMUNICATIONS)
+    key = from_global_id(COMMUNICATION_PREFIX, input.id)
+    try:
+        view = await sending.retry_communication(
+            caller=Caller.of(principal),
+            communication_id=key if key is not None else input.id,
+            settings=info.context.settings,
+        )
+        incident = await get_visible_incident(
+            caller=Caller.of(principal), incident_id=view.incident_id
+        )
+    except DomainError as error:
+        return CommunicationPayload(communication=None, errors=[UserError.of(error)])
+    node = Communication.of(view, clearance=principal.clearance, incident=incident.classification)
+    return CommunicationPayload(communication=node, errors=[])
 
 
 async def run_notification_rule(

@@ -440,6 +440,10 @@ class Mutation:
         "communication per recipient and channel, each with its ref in its text and a "
         "comms.update_sent event; failures are retried with backoff, then FAILED.",
     )
+    retry_communication: CommunicationPayload = strawberry.mutation(
+        resolver=notification_resolvers.retry_communication,
+        description="Try a FAILED outbound message again now, its attempts given back.",
+    )
     run_notification_rule: SendCommunicationPayload = strawberry.mutation(
         resolver=notification_resolvers.run_notification_rule,
         description="Send now what a notification rule (by id or name) says about an "

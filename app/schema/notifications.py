@@ -47,6 +47,11 @@ class SendCommunicationInput:
     )
 
 
+@strawberry.input
+class RetryCommunicationInput:
+    id: strawberry.ID
+
+
 @strawberry.input(description="A notification rule run on an incident now.")
 class RunNotificationRuleInput:
     incident_id: strawberry.ID

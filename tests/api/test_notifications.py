@@ -54,6 +54,10 @@ BY_REF = """
 query($ref: String!) { communicationByRef(shortRef: $ref) {
   shortRef status error attempts nextAttemptAt sentAt } }
 """
+RETRY = """
+mutation($input: RetryCommunicationInput!) { retryCommunication(input: $input) {
+  communication { status attempts error } errors { field code message } } }
+"""
 TIMELINE = """
 query($id: ID!) { incident(id: $id) { timeline(last: 20) { edges { node { type data } } } } }
 """
@@ -273,6 +277,13 @@ async def test_smtp_down_for_good_fails_the_message_after_the_last_attempt(api, 
         mailbox.up()
     assert found["attempts"] == 4 and "unreachable" in found["error"]
     assert found["nextAttemptAt"] is None
+
+    # and once the server is back, the dead letter is retried by hand and delivered
+    retried = await responder.execute(RETRY, {"input": {"id": message["id"]}})
+    assert retried["retryCommunication"]["communication"]["status"] == "SENT"
+    assert len(mailbox.to("b@example.com")) == 1
+    again = await responder.execute(RETRY, {"input": {"id": message["id"]}})
+    assert errors(again["retryCommunication"]) == [("id", "VALIDATION")]
 
 
 async def test_slack_webhook_and_pagerduty_each_get_the_message_in_their_shape(

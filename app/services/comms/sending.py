@@ -22,7 +22,7 @@ from app.config import Settings
 from app.core.clock import utcnow
 from app.core.ids import parse_uuid
 from app.core.text import storable
-from app.errors import Conflict, Forbidden, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.models import (
     Audience,
     Classification,
@@ -369,3 +369,31 @@ async def _outcome(ids: list[str]) -> SendResult:
         counts[DeliveryStatus.FAILED],
         counts[DeliveryStatus.PENDING],
     )
+
+
+async def retry_communication(
+    *, caller: Caller, communication_id: str, settings: Settings
+) -> CommunicationView:
+    """A FAILED outbound message (the dead letter) given its attempts back and tried again
+    now; VALIDATION for any other."""
+    key = parse_uuid(communication_id)
+    row = await Communication.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
+    if row is not None:
+        await get_visible_incident(caller=caller, incident_id=str(row.incident_id))
+    if row is None:
+        raise NotFound(f"no communication with id {communication_id!r}", field="id")
+    if row.direction is not CommunicationDirection.OUTBOUND or row.status is not (
+        DeliveryStatus.FAILED
+    ):
+        raise ValidationFailed(
+            f"only a FAILED outbound message can be retried (this one is {row.status.value})",
+            field="id",
+        )
+    claimed = await Communication.filter(id=row.id, status=DeliveryStatus.FAILED).update(
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=utcnow() + delivery.lease(settings),
+    )
+    if claimed:
+        await delivery.deliver([str(row.id)], settings=settings)
+    return CommunicationView.of(await Communication.get(id=row.id))
