@@ -10,7 +10,7 @@ from datetime import timedelta
 from app.core.clock import utcnow
 from app.models import DeliveryStatus, Incident
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
-from app.services.incidents.metrics import Dialect
+from app.services.incidents.metrics_sql import Dialect
 
 WEEK = timedelta(days=7)
 

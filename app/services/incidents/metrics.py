@@ -28,12 +28,10 @@ Definitions:
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from tortoise.expressions import Q
@@ -41,27 +39,27 @@ from tortoise.transactions import in_transaction
 
 from app.core.clock import utcnow
 from app.errors import ValidationFailed
-from app.models import Incident, IncidentStatus, Priority, Severity
+from app.models import Incident
 from app.services.access.caller import Caller
 from app.services.access.classification import visible_incident_levels
+from app.services.incidents.metrics_sql import (
+    BREAKDOWNS,
+    REVIEW_PRIORITIES,
+    SUMS,
+    Dialect,
+    breakdown_sql,
+    key_columns,
+    key_text,
+    sums_sql,
+    where_of,
+)
+from app.services.incidents.metrics_sql import GroupBy as GroupBy
 from app.services.incidents.search import IncidentFilter
 
 PERIOD_MAX = timedelta(days=3 * 366)
-REVIEW_PRIORITIES = ("P1", "P2")
 # PostgreSQL's memory for the sorts of one metrics question (a year of 100,000 incidents
 # needs about 10 MB; the default 4 MB spills to disk).
 WORK_MEM = "64MB"
-
-
-class GroupBy(StrEnum):
-    SEVERITY = "SEVERITY"
-    PRIORITY = "PRIORITY"
-    SERVICE = "SERVICE"
-    CATEGORY = "CATEGORY"
-    TEAM = "TEAM"
-    DAY = "DAY"
-    WEEK = "WEEK"
-    MONTH = "MONTH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,150 +109,6 @@ def nearest_rank(percent: int, n: int) -> int:
     return max(1, (percent * n + 99) // 100)
 
 
-class Dialect:
-    """The few expressions PostgreSQL and SQLite spell differently."""
-
-    def __init__(self, name: str) -> None:
-        self.sqlite = name == "sqlite"
-
-    def mark(self, n: int) -> str:
-        return f"?{n}" if self.sqlite else f"${n}"
-
-    def instant(self, column: str) -> str:
-        return f"julianday({column})" if self.sqlite else column
-
-    def seconds(self, start: str, end: str) -> str:
-        if self.sqlite:
-            return f"((julianday({end}) - julianday({start})) * 86400.0)"
-        return f"EXTRACT(EPOCH FROM ({end} - {start}))"
-
-    def bucket(self, unit: GroupBy, column: str = '"created_at"') -> str:
-        """The UTC day, week (from Monday) or month a time falls in: text on SQLite, a
-        timestamp on PostgreSQL (date_trunc is far cheaper than to_char there)."""
-        if self.sqlite:
-            return {
-                GroupBy.DAY: f"date({column})",
-                GroupBy.WEEK: f"date({column}, 'weekday 0', '-6 days')",
-                GroupBy.MONTH: f"strftime('%Y-%m-01', {column})",
-            }[unit]
-        part = {GroupBy.DAY: "day", GroupBy.WEEK: "week", GroupBy.MONTH: "month"}[unit]
-        return f"date_trunc('{part}', {column} AT TIME ZONE 'UTC')"
-
-
-def _key_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date().isoformat()
-    return str(value)
-
-
-def _where(query: Any, dialect: Dialect) -> tuple[str, list[Any]]:
-    """The WHERE clause (numbered placeholders from 1) and its values, of an ORM query
-    selecting incidents."""
-    query._choose_db_if_not_chosen()
-    query._make_query()
-    sql, params = query.query.get_parameterized_sql()
-    head, found, where = sql.partition(" WHERE ")
-    if not found or " JOIN " in head:
-        raise AssertionError(f"unexpected incident query: {sql}")
-    if dialect.sqlite:
-        count = iter(range(1, len(params) + 1))
-        where = re.sub(r"\?(?!\d)", lambda _: f"?{next(count)}", where)
-    return where, list(params)
-
-
-def _key_columns(group_by: Sequence[GroupBy], dialect: Dialect) -> list[tuple[str, str]]:
-    """(name, SQL expression) of each grouping."""
-    columns = {
-        GroupBy.SEVERITY: '"severity"',
-        GroupBy.PRIORITY: '"priority"',
-        GroupBy.SERVICE: '"service"',
-        GroupBy.CATEGORY: '"category"',
-        GroupBy.TEAM: 'CAST("assigned_team_id" AS TEXT)',
-    }
-    return [
-        (unit.value.lower(), columns[unit] if unit in columns else dialect.bucket(unit))
-        for unit in group_by
-    ]
-
-
-def _clock_sql(d: Dialect, due: str, stopped: str, now_mark: str) -> tuple[str, str]:
-    """(met, breached) conditions of one SLA clock, as sla.breached decides."""
-    due_at, stop_at = d.instant(f'"{due}"'), d.instant(stopped)
-    paused = d.instant('"sla_paused_since"')
-    met = f'"{due}" IS NOT NULL AND {stopped} IS NOT NULL AND {stop_at} <= {due_at}'
-    breached = (
-        f'"{due}" IS NOT NULL AND ('
-        f"({stopped} IS NOT NULL AND {stop_at} > {due_at}) OR "
-        f'({stopped} IS NULL AND "sla_paused_since" IS NOT NULL AND {paused} > {due_at}) OR '
-        f'({stopped} IS NULL AND "sla_paused_since" IS NULL AND {d.instant(now_mark)} > {due_at}))'
-    )
-    return met, breached
-
-
-# Summed per group; the overall figures are the groups' sums.
-_SUMS = (
-    "total",
-    "tta_sum",
-    "tta_n",
-    "ttr_sum",
-    "ttr_n",
-    "resp_met",
-    "resp_breached",
-    "res_met",
-    "res_breached",
-    "escalated",
-    "ever_resolved",
-    "reopened",
-    "review_due",
-)
-
-
-def _sums_sql(d: Dialect, now_mark: str) -> str:
-    resp_met, resp_breached = _clock_sql(
-        d, "sla_response_due", 'COALESCE("acknowledged_at", "cancelled_at")', now_mark
-    )
-    res_met, res_breached = _clock_sql(
-        d, "sla_resolve_due", 'COALESCE("resolved_at", "cancelled_at")', now_mark
-    )
-    tta = d.seconds('"created_at"', '"acknowledged_at"')
-    ttr = d.seconds('"created_at"', '"resolved_at"')
-    review = " OR ".join(f"\"priority\" = '{p}'" for p in REVIEW_PRIORITIES)
-    return (
-        "COUNT(*) AS total, "
-        f'SUM({tta}) AS tta_sum, COUNT("acknowledged_at") AS tta_n, '
-        f'SUM({ttr}) AS ttr_sum, COUNT("resolved_at") AS ttr_n, '
-        f"SUM(CASE WHEN {resp_met} THEN 1 ELSE 0 END) AS resp_met, "
-        f"SUM(CASE WHEN {resp_breached} THEN 1 ELSE 0 END) AS resp_breached, "
-        f"SUM(CASE WHEN {res_met} THEN 1 ELSE 0 END) AS res_met, "
-        f"SUM(CASE WHEN {res_breached} THEN 1 ELSE 0 END) AS res_breached, "
-        'SUM(CASE WHEN "escalation_level" > 0 THEN 1 ELSE 0 END) AS escalated, '
-        'SUM(CASE WHEN "resolved_at" IS NOT NULL OR "reopen_count" > 0 THEN 1 ELSE 0 END) '
-        "AS ever_resolved, "
-        'SUM(CASE WHEN "reopen_count" > 0 THEN 1 ELSE 0 END) AS reopened, '
-        f'SUM(CASE WHEN "resolved_at" IS NOT NULL AND ({review} OR "is_major") THEN 1 ELSE 0 '
-        "END) AS review_due"
-    )
-
-
-# Counted per group in the same scan (each a SUM of a CASE): the breakdowns by status,
-# severity and priority.
-_BREAKDOWNS = {
-    "status": [v.value for v in IncidentStatus],
-    "severity": [v.value for v in Severity],
-    "priority": [v.value for v in Priority],
-}
-
-
-def _breakdown_sql() -> str:
-    return ", ".join(
-        f'SUM(CASE WHEN "{column}" = \'{value}\' THEN 1 ELSE 0 END) AS "n_{column}_{value}"'
-        for column, values in _BREAKDOWNS.items()
-        for value in values
-    )
-
-
 @dataclass
 class _Measured:
     sums: dict[str, float]
@@ -262,15 +116,15 @@ class _Measured:
     p90: float | None = None
 
     def add(self, row: Mapping[str, Any]) -> None:
-        for name in _SUMS:
+        for name in SUMS:
             self.sums[name] = self.sums.get(name, 0) + float(row[name] or 0)
-        for column, values in _BREAKDOWNS.items():
+        for column, values in BREAKDOWNS.items():
             for value in values:
                 name = f"n_{column}_{value}"
                 self.sums[name] = self.sums.get(name, 0) + float(row.get(name) or 0)
 
     def breakdown(self, column: str) -> dict[str, int]:
-        counts = {v: int(self.sums.get(f"n_{column}_{v}", 0)) for v in _BREAKDOWNS[column]}
+        counts = {v: int(self.sums.get(f"n_{column}_{v}", 0)) for v in BREAKDOWNS[column]}
         return {k: n for k, n in counts.items() if n}
 
     def figures(self) -> Figures:
@@ -300,14 +154,14 @@ class _Question:
     keys: list[tuple[str, str]]
 
     def key_of(self, row: Mapping[str, Any], keys: list[tuple[str, str]]) -> tuple[Any, ...]:
-        return tuple(_key_text(row[f"k_{n}"]) for n, _ in keys)
+        return tuple(key_text(row[f"k_{n}"]) for n, _ in keys)
 
     async def sums(self, conn: Any, now: datetime) -> list[dict[str, Any]]:
         select = "".join(f"{e} AS k_{n}, " for n, e in self.keys)
         group = f" GROUP BY {', '.join(e for _, e in self.keys)}" if self.keys else ""
         now_mark = self.d.mark(len(self.params) + 1)
         rows: list[dict[str, Any]] = await conn.execute_query_dict(
-            f"SELECT {select}{_sums_sql(self.d, now_mark)}, {_breakdown_sql()} "
+            f"SELECT {select}{sums_sql(self.d, now_mark)}, {breakdown_sql()} "
             f'FROM "incident" WHERE {self.where}{group}',
             [*self.params, now],
         )
@@ -319,7 +173,7 @@ class _Question:
             f'SELECT {day} AS k, COUNT(*) AS n FROM "incident" WHERE {self.where} GROUP BY {day}',
             self.params,
         )
-        return {str(_key_text(r["k"])): int(r["n"]) for r in rows}
+        return {str(key_text(r["k"])): int(r["n"]) for r in rows}
 
     async def percentiles(self) -> dict[tuple[Any, ...] | None, tuple[float, float]]:
         """p50 and p90 of the time to resolve, overall (key None) and by group."""
@@ -395,8 +249,8 @@ async def incident_metrics(
         query = query.filter(filter.q(caller.clearance))
     conn = Incident._meta.db
     d = Dialect(conn.capabilities.dialect)
-    where, params = _where(query.only("id"), d)
-    question = _Question(d, where, params, _key_columns(group_by, d))
+    where, params = where_of(query.only("id"), d)
+    question = _Question(d, where, params, key_columns(group_by, d))
     now = utcnow()
     # Three scans of the period, side by side on PostgreSQL (each on a connection of its
     # own), one after the other on SQLite's single connection.
