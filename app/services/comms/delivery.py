@@ -191,6 +191,9 @@ async def _failed(row: Communication, error: DeliveryFailed, settings: Settings)
 async def claim(settings: Settings, *, use_row_locks: bool) -> list[str]:
     """Due messages, claimed for a lease."""
     now = utcnow()
+    due = Communication.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    if not await due.exists():
+        return []  # the usual case: no write transaction (SQLite's would lock the file)
     async with in_transaction():
         query = Communication.filter(
             status=DeliveryStatus.PENDING, next_attempt_at__lte=now
