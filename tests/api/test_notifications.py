@@ -175,6 +175,12 @@ async def send(client: Any, incident_id: str, **fields: Any) -> dict[str, Any]:
     return data["sendCommunication"]  # type: ignore[no-any-return]
 
 
+def address(name: str) -> str:
+    """An address no other test writes to (the SMTP server is shared by this module's runs
+    on both backends)."""
+    return f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+
+
 async def status_of(client: Any, message: dict[str, Any], status: str) -> dict[str, Any] | None:
     """The message as communicationByRef reads it, once it has `status`."""
     data = await client.execute(BY_REF, {"ref": message["shortRef"]})
@@ -240,15 +246,14 @@ async def test_a_refused_recipient_is_failed_at_once_and_the_others_still_sent(a
 
 
 async def test_smtp_down_keeps_the_message_pending_and_delivers_it_when_back(api, mailbox):
+    to = address("a")
     # given the SMTP server is down
     responder = api("RESPONDER")
     incident = await declare(responder, title="SMTP outage")
     mailbox.down()
     try:
         # when a message is sent
-        result = await send(
-            responder, incident["id"], channels=["EMAIL"], addresses=["a@example.com"]
-        )
+        result = await send(responder, incident["id"], channels=["EMAIL"], addresses=[to])
         # then it is kept PENDING with the error, to be retried
         [message] = result["communications"]
         assert (result["sent"], result["failed"], result["pending"]) == (0, 0, 1)
@@ -259,17 +264,16 @@ async def test_smtp_down_keeps_the_message_pending_and_delivers_it_when_back(api
     # and once the server is back, the worker delivers it
     found = await eventually(lambda: status_of(responder, message, "SENT"), timeout=15)
     assert found["attempts"] >= 2 and found["nextAttemptAt"] is None
-    assert len(mailbox.to("a@example.com")) == 1
+    assert len(mailbox.to(to)) == 1
 
 
 async def test_smtp_down_for_good_fails_the_message_after_the_last_attempt(api, mailbox):
+    to = address("b")
     responder = api("RESPONDER")
     incident = await declare(responder, title="SMTP gone")
     mailbox.down()
     try:
-        result = await send(
-            responder, incident["id"], channels=["EMAIL"], addresses=["b@example.com"]
-        )
+        result = await send(responder, incident["id"], channels=["EMAIL"], addresses=[to])
         [message] = result["communications"]
 
         found = await eventually(lambda: status_of(responder, message, "FAILED"), timeout=20)
@@ -281,7 +285,7 @@ async def test_smtp_down_for_good_fails_the_message_after_the_last_attempt(api, 
     # and once the server is back, the dead letter is retried by hand and delivered
     retried = await responder.execute(RETRY, {"input": {"id": message["id"]}})
     assert retried["retryCommunication"]["communication"]["status"] == "SENT"
-    assert len(mailbox.to("b@example.com")) == 1
+    assert len(mailbox.to(to)) == 1
     again = await responder.execute(RETRY, {"input": {"id": message["id"]}})
     assert errors(again["retryCommunication"]) == [("id", "VALIDATION")]
 
@@ -401,6 +405,7 @@ async def test_bad_sends_are_refused_and_write_nothing(api):
 
 
 async def test_whoever_is_on_call_is_reached_and_an_end_user_message_must_be_public(api, mailbox):
+    subscribers = address("status-subscribers")
     admin = api()
     person = await new_user(admin)
     team = await new_team(admin)
@@ -415,9 +420,7 @@ async def test_whoever_is_on_call_is_reached_and_an_end_user_message_must_be_pub
             "timeZone": "UTC",
         },
     )
-    await configure(
-        admin, audiences=[{"audience": "END_USERS", "emails": ["status-subscribers@example.com"]}]
-    )
+    await configure(admin, audiences=[{"audience": "END_USERS", "emails": [subscribers]}])
     responder = api("RESPONDER")
     incident = await declare(responder, title="Internal codename Falcon")
 
@@ -433,9 +436,9 @@ async def test_whoever_is_on_call_is_reached_and_an_end_user_message_must_be_pub
 
     assert [c["recipient"] for c in on_call["communications"]] == [person["email"]]
     [notice] = public["communications"]
-    assert notice["recipient"] == "status-subscribers@example.com" and notice["status"] == "SENT"
+    assert notice["recipient"] == subscribers and notice["status"] == "SENT"
     # a PUBLIC message about an INTERNAL incident does not carry its title
-    [mail] = mailbox.to("status-subscribers@example.com")
+    [mail] = mailbox.to(subscribers)
     assert "Falcon" not in mail["Subject"] and "Falcon" not in mail.get_payload()
 
 
@@ -476,6 +479,7 @@ mutation($input: EmailReportInput!) { emailReport(input: $input) {
 
 
 async def test_a_report_is_emailed_showing_only_what_its_classification_may_read(api, mailbox):
+    board = address("board")
     # given a resolved incident with a CONFIDENTIAL root cause
     responder = api("RESPONDER")
     incident = await declare(responder, title="Checkout latency")
@@ -491,7 +495,7 @@ async def test_a_report_is_emailed_showing_only_what_its_classification_may_read
     # when the report is e-mailed to stakeholders as INTERNAL
     data = await responder.execute(
         EMAIL_REPORT,
-        {"input": {"incidentId": incident["id"], "addresses": ["board@example.com"]}},
+        {"input": {"incidentId": incident["id"], "addresses": [board]}},
     )
 
     # then the mail holds the report, its ref, and not the root cause
@@ -500,7 +504,7 @@ async def test_a_report_is_emailed_showing_only_what_its_classification_may_read
     [sent] = result["communications"]
     assert sent["classification"] == "INTERNAL"
     assert sent["subject"] == f"Incident report INC-{incident['number']}"
-    [mail] = mailbox.to("board@example.com")
+    [mail] = mailbox.to(board)
     body = mail.get_payload()
     assert f"INC-{incident['number']}: Checkout latency" in body
     assert "Resolution: Cache warmed" in body and f"Ref: {sent['shortRef']}" in body
