@@ -12,7 +12,7 @@ from app import models
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import CommunicationChannel
 from app.resolvers.incident import incident_key
-from app.resolvers.people import team_key, user_key
+from app.resolvers.people import given, team_key, user_key
 from app.schema.authorization import authorize
 from app.schema.common import UserError, from_global_id
 from app.schema.comms import COMMUNICATION_PREFIX, Communication, CommunicationPayload
@@ -232,10 +232,6 @@ def rule_key(value: str) -> str:
     return key if key is not None else value
 
 
-def _given(input: object, names: tuple[str, ...]) -> dict[str, Any]:
-    return {n: getattr(input, n) for n in names if getattr(input, n) is not strawberry.UNSET}
-
-
 async def notification_rules(info: Info[Context, Any]) -> list[NotificationRule]:
     principal = authorize(info, Action.MANAGE_NOTIFICATIONS)
     return [NotificationRule.of(v) for v in await rules.list_rules(tenant_id=principal.tenant_id)]
@@ -259,7 +255,7 @@ async def _rule_command(
 async def create_notification_rule(
     info: Info[Context, Any], input: CreateNotificationRuleInput
 ) -> NotificationRulePayload:
-    fields = {k: v for k, v in _given(input, _RULE_FIELDS).items() if v is not None}
+    fields = {k: v for k, v in given(input, _RULE_FIELDS).items() if v is not None}
     return await _rule_command(
         info, lambda tenant: rules.create_rule(tenant_id=tenant, fields=fields)
     )
@@ -268,7 +264,7 @@ async def create_notification_rule(
 async def update_notification_rule(
     info: Info[Context, Any], input: UpdateNotificationRuleInput
 ) -> NotificationRulePayload:
-    changes = _given(input, _RULE_FIELDS)
+    changes = given(input, _RULE_FIELDS)
     return await _rule_command(
         info,
         lambda tenant: rules.update_rule(
@@ -307,7 +303,7 @@ async def set_notification_preferences(
     info: Info[Context, Any], input: NotificationPreferencesInput
 ) -> NotificationPreferencesPayload:
     principal = authorize(info, Action.READ_INCIDENTS)
-    changes = _given(input, ("channels", "muted_events", "quiet_start", "quiet_end"))
+    changes = given(input, ("channels", "muted_events", "quiet_start", "quiet_end"))
     try:
         view = await preferences.set_preferences(
             tenant_id=principal.tenant_id, user_id=_person(principal), changes=changes

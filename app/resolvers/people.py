@@ -53,7 +53,8 @@ def team_key(value: str, *, field: str = "id") -> str:
     return key if key is not None else str(uuid_key(value, noun="team", field=field))
 
 
-def _changes(input: object, names: tuple[str, ...]) -> dict[str, Any]:
+def given(input: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields of an input the caller gave (UNSET ones left out), by name."""
     return {n: getattr(input, n) for n in names if getattr(input, n) is not strawberry.UNSET}
 
 
@@ -163,7 +164,7 @@ async def update_user(info: Info[Context, Any], input: UpdateUserInput) -> UserP
     names = ("handle", "name", "email", "time_zone", "phone", "chat_ids")
 
     async def run(tenant_id: str) -> UserView:
-        changes = _changes(input, names)
+        changes = given(input, names)
         for required in ("handle", "name", "email", "time_zone"):
             if changes.get(required, "") is None:
                 field = "timeZone" if required == "time_zone" else required
@@ -195,7 +196,7 @@ async def create_team(info: Info[Context, Any], input: CreateTeamInput) -> TeamP
 
 async def update_team(info: Info[Context, Any], input: UpdateTeamInput) -> TeamPayload:
     async def run(tenant_id: str) -> TeamView:
-        changes = _changes(input, ("name", "tier"))
+        changes = given(input, ("name", "tier"))
         if "name" in changes and changes["name"] is None:
             raise ValidationFailed("name cannot be null", field="name")
         return await team_service.update_team(

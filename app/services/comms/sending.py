@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from tortoise.exceptions import IntegrityError
 
@@ -126,7 +125,7 @@ async def send_communication(
     heading = title or default_subject(incident, classification)
     send_id = uuid.uuid4()
     now = utcnow()
-    claimed_until = now + timedelta(seconds=settings.notify_timeout_seconds * 3 + 30)
+    claimed_until = now + delivery.lease(settings)
     for _ in range(REF_TRIES):
         planned = [(uuid.uuid4(), refs.new_ref(now), channel, r) for channel, r in targets]
 
