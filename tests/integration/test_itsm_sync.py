@@ -1165,10 +1165,11 @@ async def test_old_finished_jobs_and_deliveries_are_pruned_but_unfinished_jobs_n
             return jobs, deliveries[0]
 
         async def pruned() -> bool:
-            jobs, _ = await asyncio.to_thread(remaining)
-            return old_done not in jobs
+            # one prune deletes the jobs, then the deliveries: wait for the whole of it
+            jobs, deliveries = await asyncio.to_thread(remaining)
+            return old_done not in jobs and deliveries < 2
 
-        await eventually(pruned, what="the old finished job pruned")
+        await eventually(pruned, what="the old finished job and delivery pruned")
 
         # then the old rows are gone, the unfinished job and the recent rows are kept
         jobs, deliveries = await asyncio.to_thread(remaining)
