@@ -451,6 +451,14 @@ class Settings:
         "how often the delivery worker looks for messages due another attempt",
         above(0, 60),
     )
+    sse_heartbeat_seconds: float = setting(
+        15.0,
+        "SSE_HEARTBEAT_SECONDS",
+        "float",
+        "how often `GET /events/stream` sends a comment line when no event comes, so proxies "
+        "keep the stream open and the token is checked again",
+        above(0, 300),
+    )
     alert_max_body_bytes: int = setting(
         1_048_576,
         "ALERT_MAX_BODY_BYTES",

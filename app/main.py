@@ -32,6 +32,7 @@ from app.services.people import oidc
 from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.web import alerts, boards, health, itsm, metrics, scim
+from app.web.events import Events
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
 from app.web.query_cache import QueryCache
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     escalation_scheduler = EscalationScheduler()
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     reports = Reports(settings=settings, broker=broker)
+    feed = Events(settings=settings, broker=broker)
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
     )
@@ -200,6 +202,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", view, methods=["GET", "POST"], middleware=graphql_edge),
             WebSocketRoute("/graphql", view),
             Route("/incidents/{id}/report", reports.incident_report, methods=["GET"]),
+            Route("/events", feed.page, methods=["GET"]),
+            Route("/events/stream", feed.stream, methods=["GET"]),
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),

@@ -37,6 +37,7 @@ from app.models.comms import (
     RuleEvent,
     RuleRecipient,
 )
+from app.models.feed import FeedCounter, FeedEntry
 from app.models.incident import (
     DetectionSource,
     Impact,
@@ -139,6 +140,8 @@ __all__ = [
     "Risk",
     "Impact",
     "InboundDelivery",
+    "FeedCounter",
+    "FeedEntry",
     "Incident",
     "IncidentCategory",
     "DetectionSource",

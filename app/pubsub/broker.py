@@ -121,6 +121,10 @@ class Subscription:
             self._items.append(item)
         self._wakeup.set()
 
+    def discard_pending(self) -> None:
+        """Drop what is buffered, for a listener to whom a message is only a doorbell."""
+        self._items.clear()
+
     async def get(self) -> Message | Resync:
         while True:
             if self.overflowed:

@@ -20,6 +20,7 @@ from app.resolvers import board as board_resolvers
 from app.resolvers import catalog as catalog_resolvers
 from app.resolvers import change as change_resolvers
 from app.resolvers import comms as comms_resolvers
+from app.resolvers import feed as feed_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
 from app.resolvers import knowledge as knowledge_resolvers
@@ -58,6 +59,7 @@ from app.schema.comms import (
 from app.schema.cost import CostLimit, QueryCost
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
+from app.schema.feed import FeedEvent, FeedEventConnection
 from app.schema.incident import (
     Incident,
     IncidentConnection,
@@ -117,6 +119,12 @@ class Query:
     node: Node | None = strawberry.field(resolver=node_resolvers.node)
     incident: Incident | None = strawberry.field(resolver=incident_resolvers.incident)
     incidents: IncidentConnection = strawberry.field(resolver=incident_resolvers.incidents)
+    events: FeedEventConnection = strawberry.field(
+        resolver=feed_resolvers.events,
+        description="The tenant's events (incidents, problems, changes, articles, services, "
+        'and what happens on them) in commit order, after a cursor (`after: "0"` or none: '
+        "from the start). Events of what you may not see are left out.",
+    )
     status_board: StatusBoard = strawberry.field(
         resolver=board_resolvers.status_board,
         description="The tenant's status board for a persona, built from what the caller may "
@@ -599,6 +607,11 @@ class Subscription:
     )
     timeline_event_added: AsyncGenerator[TimelineEvent, None] = strawberry.subscription(
         resolver=timeline_resolvers.timeline_event_added
+    )
+    event_added: AsyncGenerator[FeedEvent, None] = strawberry.subscription(
+        resolver=feed_resolvers.event_added,
+        description="The tenant's events as they commit, in commit order; with `after`, the "
+        "ones after that cursor first: no gap, no duplicate.",
     )
     incidents_changed: AsyncGenerator[Incident, None] = strawberry.subscription(
         resolver=incident_resolvers.incidents_changed

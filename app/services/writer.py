@@ -8,7 +8,8 @@ makes it durable and tells the rest of the system, always the same way:
    command decides again), the events with their per-incident seqs, one outbox row carrying
    the incident snapshot and the events, the audit record, then every hook registered with
    `on_change` (an integration reacting to the change in the same transaction: the ticket
-   sync queues its jobs there);
+   sync queues its jobs there), and last of all the events' positions in the tenant's feed
+   (`feed.positions.stamp`, whose lock orders the tenant's commits);
 2. after the commit, and only then: the outbox row to the relay (`outbox.committed`, which
    the query cache also hears) and whatever the hooks asked to run after commit.
 
@@ -30,6 +31,7 @@ from tortoise.transactions import in_transaction
 from app.models import Incident, TimelineEvent
 from app.pubsub import outbox
 from app.services.access import audit
+from app.services.feed import positions
 from app.services.incidents import sla_marks
 from app.services.incidents.snapshot import MODEL_FIELDS, IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, NewEvent, build_rows
@@ -89,6 +91,8 @@ class Commit:
     """What one transaction wrote, and what is owed once it commits."""
 
     messages: list[outbox.Pending] = field(default_factory=list)
+    # Events written in the transaction (incidents' and records'), in order, for the feed.
+    feed: list[positions.Entry] = field(default_factory=list)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     async def update(self, row: Incident, *, seen_seq: int) -> None:
@@ -117,6 +121,17 @@ class Commit:
         `after` (the first `audited` events in it; all by default), then run the hooks unless
         the command handles its integrations itself (`hooks=False`)."""
         events = await _write_events(after, new_events, actor=actor, now=now, first_seq=first_seq)
+        self.feed.extend(
+            positions.Entry(
+                tenant_id=after.tenant_id,
+                record_type=positions.INCIDENT,
+                record_id=after.id,
+                event_row=e.id,
+                type=e.type,
+                time=e.time,
+            )
+            for e in events
+        )
         self.messages.append(await _enqueue(after, events))
         await _audit(before, after, events[:audited])
         if hooks:
@@ -147,6 +162,8 @@ async def transaction() -> AsyncIterator[Commit]:
     try:
         async with in_transaction():
             yield commit
+            if commit.feed:
+                await positions.stamp(commit.feed)
     finally:
         _current.reset(token)
     commit.committed()

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from app.models import RecordEvent
 from app.pubsub import outbox
 from app.services import writer
+from app.services.feed import positions
 from app.services.incidents.timeline import API_SOURCE
 from app.services.writer import LostRace
 
@@ -105,8 +106,20 @@ async def append(
         for n, (kind, data) in enumerate(events, 1)
     ]
     await RecordEvent.bulk_create(rows)
+    commit = writer.current()
+    commit.feed.extend(
+        positions.Entry(
+            tenant_id=row.tenant_id,
+            record_type=record_type,
+            record_id=str(row.id),
+            event_row=str(r.id),
+            type=r.type,
+            time=r.time,
+        )
+        for r in rows
+    )
     # Announced to the record's subscribers once the transaction commits.
-    writer.current().messages.append(
+    commit.messages.append(
         await outbox.enqueue_record(
             tenant_id=row.tenant_id,
             record_id=str(row.id),
