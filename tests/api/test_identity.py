@@ -348,6 +348,14 @@ async def test_the_cli_creates_a_user_with_a_token_and_tokens_for_a_handle(serve
         "--user", "nosuch",
     )  # fmt: skip
     unnamed = cli(server, "token", "create", "--tenant", tenant["id"], "--role", "VIEWER")
+    no_tenant = cli(
+        server, "user", "create", "--tenant", "no-such-tenant", "--handle", a_handle(),
+        "--email", "x@example.com",
+    )  # fmt: skip
+    posing = cli(
+        server, "token", "create", "--tenant", tenant["id"], "--role", "RESPONDER",
+        "--name", "usr_" + "0" * 32,
+    )  # fmt: skip
 
     # then both tokens act as the user
     assert made.returncode == 0, made.stderr
@@ -361,6 +369,10 @@ async def test_the_cli_creates_a_user_with_a_token_and_tokens_for_a_handle(serve
     # and an unknown handle or a nameless service token is a clear error
     assert nobody.returncode == 2 and "no user with handle 'nosuch'" in nobody.stderr
     assert unnamed.returncode == 2 and "--name" in unnamed.stderr
+    # and neither a missing tenant nor a service token named like a person's id gets through
+    assert no_tenant.returncode == 2, no_tenant.stderr
+    assert no_tenant.stderr.strip() == "error: no tenant 'no-such-tenant'"
+    assert posing.returncode == 2 and "may not begin with 'usr_'" in posing.stderr
 
 
 ADD_NOTE = """

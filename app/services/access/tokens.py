@@ -23,7 +23,7 @@ from app.core.text import storable
 from app.errors import Forbidden, NotFound, ValidationFailed
 from app.models import ApiToken, Classification, Role, Tenant, User
 from app.services.access import audit
-from app.services.access.caller import user_actor
+from app.services.access.caller import USER_ACTOR_PREFIX, user_actor
 from app.services.access.classification import ROLE_CLEARANCE, reaches
 from app.services.access.permissions import may_issue
 
@@ -49,7 +49,12 @@ class Principal:
     @property
     def actor(self) -> str:
         """Who acts: the user's id when the token is a person's, else the service's name."""
-        return user_actor(self.user_id) if self.user_id is not None else self.name
+        if self.user_id is not None:
+            return user_actor(self.user_id)
+        # Names that look like a user's id are refused when issued; an older one is marked.
+        if self.name.lower().startswith(USER_ACTOR_PREFIX):
+            return "service:" + self.name
+        return self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,12 @@ async def issue_token(
     if not name or len(name) > 255:
         raise ValidationFailed(
             "token name must be 1 to 255 characters (a service token needs one)", field="name"
+        )
+    if user is None and name.lower().startswith(USER_ACTOR_PREFIX):
+        # A service token acts under its name: this one would pass for a person's id.
+        raise ValidationFailed(
+            f"a service token's name may not begin with {USER_ACTOR_PREFIX!r} (user ids do)",
+            field="name",
         )
     secret = secret or TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with in_transaction():

@@ -23,7 +23,7 @@ from app.core.ids import parse_uuid, uuid_key
 from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
 from app.core.text import filter_text, storable
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import TeamMember, User
+from app.models import TeamMember, Tenant, User
 from app.services.access import audit, tokens
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -192,6 +192,8 @@ async def create_user(
         values["user_name"] = provider_id_of(user_name, field="userName", longest=320)
     if external_id is not None:
         values["external_id"] = provider_id_of(external_id, field="externalId", longest=255)
+    if not await Tenant.exists(id=tenant_id):
+        raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
     await _refuse_duplicates(tenant_id, handle, email, except_id=None)
     now = utcnow()
     try:
