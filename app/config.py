@@ -21,7 +21,7 @@ _DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}
 _BROKER_SCHEMES = {"memory", "redis", "rediss"}
 _PREFIX = "INCIDENTGRAPH_"
 
-Kind = Literal["text", "secret", "int", "float", "flag", "origins", "keys"]
+Kind = Literal["text", "secret", "int", "float", "flag", "origins", "keys", "delays"]
 # A check returns what is wrong (the text after the variable's name), or None.
 Check = Callable[["Settings", Any], "str | None"]
 
@@ -140,6 +140,12 @@ def _query_length(settings: Settings, value: int) -> str | None:
     if 256 <= value <= settings.max_body_bytes:
         return None
     return " must be between 256 and INCIDENTGRAPH_MAX_BODY_BYTES"
+
+
+def _delays(_: Settings, value: tuple[float, ...]) -> str | None:
+    if not 1 <= len(value) <= 20 or any(not 0 < d <= 7 * 86_400 for d in value):
+        return " must be 1 to 20 delays, each above 0 and at most a week (604800 s)"
+    return None
 
 
 def _fernet_keys(_: Settings, value: tuple[str, ...]) -> str | None:
@@ -459,6 +465,39 @@ class Settings:
         "keep the stream open and the token is checked again",
         above(0, 300),
     )
+    webhook_retry_seconds: tuple[float, ...] = setting(
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        "WEBHOOK_RETRY_SECONDS",
+        "delays",
+        "the waits between attempts of an outbound webhook delivery, comma-separated seconds "
+        "(each drawn 20 % either side, never sooner than the receiver's `Retry-After`); after "
+        "the last one fails the delivery is dead-lettered. The default spans about 27 hours",
+        _delays,
+        shown="`5,300,1800,7200,18000,36000,36000`",
+    )
+    webhook_timeout_seconds: float = setting(
+        15.0,
+        "WEBHOOK_TIMEOUT_SECONDS",
+        "float",
+        "how long a webhook receiver has to answer an attempt",
+        above(0, 120),
+    )
+    webhook_disable_after: int = setting(
+        5,
+        "WEBHOOK_DISABLE_AFTER",
+        "int",
+        "an endpoint whose deliveries are dead-lettered this many times in a row is disabled "
+        "(its events wait in the feed until it is enabled again by hand); `0` never disables",
+        between(0, 1_000_000, "never"),
+    )
+    webhook_secret_overlap_seconds: float = setting(
+        86_400.0,
+        "WEBHOOK_SECRET_OVERLAP_SECONDS",
+        "float",
+        "after `rotateWebhookSecret`, how long the previous secret keeps signing beside the new "
+        "one, so receivers can switch without missing a delivery",
+        above(0, 30 * 86_400),
+    )
     alert_max_body_bytes: int = setting(
         1_048_576,
         "ALERT_MAX_BODY_BYTES",
@@ -547,7 +586,8 @@ class Settings:
         False,
         "ALLOW_PRIVATE_NETWORKS",
         "flag",
-        "when `true`, ITSM connections may point at loopback, link-local and private "
+        "when `true`, ITSM connections and webhook endpoints may point at loopback, "
+        "link-local and private "
         "addresses (tests, on-premises products); otherwise such targets are refused with "
         "`VALIDATION` when configured and never called "
         "(see [Connect a provider](#connect-a-provider))",
@@ -646,6 +686,13 @@ def _parse(spec: Spec, text: str | None, default: Any) -> Any:
         return tuple(o.strip().rstrip("/").lower() for o in text.split(",") if o.strip())
     if spec.kind == "keys":
         return tuple(k.strip() for k in text.split(",") if k.strip())
+    if spec.kind == "delays":
+        try:
+            return tuple(float(d) for d in text.split(",") if d.strip())
+        except ValueError as exc:
+            raise ConfigError(
+                f"{spec.env} must be comma-separated numbers of seconds, not {text!r}"
+            ) from exc
     kind = int if spec.kind == "int" else float
     try:
         return kind(text)

@@ -31,6 +31,7 @@ from app.services.itsm.worker import SyncWorker
 from app.services.people import oidc
 from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
+from app.services.webhooks.worker import WebhookWorker
 from app.web import alerts, boards, health, itsm, metrics, scim
 from app.web.events import Events
 from app.web.graphql import GraphQLView
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
     delivery_worker = DeliveryWorker(settings, use_row_locks=not settings.is_sqlite)
+    webhook_worker = WebhookWorker(settings, use_row_locks=not settings.is_sqlite)
     reminders = Reminders(settings)
     alert_processor = AlertProcessor(
         settings,
@@ -149,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await playbook_worker.start()
         await escalation_scheduler.start()
         await delivery_worker.start()
+        await webhook_worker.start()
         await reminders.start()
         _tune_gc()
         try:
@@ -158,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_invalidating()
             await cache.close()
             await reminders.stop()
+            await webhook_worker.stop()
             await delivery_worker.stop()
             await escalation_scheduler.stop()
             await playbook_worker.stop()

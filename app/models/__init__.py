@@ -96,6 +96,12 @@ from app.models.response import (
 from app.models.tenant import Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
+from app.models.webhook import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "Alert",
@@ -143,6 +149,10 @@ __all__ = [
     "FeedCounter",
     "FeedEntry",
     "Incident",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
     "IncidentCategory",
     "DetectionSource",
     "IncidentStatus",

@@ -35,6 +35,7 @@ from app.resolvers import response as response_resolvers
 from app.resolvers import tenant as tenant_resolvers
 from app.resolvers import timeline as timeline_resolvers
 from app.resolvers import token as token_resolvers
+from app.resolvers import webhooks as webhook_resolvers
 from app.resolvers.records import Record
 from app.schema.alert import (
     Alert,
@@ -100,6 +101,12 @@ from app.schema.response import (
 from app.schema.tenant import TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
+from app.schema.webhook import (
+    WebhookDeliveryConnection,
+    WebhookDeliveryPayload,
+    WebhookEndpoint,
+    WebhookEndpointPayload,
+)
 from app.services.response.tasks import TASKS_MAX
 
 MAX_DEPTH = 12
@@ -199,6 +206,15 @@ class Query:
         "escalation, reopening, known-error reuse, change success and review completion, for "
         "the incidents declared in [from, to) that you may see and `filter` selects; overall "
         "and by `groupBy`. At most three years.",
+    )
+    webhook_endpoints: list[WebhookEndpoint] = strawberry.field(
+        resolver=webhook_resolvers.webhook_endpoints,
+        description="The tenant's outbound webhook endpoints, oldest first (ADMIN).",
+    )
+    webhook_deliveries: WebhookDeliveryConnection = strawberry.field(
+        resolver=webhook_resolvers.webhook_deliveries,
+        description="An endpoint's deliveries, newest first, with status codes and timings of "
+        "each attempt (ADMIN).",
     )
     notification_rules: list[NotificationRule] = strawberry.field(
         resolver=notification_resolvers.notification_rules,
@@ -484,6 +500,33 @@ class Mutation:
         resolver=notification_resolvers.configure_notifications,
         description="Set where the tenant's messages go: Slack, the signed webhook, "
         "PagerDuty, each audience's addresses and channel (ADMIN).",
+    )
+    create_webhook_endpoint: WebhookEndpointPayload = strawberry.mutation(
+        resolver=webhook_resolvers.create_webhook_endpoint,
+        description="Push the tenant's events to a URL, signed per Standard Webhooks; the "
+        "`whsec_` secret is in the payload, once (ADMIN).",
+    )
+    update_webhook_endpoint: WebhookEndpointPayload = strawberry.mutation(
+        resolver=webhook_resolvers.update_webhook_endpoint,
+        description="Change an endpoint's URL, event types or description; enable or pause it "
+        "(ADMIN).",
+    )
+    rotate_webhook_secret: WebhookEndpointPayload = strawberry.mutation(
+        resolver=webhook_resolvers.rotate_webhook_secret,
+        description="A new signing secret, shown once; the previous one signs too for "
+        "INCIDENTGRAPH_WEBHOOK_SECRET_OVERLAP_SECONDS (ADMIN).",
+    )
+    delete_webhook_endpoint: WebhookEndpointPayload = strawberry.mutation(
+        resolver=webhook_resolvers.delete_webhook_endpoint,
+        description="Delete an endpoint and its deliveries (ADMIN).",
+    )
+    replay_webhook_endpoint: WebhookEndpointPayload = strawberry.mutation(
+        resolver=webhook_resolvers.replay_webhook_endpoint,
+        description="Deliver again every event after a feed cursor (ADMIN).",
+    )
+    redeliver_webhook: WebhookDeliveryPayload = strawberry.mutation(
+        resolver=webhook_resolvers.redeliver_webhook,
+        description="Attempt a delivery again now, with a fresh run of retries (ADMIN).",
     )
     log_communication: CommunicationPayload = strawberry.mutation(
         resolver=comms_resolvers.log_communication,

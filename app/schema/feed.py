@@ -11,17 +11,9 @@ from strawberry.scalars import JSON
 
 from app.models import Classification as _Classification
 from app.schema.common import PageInfo
-from app.services.access.classification import (
-    ACTOR_CLASSIFICATION,
-    highest,
-    reaches,
-    record_event_readable,
-    redact_json,
-    redact_text,
-)
+from app.services.feed.envelope import envelope
 from app.services.feed.queries import FeedItem, FeedPage, encode_cursor
 from app.services.feed.types import FeedFilter, feed_filter
-from app.services.incidents.timeline import EventRecord
 
 
 @strawberry.input(description="Which events of the feed to follow; all of them by default.")
@@ -75,29 +67,8 @@ class FeedEvent:
         """The event as a caller with `clearance` may see it: an incident's as its timeline
         shows it, a record's as the record's timeline does."""
         event = item.event
-        if isinstance(event, EventRecord):
-            assert item.classification is not None
-            readable = reaches(clearance, highest(event.classification, item.classification))
-            actor_readable = reaches(clearance, highest(ACTOR_CLASSIFICATION, item.classification))
-        else:
-            readable = item.classification is None or record_event_readable(
-                clearance, item.classification
-            )
-            actor_readable = readable
-        data = dict(event.data) if readable else redact_json(event.data)
-        actor = event.actor if actor_readable else redact_text(event.actor)
+        seen = envelope(item, clearance)
         cursor = encode_cursor(item.position)
-        envelope = {
-            "specversion": "1.0",
-            "id": event.event_id,
-            "source": event.source,
-            "type": event.type,
-            "subject": item.subject,
-            "time": event.time.isoformat(),
-            "datacontenttype": "application/json",
-            "sequence": cursor,
-            "data": data,
-        }
         return cls(
             cursor=cursor,
             id=strawberry.ID(event.event_id),
@@ -105,10 +76,10 @@ class FeedEvent:
             source=event.source,
             subject=item.subject,
             time=event.time,
-            actor=actor,
-            data=JSON(data),
-            redacted=not (readable and actor_readable),
-            cloud_event=JSON(envelope),
+            actor=seen.actor,
+            data=JSON(seen.body["data"]),
+            redacted=seen.redacted,
+            cloud_event=JSON(seen.body),
             shared=shared,
         )
 

@@ -20,7 +20,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -30,11 +30,11 @@ from app.core.pagination import page_size
 from app.errors import DomainError, ErrorCode, ValidationFailed
 from app.models import Classification
 from app.pubsub.broker import Broker
-from app.schema.feed import FeedEvent
 from app.services.access import audit
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action, allowed
 from app.services.feed import live
+from app.services.feed.envelope import envelope
 from app.services.feed.queries import FeedItem, decode_cursor, events_after
 from app.services.feed.types import FeedFilter, feed_filter
 from app.services.people.authentication import Unauthenticated, authenticate
@@ -73,7 +73,7 @@ def _filter(request: Request) -> FeedFilter:
 
 
 def _envelope(item: FeedItem, clearance: Classification) -> dict[str, Any]:
-    return cast(dict[str, Any], FeedEvent.of(item, clearance=clearance).cloud_event)
+    return envelope(item, clearance).body
 
 
 async def _record_reads(caller: Caller, items: list[FeedItem], via: str) -> None:

@@ -54,6 +54,8 @@ class Action(StrEnum):
     SEND_COMMUNICATIONS = "SEND_COMMUNICATIONS"  # e-mail, Slack, webhook and PagerDuty messages
     # where the tenant's messages go: Slack, webhook, PagerDuty, audiences' addresses
     MANAGE_NOTIFICATIONS = "MANAGE_NOTIFICATIONS"
+    # outbound webhook endpoints: create, change, rotate, replay; read and redeliver deliveries
+    MANAGE_WEBHOOKS = "MANAGE_WEBHOOKS"
 
 
 _VIEWER = frozenset(
@@ -90,6 +92,7 @@ _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_PEOPLE,
     Action.MANAGE_SERVICES,
     Action.MANAGE_NOTIFICATIONS,
+    Action.MANAGE_WEBHOOKS,
 }
 
 GRANTS: dict[Role, frozenset[Action]] = {
