@@ -32,7 +32,7 @@ from app.services.people import oidc
 from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.services.webhooks.worker import WebhookWorker
-from app.web import alerts, boards, health, itsm, metrics, scim
+from app.web import alerts, boards, exports, health, itsm, metrics, scim
 from app.web.events import Events
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
@@ -208,6 +208,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/incidents/{id}/report", reports.incident_report, methods=["GET"]),
             Route("/events", feed.page, methods=["GET"]),
             Route("/events/stream", feed.stream, methods=["GET"]),
+            Route("/exports/incidents", exports.incidents, methods=["GET"]),
+            Route("/exports/incidents/{id}/timeline", exports.timeline, methods=["GET"]),
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),
             Route("/metrics", health.metrics_page),

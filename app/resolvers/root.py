@@ -20,6 +20,7 @@ from app.resolvers import board as board_resolvers
 from app.resolvers import catalog as catalog_resolvers
 from app.resolvers import change as change_resolvers
 from app.resolvers import comms as comms_resolvers
+from app.resolvers import exports as export_resolvers
 from app.resolvers import feed as feed_resolvers
 from app.resolvers import incident as incident_resolvers
 from app.resolvers import itsm as itsm_resolvers
@@ -58,6 +59,7 @@ from app.schema.comms import (
     ReviewPayload,
 )
 from app.schema.cost import CostLimit, QueryCost
+from app.schema.downloads import ExportLink
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.feed import FeedEvent, FeedEventConnection
@@ -126,6 +128,15 @@ class Query:
     node: Node | None = strawberry.field(resolver=node_resolvers.node)
     incident: Incident | None = strawberry.field(resolver=incident_resolvers.incident)
     incidents: IncidentConnection = strawberry.field(resolver=incident_resolvers.incidents)
+    export_incidents: ExportLink = strawberry.field(
+        resolver=export_resolvers.export_incidents,
+        description="Where to download the incidents you may see that `filter` selects, by "
+        "number, as CSV or NDJSON (streamed, redacted for you, audited).",
+    )
+    export_timeline: ExportLink = strawberry.field(
+        resolver=export_resolvers.export_timeline,
+        description="Where to download an incident's timeline as NDJSON CloudEvents.",
+    )
     events: FeedEventConnection = strawberry.field(
         resolver=feed_resolvers.events,
         description="The tenant's events (incidents, problems, changes, articles, services, "

@@ -27,9 +27,13 @@ _BY_TYPE = {k.record_type: k for k in KINDS}
 _BY_COLLECTION = {k.collection: k for k in KINDS}
 
 
+def global_id(record_type: str, record_id: str) -> str:
+    """The API's id of an incident or record (`inc_<32 hex>`...)."""
+    return _BY_TYPE[record_type].prefix + uuid.UUID(str(record_id)).hex
+
+
 def subject_of(record_type: str, record_id: str) -> str:
-    kind = _BY_TYPE[record_type]
-    return f"{kind.collection}/{kind.prefix}{uuid.UUID(record_id).hex}"
+    return f"{_BY_TYPE[record_type].collection}/{global_id(record_type, record_id)}"
 
 
 def parse_subject(subject: str, *, field: str) -> tuple[str, str]:

@@ -1,0 +1,193 @@
+"""Exports over HTTP, streamed: `GET /exports/incidents?format=csv|ndjson&filter=<JSON>` and
+`GET /exports/incidents/{id}/timeline?format=ndjson`, for a Bearer token that reads
+incidents. The filter is the GraphQL `IncidentFilter` as JSON (`{"status": ["OPEN"],
+"isMajor": true}`); GraphQL's `exportIncidents` and `exportTimeline` answer these URLs.
+
+Every export is audited before its first byte. Rows are read in keyset pages and written as
+they come, so memory does not grow with the number of rows; text above the caller's
+clearance is [REDACTED] as in the API, and a CSV cell that a spreadsheet would run as a
+formula is prefixed with `'`. Refusals are JSON (`{"error", "code", "field"}`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.errors import DomainError, ErrorCode, ValidationFailed
+from app.models import DetectionSource, IncidentCategory, IncidentStatus, Priority, Severity
+from app.schema.common import INCIDENT_PREFIX, from_global_id
+from app.schema.downloads import FILTER_FIELDS
+from app.schema.incident import IncidentFilter as FilterInput
+from app.services.access import audit
+from app.services.access.caller import Caller
+from app.services.access.permissions import Action, allowed
+from app.services.exports import incidents as incident_export
+from app.services.exports import timeline as timeline_export
+from app.services.incidents.search import IncidentFilter
+from app.services.people.authentication import Unauthenticated, authenticate
+from app.web.middleware.authentication import origin_of
+from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
+
+_MEDIA = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+_ENUMS: dict[str, Any] = {
+    "status": IncidentStatus,
+    "severity": Severity,
+    "priority": Priority,
+    "category": IncidentCategory,
+    "detectionSource": DetectionSource,
+}
+_FIELDS = FILTER_FIELDS
+# Rows put together before a chunk is written: fewer, larger writes.
+_CHUNK_ROWS = 200
+
+
+def parse_filter(text: str | None) -> IncidentFilter | None:
+    """The JSON form of GraphQL's IncidentFilter; VALIDATION naming what is wrong."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValidationFailed("filter must be a JSON object", field="filter") from None
+    if not isinstance(data, dict):
+        raise ValidationFailed("filter must be a JSON object", field="filter")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        field = f"filter.{key}"
+        if key not in _FIELDS:
+            raise ValidationFailed(f"unknown filter field {key!r}", field=field)
+        if value is None:
+            continue
+        if key in _ENUMS:
+            enum = _ENUMS[key]
+            if not isinstance(value, list) or not all(
+                isinstance(v, str) and v in enum.__members__ for v in value
+            ):
+                names = ", ".join(enum.__members__)
+                raise ValidationFailed(f"{key} must be a list of: {names}", field=field)
+            value = [enum[v] for v in value]
+        elif key == "isMajor" and not isinstance(value, bool):
+            raise ValidationFailed("isMajor must be true or false", field=field)
+        elif key == "text" and not isinstance(value, str):
+            raise ValidationFailed("text must be a string", field=field)
+        elif key in ("assignedUserIds", "assignedTeamIds") and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            raise ValidationFailed(f"{key} must be a list of ids", field=field)
+        values[_FIELDS[key]] = value
+    return FilterInput(**values).to_domain()
+
+
+async def _caller(request: Request) -> Caller:
+    try:
+        with outage_refused():
+            principal = await authenticate(request.headers.get("authorization"))
+    except Unauthenticated as exc:
+        raise unauthenticated(str(exc)) from None
+    if not allowed(principal.role, Action.READ_INCIDENTS):
+        raise Refusal(403, ErrorCode.FORBIDDEN, "this token may not read incidents")
+    audit.set_origin(origin_of(principal, request))
+    return Caller.of(principal)
+
+
+def _format(request: Request, allowed_formats: tuple[str, ...]) -> str:
+    name = request.query_params.get("format", allowed_formats[0]).lower()
+    if name not in allowed_formats:
+        raise ValidationFailed(
+            f"format must be one of {', '.join(allowed_formats)}", field="format"
+        )
+    return name
+
+
+async def _chunks(lines: AsyncIterator[str], first: str = "") -> AsyncIterator[bytes]:
+    batch = [first] if first else []
+    async for line in lines:
+        batch.append(line)
+        if len(batch) >= _CHUNK_ROWS:
+            yield "".join(batch).encode()
+            batch = []
+    if batch:
+        yield "".join(batch).encode()
+
+
+async def incidents(request: Request) -> Response:
+    try:
+        caller = await _caller(request)
+        try:
+            format = _format(request, ("csv", "ndjson"))
+            filter = parse_filter(request.query_params.get("filter"))
+        except DomainError as error:
+            raise Refusal.of(error, status=400) from None
+        with outage_refused():
+            await audit.record(
+                tenant_id=caller.tenant_id,
+                action="export.incidents",
+                target=None,
+                changes={"format": format, "filter": request.query_params.get("filter")},
+            )
+    except Refusal as refusal:
+        return refusal.webhook_response()
+    rows = incident_export.rows(caller=caller, filter=filter)
+
+    async def lines() -> AsyncIterator[str]:
+        async for row in rows:
+            yield (
+                incident_export.csv_line(row)
+                if format == "csv"
+                else incident_export.ndjson_line(row)
+            )
+
+    header = incident_export.csv_header() if format == "csv" else ""
+    return StreamingResponse(
+        _chunks(lines(), header),
+        media_type=_MEDIA[format],
+        headers={
+            "Content-Disposition": f'attachment; filename="incidents.{format}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def timeline(request: Request) -> Response:
+    try:
+        caller = await _caller(request)
+        given = str(request.path_params["id"])
+        try:
+            _format(request, ("ndjson",))
+            key = from_global_id(INCIDENT_PREFIX, given)
+            if key is None:
+                raise Refusal(404, ErrorCode.NOT_FOUND, f"no incident with id {given!r}")
+            with outage_refused():
+                envelopes = await timeline_export.envelopes(caller=caller, incident_id=key)
+        except DomainError as error:
+            status = 404 if error.code is ErrorCode.NOT_FOUND else 400
+            raise Refusal.of(error, status=status) from None
+        with outage_refused():
+            await audit.record(
+                tenant_id=caller.tenant_id,
+                action="export.timeline",
+                target=key,
+                changes={"format": "ndjson"},
+            )
+    except Refusal as refusal:
+        return refusal.webhook_response()
+
+    async def lines() -> AsyncIterator[str]:
+        async for envelope in envelopes:
+            yield json.dumps(envelope, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+    return StreamingResponse(
+        _chunks(lines()),
+        media_type=_MEDIA["ndjson"],
+        headers={
+            "Content-Disposition": f'attachment; filename="timeline-{given}.ndjson"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
