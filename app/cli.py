@@ -233,6 +233,38 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _tenant_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from app.errors import DomainError
+    from app.models import Plan
+    from app.services.access import quotas
+    from app.services.access import tenants as tenant_service
+
+    limits: dict[str, int | None] = {}
+    for given in args.limit or ():
+        name, _, value = given.partition("=")
+        if value.strip().lower() in ("", "none", "unlimited"):
+            limits[name.strip()] = None
+        elif value.strip().isdigit():
+            limits[name.strip()] = int(value)
+        else:
+            print(f"error: --limit {given!r}: NAME=NUMBER or NAME=unlimited", file=sys.stderr)
+            return 2
+    try:
+        tenant = _with_database(
+            settings,
+            lambda: tenant_service.set_plan(
+                tenant_id=args.tenant, plan=Plan(args.plan), limits=limits or None
+            ),
+        )
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    effective = quotas.limits_json(quotas.limits_for(tenant.plan, tenant.limits))
+    shown = ", ".join(f"{k} {'unlimited' if v is None else v}" for k, v in effective.items())
+    print(f"tenant {args.tenant!r} is on the {tenant.plan.value} plan: {shown}")
+    return 0
+
+
 def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.access import secret_box
     from app.services.itsm import connection as connections
@@ -327,6 +359,19 @@ def parser() -> argparse.ArgumentParser:
     )
     tenant_create.add_argument("--name", required=True, help="display name")
     tenant_create.set_defaults(run=_tenant_create)
+    tenant_plan = tenant_commands.add_parser(
+        "plan", help="set a tenant's plan and limits of its own (see README, Plans and quotas)"
+    )
+    tenant_plan.add_argument("--tenant", required=True)
+    tenant_plan.add_argument("--plan", required=True, choices=["FREE", "TEAM", "ENTERPRISE"])
+    tenant_plan.add_argument(
+        "--limit",
+        action="append",
+        metavar="NAME=N",
+        help="a limit over the plan's: activeIncidents, users, webhookEndpoints or "
+        "eventsPerMonth, a number or 'unlimited' (repeatable)",
+    )
+    tenant_plan.set_defaults(run=_tenant_plan)
 
     secrets = commands.add_parser("secrets", help="the key that encrypts stored secrets")
     secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True)

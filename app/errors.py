@@ -23,6 +23,9 @@ class ErrorCode(StrEnum):
     DUPLICATE = "DUPLICATE"
     # The same person on both sides of a rule that needs two (approving your own change).
     SEPARATION_OF_DUTIES = "SEPARATION_OF_DUTIES"
+    # Over one of the tenant's plan limits (active incidents, users, webhook endpoints,
+    # events a month): nothing was written.
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     # GraphQL errors (extensions.code), never in a payload: a document over the cost limit,
     # and a subscription push over the size limit.
     QUERY_TOO_COSTLY = "QUERY_TOO_COSTLY"
@@ -64,6 +67,10 @@ class DomainError(Exception):
 
 class ValidationFailed(DomainError):
     code = ErrorCode.VALIDATION
+
+
+class QuotaExceeded(DomainError):
+    code = ErrorCode.QUOTA_EXCEEDED
 
 
 class NotFound(DomainError):

@@ -93,7 +93,7 @@ from app.models.response import (
     TaskDependency,
     TaskStatus,
 )
-from app.models.tenant import Tenant
+from app.models.tenant import Plan, Tenant
 from app.models.timeline import NoteKind, TimelineEvent
 from app.models.token import ApiToken, Role
 from app.models.webhook import (
@@ -149,6 +149,7 @@ __all__ = [
     "FeedCounter",
     "FeedEntry",
     "Incident",
+    "Plan",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookDeliveryStatus",

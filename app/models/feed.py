@@ -31,6 +31,9 @@ class FeedCounter(models.Model):
 
     tenant_id = fields.CharField(max_length=64, primary_key=True)
     position = fields.BigIntField(default=0)
+    # Events written in the calendar month (UTC, "YYYY-MM") of the last one: usage for quotas.
+    month = fields.CharField(max_length=7, default="", db_default="")
+    month_events = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "feed_counter"

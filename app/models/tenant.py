@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from tortoise import fields, models
+
+
+class Plan(StrEnum):
+    """What a tenant may hold (services/access/quotas.py has the limits)."""
+
+    FREE = "FREE"
+    TEAM = "TEAM"
+    ENTERPRISE = "ENTERPRISE"
 
 
 class Tenant(models.Model):
@@ -12,6 +21,11 @@ class Tenant(models.Model):
     policy: dict[str, Any] = fields.JSONField(default=dict)
     # Last human incident number handed out (INC-1, INC-2, ...).
     incident_counter = fields.IntField(default=0)
+    plan = fields.CharEnumField(
+        Plan, max_length=16, default=Plan.ENTERPRISE, db_default=Plan.ENTERPRISE, description="Plan"
+    )
+    # Limits of this tenant's own, over its plan's: {"activeIncidents": 20, ...}.
+    limits: dict[str, Any] | None = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

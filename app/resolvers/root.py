@@ -100,7 +100,7 @@ from app.schema.response import (
     PlaybookPayload,
     TaskPayload,
 )
-from app.schema.tenant import TenantPolicy, TenantPolicyPayload
+from app.schema.tenant import Tenant, TenantPolicy, TenantPolicyPayload
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
 from app.schema.webhook import (
@@ -147,6 +147,10 @@ class Query:
         resolver=board_resolvers.status_board,
         description="The tenant's status board for a persona, built from what the caller may "
         "see (CUSTOMER: only what is public).",
+    )
+    tenant: Tenant = strawberry.field(
+        resolver=tenant_resolvers.tenant,
+        description="The tenant you act in: its plan, its limits and what it holds now.",
     )
     tenant_policy: TenantPolicy = strawberry.field(
         resolver=tenant_resolvers.tenant_policy,

@@ -10,7 +10,14 @@ from app.errors import DomainError
 from app.schema.authorization import authorize
 from app.schema.common import UserError
 from app.schema.context import Context
-from app.schema.tenant import TenantPolicy, TenantPolicyPayload, UpdateTenantPolicyInput
+from app.schema.tenant import (
+    Tenant,
+    TenantLimits,
+    TenantPolicy,
+    TenantPolicyPayload,
+    UpdateTenantPolicyInput,
+)
+from app.services.access import quotas
 from app.services.access import tenants as service
 from app.services.access.permissions import Action
 
@@ -53,3 +60,16 @@ async def update_tenant_policy(
     except DomainError as error:
         return TenantPolicyPayload(policy=None, errors=[UserError.of(error)])
     return TenantPolicyPayload(policy=TenantPolicy.of(policy), errors=[])
+
+
+async def tenant(info: Info[Context, Any]) -> Tenant:
+    tenant_id = authorize(info, Action.READ_POLICY).tenant_id
+    row = await service.get_tenant(tenant_id=tenant_id)
+    limits = quotas.limits_for(row.plan, row.limits)
+    return Tenant(
+        id=row.id,
+        name=row.name,
+        plan=row.plan,
+        limits=TenantLimits.of(limits),
+        usage=TenantLimits.of(await quotas.usage(tenant_id)),
+    )

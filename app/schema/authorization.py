@@ -11,7 +11,7 @@ from app.errors import Forbidden
 from app.models import Classification
 from app.schema.context import Context
 from app.schema.domain_errors import DomainGraphQLError
-from app.services.access import audit
+from app.services.access import audit, quotas
 from app.services.access.classification import ALERT_CLASSIFICATION, reaches
 from app.services.access.permissions import Action, allowed
 from app.services.access.tokens import Principal
@@ -33,6 +33,8 @@ def authorize(info: Info[Context, Any], action: Action) -> Principal:
     if not allowed(principal.role, action):
         what = action.value.lower().replace("_", " ")
         raise PermissionDenied(Forbidden(f"role {principal.role.value} may not {what}"))
+    # What this request writes counts against the tenant's monthly events, and may be refused.
+    quotas.meter(principal.tenant_id)
     return principal
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
+from app import models
 from app.schema.common import UserError
 from app.schema.incident import Impact, Priority, Severity, Urgency
+from app.services.access import quotas
 from app.services.incidents.policy import TenantPolicy as DomainPolicy
 
 
@@ -114,3 +116,41 @@ class UpdateTenantPolicyInput:
 class TenantPolicyPayload:
     policy: TenantPolicy | None
     errors: list[UserError]
+
+
+Plan = strawberry.enum(
+    models.Plan,
+    description="FREE (5 active incidents), TEAM (50), ENTERPRISE (no limits); a tenant may "
+    "have limits of its own over its plan's.",
+)
+
+
+@strawberry.type(description="Null: no limit.")
+class TenantLimits:
+    active_incidents: int | None = strawberry.field(
+        description="Incidents neither RESOLVED, CLOSED nor CANCELLED."
+    )
+    users: int | None = strawberry.field(description="Active users.")
+    webhook_endpoints: int | None
+    events_per_month: int | None = strawberry.field(
+        description="Events a calendar month (UTC) from API changes; the system's own work "
+        "is counted but never refused."
+    )
+
+    @classmethod
+    def of(cls, limits: quotas.Limits | quotas.Usage) -> TenantLimits:
+        return cls(
+            active_incidents=limits.active_incidents,
+            users=limits.users,
+            webhook_endpoints=limits.webhook_endpoints,
+            events_per_month=limits.events_per_month,
+        )
+
+
+@strawberry.type(description="The tenant you act in: its plan, its limits and what it holds.")
+class Tenant:
+    id: str
+    name: str
+    plan: Plan  # type: ignore[valid-type]
+    limits: TenantLimits
+    usage: TenantLimits = strawberry.field(description="What the tenant holds now.")

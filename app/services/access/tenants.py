@@ -10,8 +10,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.models import Tenant
-from app.services.access import audit
+from app.models import Plan, Tenant
+from app.services.access import audit, quotas
 from app.services.comms import rules
 from app.services.incidents.policy import TenantPolicy
 
@@ -36,6 +36,35 @@ async def create_tenant(*, tenant_id: str, name: str) -> Tenant:
             return tenant
     except IntegrityError:  # created meanwhile by someone else
         raise Conflict(f"tenant {tenant_id!r} already exists", field="id") from None
+
+
+async def get_tenant(*, tenant_id: str) -> Tenant:
+    tenant = await Tenant.get_or_none(id=tenant_id)
+    if tenant is None:
+        raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
+    return tenant
+
+
+async def set_plan(
+    *, tenant_id: str, plan: Plan, limits: Mapping[str, Any] | None = None
+) -> Tenant:
+    """The tenant's plan, and limits of its own over the plan's (None: the plan's alone).
+    Holdings over a lowered limit stay; only what would add to them is refused."""
+    own = quotas.check_limits(limits) if limits else None
+    async with in_transaction():
+        tenant = await Tenant.select_for_update().get_or_none(id=tenant_id)
+        if tenant is None:
+            raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
+        before = {"plan": tenant.plan.value, "limits": tenant.limits}
+        tenant.plan, tenant.limits = plan, own
+        await tenant.save(update_fields=["plan", "limits"])
+        await audit.record(
+            tenant_id=tenant_id,
+            action="tenant.plan_changed",
+            target=tenant_id,
+            changes={"from": before, "to": {"plan": plan.value, "limits": own}},
+        )
+    return tenant
 
 
 async def get_policy(*, tenant_id: str) -> TenantPolicy:

@@ -18,15 +18,22 @@ from datetime import datetime
 from itertools import groupby
 
 from app.models import FeedCounter, FeedEntry
+from app.services.access import quotas
 
 INCIDENT = "incident"
 
+# The month's count starts again with the first event of a new month (UTC).
 _UPSERT_PG = (
-    "INSERT INTO feed_counter (tenant_id, position) VALUES ($1, $2) "
-    "ON CONFLICT (tenant_id) DO UPDATE SET position = feed_counter.position + EXCLUDED.position "
-    "RETURNING position"
+    "INSERT INTO feed_counter (tenant_id, position, month, month_events) "
+    "VALUES ($1, $2, $3, $2) "
+    "ON CONFLICT (tenant_id) DO UPDATE SET "
+    "position = feed_counter.position + EXCLUDED.position, "
+    "month_events = CASE WHEN feed_counter.month = EXCLUDED.month "
+    "THEN feed_counter.month_events + EXCLUDED.month_events ELSE EXCLUDED.month_events END, "
+    "month = EXCLUDED.month "
+    "RETURNING position, month_events"
 )
-_UPSERT_SQLITE = _UPSERT_PG.replace("$1", "?").replace("$2", "?")
+_UPSERT_SQLITE = _UPSERT_PG.replace("VALUES ($1, $2, $3, $2)", "VALUES (?, ?, ?, ?)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,13 +53,19 @@ async def stamp(entries: Sequence[Entry]) -> None:
     their transaction. Tenants are stamped in id order, so two transactions never wait on
     each other's counters in a cycle."""
     client = FeedCounter._meta.db
-    upsert = _UPSERT_PG if client.capabilities.dialect == "postgres" else _UPSERT_SQLITE
+    postgres = client.capabilities.dialect == "postgres"
+    upsert = _UPSERT_PG if postgres else _UPSERT_SQLITE
+    month = quotas.this_month()
     ordered = sorted(entries, key=lambda e: e.tenant_id)  # stable: keeps each tenant's order
     rows: list[FeedEntry] = []
     for tenant_id, group in groupby(ordered, key=lambda e: e.tenant_id):
         batch = list(group)
-        result = await client.execute_query_dict(upsert, [tenant_id, len(batch)])
-        first = int(result[0]["position"]) - len(batch) + 1
+        count = len(batch)
+        args = [tenant_id, count, month] if postgres else [tenant_id, count, month, count]
+        result = await client.execute_query_dict(upsert, args)
+        # Over the month's events, a change made through the API rolls back here.
+        await quotas.check_events(tenant_id, int(result[0]["month_events"]))
+        first = int(result[0]["position"]) - count + 1
         rows.extend(
             FeedEntry(
                 tenant_id=tenant_id,

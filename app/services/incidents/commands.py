@@ -32,6 +32,7 @@ from app.models import (
     Urgency,
 )
 from app.services import writer
+from app.services.access import quotas
 from app.services.access.caller import USER_ACTOR_PREFIX, Authority, Caller, user_actor
 from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
@@ -116,6 +117,8 @@ async def declare_incident(
         async with writer.transaction() as commit:
             await Tenant.filter(id=tenant_id).update(incident_counter=F("incident_counter") + 1)
             counter = await Tenant.filter(id=tenant_id).values_list("incident_counter", flat=True)
+            # After the tenant's row is locked: two declarations cannot both take the last place.
+            await quotas.require_room(tenant_id, "active_incidents")
             row = Incident(
                 id=uuid.uuid4(),
                 tenant_id=tenant_id,

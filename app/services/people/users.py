@@ -24,7 +24,7 @@ from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
 from app.core.text import filter_text, storable
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import TeamMember, Tenant, User
-from app.services.access import audit, tokens
+from app.services.access import audit, quotas, tokens
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Deliberately loose: one @, something on each side, a dot in the domain, no spaces.
@@ -195,6 +195,7 @@ async def create_user(
     if not await Tenant.exists(id=tenant_id):
         raise NotFound(f"no tenant {tenant_id!r}", field="tenant")
     await _refuse_duplicates(tenant_id, handle, email, except_id=None)
+    await quotas.require_room(tenant_id, "users")
     now = utcnow()
     try:
         async with in_transaction():

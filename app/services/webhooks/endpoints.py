@@ -32,7 +32,7 @@ from app.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
-from app.services.access import audit, secret_box
+from app.services.access import audit, quotas, secret_box
 from app.services.access.caller import Caller
 from app.services.access.classification import reaches
 from app.services.comms.destinations import new_webhook_secret
@@ -161,6 +161,7 @@ async def create_endpoint(
         raise ValidationFailed(
             f"a tenant may have at most {ENDPOINTS_MAX} webhook endpoints", field="url"
         )
+    await quotas.require_room(caller.tenant_id, "webhook_endpoints")
     secret = new_webhook_secret()
     box = secret_box.load(settings)
     now = utcnow()
