@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from app.errors import Conflict, DomainError, NotFound
+from app.errors import Conflict, DomainError, NotFound, QuotaExceeded
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -45,6 +45,8 @@ class ScimError(Exception):
             return cls(404, error.message)
         if isinstance(error, Conflict):
             return cls(409, error.message, "uniqueness")
+        if isinstance(error, QuotaExceeded):
+            return cls(403, error.message)  # the tenant's plan holds no more users
         return cls(400, error.message, "invalidValue")
 
 
