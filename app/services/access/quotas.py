@@ -24,9 +24,8 @@ from typing import Any
 
 from app.core.clock import utcnow
 from app.errors import NotFound, QuotaExceeded, ValidationFailed
-from app.models import FeedCounter, Incident, IncidentStatus, Plan, Tenant, User, WebhookEndpoint
-
-_ENDED = (IncidentStatus.RESOLVED, IncidentStatus.CLOSED, IncidentStatus.CANCELLED)
+from app.models import FeedCounter, Incident, Plan, Tenant, User, WebhookEndpoint
+from app.services.incidents.lifecycle import ACTIVE_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +109,9 @@ async def usage(tenant_id: str) -> Usage:
         int(counter.month_events) if counter is not None and counter.month == this_month() else 0
     )
     return Usage(
-        active_incidents=await Incident.filter(tenant_id=tenant_id)
-        .exclude(status__in=_ENDED)
-        .count(),
+        active_incidents=await Incident.filter(
+            tenant_id=tenant_id, status__in=ACTIVE_STATUSES
+        ).count(),
         users=await User.filter(tenant_id=tenant_id, active=True).count(),
         webhook_endpoints=await WebhookEndpoint.filter(tenant_id=tenant_id).count(),
         events_per_month=events,
@@ -134,7 +133,7 @@ async def require_room(tenant_id: str, name: str) -> None:
     if limit is None:
         return
     if name == "active_incidents":
-        held = await Incident.filter(tenant_id=tenant_id).exclude(status__in=_ENDED).count()
+        held = await Incident.filter(tenant_id=tenant_id, status__in=ACTIVE_STATUSES).count()
     elif name == "users":
         held = await User.filter(tenant_id=tenant_id, active=True).count()
     else:
