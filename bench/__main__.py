@@ -11,14 +11,23 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import alerts, boards, dashboard, fanout, metrics, schedulers, statements
+from bench import alerts, boards, dashboard, fanout, feed, metrics, schedulers, statements
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "benchmarks.md"
-BENCHMARKS = ("fanout", "dashboard", "statements", "boards", "alerts", "schedulers", "metrics")
+BENCHMARKS = (
+    "fanout",
+    "dashboard",
+    "statements",
+    "boards",
+    "alerts",
+    "schedulers",
+    "metrics",
+    "feed",
+)
 T = TypeVar("T")
 
 
@@ -106,6 +115,16 @@ def parser() -> argparse.ArgumentParser:
         default=metrics.INCIDENTS,
         help=f"incidents seeded over a year (default {metrics.INCIDENTS:,})",
     )
+    events = p.add_argument_group("feed")
+    events.add_argument(
+        "--readers", type=int, default=feed.READERS, help=f"SSE readers (default {feed.READERS:,})"
+    )
+    events.add_argument(
+        "--export-rows",
+        type=int,
+        default=feed.EXPORT_ROWS,
+        help=f"incidents exported (default {feed.EXPORT_ROWS:,})",
+    )
     return p
 
 
@@ -137,6 +156,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "alerts": lambda: _alerts(args),
         "schedulers": _schedulers,
         "metrics": lambda: _metrics(args),
+        "feed": lambda: _feed(args),
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -202,6 +222,11 @@ async def _schedulers() -> tuple[str, Verdict]:
 async def _metrics(args: argparse.Namespace) -> tuple[str, Verdict]:
     result = await metrics.run(args.metric_incidents)
     return metrics.render(result), metrics.verdict(result)
+
+
+async def _feed(args: argparse.Namespace) -> tuple[str, Verdict]:
+    result = await feed.run(feed.Options(readers=args.readers, export_rows=args.export_rows))
+    return feed.render(result), feed.verdict(result)
 
 
 async def _statements() -> tuple[str, Verdict]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -40,6 +41,7 @@ from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
 from app.core.text import clip
 from app.models import (
+    Classification,
     FeedCounter,
     FeedEntry,
     WebhookAttempt,
@@ -75,62 +77,79 @@ def retry_delay(attempts: int, settings: Settings, retry_after: float | None) ->
 
 
 async def dispatch(*, use_row_locks: bool) -> int:
-    """New feed events of every endpoint behind its feed's head, as deliveries."""
+    """New feed events of every enabled endpoint behind its feed's head, as deliveries."""
     behind = await WebhookEndpoint.filter(
         enabled=True,
         tenant_id__in=Subquery(FeedCounter.all().values("tenant_id")),
-    ).values_list("id", "tenant_id", "position")
+    ).values_list("tenant_id", "position")
     if not behind:
         return 0
     heads = dict(
-        await FeedCounter.filter(tenant_id__in=list({t for _, t, _ in behind})).values_list(
+        await FeedCounter.filter(tenant_id__in=list({t for t, _ in behind})).values_list(
             "tenant_id", "position"
         )
     )
+    tenants = sorted({t for t, position in behind if position < heads.get(t, 0)})
     made = 0
-    for key, tenant_id, position in behind[:_ENDPOINTS_PER_PASS]:
-        if position < heads.get(tenant_id, 0):
-            made += await _dispatch_one(key, use_row_locks=use_row_locks)
+    for tenant_id in tenants:
+        made += await _dispatch_tenant(tenant_id, heads[tenant_id], use_row_locks=use_row_locks)
     return made
 
 
-async def _dispatch_one(key: uuid.UUID, *, use_row_locks: bool) -> int:
+async def _dispatch_tenant(tenant_id: str, head: int, *, use_row_locks: bool) -> int:
+    """One transaction for all the tenant's endpoints: the feed rows are read once, each
+    event's payload built once per clearance, every endpoint moved on in one statement."""
     async with in_transaction():
-        query = WebhookEndpoint.filter(id=key, enabled=True)
+        query = WebhookEndpoint.filter(tenant_id=tenant_id, enabled=True, position__lt=head)
         if use_row_locks:
             query = query.select_for_update(skip_locked=True)
-        row = await query.first()
-        if row is None:
+        endpoints = await query
+        if not endpoints:
             return 0
         entries = (
-            await FeedEntry.filter(tenant_id=row.tenant_id, position__gt=row.position)
+            await FeedEntry.filter(
+                tenant_id=tenant_id, position__gt=min(e.position for e in endpoints)
+            )
             .order_by("position")
             .limit(_BATCH)
         )
         if not entries:
             return 0
-        wanted = FeedFilter(types=tuple(row.event_types))
+        items = await read(entries)
+        last = int(entries[-1].position)
+        payloads: dict[tuple[int, Classification], str] = {}
         now = utcnow()
-        deliveries = [
-            WebhookDelivery(
-                id=uuid.uuid4(),
-                tenant_id=row.tenant_id,
-                endpoint_id=row.id,
-                position=item.position,
-                event_id=item.event.event_id,
-                type=item.type,
-                payload=json.dumps(
-                    envelope(item, row.clearance).body, separators=(",", ":"), default=str
-                ),
-                status=WebhookDeliveryStatus.PENDING,
-                next_attempt_at=now,
-                created_at=now,
-            )
-            for item in await read(entries)
-            if wanted.matches_type(item.type) and item.visible_to(row.clearance)
-        ]
+        deliveries: list[WebhookDelivery] = []
+        for endpoint in endpoints:
+            wanted = FeedFilter(types=tuple(endpoint.event_types))
+            for item in items:
+                if item.position <= endpoint.position or not wanted.matches_type(item.type):
+                    continue
+                if not item.visible_to(endpoint.clearance):
+                    continue
+                key = (item.position, endpoint.clearance)
+                payload = payloads.get(key)
+                if payload is None:
+                    body = envelope(item, endpoint.clearance).body
+                    payload = payloads[key] = json.dumps(body, separators=(",", ":"), default=str)
+                deliveries.append(
+                    WebhookDelivery(
+                        id=uuid.uuid4(),
+                        tenant_id=tenant_id,
+                        endpoint_id=endpoint.id,
+                        position=item.position,
+                        event_id=item.event.event_id,
+                        type=item.type,
+                        payload=payload,
+                        status=WebhookDeliveryStatus.PENDING,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
         await WebhookDelivery.bulk_create(deliveries)
-        await WebhookEndpoint.filter(id=row.id).update(position=int(entries[-1].position))
+        await WebhookEndpoint.filter(id__in=[e.id for e in endpoints if e.position < last]).update(
+            position=last
+        )
     return len(deliveries)
 
 
@@ -226,9 +245,16 @@ class WebhookWorker:
                 await WebhookDelivery.filter(id__in=[r.id for r in taken]).update(
                     next_attempt_at=now + lease
                 )
+        endpoints = {
+            e.id: e
+            for e in await WebhookEndpoint.filter(id__in=list({r.endpoint_id for r in taken}))
+        }
         for row in taken:
+            endpoint = endpoints.get(row.endpoint_id)
+            if endpoint is None:
+                continue  # deleted meanwhile: its deliveries went with it
             self._in_flight[row.endpoint_id] = self._in_flight.get(row.endpoint_id, 0) + 1
-            task = asyncio.create_task(self._attempt(row), name=f"webhook:{row.id}")
+            task = asyncio.create_task(self._attempt(row, endpoint), name=f"webhook:{row.id}")
             self._attempts.add(task)
             task.add_done_callback(self._attempt_done(row.endpoint_id))
         if len(rows) > len(taken) or len(taken) == free:
@@ -246,9 +272,9 @@ class WebhookWorker:
 
         return done
 
-    async def _attempt(self, row: WebhookDelivery) -> None:
+    async def _attempt(self, row: WebhookDelivery, endpoint: WebhookEndpoint) -> None:
         try:
-            await attempt(row, client=self._client, settings=self._settings)
+            await attempt(row, endpoint, client=self._client, settings=self._settings)
             self.attempted += 1
         except asyncio.CancelledError:
             raise
@@ -256,23 +282,27 @@ class WebhookWorker:
             log.exception("webhook delivery %s: attempt failed to record", row.id)
 
 
+@functools.lru_cache(maxsize=4096)
+def _opened(box: secret_box.SecretBox, sealed: str) -> str:
+    """A sealed secret, decrypted once per process (a rotation seals a new one)."""
+    return box.open(sealed)
+
+
 async def attempt(
-    row: WebhookDelivery, *, client: httpx.AsyncClient | None, settings: Settings
+    row: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    *,
+    client: httpx.AsyncClient | None,
+    settings: Settings,
 ) -> None:
     """Post the delivery once and record what came of it."""
     assert client is not None
-    endpoint = await WebhookEndpoint.get_or_none(id=row.endpoint_id)
-    if endpoint is None:
-        return  # deleted meanwhile: its deliveries went with it
     box = secret_box.load(settings)
     now = utcnow()
-    keys = [box.open(endpoint.secret)]
-    if (
-        endpoint.previous_secret
-        and endpoint.previous_secret_until
-        and (endpoint.previous_secret_until > now)
-    ):
-        keys.append(box.open(endpoint.previous_secret))
+    keys = [_opened(box, endpoint.secret)]
+    until = endpoint.previous_secret_until
+    if endpoint.previous_secret and until is not None and until > now:
+        keys.append(_opened(box, endpoint.previous_secret))
     body = row.payload.encode()
     stamp = int(time.time())
     headers = {
