@@ -32,14 +32,14 @@ from app.models import Classification
 from app.pubsub.broker import Broker
 from app.services.access import audit
 from app.services.access.caller import Caller
-from app.services.access.permissions import Action, allowed
+from app.services.access.permissions import Action
 from app.services.feed import live
 from app.services.feed.envelope import envelope
 from app.services.feed.queries import FeedItem, decode_cursor, events_after
 from app.services.feed.types import FeedFilter, feed_filter
 from app.services.people.authentication import Unauthenticated, authenticate
-from app.web.middleware.authentication import origin_of
-from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
+from app.web.middleware.authentication import bearer_principal
+from app.web.middleware.refusal import Refusal, outage_refused
 
 _STREAM_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
@@ -87,14 +87,9 @@ class Events:
         self.broker = broker
 
     async def _caller(self, request: Request) -> Caller:
-        try:
-            with outage_refused():
-                principal = await authenticate(request.headers.get("authorization"))
-        except Unauthenticated as exc:
-            raise unauthenticated(str(exc)) from None
-        if not allowed(principal.role, Action.READ_INCIDENTS):
-            raise Refusal(403, ErrorCode.FORBIDDEN, "this token may not read events")
-        audit.set_origin(origin_of(principal, request))
+        principal = await bearer_principal(
+            request, Action.READ_INCIDENTS, "this token may not read events"
+        )
         return Caller.of(principal)
 
     async def page(self, request: Request) -> Response:

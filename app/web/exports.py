@@ -25,13 +25,12 @@ from app.schema.downloads import FILTER_FIELDS
 from app.schema.incident import IncidentFilter as FilterInput
 from app.services.access import audit
 from app.services.access.caller import Caller
-from app.services.access.permissions import Action, allowed
+from app.services.access.permissions import Action
 from app.services.exports import incidents as incident_export
 from app.services.exports import timeline as timeline_export
 from app.services.incidents.search import IncidentFilter
-from app.services.people.authentication import Unauthenticated, authenticate
-from app.web.middleware.authentication import origin_of
-from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
+from app.web.middleware.authentication import bearer_principal
+from app.web.middleware.refusal import Refusal, outage_refused
 
 _MEDIA = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 _ENUMS: dict[str, Any] = {
@@ -84,14 +83,9 @@ def parse_filter(text: str | None) -> IncidentFilter | None:
 
 
 async def _caller(request: Request) -> Caller:
-    try:
-        with outage_refused():
-            principal = await authenticate(request.headers.get("authorization"))
-    except Unauthenticated as exc:
-        raise unauthenticated(str(exc)) from None
-    if not allowed(principal.role, Action.READ_INCIDENTS):
-        raise Refusal(403, ErrorCode.FORBIDDEN, "this token may not read incidents")
-    audit.set_origin(origin_of(principal, request))
+    principal = await bearer_principal(
+        request, Action.READ_INCIDENTS, "this token may not read incidents"
+    )
     return Caller.of(principal)
 
 

@@ -22,12 +22,10 @@ from app.pubsub.broker import Broker
 from app.resolvers.root import schema
 from app.schema.context import Context
 from app.schema.report import build_report
-from app.services.access import audit
-from app.services.access.permissions import Action, allowed
+from app.services.access.permissions import Action
 from app.services.comms.report import MEDIA_TYPES, ReportFormat
-from app.services.people.authentication import Unauthenticated, authenticate
-from app.web.middleware.authentication import origin_of
-from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
+from app.web.middleware.authentication import bearer_principal
+from app.web.middleware.refusal import Refusal, outage_refused
 
 FORMATS = {"markdown": ReportFormat.MARKDOWN, "html": ReportFormat.HTML, "text": ReportFormat.TEXT}
 _STATUS = {
@@ -59,13 +57,9 @@ class Reports:
             return refusal.webhook_response()
 
     async def _report(self, request: Request) -> Response:
-        try:
-            with outage_refused():
-                principal = await authenticate(request.headers.get("authorization"))
-        except Unauthenticated as exc:
-            raise unauthenticated(str(exc)) from None
-        if not allowed(principal.role, Action.READ_INCIDENTS):
-            raise Refusal(403, ErrorCode.FORBIDDEN, "this token may not read incidents")
+        principal = await bearer_principal(
+            request, Action.READ_INCIDENTS, "this token may not read incidents"
+        )
         name = request.query_params.get("format", "markdown").lower()
         format = FORMATS.get(name)
         if format is None:
@@ -75,7 +69,6 @@ class Reports:
                 f"format must be one of {', '.join(FORMATS)}",
                 field="format",
             )
-        audit.set_origin(origin_of(principal, request))
         context = Context(
             request=request,
             response=None,

@@ -13,7 +13,9 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.errors import ErrorCode
 from app.services.access import audit
+from app.services.access.permissions import Action, allowed
 from app.services.access.tokens import Principal
 from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import metrics
@@ -61,3 +63,18 @@ class Authentication:
         scope.setdefault("state", {})["principal"] = principal
         metrics.GRAPHQL_HTTP_REQUESTS.inc()
         await self.app(scope, receive, send)
+
+
+async def bearer_principal(request: HTTPConnection, action: Action, refused: str) -> Principal:
+    """The caller of a plain HTTP endpoint (an export, the event feed, a report): 401 without
+    a live Bearer token, 503 while the database is out of reach, 403 (`refused`) when its
+    role may not `action`. Its requests are audited as the token's."""
+    try:
+        with outage_refused():
+            principal = await authenticate(request.headers.get("authorization"))
+    except Unauthenticated as exc:
+        raise unauthenticated(str(exc)) from None
+    if not allowed(principal.role, action):
+        raise Refusal(403, ErrorCode.FORBIDDEN, refused)
+    audit.set_origin(origin_of(principal, request))
+    return principal
