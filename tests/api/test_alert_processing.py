@@ -799,7 +799,9 @@ async def post_alerts(server: Server, token: str, body: dict[str, Any]) -> None:
 async def wait_for_incidents(client: GraphQLClient, count: int) -> list[dict[str, Any]]:
     for _ in range(150):
         data = await client.execute(INCIDENTS)
-        if data["incidents"]["totalCount"] >= count:
+        # The page and its totalCount are two reads: an incident committed between them is
+        # counted but not listed, so wait for the page itself.
+        if len(data["incidents"]["edges"]) >= count:
             return [e["node"] for e in data["incidents"]["edges"]]
         await asyncio.sleep(0.1)
     raise AssertionError(f"no {count} incident(s) after 15 s: {data}")
