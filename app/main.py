@@ -33,6 +33,7 @@ from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.services.webhooks.worker import WebhookWorker
 from app.web import alerts, boards, exports, health, itsm, metrics, scim
+from app.web.chatops import SlackCommands
 from app.web.events import Events
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     alert_webhooks = alerts.AlertWebhooks(settings=settings, writer=intake_writer)
     reports = Reports(settings=settings, broker=broker)
     feed = Events(settings=settings, broker=broker)
+    slack_commands = SlackCommands(settings=settings)
     cache = QueryCache(
         broker, ttl=settings.query_cache_seconds, max_query_length=settings.max_query_length
     )
@@ -209,6 +211,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/events", feed.page, methods=["GET"]),
             Route("/events/stream", feed.stream, methods=["GET"]),
             Route("/exports/incidents", exports.incidents, methods=["GET"]),
+            Route("/chatops/slack", slack_commands.command, methods=["POST"]),
             Route("/exports/incidents/{id}/timeline", exports.timeline, methods=["GET"]),
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),

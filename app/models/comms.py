@@ -85,6 +85,10 @@ class NotificationSettings(models.Model):
     slack_bot_token: str | None = fields.TextField(null=True)  # sealed
     slack_api_url = fields.CharField(max_length=2048, default="https://slack.com/api")
     slack_channel = fields.CharField(max_length=255, null=True)
+    # ChatOps: the Slack workspace (team id) whose slash commands act in this tenant, and
+    # the app's signing secret (sealed) that signs them.
+    slack_team_id = fields.CharField(max_length=32, null=True, unique=True)
+    slack_signing_secret: str | None = fields.TextField(null=True)  # sealed
     webhook_url = fields.CharField(max_length=2048, null=True)
     webhook_secret: str | None = fields.TextField(null=True)  # sealed
     pagerduty_routing_key: str | None = fields.TextField(null=True)  # sealed

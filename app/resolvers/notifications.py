@@ -54,6 +54,8 @@ _SETTINGS_FIELDS = (
     "slack_bot_token",
     "slack_api_url",
     "slack_channel",
+    "slack_team_id",
+    "slack_signing_secret",
     "webhook_url",
     "pagerduty_routing_key",
     "pagerduty_events_url",

@@ -102,6 +102,10 @@ class NotificationSettings:
     slack_bot_token_set: bool
     slack_api_url: str
     slack_channel: str | None
+    slack_team_id: str | None = strawberry.field(
+        description="The Slack workspace whose /incident commands act in this tenant."
+    )
+    slack_signing_secret_set: bool
     webhook_url: str | None
     webhook_secret_set: bool
     pagerduty_routing_key_set: bool
@@ -120,6 +124,8 @@ class NotificationSettings:
             slack_bot_token_set=view.slack_bot_token_set,
             slack_api_url=view.slack_api_url,
             slack_channel=view.slack_channel,
+            slack_team_id=view.slack_team_id,
+            slack_signing_secret_set=view.slack_signing_secret_set,
             webhook_url=view.webhook_url,
             webhook_secret_set=view.webhook_secret_set,
             pagerduty_routing_key_set=view.pagerduty_routing_key_set,
@@ -143,6 +149,13 @@ class ConfigureNotificationsInput:
     slack_bot_token: str | None = strawberry.UNSET
     slack_api_url: str | None = strawberry.UNSET
     slack_channel: str | None = strawberry.UNSET
+    slack_team_id: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Slack's team id (T...), for ChatOps."
+    )
+    slack_signing_secret: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="The Slack app's signing secret: slash commands are verified with it.",
+    )
     webhook_url: str | None = strawberry.UNSET
     pagerduty_routing_key: str | None = strawberry.UNSET
     pagerduty_events_url: str | None = strawberry.UNSET

@@ -9,6 +9,7 @@ addresses (the same egress rule as ITSM connections); they are checked again at 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from urllib.parse import urlparse
 
 from app.config import Settings
 from app.core.clock import utcnow
-from app.errors import ValidationFailed
+from app.errors import Conflict, ValidationFailed
 from app.models import Audience, NotificationSettings
 from app.services.access import secret_box
 from app.services.comms.adapters import Destinations
@@ -28,7 +29,12 @@ URL_MAX = 2048
 SECRET_MAX = 512
 NAME_MAX = 255
 AUDIENCE_EMAILS_MAX = 100
-SECRET_FIELDS = ("slack_webhook_url", "slack_bot_token", "pagerduty_routing_key")
+SECRET_FIELDS = (
+    "slack_webhook_url",
+    "slack_bot_token",
+    "slack_signing_secret",
+    "pagerduty_routing_key",
+)
 URL_FIELDS = ("slack_webhook_url", "slack_api_url", "webhook_url", "pagerduty_events_url")
 CAMEL = {
     "email_from": "emailFrom",
@@ -36,6 +42,8 @@ CAMEL = {
     "slack_bot_token": "slackBotToken",
     "slack_api_url": "slackApiUrl",
     "slack_channel": "slackChannel",
+    "slack_team_id": "slackTeamId",
+    "slack_signing_secret": "slackSigningSecret",
     "webhook_url": "webhookUrl",
     "pagerduty_routing_key": "pagerdutyRoutingKey",
     "pagerduty_events_url": "pagerdutyEventsUrl",
@@ -61,6 +69,8 @@ class NotificationSettingsView:
     slack_bot_token_set: bool
     slack_api_url: str
     slack_channel: str | None
+    slack_team_id: str | None
+    slack_signing_secret_set: bool
     webhook_url: str | None
     webhook_secret_set: bool
     pagerduty_routing_key_set: bool
@@ -85,6 +95,8 @@ class NotificationSettingsView:
             slack_bot_token_set=bool(row.slack_bot_token),
             slack_api_url=row.slack_api_url,
             slack_channel=row.slack_channel,
+            slack_team_id=row.slack_team_id,
+            slack_signing_secret_set=bool(row.slack_signing_secret),
             webhook_url=row.webhook_url,
             webhook_secret_set=bool(row.webhook_secret),
             pagerduty_routing_key_set=bool(row.pagerduty_routing_key),
@@ -127,6 +139,14 @@ async def configure(
             values[key] = DEFAULTS.get(key)
         elif key in URL_FIELDS:
             values[key] = await _url(value, field=field, settings=settings)
+        elif key == "slack_team_id":
+            text = str(value).strip()
+            if not re.fullmatch(r"[A-Z0-9]{1,32}", text):
+                raise ValidationFailed(
+                    "slackTeamId must be Slack's team id (T and up to 31 letters or digits)",
+                    field=field,
+                )
+            values[key] = text
         elif key == "email_from":
             values[key] = email_of(value)
         elif key == "audiences":
@@ -150,6 +170,14 @@ async def configure(
         values["webhook_secret"] = None
     if rotate_webhook_secret and not (values.get("webhook_url") or had_url):
         raise ValidationFailed("set webhookUrl before rotating its secret", field="webhookUrl")
+    team = values.get("slack_team_id")
+    if (
+        team
+        and await NotificationSettings.filter(slack_team_id=team)
+        .exclude(tenant_id=tenant_id)
+        .exists()
+    ):
+        raise Conflict("another tenant answers this Slack workspace", field="slackTeamId")
     now = utcnow()
     if row is None:
         row = await NotificationSettings.create(tenant_id=tenant_id, updated_at=now, **values)

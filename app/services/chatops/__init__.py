@@ -1,0 +1,1 @@
+"""ChatOps: working on incidents from chat (Slack slash commands)."""

@@ -1,0 +1,98 @@
+"""`POST /chatops/slack`: Slack's slash commands (`/incident ...`).
+
+Slack posts a form (`application/x-www-form-urlencoded`) signed with the app's signing
+secret; an unsigned, badly signed or stale request is answered 401 and does nothing. Slack
+waits three seconds for the answer: a command that takes longer is answered "working on it"
+at once and its reply is posted to the request's `response_url` when it is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import parse_qs
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from app.config import Settings
+from app.errors import ErrorCode
+from app.services.chatops import slack
+from app.services.itsm.egress import GuardedTransport
+from app.web.middleware.refusal import Refusal, outage_refused
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 65_536
+# Slack gives up after 3 s; what is not done by then is posted to response_url.
+ANSWER_WITHIN_SECONDS = 2.5
+_late: set[asyncio.Task[None]] = set()
+
+
+class SlackCommands:
+    def __init__(self, *, settings: Settings) -> None:
+        self.settings = settings
+
+    async def command(self, request: Request) -> Response:
+        try:
+            return await self._command(request)
+        except Refusal as refusal:
+            return refusal.webhook_response()
+
+    async def _read(self, request: Request) -> bytes:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/x-www-form-urlencoded":
+            raise Refusal(
+                415,
+                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+                "Slack posts application/x-www-form-urlencoded",
+            )
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise Refusal(413, ErrorCode.PAYLOAD_TOO_LARGE, f"at most {MAX_BODY_BYTES} bytes")
+        return body
+
+    async def _command(self, request: Request) -> Response:
+        body = await self._read(request)
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        try:
+            with outage_refused():
+                tenant_id = await slack.verified_tenant(
+                    settings=self.settings,
+                    team_id=form.get("team_id", ""),
+                    timestamp=request.headers.get("x-slack-request-timestamp", ""),
+                    given=request.headers.get("x-slack-signature", ""),
+                    body=body,
+                )
+        except slack.Refused as refused:
+            raise Refusal(401, ErrorCode.UNAUTHENTICATED, str(refused)) from None
+        if "payload" in form:  # an interactive component: buttons are not offered yet
+            return JSONResponse(slack.Reply("Buttons are not supported yet.").to_json())
+        task = asyncio.create_task(
+            slack.run(
+                tenant_id=tenant_id,
+                slack_user=form.get("user_id", ""),
+                text=form.get("text", ""),
+            )
+        )
+        done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_SECONDS)
+        if done:
+            return JSONResponse(task.result().to_json())
+        late = asyncio.create_task(self._post_later(task, form.get("response_url", "")))
+        _late.add(late)
+        late.add_done_callback(_late.discard)
+        return JSONResponse(slack.Reply("Working on it…").to_json())
+
+    async def _post_later(self, task: asyncio.Task[slack.Reply], response_url: str) -> None:
+        try:
+            reply = await task
+            if not response_url.startswith(("https://", "http://")):
+                return
+            transport = GuardedTransport(allow_private=self.settings.allow_private_networks)
+            async with httpx.AsyncClient(transport=transport, timeout=10) as client:
+                await client.post(response_url, json=reply.to_json())
+        except Exception:
+            log.warning("a late Slack reply could not be posted", exc_info=True)

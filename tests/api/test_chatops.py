@@ -1,0 +1,183 @@
+"""Slack slash commands over real servers: `/incident declare|status|ack|note|assign|resolve`
+signed as Slack signs them (v0 HMAC of the timestamp and body), acting as the person linked
+to the Slack user, answered within Slack's three seconds; unsigned, badly signed or stale
+requests and unlinked users change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.api.test_people import a_handle, new_user
+from tests.support import Server, create_tenant, create_token
+
+CONFIGURE = """
+mutation($input: ConfigureNotificationsInput!) {
+  configureNotifications(input: $input) {
+    settings { slackTeamId slackSigningSecretSet } errors { field code message }
+  }
+}"""
+INCIDENTS = """
+query { incidents(first: 10) { edges { node {
+  number title status severity declaredBy assignee resolutionSummary
+  timeline { edges { node { type actor data } } }
+} } } }"""
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@pytest.fixture
+async def slack(server: Server) -> Any:
+    """A tenant answering a Slack workspace, with a person linked to a Slack user."""
+    tenant_id = create_tenant(server, tenant_id=f"ops-{uuid.uuid4().hex[:8]}", name="ChatOps")
+    admin = server.client(token=create_token(server, role="ADMIN", name="ops", tenant=tenant_id))
+    team = "T" + uuid.uuid4().hex[:10].upper()
+    configured = await admin.execute(
+        CONFIGURE, {"input": {"slackTeamId": team, "slackSigningSecret": SECRET}}
+    )
+    assert configured["configureNotifications"]["errors"] == []
+    slack_user = "U" + uuid.uuid4().hex[:8].upper()
+    person = await new_user(admin, chatIds={"slack": slack_user})
+    other = await new_user(admin, handle=a_handle())
+    yield {
+        "server": server,
+        "admin": admin,
+        "team": team,
+        "user": slack_user,
+        "person": person,
+        "other": other,
+    }
+    await admin.aclose()
+
+
+def post(
+    ctx: dict[str, Any],
+    text: str,
+    *,
+    secret: str = SECRET,
+    age: int = 0,
+    user: str | None = None,
+    team: str | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> httpx.Response:
+    """`/incident <text>` as Slack posts it."""
+    body = urlencode(
+        {
+            "token": "deprecated",
+            "team_id": team or ctx["team"],
+            "user_id": user or ctx["user"],
+            "command": "/incident",
+            "text": text,
+            "response_url": "https://hooks.slack.com/commands/T/1/x",
+            "channel_id": "C0OPS",
+        }
+    ).encode()
+    stamp = str(int(time.time()) - age)
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+    return httpx.post(
+        f"{ctx['server'].url}/chatops/slack",
+        content=body,
+        headers={
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        },
+        timeout=10,
+    )
+
+
+async def incidents(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    data = await ctx["admin"].execute(INCIDENTS)
+    return [e["node"] for e in data["incidents"]["edges"]]
+
+
+async def test_an_incident_is_worked_from_slack_as_the_linked_person(slack):
+    me = f"usr_{slack['person']['id'].removeprefix('usr_')}"
+
+    # declare, answered in the channel within Slack's three seconds
+    started = time.monotonic()
+    declared = post(slack, "declare Checkout is down sev2")
+    assert time.monotonic() - started < 3
+    assert declared.status_code == 200, declared.text
+    assert declared.json()["response_type"] == "in_channel"
+    assert "declared INC-1" in declared.json()["text"]
+    assert "Checkout is down" in declared.json()["text"]
+    [incident] = await incidents(slack)
+    assert incident["severity"] == "SEV2" and incident["declaredBy"] == me
+
+    # status, ack, note, assign, resolve, each as the same person
+    status = post(slack, "status INC-1").json()
+    assert status["response_type"] == "ephemeral" and "INC-1" in status["text"]
+    assert "OPEN" in status["text"]
+    for text, said in [
+        ("ack #1", "acknowledged INC-1"),
+        ("note 1 rolled back the deploy", "noted INC-1"),
+        (f"assign INC-1 @{slack['other']['handle']}", "assigned INC-1"),
+        ("resolve INC-1 rolled back release 4.2", "resolved INC-1"),
+    ]:
+        answer = post(slack, text)
+        assert answer.status_code == 200
+        assert said in answer.json()["text"], (text, answer.json())
+        assert answer.json()["response_type"] == "in_channel"
+    [incident] = await incidents(slack)
+    assert incident["status"] == "RESOLVED"
+    assert incident["resolutionSummary"] == "rolled back release 4.2"
+    assert incident["assignee"] == slack["other"]["handle"]
+    events = [e["node"] for e in incident["timeline"]["edges"]]
+    assert {e["actor"] for e in events} == {me}
+    assert any(e["data"].get("body") == "rolled back the deploy" for e in events)
+    assert post(slack, "status").json()["text"] == "No active incidents."
+
+
+async def test_requests_slack_did_not_sign_change_nothing(slack):
+    refused = [
+        post(slack, "declare forged", secret="not-the-secret"),
+        post(slack, "declare stale", age=600),
+        post(slack, "declare elsewhere", team="TNOBODY"),
+    ]
+    for answer in refused:
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["code"] == "UNAUTHENTICATED"
+    assert "older than five minutes" in refused[1].json()["error"]
+    wrong_type = post(slack, "declare json", content_type="application/json")
+    assert wrong_type.status_code == 415
+    assert await incidents(slack) == []
+
+
+async def test_unlinked_users_and_bad_commands_get_answers_only_they_see(slack):
+    stranger = post(slack, "declare not mine", user="UNKNOWN1").json()
+    assert stranger["response_type"] == "ephemeral"
+    assert "not linked" in stranger["text"] and "UNKNOWN1" in stranger["text"]
+    for text, said in [
+        ("", "Usage"),
+        ("dance", "Usage"),
+        ("declare", "Usage"),
+        ("ack INC-99", "Refused (NOT_FOUND)"),
+        ("note INC-99 hello", "Refused (NOT_FOUND)"),
+        ("resolve", "Usage"),
+    ]:
+        answer = post(slack, text).json()
+        assert answer["response_type"] == "ephemeral", text
+        assert said in answer["text"], (text, answer)
+    assert await incidents(slack) == []
+
+
+async def test_a_slack_workspace_answers_one_tenant(server, slack):
+    other_tenant = create_tenant(server, tenant_id=f"ops2-{uuid.uuid4().hex[:8]}", name="Other")
+    other = server.client(
+        token=create_token(server, role="ADMIN", name="ops2", tenant=other_tenant)
+    )
+    try:
+        taken = await other.execute(CONFIGURE, {"input": {"slackTeamId": slack["team"]}})
+        bad = await other.execute(CONFIGURE, {"input": {"slackTeamId": "not a team"}})
+    finally:
+        await other.aclose()
+    errors = taken["configureNotifications"]["errors"]
+    assert [(e["field"], e["code"]) for e in errors] == [("slackTeamId", "CONFLICT")]
+    assert [e["field"] for e in bad["configureNotifications"]["errors"]] == ["slackTeamId"]
