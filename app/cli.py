@@ -265,6 +265,20 @@ def _tenant_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _retention_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from app.services.retention import purge
+
+    tenants = [args.tenant] if args.tenant else None
+    done = _with_database(settings, lambda: purge.purge(tenant_ids=tenants))
+    for item in done:
+        print(
+            f"purged INC-{item.number} of {item.tenant_id} (ended {item.ended_at:%Y-%m-%d}, "
+            f"{item.events} events)"
+        )
+    print(f"{len(done)} incident(s) purged")
+    return 0
+
+
 def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.access import secret_box
     from app.services.itsm import connection as connections
@@ -372,6 +386,15 @@ def parser() -> argparse.ArgumentParser:
         "eventsPerMonth, a number or 'unlimited' (repeatable)",
     )
     tenant_plan.set_defaults(run=_tenant_plan)
+
+    retention = commands.add_parser("retention", help="keeping and purging ended incidents")
+    retention_commands = retention.add_subparsers(dest="retention_command", required=True)
+    purge_now = retention_commands.add_parser(
+        "purge",
+        help="purge now the incidents past their tenant's retention (not those on legal hold)",
+    )
+    purge_now.add_argument("--tenant", help="only this tenant (default: every tenant)")
+    purge_now.set_defaults(run=_retention_purge)
 
     secrets = commands.add_parser("secrets", help="the key that encrypts stored secrets")
     secrets_commands = secrets.add_subparsers(dest="secrets_command", required=True)

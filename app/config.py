@@ -465,6 +465,14 @@ class Settings:
         "keep the stream open and the token is checked again",
         above(0, 300),
     )
+    retention_interval_seconds: float = setting(
+        3600.0,
+        "RETENTION_INTERVAL_SECONDS",
+        "float",
+        "how often incidents past their tenant's retention are purged (one process at a time; "
+        "`incidentgraph retention purge` runs it now)",
+        above(0, 7 * 86_400),
+    )
     webhook_retry_seconds: tuple[float, ...] = setting(
         (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
         "WEBHOOK_RETRY_SECONDS",

@@ -31,6 +31,7 @@ from app.services.itsm.worker import SyncWorker
 from app.services.people import oidc
 from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
+from app.services.retention.purge import PurgeWorker
 from app.services.webhooks.worker import WebhookWorker
 from app.web import alerts, boards, exports, health, itsm, metrics, scim
 from app.web.chatops import SlackCommands
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sync_worker = SyncWorker(settings, use_row_locks=not settings.is_sqlite)
     delivery_worker = DeliveryWorker(settings, use_row_locks=not settings.is_sqlite)
     webhook_worker = WebhookWorker(settings, use_row_locks=not settings.is_sqlite)
+    purge_worker = PurgeWorker(settings.retention_interval_seconds)
     reminders = Reminders(settings)
     alert_processor = AlertProcessor(
         settings,
@@ -154,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await escalation_scheduler.start()
         await delivery_worker.start()
         await webhook_worker.start()
+        await purge_worker.start()
         await reminders.start()
         _tune_gc()
         try:
@@ -163,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_invalidating()
             await cache.close()
             await reminders.stop()
+            await purge_worker.stop()
             await webhook_worker.stop()
             await delivery_worker.stop()
             await escalation_scheduler.stop()

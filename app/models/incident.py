@@ -115,6 +115,8 @@ class Incident(models.Model):
     resolved_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
     cancelled_at = fields.DatetimeField(null=True)
+    # Kept whatever the tenant's retention says, until the hold is lifted.
+    legal_hold = fields.BooleanField(default=False, db_default=False)
     # SLA clocks: deadlines as if never paused, plus the pause bookkeeping.
     sla_response_due = fields.DatetimeField(null=True)
     sla_resolve_due = fields.DatetimeField(null=True)

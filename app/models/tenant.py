@@ -26,6 +26,11 @@ class Tenant(models.Model):
     )
     # Limits of this tenant's own, over its plan's: {"activeIncidents": 20, ...}.
     limits: dict[str, Any] | None = fields.JSONField(null=True)
+    # Retention: CLOSED incidents become read-only this many days after closing (None:
+    # never), and are purged this many days after closing or cancelling, unless held.
+    readonly_after_days = fields.IntField(null=True)
+    purge_after_days = fields.IntField(default=2557, db_default=2557)
+    legal_hold = fields.BooleanField(default=False, db_default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

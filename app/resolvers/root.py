@@ -100,7 +100,13 @@ from app.schema.response import (
     PlaybookPayload,
     TaskPayload,
 )
-from app.schema.tenant import Tenant, TenantPolicy, TenantPolicyPayload
+from app.schema.tenant import (
+    LegalHoldPayload,
+    Tenant,
+    TenantPolicy,
+    TenantPolicyPayload,
+    TenantRetentionPayload,
+)
 from app.schema.timeline import TimelineEvent, TimelineEventPayload
 from app.schema.token import ApiTokenConnection, CreateApiTokenPayload, RevokeApiTokenPayload
 from app.schema.webhook import (
@@ -515,6 +521,16 @@ class Mutation:
         resolver=notification_resolvers.configure_notifications,
         description="Set where the tenant's messages go: Slack, the signed webhook, "
         "PagerDuty, each audience's addresses and channel (ADMIN).",
+    )
+    update_retention: TenantRetentionPayload = strawberry.mutation(
+        resolver=tenant_resolvers.update_retention,
+        description="How long the tenant keeps closed incidents, and a legal hold on all of "
+        "them (ADMIN).",
+    )
+    set_legal_hold: LegalHoldPayload = strawberry.mutation(
+        resolver=tenant_resolvers.set_legal_hold,
+        description="Keep an incident from purging, or let it go again, with a reason for the "
+        "audit log (ADMIN).",
     )
     create_webhook_endpoint: WebhookEndpointPayload = strawberry.mutation(
         resolver=webhook_resolvers.create_webhook_endpoint,

@@ -7,19 +7,27 @@ from typing import Any
 from strawberry.types import Info
 
 from app.errors import DomainError
+from app.resolvers.incident import incident_key
 from app.schema.authorization import authorize
 from app.schema.common import UserError
 from app.schema.context import Context
 from app.schema.tenant import (
+    LegalHoldPayload,
+    SetLegalHoldInput,
     Tenant,
     TenantLimits,
     TenantPolicy,
     TenantPolicyPayload,
+    TenantRetention,
+    TenantRetentionPayload,
+    UpdateRetentionInput,
     UpdateTenantPolicyInput,
 )
 from app.services.access import quotas
 from app.services.access import tenants as service
+from app.services.access.caller import Caller
 from app.services.access.permissions import Action
+from app.services.retention import policy as retention
 
 
 async def tenant_policy(info: Info[Context, Any]) -> TenantPolicy:
@@ -72,4 +80,35 @@ async def tenant(info: Info[Context, Any]) -> Tenant:
         plan=row.plan,
         limits=TenantLimits.of(limits),
         usage=TenantLimits.of(await quotas.usage(tenant_id)),
+        retention=TenantRetention.of(retention.Retention.of(row)),
     )
+
+
+async def update_retention(
+    info: Info[Context, Any], input: UpdateRetentionInput
+) -> TenantRetentionPayload:
+    tenant_id = authorize(info, Action.MANAGE_RETENTION).tenant_id
+    try:
+        view = await retention.update_retention(
+            tenant_id=tenant_id,
+            readonly_after_days=input.read_only_after_days,
+            purge_after_days=input.purge_after_days,
+            legal_hold=input.legal_hold,
+        )
+    except DomainError as error:
+        return TenantRetentionPayload(retention=None, errors=[UserError.of(error)])
+    return TenantRetentionPayload(retention=TenantRetention.of(view), errors=[])
+
+
+async def set_legal_hold(info: Info[Context, Any], input: SetLegalHoldInput) -> LegalHoldPayload:
+    principal = authorize(info, Action.MANAGE_RETENTION)
+    try:
+        held = await retention.set_legal_hold(
+            caller=Caller.of(principal),
+            incident_id=incident_key(input.incident_id, field="incidentId"),
+            hold=input.hold,
+            reason=input.reason,
+        )
+    except DomainError as error:
+        return LegalHoldPayload(incident_id=None, legal_hold=None, errors=[UserError.of(error)])
+    return LegalHoldPayload(incident_id=input.incident_id, legal_hold=held, errors=[])

@@ -209,6 +209,10 @@ class Incident(Node):
             incident_classification=self.snapshot.classification,
         )
 
+    @strawberry.field(description="Kept from purging whatever the tenant's retention says.")  # type: ignore[untyped-decorator]
+    def legal_hold(self) -> bool:
+        return self.snapshot.legal_hold
+
     @strawberry.field(  # type: ignore[untyped-decorator]
         description="ServiceNow and Jira tickets linked to the incident, oldest link first."
     )

@@ -9,6 +9,7 @@ from app.schema.common import UserError
 from app.schema.incident import Impact, Priority, Severity, Urgency
 from app.services.access import quotas
 from app.services.incidents.policy import TenantPolicy as DomainPolicy
+from app.services.retention import policy as retention
 
 
 @strawberry.type(description="Impact x urgency gives this priority.")
@@ -147,6 +148,53 @@ class TenantLimits:
         )
 
 
+@strawberry.type(description="How long the tenant keeps what has ended.")
+class TenantRetention:
+    read_only_after_days: int | None = strawberry.field(
+        description="A CLOSED incident takes no change this many days after closing; null: never."
+    )
+    purge_after_days: int = strawberry.field(
+        description="A CLOSED or CANCELLED incident, and all that names it, is purged this "
+        "many days after it ended (2557: seven years), unless on legal hold."
+    )
+    legal_hold: bool = strawberry.field(description="Nothing of the tenant's is purged.")
+
+    @classmethod
+    def of(cls, view: retention.Retention) -> TenantRetention:
+        return cls(
+            read_only_after_days=view.readonly_after_days,
+            purge_after_days=view.purge_after_days,
+            legal_hold=view.legal_hold,
+        )
+
+
+@strawberry.input
+class UpdateRetentionInput:
+    read_only_after_days: int | None = None
+    purge_after_days: int = 2557
+    legal_hold: bool = False
+
+
+@strawberry.type
+class TenantRetentionPayload:
+    retention: TenantRetention | None
+    errors: list[UserError]
+
+
+@strawberry.input
+class SetLegalHoldInput:
+    incident_id: strawberry.ID
+    hold: bool
+    reason: str = strawberry.field(description="Why: it goes to the audit log.")
+
+
+@strawberry.type
+class LegalHoldPayload:
+    incident_id: strawberry.ID | None
+    legal_hold: bool | None
+    errors: list[UserError]
+
+
 @strawberry.type(description="The tenant you act in: its plan, its limits and what it holds.")
 class Tenant:
     id: str
@@ -154,3 +202,4 @@ class Tenant:
     plan: Plan  # type: ignore[valid-type]
     limits: TenantLimits
     usage: TenantLimits = strawberry.field(description="What the tenant holds now.")
+    retention: TenantRetention

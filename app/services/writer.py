@@ -35,6 +35,7 @@ from app.services.feed import positions
 from app.services.incidents import sla_marks
 from app.services.incidents.snapshot import MODEL_FIELDS, IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, NewEvent, build_rows
+from app.services.retention import policy as retention
 
 
 class LostRace(Exception):
@@ -43,7 +44,9 @@ class LostRace(Exception):
 
 # The projection's columns a command may change (the rest are set once, at declaration).
 WRITABLE_FIELDS = tuple(
-    name for name in MODEL_FIELDS if name not in ("number", "created_at", "declared_by")
+    name
+    for name in MODEL_FIELDS
+    if name not in ("number", "created_at", "declared_by", "legal_hold")
 ) + (
     "sla_paused_seconds",
     "sla_fired",
@@ -120,6 +123,14 @@ class Commit:
         """Write `new_events` as seqs first_seq.., the outbox row and the audit record of
         `after` (the first `audited` events in it; all by default), then run the hooks unless
         the command handles its integrations itself (`hooks=False`)."""
+        if before is not None:
+            # A CLOSED incident past the tenant's read-only age takes no change at all.
+            await retention.require_writable(
+                tenant_id=before.tenant_id,
+                status=before.status,
+                closed_at=before.closed_at,
+                number=before.number,
+            )
         events = await _write_events(after, new_events, actor=actor, now=now, first_seq=first_seq)
         self.feed.extend(
             positions.Entry(

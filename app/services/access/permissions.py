@@ -56,6 +56,8 @@ class Action(StrEnum):
     MANAGE_NOTIFICATIONS = "MANAGE_NOTIFICATIONS"
     # outbound webhook endpoints: create, change, rotate, replay; read and redeliver deliveries
     MANAGE_WEBHOOKS = "MANAGE_WEBHOOKS"
+    # how long closed incidents are kept, and legal holds on incidents or the tenant
+    MANAGE_RETENTION = "MANAGE_RETENTION"
 
 
 _VIEWER = frozenset(
@@ -93,6 +95,7 @@ _ADMIN = _INCIDENT_MANAGER | {
     Action.MANAGE_SERVICES,
     Action.MANAGE_NOTIFICATIONS,
     Action.MANAGE_WEBHOOKS,
+    Action.MANAGE_RETENTION,
 }
 
 GRANTS: dict[Role, frozenset[Action]] = {

@@ -78,6 +78,8 @@ class IncidentSnapshot:
     escalated_at: datetime | None = None
     escalation_next_at: datetime | None = None
     escalation_due_reason: str | None = None
+    # Kept from purging whatever the retention (set apart from commands: never written back).
+    legal_hold: bool = False
 
     def response_due(self, now: datetime) -> datetime | None:
         paused = self.sla_paused_since if self.acknowledged_at is None else None
