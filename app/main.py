@@ -23,6 +23,7 @@ from app.services.access import secret_box
 from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
+from app.services.chatops.channels import ChannelWorker
 from app.services.comms.delivery import DeliveryWorker
 from app.services.comms.reminders import Reminders
 from app.services.incidents.sla_scheduler import SlaScheduler
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     delivery_worker = DeliveryWorker(settings, use_row_locks=not settings.is_sqlite)
     webhook_worker = WebhookWorker(settings, use_row_locks=not settings.is_sqlite)
     purge_worker = PurgeWorker(settings.retention_interval_seconds)
+    channel_worker = ChannelWorker(settings, use_row_locks=not settings.is_sqlite)
     reminders = Reminders(settings)
     alert_processor = AlertProcessor(
         settings,
@@ -157,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await delivery_worker.start()
         await webhook_worker.start()
         await purge_worker.start()
+        await channel_worker.start()
         await reminders.start()
         _tune_gc()
         try:
@@ -166,6 +169,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stop_invalidating()
             await cache.close()
             await reminders.stop()
+            await channel_worker.stop()
             await purge_worker.stop()
             await webhook_worker.stop()
             await delivery_worker.stop()

@@ -20,6 +20,7 @@ from app.models.change import (
     ChangeType,
     Risk,
 )
+from app.models.chatops import IncidentChannel
 from app.models.classification import Classification
 from app.models.comms import (
     ActionItem,
@@ -149,6 +150,7 @@ __all__ = [
     "FeedCounter",
     "FeedEntry",
     "Incident",
+    "IncidentChannel",
     "Plan",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -89,6 +89,8 @@ class NotificationSettings(models.Model):
     # the app's signing secret (sealed) that signs them.
     slack_team_id = fields.CharField(max_length=32, null=True, unique=True)
     slack_signing_secret: str | None = fields.TextField(null=True)  # sealed
+    # A channel of its own for every incident declared (needs the bot token).
+    slack_incident_channels = fields.BooleanField(default=False, db_default=False)
     webhook_url = fields.CharField(max_length=2048, null=True)
     webhook_secret: str | None = fields.TextField(null=True)  # sealed
     pagerduty_routing_key: str | None = fields.TextField(null=True)  # sealed

@@ -56,6 +56,7 @@ _SETTINGS_FIELDS = (
     "slack_channel",
     "slack_team_id",
     "slack_signing_secret",
+    "slack_incident_channels",
     "webhook_url",
     "pagerduty_routing_key",
     "pagerduty_events_url",

@@ -106,6 +106,9 @@ class NotificationSettings:
         description="The Slack workspace whose /incident commands act in this tenant."
     )
     slack_signing_secret_set: bool
+    slack_incident_channels: bool = strawberry.field(
+        description="Every incident declared gets a Slack channel of its own."
+    )
     webhook_url: str | None
     webhook_secret_set: bool
     pagerduty_routing_key_set: bool
@@ -126,6 +129,7 @@ class NotificationSettings:
             slack_channel=view.slack_channel,
             slack_team_id=view.slack_team_id,
             slack_signing_secret_set=view.slack_signing_secret_set,
+            slack_incident_channels=view.slack_incident_channels,
             webhook_url=view.webhook_url,
             webhook_secret_set=view.webhook_secret_set,
             pagerduty_routing_key_set=view.pagerduty_routing_key_set,
@@ -155,6 +159,13 @@ class ConfigureNotificationsInput:
     slack_signing_secret: str | None = strawberry.field(
         default=strawberry.UNSET,
         description="The Slack app's signing secret: slash commands are verified with it.",
+    )
+    slack_incident_channels: bool | None = strawberry.field(
+        default=strawberry.UNSET,
+        description="A channel of its own for every incident declared from now on (inc-<n>-"
+        "sev<level>-<title>, private and without the title for CONFIDENTIAL and RESTRICTED "
+        "ones), its topic kept to the incident's status, commander and on-call invited, key "
+        "events posted. Needs slackBotToken.",
     )
     webhook_url: str | None = strawberry.UNSET
     pagerduty_routing_key: str | None = strawberry.UNSET

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from app.services import writer
 from app.services.catalog import links as catalog
+from app.services.chatops import channels
 from app.services.comms import notify
 from app.services.itsm import outbound as itsm_outbound
 from app.services.people import mentions
@@ -24,6 +25,7 @@ HOOKS = (
     catalog.on_incident_change,
     playbooks.on_incident_change,
     escalation.on_incident_change,
+    channels.on_incident_change,
     notify.on_incident_change,
 )
 

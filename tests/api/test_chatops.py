@@ -9,19 +9,30 @@ import hashlib
 import hmac
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from tests.api.test_identity import ASSIGN
 from tests.api.test_people import a_handle, new_user
-from tests.support import Server, create_tenant, create_token
+from tests.fakes.messaging import BOT_TOKEN, FakeSlack
+from tests.support import (
+    Server,
+    create_tenant,
+    create_token,
+    declare,
+    eventually,
+    transition,
+)
 
 CONFIGURE = """
 mutation($input: ConfigureNotificationsInput!) {
   configureNotifications(input: $input) {
-    settings { slackTeamId slackSigningSecretSet } errors { field code message }
+    settings { slackTeamId slackSigningSecretSet slackIncidentChannels }
+    errors { field code message }
   }
 }"""
 INCIDENTS = """
@@ -181,3 +192,86 @@ async def test_a_slack_workspace_answers_one_tenant(server, slack):
     errors = taken["configureNotifications"]["errors"]
     assert [(e["field"], e["code"]) for e in errors] == [("slackTeamId", "CONFLICT")]
     assert [e["field"] for e in bad["configureNotifications"]["errors"]] == ["slackTeamId"]
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    with FakeSlack() as fake:
+        yield fake
+
+
+def channel_named(fake: FakeSlack, prefix: str, suffix: str) -> dict[str, Any] | None:
+    for channel_id, channel in list(fake.channels.items()):
+        if channel["name"].startswith(prefix) and channel["name"].endswith(suffix):
+            return {"id": channel_id, **channel}
+    return None
+
+
+def posted_to(fake: FakeSlack, channel_id: str) -> list[str]:
+    return [p["text"] for p in list(fake.posted) if p["channel"] == channel_id]
+
+
+async def test_a_declared_incident_gets_a_channel_kept_up_with_it(slack, fake_slack):
+    # given a tenant whose incidents get Slack channels of their own
+    admin = slack["admin"]
+    configured = await admin.execute(
+        CONFIGURE,
+        {
+            "input": {
+                "slackBotToken": BOT_TOKEN,
+                "slackApiUrl": f"{fake_slack.url}/api",
+                "slackIncidentChannels": True,
+            }
+        },
+    )
+    assert configured["configureNotifications"]["errors"] == []
+
+    # when an incident is declared
+    tag = uuid.uuid4().hex[:6]
+    incident = await declare(
+        admin, title=f"Checkout down {tag}", severity="SEV2", impact="HIGH", urgency="MEDIUM"
+    )
+    number = incident["number"]
+
+    # then its channel is made, named after it, with its status in the topic and the
+    # declaration posted
+    async def made() -> dict[str, Any] | None:
+        found = channel_named(fake_slack, f"inc-{number}-sev2-checkout-down-{tag}", "")
+        return found if found and found["topic"] and posted_to(fake_slack, found["id"]) else None
+
+    channel = await eventually(made, timeout=15, what="the incident's channel")
+    assert channel["is_private"] is False
+    assert f"INC-{number} | OPEN" in channel["topic"]
+    assert any("declared" in text for text in posted_to(fake_slack, channel["id"]))
+
+    # when it is assigned to the person linked to a Slack user and acknowledged
+    assigned = await admin.execute(
+        ASSIGN, {"input": {"id": incident["id"], "userId": slack["person"]["id"]}}
+    )
+    assert assigned["assignIncident"]["errors"] == []
+    await transition(admin, incident["id"], "IN_PROGRESS")
+
+    # then that person is invited, the topic follows the status and the move is posted
+    async def caught_up() -> bool:
+        now = fake_slack.channels[channel["id"]]
+        moved = any("OPEN -> IN_PROGRESS" in t for t in posted_to(fake_slack, channel["id"]))
+        return slack["user"] in now["members"] and "IN_PROGRESS" in now["topic"] and moved
+
+    await eventually(caught_up, timeout=15, what="the channel to follow the incident")
+
+    # and a classified incident's channel is private and never carries its title
+    secret = await declare(
+        admin,
+        title=f"Payroll leak {tag}",
+        severity="SEV2",
+        impact="HIGH",
+        urgency="MEDIUM",
+        classification="RESTRICTED",
+    )
+
+    async def private() -> dict[str, Any] | None:
+        return channel_named(fake_slack, f"inc-{secret['number']}-sev2-restricted", "")
+
+    hidden = await eventually(private, timeout=15, what="the restricted channel")
+    assert hidden["is_private"] is True
+    assert not any(f"Payroll leak {tag}".encode() in c.raw for c in list(fake_slack.calls))

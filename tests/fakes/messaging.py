@@ -2,7 +2,9 @@
 
 - `FakeSlack`: incoming webhooks (`POST /services/...`, answers `ok`) and the Web API's
   `POST /api/chat.postMessage` (Bearer bot token; `{"ok": true, "channel", "ts"}`, or
-  `{"ok": false, "error": "invalid_auth" | "channel_not_found"}` with HTTP 200, as Slack does).
+  `{"ok": false, "error": "invalid_auth" | "channel_not_found"}` with HTTP 200, as Slack does),
+  `conversations.create` (`name_taken`), `conversations.setTopic` and `conversations.invite`
+  (`already_in_channel`), keeping the channels made in `channels`.
 - `FakePagerDuty`: Events API v2 `POST /v2/enqueue` (202 `{"status": "success", "message":
   "Event processed", "dedup_key"}`; 400 `{"status": "invalid event", ...}` for a bad event).
 - `FakeReceiver`: any webhook receiver; answers 204 and keeps the raw body and headers.
@@ -26,6 +28,9 @@ class FakeSlack(FakeServer):
         super().__init__()
         self.posted: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
+        # Channels made through the Web API, by id: name, is_private, topic, members.
+        self.channels: dict[str, dict[str, Any]] = {}
+        self._channel_ids = itertools.count(1)
 
     def authorized(self, authorization: str | None) -> bool:
         return True  # the Web API answers a bad token with ok=false, not 401
@@ -39,6 +44,10 @@ class FakeSlack(FakeServer):
                 return Response(400, None)  # Slack: "no_text"
             self.posted.append({"channel": "webhook", "text": call.body["text"]})
             return Response(200, None)
+        if call.method == "POST" and call.path.startswith("/api/conversations."):
+            if call.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+                return Response(200, {"ok": False, "error": "invalid_auth"})
+            return self._conversations(call.path.removeprefix("/api/"), call.body or {})
         if call.method == "POST" and call.path == "/api/chat.postMessage":
             if call.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
                 return Response(200, {"ok": False, "error": "invalid_auth"})
@@ -49,6 +58,39 @@ class FakeSlack(FakeServer):
             self.posted.append({"channel": channel, "text": call.body.get("text"), "ts": ts})
             return Response(200, {"ok": True, "channel": channel, "ts": ts})
         return Response(404, {"ok": False, "error": "unknown_method"})
+
+    def _conversations(self, method: str, body: dict[str, Any]) -> Response:
+        """conversations.create / setTopic / invite, as the Web API answers them."""
+        if method == "conversations.create":
+            name = str(body.get("name", ""))
+            if not name or len(name) > 80 or name != name.lower() or " " in name:
+                return Response(200, {"ok": False, "error": "invalid_name_specials"})
+            if any(c["name"] == name for c in self.channels.values()):
+                return Response(200, {"ok": False, "error": "name_taken"})
+            channel_id = f"C{next(self._channel_ids):08d}"
+            private = bool(body.get("is_private"))
+            self.channels[channel_id] = {
+                "name": name, "is_private": private, "topic": "", "members": [],
+            }  # fmt: skip
+            return Response(
+                200,
+                {"ok": True, "channel": {"id": channel_id, "name": name, "is_private": private}},
+            )
+        channel = self.channels.get(str(body.get("channel", "")))
+        if channel is None:
+            return Response(200, {"ok": False, "error": "channel_not_found"})
+        if method == "conversations.setTopic":
+            channel["topic"] = str(body.get("topic", ""))
+            return Response(200, {"ok": True, "topic": channel["topic"]})
+        if method == "conversations.invite":
+            users = [u for u in str(body.get("users", "")).split(",") if u]
+            if not users:
+                return Response(200, {"ok": False, "error": "no_user"})
+            if all(u in channel["members"] for u in users):
+                return Response(200, {"ok": False, "error": "already_in_channel"})
+            channel["members"] += [u for u in users if u not in channel["members"]]
+            return Response(200, {"ok": True, "channel": {"id": body.get("channel")}})
+        return Response(200, {"ok": False, "error": "unknown_method"})
 
 
 class FakePagerDuty(FakeServer):

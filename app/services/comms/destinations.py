@@ -44,12 +44,14 @@ CAMEL = {
     "slack_channel": "slackChannel",
     "slack_team_id": "slackTeamId",
     "slack_signing_secret": "slackSigningSecret",
+    "slack_incident_channels": "slackIncidentChannels",
     "webhook_url": "webhookUrl",
     "pagerduty_routing_key": "pagerdutyRoutingKey",
     "pagerduty_events_url": "pagerdutyEventsUrl",
     "audiences": "audiences",
 }
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
+    "slack_incident_channels": False,
     "slack_api_url": "https://slack.com/api",
     "pagerduty_events_url": "https://events.pagerduty.com/v2/enqueue",
 }
@@ -71,6 +73,7 @@ class NotificationSettingsView:
     slack_channel: str | None
     slack_team_id: str | None
     slack_signing_secret_set: bool
+    slack_incident_channels: bool
     webhook_url: str | None
     webhook_secret_set: bool
     pagerduty_routing_key_set: bool
@@ -97,6 +100,7 @@ class NotificationSettingsView:
             slack_channel=row.slack_channel,
             slack_team_id=row.slack_team_id,
             slack_signing_secret_set=bool(row.slack_signing_secret),
+            slack_incident_channels=bool(row.slack_incident_channels),
             webhook_url=row.webhook_url,
             webhook_secret_set=bool(row.webhook_secret),
             pagerduty_routing_key_set=bool(row.pagerduty_routing_key),
@@ -139,6 +143,8 @@ async def configure(
             values[key] = DEFAULTS.get(key)
         elif key in URL_FIELDS:
             values[key] = await _url(value, field=field, settings=settings)
+        elif key == "slack_incident_channels":
+            values[key] = bool(value)
         elif key == "slack_team_id":
             text = str(value).strip()
             if not re.fullmatch(r"[A-Z0-9]{1,32}", text):
