@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/events/stream", feed.stream, methods=["GET"]),
             Route("/exports/incidents", exports.incidents, methods=["GET"]),
             Route("/chatops/slack", slack_commands.command, methods=["POST"]),
+            Route("/chatops/slack/events", slack_commands.events, methods=["POST"]),
             Route("/exports/incidents/{id}/timeline", exports.timeline, methods=["GET"]),
             Route("/healthz", health.healthz),
             Route("/readyz", health.readyz),

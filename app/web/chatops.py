@@ -9,6 +9,7 @@ at once and its reply is posted to the request's `response_url` when it is done.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from urllib.parse import parse_qs
 
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.config import Settings
 from app.errors import ErrorCode
-from app.services.chatops import slack
+from app.services.chatops import slack, threads
 from app.services.itsm.egress import GuardedTransport
 from app.web.middleware.refusal import Refusal, outage_refused
 
@@ -40,14 +41,12 @@ class SlackCommands:
         except Refusal as refusal:
             return refusal.webhook_response()
 
-    async def _read(self, request: Request) -> bytes:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/x-www-form-urlencoded":
-            raise Refusal(
-                415,
-                ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                "Slack posts application/x-www-form-urlencoded",
-            )
+    async def _read(
+        self, request: Request, *, media: str = "application/x-www-form-urlencoded"
+    ) -> bytes:
+        given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if given != media:
+            raise Refusal(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, f"Slack posts {media} here")
         body = b""
         async for chunk in request.stream():
             body += chunk
@@ -85,6 +84,46 @@ class SlackCommands:
         _late.add(late)
         late.add_done_callback(_late.discard)
         return JSONResponse(slack.Reply("Working on it…").to_json())
+
+    async def events(self, request: Request) -> Response:
+        """Slack's Events API: the URL check, and messages of incident channels' threads."""
+        try:
+            body = await self._read(request, media="application/json")
+            try:
+                message = json.loads(body)
+            except ValueError:
+                raise Refusal(400, ErrorCode.BAD_REQUEST, "the body is not JSON") from None
+            if not isinstance(message, dict):
+                raise Refusal(400, ErrorCode.BAD_REQUEST, "the body is not a JSON object")
+            team_id = str(message.get("team_id") or "")
+            try:
+                with outage_refused():
+                    if message.get("type") == "url_verification":
+                        # Slack checks the URL before it has a workspace to name: the app's
+                        # secret is the one of any tenant that configured it.
+                        await slack.verified_any(
+                            settings=self.settings,
+                            timestamp=request.headers.get("x-slack-request-timestamp", ""),
+                            given=request.headers.get("x-slack-signature", ""),
+                            body=body,
+                        )
+                        return JSONResponse({"challenge": str(message.get("challenge", ""))})
+                    tenant_id = await slack.verified_tenant(
+                        settings=self.settings,
+                        team_id=team_id,
+                        timestamp=request.headers.get("x-slack-request-timestamp", ""),
+                        given=request.headers.get("x-slack-signature", ""),
+                        body=body,
+                    )
+            except slack.Refused as refused:
+                raise Refusal(401, ErrorCode.UNAUTHENTICATED, str(refused)) from None
+            event = message.get("event")
+            if message.get("type") == "event_callback" and isinstance(event, dict):
+                with outage_refused():
+                    await threads.ingest(tenant_id=tenant_id, team_id=team_id, event=event)
+            return Response(status_code=200)
+        except Refusal as refusal:
+            return refusal.webhook_response()
 
     async def _post_later(self, task: asyncio.Task[slack.Reply], response_url: str) -> None:
         try:

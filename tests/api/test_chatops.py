@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -275,3 +276,91 @@ async def test_a_declared_incident_gets_a_channel_kept_up_with_it(slack, fake_sl
     hidden = await eventually(private, timeout=15, what="the restricted channel")
     assert hidden["is_private"] is True
     assert not any(f"Payroll leak {tag}".encode() in c.raw for c in list(fake_slack.calls))
+
+
+async def channels_on(admin: Any, fake: FakeSlack) -> None:
+    configured = await admin.execute(
+        CONFIGURE,
+        {
+            "input": {
+                "slackBotToken": BOT_TOKEN,
+                "slackApiUrl": f"{fake.url}/api",
+                "slackIncidentChannels": True,
+            }
+        },
+    )
+    assert configured["configureNotifications"]["errors"] == []
+
+
+def post_event(
+    ctx: dict[str, Any], message: dict[str, Any], *, secret: str = SECRET
+) -> httpx.Response:
+    """A call of Slack's Events API, signed as Slack signs it."""
+    body = json.dumps(message).encode()
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+    return httpx.post(
+        f"{ctx['server'].url}/chatops/slack/events",
+        content=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        },
+        timeout=10,
+    )
+
+
+CHAT_EVENTS = """
+query($id: ID!) { incident(id: $id) { timeline { edges { node { type actor data } } } } }
+"""
+
+
+async def test_thread_messages_in_an_incident_channel_are_kept_once(slack, fake_slack):
+    # given an incident with its channel
+    admin = slack["admin"]
+    await channels_on(admin, fake_slack)
+    tag = uuid.uuid4().hex[:6]
+    incident = await declare(admin, title=f"Queue stuck {tag}")
+
+    async def made() -> dict[str, Any] | None:
+        return channel_named(fake_slack, f"inc-{incident['number']}-", f"queue-stuck-{tag}")
+
+    channel = await eventually(made, timeout=15, what="the incident's channel")
+
+    # Slack checks the URL first, signed with the app's secret
+    check = post_event(slack, {"type": "url_verification", "challenge": "c-123"})
+    assert check.status_code == 200 and check.json() == {"challenge": "c-123"}
+    forged = post_event(slack, {"type": "url_verification", "challenge": "x"}, secret="nope")
+    assert forged.status_code == 401
+
+    # when a message in a thread of the channel arrives, twice (Slack retries), beside a
+    # message outside any thread and one of the bot's own
+    def message(**event: Any) -> dict[str, Any]:
+        return {
+            "type": "event_callback",
+            "team_id": slack["team"],
+            "event_id": f"Ev{uuid.uuid4().hex[:8]}",
+            "event": {"type": "message", "channel": channel["id"], **event},
+        }
+
+    threaded = message(user=slack["user"], text="DB failover done", ts="1700000100.000200",
+                       thread_ts="1700000000.000100")  # fmt: skip
+    for payload in (
+        threaded,
+        threaded,
+        message(user=slack["user"], text="not in a thread", ts="1700000101.000300"),
+        message(bot_id="B1", text="a bot post", ts="1700000102.0004", thread_ts="1700000000.1"),
+    ):
+        assert post_event(slack, payload).status_code == 200
+
+    # then the thread message is on the timeline once, as the linked person
+    data = await admin.execute(CHAT_EVENTS, {"id": incident["id"]})
+    chats = [
+        e["node"]
+        for e in data["incident"]["timeline"]["edges"]
+        if e["node"]["type"] == "com.incidents.chat.message.v1"
+    ]
+    assert len(chats) == 1
+    assert chats[0]["data"]["text"] == "DB failover done"
+    assert chats[0]["actor"] == slack["person"]["id"]

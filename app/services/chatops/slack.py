@@ -74,12 +74,7 @@ async def verified_tenant(
     *, settings: Settings, team_id: str, timestamp: str, given: str, body: bytes
 ) -> str:
     """The tenant of a request Slack signed; Refused otherwise."""
-    try:
-        age = abs(utcnow().timestamp() - int(timestamp))
-    except ValueError:
-        raise Refused("X-Slack-Request-Timestamp is not a number") from None
-    if age > MAX_AGE_SECONDS:
-        raise Refused("the request is older than five minutes (replayed or the clock is off)")
+    _fresh(timestamp)
     row = await NotificationSettings.get_or_none(slack_team_id=team_id) if team_id else None
     if row is None or not row.slack_signing_secret:
         raise Refused("no tenant answers this Slack workspace")
@@ -87,6 +82,27 @@ async def verified_tenant(
     if not hmac.compare_digest(signature(secret, timestamp, body), given):
         raise Refused("the request signature does not match")
     return row.tenant_id
+
+
+async def verified_any(*, settings: Settings, timestamp: str, given: str, body: bytes) -> None:
+    """Refused unless some tenant's Slack signing secret signed this (Slack's URL check)."""
+    _fresh(timestamp)
+    box = secret_box.load(settings)
+    for sealed in await NotificationSettings.filter(slack_signing_secret__isnull=False).values_list(
+        "slack_signing_secret", flat=True
+    ):
+        if hmac.compare_digest(signature(box.open(str(sealed)), timestamp, body), given):
+            return
+    raise Refused("the request signature does not match")
+
+
+def _fresh(timestamp: str) -> None:
+    try:
+        age = abs(utcnow().timestamp() - int(timestamp))
+    except ValueError:
+        raise Refused("X-Slack-Request-Timestamp is not a number") from None
+    if age > MAX_AGE_SECONDS:
+        raise Refused("the request is older than five minutes (replayed or the clock is off)")
 
 
 async def _person(tenant_id: str, slack_user: str) -> User | None:

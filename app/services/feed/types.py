@@ -36,6 +36,7 @@ _MODULES = (
     "app.services.comms.reviews",
     "app.services.comms.communications",
     "app.services.comms.reminders",
+    "app.services.chatops.threads",
 )
 _TYPE = re.compile(r"com\.incidents\.[a-z0-9_.]+\.v[0-9]+")
 # A linked ticket's changes, one type per provider.
