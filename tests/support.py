@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +403,21 @@ async def eventually(
             return last
         await asyncio.sleep(0.1)
     raise AssertionError(f"{what} not reached in {timeout}s; last: {last}")
+
+
+async def old_tenant(tenant_id: str) -> None:
+    """A tenant row as the first schema had it, for tests that upgrade an old database:
+    today's model (and tenant service) would write columns of later versions."""
+    from app.models import Tenant
+
+    conn = Tenant._meta.db
+    postgres = conn.capabilities.dialect == "postgres"
+    marks = "$1, $2, '{}', 0, $3" if postgres else "?, ?, '{}', 0, ?"
+    now = datetime.now(UTC)
+    await conn.execute_query(
+        f"INSERT INTO tenant (id, name, policy, incident_counter, created_at) VALUES ({marks})",
+        [tenant_id, tenant_id, now if postgres else now.isoformat(" ")],
+    )
 
 
 def migrate_database(url: str) -> None:

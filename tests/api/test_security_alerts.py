@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.models import Alert, AlertIntake, AlertQuarantine, Lease, Tenant
+from app.models import Alert, AlertIntake, AlertQuarantine, Lease
 from app.services.access import tenants as tenant_service
 from app.services.alerts import processor as processor_module
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
@@ -26,6 +26,7 @@ from tests.support import (
     create_token,
     drop_pg_database,
     eventually,
+    old_tenant,
     postgres_available,
 )
 
@@ -299,7 +300,7 @@ async def test_alerts_firing_before_the_upgrade_keep_deduplicating(old_database)
     now = datetime.now(UTC)
     async with connected(old_database):
         # the tenant row alone: the tenant service of today writes tables of later versions
-        await Tenant.create(id=tenant, name=tenant)
+        await old_tenant(tenant)
         await Alert.create(
             id=uuid.uuid4(),
             tenant_id=tenant,

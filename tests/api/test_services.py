@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from app.config import Settings
-from app.models import Incident, IncidentService, Service, Tenant
+from app.models import Incident, IncidentService, Service
 from tests.api.test_people import errors, new_team
 from tests.support import (
     Server,
@@ -22,6 +22,7 @@ from tests.support import (
     create_token,
     declare,
     drop_pg_database,
+    old_tenant,
     postgres_available,
     transition,
 )
@@ -228,7 +229,7 @@ async def test_the_upgrade_makes_a_service_of_each_name_incidents_gave(old_datab
     names = ["Checkout", "checkout", "Search", None]
     async with connected(old_database):
         # the tenant row alone: the tenant service of today writes tables of later versions
-        await Tenant.create(id=tenant, name=tenant)
+        await old_tenant(tenant)
         # The columns of that version: today's model has more.
         conn = Incident._meta.db
         postgres = conn.capabilities.dialect == "postgres"

@@ -19,13 +19,9 @@ from app.models import (
     Classification,
     FeedEntry,
     Impact,
-    Incident,
-    IncidentStatus,
-    Priority,
     RecordEvent,
     Role,
     Severity,
-    Tenant,
     TimelineEvent,
     Urgency,
 )
@@ -39,6 +35,7 @@ from tests.support import (
     connected,
     create_pg_database,
     drop_pg_database,
+    old_tenant,
     require_real_services,
 )
 
@@ -182,17 +179,27 @@ async def test_the_upgrade_places_earlier_events_in_the_feed_by_time(old_databas
     tenant = f"t-{uuid.uuid4().hex[:12]}"
     start = datetime(2026, 5, 1, tzinfo=UTC)
     async with connected(old_database):
-        await Tenant.create(id=tenant, name=tenant)
-        incident = await Incident.create(
-            id=uuid.uuid4(), tenant_id=tenant, number=1, title="old", severity=Severity.SEV3,
-            impact=Impact.LOW, urgency=Urgency.LOW, priority=Priority.P4,
-            derived_priority=Priority.P4, status=IncidentStatus.OPEN, last_seq=2,
-            created_at=start, updated_at=start,
+        await old_tenant(tenant)
+        # The columns of that version: today's model has more.
+        conn = TimelineEvent._meta.db
+        postgres = conn.capabilities.dialect == "postgres"
+        incident_id = uuid.uuid4()
+        columns = (
+            "id, tenant_id, number, title, severity, impact, urgency, priority, status, "
+            "is_major, classification, sla_paused_seconds, version, last_seq, created_at, "
+            "updated_at"
+        )
+        marks = ", ".join(f"${n}" if postgres else "?" for n in range(1, 17))
+        at = start if postgres else start.isoformat(" ")
+        await conn.execute_query(
+            f"INSERT INTO incident ({columns}) VALUES ({marks})",
+            [incident_id if postgres else str(incident_id), tenant, 1, "old", "SEV3", "LOW",
+             "LOW", "P4", "OPEN", False, "INTERNAL", 0.0, 1, 2, at, at],
         )  # fmt: skip
         problem_id = uuid.uuid4()
         for seq, minutes, kind in [(1, 0, "declared"), (2, 10, "note_added")]:
             await TimelineEvent.create(
-                id=uuid.uuid4(), tenant_id=tenant, incident_id=incident.id, seq=seq,
+                id=uuid.uuid4(), tenant_id=tenant, incident_id=incident_id, seq=seq,
                 type=f"com.incidents.{kind}.v1", source="incidents://api",
                 event_id=str(uuid.uuid4()), time=start + timedelta(minutes=minutes), data={},
             )  # fmt: skip
@@ -206,7 +213,7 @@ async def test_the_upgrade_places_earlier_events_in_the_feed_by_time(old_databas
     await migrate(Settings(database_url=old_database))
     async with connected(old_database):
         rows = await FeedEntry.filter(tenant_id=tenant).order_by("position")
-        await add_note(caller=caller(tenant), incident_id=str(incident.id), body="new")
+        await add_note(caller=caller(tenant), incident_id=str(incident_id), body="new")
         after = await head(tenant)
 
     # then the old events hold positions 1..3 in the order they happened, and the new one 4
