@@ -73,7 +73,12 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         table = "webhook_delivery"
-        indexes = (("status", "next_attempt_at"), ("endpoint_id", "status", "created_at"))
+        indexes = (
+            ("status", "next_attempt_at"),
+            ("endpoint_id", "status", "created_at"),
+            # The purge finds a purged incident's deliveries by their events.
+            ("tenant_id", "event_id"),
+        )
 
 
 class WebhookAttempt(models.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import strawberry
 from strawberry.types import Info
 
 from app.errors import DomainError
@@ -89,11 +90,18 @@ async def update_retention(
 ) -> TenantRetentionPayload:
     tenant_id = authorize(info, Action.MANAGE_RETENTION).tenant_id
     try:
+        current = await retention.get_retention(tenant_id=tenant_id)
+        unset = strawberry.UNSET
+        readonly = input.read_only_after_days
+        purge_days = input.purge_after_days
+        hold = input.legal_hold
         view = await retention.update_retention(
             tenant_id=tenant_id,
-            readonly_after_days=input.read_only_after_days,
-            purge_after_days=input.purge_after_days,
-            legal_hold=input.legal_hold,
+            readonly_after_days=current.readonly_after_days if readonly is unset else readonly,
+            purge_after_days=current.purge_after_days
+            if purge_days is unset or purge_days is None
+            else purge_days,
+            legal_hold=current.legal_hold if hold is unset or hold is None else bool(hold),
         )
     except DomainError as error:
         return TenantRetentionPayload(retention=None, errors=[UserError.of(error)])

@@ -168,11 +168,11 @@ class TenantRetention:
         )
 
 
-@strawberry.input
+@strawberry.input(description="Omitted fields are kept; readOnlyAfterDays: null is never.")
 class UpdateRetentionInput:
-    read_only_after_days: int | None = None
-    purge_after_days: int = 2557
-    legal_hold: bool = False
+    read_only_after_days: int | None = strawberry.UNSET
+    purge_after_days: int | None = strawberry.UNSET
+    legal_hold: bool | None = strawberry.UNSET
 
 
 @strawberry.type

@@ -155,15 +155,21 @@ class Events:
 
         producer = asyncio.create_task(produce(), name="events-stream")
         heartbeat = self.settings.sse_heartbeat_seconds
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             yield f"retry: 3000\n: following the feed of {caller.tenant_id}\n\n"
             while True:
-                try:
+                got: FeedItem | BaseException | None = None
+                with contextlib.suppress(TimeoutError):
                     got = await asyncio.wait_for(queue.get(), heartbeat)
-                except TimeoutError:
+                if loop.time() - checked >= heartbeat:
+                    # Every heartbeat's time, events or not: a revoked token ends the stream.
+                    checked = loop.time()
                     if not await _still_valid(authorization):
                         yield _error_frame(ErrorCode.UNAUTHENTICATED, "the token was revoked")
                         return
+                if got is None:
                     yield ": heartbeat\n\n"
                     continue
                 if isinstance(got, BaseException):

@@ -147,6 +147,20 @@ async def test_an_incident_is_worked_from_slack_as_the_linked_person(slack):
     assert post(slack, "status").json()["text"] == "No active incidents."
 
 
+async def test_what_the_channel_sees_is_read_as_the_channel_may_read_it(slack):
+    # given a CONFIDENTIAL incident
+    admin = slack["admin"]
+    secret = await declare(admin, title="Customer 4711 data exposed", classification="CONFIDENTIAL")
+
+    # when it is acknowledged from Slack, where the whole channel reads the answer
+    answer = post(slack, f"ack INC-{secret['number']}").json()
+
+    # then the answer names it without its title
+    assert answer["response_type"] == "in_channel"
+    assert f"acknowledged INC-{secret['number']}" in answer["text"]
+    assert "[REDACTED]" in answer["text"] and "4711" not in answer["text"]
+
+
 async def test_requests_slack_did_not_sign_change_nothing(slack):
     refused = [
         post(slack, "declare forged", secret="not-the-secret"),

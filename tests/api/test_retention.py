@@ -130,6 +130,10 @@ async def test_a_tenant_on_legal_hold_keeps_everything(api, server, tenant):
     assert (await admin.execute(INCIDENT, {"id": incident["id"]}))["incident"] is not None
     seen = (await admin.execute(TENANT))["tenant"]["retention"]
     assert seen == {"readOnlyAfterDays": None, "purgeAfterDays": 30, "legalHold": True}
+    # and changing one part of the retention keeps the others, the hold included
+    await admin.execute(RETENTION, {"input": {"readOnlyAfterDays": 20}})
+    seen = (await admin.execute(TENANT))["tenant"]["retention"]
+    assert seen == {"readOnlyAfterDays": 20, "purgeAfterDays": 30, "legalHold": True}
 
 
 async def test_a_closed_incident_becomes_read_only(api, server, tenant):

@@ -23,6 +23,7 @@ from tests.fakes.base import Call
 from tests.fakes.messaging import FakeReceiver
 from tests.support import (
     Server,
+    cli,
     create_tenant,
     create_token,
     declare,
@@ -422,3 +423,34 @@ async def test_private_addresses_are_refused_unless_the_installation_allows_them
         assert (await admin.execute(ENDPOINTS))["webhookEndpoints"] == []
     finally:
         await admin.aclose()
+
+
+async def test_an_endpoint_above_the_callers_clearance_does_not_exist_for_them(
+    api, server, tenant, receiver
+):
+    # given a RESTRICTED endpoint, and an ADMIN token cleared for INTERNAL only
+    admin = api("ADMIN")
+    made, _ = await endpoint(admin, receiver.url + hook_path(), clearance="RESTRICTED")
+    issued = cli(
+        server, "token", "create", "--tenant", tenant["id"], "--role", "ADMIN",
+        "--name", "internal admin", "--clearance", "INTERNAL",
+    )  # fmt: skip
+    assert issued.returncode == 0, issued.stderr
+    lesser = server.client(token=issued.stdout.strip())
+    try:
+        # when that token lists it, points it elsewhere or replays it
+        listed = (await lesser.execute(ENDPOINTS))["webhookEndpoints"]
+        moved = await lesser.execute(
+            UPDATE, {"input": {"id": made["id"], "url": "http://127.0.0.1:9/mine"}}
+        )
+        replayed = await lesser.execute(REPLAY, {"input": {"id": made["id"], "after": "0"}})
+    finally:
+        await lesser.aclose()
+
+    # then it does not exist for it, and nothing changed
+    assert made["id"] not in {e["id"] for e in listed}
+    assert [e["code"] for e in moved["updateWebhookEndpoint"]["errors"]] == ["NOT_FOUND"]
+    assert [e["code"] for e in replayed["replayWebhookEndpoint"]["errors"]] == ["NOT_FOUND"]
+    [still] = [e for e in (await admin.execute(ENDPOINTS))["webhookEndpoints"]
+               if e["id"] == made["id"]]  # fmt: skip
+    assert still["url"] == made["url"]

@@ -312,13 +312,13 @@ class ChannelWorker:
                     if not to.slack_bot_token:
                         raise SlackError("no Slack bot token is configured")
                     await sync(row, to, client)
-                except SlackError as error:
+                except Exception as error:  # Slack's refusals and anything unforeseen alike
                     attempts = row.attempts + 1
                     delay = backoff(
                         attempts - 1,
                         base=self._settings.notify_retry_base_seconds,
                         cap=self._settings.notify_retry_max_seconds,
-                        retry_after=error.retry_after,
+                        retry_after=getattr(error, "retry_after", None),
                     )
                     log.warning("incident channel %s: %s", row.name, error)
                     await IncidentChannel.filter(incident_id=row.incident_id).update(

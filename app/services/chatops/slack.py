@@ -36,6 +36,8 @@ from app.services.incidents import commands
 from app.services.incidents.lifecycle import ACTIVE_STATUSES
 
 MAX_AGE_SECONDS = 300
+# What everyone in a channel may read: a reply the channel sees is read at this clearance.
+CHANNEL_CLEARANCE = Classification.INTERNAL
 ROLE = Role.RESPONDER
 _REF = re.compile(r"^(?:#|inc-)?(\d{1,9})$", re.IGNORECASE)
 _SEVERITY = {
@@ -162,7 +164,7 @@ async def _dispatch(caller: Caller, person: User, verb: str, rest: str) -> Reply
             caller=caller, title=title, severity=severity, impact=impact, urgency=urgency
         )
         row = await Incident.get(id=result.incident.id)
-        return Reply(f"{who} declared {_line(row, clearance)}", public=True)
+        return Reply(f"{who} declared {_line(row, CHANNEL_CLEARANCE)}", public=True)
     if verb == "status":
         if rest:
             return Reply(_line(await _incident(tenant_id, rest, clearance), clearance))
@@ -204,5 +206,5 @@ async def _dispatch(caller: Caller, person: User, verb: str, rest: str) -> Reply
             )
         after = await Incident.get(id=row.id)
         done = {"ack": "acknowledged", "note": "noted", "assign": "assigned", "resolve": "resolved"}
-        return Reply(f"{who} {done[verb]} {_line(after, clearance)}", public=True)
+        return Reply(f"{who} {done[verb]} {_line(after, CHANNEL_CLEARANCE)}", public=True)
     return Reply(USAGE)

@@ -113,13 +113,12 @@ class _Tail:
 _TAILS: WeakKeyDictionary[Broker, dict[str, _Tail]] = WeakKeyDictionary()
 
 
-async def _join(broker: Broker, tenant_id: str, follower: _Follower) -> _Tail:
+def _join(broker: Broker, tenant_id: str, follower: _Follower) -> _Tail:
     tails = _TAILS.setdefault(broker, {})
     tail = tails.get(tenant_id)
     if tail is None or tail.task.done():
         tail = tails[tenant_id] = _Tail(broker, tenant_id)
     tail.followers.add(follower)
-    await tail.started.wait()
     return tail
 
 
@@ -147,8 +146,10 @@ async def follow(
         )
 
     follower = _Follower()
-    tail = await _join(broker, caller.tenant_id, follower)
+    tail = _join(broker, caller.tenant_id, follower)
     try:
+        # Inside the try: a reader gone while the tail starts is taken off it all the same.
+        await tail.started.wait()
         last = await head(caller.tenant_id) if after is None else after
         while True:
             follower.reset()

@@ -102,7 +102,8 @@ async def set_legal_hold(*, caller: Caller, incident_id: str, hold: bool, reason
     if row is None or not incident_visible(caller.clearance, row.classification):
         raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
     async with in_transaction():
-        await Incident.filter(id=row.id).update(legal_hold=hold)
+        if not await Incident.filter(id=row.id).update(legal_hold=hold):
+            raise NotFound(f"no incident with id {incident_id!r}", field="incidentId")
         await audit.record(
             tenant_id=caller.tenant_id,
             action="incident.legal_hold_set" if hold else "incident.legal_hold_lifted",

@@ -84,7 +84,9 @@ def _ended(row: Incident) -> datetime | None:
     return row.closed_at if row.status is IncidentStatus.CLOSED else row.cancelled_at
 
 
-async def due(*, tenant_id: str, now: datetime, limit: int = BATCH) -> list[Incident]:
+async def due(
+    *, tenant_id: str, now: datetime, after: int = 0, limit: int = BATCH
+) -> list[Incident]:
     """The tenant's incidents past its retention, oldest first; none on legal hold."""
     tenant = await Tenant.get_or_none(id=tenant_id)
     if tenant is None or tenant.legal_hold:
@@ -94,17 +96,35 @@ async def due(*, tenant_id: str, now: datetime, limit: int = BATCH) -> list[Inci
         status=IncidentStatus.CANCELLED, cancelled_at__lt=cutoff
     )
     return (
-        await Incident.filter(tenant_id=tenant_id, legal_hold=False)
+        await Incident.filter(tenant_id=tenant_id, legal_hold=False, number__gt=after)
         .filter(ended)
         .order_by("number")
         .limit(limit)
     )
 
 
-async def purge_incident(row: Incident, *, retention_days: int) -> Purged:
-    """Remove one incident and all that names it, in one transaction, with its tombstone."""
-    key = row.id
+async def purge_incident(
+    candidate: Incident, *, retention_days: int, cutoff: datetime
+) -> Purged | None:
+    """Remove one incident and all that names it, in one transaction, with its tombstone;
+    None when it is no longer due (held, reopened or the retention lengthened meanwhile)."""
+    key = candidate.id
     async with in_transaction():
+        # Read again under locks (the tenant's first, as a declaration takes them): a hold or
+        # a change since the batch was read keeps it.
+        tenant = await Tenant.select_for_update().get_or_none(id=candidate.tenant_id)
+        row = await Incident.select_for_update().get_or_none(id=key)
+        ended = _ended(row) if row is not None else None
+        if (
+            row is None
+            or tenant is None
+            or row.legal_hold
+            or tenant.legal_hold
+            or ended is None
+            or ended >= cutoff
+            or tenant.purge_after_days != retention_days
+        ):
+            return None
         event_ids = list(
             await TimelineEvent.filter(incident_id=key).values_list("event_id", flat=True)
         )
@@ -120,9 +140,8 @@ async def purge_incident(row: Incident, *, retention_days: int) -> Purged:
         for model in referencing_models():
             await model.filter(incident_id=key).delete()
         await TimelineEvent.filter(incident_id=key).delete()
+        await Incident.filter(merged_into_id=key).update(merged_into_id=None)
         await Incident.filter(id=key).delete()
-        ended = _ended(row)
-        assert ended is not None
         await audit.record(
             tenant_id=row.tenant_id,
             action="retention.purged",
@@ -153,9 +172,22 @@ async def purge(
         tenant = await Tenant.get_or_none(id=tenant_id)
         if tenant is None:
             continue
-        while batch := await due(tenant_id=tenant_id, now=moment):
+        cutoff = moment - timedelta(days=tenant.purge_after_days)
+        after = 0
+        while batch := await due(tenant_id=tenant_id, now=moment, after=after):
             for row in batch:
-                done.append(await purge_incident(row, retention_days=tenant.purge_after_days))
+                after = row.number
+                try:
+                    purged = await purge_incident(
+                        row, retention_days=tenant.purge_after_days, cutoff=cutoff
+                    )
+                except Exception:  # one incident that fails does not stop the others
+                    log.warning(
+                        "could not purge INC-%d of %s", row.number, tenant_id, exc_info=True
+                    )
+                    continue
+                if purged is not None:
+                    done.append(purged)
             if len(batch) < BATCH:
                 break
     return done

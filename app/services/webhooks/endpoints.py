@@ -126,14 +126,16 @@ def _description(description: str | None) -> str | None:
 async def _load(caller: Caller, endpoint_id: str, *, field: str = "id") -> WebhookEndpoint:
     key = parse_uuid(endpoint_id)
     row = await WebhookEndpoint.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
-    if row is None:
+    # An endpoint receiving more than the caller may read does not exist for them: they could
+    # point it elsewhere and replay what it receives.
+    if row is None or not reaches(caller.clearance, row.clearance):
         raise NotFound(f"no webhook endpoint with id {endpoint_id!r}", field=field)
     return row
 
 
 async def list_endpoints(*, caller: Caller) -> list[EndpointView]:
     rows = await WebhookEndpoint.filter(tenant_id=caller.tenant_id).order_by("created_at", "id")
-    return [EndpointView.of(r) for r in rows]
+    return [EndpointView.of(r) for r in rows if reaches(caller.clearance, r.clearance)]
 
 
 async def get_endpoint(*, caller: Caller, endpoint_id: str) -> EndpointView:
@@ -284,7 +286,8 @@ async def redeliver(*, caller: Caller, delivery_id: str) -> WebhookDelivery:
     wanted again), with a fresh run of attempts."""
     key = parse_uuid(delivery_id)
     row = await WebhookDelivery.get_or_none(tenant_id=caller.tenant_id, id=key) if key else None
-    if row is None:
+    endpoint = await WebhookEndpoint.get_or_none(id=row.endpoint_id) if row else None
+    if row is None or endpoint is None or not reaches(caller.clearance, endpoint.clearance):
         raise NotFound(f"no webhook delivery with id {delivery_id!r}", field="id")
     async with in_transaction():
         await WebhookDelivery.filter(id=row.id).update(

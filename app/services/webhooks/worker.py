@@ -319,18 +319,22 @@ async def attempt(
     error: str | None = None
     retry_after: float | None = None
     try:
-        async with client.stream("POST", endpoint.url, content=body, headers=headers) as answer:
-            status = answer.status_code
-            if not 200 <= status < 300:
-                kept = b""
-                async for part in answer.aiter_bytes():
-                    kept += part
-                    if len(kept) >= _BODY_KEPT:
-                        break
-                detail = clip(kept.decode("utf-8", "replace").strip(), 300)
-                error = f"answered {status}" + (f": {detail}" if detail else "")
-                retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
-    except httpx.TimeoutException:
+        # The whole attempt, every address tried and the answer read, within the timeout:
+        # well inside the claim's lease.
+        async with asyncio.timeout(settings.webhook_timeout_seconds):
+            async with client.stream("POST", endpoint.url, content=body, headers=headers) as answer:
+                status = answer.status_code
+                if not 200 <= status < 300:
+                    kept = b""
+                    async for part in answer.aiter_bytes():
+                        kept += part
+                        if len(kept) >= _BODY_KEPT:
+                            break
+                    detail = clip(kept.decode("utf-8", "replace").strip(), 300)
+                    error = f"answered {status}" + (f": {detail}" if detail else "")
+                    retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
+    except (httpx.TimeoutException, TimeoutError):
+        status = None
         error = f"no answer within {settings.webhook_timeout_seconds:g} s"
     except (httpx.HTTPError, Refused) as failure:
         error = f"unreachable: {failure or type(failure).__name__}"
