@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Protocol, TypeAlias
 
 import strawberry
@@ -11,6 +12,7 @@ import strawberry
 from app.errors import DomainError
 from app.errors import ErrorCode as _ErrorCode
 from app.models import Classification as _Classification
+from app.services import filtering
 
 ErrorCode: TypeAlias = Annotated[
     _ErrorCode,
@@ -96,3 +98,18 @@ def from_global_id(prefix: str, value: str) -> str | None:
         return str(uuid.UUID(hex=value[len(prefix) :]))
     except ValueError:
         return None
+
+
+@strawberry.input(
+    description="From `from` (inclusive) to `to` (exclusive); either may be left open."
+)
+class TimeRange:
+    from_: datetime | None = strawberry.field(default=None, name="from")
+    to: datetime | None = None
+
+    def to_domain(self, field: str) -> filtering.TimeRange | None:
+        return filtering.TimeRange.checked(self.from_, self.to, field=field)
+
+
+def time_range(value: TimeRange | None, field: str) -> filtering.TimeRange | None:
+    return value.to_domain(field) if value is not None else None

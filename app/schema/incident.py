@@ -11,6 +11,7 @@ from strawberry.types import Info
 
 from app import models
 from app.core.clock import utcnow
+from app.core.pagination import page_size
 from app.errors import DomainError, ValidationFailed
 from app.schema.common import (
     INCIDENT_PREFIX,
@@ -18,8 +19,10 @@ from app.schema.common import (
     Classification,
     Node,
     PageInfo,
+    TimeRange,
     UserError,
     from_global_id,
+    time_range,
     to_global_id,
 )
 from app.schema.context import Context
@@ -28,7 +31,8 @@ from app.schema.itsm import ExternalTicket
 from app.schema.loaders import Loaders
 from app.schema.people import USER_PREFIX, Team, User
 from app.schema.report import ReportFormat, build_report
-from app.schema.timeline import TimelineEventConnection
+from app.schema.timeline import TimelineEventConnection, TimelineFilter
+from app.services import filtering
 from app.services.access.caller import Caller
 from app.services.access.classification import (
     FIELD_CLASSIFICATION,
@@ -38,11 +42,14 @@ from app.services.access.classification import (
     redact_text,
 )
 from app.services.boards import status_board as board
+from app.services.catalog.queries import GLOBAL_PREFIX as SERVICE_PREFIX
+from app.services.changes.commands import GLOBAL_PREFIX as CHANGE_PREFIX
 from app.services.comms.review_rules import review_due, review_required
 from app.services.incidents import lifecycle
 from app.services.incidents import search as incident_search
 from app.services.incidents.snapshot import IncidentSnapshot
-from app.services.incidents.timeline import SeqRange, seq_window
+from app.services.incidents.timeline import FilteredRange, SeqRange, seq_window
+from app.services.problems.commands import GLOBAL_PREFIX as PROBLEM_PREFIX
 from app.services.response.progress import progress as response_progress
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,
@@ -192,19 +199,51 @@ class Incident(Node):
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
+        filter: TimelineFilter | None = None,
     ) -> TimelineEventConnection:
+        loaders = self.loaders or info.context.loaders
+        if filter is not None:
+            return await self._filtered_timeline(loaders, filter, first, after, last, before)
         total = self.snapshot.last_seq
         try:
             low, high = seq_window(total=total, first=first, after=after, last=last, before=before)
         except DomainError as error:
             raise graphql_error(error) from None
-        loaders = self.loaders or info.context.loaders
         records = await loaders.timeline.load(SeqRange(self.snapshot.id, low, high))
         return TimelineEventConnection.of(
             records,
             low=low,
             high=high,
             total=total,
+            clearance=self.clearance,
+            incident_classification=self.snapshot.classification,
+        )
+
+    async def _filtered_timeline(
+        self,
+        loaders: Loaders,
+        filter: TimelineFilter,
+        first: int | None,
+        after: str | None,
+        last: int | None,
+        before: str | None,
+    ) -> TimelineEventConnection:
+        try:
+            if last is not None or before is not None:
+                raise ValidationFailed(
+                    "a filtered timeline pages forward: use first/after", field="last"
+                )
+            wanted = filter.to_domain()
+            size = page_size(first)
+            low, _ = seq_window(total=self.snapshot.last_seq, first=0, after=after)
+        except DomainError as error:
+            raise graphql_error(error) from None
+        page = await loaders.filtered_timeline.load(
+            FilteredRange(self.snapshot.id, wanted, low, size)
+        )
+        return TimelineEventConnection.of_filtered(
+            page,
+            after=after is not None,
             clearance=self.clearance,
             incident_classification=self.snapshot.classification,
         )
@@ -566,7 +605,11 @@ async def incident_connection(
     )
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which incidents: every field given must hold, each list meaning any of its "
+    "values; `and`, `or` and `not` combine whole filters (at most 5 levels deep and 50 "
+    "filters in all)."
+)
 class IncidentFilter:
     status: list[IncidentStatus] | None = None
     severity: list[Severity] | None = None
@@ -581,27 +624,95 @@ class IncidentFilter:
     assigned_team_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="Assigned to any of these teams."
     )
+    commander_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Commanded now by any of these users."
+    )
+    service_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Affecting any of these services."
+    )
     category: list[IncidentCategory] | None = strawberry.field(
         default=None, description="Of any of these categories."
     )
     detection_source: list[DetectionSource] | None = strawberry.field(
         default=None, description="Come to be known in any of these ways."
     )
+    classification: list[Classification] | None = None
+    is_drill: bool | None = strawberry.field(
+        default=None, description="true: only drills; false: only real incidents."
+    )
+    created: TimeRange | None = None
+    updated: TimeRange | None = strawberry.field(
+        default=None, description="Last changed in this range."
+    )
+    resolved: TimeRange | None = strawberry.field(
+        default=None, description="Resolved in this range (never-resolved incidents do not match)."
+    )
+    sla_response_breached: bool | None = strawberry.field(
+        default=None, description="The response clock ran past its deadline (or not)."
+    )
+    sla_resolve_breached: bool | None = strawberry.field(
+        default=None, description="The resolve clock ran past its deadline (or not)."
+    )
+    has_alerts: bool | None = strawberry.field(
+        default=None, description="With (or without) alerts linked."
+    )
+    has_tickets: bool | None = strawberry.field(
+        default=None, description="With (or without) ServiceNow/Jira tickets linked."
+    )
+    has_open_tasks: bool | None = strawberry.field(
+        default=None, description="With (or without) tasks TODO, IN_PROGRESS or BLOCKED."
+    )
+    problem_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Linked to any of these problems."
+    )
+    change_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Linked to any of these changes."
+    )
+    and_: list[IncidentFilter] | None = strawberry.field(
+        default=None, name="and", description="Every one of these filters holds too."
+    )
+    or_: list[IncidentFilter] | None = strawberry.field(
+        default=None, name="or", description="At least one of these filters holds too."
+    )
+    not_: IncidentFilter | None = strawberry.field(
+        default=None, name="not", description="This filter does not hold."
+    )
 
-    def to_domain(self) -> incident_search.IncidentFilter:
+    def to_domain(self, *, checked: bool = False) -> incident_search.IncidentFilter:
+        if not checked:
+            filtering.check_shape(self)
         return incident_search.IncidentFilter(
-            status=frozenset(self.status) if self.status is not None else None,
-            severity=frozenset(self.severity) if self.severity is not None else None,
-            priority=frozenset(self.priority) if self.priority is not None else None,
+            status=_set(self.status),
+            severity=_set(self.severity),
+            priority=_set(self.priority),
             is_major=self.is_major,
             text=self.text or None,
             assigned_users=_keys(USER_PREFIX, self.assigned_user_ids, "filter.assignedUserIds"),
             assigned_teams=_keys(TEAM_PREFIX, self.assigned_team_ids, "filter.assignedTeamIds"),
-            category=frozenset(self.category) if self.category is not None else None,
-            detection_source=(
-                frozenset(self.detection_source) if self.detection_source is not None else None
-            ),
+            commanders=_keys(USER_PREFIX, self.commander_ids, "filter.commanderIds"),
+            services=_keys(SERVICE_PREFIX, self.service_ids, "filter.serviceIds"),
+            category=_set(self.category),
+            detection_source=_set(self.detection_source),
+            classification=_set(self.classification),
+            is_drill=self.is_drill,
+            created=time_range(self.created, "filter.created"),
+            updated=time_range(self.updated, "filter.updated"),
+            resolved=time_range(self.resolved, "filter.resolved"),
+            sla_response_breached=self.sla_response_breached,
+            sla_resolve_breached=self.sla_resolve_breached,
+            has_alerts=self.has_alerts,
+            has_tickets=self.has_tickets,
+            has_open_tasks=self.has_open_tasks,
+            problems=_keys(PROBLEM_PREFIX, self.problem_ids, "filter.problemIds"),
+            changes=_keys(CHANGE_PREFIX, self.change_ids, "filter.changeIds"),
+            and_=tuple(f.to_domain(checked=True) for f in self.and_ or ()),
+            or_=tuple(f.to_domain(checked=True) for f in self.or_ or ()),
+            not_=self.not_.to_domain(checked=True) if self.not_ is not None else None,
         )
+
+
+def _set(values: list[Any] | None) -> frozenset[Any] | None:
+    return frozenset(values) if values is not None else None
 
 
 def _keys(prefix: str, ids: list[strawberry.ID] | None, field: str) -> frozenset[str] | None:

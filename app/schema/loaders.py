@@ -30,7 +30,14 @@ from app.services.changes.queries import LinkView
 from app.services.comms import reviews
 from app.services.comms.reviews import ActionItemView, ReviewView
 from app.services.incidents.snapshot import IncidentSnapshot, get_incidents
-from app.services.incidents.timeline import EventRecord, SeqRange, load_ranges
+from app.services.incidents.timeline import (
+    EventRecord,
+    FilteredPage,
+    FilteredRange,
+    SeqRange,
+    load_filtered,
+    load_ranges,
+)
 from app.services.itsm.tickets import TicketView, tickets_of
 from app.services.knowledge import search as knowledge
 from app.services.knowledge.commands import ArticleView
@@ -193,6 +200,10 @@ class Loaders:
         return DataLoader(self._timeline)
 
     @cached_property
+    def filtered_timeline(self) -> DataLoader[FilteredRange, FilteredPage]:
+        return DataLoader(self._filtered_timeline)
+
+    @cached_property
     def tickets(self) -> DataLoader[str, list[TicketView]]:
         return DataLoader(self._tickets)
 
@@ -281,6 +292,10 @@ class Loaders:
 
     async def _timeline(self, keys: Sequence[SeqRange]) -> list[list[EventRecord]]:
         found = await load_ranges(tenant_id=self.tenant_id, ranges=keys)
+        return [found[k] for k in keys]
+
+    async def _filtered_timeline(self, keys: Sequence[FilteredRange]) -> list[FilteredPage]:
+        found = await load_filtered(tenant_id=self.tenant_id, ranges=keys)
         return [found[k] for k in keys]
 
     async def _users(self, keys: Sequence[str]) -> list[UserView | None]:

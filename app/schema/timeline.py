@@ -29,6 +29,8 @@ from app.services.access.classification import (
     redact_json,
     redact_text,
 )
+from app.services.feed.types import feed_filter
+from app.services.incidents import timeline as incident_timeline
 from app.services.incidents.timeline import EventRecord, encode_seq_cursor
 
 if TYPE_CHECKING:
@@ -169,6 +171,58 @@ class TimelineEventConnection:
                 has_previous=low > 0,
             ),
             total_count=total,
+        )
+
+    @classmethod
+    def of_filtered(
+        cls,
+        page: incident_timeline.FilteredPage,
+        *,
+        after: bool,
+        clearance: _Classification,
+        incident_classification: _Classification,
+    ) -> TimelineEventConnection:
+        edges = [
+            TimelineEventEdge(
+                cursor=encode_seq_cursor(r.seq),
+                node=TimelineEvent.of(
+                    r, clearance=clearance, incident_classification=incident_classification
+                ),
+            )
+            for r in page.records
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo.of(
+                [e.cursor for e in edges], has_next=page.has_next, has_previous=after
+            ),
+            total_count=page.total,
+        )
+
+
+@strawberry.input(
+    description="Which events of a timeline: each part given must hold. A filtered timeline "
+    "pages forward (first/after)."
+)
+class TimelineFilter:
+    types: list[str] | None = strawberry.field(
+        default=None,
+        description="Event types, exact or a prefix ending in `*` (`com.incidents.sla.*`).",
+    )
+    note_kinds: list[NoteKind] | None = strawberry.field(
+        default=None, description="Notes of these kinds (other events do not match)."
+    )
+    since: datetime | None = strawberry.field(
+        default=None, description="Events at or after this time."
+    )
+
+    def to_domain(self) -> incident_timeline.TimelineFilter:
+        checked = feed_filter(types=self.types, field="filter")
+        return incident_timeline.TimelineFilter(
+            types=frozenset(checked.exact_types),
+            prefixes=frozenset(checked.prefixes),
+            note_kinds=frozenset(k.value for k in self.note_kinds or ()),
+            since=self.since,
         )
 
 

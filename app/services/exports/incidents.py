@@ -11,11 +11,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from app.models import Classification, Incident
+from app.models import Classification
 from app.services.access.caller import Caller
-from app.services.access.classification import REDACTED, field_readable, visible_incident_levels
+from app.services.access.classification import REDACTED, field_readable
 from app.services.feed.subjects import global_id
-from app.services.incidents.search import IncidentFilter
+from app.services.incidents.search import IncidentFilter, visible_incidents
 
 BATCH = 1000
 
@@ -65,12 +65,7 @@ def _plain(value: Any) -> Any:
 async def rows(*, caller: Caller, filter: IncidentFilter | None) -> AsyncIterator[dict[str, Any]]:
     """The incidents the caller may see and the filter takes, by number, as the caller may
     read them: one query per `BATCH` incidents, nothing held but the page in hand."""
-    query = Incident.filter(
-        tenant_id=caller.tenant_id,
-        classification__in=visible_incident_levels(caller.clearance),
-    )
-    if filter is not None:
-        query = query.filter(filter.q(caller.clearance))
+    query = visible_incidents(caller, filter)
     after = 0
     while True:
         page = await query.filter(number__gt=after).order_by("number").limit(BATCH).values(*_FIELDS)

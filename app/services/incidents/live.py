@@ -18,7 +18,7 @@ from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
 from app.services.access.caller import Caller
-from app.services.incidents.search import IncidentFilter, changed_since, visible
+from app.services.incidents.search import IncidentFilter, changed_since, matching_ids, visible
 from app.services.incidents.snapshot import IncidentSnapshot, get_incident
 from app.services.incidents.timeline import EventRecord, events_after
 
@@ -172,6 +172,8 @@ async def incidents_changed(
     tenant_id, clearance = caller.tenant_id, caller.clearance
     delivered: OrderedDict[str, int] = OrderedDict()
     since: datetime = utcnow()
+    # A filter on other tables (services, alerts, tasks...) is read by the database.
+    related = filter is not None and filter.related
 
     def fresh(snapshot: IncidentSnapshot) -> bool:
         if delivered.get(snapshot.id, 0) >= snapshot.last_seq:
@@ -182,7 +184,17 @@ async def incidents_changed(
             delivered.popitem(last=False)
         if not visible(snapshot, clearance):
             return False
-        return filter is None or filter.matches(snapshot, clearance)
+        return filter is None or related or filter.matches(snapshot, clearance)
+
+    async def matching(snapshot: IncidentSnapshot) -> bool:
+        if not fresh(snapshot):
+            return False
+        if filter is None or not related:
+            return True
+        found = await matching_ids(
+            tenant_id=tenant_id, clearance=clearance, filter=filter, ids=[snapshot.id]
+        )
+        return snapshot.id in found
 
     async with broker.subscribe(channels.incidents(tenant_id)) as sub:
         async for item in sub:
@@ -200,7 +212,7 @@ async def incidents_changed(
                 continue
             snapshot = snapshot_of(item)
             since = max(since, snapshot.updated_at)
-            if fresh(snapshot):
+            if await matching(snapshot):
                 yield Live(snapshot, item.cache)
 
 

@@ -245,8 +245,9 @@ async def incident_metrics(
         & Q(created_at__lt=end)
         & Q(is_drill=False)
     )
-    if filter is not None:
-        query = query.filter(filter.q(caller.clearance))
+    condition = filter.q(caller.tenant_id, caller.clearance, utcnow()) if filter else None
+    if condition is not None:
+        query = query.filter(condition)
     conn = Incident._meta.db
     d = Dialect(conn.capabilities.dialect)
     where, params = where_of(query.only("id"), d)
