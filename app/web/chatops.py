@@ -1,4 +1,5 @@
-"""`POST /chatops/slack`: Slack's slash commands (`/incident ...`).
+"""`POST /chatops/slack`: Slack's slash commands (`/incident ...`) and the buttons of their
+replies (Slack's interactivity requests, a `payload` form field, signed the same way).
 
 Slack posts a form (`application/x-www-form-urlencoded`) signed with the app's signing
 secret; an unsigned, badly signed or stale request is answered 401 and does nothing. Slack
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -57,19 +59,21 @@ class SlackCommands:
     async def _command(self, request: Request) -> Response:
         body = await self._read(request)
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        payload = _payload(form) if "payload" in form else None
+        team_id = form.get("team_id", "") if payload is None else _team_of(payload)
         try:
             with outage_refused():
                 tenant_id = await slack.verified_tenant(
                     settings=self.settings,
-                    team_id=form.get("team_id", ""),
+                    team_id=team_id,
                     timestamp=request.headers.get("x-slack-request-timestamp", ""),
                     given=request.headers.get("x-slack-signature", ""),
                     body=body,
                 )
         except slack.Refused as refused:
             raise Refusal(401, ErrorCode.UNAUTHENTICATED, str(refused)) from None
-        if "payload" in form:  # an interactive component: buttons are not offered yet
-            return JSONResponse(slack.Reply("Buttons are not supported yet.").to_json())
+        if payload is not None:
+            return self._interaction(tenant_id, payload)
         task = asyncio.create_task(
             slack.run(
                 tenant_id=tenant_id,
@@ -80,10 +84,36 @@ class SlackCommands:
         done, _ = await asyncio.wait({task}, timeout=ANSWER_WITHIN_SECONDS)
         if done:
             return JSONResponse(task.result().to_json())
-        late = asyncio.create_task(self._post_later(task, form.get("response_url", "")))
+        self._later(task, form.get("response_url", ""))
+        return JSONResponse(slack.Reply("Working on it…").to_json())
+
+    def _interaction(self, tenant_id: str, payload: dict[str, Any]) -> Response:
+        """A button pressed: acknowledged at once (Slack shows an error after 3 s), the
+        command's reply posted to the payload's `response_url` when it is done."""
+        if payload.get("type") != "block_actions":
+            return Response(status_code=200)
+        user = payload.get("user")
+        slack_user = str(user.get("id", "")) if isinstance(user, dict) else ""
+        response_url = str(payload.get("response_url") or "")
+        actions = payload.get("actions")
+        for action in actions if isinstance(actions, list) else []:
+            if not isinstance(action, dict):
+                continue
+            task = asyncio.create_task(
+                slack.act(
+                    tenant_id=tenant_id,
+                    slack_user=slack_user,
+                    action_id=str(action.get("action_id", "")),
+                    value=str(action.get("value", "")),
+                )
+            )
+            self._later(task, response_url)
+        return Response(status_code=200)
+
+    def _later(self, task: asyncio.Task[slack.Reply], response_url: str) -> None:
+        late = asyncio.create_task(self._post_later(task, response_url))
         _late.add(late)
         late.add_done_callback(_late.discard)
-        return JSONResponse(slack.Reply("Working on it…").to_json())
 
     async def events(self, request: Request) -> Response:
         """Slack's Events API: the URL check, and messages of incident channels' threads."""
@@ -132,6 +162,22 @@ class SlackCommands:
                 return
             transport = GuardedTransport(allow_private=self.settings.allow_private_networks)
             async with httpx.AsyncClient(transport=transport, timeout=10) as client:
-                await client.post(response_url, json=reply.to_json())
+                await client.post(response_url, json={**reply.to_json(), "replace_original": False})
         except Exception:
             log.warning("a late Slack reply could not be posted", exc_info=True)
+
+
+def _payload(form: dict[str, str]) -> dict[str, Any]:
+    """An interactive component's `payload` (JSON in the form); 400 when it is not one."""
+    try:
+        payload = json.loads(form["payload"])
+    except ValueError:
+        raise Refusal(400, ErrorCode.BAD_REQUEST, "payload is not JSON") from None
+    if not isinstance(payload, dict):
+        raise Refusal(400, ErrorCode.BAD_REQUEST, "payload is not a JSON object")
+    return payload
+
+
+def _team_of(payload: dict[str, Any]) -> str:
+    team = payload.get("team")
+    return str(team.get("id", "")) if isinstance(team, dict) else ""

@@ -5,6 +5,7 @@ requests and unlinked users change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -19,7 +20,7 @@ import pytest
 
 from tests.api.test_identity import ASSIGN
 from tests.api.test_people import a_handle, new_user
-from tests.fakes.messaging import BOT_TOKEN, FakeSlack
+from tests.fakes.messaging import BOT_TOKEN, FakeReceiver, FakeSlack
 from tests.support import (
     Server,
     create_tenant,
@@ -378,3 +379,112 @@ async def test_thread_messages_in_an_incident_channel_are_kept_once(slack, fake_
     assert len(chats) == 1
     assert chats[0]["data"]["text"] == "DB failover done"
     assert chats[0]["actor"] == slack["person"]["id"]
+
+
+# --- buttons ----------------------------------------------------------------------------------
+
+
+def press(
+    ctx: dict[str, Any],
+    action_id: str,
+    value: str,
+    response_url: str,
+    *,
+    secret: str = SECRET,
+) -> httpx.Response:
+    """A button of a reply pressed, as Slack posts it (a `payload` form field, signed)."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": ctx["team"], "domain": "ops"},
+        "user": {"id": ctx["user"], "username": "someone"},
+        "response_url": response_url,
+        "actions": [{"type": "button", "action_id": action_id, "value": value}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
+    return httpx.post(
+        f"{ctx['server'].url}/chatops/slack",
+        content=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        },
+        timeout=10,
+    )
+
+
+@pytest.fixture
+def receiver() -> Iterator[FakeReceiver]:
+    with FakeReceiver() as fake:
+        yield fake
+
+
+async def test_buttons_run_their_command_and_answer_through_the_response_url(slack, receiver):
+    # given an incident declared from Slack, whose reply carries buttons
+    declared = post(slack, "declare Login errors sev3").json()
+    actions = [b for b in declared["blocks"] if b["type"] == "actions"][0]["elements"]
+    buttons = {a["action_id"]: a["value"] for a in actions}
+    assert set(buttons) == {"incident_ack", "incident_status"}
+    ref = buttons["incident_ack"]
+    url = f"{receiver.url}/commands/{uuid.uuid4().hex}"
+
+    def replies() -> list[dict[str, Any]]:
+        return [c.body for c in receiver.calls_to("POST", "/commands/")]
+
+    async def reply(number: int) -> dict[str, Any] | None:
+        found = replies()
+        return found[number] if len(found) > number else None
+
+    # when Acknowledge is pressed
+    started = time.monotonic()
+    pressed = press(slack, "incident_ack", ref, url)
+
+    # then Slack is answered at once, the incident moves as the linked person, and the reply
+    # is posted to the response_url beside the original message
+    assert pressed.status_code == 200 and time.monotonic() - started < 3
+    posted = await eventually(lambda: reply(0), what="the reply to the button")
+    assert f"acknowledged {ref}" in posted["text"], posted
+    assert posted["response_type"] == "in_channel" and posted["replace_original"] is False
+    [incident] = [i for i in await incidents(slack) if f"INC-{i['number']}" == ref]
+    assert incident["status"] == "IN_PROGRESS"
+
+    # and Status answers only the one who pressed it, without Acknowledge any more
+    press(slack, "incident_status", ref, url)
+    posted = await eventually(lambda: reply(1), what="the status reply")
+    assert posted["response_type"] == "ephemeral" and "IN_PROGRESS" in posted["text"]
+    assert [e["action_id"] for e in posted["blocks"][1]["elements"]] == ["incident_status"]
+
+    # a button that is not ours does nothing but say so; a badly signed press is refused
+    press(slack, "incident_delete", ref, url)
+    posted = await eventually(lambda: reply(2), what="the unknown button's reply")
+    assert "not one of ours" in posted["text"]
+    forged = press(slack, "incident_ack", ref, url, secret="not the secret")
+    assert forged.status_code == 401
+    receiver.wait_idle()
+    assert len(replies()) == 3
+
+
+async def test_a_channel_slack_could_not_be_reached_for_is_made_on_a_later_attempt(
+    slack, fake_slack
+):
+    # given incident channels on, and Slack unreachable
+    await channels_on(slack["admin"], fake_slack)
+    fake_slack.down()
+
+    # when an incident is declared, and Slack comes back after the first attempts failed
+    tag = uuid.uuid4().hex[:6]
+    incident = await declare(slack["admin"], title=f"Queue stuck {tag}", severity="SEV3")
+    name = f"inc-{incident['number']}-sev3-queue-stuck-{tag}"
+    await asyncio.sleep(2)
+    fake_slack.up()
+
+    # then its channel is made, exactly once, with the declaration posted
+    async def made() -> dict[str, Any] | None:
+        found = channel_named(fake_slack, name, "")
+        return found if found and posted_to(fake_slack, found["id"]) else None
+
+    channel = await eventually(made, timeout=60, what="the channel once Slack is back")
+    assert any("declared" in text for text in posted_to(fake_slack, channel["id"]))
+    assert [c["name"] for c in list(fake_slack.channels.values())].count(name) == 1

@@ -1,4 +1,5 @@
-"""Slack slash commands: `/incident declare|status|ack|note|assign|resolve|help`.
+"""Slack slash commands: `/incident declare|status|ack|note|assign|resolve|help`, and the
+buttons their replies carry (Acknowledge, Status), which run the same commands.
 
 A request is Slack's: its v0 signature (HMAC-SHA256 of `v0:<timestamp>:<body>` keyed with
 the app's signing secret) must match and its timestamp be within five minutes, or nothing
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from app.config import Settings
 from app.core.clock import utcnow
@@ -57,14 +59,63 @@ class Refused(Exception):
     """Not Slack's request, or not one this tenant answers: nothing was done."""
 
 
+# The buttons a reply about one incident carries, and the command each one runs.
+ACTIONS = {"incident_ack": "ack", "incident_status": "status"}
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    label: str
+    action_id: str
+    value: str  # the incident, `INC-<n>`
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     text: str
     # Seen by the channel (a change), or only by who typed (an answer, a refusal).
     public: bool = False
+    buttons: tuple[Button, ...] = ()
 
-    def to_json(self) -> dict[str, str]:
-        return {"response_type": "in_channel" if self.public else "ephemeral", "text": self.text}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "response_type": "in_channel" if self.public else "ephemeral",
+            "text": self.text,
+        }
+        if self.buttons:
+            out["blocks"] = [
+                {"type": "section", "text": {"type": "mrkdwn", "text": self.text}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": b.label},
+                            "action_id": b.action_id,
+                            "value": b.value,
+                        }
+                        for b in self.buttons
+                    ],
+                },
+            ]
+        return out
+
+
+def buttons_for(row: Incident) -> tuple[Button, ...]:
+    """Acknowledge while nobody has, and the status, of one incident."""
+    ref = f"INC-{row.number}"
+    found = [Button("Status", "incident_status", ref)]
+    if row.status is IncidentStatus.OPEN:
+        found.insert(0, Button("Acknowledge", "incident_ack", ref))
+    return tuple(found)
+
+
+async def act(*, tenant_id: str, slack_user: str, action_id: str, value: str) -> Reply:
+    """A button pressed: the command it stands for, as the person who pressed it."""
+    verb = ACTIONS.get(action_id)
+    if verb is None or not _REF.match(value.strip()):
+        return Reply("That button is not one of ours (or no longer works).")
+    return await run(tenant_id=tenant_id, slack_user=slack_user, text=f"{verb} {value.strip()}")
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -164,10 +215,13 @@ async def _dispatch(caller: Caller, person: User, verb: str, rest: str) -> Reply
             caller=caller, title=title, severity=severity, impact=impact, urgency=urgency
         )
         row = await Incident.get(id=result.incident.id)
-        return Reply(f"{who} declared {_line(row, CHANNEL_CLEARANCE)}", public=True)
+        return Reply(
+            f"{who} declared {_line(row, CHANNEL_CLEARANCE)}", public=True, buttons=buttons_for(row)
+        )
     if verb == "status":
         if rest:
-            return Reply(_line(await _incident(tenant_id, rest, clearance), clearance))
+            row = await _incident(tenant_id, rest, clearance)
+            return Reply(_line(row, clearance), buttons=buttons_for(row))
         active = (
             await Incident.filter(tenant_id=tenant_id, status__in=ACTIVE_STATUSES)
             .order_by("number")
