@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import alerts, boards, dashboard, fanout, feed, metrics, schedulers, statements
+from bench import alerts, boards, dashboard, fanout, feed, filters, metrics, schedulers, statements
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
@@ -27,6 +27,7 @@ BENCHMARKS = (
     "schedulers",
     "metrics",
     "feed",
+    "filters",
 )
 T = TypeVar("T")
 
@@ -125,6 +126,13 @@ def parser() -> argparse.ArgumentParser:
         default=feed.EXPORT_ROWS,
         help=f"incidents exported (default {feed.EXPORT_ROWS:,})",
     )
+    query = p.add_argument_group("filters")
+    query.add_argument(
+        "--filter-incidents",
+        type=int,
+        default=filters.INCIDENTS,
+        help=f"incidents the filters are explained on (default {filters.INCIDENTS:,})",
+    )
     return p
 
 
@@ -157,6 +165,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "schedulers": _schedulers,
         "metrics": lambda: _metrics(args),
         "feed": lambda: _feed(args),
+        "filters": lambda: _filters(args),
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -227,6 +236,11 @@ async def _metrics(args: argparse.Namespace) -> tuple[str, Verdict]:
 async def _feed(args: argparse.Namespace) -> tuple[str, Verdict]:
     result = await feed.run(feed.Options(readers=args.readers, export_rows=args.export_rows))
     return feed.render(result), feed.verdict(result)
+
+
+async def _filters(args: argparse.Namespace) -> tuple[str, Verdict]:
+    result = await filters.run(args.filter_incidents)
+    return filters.render(result), filters.verdict(result)
 
 
 async def _statements() -> tuple[str, Verdict]:

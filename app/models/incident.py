@@ -164,6 +164,9 @@ class Incident(models.Model):
             ("tenant_id", "status"),
             ("tenant_id", "updated_at"),
             ("tenant_id", "assigned_user_id"),
+            # Integrators' filters (bench/filters.py): by team, and by resolution time.
+            ("tenant_id", "assigned_team_id"),
+            ("tenant_id", "resolved_at"),
             ("sla_next_at",),
             ("escalation_next_at",),
             ("update_due_at",),

@@ -75,7 +75,12 @@ class Task(models.Model):
     class Meta:
         table = "task"
         unique_together = (("incident_id", "number"),)
-        indexes = (("tenant_id", "incident_id"), ("tenant_id", "owner_id"))
+        # By status: the incidents with open tasks (IncidentFilter.has_open_tasks).
+        indexes = (
+            ("tenant_id", "incident_id"),
+            ("tenant_id", "owner_id"),
+            ("tenant_id", "status", "incident_id"),
+        )
 
 
 class TaskDependency(models.Model):

@@ -67,6 +67,14 @@ def alert_key(value: str, *, field: str = "alertId") -> str:
 # --- queries --------------------------------------------------------------------------------
 
 
+def _incident_or_none(value: str) -> str:
+    """The incident a filter names; an id that names no incident matches no alert."""
+    try:
+        return incident_key(value)
+    except NotFound:
+        return str(uuid.UUID(int=0))
+
+
 async def alerts(
     info: Info[Context, Any],
     filter: AlertFilter | None = None,
@@ -76,16 +84,7 @@ async def alerts(
     principal = read_alerts(info)
     clearance = principal.clearance
     try:
-        domain_filter = None
-        if filter is not None:
-            incident = None
-            if filter.incident_id is not None:
-                try:
-                    incident = incident_key(filter.incident_id)
-                except NotFound:
-                    # An id that names no incident matches no alert.
-                    incident = str(uuid.UUID(int=0))
-            domain_filter = filter.to_domain(incident)
+        domain_filter = filter.to_domain(_incident_or_none) if filter is not None else None
         page = await alert_queries.list_alerts(
             caller=Caller.of(principal), filter=domain_filter, first=first, after=after
         )

@@ -49,18 +49,7 @@ async def changes(
 ) -> ChangeConnection:
     principal = authorize(info, Action.READ_INCIDENTS)
     try:
-        domain = None
-        if filter is not None:
-            domain = queries.ChangeFilter(
-                status=frozenset(filter.status) if filter.status is not None else None,
-                type=frozenset(filter.type) if filter.type is not None else None,
-                text=filter.text,
-                service_id=(
-                    service_key(filter.service_id, field="filter.serviceId")
-                    if filter.service_id
-                    else None
-                ),
-            )
+        domain = filter.to_domain() if filter is not None else None
         page = await queries.list_changes(
             caller=Caller.of(principal), filter=domain, first=first, after=after
         )

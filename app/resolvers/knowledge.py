@@ -49,16 +49,14 @@ async def knowledge_articles(
     caller = Caller.of(authorize(info, Action.READ_INCIDENTS))
     try:
         if filter is not None and filter.text:
+            filter.check_search()
             page = await search.search_articles(
                 caller=caller, text=filter.text, kind=filter.kind, first=first, after=after
             )
         else:
+            domain = filter.to_domain() if filter is not None else None
             page = await search.list_articles(
-                caller=caller,
-                kind=filter.kind if filter else None,
-                status=filter.status if filter else None,
-                first=first,
-                after=after,
+                caller=caller, filter=domain, first=first, after=after
             )
     except DomainError as error:
         raise graphql_error(error) from None

@@ -48,18 +48,7 @@ async def problems(
 ) -> ProblemConnection:
     principal = authorize(info, Action.READ_INCIDENTS)
     try:
-        domain = None
-        if filter is not None:
-            domain = queries.ProblemFilter(
-                status=frozenset(filter.status) if filter.status is not None else None,
-                known_error=filter.known_error,
-                text=filter.text,
-                service_id=(
-                    service_key(filter.service_id, field="filter.serviceId")
-                    if filter.service_id
-                    else None
-                ),
-            )
+        domain = filter.to_domain() if filter is not None else None
         page = await queries.list_problems(
             caller=Caller.of(principal), filter=domain, first=first, after=after
         )

@@ -14,11 +14,20 @@ from app import models
 from app.core.pagination import page_size
 from app.errors import DomainError
 from app.schema.authorization import read_alerts
-from app.schema.common import Node, PageInfo, UserError, to_global_id
+from app.schema.common import (
+    COMBINATOR_FIELDS,
+    Node,
+    PageInfo,
+    TimeRange,
+    UserError,
+    time_range,
+    to_global_id,
+)
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.incident import Impact, Incident, Severity, Urgency
 from app.schema.loaders import Loaders
+from app.services import filtering
 from app.services.access.classification import (
     ALERT_TEXT_FIELDS,
     REDACTED,
@@ -138,6 +147,9 @@ class AlertConnection:
 
 @strawberry.input
 class AlertFilter:
+    """Which alerts: every field given must hold; `and`, `or` and `not` combine whole
+    filters (at most 5 levels deep and 50 filters in all)."""
+
     status: list[AlertStatus] | None = None
     source: list[str] | None = None
     service: list[str] | None = None
@@ -151,14 +163,38 @@ class AlertFilter:
         default=None, description="Case-insensitive, in title, alertname or description."
     )
 
-    def to_domain(self, incident_key: str | None) -> DomainAlertFilter:
+    received: TimeRange | None = strawberry.field(
+        default=None, description="Last received in this range."
+    )
+    and_: list[AlertFilter] | None = strawberry.field(
+        default=None, name="and", description=COMBINATOR_FIELDS["and"]
+    )
+    or_: list[AlertFilter] | None = strawberry.field(
+        default=None, name="or", description=COMBINATOR_FIELDS["or"]
+    )
+    not_: AlertFilter | None = strawberry.field(
+        default=None, name="not", description=COMBINATOR_FIELDS["not"]
+    )
+
+    def to_domain(
+        self, incident_key: Callable[[str], str], *, checked: bool = False
+    ) -> DomainAlertFilter:
+        """The domain filter; `incident_key` reads an incident id."""
+        if not checked:
+            filtering.check_shape(self)
         return DomainAlertFilter(
             status=frozenset(self.status) if self.status is not None else None,
             source=frozenset(self.source) if self.source is not None else None,
             service=frozenset(self.service) if self.service is not None else None,
-            incident_id=incident_key,
+            incident_id=incident_key(self.incident_id) if self.incident_id is not None else None,
             linked=self.linked,
             text=self.text or None,
+            received=time_range(self.received, "filter.received"),
+            and_=tuple(f.to_domain(incident_key, checked=True) for f in self.and_ or ()),
+            or_=tuple(f.to_domain(incident_key, checked=True) for f in self.or_ or ()),
+            not_=(
+                self.not_.to_domain(incident_key, checked=True) if self.not_ is not None else None
+            ),
         )
 
 

@@ -11,10 +11,23 @@ from strawberry.types import Info
 from app import models
 from app.core.clock import utcnow
 from app.schema import redaction
-from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
+from app.schema.common import (
+    COMBINATOR_FIELDS,
+    Classification,
+    Node,
+    PageInfo,
+    TimeRange,
+    UserError,
+    record_key,
+    time_range,
+    to_global_id,
+)
 from app.schema.context import Context
 from app.schema.problem import RecordEvent
+from app.services import filtering
+from app.services.catalog.queries import GLOBAL_PREFIX as SERVICE_PREFIX
 from app.services.changes import lifecycle
+from app.services.changes import queries as change_queries
 from app.services.changes.commands import GLOBAL_PREFIX, ChangeView
 
 if TYPE_CHECKING:
@@ -173,12 +186,49 @@ class ChangeConnection:
     total_count: int
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which changes: every field given must hold; `and`, `or` and `not` combine "
+    "whole filters (at most 5 levels deep and 50 filters in all)."
+)
 class ChangeFilter:
     status: list[ChangeStatus] | None = None
     type: list[ChangeType] | None = None
     text: str | None = None
     service_id: strawberry.ID | None = None
+    created: TimeRange | None = None
+    updated: TimeRange | None = strawberry.field(
+        default=None, description="Last changed in this range."
+    )
+    and_: list[ChangeFilter] | None = strawberry.field(
+        default=None, name="and", description=COMBINATOR_FIELDS["and"]
+    )
+    or_: list[ChangeFilter] | None = strawberry.field(
+        default=None, name="or", description=COMBINATOR_FIELDS["or"]
+    )
+    not_: ChangeFilter | None = strawberry.field(
+        default=None, name="not", description=COMBINATOR_FIELDS["not"]
+    )
+
+    def to_domain(self, *, checked: bool = False) -> change_queries.ChangeFilter:
+        if not checked:
+            filtering.check_shape(self)
+        return change_queries.ChangeFilter(
+            status=frozenset(self.status) if self.status is not None else None,
+            type=frozenset(self.type) if self.type is not None else None,
+            text=self.text,
+            service_id=(
+                record_key(
+                    SERVICE_PREFIX, self.service_id, noun="service", field="filter.serviceId"
+                )
+                if self.service_id
+                else None
+            ),
+            created=time_range(self.created, "filter.created"),
+            updated=time_range(self.updated, "filter.updated"),
+            and_=tuple(f.to_domain(checked=True) for f in self.and_ or ()),
+            or_=tuple(f.to_domain(checked=True) for f in self.or_ or ()),
+            not_=self.not_.to_domain(checked=True) if self.not_ is not None else None,
+        )
 
 
 @strawberry.input

@@ -9,6 +9,7 @@ from typing import Annotated, Protocol, TypeAlias
 
 import strawberry
 
+from app.core.ids import uuid_key
 from app.errors import DomainError
 from app.errors import ErrorCode as _ErrorCode
 from app.models import Classification as _Classification
@@ -113,3 +114,16 @@ class TimeRange:
 
 def time_range(value: TimeRange | None, field: str) -> filtering.TimeRange | None:
     return value.to_domain(field) if value is not None else None
+
+
+def record_key(prefix: str, value: str, *, noun: str, field: str) -> str:
+    """The UUID of a global id of `prefix` (or of a bare UUID); VALIDATION on `field`."""
+    key = from_global_id(prefix, value)
+    return key if key is not None else str(uuid_key(value, noun=noun, field=field))
+
+
+COMBINATOR_FIELDS = {
+    "and": "Every one of these filters holds too.",
+    "or": "At least one of these filters holds too.",
+    "not": "This filter does not hold.",
+}

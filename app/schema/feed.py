@@ -10,13 +10,17 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.models import Classification as _Classification
-from app.schema.common import PageInfo
+from app.schema.common import COMBINATOR_FIELDS, PageInfo
+from app.services import filtering
 from app.services.feed.envelope import envelope
 from app.services.feed.queries import FeedItem, FeedPage, encode_cursor
 from app.services.feed.types import FeedFilter, feed_filter
 
 
-@strawberry.input(description="Which events of the feed to follow; all of them by default.")
+@strawberry.input(
+    description="Which events of the feed to follow; all of them by default. `and`, `or` and "
+    "`not` combine whole filters (at most 5 levels deep and 50 filters in all)."
+)
 class EventFilter:
     types: list[str] | None = strawberry.field(
         default=None,
@@ -32,8 +36,27 @@ class EventFilter:
         default=None, description="Only events that happened at or after this instant."
     )
 
-    def to_service(self) -> FeedFilter:
-        return feed_filter(types=self.types, subjects=self.subjects, since=self.since)
+    and_: list[EventFilter] | None = strawberry.field(
+        default=None, name="and", description=COMBINATOR_FIELDS["and"]
+    )
+    or_: list[EventFilter] | None = strawberry.field(
+        default=None, name="or", description=COMBINATOR_FIELDS["or"]
+    )
+    not_: EventFilter | None = strawberry.field(
+        default=None, name="not", description=COMBINATOR_FIELDS["not"]
+    )
+
+    def to_service(self, *, checked: bool = False) -> FeedFilter:
+        if not checked:
+            filtering.check_shape(self)
+        return feed_filter(
+            types=self.types,
+            subjects=self.subjects,
+            since=self.since,
+            and_=[f.to_service(checked=True) for f in self.and_ or ()],
+            or_=[f.to_service(checked=True) for f in self.or_ or ()],
+            not_=self.not_.to_service(checked=True) if self.not_ is not None else None,
+        )
 
 
 @strawberry.type(

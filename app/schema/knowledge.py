@@ -10,11 +10,23 @@ import strawberry
 from strawberry.types import Info
 
 from app import models
+from app.errors import ValidationFailed
 from app.schema import redaction
-from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
+from app.schema.common import (
+    COMBINATOR_FIELDS,
+    Classification,
+    Node,
+    PageInfo,
+    TimeRange,
+    UserError,
+    time_range,
+    to_global_id,
+)
 from app.schema.context import Context
 from app.schema.problem import RecordEvent
+from app.services import filtering
 from app.services.access.classification import REDACTED, record_field_readable, redact_text
+from app.services.knowledge import search
 from app.services.knowledge.commands import GLOBAL_PREFIX, ArticleView
 from app.services.knowledge.search import Hit, VersionView
 
@@ -161,6 +173,10 @@ class KnowledgeArticleConnection:
 
 @strawberry.input
 class KnowledgeArticleFilter:
+    """With `text`, a ranked search of published articles (and `kind`); without it, every
+    article you may see, newest first, filtered by the other fields, which `and`, `or` and
+    `not` combine."""
+
     text: str | None = strawberry.field(
         default=None,
         description="Ranked full-text search of published articles (words, quoted phrases, "
@@ -168,6 +184,48 @@ class KnowledgeArticleFilter:
     )
     kind: ArticleKind | None = None
     status: list[ArticleStatus] | None = None
+    created: TimeRange | None = None
+    updated: TimeRange | None = strawberry.field(
+        default=None, description="Last changed in this range."
+    )
+    and_: list[KnowledgeArticleFilter] | None = strawberry.field(
+        default=None, name="and", description=COMBINATOR_FIELDS["and"]
+    )
+    or_: list[KnowledgeArticleFilter] | None = strawberry.field(
+        default=None, name="or", description=COMBINATOR_FIELDS["or"]
+    )
+    not_: KnowledgeArticleFilter | None = strawberry.field(
+        default=None, name="not", description=COMBINATOR_FIELDS["not"]
+    )
+
+    def to_domain(self, *, checked: bool = False) -> search.ArticleFilter:
+        """The filter of the newest-first list (without text)."""
+        if not checked:
+            filtering.check_shape(self)
+        if self.text and checked:
+            raise ValidationFailed(
+                "text is a ranked search of the whole list: give it at the top level",
+                field="filter.text",
+            )
+        return search.ArticleFilter(
+            kind=self.kind,
+            status=frozenset(self.status) if self.status is not None else None,
+            created=time_range(self.created, "filter.created"),
+            updated=time_range(self.updated, "filter.updated"),
+            and_=tuple(f.to_domain(checked=True) for f in self.and_ or ()),
+            or_=tuple(f.to_domain(checked=True) for f in self.or_ or ()),
+            not_=self.not_.to_domain(checked=True) if self.not_ is not None else None,
+        )
+
+    def check_search(self) -> None:
+        """With text (a ranked search of published articles) only `kind` may be given."""
+        others = (self.status, self.created, self.updated, self.and_, self.or_, self.not_)
+        if any(value is not None for value in others):
+            raise ValidationFailed(
+                "a text search takes only kind besides text; filter without text to use "
+                "status, time ranges and and/or/not",
+                field="filter.text",
+            )
 
 
 @strawberry.input

@@ -12,10 +12,23 @@ from strawberry.types import Info
 
 from app import models
 from app.schema import redaction
-from app.schema.common import Classification, Node, PageInfo, UserError, to_global_id
+from app.schema.common import (
+    COMBINATOR_FIELDS,
+    Classification,
+    Node,
+    PageInfo,
+    TimeRange,
+    UserError,
+    record_key,
+    time_range,
+    to_global_id,
+)
 from app.schema.context import Context
+from app.services import filtering
 from app.services.access.classification import record_event_readable, redact_json, redact_text
+from app.services.catalog.queries import GLOBAL_PREFIX as SERVICE_PREFIX
 from app.services.problems import lifecycle
+from app.services.problems import queries as problem_queries
 from app.services.problems.commands import GLOBAL_PREFIX
 from app.services.problems.view import ProblemView
 from app.services.records.timeline import RecordEventView
@@ -177,12 +190,49 @@ class ProblemConnection:
     total_count: int
 
 
-@strawberry.input
+@strawberry.input(
+    description="Which problems: every field given must hold; `and`, `or` and `not` combine "
+    "whole filters (at most 5 levels deep and 50 filters in all)."
+)
 class ProblemFilter:
     status: list[ProblemStatus] | None = None
     known_error: bool | None = None
     text: str | None = strawberry.field(default=None, description="In title or description.")
     service_id: strawberry.ID | None = None
+    created: TimeRange | None = None
+    updated: TimeRange | None = strawberry.field(
+        default=None, description="Last changed in this range."
+    )
+    and_: list[ProblemFilter] | None = strawberry.field(
+        default=None, name="and", description=COMBINATOR_FIELDS["and"]
+    )
+    or_: list[ProblemFilter] | None = strawberry.field(
+        default=None, name="or", description=COMBINATOR_FIELDS["or"]
+    )
+    not_: ProblemFilter | None = strawberry.field(
+        default=None, name="not", description=COMBINATOR_FIELDS["not"]
+    )
+
+    def to_domain(self, *, checked: bool = False) -> problem_queries.ProblemFilter:
+        if not checked:
+            filtering.check_shape(self)
+        return problem_queries.ProblemFilter(
+            status=frozenset(self.status) if self.status is not None else None,
+            known_error=self.known_error,
+            text=self.text,
+            service_id=(
+                record_key(
+                    SERVICE_PREFIX, self.service_id, noun="service", field="filter.serviceId"
+                )
+                if self.service_id
+                else None
+            ),
+            created=time_range(self.created, "filter.created"),
+            updated=time_range(self.updated, "filter.updated"),
+            and_=tuple(f.to_domain(checked=True) for f in self.and_ or ()),
+            or_=tuple(f.to_domain(checked=True) for f in self.or_ or ()),
+            not_=self.not_.to_domain(checked=True) if self.not_ is not None else None,
+        )
 
 
 @strawberry.input

@@ -326,3 +326,99 @@ async def test_the_timeline_filters_by_type_note_kind_and_time(api, world):
 
     bad = await admin.raw(TIMELINE, {"id": c, "filter": {"types": ["no.such.type"]}})
     assert bad["errors"][0]["extensions"]["code"] == "VALIDATION", bad
+
+
+RECORDS = """
+query($problems: ProblemFilter, $changes: ChangeFilter, $articles: KnowledgeArticleFilter,
+      $alerts: AlertFilter) {
+  problems(filter: $problems) { totalCount edges { node { id } } }
+  changes(filter: $changes) { totalCount edges { node { id } } }
+  knowledgeArticles(filter: $articles) { totalCount edges { node { id } } }
+  alerts(filter: $alerts, first: 100) { edges { node { id source } } }
+}"""
+EVENTS = """
+query($filter: EventFilter) {
+  events(filter: $filter, first: 500) { edges { node { type subject } } }
+}"""
+
+
+async def records(client: GraphQLClient, **filters: Any) -> dict[str, set[str]]:
+    data = await client.execute(RECORDS, filters)
+    found = {}
+    for name in ("problems", "changes", "knowledgeArticles", "alerts"):
+        found[name] = {e["node"]["id"] for e in data[name]["edges"]}
+    for name in ("problems", "changes", "knowledgeArticles"):
+        assert data[name]["totalCount"] == len(found[name]), data
+    return found
+
+
+async def test_problems_changes_articles_and_alerts_take_the_same_language(api, world):
+    admin = api()
+    article = ok(
+        await admin.execute(
+            bench_seed.CREATE_ARTICLE, {"title": "Disk full", "problem": world["problem"]}
+        ),
+        "createArticle",
+    )["article"]["id"]
+    everything = await records(admin)
+    assert everything["problems"] == {world["problem"]}
+    assert everything["changes"] == {world["change"]}
+    assert everything["knowledgeArticles"] == {article}
+    (alert,) = everything["alerts"]
+
+    before = (world["created"] - timedelta(hours=1)).isoformat()
+    none = await records(
+        admin,
+        problems={"not": {"text": "disk"}},
+        changes={"or": [{"text": "nothing like it"}, {"created": {"to": before}}]},
+        articles={"not": {"kind": "RESOLUTION"}},
+        alerts={"not": {"or": [{"source": ["prom"]}, {"linked": True}]}},
+    )
+    assert none == {
+        "problems": set(),
+        "changes": set(),
+        "knowledgeArticles": set(),
+        "alerts": set(),
+    }
+    some = await records(
+        admin,
+        problems={"and": [{"text": "disk"}, {"created": {"from": before}}]},
+        changes={"or": [{"text": "patch"}, {"status": ["CLOSED"]}]},
+        articles={"created": {"from": before}, "not": {"status": ["RETIRED"]}},
+        alerts={"received": {"from": before}, "not": {"text": "nothing like it"}},
+    )
+    assert some == {
+        "problems": {world["problem"]},
+        "changes": {world["change"]},
+        "knowledgeArticles": {article},
+        "alerts": {alert},
+    }
+    refused = await admin.raw(
+        RECORDS, {"articles": {"text": "disk", "not": {"kind": "WORKAROUND"}}}
+    )
+    assert refused["errors"][0]["extensions"]["code"] == "VALIDATION", refused
+
+
+async def test_the_feed_takes_and_or_not(api, world):
+    admin = api()
+    subject = f"incidents/{world['c']}"
+    data = await admin.execute(
+        EVENTS,
+        {
+            "filter": {
+                "or": [{"types": ["com.incidents.declared.v1"]}, {"subjects": [subject]}],
+                "not": {"types": ["com.incidents.sla.*"]},
+            }
+        },
+    )
+    events = [e["node"] for e in data["events"]["edges"]]
+    assert {e["subject"] for e in events if e["type"] == "com.incidents.declared.v1"} >= {
+        f"incidents/{world[n]}" for n in "abcd"
+    }
+    assert all(e["type"] == "com.incidents.declared.v1" or e["subject"] == subject for e in events)
+    assert not any(e["type"].startswith("com.incidents.sla.") for e in events)
+    # c's own events are there, its breach left out
+    assert {e["type"] for e in events if e["subject"] == subject} >= {
+        "com.incidents.declared.v1",
+        "com.incidents.note_added.v1",
+    }

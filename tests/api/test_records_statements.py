@@ -53,3 +53,41 @@ async def test_a_page_of_incidents_with_their_records_takes_the_same_statements(
         and len(n["knowledgeArticles"]) == 1 and len(n["problems"][0]["knowledgeArticles"]) == 1
         for n in nodes
     )  # fmt: skip
+
+
+FILTERED = """
+query($first: Int, $team: ID!) {
+  incidents(first: $first, orderBy: {field: SLA_RESOLVE_DUE, direction: ASC}, filter: {
+    or: [{severity: [SEV2]}, {assignedTeamIds: [$team]}, {hasOpenTasks: true}],
+    not: {and: [{hasAlerts: true}, {isDrill: true}]},
+    created: {from: "2020-01-01T00:00:00Z"}, slaResponseBreached: false, hasTickets: false
+  }) {
+    totalCount
+    edges { node { id timeline(first: 5, filter: {types: ["com.incidents.*"]}) {
+      totalCount edges { node { seq } } } } }
+  }
+}"""
+
+
+async def test_a_filtered_page_with_filtered_timelines_takes_the_same_statements(database_url):
+    team = "team_00000000000000000000000000000000"
+    async with in_process(database_url) as client:
+        with _Statements().attached() as log:
+            # given 3 incidents the filter takes, then 30
+            for i in range(3):
+                await declare(client, title=f"Filtered {i}")
+            await statements(client, log, FILTERED, first=3, team=team)  # warm
+            few = await statements(client, log, FILTERED, first=3, team=team)
+            for i in range(27):
+                await declare(client, title=f"Filtered {i + 3}")
+
+            # when a page of each is read with every incident's filtered timeline
+            many = await statements(client, log, FILTERED, first=30, team=team)
+            page = await client.execute(FILTERED, {"first": 30, "team": team})
+
+    # then the statements do not grow with the page, and every incident is there
+    assert many == few, (few, many)
+    nodes = [e["node"] for e in page["incidents"]["edges"]]
+    assert len(nodes) == 30 and page["incidents"]["totalCount"] >= 30
+    assert all(n["timeline"]["totalCount"] >= 1 for n in nodes)
+    assert all(n["timeline"]["edges"][0]["node"]["seq"] == 1 for n in nodes)

@@ -24,6 +24,7 @@ from app.core.pagination import page_size
 from app.core.text import storable
 from app.errors import ValidationFailed
 from app.models import Alert, AlertStatus, Classification, Incident
+from app.services import filtering
 from app.services.access.caller import Caller
 from app.services.access.classification import (
     alert_classification,
@@ -31,6 +32,7 @@ from app.services.access.classification import (
     incident_visible,
     visible_incident_levels,
 )
+from app.services.filtering import TimeRange
 
 FILTER_VALUES_MAX = 100
 
@@ -109,6 +111,10 @@ class AlertFilter:
     incident_id: str | None = None
     linked: bool | None = None
     text: str | None = None
+    received: TimeRange | None = None
+    and_: tuple[AlertFilter, ...] = ()
+    or_: tuple[AlertFilter, ...] = ()
+    not_: AlertFilter | None = None
 
     def __post_init__(self) -> None:
         for name in ("source", "service"):
@@ -129,23 +135,30 @@ class AlertFilter:
                 )
             storable(self.text, field="filter.text")
 
-    def q(self, tenant_id: str, clearance: Classification) -> Q:
+    def q(self, tenant_id: str, clearance: Classification) -> Q | None:
+        """Every part as SQL; `and_`/`or_`/`not_` combine (app/services/filtering.py)."""
+        filtering.check_shape(self)
+        return filtering.to_q(self, lambda f: f._own_q(tenant_id, clearance))
+
+    def _own_q(self, tenant_id: str, clearance: Classification) -> Q | None:
         q = Q()
         if self.status is not None:
             q &= Q(status__in=list(self.status))
         if self.source is not None:
-            q &= Q(source__in=list(self.source))
+            q &= filtering.in_("source", self.source)
         if self.service is not None:
-            q &= Q(service__in=list(self.service))
+            q &= filtering.in_("service", self.service)
         if self.incident_id is not None:
-            q &= Q(incident_id=self.incident_id)
+            q &= Q(incident_id=self.incident_id, incident_id__isnull=False)
         if self.linked is not None:
             q &= Q(incident_id__isnull=not self.linked)
+        if self.received is not None:
+            q &= self.received.q("last_received_at")
         if self.text:
             q &= (
-                Q(title__icontains=self.text)
-                | Q(alertname__icontains=self.text)
-                | Q(description__icontains=self.text)
+                Q(title__isnull=False, title__icontains=self.text)
+                | Q(alertname__isnull=False, alertname__icontains=self.text)
+                | Q(description__isnull=False, description__icontains=self.text)
             )
             # Only where the caller may read that text: a match would reveal it.
             unsearchable = [
@@ -156,7 +169,7 @@ class AlertFilter:
                     tenant_id=tenant_id, classification__in=unsearchable
                 ).values("id")
                 q &= Q(incident_id__isnull=True) | ~Q(incident_id__in=Subquery(hidden))
-        return q
+        return q if q.filters or q.children else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +188,14 @@ def _visible(tenant_id: str, clearance: Classification) -> QuerySet[Alert]:
         invisible = Incident.filter(tenant_id=tenant_id, classification__in=hidden).values("id")
         query = query.filter(Q(incident_id__isnull=True) | ~Q(incident_id__in=Subquery(invisible)))
     return query
+
+
+def _filtered(
+    tenant_id: str, clearance: Classification, filter: AlertFilter | None
+) -> QuerySet[Alert]:
+    query = _visible(tenant_id, clearance)
+    q = filter.q(tenant_id, clearance) if filter is not None else None
+    return query.filter(q) if q is not None else query
 
 
 def encode_cursor(alert: AlertView) -> str:
@@ -206,9 +227,7 @@ async def list_alerts(
     """Newest first (by the last notification received; ties by id)."""
     tenant_id, clearance = caller.tenant_id, caller.clearance
     size = page_size(first)
-    query = _visible(tenant_id, clearance)
-    if filter is not None:
-        query = query.filter(filter.q(tenant_id, clearance))
+    query = _filtered(tenant_id, clearance, filter)
     if after is not None:
         time, key = decode_cursor(after)
         query = query.filter(Q(last_received_at__lt=time) | Q(last_received_at=time, id__lt=key))
@@ -223,9 +242,7 @@ async def list_alerts(
 
 async def count_alerts(*, caller: Caller, filter: AlertFilter | None = None) -> int:
     tenant_id, clearance = caller.tenant_id, caller.clearance
-    query = _visible(tenant_id, clearance)
-    if filter is not None:
-        query = query.filter(filter.q(tenant_id, clearance))
+    query = _filtered(tenant_id, clearance, filter)
     count: int = await query.count()
     return count
 

@@ -17,17 +17,38 @@ from app.models import (
     ChangeType,
     Classification,
 )
+from app.services import filtering
 from app.services.access.caller import Caller
 from app.services.changes.commands import ChangeView
+from app.services.filtering import TimeRange
 from app.services.records import queries as records
 
 
 @dataclass(frozen=True, slots=True)
 class ChangeFilter:
+    """Which changes: every field given must hold; `and_`/`or_`/`not_` combine whole filters
+    (app/services/filtering.py)."""
+
     status: frozenset[ChangeStatus] | None = None
     type: frozenset[ChangeType] | None = None
     text: str | None = None
     service_id: str | None = None
+    created: TimeRange | None = None
+    updated: TimeRange | None = None
+    and_: tuple[ChangeFilter, ...] = ()
+    or_: tuple[ChangeFilter, ...] = ()
+    not_: ChangeFilter | None = None
+
+    def q(self, clearance: Classification) -> Q | None:
+        filtering.check_shape(self)
+        return filtering.to_q(self, lambda f: f._own_q(clearance))
+
+    def _own_q(self, clearance: Classification) -> Q | None:
+        return filtering.all_of(
+            Q(status__in=list(self.status)) if self.status is not None else None,
+            Q(type__in=list(self.type)) if self.type is not None else None,
+            *records.common_q(self, clearance=clearance, links=ChangeService, column="change_id"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +75,9 @@ async def list_changes(
     after: str | None = None,
 ) -> ChangePage:
     """The changes the caller may see, newest first."""
-    q = Q()
-    if filter is not None:
-        if filter.status is not None:
-            q &= Q(status__in=list(filter.status))
-        if filter.type is not None:
-            q &= Q(type__in=list(filter.type))
-        q &= records.text_q(filter.text, caller.clearance) & records.service_q(filter.service_id)
+    q = filter.q(caller.clearance) if filter is not None else None
     page = await records.numbered_page(
-        Change, caller=caller, q=q, kind="change", first=first, after=after
+        Change, caller=caller, q=q or Q(), kind="change", first=first, after=after
     )
     return ChangePage(
         [(cursor, ChangeView.of(row)) for cursor, row in page.rows],

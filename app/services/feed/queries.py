@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.expressions import Q
-
 from app.errors import ValidationFailed
 from app.models import (
     Change,
@@ -87,15 +85,8 @@ async def head(tenant_id: str) -> int:
 
 def _query(tenant_id: str, after: int, filter: FeedFilter) -> Any:
     query = FeedEntry.filter(tenant_id=tenant_id, position__gt=after)
-    if filter.types:
-        conditions = [Q(type__in=filter.exact_types)] if filter.exact_types else []
-        conditions += [Q(type__startswith=prefix) for prefix in filter.prefixes]
-        query = query.filter(Q(*conditions, join_type="OR"))
-    if filter.record_ids:
-        query = query.filter(record_id__in=list(filter.record_ids))
-    if filter.since is not None:
-        query = query.filter(time__gte=filter.since)
-    return query.order_by("position")
+    q = filter.q()
+    return (query.filter(q) if q is not None else query).order_by("position")
 
 
 async def read(

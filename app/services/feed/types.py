@@ -15,7 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.expressions import Q
+
 from app.errors import ValidationFailed
+from app.services import filtering
 from app.services.feed.subjects import parse_subject
 
 _MODULES = (
@@ -76,6 +79,9 @@ class FeedFilter:
     since: datetime | None = None
     # The incidents' and records' ids the subjects name.
     record_ids: frozenset[str] = frozenset()
+    and_: tuple[FeedFilter, ...] = ()
+    or_: tuple[FeedFilter, ...] = ()
+    not_: FeedFilter | None = None
 
     @property
     def exact_types(self) -> list[str]:
@@ -91,11 +97,30 @@ class FeedFilter:
         return type in self.types or any(type.startswith(p) for p in self.prefixes)
 
     def matches(self, type: str, record_id: str, time: datetime) -> bool:
+        return filtering.evaluate(self, lambda f: f._own_match(type, record_id, time))
+
+    def _own_match(self, type: str, record_id: str, time: datetime) -> bool:
         return (
             self.matches_type(type)
             and (not self.record_ids or record_id in self.record_ids)
             and (self.since is None or time >= self.since)
         )
+
+    def q(self) -> Q | None:
+        """The filter as SQL on the feed's entries (the in-memory reading is `matches`)."""
+        return filtering.to_q(self, FeedFilter._own_q)
+
+    def _own_q(self) -> Q | None:
+        parts: list[Q | None] = []
+        if self.types:
+            conditions = [Q(type__in=self.exact_types)] if self.exact_types else []
+            conditions += [Q(type__startswith=prefix) for prefix in self.prefixes]
+            parts.append(Q(*conditions, join_type="OR"))
+        if self.record_ids:
+            parts.append(Q(record_id__in=sorted(self.record_ids)))
+        if self.since is not None:
+            parts.append(Q(time__gte=self.since))
+        return filtering.all_of(*parts)
 
 
 def feed_filter(
@@ -104,6 +129,9 @@ def feed_filter(
     subjects: Sequence[str] | None = None,
     since: datetime | None = None,
     field: str | None = "filter",
+    and_: Sequence[FeedFilter] = (),
+    or_: Sequence[FeedFilter] = (),
+    not_: FeedFilter | None = None,
 ) -> FeedFilter:
     """A checked filter: every type known (or a prefix of one), at most MAX_TYPES types and
     MAX_SUBJECTS subjects; VALIDATION naming what is wrong otherwise."""
@@ -124,7 +152,15 @@ def feed_filter(
     if len(chosen) > MAX_SUBJECTS:
         raise ValidationFailed(f"at most {MAX_SUBJECTS} subjects", field=named("subjects"))
     ids = frozenset(parse_subject(s, field=named("subjects"))[1] for s in chosen)
-    return FeedFilter(types=wanted, subjects=chosen, since=since, record_ids=ids)
+    return FeedFilter(
+        types=wanted,
+        subjects=chosen,
+        since=since,
+        record_ids=ids,
+        and_=tuple(and_),
+        or_=tuple(or_),
+        not_=not_,
+    )
 
 
 def _known_pattern(type: str) -> bool:

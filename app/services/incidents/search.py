@@ -425,19 +425,17 @@ async def matching_ids(
     return {str(r) for r in rows}
 
 
-async def list_incidents(
+def page_query(
     *,
     caller: Caller,
-    filter: IncidentFilter | None = None,
-    order: IncidentOrder | None = None,
-    first: int | None = None,
-    after: str | None = None,
-) -> IncidentPage:
-    tenant_id, clearance = caller.tenant_id, caller.clearance
-    order = order or IncidentOrder()
-    size = page_size(first)
+    filter: IncidentFilter | None,
+    order: IncidentOrder,
+    size: int,
+    after: str | None,
+) -> QuerySet[Incident]:
+    """The one statement of a page of incidents: `size + 1` rows (one more says a next page)."""
     column = _COLUMN[order.field]
-    query = _query(tenant_id, clearance, filter)
+    query = visible_incidents(caller, filter)
     if column.startswith("sla_"):
         # Every incident declared has both deadlines; one without sorts nowhere.
         query = query.filter(where({f"{column}__isnull": False}))
@@ -449,7 +447,21 @@ async def list_incidents(
         )
     prefix = "" if order.direction is Direction.ASC else "-"
     ordering = [f"{prefix}{column}"] + ([f"{prefix}number"] if column != "number" else [])
-    rows = await query.order_by(*ordering).limit(size + 1)
+    return query.order_by(*ordering).limit(size + 1)
+
+
+async def list_incidents(
+    *,
+    caller: Caller,
+    filter: IncidentFilter | None = None,
+    order: IncidentOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> IncidentPage:
+    order = order or IncidentOrder()
+    size = page_size(first)
+    query = page_query(caller=caller, filter=filter, order=order, size=size, after=after)
+    rows = await query
     snapshots = [IncidentSnapshot.from_model(r) for r in rows[:size]]
     return IncidentPage(
         items=[(encode_cursor(order, s), s) for s in snapshots],

@@ -29,7 +29,9 @@ from app.models import (
     Classification,
     KnowledgeArticle,
 )
+from app.services import filtering
 from app.services.access.caller import Caller
+from app.services.filtering import TimeRange
 from app.services.knowledge.commands import ArticleView
 from app.services.records import queries as records
 
@@ -189,22 +191,44 @@ async def versions_of(*, article_ids: Sequence[str]) -> dict[str, list[VersionVi
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class ArticleFilter:
+    """Which articles, newest first: every field given must hold; `and_`/`or_`/`not_`
+    combine whole filters (app/services/filtering.py). Ranked text search is
+    `search_articles`."""
+
+    kind: ArticleKind | None = None
+    status: frozenset[ArticleStatus] | None = None
+    created: TimeRange | None = None
+    updated: TimeRange | None = None
+    and_: tuple[ArticleFilter, ...] = ()
+    or_: tuple[ArticleFilter, ...] = ()
+    not_: ArticleFilter | None = None
+
+    def q(self) -> Q | None:
+        filtering.check_shape(self)
+        return filtering.to_q(self, ArticleFilter._own_q)
+
+    def _own_q(self) -> Q | None:
+        return filtering.all_of(
+            Q(kind=self.kind) if self.kind is not None else None,
+            Q(status__in=list(self.status)) if self.status is not None else None,
+            self.created.q("created_at") if self.created is not None else None,
+            self.updated.q("updated_at") if self.updated is not None else None,
+        )
+
+
 async def list_articles(
     *,
     caller: Caller,
-    kind: ArticleKind | None = None,
-    status: Sequence[ArticleStatus] | None = None,
+    filter: ArticleFilter | None = None,
     first: int | None = None,
     after: str | None = None,
 ) -> HitPage:
     """The articles the caller may see, newest first."""
-    q = Q()
-    if kind is not None:
-        q &= Q(kind=kind)
-    if status is not None:
-        q &= Q(status__in=list(status))
+    q = filter.q() if filter is not None else None
     page = await records.numbered_page(
-        KnowledgeArticle, caller=caller, q=q, kind="article", first=first, after=after
+        KnowledgeArticle, caller=caller, q=q or Q(), kind="article", first=first, after=after
     )
     return HitPage(
         [(cursor, Hit(ArticleView.of(row))) for cursor, row in page.rows],

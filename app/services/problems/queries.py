@@ -10,17 +10,38 @@ from tortoise.expressions import Q
 
 from app.core.ids import parse_uuid
 from app.models import Classification, Problem, ProblemIncident, ProblemService, ProblemStatus
+from app.services import filtering
 from app.services.access.caller import Caller
+from app.services.filtering import TimeRange
 from app.services.problems.view import ProblemView
 from app.services.records import queries as records
 
 
 @dataclass(frozen=True, slots=True)
 class ProblemFilter:
+    """Which problems: every field given must hold; `and_`/`or_`/`not_` combine whole filters
+    (app/services/filtering.py)."""
+
     status: frozenset[ProblemStatus] | None = None
     known_error: bool | None = None
     text: str | None = None
     service_id: str | None = None
+    created: TimeRange | None = None
+    updated: TimeRange | None = None
+    and_: tuple[ProblemFilter, ...] = ()
+    or_: tuple[ProblemFilter, ...] = ()
+    not_: ProblemFilter | None = None
+
+    def q(self, clearance: Classification) -> Q | None:
+        filtering.check_shape(self)
+        return filtering.to_q(self, lambda f: f._own_q(clearance))
+
+    def _own_q(self, clearance: Classification) -> Q | None:
+        return filtering.all_of(
+            Q(status__in=list(self.status)) if self.status is not None else None,
+            Q(known_error=self.known_error) if self.known_error is not None else None,
+            *records.common_q(self, clearance=clearance, links=ProblemService, column="problem_id"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +60,9 @@ async def list_problems(
     after: str | None = None,
 ) -> ProblemPage:
     """The problems the caller may see, newest first."""
-    q = Q()
-    if filter is not None:
-        if filter.status is not None:
-            q &= Q(status__in=list(filter.status))
-        if filter.known_error is not None:
-            q &= Q(known_error=filter.known_error)
-        q &= records.text_q(filter.text, caller.clearance) & records.service_q(filter.service_id)
+    q = filter.q(caller.clearance) if filter is not None else None
     page = await records.numbered_page(
-        Problem, caller=caller, q=q, kind="problem", first=first, after=after
+        Problem, caller=caller, q=q or Q(), kind="problem", first=first, after=after
     )
     return ProblemPage(
         [(cursor, ProblemView.of(row)) for cursor, row in page.rows],

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from app.core.ids import parse_uuid
 from app.core.pagination import decode_key_cursor, encode_key_cursor, page_size
@@ -30,23 +30,36 @@ def readable_text_levels(clearance: Classification) -> list[Classification]:
     return text_searchable_levels(clearance)
 
 
-def text_q(text: str | None, clearance: Classification) -> Q:
+def text_q(text: str | None, clearance: Classification) -> Q | None:
     """In title or description, case-insensitive, among the records whose text the caller
     may read."""
     clean = filter_text(text) if text is not None else ""
     if not clean:
-        return Q()
+        return None
     return Q(classification__in=readable_text_levels(clearance)) & (
-        Q(title__icontains=clean) | Q(description__icontains=clean)
+        Q(title__icontains=clean) | Q(description__isnull=False, description__icontains=clean)
     )
 
 
-def service_q(service_id: str | None) -> Q:
-    """Concerning this service (records with `service_links`)."""
+def service_q(service_id: str | None, links: Any, column: str) -> Q | None:
+    """Concerning this service: the record's id among `links` rows naming it (`column` is
+    the links' record column), as a subquery so that `not` reads "no link to it"."""
     if service_id is None:
-        return Q()
+        return None
     key = parse_uuid(service_id)
-    return Q(service_links__service_id=key) if key is not None else Q(id=None)
+    if key is None:
+        return Q(id=None)
+    return Q(id__in=Subquery(links.filter(service_id=key).values(column)))
+
+
+def common_q(filter: Any, *, clearance: Classification, links: Any, column: str) -> list[Q | None]:
+    """The conditions every record filter has: text, service, created and updated."""
+    return [
+        text_q(filter.text, clearance),
+        service_q(filter.service_id, links, column),
+        filter.created.q("created_at") if filter.created is not None else None,
+        filter.updated.q("updated_at") if filter.updated is not None else None,
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +78,13 @@ async def numbered_page(
     query = model.filter(q, tenant_id=caller.tenant_id).filter(
         classification__in=visible_levels(caller.clearance)
     )
-    total = await query.distinct().count() if q.filters or q.children else await query.count()
+    total = await query.count()
     if after is not None:
         number = decode_key_cursor(kind, after)
         if not number.isdigit():
             raise ValidationFailed("malformed cursor", field="after")
         query = query.filter(number__lt=int(number))
-    rows = await query.distinct().order_by("-number").limit(size + 1)
+    rows = await query.order_by("-number").limit(size + 1)
     return NumberedPage(
         [(encode_key_cursor(kind, str(r.number)), r) for r in rows[:size]],
         has_next_page=len(rows) > size,
