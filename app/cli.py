@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
-from app import remote
+from app import __version__, remote
 from app.config import ConfigError, Settings
 from app.core.pagination import PAGE_MAX
+from app.errors import DomainError
 from app.models import Classification, Role
 
 T = TypeVar("T")
@@ -55,9 +59,17 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.access import secret_box
 
     secret_box.load(settings)  # no key to be had: stop here, before anything starts
+    # A port already taken stops here too, before the first admin token is made and shown.
+    refused = _cannot_listen(settings.host, settings.port)
+    if refused:
+        print(
+            f"error: cannot listen on {settings.host}:{settings.port}: {refused}", file=sys.stderr
+        )
+        return 2
     secret = _with_database(settings, lambda: bootstrap(settings))
     if secret:
         announce_admin_token(secret, settings)
+    _announce_urls(settings)
     # Workers read their settings from the environment: hand them the command line's.
     os.environ.update(
         {"INCIDENTGRAPH_HOST": settings.host, "INCIDENTGRAPH_PORT": str(settings.port)}
@@ -77,6 +89,36 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port now, or None when it can."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        return str(exc.strerror or exc)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _announce_urls(settings: Settings) -> None:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    base = f"http://{host}:{settings.port}"
+    print(
+        f"incidentgraph {__version__} serving on {base}\n"
+        f"  GraphiQL:      {base}/graphql\n"
+        f"  Status boards: {base}/boards/executive (also responder, communications, customer)\n"
+        f"  Health:        {base}/healthz, metrics {base}/metrics",
+        flush=True,
+    )
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -233,6 +275,28 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _tenant_list(args: argparse.Namespace, settings: Settings) -> int:
+    from app.models import Incident, Tenant
+
+    async def every_tenant() -> list[tuple[str, str, str, int]]:
+        rows = await Tenant.all().order_by("id").values_list("id", "name", "plan")
+        found = []
+        for tenant_id, name, plan in rows:
+            count = await Incident.filter(tenant_id=tenant_id).count()
+            found.append((str(tenant_id), str(name), str(plan), count))
+        return found
+
+    rows = _with_database(settings, every_tenant)
+    if not rows:
+        print("no tenants")
+        return 0
+    width = max(len(r[0]) for r in rows)
+    print(f"{'ID':<{width}}  {'PLAN':<10}  {'INCIDENTS':>9}  NAME")
+    for tenant_id, name, plan, count in rows:
+        print(f"{tenant_id:<{width}}  {plan:<10}  {count:>9}  {name}")
+    return 0
+
+
 def _tenant_plan(args: argparse.Namespace, settings: Settings) -> int:
     from app.errors import DomainError
     from app.models import Plan
@@ -314,6 +378,7 @@ def parser() -> argparse.ArgumentParser:
         description="Incident management as a GraphQL API with live subscriptions. "
         "Configured by INCIDENTGRAPH_* environment variables (see README).",
     )
+    root.add_argument("--version", action="version", version=f"incidentgraph {__version__}")
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="migrate, then serve the API")
@@ -373,6 +438,10 @@ def parser() -> argparse.ArgumentParser:
     )
     tenant_create.add_argument("--name", required=True, help="display name")
     tenant_create.set_defaults(run=_tenant_create)
+    tenant_list = tenant_commands.add_parser(
+        "list", help="list the tenants: id, plan, incidents and name"
+    )
+    tenant_list.set_defaults(run=_tenant_list)
     tenant_plan = tenant_commands.add_parser(
         "plan", help="set a tenant's plan and limits of its own (see README, Plans and quotas)"
     )
@@ -426,6 +495,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:  # a key a command needs and cannot have (secret_box.load)
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except DomainError as exc:  # a command refused (no such tenant, say): nothing was done
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except _UNREACHABLE as exc:
+        print(
+            f"error: cannot use the database {_safe_url(settings.database_url)}: "
+            f"{_reason(exc)} (INCIDENTGRAPH_DATABASE_URL)",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What a database that is down, missing or refusing us raises, through either driver."""
+    import asyncpg
+    from tortoise.exceptions import DBConnectionError
+
+    return (
+        OSError,
+        sqlite3.OperationalError,
+        DBConnectionError,
+        asyncpg.exceptions.InvalidCatalogNameError,
+        asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+        asyncpg.exceptions.InvalidPasswordError,
+        asyncpg.exceptions.CannotConnectNowError,
+        asyncpg.exceptions.TooManyConnectionsError,
+    )
+
+
+_UNREACHABLE = _unreachable()
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -171,3 +172,65 @@ def test_several_workers_need_a_shared_broker(tmp_path):
 
     # then serve refuses, saying why, instead of silently splitting subscribers
     assert result.returncode == 2 and "redis://" in result.stderr
+
+
+def test_version_and_tenant_list(tmp_path):
+    env = {"INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/t.db"}
+    version = run("--version")
+    assert version.returncode == 0 and version.stdout.startswith("incidentgraph 0.")
+
+    assert run("tenant", "create", "--id", "acme", "--name", "Acme Corp", env=env).returncode == 0
+    assert run("demo", "--tenant", "acme", env=env).returncode == 0
+    listed = run("tenant", "list", env=env)
+
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split(maxsplit=3) for line in listed.stdout.splitlines()]
+    assert rows[0] == ["ID", "PLAN", "INCIDENTS", "NAME"]
+    found = {r[0]: r for r in rows[1:]}
+    assert found["default"][2] == "0"
+    assert found["acme"][3] == "Acme Corp" and int(found["acme"][2]) > 0
+
+
+@pytest.mark.parametrize(
+    "url, said",
+    [
+        ("postgres://postgres:hunter2@127.0.0.1:1/x", "Connect call failed"),
+        ("postgres://postgres@127.0.0.1:5432/no_such_database_here", "does not exist"),
+    ],
+)
+def test_an_unusable_database_is_one_line_not_a_traceback(url, said):
+    result = run("tenant", "list", env={"INCIDENTGRAPH_DATABASE_URL": url})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and said in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr
+
+
+def test_a_refused_command_is_one_line_not_a_traceback(tmp_path):
+    result = run(
+        "demo",
+        "--tenant",
+        "nosuch",
+        env={"INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/d.db"},
+    )
+    assert result.returncode == 2
+    assert result.stderr == "error: no tenant 'nosuch'\n"
+
+
+def test_a_taken_port_stops_serve_before_the_first_admin_token_is_made(tmp_path):
+    # given a port something else listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"INCIDENTGRAPH_DATABASE_URL": f"sqlite://{tmp_path}/s.db"}
+
+        # when the server is started on it for the first time
+        result = run("serve", "--port", str(port), env=env)
+
+    # then it says so in one line and makes no token it could not show in use
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    )
+    assert "admin token" not in result.stdout
+    assert not (tmp_path / "s.db").exists()
