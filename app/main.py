@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 
 from app import database
@@ -39,6 +38,7 @@ from app.web.chatops import SlackCommands
 from app.web.events import Events
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
+from app.web.middleware.cors import Cors
 from app.web.query_cache import QueryCache
 from app.web.rate_limit import RateLimit
 from app.web.reports import Reports
@@ -232,18 +232,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/boards/static/{name}", boards.board_asset, methods=["GET", "HEAD"]),
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],
-        middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.allowed_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
-                expose_headers=["Retry-After", "X-Cache"],
-                max_age=600,
-            )
-        ]
-        if settings.allowed_origins
-        else [],
+        middleware=[Middleware(Cors, settings=settings)],
         lifespan=lifespan,
     )
     app.state.settings = settings

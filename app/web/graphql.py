@@ -11,6 +11,7 @@ POST, GET and WebSocket alike), a subscription over plain HTTP (400). A result w
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.websocket_origin import normalize_allowed_origins
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UnsetType
 
@@ -75,6 +77,20 @@ def _rejected(code: ErrorCode, message: str) -> ConnectionRejectionError:
     return ConnectionRejectionError({"code": code.value, "message": message})
 
 
+log = logging.getLogger(__name__)
+
+
+class _OurOriginMessage(logging.Filter):
+    """Strawberry's own line about a refused origin names its `allowed_origins` argument;
+    ours (above) names the setting to change."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Rejected WebSocket connection from origin")
+
+
+logging.getLogger("strawberry.ws").addFilter(_OurOriginMessage())
+
+
 class GraphQLView(GraphQL[Context, None]):
     # Strawberry's handlers crash on frames of the wrong shape; these refuse them with 4400.
     graphql_transport_ws_handler_class = TransportWSHandler
@@ -90,7 +106,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         # Tokens travel in headers and connection_init, never cookies: an allowed origin
         # gains nothing a page without a token could use.
-        self.allowed_origins = frozenset(settings.allowed_origins)
+        self.allowed_origins = normalize_allowed_origins(settings.allowed_origins)
         self.settings = settings
         self.broker = broker
         self.rate_limit = rate_limit
@@ -104,6 +120,17 @@ class GraphQLView(GraphQL[Context, None]):
                 self.connections.total,
             )
         )
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        if super().is_websocket_origin_allowed(request, origin):
+            return True
+        log.warning(
+            "refused a WebSocket from origin %r (host %r): list it in "
+            "INCIDENTGRAPH_ALLOWED_ORIGINS if its pages may connect",
+            origin,
+            request.headers.get("host"),
+        )
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -84,3 +84,32 @@ def test_an_origin_that_is_not_one_is_a_configuration_error():
 
     with pytest.raises(ConfigError, match="ALLOWED_ORIGINS"):
         Settings.from_env({"INCIDENTGRAPH_ALLOWED_ORIGINS": "wall.example.com"})
+
+
+async def test_a_refused_preflight_says_what_and_which_setting(open_to_wall, server):
+    # when a page on an origin not allowed asks, of a server allowing one and one allowing none
+    preflight = {
+        "Origin": OTHER,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    async with httpx.AsyncClient() as http:
+        answers = [
+            await http.options(f"{s.url}/graphql", headers=preflight)
+            for s in (open_to_wall, server)
+        ]
+
+    # then both answer (not 405), refusing, naming the origin and the setting to change
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert "access-control-allow-origin" not in answer.headers
+        body = answer.json()
+        assert body["code"] == "FORBIDDEN"
+        assert OTHER in body["error"] and "INCIDENTGRAPH_ALLOWED_ORIGINS" in body["error"]
+
+
+async def test_a_refused_socket_is_logged_with_the_setting_to_change(open_to_wall):
+    assert await handshake(open_to_wall, OTHER) == "refused 403"
+    log = open_to_wall.log_path.read_text()
+    assert f"refused a WebSocket from origin {OTHER!r}" in log
+    assert "INCIDENTGRAPH_ALLOWED_ORIGINS" in log and "`allowed_origins`" not in log
