@@ -14,9 +14,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/venv
 WORKDIR /src
+# The locked dependencies first (a layer that changes only with requirements.lock), each
+# file checked against its hash; then the package, resolving nothing again.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN /opt/venv/bin/pip install .
+RUN /opt/venv/bin/pip install --no-deps .
 
 # --- runtime: the virtualenv only, run as an unprivileged user -------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
