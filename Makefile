@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check unit bench lint typecheck schema migrations screenshots clean lock
+.PHONY: run test check unit bench bench-quick lint typecheck schema migrations screenshots clean lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,13 @@ check: lint typecheck unit
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
+# Every benchmark at full size; writes docs/benchmarks.md (takes a while).
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# Every benchmark at a small size, printed only: a smoke run in a few minutes.
+bench-quick: $(DEV_STAMP)
+	$(BIN)/python -m bench --quick
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check app tests bench

@@ -55,6 +55,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"any of {', '.join(BENCHMARKS)} (default: all)",
     )
     p.add_argument("--output", type=Path, help="write the markdown report to this file")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="every benchmark at a small size, in a few minutes, printed (never written to "
+        f"{DOCUMENT.relative_to(ROOT)} unless --output says so): a smoke run, not figures",
+    )
     fan = p.add_argument_group("fanout")
     fan.add_argument(
         "--sizes", type=_sizes, default=fanout.SIZES, help="subscriber counts, e.g. 100,1000"
@@ -248,6 +254,30 @@ async def _statements() -> tuple[str, Verdict]:
     return statements.render(result), statements.verdict(result)
 
 
+# --quick: the sizes of a smoke run, each argument's default replaced when left as it was.
+QUICK = {
+    "sizes": (100,),
+    "rounds": 2,
+    "seconds": 1.0,
+    "repeats": 1,
+    "incidents": 50,
+    "subscribers": 100,
+    "changes": 20,
+    "alert_seconds": 2.0,
+    "metric_incidents": 2_000,
+    "readers": 100,
+    "export_rows": 10_000,
+    "filter_incidents": 2_000,
+}
+
+
+def _shrink(args: argparse.Namespace) -> None:
+    defaults = parser().parse_args([])
+    for name, small in QUICK.items():
+        if getattr(args, name) == getattr(defaults, name):
+            setattr(args, name, small)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -263,7 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.alert_batch, args.alert_connections) < 1 or args.alert_seconds <= 0:
         p.error("--alert-seconds, --alert-batch and --alert-connections must be positive")
     chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
-    output: Path | None = args.output or (DOCUMENT if not args.benchmarks else None)
+    if args.quick:
+        _shrink(args)
+    full_run = not args.benchmarks and not args.quick
+    output: Path | None = args.output or (DOCUMENT if full_run else None)
     raise_open_file_limit()
     background = _background_cores()
     environment = Environment.capture(ROOT, REDIS_URL)
@@ -278,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("interrupted: servers, clients and databases were stopped", file=sys.stderr)
         return 130
-    command = "make bench" if not args.benchmarks else "python -m bench " + " ".join(sys.argv[1:])
+    command = "make bench" if full_run else "python -m bench " + " ".join(sys.argv[1:])
     text = document(environment, background, sections, verdicts, command)
     if output is None:
         print(text)

@@ -409,7 +409,7 @@ def verdict(result: FiltersResult) -> Verdict:
 
 def render(result: FiltersResult) -> str:
     lines = [
-        "## (i) Integrators' filters on 100,000 incidents",
+        f"## (i) Integrators' filters on {result.incidents:,} incidents",
         "",
         f"{result.incidents:,} incidents in one tenant over a year (97% closed; each with a "
         "service, 30% with a commander, 20% with an alert, 10% with a ticket, 2% with a "
