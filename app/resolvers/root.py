@@ -677,10 +677,17 @@ class Mutation:
 class Subscription:
     # Annotated as the resolvers' generators; Strawberry strips AsyncGenerator to the item type.
     incident_updated: AsyncGenerator[Incident, None] = strawberry.subscription(
-        resolver=incident_resolvers.incident_updated
+        resolver=incident_resolvers.incident_updated,
+        description="The incident after every change to it: each new state once, in order "
+        "(query `incident` for its state now).",
     )
     timeline_event_added: AsyncGenerator[TimelineEvent, None] = strawberry.subscription(
-        resolver=timeline_resolvers.timeline_event_added
+        resolver=timeline_resolvers.timeline_event_added,
+        description="The incident's timeline events as they are appended, in seq order, no "
+        "gap, no duplicate. `after`: an event's cursor, whose later events are replayed "
+        'first; `"c2VxOjA"` (seq 0) replays the whole timeline from its first event; '
+        "without it, only events from now on. Resume a dropped connection with the last "
+        "cursor received.",
     )
     event_added: AsyncGenerator[FeedEvent, None] = strawberry.subscription(
         resolver=feed_resolvers.event_added,
@@ -688,7 +695,10 @@ class Subscription:
         "ones after that cursor first: no gap, no duplicate.",
     )
     incidents_changed: AsyncGenerator[Incident, None] = strawberry.subscription(
-        resolver=incident_resolvers.incidents_changed
+        resolver=incident_resolvers.incidents_changed,
+        description="Every incident of the tenant that `filter` takes (the filter of "
+        "`incidents`), after each change to it; a filter on other tables (services, tasks, "
+        "alerts...) is checked by the database for each change.",
     )
     record_updated: AsyncGenerator[Record, None] = strawberry.subscription(
         resolver=record_resolvers.record_updated,

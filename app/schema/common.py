@@ -53,7 +53,11 @@ class Paged(Protocol):
     def has_previous_page(self) -> bool: ...
 
 
-@strawberry.type
+@strawberry.type(
+    description="Where a page of a connection stands. Every list pages with `first` (default "
+    "50, at most 500; more is a VALIDATION error on `first`) and `after` (a cursor from "
+    "`endCursor` or an edge); cursors are opaque and stay valid as items are added."
+)
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
