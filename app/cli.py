@@ -368,7 +368,10 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.demo import load_demo
 
     loaded = _with_database(settings, lambda: load_demo(tenant_id=args.tenant))
-    print(f"loaded {loaded} demo incidents into tenant {args.tenant!r}")
+    if loaded:
+        print(f"loaded {loaded} demo incidents into tenant {args.tenant!r}")
+    else:
+        print(f"tenant {args.tenant!r} has the demo already: nothing changed")
     return 0
 
 

@@ -12,6 +12,7 @@ from app.models import (
     ChangeType,
     Classification,
     Impact,
+    Incident,
     IncidentStatus,
     NoteKind,
     ProblemStatus,
@@ -21,6 +22,7 @@ from app.models import (
     Urgency,
 )
 from app.services.access.caller import Caller
+from app.services.access.tenants import get_policy
 from app.services.catalog import queries as catalog_queries
 from app.services.catalog import services as catalog
 from app.services.changes import commands as changes
@@ -125,8 +127,20 @@ _DEMO = [
 ]
 
 
+DEMO_ACTOR = "demo"
+
+
+async def demo_loaded(*, tenant_id: str) -> bool:
+    """Whether the tenant has the demo already (an incident the demo declared)."""
+    return await Incident.filter(tenant_id=tenant_id, declared_by=DEMO_ACTOR).exists()
+
+
 async def load_demo(*, tenant_id: str) -> int:
-    caller = Caller.system(tenant_id, actor="demo")
+    """The demo data set, once: 0 when the tenant has it already (nothing is changed)."""
+    await get_policy(tenant_id=tenant_id)  # NOT_FOUND for a tenant that does not exist
+    if await demo_loaded(tenant_id=tenant_id):
+        return 0
+    caller = Caller.system(tenant_id, actor=DEMO_ACTOR)
     declared: dict[str, str] = {}
     for title, svc, severity, impact, urgency, path, classification in _DEMO:
         result = await service.declare_incident(

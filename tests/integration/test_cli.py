@@ -190,6 +190,11 @@ def test_version_and_tenant_list(tmp_path):
     assert found["default"][2] == "0"
     assert found["acme"][3] == "Acme Corp" and int(found["acme"][2]) > 0
 
+    # and the demo loaded again changes nothing
+    again = run("demo", "--tenant", "acme", env=env)
+    assert again.returncode == 0 and "has the demo already: nothing changed" in again.stdout
+    assert run("tenant", "list", env=env).stdout == listed.stdout
+
 
 @pytest.mark.parametrize(
     "url, said",
