@@ -39,6 +39,7 @@ from app.web.events import Events
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
 from app.web.middleware.cors import Cors
+from app.web.middleware.media_type import GraphQLMediaType
 from app.web.query_cache import QueryCache
 from app.web.rate_limit import RateLimit
 from app.web.reports import Reports
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     view = GraphQLView(settings=settings, broker=broker, rate_limit=rate_limit)
     # In this order: who is calling, may they, how big, already answered?
     graphql_edge = [
+        Middleware(GraphQLMediaType),
         Middleware(Authentication),
         Middleware(RateLimiting, limit=rate_limit),
         Middleware(BodyLimit, limit=settings.max_body_bytes),

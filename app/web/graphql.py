@@ -42,6 +42,7 @@ from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import metrics
 from app.web.middleware.authentication import origin_of
 from app.web.middleware.caching import record_result
+from app.web.middleware.media_type import request_error, wants_graphql_response
 from app.web.middleware.rate_limiting import rate_limited
 from app.web.middleware.refusal import UNAVAILABLE_RETRY_AFTER, Refusal
 from app.web.query_cache import operation_of
@@ -78,6 +79,7 @@ def _rejected(code: ErrorCode, message: str) -> ConnectionRejectionError:
 
 
 log = logging.getLogger(__name__)
+_REQUEST_ERROR = "incidentgraph.request_error"
 
 
 class _OurOriginMessage(logging.Filter):
@@ -140,6 +142,8 @@ class GraphQLView(GraphQL[Context, None]):
             response = await self.run(Request(scope, receive))
         except HTTPException as exc:
             response = _refusal_of(exc).graphql_response()
+        if scope.get(_REQUEST_ERROR) and response.status_code == 200:
+            response.status_code = 400
         await response(scope, receive, send)
 
     def _query_too_large(self) -> Refusal:
@@ -184,7 +188,12 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         record_result(request.scope, errors=bool(result.errors))
-        return await super().process_result(request, result)
+        answer = await super().process_result(request, result)
+        if wants_graphql_response(request.headers.get("accept")) and request_error(dict(answer)):
+            # GraphQL over HTTP: a document never executed has no data entry, and is a 400.
+            request.scope[_REQUEST_ERROR] = True
+            answer.pop("data", None)
+        return answer
 
     def create_response(
         self,
