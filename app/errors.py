@@ -40,6 +40,8 @@ class ErrorCode(StrEnum):
     # A document that is not a GraphQL operation this schema can run.
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    # An automatic persisted query's hash this server does not know (yet): send the document.
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
     # The server could not answer: a subscriber that fell behind, the database out of
     # reach (retry), anything unexpected (masked).
     SLOW_CONSUMER = "SLOW_CONSUMER"

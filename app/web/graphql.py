@@ -10,6 +10,7 @@ POST, GET and WebSocket alike), a subscription over plain HTTP (400). A result w
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from app.schema.domain_errors import coded_error, codes_of, graphql_error
 from app.services.access import audit
 from app.services.access.tokens import Principal
 from app.services.people.authentication import Unauthenticated, authenticate
-from app.web import metrics
+from app.web import metrics, persisted
 from app.web.middleware.authentication import origin_of
 from app.web.middleware.caching import record_result
 from app.web.middleware.media_type import request_error, wants_graphql_response
@@ -113,6 +114,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.broker = broker
         self.rate_limit = rate_limit
         self.connections = ConnectionLimit(per_key=settings.max_connections_per_token)
+        self.persisted = persisted.PersistedQueries()
         # The WebSockets holding a slot, by id() of their context: the token each holds.
         self._slots: dict[int, str] = {}
         metrics.register(
@@ -175,6 +177,11 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: AsyncHTTPRequestAdapter
     ) -> GraphQLRequestData | list[GraphQLRequestData]:
         data = await super().parse_http_body(request)
+        data = (
+            [self._persisted(item) for item in data]
+            if isinstance(data, list)
+            else self._persisted(data)
+        )
         limit = self.settings.max_query_length
         for item in data if isinstance(data, list) else [data]:
             if item.query is not None and len(item.query) > limit:
@@ -183,6 +190,32 @@ class GraphQLView(GraphQL[Context, None]):
             if kind is OperationType.SUBSCRIPTION:
                 raise _bad_request("subscriptions need a WebSocket (graphql-transport-ws)")
         return data
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET of an automatic persisted query has no `query` but is no page view, even
+        # with `Accept: */*` (Apollo Client's default).
+        if request.query_params.get("extensions") is not None:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
+    def _persisted(self, item: GraphQLRequestData) -> GraphQLRequestData:
+        """The request with its document when it is an automatic persisted query."""
+        if not item.extensions or "persistedQuery" not in item.extensions:
+            return item
+        limit = self.settings.max_query_length
+        if item.query is not None and len(item.query) > limit:
+            raise _Refused(self._query_too_large())
+        try:
+            query = self.persisted.resolve(item.query, item.extensions)
+        except persisted.NotPersisted:
+            raise _Refused(
+                Refusal(200, ErrorCode.PERSISTED_QUERY_NOT_FOUND, persisted.NOT_FOUND_MESSAGE)
+            ) from None
+        except persisted.HashMismatch:
+            raise _bad_request("provided sha does not match query") from None
+        except persisted.BadExtension as exc:
+            raise _bad_request(str(exc)) from None
+        return dataclasses.replace(item, query=query)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

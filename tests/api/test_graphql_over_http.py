@@ -3,6 +3,10 @@ type and the spec's status codes; other clients keep application/json and status
 
 from __future__ import annotations
 
+import hashlib
+import json
+import uuid
+
 import httpx
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -48,3 +52,37 @@ async def test_plain_json_clients_see_what_they_always_saw(server):
         assert invalid.status_code == 200
         assert invalid.headers["content-type"].startswith("application/json")
         assert invalid.json()["data"] is None
+
+
+async def test_automatic_persisted_queries_follow_apollos_protocol(server):
+    query = f"{{ a{uuid.uuid4().hex}: __typename }}"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        # the hash alone, first: not found, as Apollo Client expects it
+        unknown = await http.post("/graphql", json={"extensions": extensions}, headers=headers)
+        # then the document with its hash, then the hash alone (POST and GET)
+        taught = await http.post(
+            "/graphql", json={"query": query, "extensions": extensions}, headers=headers
+        )
+        again = await http.post("/graphql", json={"extensions": extensions}, headers=headers)
+        by_get = await http.get(
+            "/graphql",
+            params={"extensions": json.dumps(extensions)},
+            headers={**headers, "Accept": "*/*"},  # Apollo Client's default
+        )
+        # a document that is not its hash is refused
+        lying = await http.post(
+            "/graphql", json={"query": "{ __typename }", "extensions": extensions}, headers=headers
+        )
+
+    assert unknown.status_code == 200
+    error = unknown.json()["errors"][0]
+    assert error["message"] == "PersistedQueryNotFound"
+    assert error["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    for answer in (taught, again, by_get):
+        assert answer.status_code == 200, answer.text
+        assert list(answer.json()["data"].values()) == ["Query"]
+    assert lying.status_code == 400
+    assert lying.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
