@@ -17,6 +17,8 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Literal
 from urllib.parse import urlparse
 
+from app.core.documents import BadManifest, read_manifest
+
 _DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg", "psycopg"}
 _BROKER_SCHEMES = {"memory", "redis", "rediss"}
 _PREFIX = "INCIDENTGRAPH_"
@@ -88,6 +90,16 @@ def _broker_url(_: Settings, value: str) -> str | None:
     if scheme in _BROKER_SCHEMES:
         return None
     return f": unsupported scheme {scheme!r} (use memory:// or redis://host:6379/0)"
+
+
+def _manifest(_: Settings, value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        read_manifest(value)
+    except BadManifest as exc:
+        return f": {exc}"
+    return None
 
 
 def _port(_: Settings, value: int) -> str | None:
@@ -325,6 +337,15 @@ class Settings:
         "int",
         "operations one WebSocket may run at once",
         between(1, 10_000),
+    )
+    trusted_documents: str | None = setting(
+        None,
+        "TRUSTED_DOCUMENTS",
+        "text",
+        "path of a manifest of the only GraphQL documents to run (hash to document, or "
+        "Apollo's persisted query manifest); any other is refused FORBIDDEN, over HTTP and "
+        "WebSocket. Unset: any document",
+        _manifest,
     )
     allowed_origins: tuple[str, ...] = setting(
         (),

@@ -32,6 +32,7 @@ from strawberry.types.unset import UnsetType
 
 from app import database
 from app.config import Settings
+from app.core.documents import digest, read_manifest
 from app.errors import ErrorCode
 from app.pubsub.broker import Broker
 from app.resolvers.root import schema
@@ -75,6 +76,15 @@ def _bad_request(message: str) -> _Refused:
     return _Refused(Refusal(400, ErrorCode.BAD_REQUEST, message))
 
 
+def _untrusted() -> Refusal:
+    return Refusal(
+        403,
+        ErrorCode.FORBIDDEN,
+        "this server runs only its trusted documents (INCIDENTGRAPH_TRUSTED_DOCUMENTS) and "
+        "this one is not among them",
+    )
+
+
 def _rejected(code: ErrorCode, message: str) -> ConnectionRejectionError:
     return ConnectionRejectionError({"code": code.value, "message": message})
 
@@ -115,6 +125,10 @@ class GraphQLView(GraphQL[Context, None]):
         self.rate_limit = rate_limit
         self.connections = ConnectionLimit(per_key=settings.max_connections_per_token)
         self.persisted = persisted.PersistedQueries()
+        # Only these documents run when the deployment lists them (checked by Settings).
+        self.trusted = (
+            read_manifest(settings.trusted_documents) if settings.trusted_documents else None
+        )
         # The WebSockets holding a slot, by id() of their context: the token each holds.
         self._slots: dict[int, str] = {}
         metrics.register(
@@ -199,7 +213,10 @@ class GraphQLView(GraphQL[Context, None]):
         return bool(super().should_render_graphql_ide(request))
 
     def _persisted(self, item: GraphQLRequestData) -> GraphQLRequestData:
-        """The request with its document when it is an automatic persisted query."""
+        """The request with its document when it is an automatic persisted query; only a
+        trusted document when the deployment lists them."""
+        if self.trusted is not None:
+            return self._trusted(item)
         if not item.extensions or "persistedQuery" not in item.extensions:
             return item
         limit = self.settings.max_query_length
@@ -216,6 +233,20 @@ class GraphQLView(GraphQL[Context, None]):
         except persisted.BadExtension as exc:
             raise _bad_request(str(exc)) from None
         return dataclasses.replace(item, query=query)
+
+    def _trusted(self, item: GraphQLRequestData) -> GraphQLRequestData:
+        assert self.trusted is not None
+        wanted = (item.extensions or {}).get("persistedQuery")
+        key = wanted.get("sha256Hash") if isinstance(wanted, dict) else None
+        if isinstance(key, str) and item.query is None:
+            document = self.trusted.get(key.lower())
+        else:
+            document = item.query if item.query is not None else None
+            if document is not None and digest(document) not in self.trusted:
+                document = None
+        if document is None:
+            raise _Refused(_untrusted())
+        return dataclasses.replace(item, query=document)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -289,6 +320,9 @@ class GraphQLView(GraphQL[Context, None]):
         if len(query) > self.settings.max_query_length:
             refusal = self._query_too_large()
             return coded_error(refusal.code, refusal.message, **refusal.extensions).formatted
+        if self.trusted is not None and digest(query) not in self.trusted:
+            refusal = _untrusted()
+            return coded_error(refusal.code, refusal.message).formatted
         cap = self.max_subscriptions_per_connection
         if cap is not None and open_operations >= cap:
             return coded_error(
