@@ -33,7 +33,7 @@ from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.services.retention.purge import PurgeWorker
 from app.services.webhooks.worker import WebhookWorker
-from app.web import alerts, boards, exports, health, itsm, metrics, scim
+from app.web import alerts, boards, explorer, exports, health, itsm, metrics, scim
 from app.web.chatops import SlackCommands
 from app.web.events import Events
 from app.web.graphql import GraphQLView
@@ -232,6 +232,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/webhooks/alerts/generic", alert_webhooks.generic, methods=["POST"]),
             *scim.Scim(max_body=settings.max_body_bytes).routes(),
             Route("/boards/static/{name}", boards.board_asset, methods=["GET", "HEAD"]),
+            Route("/graphiql/static/{name}", explorer.asset, methods=["GET", "HEAD"]),
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],
         middleware=[Middleware(Cors, settings=settings)],

@@ -35,31 +35,49 @@ class _Asset:
 
 
 @cache
-def _read(name: str) -> bytes:
+def read_static(name: str) -> bytes:
+    """A file of app/web/static/, read once."""
     return (resources.files("app.web") / "static" / name).read_bytes()
 
 
 @cache
-def _asset(name: str) -> _Asset:
-    body = _read(name)
+def _asset(name: str, media_type: str) -> _Asset:
+    body = read_static(name)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return _Asset(body=body, media_type=_ASSET_TYPES[name], etag=etag)
+    return _Asset(body=body, media_type=media_type, etag=etag)
+
+
+def static_response(request: Request, name: str, known: dict[str, str]) -> Response:
+    """One of the `known` files (name -> media type), cached by ETag; 404 for any other."""
+    if name not in known:
+        return Response("not found\n", status_code=404, media_type="text/plain")
+    asset = _asset(name, known[name])
+    headers = {
+        "ETag": asset.etag,
+        "Cache-Control": "public, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == asset.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)
 
 
 @cache
 def _page(persona: str) -> str:
     # The assets' hash in their URLs: a new release is never served a cached old script.
-    version = hashlib.sha256(b"".join(_read(name) for name in sorted(_ASSET_TYPES)))
-    template = _read("board.html").decode()
+    version = hashlib.sha256(b"".join(read_static(name) for name in sorted(_ASSET_TYPES)))
+    template = read_static("board.html").decode()
     return template.replace("{{persona}}", persona).replace("{{version}}", version.hexdigest()[:16])
 
 
-def _security_headers(request: Request) -> dict[str, str]:
+def page_headers(request: Request) -> dict[str, str]:
+    """The pages' policy: scripts, styles and connections from this server only."""
     host = request.headers.get("host", "")
     # 'self' covers same-host ws:/wss: in current browsers; older ones need them named.
     sockets = f" ws://{host} wss://{host}" if _SAFE_HOST.match(host) else ""
     policy = (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self' data:; "
         f"connect-src 'self'{sockets}; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
@@ -74,7 +92,7 @@ def _security_headers(request: Request) -> dict[str, str]:
 
 async def board_page(request: Request) -> Response:
     persona = str(request.path_params["persona"]).lower()
-    headers = _security_headers(request)
+    headers = page_headers(request)
     if persona not in PERSONAS:
         known = ", ".join(f"/boards/{p}" for p in PERSONAS)
         body = (
@@ -86,15 +104,4 @@ async def board_page(request: Request) -> Response:
 
 
 async def board_asset(request: Request) -> Response:
-    name = str(request.path_params["name"])
-    if name not in _ASSET_TYPES:
-        return Response("not found\n", status_code=404, media_type="text/plain")
-    asset = _asset(name)
-    headers = {
-        "ETag": asset.etag,
-        "Cache-Control": "public, max-age=3600",
-        "X-Content-Type-Options": "nosniff",
-    }
-    if request.headers.get("if-none-match") == asset.etag:
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    return static_response(request, str(request.path_params["name"]), _ASSET_TYPES)

@@ -41,7 +41,7 @@ from app.schema.domain_errors import coded_error, codes_of, graphql_error
 from app.services.access import audit
 from app.services.access.tokens import Principal
 from app.services.people.authentication import Unauthenticated, authenticate
-from app.web import metrics, persisted
+from app.web import explorer, metrics, persisted
 from app.web.middleware.authentication import origin_of
 from app.web.middleware.caching import record_result
 from app.web.middleware.media_type import request_error, wants_graphql_response
@@ -204,6 +204,10 @@ class GraphQLView(GraphQL[Context, None]):
             if kind is OperationType.SUBSCRIPTION:
                 raise _bad_request("subscriptions need a WebSocket (graphql-transport-ws)")
         return data
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our own page: GraphiQL from this server, under a strict policy (app/web/explorer.py).
+        return explorer.page(request)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET of an automatic persisted query has no `query` but is no page view, even
