@@ -32,7 +32,10 @@ PACKAGES = [
     (
         "@graphiql/plugin-explorer",
         "3.2.5",
-        {"dist/index.umd.js": "graphiql-explorer.umd.js", "dist/style.css": "graphiql-explorer.css"},
+        {
+            "dist/index.umd.js": "graphiql-explorer.umd.js",
+            "dist/style.css": "graphiql-explorer.css",
+        },
     ),
 ]
 
