@@ -241,9 +241,11 @@ class Incident(Node):
         page = await loaders.filtered_timeline.load(
             FilteredRange(self.snapshot.id, wanted, low, size)
         )
-        return TimelineEventConnection.of_filtered(
-            page,
-            after=after is not None,
+        return TimelineEventConnection.of_page(
+            page.records,
+            has_next=page.has_next,
+            has_previous=after is not None,
+            total=page.total,
             clearance=self.clearance,
             incident_classification=self.snapshot.classification,
         )

@@ -154,6 +154,28 @@ class TimelineEventConnection:
         clearance: _Classification,
         incident_classification: _Classification,
     ) -> TimelineEventConnection:
+        """A page of the seqs (low, high] of a timeline of `total` events."""
+        return cls.of_page(
+            records,
+            has_next=high < total,
+            has_previous=low > 0,
+            total=total,
+            clearance=clearance,
+            incident_classification=incident_classification,
+        )
+
+    @classmethod
+    def of_page(
+        cls,
+        records: list[EventRecord],
+        *,
+        has_next: bool,
+        has_previous: bool,
+        total: int,
+        clearance: _Classification,
+        incident_classification: _Classification,
+    ) -> TimelineEventConnection:
+        """The events as the caller may read them, each with its cursor."""
         edges = [
             TimelineEventEdge(
                 cursor=encode_seq_cursor(r.seq),
@@ -166,37 +188,9 @@ class TimelineEventConnection:
         return cls(
             edges=edges,
             page_info=PageInfo.of(
-                [e.cursor for e in edges],
-                has_next=high < total,
-                has_previous=low > 0,
+                [e.cursor for e in edges], has_next=has_next, has_previous=has_previous
             ),
             total_count=total,
-        )
-
-    @classmethod
-    def of_filtered(
-        cls,
-        page: incident_timeline.FilteredPage,
-        *,
-        after: bool,
-        clearance: _Classification,
-        incident_classification: _Classification,
-    ) -> TimelineEventConnection:
-        edges = [
-            TimelineEventEdge(
-                cursor=encode_seq_cursor(r.seq),
-                node=TimelineEvent.of(
-                    r, clearance=clearance, incident_classification=incident_classification
-                ),
-            )
-            for r in page.records
-        ]
-        return cls(
-            edges=edges,
-            page_info=PageInfo.of(
-                [e.cursor for e in edges], has_next=page.has_next, has_previous=after
-            ),
-            total_count=page.total,
         )
 
 
