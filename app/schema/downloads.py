@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
+from datetime import datetime
+from enum import Enum, StrEnum
 from typing import Any
 
 import strawberry
+from strawberry.schema.name_converter import NameConverter
 
 from app.schema.incident import IncidentFilter
-
-# The filter's JSON names, by the input's attribute names.
-FILTER_FIELDS = {
-    "status": "status",
-    "severity": "severity",
-    "priority": "priority",
-    "isMajor": "is_major",
-    "text": "text",
-    "assignedUserIds": "assigned_user_ids",
-    "assignedTeamIds": "assigned_team_ids",
-    "category": "category",
-    "detectionSource": "detection_source",
-}
 
 
 @strawberry.enum(description="CSV (RFC 4180, a header row) or NDJSON (a JSON object a line).")
@@ -42,15 +31,30 @@ class ExportLink:
 
 
 def filter_json(filter: IncidentFilter | None) -> str | None:
-    """The filter input as the JSON `GET /exports/incidents?filter=` reads."""
+    """The filter input as the JSON `GET /exports/incidents?filter=` reads: the GraphQL
+    input value itself, every field and combinator, by their GraphQL names."""
     if filter is None:
         return None
+    return json.dumps(input_json(filter), separators=(",", ":"))
+
+
+_NAMES = NameConverter()
+
+
+def input_json(value: Any) -> Any:
+    """A GraphQL input value (Strawberry inputs, enums, times, lists) as JSON."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [input_json(v) for v in value]
+    definition = getattr(type(value), "__strawberry_definition__", None)
+    if definition is None:
+        return value
     found: dict[str, Any] = {}
-    for key, attribute in FILTER_FIELDS.items():
-        value = getattr(filter, attribute)
-        if value is None:
-            continue
-        if isinstance(value, list):
-            value = [getattr(v, "value", v) for v in value]
-        found[key] = value
-    return json.dumps(found, separators=(",", ":"))
+    for field in definition.fields:
+        item = getattr(value, field.python_name)
+        if item is not None:
+            found[_NAMES.get_graphql_name(field)] = input_json(item)
+    return found

@@ -233,7 +233,9 @@ class Incident(Node):
                 raise ValidationFailed(
                     "a filtered timeline pages forward: use first/after", field="last"
                 )
-            wanted = filter.to_domain()
+            wanted = filter.to_domain(
+                clearance=self.clearance, incident_classification=self.snapshot.classification
+            )
             size = page_size(first)
             low, _ = seq_window(total=self.snapshot.last_seq, first=0, after=after)
         except DomainError as error:
@@ -570,10 +572,13 @@ class IncidentConnection:
     page_info: PageInfo
     caller: strawberry.Private[Caller]
     filter: strawberry.Private[incident_search.IncidentFilter | None]
+    order: strawberry.Private[incident_search.IncidentOrder | None] = None
 
     @strawberry.field(description="How many incidents match the filter, across all pages.")  # type: ignore[untyped-decorator]
     async def total_count(self) -> int:
-        return await incident_search.count_incidents(caller=self.caller, filter=self.filter)
+        return await incident_search.count_incidents(
+            caller=self.caller, filter=self.filter, order=self.order
+        )
 
 
 async def incident_connection(
@@ -604,6 +609,7 @@ async def incident_connection(
         page_info=PageInfo.of_page([e.cursor for e in edges], page),
         caller=caller,
         filter=filter,
+        order=order,
     )
 
 

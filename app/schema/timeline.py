@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from app.errors import ValidationFailed
 from app.models import Classification as _Classification
 from app.models import NoteKind as _NoteKind
 from app.schema.common import (
@@ -210,13 +211,25 @@ class TimelineFilter:
         default=None, description="Events at or after this time."
     )
 
-    def to_domain(self) -> incident_timeline.TimelineFilter:
+    def to_domain(
+        self, *, clearance: _Classification, incident_classification: _Classification
+    ) -> incident_timeline.TimelineFilter:
+        """The filter as the caller may apply it: note kinds only of the notes it may read."""
         checked = feed_filter(types=self.types, field="filter")
+        if self.since is not None and self.since.tzinfo is None:
+            raise ValidationFailed("filter.since needs a UTC offset", field="filter.since")
         return incident_timeline.TimelineFilter(
             types=frozenset(checked.exact_types),
             prefixes=frozenset(checked.prefixes),
             note_kinds=frozenset(k.value for k in self.note_kinds or ()),
-            since=self.since,
+            since=self.since.astimezone(UTC) if self.since is not None else None,
+            note_levels=frozenset(
+                c.value
+                for c in _Classification
+                if reaches(clearance, highest(c, incident_classification))
+            )
+            if self.note_kinds
+            else frozenset(),
         )
 
 

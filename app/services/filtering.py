@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, Self, TypeVar
 
 from tortoise.expressions import Q
@@ -125,6 +125,9 @@ class TimeRange:
         for value in (start, end):
             if value is not None and value.tzinfo is None:
                 raise ValidationFailed(f"{field}: times need a UTC offset", field=field)
+        # In UTC: SQLite compares stored times as text, all of them written in UTC.
+        start = start.astimezone(UTC) if start is not None else None
+        end = end.astimezone(UTC) if end is not None else None
         if start is not None and end is not None and end <= start:
             raise ValidationFailed(f"{field}: `to` must be after `from`", field=field)
         return cls(start, end)

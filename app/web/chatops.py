@@ -59,8 +59,10 @@ class SlackCommands:
     async def _command(self, request: Request) -> Response:
         body = await self._read(request)
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        payload = _payload(form) if "payload" in form else None
-        team_id = form.get("team_id", "") if payload is None else _team_of(payload)
+        interactive = "payload" in form
+        # The workspace names the secret to check the signature with; a payload that does
+        # not parse names none, and is refused as unsigned (401) before anything else.
+        team_id = _team_of(form["payload"]) if interactive else form.get("team_id", "")
         try:
             with outage_refused():
                 tenant_id = await slack.verified_tenant(
@@ -72,8 +74,8 @@ class SlackCommands:
                 )
         except slack.Refused as refused:
             raise Refusal(401, ErrorCode.UNAUTHENTICATED, str(refused)) from None
-        if payload is not None:
-            return self._interaction(tenant_id, payload)
+        if interactive:
+            return self._interaction(tenant_id, _payload(form))
         task = asyncio.create_task(
             slack.run(
                 tenant_id=tenant_id,
@@ -178,6 +180,11 @@ def _payload(form: dict[str, str]) -> dict[str, Any]:
     return payload
 
 
-def _team_of(payload: dict[str, Any]) -> str:
-    team = payload.get("team")
+def _team_of(text: str) -> str:
+    """The workspace an interactivity payload names, "" when it names none."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return ""
+    team = payload.get("team") if isinstance(payload, dict) else None
     return str(team.get("id", "")) if isinstance(team, dict) else ""

@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
+from graphql import (
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    coerce_input_value,
+    get_nullable_type,
+    validate_input_value,
+)
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from strawberry.types.arguments import convert_argument
 
 from app.errors import DomainError, ErrorCode, ValidationFailed
-from app.models import DetectionSource, IncidentCategory, IncidentStatus, Priority, Severity
+from app.resolvers.root import schema
 from app.schema.common import INCIDENT_PREFIX, from_global_id
-from app.schema.downloads import FILTER_FIELDS
 from app.schema.incident import IncidentFilter as FilterInput
 from app.services.access import audit
 from app.services.access.caller import Caller
@@ -33,20 +42,13 @@ from app.web.middleware.authentication import bearer_principal
 from app.web.middleware.refusal import Refusal, outage_refused
 
 _MEDIA = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
-_ENUMS: dict[str, Any] = {
-    "status": IncidentStatus,
-    "severity": Severity,
-    "priority": Priority,
-    "category": IncidentCategory,
-    "detectionSource": DetectionSource,
-}
-_FIELDS = FILTER_FIELDS
 # Rows put together before a chunk is written: fewer, larger writes.
 _CHUNK_ROWS = 200
 
 
 def parse_filter(text: str | None) -> IncidentFilter | None:
-    """The JSON form of GraphQL's IncidentFilter; VALIDATION naming what is wrong."""
+    """The JSON form of GraphQL's IncidentFilter, read by the schema's own input rules (every
+    field and combinator); VALIDATION naming what is wrong."""
     if not text:
         return None
     try:
@@ -55,31 +57,46 @@ def parse_filter(text: str | None) -> IncidentFilter | None:
         raise ValidationFailed("filter must be a JSON object", field="filter") from None
     if not isinstance(data, dict):
         raise ValidationFailed("filter must be a JSON object", field="filter")
-    values: dict[str, Any] = {}
-    for key, value in data.items():
-        field = f"filter.{key}"
-        if key not in _FIELDS:
-            raise ValidationFailed(f"unknown filter field {key!r}", field=field)
-        if value is None:
-            continue
-        if key in _ENUMS:
-            enum = _ENUMS[key]
-            if not isinstance(value, list) or not all(
-                isinstance(v, str) and v in enum.__members__ for v in value
-            ):
-                names = ", ".join(enum.__members__)
-                raise ValidationFailed(f"{key} must be a list of: {names}", field=field)
-            value = [enum[v] for v in value]
-        elif key == "isMajor" and not isinstance(value, bool):
-            raise ValidationFailed("isMajor must be true or false", field=field)
-        elif key == "text" and not isinstance(value, str):
-            raise ValidationFailed("text must be a string", field=field)
-        elif key in ("assignedUserIds", "assignedTeamIds") and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise ValidationFailed(f"{key} must be a list of ids", field=field)
-        values[_FIELDS[key]] = value
-    return FilterInput(**values).to_domain()
+    problems: list[tuple[str, str]] = []
+
+    def refused(error: GraphQLError, path: list[str | int]) -> None:
+        where = ".".join(str(p) for p in path if isinstance(p, str))
+        problems.append((f"filter.{where}" if where else "filter", error.message))
+
+    kind = cast(GraphQLInputType, schema._schema.type_map["IncidentFilter"])
+    _known_fields(data, kind, "filter")
+    validate_input_value(data, kind, refused)
+    value = (
+        None
+        if problems
+        else convert_argument(
+            coerce_input_value(data, kind),
+            FilterInput,
+            scalar_registry=schema.schema_converter.scalar_registry,
+            config=schema.config,
+        )
+    )
+    if problems:
+        field, message = problems[0]
+        raise ValidationFailed(message, field=field)
+    if not isinstance(value, FilterInput):
+        raise ValidationFailed("filter must be a JSON object", field="filter")
+    return value.to_domain()
+
+
+def _known_fields(value: Any, kind: Any, path: str) -> None:
+    """VALIDATION on the first field an input object does not have, named by its path."""
+    kind = get_nullable_type(kind)
+    if isinstance(kind, GraphQLList):
+        for item in value if isinstance(value, list) else [value]:
+            _known_fields(item, kind.of_type, path)
+        return
+    if not isinstance(kind, GraphQLInputObjectType) or not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        if key not in kind.fields:
+            raise ValidationFailed(f"unknown filter field {key!r}", field=f"{path}.{key}")
+        _known_fields(item, kind.fields[key].type, f"{path}.{key}")
 
 
 async def _caller(request: Request) -> Caller:

@@ -7,9 +7,10 @@ each assertion names the set of incidents a user would expect."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -422,3 +423,55 @@ async def test_the_feed_takes_and_or_not(api, world):
         "com.incidents.declared.v1",
         "com.incidents.note_added.v1",
     }
+
+
+EXPORT = """
+query($filter: IncidentFilter) {
+  exportIncidents(format: NDJSON, filter: $filter) { path }
+}"""
+
+
+async def test_exports_take_the_whole_filter_language(api, world, server, tenant):
+    admin = api()
+    link = await admin.execute(
+        EXPORT, {"filter": {"or": [{"isDrill": True}, {"hasOpenTasks": True}]}}
+    )
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        body = await http.get(
+            link["exportIncidents"]["path"], headers={"Authorization": f"Bearer {tenant['ADMIN']}"}
+        )
+    assert body.status_code == 200, body.text
+    rows = [json.loads(line) for line in body.text.splitlines() if line]
+    assert {r["id"] for r in rows} == named(world, "a", "b")
+
+
+async def test_times_with_any_offset_and_note_kinds_as_the_caller_may_read_them(api, world):
+    admin, viewer = api(), api("VIEWER")
+    # an hour before the first incident, written at +05:00, is the same instant
+    before = (world["created"] - timedelta(hours=1)).astimezone(timezone(timedelta(hours=5)))
+    assert await ids(admin, created={"from": before.isoformat()}) == named(
+        world, "a", "b", "c", "d", "e"
+    )
+    assert await ids(admin, created={"to": before.isoformat()}) == set()
+
+    # a CONFIDENTIAL root cause: its kind is not learnt by a caller who may not read it
+    ok(
+        await admin.execute(
+            ADD_NOTE,
+            {
+                "input": {
+                    "incidentId": world["c"],
+                    "body": "Leaked key",
+                    "kind": "ROOT_CAUSE",
+                    "classification": "CONFIDENTIAL",
+                }
+            },
+        ),
+        "addNote",
+    )
+    wanted = {"id": world["c"], "filter": {"noteKinds": ["ROOT_CAUSE"]}}
+    seen_by_admin = (await admin.execute(TIMELINE, wanted))["incident"]["timeline"]
+    seen_by_viewer = (await viewer.execute(TIMELINE, wanted))["incident"]["timeline"]
+    assert seen_by_admin["totalCount"] == 2
+    assert seen_by_viewer["totalCount"] == 1
+    assert [e["node"]["data"]["body"] for e in seen_by_viewer["edges"]] == ["Found it"]

@@ -43,6 +43,7 @@ from app.models import (
 from app.services import filtering
 from app.services.access.caller import Caller
 from app.services.access.classification import (
+    alert_searchable_levels,
     field_searchable_levels,
     incident_visible,
     text_searchable_levels,
@@ -196,7 +197,7 @@ class IncidentFilter:
                 Q(title__icontains=self.text)
                 | Q(description__isnull=False, description__icontains=self.text)
             )
-        parts.extend(_related_q(self, tenant_id))
+        parts.extend(_related_q(self, tenant_id, clearance))
         return filtering.all_of(*parts)
 
     def _own_match(
@@ -294,7 +295,7 @@ def _breached_q(clock: str, now: datetime) -> Q:
     )
 
 
-def _related_q(f: IncidentFilter, tenant_id: str) -> list[Q]:
+def _related_q(f: IncidentFilter, tenant_id: str, clearance: Classification) -> list[Q]:
     """Conditions on what other tables hold of an incident, as `id IN (subquery)` on their
     (tenant, incident) indexes; `NOT IN` for "has none" (the subqueries hold no NULL)."""
 
@@ -319,6 +320,8 @@ def _related_q(f: IncidentFilter, tenant_id: str) -> list[Q]:
             )
         )
     if f.has_alerts is not None:
+        # Only where the caller may read the incident's alerts: a match would reveal them.
+        parts.append(Q(classification__in=alert_searchable_levels(clearance)))
         parts.append(among(Alert.filter(tenant_id=tenant_id), f.has_alerts))
     if f.has_tickets is not None:
         parts.append(among(LinkedTicket.filter(tenant_id=tenant_id), f.has_tickets))
@@ -327,10 +330,25 @@ def _related_q(f: IncidentFilter, tenant_id: str) -> list[Q]:
         parts.append(among(open_tasks, f.has_open_tasks))
     if f.problems is not None:
         parts.append(
-            among(ProblemIncident.filter(tenant_id=tenant_id, problem_id__in=sorted(f.problems)))
+            among(
+                ProblemIncident.filter(
+                    tenant_id=tenant_id,
+                    problem_id__in=sorted(f.problems),
+                    # A problem the caller may not see links to nothing it can learn of.
+                    problem__classification__in=visible_incident_levels(clearance),
+                )
+            )
         )
     if f.changes is not None:
-        parts.append(among(ChangeLink.filter(tenant_id=tenant_id, change_id__in=sorted(f.changes))))
+        parts.append(
+            among(
+                ChangeLink.filter(
+                    tenant_id=tenant_id,
+                    change_id__in=sorted(f.changes),
+                    change__classification__in=visible_incident_levels(clearance),
+                )
+            )
+        )
     return parts
 
 
@@ -435,10 +453,7 @@ def page_query(
 ) -> QuerySet[Incident]:
     """The one statement of a page of incidents: `size + 1` rows (one more says a next page)."""
     column = _COLUMN[order.field]
-    query = visible_incidents(caller, filter)
-    if column.startswith("sla_"):
-        # Every incident declared has both deadlines; one without sorts nowhere.
-        query = query.filter(where({f"{column}__isnull": False}))
+    query = _ordered(visible_incidents(caller, filter), order)
     if after is not None:
         value, number = decode_cursor(order, after)
         op = "gt" if order.direction is Direction.ASC else "lt"
@@ -470,9 +485,20 @@ async def list_incidents(
     )
 
 
-async def count_incidents(*, caller: Caller, filter: IncidentFilter | None = None) -> int:
-    tenant_id, clearance = caller.tenant_id, caller.clearance
-    count: int = await _query(tenant_id, clearance, filter).count()
+def _ordered(query: QuerySet[Incident], order: IncidentOrder | None) -> QuerySet[Incident]:
+    """The incidents an ordering lists: an SLA ordering leaves out the (pre-SLA) incidents
+    without that deadline, which sort nowhere."""
+    column = _COLUMN[order.field] if order is not None else ""
+    if column.startswith("sla_"):
+        return query.filter(where({f"{column}__isnull": False}))
+    return query
+
+
+async def count_incidents(
+    *, caller: Caller, filter: IncidentFilter | None = None, order: IncidentOrder | None = None
+) -> int:
+    """How many incidents the pages of `list_incidents` with this filter and order list."""
+    count: int = await _ordered(visible_incidents(caller, filter), order).count()
     return count
 
 

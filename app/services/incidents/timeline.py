@@ -315,6 +315,9 @@ class TimelineFilter:
     prefixes: frozenset[str] = frozenset()
     note_kinds: frozenset[str] = frozenset()
     since: datetime | None = None
+    # With note kinds: the classifications of the notes whose data (the kind) the caller
+    # may read; a kind must not be learnt of a note the caller may not read.
+    note_levels: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,4 +406,6 @@ def _filter_q(filter: TimelineFilter) -> Q:
         )
     if filter.since is not None:
         q &= Q(time__gte=filter.since)
+    if filter.note_kinds:
+        q &= Q(classification__in=sorted(filter.note_levels)) if filter.note_levels else Q(id=None)
     return q
