@@ -6,9 +6,11 @@ own browser download is never used. Without Chromium they skip, except under CI=
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,12 @@ from tests.support import (
     Backend,
     Server,
     create_pg_database,
+    create_tenant,
     create_token,
     declare,
     drop_pg_database,
     require_real_services,
+    transition,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -333,3 +337,199 @@ async def test_the_responder_wall_draws_each_incidents_progress(wall_server, bro
         await page.close()
         await actor.aclose()
         await client.aclose()
+
+
+# ---- a crowded wall: more incidents than any screen holds -----------------------------------
+
+WALL_SCREENS = [(1920, 1080), (1280, 720)]
+# Body text of at least 28px on a 1080-line screen reads from 5 m; on other screens, the same
+# share of the screen's height.
+READABLE_PX_AT_1080P = 28
+PRIORITY_MIX = {  # priority: (how many, severity, impact, urgency); 30 in all
+    "P1": (12, "SEV1", "HIGH", "HIGH"),
+    "P2": (8, "SEV2", "HIGH", "MEDIUM"),
+    "P3": (6, "SEV3", "MEDIUM", "MEDIUM"),
+    "P4": (4, "SEV4", "MEDIUM", "LOW"),
+}
+SYMPTOMS = [
+    "Checkout API returning 502 for a third of requests",
+    "Search latency above 4 s at p99 in eu-west",
+    "Password reset e-mails delayed by over an hour",
+    "Image thumbnails missing for new uploads",
+    "Mobile login loops back to the sign-in screen",
+]
+# One atomic look at the wall, as a person would take it in: what the pager says, and
+# where every incident on show is (the pager can turn between two separate reads).
+LOOK = """() => {
+  const shown = [...document.querySelectorAll("article[data-incident]")]
+    .filter((e) => e.checkVisibility());
+  const box = (e) => {
+    const r = e.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};
+  };
+  const pager = document.getElementById("pager");
+  return {
+    pagerShown: pager.checkVisibility(),
+    pagerBox: box(pager),
+    pageNumber: document.getElementById("page-number").textContent,
+    pageMore: document.getElementById("page-more").textContent,
+    rows: shown.map((e) => ({id: e.dataset.incident, box: box(e),
+      titleBox: box(e.querySelector(".headline")),
+      titlePx: parseFloat(getComputedStyle(e.querySelector(".incident-title")).fontSize)})),
+    scrollHeight: document.scrollingElement.scrollHeight,
+    scrollWidth: document.scrollingElement.scrollWidth,
+  };
+}"""
+ALL_ROWS = """() => [...document.querySelectorAll("article[data-incident]")].map((e) =>
+  [e.dataset.incident, e.querySelector(".badge").textContent])"""
+
+
+@dataclass(frozen=True)
+class CrowdedWall:
+    token: str
+    admin_token: str
+    incidents: int
+    majors: int
+
+
+@pytest.fixture(scope="module")
+async def crowded_wall(wall_server: Server) -> CrowdedWall:
+    """A tenant of its own with 30 active incidents, 12 of them P1 (the executive's majors)."""
+    tenant = create_tenant(wall_server, tenant_id=f"wall-{uuid.uuid4().hex[:8]}", name="Wall")
+    admin_token = create_token(wall_server, role="ADMIN", name="wall admin", tenant=tenant)
+    admin = wall_server.client(admin_token)
+    n = 0
+    try:
+        for priority, (count, severity, impact, urgency) in PRIORITY_MIX.items():
+            for _ in range(count):
+                n += 1
+                title = f"{SYMPTOMS[n % len(SYMPTOMS)]} #{n:02d}"
+                incident = await declare(
+                    admin, title=title, severity=severity, impact=impact, urgency=urgency
+                )
+                assert incident["priority"] == priority
+    finally:
+        await admin.aclose()
+    viewer = create_token(wall_server, role="VIEWER", name="crowded wall", tenant=tenant)
+    return CrowdedWall(viewer, admin_token, incidents=n, majors=PRIORITY_MIX["P1"][0])
+
+
+async def _look_at_every_page(page: Any) -> dict[int, dict[str, Any]]:
+    """What the wall shows on each of its pages, waiting for the pager to turn to each."""
+    seen: dict[int, dict[str, Any]] = {}
+    pages = None
+    async with asyncio.timeout(60):
+        while pages is None or len(seen) < pages:
+            look = await page.evaluate(LOOK)
+            number = re.fullmatch(r"page (\d+)/(\d+)", look["pageNumber"])
+            assert look["pagerShown"] and number, look["pageNumber"]
+            pages = int(number[2])
+            seen.setdefault(int(number[1]), look)
+            await page.wait_for_timeout(250)
+    return seen
+
+
+def _assert_on_screen(look: dict[str, Any], width: int, height: int) -> None:
+    assert look["scrollHeight"] <= height and look["scrollWidth"] <= width
+    for box in [look["pagerBox"], *(row["box"] for row in look["rows"])]:
+        assert box["top"] >= 0 and box["bottom"] <= height, box
+        assert box["left"] >= 0 and box["right"] <= width, box
+
+
+@pytest.mark.parametrize("persona", ["responder", "executive"])
+@pytest.mark.parametrize(("width", "height"), WALL_SCREENS, ids=["1080p", "720p"])
+async def test_a_crowded_wall_fits_the_screen_and_turns_its_pages(
+    wall_server, crowded_wall, browser, persona, width, height
+):
+    from playwright.async_api import expect
+
+    page = await browser.new_page(viewport={"width": width, "height": height})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    listed = crowded_wall.incidents if persona == "responder" else crowded_wall.majors
+    try:
+        # given a wall of 30 active incidents, turning its pages every second
+        await page.goto(
+            f"{wall_server.url}/boards/{persona}?page_seconds=1#token={crowded_wall.token}"
+        )
+        await expect(page.locator("#conn")).to_have_text("LIVE", timeout=10_000)
+        await expect(page.locator("article[data-incident]")).to_have_count(listed)
+
+        # when someone watches it through every page
+        pages = await _look_at_every_page(page)
+
+        # then there is more than one page, each says which it is and how many are elsewhere
+        total = len(pages)
+        assert total > 1 and sorted(pages) == list(range(1, total + 1))
+        for number, look in pages.items():
+            shown = len(look["rows"])
+            assert shown >= 1
+            assert look["pageNumber"] == f"page {number}/{total}"
+            assert look["pageMore"] == f"+{listed - shown} more"
+            # and nothing on any page is cut off or needs scrolling
+            _assert_on_screen(look, width, height)
+            # and titles are large enough to read across the room
+            for row in look["rows"]:
+                assert row["titlePx"] >= READABLE_PX_AT_1080P * height / 1080, row
+                assert row["titleBox"]["right"] <= row["box"]["right"], row
+
+        # and the pages, one after the other, are every incident once, most severe first
+        in_order = [row[0] for row in await page.evaluate(ALL_ROWS)]
+        paged = [row["id"] for n in sorted(pages) for row in pages[n]["rows"]]
+        assert paged == in_order and len(set(paged)) == listed
+        priorities = [row[1] for row in await page.evaluate(ALL_ROWS)]
+        assert priorities == sorted(priorities)
+        assert not problems, problems
+    finally:
+        await page.close()
+
+
+async def test_a_paging_wall_keeps_its_connection_and_takes_in_live_changes(
+    wall_server, crowded_wall, browser
+):
+    from playwright.async_api import expect
+
+    page = await browser.new_page(viewport={"width": 1920, "height": 1080})
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    admin = wall_server.client(crowded_wall.admin_token)
+    newcomer = None
+    try:
+        # given the responder wall on its second page
+        await page.goto(
+            f"{wall_server.url}/boards/responder?page_seconds=1#token={crowded_wall.token}"
+        )
+        await expect(page.locator("#conn")).to_have_text("LIVE", timeout=10_000)
+        await expect(page.locator("#page-number")).to_have_text(
+            re.compile(r"page 2/\d+"), timeout=10_000
+        )
+
+        # when a new P1 is declared while the pages turn
+        title = f"Card payments declined everywhere {uuid.uuid4().hex[:6]}"
+        newcomer = await declare(admin, title=title, severity="SEV1", impact="HIGH", urgency="HIGH")
+
+        # then the wall counts it, in its place after the P1s declared before it
+        expected = crowded_wall.incidents + 1
+        await expect(page.locator("article[data-incident]")).to_have_count(expected)
+        in_order = await page.evaluate(ALL_ROWS)
+        assert in_order[crowded_wall.majors][0] == newcomer["id"]
+        assert [badge for _, badge in in_order] == sorted(badge for _, badge in in_order)
+        # and it comes round on its page, with the pager counting it among the rest
+        async with asyncio.timeout(30):
+            while True:
+                look = await page.evaluate(LOOK)
+                if newcomer["id"] in [row["id"] for row in look["rows"]]:
+                    break
+                await page.wait_for_timeout(250)
+        assert look["pageMore"] == f"+{expected - len(look['rows'])} more"
+        _assert_on_screen(look, 1920, 1080)
+        # and it never needed a new connection to do so
+        assert len(sockets) == 1
+        await expect(page.locator("#conn")).to_have_text("LIVE")
+    finally:
+        if newcomer is not None:
+            cancelled = await transition(admin, newcomer["id"], "CANCELLED")
+            assert cancelled["errors"] == [], cancelled
+        await page.close()
+        await admin.aclose()

@@ -1,6 +1,8 @@
 // incidentgraph wall display: one persona's status board, live over boardUpdated.
 // Plain JavaScript, no dependencies: a small graphql-transport-ws client, a renderer per
 // persona, and a once-a-second tick for clocks, countdowns and the connection indicator.
+// The page never scrolls: a list that does not fit switches to compact rows, then to pages
+// that turn every ?page_seconds= (default 10), showing "page 1/3" and "+N more".
 (function () {
   "use strict";
 
@@ -14,6 +16,7 @@
   const BACKOFF_CAP_MS = 30000;
   const SKEW_TOLERANCE_MS = 2000;
   const RECENT_EVENTS = 3;
+  const PAGE_SECONDS_DEFAULT = 10;
 
   const persona = document.body.dataset.persona;
   const PERSONA = persona.toUpperCase();
@@ -44,6 +47,7 @@
     board: $("board"), conn: $("conn"), age: $("age"), clock: $("clock"), detail: $("detail"),
     login: $("login"), loginForm: $("login-form"), loginToken: $("login-token"),
     loginReason: $("login-reason"), title: $("title"),
+    pager: $("pager"), pageNumber: $("page-number"), pageMore: $("page-more"),
   };
 
   const conn = {
@@ -61,6 +65,8 @@
     nextId: 0,
   };
   const view = { board: null, generatedAt: null, offsetMs: 0 };
+  // The list's pages (arrays of its children, in the board's order) and the one on show.
+  const paging = { pages: [], index: 0 };
 
   // ---- token: from the fragment (then out of the address bar), the session, or a prompt --
 
@@ -320,9 +326,9 @@
   function incidentMeta(inc) {
     return h("div", { class: "meta-line" },
       h("span", { class: "status s-" + String(inc.status).toLowerCase() }, words(inc.status)),
-      h("span", null, inc.severity), inc.service ? h("span", null, inc.service) : null,
-      h("span", null, "assignee " + (inc.assignee || "—")),
-      h("span", null, "commander " + (inc.commander || "—")),
+      h("span", { class: "minor" }, inc.severity), inc.service ? h("span", { class: "minor" }, inc.service) : null,
+      h("span", { class: "minor" }, "assignee " + (inc.assignee || "—")),
+      h("span", { class: "minor" }, "commander " + (inc.commander || "—")),
       inc.isMajor ? h("span", { class: "major" }, "MAJOR") : null);
   }
 
@@ -334,7 +340,7 @@
 
   function drawResponder(board) {
     if (!board.incidents.length) return empty("No active incidents");
-    return h("div", { class: "rows" }, board.incidents.map((inc) =>
+    return h("div", { class: "rows pageable" }, board.incidents.map((inc) =>
       h("article", { class: "row p-edge-" + String(inc.priority).toLowerCase(), "data-incident": inc.id },
         badge(inc.priority),
         h("div", { class: "what" },
@@ -371,7 +377,7 @@
     const stats = h("div", { class: "stats" },
       h("section", { class: "panel" }, h("h2", null, "Open by status"),
         board.openByStatus.length
-          ? h("dl", { class: "pairs" }, board.openByStatus.map((c) => [h("dt", null, words(c.status).toLowerCase()), h("dd", null, c.count)]))
+          ? h("dl", { class: "pairs pairs-2" }, board.openByStatus.map((c) => [h("dt", null, words(c.status).toLowerCase()), h("dd", null, c.count)]))
           : h("p", { class: "quiet" }, "nothing open")),
       h("section", { class: "panel" }, h("h2", null, "SLA compliance"),
         h("dl", { class: "pairs" },
@@ -382,7 +388,7 @@
           h("dt", null, "MTTA"), h("dd", null, durationText(board.mttaSeconds7d)),
           h("dt", null, "MTTR"), h("dd", null, durationText(board.mttrSeconds7d)))));
     const majors = board.majorIncidents.length
-      ? h("div", { class: "rows" }, board.majorIncidents.map((inc) =>
+      ? h("div", { class: "rows pageable" }, board.majorIncidents.map((inc) =>
           h("article", { class: "row p-edge-" + String(inc.priority).toLowerCase(), "data-incident": inc.id },
             badge(inc.priority),
             h("div", { class: "what" },
@@ -397,15 +403,15 @@
 
   function drawCommunications(board) {
     if (!board.overdue.length) return empty("Every stakeholder update is on time");
-    return h("div", { class: "rows" }, board.overdue.map((item) => {
+    return h("div", { class: "rows pageable" }, board.overdue.map((item) => {
       const inc = item.incident;
       return h("article", { class: "row p-edge-" + String(inc.priority).toLowerCase(), "data-incident": inc.id },
         badge(inc.priority),
         h("div", { class: "what" },
           h("div", { class: "headline" }, h("span", { class: "ref" }, inc.reference), " ", h("span", { class: "incident-title" }, inc.title)),
           h("div", { class: "meta-line" },
-            h("span", null, `update every ${item.cadenceMinutes} min`),
-            h("span", null, item.lastPublicUpdateAt ? "last public update " + timeOfDay(item.lastPublicUpdateAt) : "no public update yet")),
+            h("span", { class: "minor" }, `update every ${item.cadenceMinutes} min`),
+            h("span", { class: "minor" }, item.lastPublicUpdateAt ? "last public update " + timeOfDay(item.lastPublicUpdateAt) : "no public update yet")),
           h("p", { class: "summary" }, item.publicSummary || "No public summary yet.")),
         h("div", { class: "clocks" },
           h("div", { class: "sla" }, h("span", { class: "sla-label" }, "update overdue"),
@@ -415,7 +421,7 @@
 
   function drawCustomer(board) {
     if (!board.services.length) return empty("All systems operational");
-    return h("div", { class: "services" }, board.services.map((svc) =>
+    return h("div", { class: "services pageable" }, board.services.map((svc) =>
       h("article", { class: "service h-" + String(svc.status).toLowerCase() },
         h("div", { class: "service-head" }, h("span", { class: "service-name" }, svc.service), h("span", { class: "health" }, words(svc.status))),
         h("ol", { class: "updates" }, svc.updates.map((u) => h("li", null, h("time", null, timeOfDay(u.time)), " ", u.body))))));
@@ -426,7 +432,96 @@
   function drawBoard(board) {
     ui.board.replaceChildren(...[DRAW[PERSONA](board)].flat());
     tick();
+    layout();
   }
+
+  // ---- fitting the screen: full rows, else compact rows, else pages ----------------------
+
+  function pageSeconds() {
+    const asked = Number(new URLSearchParams(location.search).get("page_seconds"));
+    return Number.isFinite(asked) && asked > 0 ? Math.min(Math.max(asked, 1), 3600) : PAGE_SECONDS_DEFAULT;
+  }
+
+  const pageableList = () => ui.board.querySelector(".pageable");
+
+  function fits(list) {
+    return list.scrollHeight <= list.clientHeight + 1 &&
+      document.scrollingElement.scrollHeight <= window.innerHeight;
+  }
+
+  // The list's children grouped into what one screen holds. Children side by side (the
+  // customer board's grid) form one line and share a page; every page has at least one line.
+  function splitPages(list) {
+    const room = list.clientHeight + 1;
+    const lines = [];
+    for (const item of list.children) {
+      const box = item.getBoundingClientRect();
+      const last = lines[lines.length - 1];
+      if (last && Math.abs(box.top - last.top) < 1) {
+        last.items.push(item);
+        last.bottom = Math.max(last.bottom, box.bottom);
+      } else {
+        lines.push({ top: box.top, bottom: box.bottom, items: [item] });
+      }
+    }
+    const pages = [];
+    let page = null;
+    for (const line of lines) {
+      if (page && line.bottom - page.top > room) page = null;
+      if (!page) {
+        page = { top: line.top, items: [] };
+        pages.push(page);
+      }
+      page.items.push(...line.items);
+    }
+    return pages.map((p) => p.items);
+  }
+
+  // Measure afresh (after every board, on resize, when a row outgrows its room); the page on
+  // show stays the same where it still exists, and the order is always the board's.
+  function layout() {
+    const list = pageableList();
+    const items = list ? Array.from(list.children) : [];
+    for (const item of items) item.hidden = false;
+    ui.pager.hidden = true;
+    document.body.classList.remove("compact");
+    if (!list || fits(list)) return showPages([items]);
+    document.body.classList.add("compact");
+    if (fits(list)) return showPages([items]);
+    ui.pager.hidden = false; // its line is taken from the list's room before measuring
+    ui.pageNumber.textContent = "page 1/1";
+    ui.pageMore.textContent = "+0 more";
+    showPages(splitPages(list));
+  }
+
+  function showPages(pages) {
+    paging.pages = pages;
+    showPage(Math.min(paging.index, pages.length - 1));
+  }
+
+  function showPage(index) {
+    const pages = paging.pages;
+    paging.index = index;
+    pages.forEach((items, n) => { for (const item of items) item.hidden = n !== index; });
+    if (pages.length < 2) {
+      ui.pager.hidden = true;
+      return;
+    }
+    const total = pages.reduce((sum, items) => sum + items.length, 0);
+    ui.pager.hidden = false;
+    ui.pageNumber.textContent = `page ${index + 1}/${pages.length}`;
+    ui.pageMore.textContent = `+${total - pages[index].length} more`;
+  }
+
+  function turnPage() {
+    if (paging.pages.length > 1) showPage((paging.index + 1) % paging.pages.length);
+  }
+
+  let resizeFrame = null;
+  window.addEventListener("resize", () => {
+    cancelAnimationFrame(resizeFrame);
+    resizeFrame = requestAnimationFrame(layout);
+  });
 
   // ---- the connection indicator and everything that ticks -------------------------------
 
@@ -471,6 +566,11 @@
     for (const el of ui.board.querySelectorAll("[data-since]")) {
       el.textContent = (el.dataset.prefix || "") + clockText((now - Number(el.dataset.since)) / 1000);
     }
+    // A clock grown by a digit can wrap a row: measure again rather than cut it off.
+    const list = pageableList();
+    if (list && (list.scrollHeight > list.clientHeight + 1 || document.scrollingElement.scrollHeight > window.innerHeight)) {
+      layout();
+    }
     if (conn.acked && Date.now() - conn.lastMessageAt > DEAD_AFTER_MS && conn.ws) {
       conn.ws.close(4000, "no message for " + DEAD_AFTER_MS / 1000 + " s");
     }
@@ -482,6 +582,7 @@
   ui.title.textContent = persona.charAt(0).toUpperCase() + persona.slice(1) + " board";
   conn.token = takeToken();
   setInterval(tick, 1000);
+  setInterval(turnPage, pageSeconds() * 1000);
   tick();
   connect();
 })();
