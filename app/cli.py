@@ -14,7 +14,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from app import __version__, remote
-from app.config import ConfigError, Settings
+from app.config import ConfigError, Settings, share_metrics_dir
 from app.core.pagination import PAGE_MAX
 from app.errors import DomainError
 from app.models import Classification, Role
@@ -55,6 +55,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+
+    if args.workers > 1:
+        share_metrics_dir()  # fresh, unless named: no stale figures of an earlier run
 
     from app.services.access import secret_box
 

@@ -12,6 +12,7 @@ import binascii
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Literal
@@ -100,6 +101,10 @@ def _manifest(_: Settings, value: str | None) -> str | None:
     except BadManifest as exc:
         return f": {exc}"
     return None
+
+
+def _log_format(_: Settings, value: str) -> str | None:
+    return None if value in ("text", "json") else f" must be text or json, not {value!r}"
 
 
 def _port(_: Settings, value: int) -> str | None:
@@ -262,6 +267,42 @@ def _oidc_issuers(_: Settings, value: str | None) -> str | None:
     except ValueError as exc:
         return f" {exc}"
     return None
+
+
+# The standard variables of the libraries the service uses, read here as ours are.
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_dir(environ: Mapping[str, str] = os.environ) -> str | None:
+    """prometheus-client's directory shared by `serve --workers N`, when there is one."""
+    return environ.get(METRICS_DIR_VARIABLE) or None
+
+
+def share_metrics_dir() -> None:
+    """Give the workers about to start a fresh directory to add their metrics up in, unless
+    the deployment named one."""
+    if metrics_dir() is None:
+        os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix="incidentgraph-metrics-")
+
+
+def trace_exporters(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The span exporters OpenTelemetry's variables ask for; none when tracing is off
+    (app/core/tracing.py says when it is on)."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return []
+    text = environ.get("OTEL_TRACES_EXPORTER", "")
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if names:
+        return [name for name in names if name != "none"]
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or environ.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    return ["otlp"] if endpoint else []
+
+
+def service_name_set(environ: Mapping[str, str] = os.environ) -> bool:
+    return bool(environ.get("OTEL_SERVICE_NAME"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,6 +651,15 @@ class Settings:
         "and adds each tenant's key figures; at least 16 characters. Unset, `/metrics` is "
         "open: it shows only process-wide figures, never a tenant, token or user",
         _long_enough,
+    )
+    log_format: str = setting(
+        "text",
+        "LOG_FORMAT",
+        "text",
+        "`text` (uvicorn's lines) or `json`: every log record one JSON object per line, and "
+        "one line per request with its request id, tenant, GraphQL operation name and type, "
+        "status and duration (uvicorn's access lines then left out)",
+        _log_format,
     )
     allow_private_networks: bool = setting(
         False,

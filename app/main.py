@@ -3,6 +3,7 @@ alert processing)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -13,7 +14,9 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from app import database
-from app.config import Settings
+from app.config import Settings, metrics_dir
+from app.core import logs, metrics, tracing
+from app.core.tasks import cancel_and_wait
 from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay, message_committed
@@ -33,13 +36,14 @@ from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.services.retention.purge import PurgeWorker
 from app.services.webhooks.worker import WebhookWorker
-from app.web import alerts, boards, explorer, exports, health, itsm, metrics, scim
+from app.web import alerts, boards, explorer, exports, health, itsm, scim
 from app.web.chatops import SlackCommands
 from app.web.events import Events
 from app.web.graphql import GraphQLView
 from app.web.middleware import Authentication, BodyLimit, QueryCaching, RateLimiting
 from app.web.middleware.cors import Cors
 from app.web.middleware.media_type import GraphQLMediaType
+from app.web.middleware.request_log import RequestLog
 from app.web.query_cache import QueryCache
 from app.web.rate_limit import RateLimit
 from app.web.reports import Reports
@@ -96,6 +100,8 @@ def _tune_gc() -> None:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    if settings.log_format == "json":
+        logs.use_json()
     broker = Broker(
         settings.broadcast_url,
         queue_size=settings.subscriber_queue_size,
@@ -164,9 +170,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await channel_worker.start()
         await reminders.start()
         _tune_gc()
+        refreshing = [asyncio.create_task(metrics.keep_fresh())] if metrics_dir() else []
         try:
             yield
         finally:
+            await cancel_and_wait(refreshing)
             stop_hooks()
             stop_invalidating()
             await cache.close()
@@ -184,34 +192,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await relay.stop()
             await broker.disconnect()
             await database.close()
+            metrics.process_exited()
+            tracing.shutdown()
 
-    metrics.register(
-        metrics.Gauge(
-            "incidentgraph_subscribers",
-            "Live subscriptions in this process.",
-            broker.subscriber_count,
-        )
+    metrics.reading(
+        "incidentgraph_broker_subscriptions",
+        "Subscriptions to the broker's channels: live GraphQL subscriptions and the shared "
+        "followers of boards and the event feed.",
+        broker.subscriber_count,
     )
-    metrics.register(
-        metrics.Gauge(
-            "incidentgraph_outbox_published",
-            "Outbox messages this process has published since it started.",
-            lambda: relay.published,
-        )
-    )
-    metrics.register(
-        metrics.Gauge(
-            "incidentgraph_alert_intake_queued",
-            "Alerts in this process waiting for the intake writer's next commit.",
-            lambda: intake_writer.queued,
-        )
-    )
-    metrics.register(
-        metrics.Gauge(
-            "incidentgraph_alert_intake_flushes",
-            "Commits of the intake writer in this process (each stores many requests' alerts).",
-            lambda: intake_writer.flushes,
-        )
+    metrics.reading(
+        "incidentgraph_alert_intake_queued",
+        "Alerts waiting for the intake writer's next commit.",
+        lambda: intake_writer.queued,
     )
     app = Starlette(
         routes=[
@@ -235,7 +228,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphiql/static/{name}", explorer.asset, methods=["GET", "HEAD"]),
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],
-        middleware=[Middleware(Cors, settings=settings)],
+        middleware=[
+            *([Middleware(tracing.middleware())] if tracing.configure() else []),
+            Middleware(RequestLog, enabled=settings.log_format == "json"),
+            Middleware(Cors, settings=settings),
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,6 +96,7 @@ class Server:
     token: str = TOKEN
     port: int = field(default_factory=free_port)
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    serve_args: Sequence[str] = ("--log-level", "warning")
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -128,17 +129,17 @@ class Server:
         env.update(self.extra_env)
         return env
 
-    def start(self, log_dir: Path) -> Server:
+    def start(self, log_dir: Path, timeout: float = 30) -> Server:
         self.log_path = log_dir / f"server-{self.port}.log"
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--log-level", "warning"],
+            [sys.executable, "-m", "app.cli", "serve", *self.serve_args],
             cwd=ROOT,
             env=self.env(),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        self.wait_ready()
+        self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -331,9 +332,9 @@ async def transition(
 
 def subscriber_count(server: Server) -> int:
     for line in httpx.get(f"{server.url}/metrics", timeout=5).text.splitlines():
-        if line.startswith("incidentgraph_subscribers "):
+        if line.startswith("incidentgraph_broker_subscriptions "):
             return int(float(line.split()[1]))
-    raise AssertionError("no incidentgraph_subscribers gauge in /metrics")
+    raise AssertionError("no incidentgraph_broker_subscriptions gauge in /metrics")
 
 
 async def wait_for_subscribers(server: Server, at_least: int, timeout: float = 10) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from app.core import metrics
 from app.core.clock import utcnow
 from app.core.signal import Signal
 from app.core.tasks import cancel_and_wait
@@ -151,6 +152,7 @@ class OutboxRelay:
         for channel in _targets(tenant_id, incident_id, record_id):
             await self._broker.publish(channel, payload)
         self.published += 1
+        metrics.OUTBOX_PUBLISHED.inc()
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -10,6 +10,7 @@ import strawberry
 from strawberry import UNSET
 from strawberry.types import Info
 
+from app.core import metrics
 from app.errors import DomainError, ErrorCode, NotFound
 from app.resolvers.live import guarded
 from app.resolvers.people import team_key, user_key
@@ -288,6 +289,8 @@ async def follow(
     async with aclosing(guarded(stream)) as items:
         async for item in items:
             await audit_reads(info, [item.value], via=via)
+            if item.shared is not None:
+                metrics.delivered(via, item.value.updated_at)
             yield live.shared_object(item, f"incident:{clearance.value}", build)
 
 

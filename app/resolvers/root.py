@@ -82,6 +82,7 @@ from app.schema.notifications import (
     Placeholder,
     SendCommunicationPayload,
 )
+from app.schema.observed import Observed
 from app.schema.oncall import OnCallShift, OverridePayload, RotationPayload
 from app.schema.people import (
     Team,
@@ -736,5 +737,6 @@ schema = Schema(
         lambda: CostLimit(_COST),
         PushSizeLimit,
         ErrorCodes,
+        Observed,
     ],
 )

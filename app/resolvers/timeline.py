@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from app.core import metrics
 from app.errors import DomainError, NotFound, ValidationFailed
 from app.models import Classification
 from app.resolvers.incident import incident_key
@@ -90,4 +91,6 @@ async def timeline_event_added(
                 await audit.record_reads(
                     tenant_id=principal.tenant_id, targets=[key], via="timelineEventAdded"
                 )
+            if item.shared is not None:
+                metrics.delivered("timelineEventAdded", item.value.event.time)
             yield live.shared_object(item, f"timeline-event:{clearance.value}", build)

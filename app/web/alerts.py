@@ -16,13 +16,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from app.config import Settings
+from app.core import metrics
 from app.core.clock import utcnow
 from app.errors import ErrorCode, RateLimited, ValidationFailed
 from app.services.access.permissions import Action, allowed
 from app.services.alerts import payloads
 from app.services.alerts.intake import IntakeUnavailable, IntakeWriter
 from app.services.people.authentication import Unauthenticated, authenticate
-from app.web import metrics
 from app.web.middleware.body_limit import read_body
 from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
 from app.web.rate_limit import RateLimit, retry_after
@@ -70,6 +70,10 @@ class AlertWebhooks:
         return await self._handle(request, payloads.parse_generic)
 
     async def _handle(self, request: Request, parse: Parse) -> Response:
+        with metrics.ALERT_INTAKE_DURATION.time():
+            return await self._answer(request, parse)
+
+    async def _answer(self, request: Request, parse: Parse) -> Response:
         try:
             accepted = await self._intake(request, parse)
         except Refusal as refusal:
@@ -79,7 +83,7 @@ class AlertWebhooks:
         else:
             metrics.ALERTS_ACCEPTED.inc(accepted)
             return JSONResponse({"accepted": accepted}, status_code=202)
-        metrics.ALERT_REQUESTS_REFUSED.inc(refused.refusal.code.value)
+        metrics.ALERT_REQUESTS_REFUSED.labels(code=refused.refusal.code.value).inc()
         if refused.alerts:
             metrics.ALERTS_REFUSED.inc(refused.alerts)
         return refused.refusal.webhook_response()

@@ -32,6 +32,7 @@ from strawberry.types.unset import UnsetType
 
 from app import database
 from app.config import Settings
+from app.core import metrics
 from app.core.documents import digest, read_manifest
 from app.errors import ErrorCode
 from app.pubsub.broker import Broker
@@ -41,7 +42,7 @@ from app.schema.domain_errors import coded_error, codes_of, graphql_error
 from app.services.access import audit
 from app.services.access.tokens import Principal
 from app.services.people.authentication import Unauthenticated, authenticate
-from app.web import explorer, metrics, persisted
+from app.web import explorer, persisted
 from app.web.middleware.authentication import origin_of
 from app.web.middleware.caching import record_result
 from app.web.middleware.media_type import request_error, wants_graphql_response
@@ -51,6 +52,7 @@ from app.web.query_cache import operation_of
 from app.web.rate_limit import ConnectionLimit, RateLimit
 from app.web.websocket import (
     LegacyWSHandler,
+    RunningOperations,
     TooManyConnections,
     TransportWSHandler,
     credentials,
@@ -131,12 +133,16 @@ class GraphQLView(GraphQL[Context, None]):
         )
         # The WebSockets holding a slot, by id() of their context: the token each holds.
         self._slots: dict[int, str] = {}
-        metrics.register(
-            metrics.Gauge(
-                "incidentgraph_websocket_connections",
-                "Acknowledged WebSocket connections in this process.",
-                self.connections.total,
-            )
+        metrics.reading(
+            "incidentgraph_websocket_connections",
+            "Acknowledged WebSocket connections.",
+            self.connections.total,
+        )
+        metrics.reading(
+            "incidentgraph_subscribers",
+            "GraphQL operations running over WebSockets: live subscriptions (a query or "
+            "mutation sent over a WebSocket counts while it runs).",
+            lambda: RunningOperations.count,
         )
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:

@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app import database
+from app.core import metrics
 from app.services.incidents import gauges
-from app.web import metrics
 from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
 
 
@@ -41,7 +41,7 @@ async def metrics_page(request: Request) -> Response:
     if not _may_scrape(request):
         refusal = unauthenticated("/metrics needs the metrics token", realm="incidentgraph-metrics")
         return refusal.webhook_response()
-    body = metrics.render()
+    body = metrics.render().decode()
     if request.app.state.settings.metrics_token is not None:
         # Per-tenant figures name tenants: only for a scraper holding the metrics token.
         try:

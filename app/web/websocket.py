@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Protocol, cast
 
@@ -24,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -139,6 +141,22 @@ class TooManyConnections(Exception):
 _TOO_MANY_CONNECTIONS = "too many connections for this token"
 
 
+class RunningOperations:
+    """GraphQL operations running over this process's WebSockets: its live subscriptions
+    (a query or mutation sent over a WebSocket counts while it runs)."""
+
+    count = 0
+
+    @classmethod
+    @contextlib.contextmanager
+    def one(cls) -> Iterator[None]:
+        cls.count += 1
+        try:
+            yield
+        finally:
+            cls.count -= 1
+
+
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     token_watch: _TokenWatch
 
@@ -179,6 +197,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         if self.connection_acknowledged:
             self.token_watch.start(self.context, self.websocket)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        with RunningOperations.one():
+            await super().run_operation(operation)
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
@@ -241,3 +263,13 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             return
         if self.connection_acknowledged:
             self.token_watch.start(self.context, self.websocket)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        with RunningOperations.one():
+            await super().handle_async_results(operation_id, query, operation_name, variables)

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.core import metrics
 from app.models import AlertIntake
 from app.services import alerts
 
@@ -157,6 +158,7 @@ class IntakeWriter:
                 await self._flush([pending])
             return
         self.flushes += 1
+        metrics.ALERT_INTAKE_FLUSHES.inc()
         for pending in batch:
             self.stored += len(pending.payloads)
             if not pending.done.done():

@@ -36,6 +36,7 @@ from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
+from app.core import metrics
 from app.core.backoff import retry_after_seconds
 from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
@@ -338,9 +339,19 @@ async def attempt(
         error = f"no answer within {settings.webhook_timeout_seconds:g} s"
     except (httpx.HTTPError, Refused) as failure:
         error = f"unreachable: {failure or type(failure).__name__}"
-    duration = int((time.monotonic() - started) * 1000)
+    elapsed = time.monotonic() - started
+    metrics.WEBHOOK_DELIVERY_DURATION.labels(outcome=_outcome(status, error)).observe(elapsed)
+    duration = int(elapsed * 1000)
     await _record(row, endpoint, settings, status=status, error=error, duration_ms=duration,
                   retry_after=retry_after)  # fmt: skip
+
+
+def _outcome(status: int | None, error: str | None) -> str:
+    if error is None:
+        return "delivered"
+    if status is not None:
+        return "refused"
+    return "timeout" if error.startswith("no answer") else "unreachable"
 
 
 async def _record(

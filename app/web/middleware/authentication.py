@@ -7,19 +7,18 @@ database cannot identify just now, 503 UNAVAILABLE. GraphiQL's page itself needs
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core import metrics
 from app.errors import ErrorCode
 from app.services.access import audit
 from app.services.access.permissions import Action, allowed
 from app.services.access.tokens import Principal
 from app.services.people.authentication import Unauthenticated, authenticate
-from app.web import metrics
 from app.web.middleware.refusal import Refusal, outage_refused, unauthenticated
+from app.web.middleware.request_log import request_id_of
 
 
 def principal_of(scope: Scope) -> Principal | None:
@@ -28,11 +27,10 @@ def principal_of(scope: Scope) -> Principal | None:
 
 
 def origin_of(principal: Principal, request: HTTPConnection) -> audit.Origin:
-    """Who is acting, for the audit log; the caller's X-Request-Id when it sent a sane one."""
-    request_id = request.headers.get("x-request-id", "")
-    if not (0 < len(request_id) <= 128 and request_id.isprintable()):
-        request_id = uuid.uuid4().hex
-    return audit.Origin(actor=principal.actor, token_id=principal.token_id, request_id=request_id)
+    """Who is acting, for the audit log, with the request's id (see request_log.py)."""
+    return audit.Origin(
+        actor=principal.actor, token_id=principal.token_id, request_id=request_id_of(request.scope)
+    )
 
 
 def is_ide_page(scope: Scope) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core import metrics
 from app.errors import RateLimited
-from app.web import metrics
 from app.web.middleware.authentication import principal_of
 from app.web.middleware.refusal import Refusal
 from app.web.rate_limit import RateLimit, retry_after
