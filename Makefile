@@ -48,9 +48,10 @@ check: lint typecheck unit
 unit: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-# Every benchmark at full size; writes docs/benchmarks.md (takes a while).
+# Every benchmark at full size (takes a while), the report printed; `make bench WRITE=1`
+# writes it to docs/benchmarks.md instead.
 bench: $(DEV_STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(if $(WRITE),--write)
 
 # Every benchmark at a small size, printed only: a smoke run in a few minutes.
 bench-quick: $(DEV_STAMP)

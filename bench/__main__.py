@@ -1,4 +1,5 @@
-"""`python -m bench [BENCHMARK ...]`: run benchmarks; all of them write docs/benchmarks.md."""
+"""`python -m bench [BENCHMARK ...]`: run benchmarks and print the report; `--write` puts it
+in docs/benchmarks.md, `--output PATH` elsewhere. Every section says the commit it measured."""
 
 from __future__ import annotations
 
@@ -45,8 +46,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Run incidentgraph's benchmarks. With no benchmark named, runs all of them and "
-        f"writes {DOCUMENT.relative_to(ROOT)}; otherwise prints the sections (or writes --output).",
+        description="Run incidentgraph's benchmarks (all of them when none is named) and print "
+        f"the report; --write puts it in {DOCUMENT.relative_to(ROOT)}, --output elsewhere.",
     )
     p.add_argument(
         "benchmarks",
@@ -56,10 +57,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", type=Path, help="write the markdown report to this file")
     p.add_argument(
+        "--write",
+        action="store_true",
+        help=f"write the report to {DOCUMENT.relative_to(ROOT)} (a full run's figures)",
+    )
+    p.add_argument(
         "--quick",
         action="store_true",
-        help="every benchmark at a small size, in a few minutes, printed (never written to "
-        f"{DOCUMENT.relative_to(ROOT)} unless --output says so): a smoke run, not figures",
+        help="every benchmark at a small size, in a few minutes: a smoke run, not figures "
+        f"(refused with --write: {DOCUMENT.relative_to(ROOT)} holds full runs only)",
     )
     fan = p.add_argument_group("fanout")
     fan.add_argument(
@@ -278,6 +284,13 @@ def _shrink(args: argparse.Namespace) -> None:
             setattr(args, name, small)
 
 
+def stamped(section: str, environment: Environment) -> str:
+    """The section with the commit and date it measured under its heading."""
+    heading, _, rest = section.partition("\n")
+    stamp = f"Measured at commit {environment.commit} on {environment.date}."
+    return f"{heading}\n\n{stamp}\n{rest}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
@@ -295,8 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = list(dict.fromkeys(args.benchmarks)) or list(BENCHMARKS)
     if args.quick:
         _shrink(args)
+    if args.quick and args.write:
+        p.error(f"--quick figures are not written to {DOCUMENT.relative_to(ROOT)}")
     full_run = not args.benchmarks and not args.quick
-    output: Path | None = args.output or (DOCUMENT if full_run else None)
+    output: Path | None = args.output or (DOCUMENT if args.write else None)
     raise_open_file_limit()
     background = _background_cores()
     environment = Environment.capture(ROOT, REDIS_URL)
@@ -312,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: servers, clients and databases were stopped", file=sys.stderr)
         return 130
     command = "make bench" if full_run else "python -m bench " + " ".join(sys.argv[1:])
+    sections = [stamped(section, environment) for section in sections]
     text = document(environment, background, sections, verdicts, command)
     if output is None:
         print(text)
