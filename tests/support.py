@@ -309,6 +309,46 @@ mutation Transition($input: TransitionIncidentInput!) {
 """
 
 
+async def answered(
+    client: GraphQLClient, query: str, variables: Mapping[str, Any] | None, name: str
+) -> list[dict[str, Any]]:
+    """The errors (field, code, message) operation field `name` was answered with: its
+    payload's `errors`, or the top-level errors when it was refused as a whole. A FORBIDDEN
+    is only ever top-level (with `name` null and nothing else answered), every other code
+    only in the payload."""
+    body = await client.raw(query, variables)
+    top = [
+        {
+            "field": e.get("extensions", {}).get("field"),
+            "code": e.get("extensions", {}).get("code"),
+            "message": e.get("message"),
+        }
+        for e in body.get("errors") or []
+    ]
+    if top:
+        assert {e["code"] for e in top} == {"FORBIDDEN"}, body
+        assert (body.get("data") or {}).get(name) is None, body
+        return top
+    found: list[dict[str, Any]] = body["data"][name]["errors"]
+    assert "FORBIDDEN" not in {e["code"] for e in found}, body
+    return found
+
+
+async def answered_errors(
+    client: GraphQLClient, query: str, variables: Mapping[str, Any] | None, name: str
+) -> list[tuple[str | None, str]]:
+    """The (field, code) of each error `answered` finds."""
+    return [(e["field"], e["code"]) for e in await answered(client, query, variables, name)]
+
+
+async def refused_transition(
+    client: GraphQLClient, incident_id: str, to: str, **extra: Any
+) -> list[dict[str, Any]]:
+    """The errors a transition was answered with (see `answered`)."""
+    variables = {"input": {"id": incident_id, "to": to, **extra}}
+    return await answered(client, TRANSITION, variables, "transitionIncident")
+
+
 async def declare(client: GraphQLClient, **overrides: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "title": "Checkout is down",

@@ -7,7 +7,7 @@ from typing import Any
 from strawberry.types import Info
 
 from app.errors import DomainError, NotFound
-from app.schema.authorization import PermissionDenied, authorize
+from app.schema.authorization import authorize
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
@@ -56,8 +56,6 @@ async def create_api_token(
             clearance=input.clearance,
             user_id=_user_key(input.user_id) if input.user_id is not None else None,
         )
-    except PermissionDenied as denied:
-        return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(denied.error)])
     except DomainError as error:
         return CreateApiTokenPayload(token=None, secret=None, errors=[UserError.of(error)])
     return CreateApiTokenPayload(token=ApiToken.of(issued.token), secret=issued.secret, errors=[])
@@ -79,8 +77,6 @@ async def revoke_api_token(
         if key is None:
             raise NotFound(f"no token {input.id!r}", field="id")
         token = await service.revoke_token(token_id=key, tenant_id=principal.tenant_id)
-    except PermissionDenied as denied:
-        return RevokeApiTokenPayload(token=None, errors=[UserError.of(denied.error)])
     except DomainError as error:
         return RevokeApiTokenPayload(token=None, errors=[UserError.of(error)])
     return RevokeApiTokenPayload(token=ApiToken.of(token), errors=[])

@@ -19,7 +19,7 @@ from app.services.incidents.snapshot import IncidentSnapshot
 
 
 class PermissionDenied(DomainGraphQLError):
-    """FORBIDDEN; a mutation may turn `.error` into a payload error instead of raising it."""
+    """FORBIDDEN, raised as a top-level error whether a query or a mutation was refused."""
 
     error: Forbidden
 

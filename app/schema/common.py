@@ -13,6 +13,7 @@ from app.core.ids import uuid_key
 from app.errors import DomainError
 from app.errors import ErrorCode as _ErrorCode
 from app.models import Classification as _Classification
+from app.schema.domain_errors import graphql_error
 from app.services import filtering
 
 ErrorCode: TypeAlias = Annotated[
@@ -41,6 +42,10 @@ class UserError:
 
     @classmethod
     def of(cls, error: DomainError) -> UserError:
+        """The payload error of a domain error; a refusal (FORBIDDEN) is raised instead, as a
+        top-level error, whatever refused: every FORBIDDEN reaches a client the same way."""
+        if error.code is _ErrorCode.FORBIDDEN:
+            raise graphql_error(error)
         return cls(field=error.field, code=error.code, message=error.message)
 
 

@@ -2,6 +2,8 @@
 
 `UserError.of` is its payload twin: a mutation answers a domain error in its payload, a
 query raises it as this. Either way the client reads the same code, message and field.
+FORBIDDEN is the exception: it is always raised as this, from a query or a mutation, whether
+the role or a rule about the record refused.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from tests.api.test_identity import person
 from tests.api.test_people import errors
-from tests.support import Server, create_tenant, create_token, declare
+from tests.support import Server, answered_errors, create_tenant, create_token, declare
 
 CHANGE_FIELDS = """
 id reference title type risk status requestedBy approvedBy allowedTransitions approvalOverdue
@@ -259,8 +259,8 @@ async def test_bad_change_requests_are_refused_on_their_field(api):
     ]
     before = (await responder.execute("{ changes { totalCount } }"))["changes"]["totalCount"]
     for given, expected in cases:
-        data = await responder.execute(REQUEST, {"input": given})
-        assert errors(data["requestChange"]) == [expected], given
+        found = await answered_errors(responder, REQUEST, {"input": given}, "requestChange")
+        assert found == [expected], given
     after = (await responder.execute("{ changes { totalCount } }"))["changes"]["totalCount"]
     assert after == before
     change = (await request(responder))["change"]

@@ -13,6 +13,7 @@ from tests.support import (
     GraphQLClient,
     Server,
     Subscriber,
+    answered_errors,
     declare,
     subscribe_and_wait,
     subscriber,
@@ -198,27 +199,30 @@ async def test_nobody_classifies_above_their_own_clearance(client, token_for):
     title = f"Not mine to hide {uuid.uuid4().hex}"
 
     # when it declares a RESTRICTED incident, or raises one, or writes a RESTRICTED note
-    declared = await responder.raw(
+    declared = await answered_errors(
+        responder,
         """mutation($t: String!) { declareIncident(input: {title: $t, severity: SEV3,
            impact: LOW, urgency: LOW, classification: RESTRICTED}) {
            incident { id } errors { code field } } }""",
         {"t": title},
+        "declareIncident",
     )
     own = await declare(responder, title=f"{title} (own)")
-    raised = await responder.execute(
-        UPDATE, {"input": {"id": own["id"], "classification": "RESTRICTED"}}
+    raised = await answered_errors(
+        responder,
+        UPDATE,
+        {"input": {"id": own["id"], "classification": "RESTRICTED"}},
+        "updateIncident",
     )
-    note = await responder.execute(
-        NOTE, {"input": {"incidentId": own["id"], "body": "x", "classification": "RESTRICTED"}}
+    note = await answered_errors(
+        responder,
+        NOTE,
+        {"input": {"incidentId": own["id"], "body": "x", "classification": "RESTRICTED"}},
+        "addNote",
     )
 
-    # then each is FORBIDDEN on the classification, and nothing was written
-    assert declared["data"]["declareIncident"] == {
-        "incident": None,
-        "errors": [{"code": "FORBIDDEN", "field": "classification"}],
-    }
-    assert raised["updateIncident"]["errors"] == [{"code": "FORBIDDEN", "field": "classification"}]
-    assert note["addNote"]["errors"] == [{"code": "FORBIDDEN", "field": "classification"}]
+    # then each is FORBIDDEN on the classification (a top-level error), and nothing was written
+    assert declared == raised == note == [("classification", "FORBIDDEN")]
     assert (await client.execute(LIST, {"text": title}))["incidents"]["totalCount"] == 1
     seen = (await client.execute(INCIDENT, {"id": own["id"]}))["incident"]
     assert seen["classification"] == "INTERNAL" and seen["timeline"]["totalCount"] == 1

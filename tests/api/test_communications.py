@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.test_people import errors
-from tests.support import Server, create_tenant, create_token, declare
+from tests.support import Server, answered_errors, create_tenant, create_token, declare
 
 LOG = """
 mutation($input: LogCommunicationInput!) { logCommunication(input: $input) {
@@ -119,8 +119,10 @@ async def test_bad_communications_are_refused_and_unknown_refs_are_null(api):
         ({"incidentId": str(uuid.uuid4())}, [("incidentId", "NOT_FOUND")]),
     ]
     for fields, expected in cases:
-        payload = await log(responder, fields.pop("incidentId", incident["id"]), **fields)
-        assert errors(payload) == expected, (fields, payload)
+        values = {"channel": "PHONE", "direction": "INBOUND", "message": "Caller reports 502s"}
+        given = {"incidentId": fields.pop("incidentId", incident["id"]), **values, **fields}
+        found = await answered_errors(responder, LOG, {"input": given}, "logCommunication")
+        assert found == expected, fields
     public = await log(
         responder, incident["id"], audience="END_USERS", classification="PUBLIC",
         direction="OUTBOUND", channel="STATUS_PAGE", message="We are investigating",

@@ -12,7 +12,7 @@ import pytest
 
 from tests.api.test_identity import person
 from tests.api.test_people import errors
-from tests.support import Server, create_tenant, create_token, declare, transition
+from tests.support import Server, answered_errors, create_tenant, create_token, declare, transition
 
 ARTICLE_FIELDS = """
 id reference title body kind status author reviewer version rowVersion
@@ -217,8 +217,8 @@ async def test_links_and_bad_input_are_clear_and_write_nothing(api):
         (LINK, {"articleId": article["id"]}, "linkArticle", ("incidentId", "VALIDATION")),
     ]
     for mutation_text, given, name, expected in cases:
-        data = await responder.execute(mutation_text, {"input": given})
-        assert errors(data[name]) == [expected], given
+        found = await answered_errors(responder, mutation_text, {"input": given}, name)
+        assert found == [expected], given
 
     assert linked["linkArticle"]["errors"] == []
     assert errors(twice["linkArticle"]) == [("problemId", "CONFLICT")]

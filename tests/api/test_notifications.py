@@ -28,6 +28,7 @@ from tests.api.test_sla_marks import POLICY
 from tests.fakes.messaging import BOT_TOKEN, ROUTING_KEY, FakePagerDuty, FakeReceiver, FakeSlack
 from tests.support import (
     Server,
+    answered_errors,
     create_tenant,
     create_token,
     declare,
@@ -385,8 +386,10 @@ async def test_bad_sends_are_refused_and_write_nothing(api):
         ),
     ]
     for given, expected in cases:
-        result = await send(responder, incident["id"], **given)
-        assert errors(result) == [expected], given
+        values = {"message": "Checkout is degraded; next update in 30 minutes.", **given}
+        asked = {"input": {"incidentId": incident["id"], **values}}
+        found = await answered_errors(responder, SEND, asked, "sendCommunication")
+        assert found == [expected], given
     viewer = await api("VIEWER").raw(
         SEND,
         {

@@ -14,7 +14,16 @@ import pytest
 from app.core.clock import utcnow
 from app.models import Communication, FeedEntry, Incident, TimelineEvent
 from tests.api.test_communications import log
-from tests.support import Server, cli, connected, create_tenant, create_token, declare, transition
+from tests.support import (
+    Server,
+    answered,
+    cli,
+    connected,
+    create_tenant,
+    create_token,
+    declare,
+    transition,
+)
 
 RETENTION = """
 mutation($input: UpdateRetentionInput!) {
@@ -143,8 +152,8 @@ async def test_a_closed_incident_becomes_read_only(api, server, tenant):
     before = (await admin.execute(INCIDENT, {"id": incident["id"]}))["incident"]
     await age(server, incident["id"], 31)
 
-    noted = await admin.execute(NOTE, {"input": {"incidentId": incident["id"], "body": "late"}})
-    errors = noted["addNote"]["errors"]
+    note = {"input": {"incidentId": incident["id"], "body": "late"}}
+    errors = await answered(admin, NOTE, note, "addNote")
     assert [e["code"] for e in errors] == ["FORBIDDEN"], errors
     assert "read-only" in errors[0]["message"]
     # while one closed yesterday still takes notes

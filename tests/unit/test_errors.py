@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import asyncpg
+import pytest
 from graphql import GraphQLError
 from tortoise.exceptions import OperationalError
 
@@ -44,12 +45,19 @@ def test_a_rate_limit_says_when_to_retry() -> None:
     assert UserError.of(error).code is ErrorCode.RATE_LIMITED
 
 
-def test_permission_denied_is_the_same_conversion_and_keeps_its_error_for_payloads() -> None:
+def test_forbidden_is_always_a_top_level_error_never_a_payload_error() -> None:
+    # given a refusal by role and one by a rule about the record, with its field
     denied = PermissionDenied(Forbidden("role VIEWER may not declare incidents"))
+    by_rule = Forbidden("only an incident manager may close a P1", field="to")
 
+    # then both are top-level errors with extensions.code, even where a payload is asked for
     assert denied.extensions == {"code": "FORBIDDEN"}
-    payload = UserError.of(denied.error)
-    assert (payload.code, payload.field) == (ErrorCode.FORBIDDEN, None)
+    for error in (denied.error, by_rule):
+        with pytest.raises(GraphQLError) as raised:
+            UserError.of(error)
+        assert raised.value.extensions is not None
+        assert raised.value.extensions["code"] == "FORBIDDEN"
+    assert raised.value.extensions["field"] == "to"
 
 
 def test_a_payload_error_and_a_graphql_error_agree() -> None:
