@@ -370,9 +370,12 @@ def _secrets_new_key(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from app.services.demo import load_demo
 
-    loaded = _with_database(settings, lambda: load_demo(tenant_id=args.tenant))
-    if loaded:
-        print(f"loaded {loaded} demo incidents into tenant {args.tenant!r}")
+    loaded = _with_database(settings, lambda: load_demo(tenant_id=args.tenant, settings=settings))
+    if loaded.current:
+        print(
+            f"loaded {loaded.current} demo incidents and {loaded.past} resolved over the past "
+            f"four weeks into tenant {args.tenant!r}"
+        )
     else:
         print(f"tenant {args.tenant!r} has the demo already: nothing changed")
     return 0

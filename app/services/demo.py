@@ -1,10 +1,18 @@
-"""A realistic demo data set: incidents across the whole lifecycle, with notes, and the
-services, problems, changes and articles around them."""
+"""A realistic demo data set: four weeks of past incidents (services/demo_history.py), today's
+incidents across the whole lifecycle, with notes and public updates, and the services,
+problems, changes and articles around them.
+
+Today's incidents were declared minutes to hours ago (the clock set back for each step, as
+the history is), so their clocks have run: some public updates are overdue on the
+communications board, and the customer board shows what customers were told."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from app.config import Settings
+from app.core import clock
 from app.models import (
     ArticleKind,
     ChangeRelation,
@@ -14,7 +22,6 @@ from app.models import (
     Impact,
     Incident,
     IncidentStatus,
-    NoteKind,
     ProblemStatus,
     Risk,
     ServiceTier,
@@ -26,6 +33,7 @@ from app.services.access.tenants import get_policy
 from app.services.catalog import queries as catalog_queries
 from app.services.catalog import services as catalog
 from app.services.changes import commands as changes
+from app.services.demo_history import IncidentSteps, load_history
 from app.services.incidents import commands as service
 from app.services.knowledge import commands as knowledge
 from app.services.problems import commands as problems
@@ -41,7 +49,7 @@ _DEMO = [
         Impact.HIGH,
         Urgency.HIGH,
         [_S.IN_PROGRESS, _S.ESCALATED],
-        _C.INTERNAL,
+        _C.PUBLIC,
     ),
     (
         "Elevated latency on search (p99 4s)",
@@ -50,7 +58,7 @@ _DEMO = [
         Impact.MEDIUM,
         Urgency.HIGH,
         [_S.IN_PROGRESS, _S.MITIGATED],
-        _C.INTERNAL,
+        _C.PUBLIC,
     ),
     (
         "Password reset emails delayed",
@@ -59,7 +67,7 @@ _DEMO = [
         Impact.MEDIUM,
         Urgency.MEDIUM,
         [_S.IN_PROGRESS, _S.PENDING],
-        _C.INTERNAL,
+        _C.PUBLIC,
     ),
     (
         "Disk 85% full on analytics replica",
@@ -127,7 +135,31 @@ _DEMO = [
 ]
 
 
+# Today's incidents by service: declared this many minutes ago, acknowledged this many
+# minutes after, and the public update customers last had (minutes ago), if any.
+_TODAY: dict[str, tuple[float, float, tuple[str, float] | None]] = {
+    "checkout": (95, 6, ("Some payments are failing at checkout. We have rolled back a "
+                         "release and are watching the error rate.", 50)),
+    "search": (180, 14, ("Search is slower than usual; results are still correct.", 20)),
+    "notifications": (420, 35, ("Password reset e-mails may arrive late.", 300)),
+    "analytics": (20, 0, None),
+    "auth": (240, 9, None),
+    "status-page": (600, 45, None),
+    "payments": (30, 0, None),
+    "media": (300, 40, None),
+    "admin-console": (40, 5, None),
+    "payroll": (180, 25, None),
+}  # fmt: skip
+
 DEMO_ACTOR = "demo"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLoaded:
+    """What the demo loaded: today's incidents and the past ones (both 0: it was there)."""
+
+    current: int
+    past: int
 
 
 async def demo_loaded(*, tenant_id: str) -> bool:
@@ -135,44 +167,69 @@ async def demo_loaded(*, tenant_id: str) -> bool:
     return await Incident.filter(tenant_id=tenant_id, declared_by=DEMO_ACTOR).exists()
 
 
-async def load_demo(*, tenant_id: str) -> int:
-    """The demo data set, once: 0 when the tenant has it already (nothing is changed)."""
+async def load_demo(*, tenant_id: str, settings: Settings) -> DemoLoaded:
+    """The demo data set, once: nothing loaded when the tenant has it already (and nothing
+    is changed)."""
     await get_policy(tenant_id=tenant_id)  # NOT_FOUND for a tenant that does not exist
     if await demo_loaded(tenant_id=tenant_id):
-        return 0
+        return DemoLoaded(current=0, past=0)
+    past = await load_history(tenant_id=tenant_id, declarer=DEMO_ACTOR, settings=settings)
+    now = clock.utcnow()
     caller = Caller.system(tenant_id, actor=DEMO_ACTOR)
     declared: dict[str, str] = {}
     for title, svc, severity, impact, urgency, path, classification in _DEMO:
-        result = await service.declare_incident(
-            caller=caller,
-            title=title,
-            severity=severity,
-            impact=impact,
-            urgency=urgency,
-            service=svc,
-            description=f"Demo incident on {svc}.",
-            classification=classification,
-        )
-        incident_id = result.incident.id
-        await service.add_note(
-            caller=caller,
-            incident_id=incident_id,
-            body=f"Paging the {svc} on-call.",
-            kind=NoteKind.GENERAL,
-        )
-        for status in path:
-            await service.transition_incident(
+        age, ack, public = _TODAY[svc]
+        start = now - timedelta(minutes=age)
+        with clock.as_of(start):
+            result = await service.declare_incident(
                 caller=caller,
-                incident_id=incident_id,
-                to=status,
-                reason="demo",
-                resolution_summary="Rolled back the faulty deploy."
-                if status is _S.RESOLVED
-                else None,
+                title=title,
+                severity=severity,
+                impact=impact,
+                urgency=urgency,
+                service=svc,
+                description=f"Demo incident on {svc}.",
+                classification=classification,
             )
+        incident_id = result.incident.id
+        steps = IncidentSteps(tenant_id, incident_id, caller)
+        await _today(steps, svc, start, now, path, ack, public)
+        await steps.marks_until(now)
         declared[svc] = incident_id
     await _records(tenant_id, declared)
-    return len(_DEMO)
+    return DemoLoaded(current=len(_DEMO), past=past)
+
+
+async def _today(
+    steps: IncidentSteps,
+    svc: str,
+    start: datetime,
+    now: datetime,
+    path: list[IncidentStatus],
+    ack: float,
+    public: tuple[str, float] | None,
+) -> None:
+    """An incident of today's, its steps in time order: the page, the moves along `path`
+    (the first `ack` minutes after the declaration, the rest spread until a few minutes
+    ago) and the public update."""
+    first = start + timedelta(minutes=ack or 1)
+    spread = (now - timedelta(minutes=3) - first) / max(len(path), 1)
+    actions: list[tuple[datetime, int, str, IncidentStatus | None]] = [
+        (start + timedelta(minutes=1), 0, f"Paging the {svc} on-call.", None)
+    ]
+    actions += [(first + spread * n, 1, "", status) for n, status in enumerate(path)]
+    if public is not None:
+        actions.append((now - timedelta(minutes=public[1]), 2, public[0], None))
+    for at, kind, body, status in sorted(actions, key=lambda a: (a[0], a[1])):
+        if status is not None:
+            await steps.move(
+                at,
+                status,
+                summary="Rolled back the faulty deploy." if status is _S.RESOLVED else None,
+            )
+        else:
+            level = Classification.PUBLIC if kind == 2 else Classification.INTERNAL
+            await steps.note(at, body, level)
 
 
 async def _records(tenant_id: str, incidents: dict[str, str]) -> None:
