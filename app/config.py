@@ -652,6 +652,16 @@ class Settings:
         "open: it shows only process-wide figures, never a tenant, token or user",
         _long_enough,
     )
+    audit_read_window_seconds: float = setting(
+        300.0,
+        "AUDIT_READ_WINDOW_SECONDS",
+        "float",
+        "a restricted incident read again by the same reader (user and token) through the same "
+        "field within this many seconds is not recorded again (per server process): polling "
+        "dashboards leave one audit record a window, and their answers may come from the query "
+        "cache; `0` records every read",
+        between(0, 86_400),
+    )
     log_format: str = setting(
         "text",
         "LOG_FORMAT",

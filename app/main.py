@@ -21,7 +21,7 @@ from app.models import Role
 from app.pubsub.broker import Broker
 from app.pubsub.outbox import OutboxRelay, message_committed
 from app.services import hooks
-from app.services.access import secret_box
+from app.services.access import audit, secret_box
 from app.services.access import tokens as token_service
 from app.services.alerts.intake import IntakeWriter
 from app.services.alerts.processor import AlertProcessor
@@ -102,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     if settings.log_format == "json":
         logs.use_json()
+    audit.READ_WINDOW.seconds = settings.audit_read_window_seconds
     broker = Broker(
         settings.broadcast_url,
         queue_size=settings.subscriber_queue_size,

@@ -61,6 +61,6 @@ async def audit_reads(
     """Record the reads of restricted incidents before they are answered."""
     restricted = [s.id for s in snapshots if s.classification is Classification.RESTRICTED]
     if restricted:
-        info.context.mark_uncacheable()
         principal = info.context.require_principal()
         await audit.record_reads(tenant_id=principal.tenant_id, targets=restricted, via=via)
+        info.context.note_audited_reads(principal.tenant_id, restricted, via)

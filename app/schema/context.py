@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,12 @@ class Context:
             principal = self.require_principal()
             self._loaders = Loaders(principal.tenant_id, principal.clearance)
         return self._loaders
+
+    def note_audited_reads(self, tenant_id: str, targets: Sequence[str], via: str) -> None:
+        """This response read these restricted incidents, recorded: a cached copy of it makes
+        each caller it is served to record them too (app/web/middleware/caching.py)."""
+        state = self.request.scope.setdefault("state", {})
+        state.setdefault("audited_reads", []).extend((tenant_id, t, via) for t in targets)
 
     def mark_uncacheable(self) -> None:
         """This response must not be answered from the query cache (it was an audited read)."""

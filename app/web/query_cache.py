@@ -8,7 +8,8 @@ tenant's entries: at once for changes this process commits (mutations, webhooks,
 processor: every outbox row, see `outbox.message_committed`), and within a broker hop for changes
 made by other processes (the tenant's `incidents` channel). Mutations, subscriptions
 and responses with errors are never cached, nor requests over `_MAX_REQUEST` bytes: every
-entry keeps its request body as its key.
+entry keeps its request body as its key. An answer that read restricted incidents keeps
+those reads (`Cached.reads`): each caller it is served to records them as its own first.
 """
 
 from __future__ import annotations
@@ -57,9 +58,16 @@ class Request:
     key: tuple[str, str, bytes] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Cached:
+    body: bytes
+    # The audited reads (tenant, incident, via) the answer made.
+    reads: tuple[tuple[str, str, str], ...] = ()
+
+
 @dataclass(slots=True)
 class _Entry:
-    body: bytes
+    cached: Cached
     expires: float
     generation: int
 
@@ -101,7 +109,7 @@ class QueryCache:
         key = (principal.tenant_id, view, body) if cacheable else None
         return Request(kind, key)
 
-    def get(self, key: tuple[str, str, bytes]) -> bytes | None:
+    def get(self, key: tuple[str, str, bytes]) -> Cached | None:
         entry = self._entries.get(key)
         if entry is None:
             self.misses += 1
@@ -112,20 +120,21 @@ class QueryCache:
             return None
         self._entries.move_to_end(key)
         self.hits += 1
-        return entry.body
+        return entry.cached
 
     def generation(self, tenant_id: str) -> int:
         return self._generations.get(tenant_id, 0)
 
-    def put(self, key: tuple[str, str, bytes], body: bytes, *, generation: int) -> None:
+    def put(self, key: tuple[str, str, bytes], cached: Cached, *, generation: int) -> None:
         """Keep a response computed while the tenant was at `generation`, if it still is."""
+        body = cached.body
         tenant_id = key[0]
         self._watch(tenant_id)
         if tenant_id not in self._listening:
             return
         if generation != self.generation(tenant_id) or len(body) > _MAX_BODY:
             return
-        self._entries[key] = _Entry(body, time.monotonic() + self._ttl, generation)
+        self._entries[key] = _Entry(cached, time.monotonic() + self._ttl, generation)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

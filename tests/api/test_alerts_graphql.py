@@ -651,8 +651,14 @@ async def test_reading_alerts_of_restricted_incidents_audits_each_incident_once(
 
     before = [await reads(s["id"]) for s in secrets]
 
-    # when an admin lists the four alerts with their incidents
-    listed = await admin.execute(ALERTS, {"filter": {"service": [service]}})
+    # when another admin (who has not read them yet) lists the four alerts with their incidents
+    reader = server.client(
+        token=create_token(server, role="ADMIN", name=f"lister {service}", tenant=tenant["id"])
+    )
+    try:
+        listed = await reader.execute(ALERTS, {"filter": {"service": [service]}})
+    finally:
+        await reader.aclose()
     assert sorted(e["node"]["incident"]["id"] for e in listed["alerts"]["edges"]) == sorted(
         [s["id"] for s in secrets] * 2
     )

@@ -5,6 +5,11 @@ together or not at all. The request's origin (actor, token, request id) is set o
 request by the API layer (`set_origin`), and read here, so every command records it without
 passing it through every call.
 
+Reads of restricted incidents are recorded once per reader (actor and token), incident and
+field in each window of `ReadWindow.seconds` (INCIDENTGRAPH_AUDIT_READ_WINDOW_SECONDS), per
+process: a dashboard polling every few seconds leaves one record a window, not one a poll,
+and the first read of each window is still recorded before it is answered.
+
 Records of an incident carry its data (field deltas), so they are read as the incident is
 (`list_records`): those of an incident that does not exist for the reader are not listed, and
 field values above the reader's clearance on that incident read as redacted.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -74,6 +80,44 @@ def current_origin() -> Origin:
     return _origin.get()
 
 
+Read = tuple[str, str, str]  # (tenant, incident, via)
+
+
+class ReadWindow:
+    """When each reader last had each read recorded, to record it once per window."""
+
+    # Forget what was recorded longer ago than the window once this many are remembered.
+    _SWEEP_AT = 10_000
+
+    def __init__(self, seconds: float = 300.0) -> None:
+        self.seconds = seconds
+        self._recorded: dict[tuple[str | None, str | None, Read], float] = {}
+
+    def take(self, reads: Sequence[Read], origin: Origin, now: float) -> list[Read]:
+        """The reads `origin` has no record of within the window, now counted as recorded."""
+        if self.seconds <= 0 or origin.actor is None:
+            return list(reads)
+        if len(self._recorded) >= self._SWEEP_AT:
+            horizon = now - self.seconds
+            self._recorded = {k: t for k, t in self._recorded.items() if t > horizon}
+        due = []
+        for read in reads:
+            key = (origin.actor, origin.token_id, read)
+            last = self._recorded.get(key)
+            if last is None or now - last >= self.seconds:
+                self._recorded[key] = now
+                due.append(read)
+        return due
+
+    def forget(self, reads: Sequence[Read], origin: Origin) -> None:
+        """Their write failed: the next read records them."""
+        for read in reads:
+            self._recorded.pop((origin.actor, origin.token_id, read), None)
+
+
+READ_WINDOW = ReadWindow()
+
+
 async def record_reads(*, tenant_id: str, targets: Sequence[str], via: str) -> None:
     """Audit reads of restricted incidents; the caller fails when this does.
 
@@ -89,28 +133,35 @@ async def record_reads(*, tenant_id: str, targets: Sequence[str], via: str) -> N
     await _write_reads([(tenant_id, target, via) for target in targets], [_origin.get()])
 
 
-Read = tuple[str, str, str]  # (tenant, incident, via)
-
-
 async def _write_reads(reads: Sequence[Read], origins: Sequence[Origin]) -> None:
-    """One record per origin and read, all in one write."""
+    """One record per origin and read not recorded within the window, all in one write."""
     now = utcnow()
-    await AuditRecord.bulk_create(
-        [
-            AuditRecord(
-                tenant_id=tenant_id,
-                time=now,
-                actor=origin.actor,
-                token_id=origin.token_id,
-                request_id=origin.request_id,
-                action=READ_ACTION,
-                target=target,
-                changes={"via": via},
-            )
-            for origin in origins
-            for tenant_id, target, via in dict.fromkeys(reads)
-        ]
-    )
+    moment = time.monotonic()
+    due = [
+        (origin, READ_WINDOW.take(list(dict.fromkeys(reads)), origin, moment)) for origin in origins
+    ]
+    records = [
+        AuditRecord(
+            tenant_id=tenant_id,
+            time=now,
+            actor=origin.actor,
+            token_id=origin.token_id,
+            request_id=origin.request_id,
+            action=READ_ACTION,
+            target=target,
+            changes={"via": via},
+        )
+        for origin, taken in due
+        for tenant_id, target, via in taken
+    ]
+    if not records:
+        return
+    try:
+        await AuditRecord.bulk_create(records)
+    except BaseException:
+        for origin, taken in due:
+            READ_WINDOW.forget(taken, origin)
+        raise
 
 
 _shared_reads: ContextVar[SharedReads | None] = ContextVar("audit_shared_reads", default=None)

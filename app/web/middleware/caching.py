@@ -3,25 +3,31 @@
 A POST is classified by its body: a query with a cache key is answered from the cache when
 it can be (`X-Cache: hit`), else run (`X-Cache: miss`) and its answer kept if the view
 reports that it executed and its result carries no error and no audited read
-(`record_result`). A mutation drops the tenant's entries as soon as its answer starts:
-committed by then, no later reader may see older data.
+(`record_result`). An answer that read restricted incidents is kept with those reads, and
+each caller it is served to records them as its own before it is answered (once a window,
+app/services/access/audit.py), as running the query would have. A mutation drops the
+tenant's entries as soon as its answer starts: committed by then, no later reader may see
+older data.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from graphql import OperationType
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.web.middleware.authentication import principal_of
+from app.services.access import audit
+from app.web.middleware.authentication import origin_of, principal_of
 from app.web.middleware.body_limit import replay
-from app.web.query_cache import QueryCache
+from app.web.middleware.refusal import Refusal, outage_refused
+from app.web.query_cache import Cached, QueryCache
 
 _EXECUTED = "graphql_executed"
-_UNCACHEABLE = "uncacheable"  # also set by Context.mark_uncacheable (an audited read)
+_UNCACHEABLE = "uncacheable"  # also set by Context.mark_uncacheable
+_AUDITED_READS = "audited_reads"  # set by Context.note_audited_reads
 
 
 def record_result(scope: Scope, *, errors: bool) -> None:
@@ -47,6 +53,16 @@ async def _send_cached(send: Send, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _record_reads(reads: Sequence[tuple[str, str, str]]) -> None:
+    """Record a cached answer's restricted reads as this caller's (503 when they cannot be)."""
+    by_field: dict[tuple[str, str], list[str]] = {}
+    for tenant_id, target, via in reads:
+        by_field.setdefault((tenant_id, via), []).append(target)
+    with outage_refused():
+        for (tenant_id, via), targets in by_field.items():
+            await audit.record_reads(tenant_id=tenant_id, targets=targets, via=via)
+
+
 class QueryCaching:
     def __init__(self, app: ASGIApp, *, cache: QueryCache) -> None:
         self.app = app
@@ -62,7 +78,14 @@ class QueryCaching:
         if decision.key is not None:
             cached = self.cache.get(decision.key)
             if cached is not None:
-                await _send_cached(send, cached)
+                try:
+                    if cached.reads:
+                        audit.set_origin(origin_of(principal, Request(scope)))
+                        await _record_reads(cached.reads)
+                except Refusal as refusal:
+                    await refusal.graphql_response()(scope, receive, send)
+                    return
+                await _send_cached(send, cached.body)
                 return
         tenant_id = principal.tenant_id
         generation = self.cache.generation(tenant_id)
@@ -83,4 +106,5 @@ class QueryCaching:
 
         await self.app(scope, replay(body), capture)
         if decision.key is not None and status == 200 and _cacheable(scope):
-            self.cache.put(decision.key, b"".join(chunks), generation=generation)
+            reads = tuple(dict.fromkeys(scope.get("state", {}).get(_AUDITED_READS, ())))
+            self.cache.put(decision.key, Cached(b"".join(chunks), reads), generation=generation)
