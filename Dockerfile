@@ -4,7 +4,9 @@
 # Defaults to SQLite in /data and the in-process broker; set INCIDENTGRAPH_DATABASE_URL and
 # INCIDENTGRAPH_BROADCAST_URL for PostgreSQL and Redis (see docker-compose.yml).
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Pinned by digest (the multi-platform index of python:3.11-slim): the same bytes every
+# build, whatever the tag points at later; Dependabot proposes the next digest weekly.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- build: install the package and its dependencies into a virtualenv -----------------------
 FROM ${PYTHON_IMAGE} AS build
