@@ -376,6 +376,16 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             f"loaded {loaded.current} demo incidents and {loaded.past} resolved over the past "
             f"four weeks into tenant {args.tenant!r}"
         )
+        if loaded.ticket_in is None:
+            print(
+                "  no ITSM connection: configure ServiceNow or Jira first "
+                "(configureItsmConnection) and the major incident gets a ticket there"
+            )
+        else:
+            print(
+                f"  the major incident is linked to a new {loaded.ticket_in.value} ticket "
+                "(a running server creates it)"
+            )
     else:
         print(f"tenant {args.tenant!r} has the demo already: nothing changed")
     return 0

@@ -22,6 +22,7 @@ from app.models import (
     Impact,
     Incident,
     IncidentStatus,
+    ItsmProvider,
     ProblemStatus,
     Risk,
     ServiceTier,
@@ -35,6 +36,8 @@ from app.services.catalog import services as catalog
 from app.services.changes import commands as changes
 from app.services.demo_history import IncidentSteps, load_history
 from app.services.incidents import commands as service
+from app.services.itsm import tickets
+from app.services.itsm.connection import list_connections
 from app.services.knowledge import commands as knowledge
 from app.services.problems import commands as problems
 
@@ -156,10 +159,12 @@ DEMO_ACTOR = "demo"
 
 @dataclass(frozen=True, slots=True)
 class DemoLoaded:
-    """What the demo loaded: today's incidents and the past ones (both 0: it was there)."""
+    """What the demo loaded: today's incidents and the past ones (both 0: it was there), and
+    the product the major incident got a ticket in (None without an ITSM connection)."""
 
     current: int
     past: int
+    ticket_in: ItsmProvider | None = None
 
 
 async def demo_loaded(*, tenant_id: str) -> bool:
@@ -197,7 +202,21 @@ async def load_demo(*, tenant_id: str, settings: Settings) -> DemoLoaded:
         await steps.marks_until(now)
         declared[svc] = incident_id
     await _records(tenant_id, declared)
-    return DemoLoaded(current=len(_DEMO), past=past)
+    ticket_in = await _ticket(caller, declared["checkout"])
+    return DemoLoaded(current=len(_DEMO), past=past, ticket_in=ticket_in)
+
+
+async def _ticket(caller: Caller, incident_id: str) -> ItsmProvider | None:
+    """With an ITSM connection (ServiceNow or Jira) the tenant has enabled, the major incident
+    gets a new ticket there: queued here, made by a server's sync worker like any other."""
+    enabled = [c for c in await list_connections(tenant_id=caller.tenant_id) if c.enabled]
+    if not enabled:
+        return None
+    provider = enabled[0].provider
+    await tickets.link_ticket(
+        caller=caller, incident_id=incident_id, provider=provider, external_key=None
+    )
+    return provider
 
 
 async def _today(

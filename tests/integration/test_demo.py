@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.fakes.servicenow import FakeServiceNow
+from tests.integration.test_itsm_sync import configure, ticket_in
 from tests.support import GraphQLClient, Server, cli, create_tenant, create_token
 
 METRICS = """
@@ -63,6 +65,7 @@ async def test_the_demo_tells_weeks_of_history_on_first_open(server):
     tenant = create_tenant(server, tenant_id=f"demo-{uuid.uuid4().hex[:8]}", name="Demo")
     said = _demo(server, tenant)
     assert "loaded 10 demo incidents and 32 resolved over the past four weeks" in said
+    assert "no ITSM connection" in said
     admin = server.client(create_token(server, role="ADMIN", name="admin", tenant=tenant))
     try:
         # when a user opens it
@@ -106,5 +109,35 @@ async def test_the_demo_tells_weeks_of_history_on_first_open(server):
         assert after["breached"] == state["breached"]
         assert len(after["comms"]["overdue"]) == len(overdue)
         assert after["customer"] == state["customer"]
+    finally:
+        await admin.aclose()
+
+
+MAJOR = """
+{ incidents(filter: {text: "Checkout API"}, first: 5) { edges { node { id title isMajor } } } }
+"""
+
+
+async def test_with_an_itsm_connection_the_major_incident_gets_a_ticket_there(server):
+    # given a tenant with a ServiceNow connection (a fake ServiceNow on this machine)
+    tenant = create_tenant(server, tenant_id=f"demo-{uuid.uuid4().hex[:8]}", name="Tickets")
+    admin = server.client(create_token(server, role="ADMIN", name="admin", tenant=tenant))
+    try:
+        with FakeServiceNow() as servicenow:
+            await configure(
+                admin, "SERVICENOW", servicenow.url, username="integration", secret="s3cret-pw"
+            )
+            # when the demo loads
+            said = _demo(server, tenant)
+
+            # then it says the major incident is linked to a new ticket, which the server
+            # then makes in ServiceNow
+            assert "the major incident is linked to a new servicenow ticket" in said
+            edges = (await admin.execute(MAJOR))["incidents"]["edges"]
+            (major,) = [e["node"] for e in edges if e["node"]["isMajor"]]
+            ticket = await ticket_in(admin, major["id"], "IN_SYNC", timeout=30)
+            assert ticket["provider"] == "SERVICENOW" and ticket["number"]
+            numbers = [r.get("number") for r in servicenow.records.values()]
+            assert numbers == [ticket["number"]]
     finally:
         await admin.aclose()
