@@ -2,12 +2,12 @@
 
 A POST is classified by its body: a query with a cache key is answered from the cache when
 it can be (`X-Cache: hit`), else run (`X-Cache: miss`) and its answer kept if the view
-reports that it executed and its result carries no error and no audited read
-(`record_result`). An answer that read restricted incidents is kept with those reads, and
-each caller it is served to records them as its own before it is answered (once a window,
-app/services/access/audit.py), as running the query would have. A mutation drops the
-tenant's entries as soon as its answer starts: committed by then, no later reader may see
-older data.
+reports that it executed and its result carries no error (`record_result`) and nothing
+marked it uncacheable (`Context.mark_uncacheable`). An answer that read restricted
+incidents is kept with those reads, and each caller it is served to records them as its
+own before it is answered (once a window, app/services/access/audit.py), as running the
+query would have. A mutation drops the tenant's entries as soon as its answer starts:
+committed by then, no later reader may see older data.
 """
 
 from __future__ import annotations
