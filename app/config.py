@@ -643,6 +643,15 @@ class Settings:
         "then it is closed with 4408",
         above(0, 300),
     )
+    ws_send_timeout_seconds: float = setting(
+        10.0,
+        "WS_SEND_TIMEOUT_SECONDS",
+        "float",
+        "how long a WebSocket's client may leave the server's messages unread (its buffers "
+        "full) before the server closes it with 1013 and reason `SLOW_CONSUMER`; the other "
+        "subscribers never wait for it",
+        above(0, 3600),
+    )
     metrics_token: str | None = setting(
         None,
         "METRICS_TOKEN",

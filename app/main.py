@@ -36,7 +36,7 @@ from app.services.response.escalation import EscalationScheduler
 from app.services.response.playbooks import PlaybookWorker
 from app.services.retention.purge import PurgeWorker
 from app.services.webhooks.worker import WebhookWorker
-from app.web import alerts, boards, explorer, exports, health, itsm, scim
+from app.web import alerts, boards, explorer, exports, frames, health, itsm, scim
 from app.web.chatops import SlackCommands
 from app.web.events import Events
 from app.web.graphql import GraphQLView
@@ -230,6 +230,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/boards/{persona}", boards.board_page, methods=["GET", "HEAD"]),
         ],
         middleware=[
+            # Outermost: the WebSocket's own connection, before any wrapper of `send`.
+            Middleware(frames.KeepProtocol),
             *([Middleware(tracing.middleware())] if tracing.configure() else []),
             Middleware(RequestLog, enabled=settings.log_format == "json"),
             Middleware(Cors, settings=settings),

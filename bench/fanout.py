@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench import seed
+from bench import seed, slow_consumer
 from bench.report import Verdict
 from bench.servers import (
     TOKEN,
@@ -56,6 +56,7 @@ class Options:
     round_timeout: float = 20.0
     pause: float = 0.5
     compression: str | None = "deflate"
+    slow_consumer: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +98,11 @@ class SizeResult:
         return sum(r.expected for r in self.rounds)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FanoutResult:
     options: Options
     sizes: list[SizeResult] = field(default_factory=list)
+    slow: slow_consumer.SlowResult | None = None
 
 
 async def run(options: Options) -> FanoutResult:
@@ -117,6 +119,9 @@ async def run(options: Options) -> FanoutResult:
                         print(render_size(result.sizes[-1]), file=sys.stderr, flush=True)
                 finally:
                     await gql.aclose()
+        if options.slow_consumer:
+            result.slow = await slow_consumer.run(backend, logs)
+            print(slow_consumer.render(result.slow), file=sys.stderr, flush=True)
     return result
 
 
@@ -329,6 +334,7 @@ def render(result: FanoutResult) -> str:
         "takes the mutation), and the CPU columns are CPU time spent during the round.",
         "",
         *(render_size(s) for s in result.sizes),
+        *([slow_consumer.render(result.slow)] if result.slow is not None else []),
     ]
     if any(math.isnan(s.aggregate.p99) for s in result.sizes):
         parts.append("A dash means no subscriber received that round.\n")

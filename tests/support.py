@@ -19,6 +19,11 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.client import ClientProtocol
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-admin-token-0123456789abcdef"
@@ -526,3 +531,64 @@ def fresh_backend(kind: str, directory: Path) -> Iterator[Backend]:
         yield Backend("postgres", url, REDIS_URL)
     finally:
         drop_pg_database(url)
+
+
+class StalledClient:
+    """A graphql-transport-ws client on a small receive buffer that reads nothing once
+    subscribed, until told to read what is left."""
+
+    def __init__(self, server: Server) -> None:
+        self.protocol = ClientProtocol(
+            parse_uri(server.ws_url), subprotocols=[Subprotocol("graphql-transport-ws")]
+        )
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect(("127.0.0.1", server.port))
+        self.protocol.send_request(self.protocol.connect())
+        self._flush()
+        while self.protocol.state is not State.OPEN:
+            self.protocol.receive_data(self.sock.recv(65536))
+            self.protocol.events_received()
+        self._messages = self._receive_messages()
+        self._send(
+            {"type": "connection_init", "payload": {"authorization": f"Bearer {server.token}"}}
+        )
+        ack = next(self._messages, None)
+        assert ack is not None and ack["type"] == "connection_ack", self.protocol.close_rcvd
+
+    def subscribe(self, query: str, variables: dict[str, object]) -> None:
+        self._send(
+            {"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        )
+
+    def read_to_the_end(self) -> tuple[int, Close | None]:
+        """Every push it left unread, then the server's close frame (None if none came)."""
+        pushes = sum(1 for message in self._messages if message["type"] == "next")
+        return pushes, self.protocol.close_rcvd
+
+    def _send(self, message: dict[str, object]) -> None:
+        self.protocol.send_text(json.dumps(message).encode())
+        self._flush()
+
+    def _flush(self) -> None:
+        self.sock.sendall(b"".join(self.protocol.data_to_send()))
+
+    def _receive_messages(self) -> Iterator[dict[str, object]]:
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                data = b""
+            if data:
+                self.protocol.receive_data(data)
+            else:
+                self.protocol.receive_eof()
+            for event in self.protocol.events_received():
+                if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                    yield json.loads(bytes(event.data))
+            if not data:
+                return
+
+    def close(self) -> None:
+        self.sock.close()

@@ -7,8 +7,9 @@ a `PUSH_TOO_LARGE` error with the size and the limit, and the subscription goes 
 client never misses a change silently: it knows to read what changed with a query (paging
 large lists) or to subscribe to less.
 
-The size is measured once per result, however many subscribers share it (execution.py hands
-one result to every subscriber of the same document and view).
+The JSON is encoded once per result, however many subscribers share it (execution.py hands
+one result to every subscriber of the same document and view): the size is measured on it,
+and the WebSocket handlers send it inside each subscriber's frame as it is.
 """
 
 from __future__ import annotations
@@ -24,21 +25,27 @@ from strawberry.types.graphql import OperationType
 
 from app.errors import ErrorCode
 
-# Results measured lately, by id() with the object kept so that an id is never reused.
-_SIZES: OrderedDict[int, tuple[object, int]] = OrderedDict()
-_SIZES_KEPT = 8
+# Results encoded lately, by id() with the object kept so that an id is never reused: one
+# per (document, variables, view) of the events being delivered now.
+_ENCODED: OrderedDict[int, tuple[object, str]] = OrderedDict()
+_ENCODED_KEPT = 64
+
+
+def encoded(data: Any) -> str:
+    """`data` as JSON, as the transport sends it; encoded once however many subscribers."""
+    hit = _ENCODED.get(id(data))
+    if hit is not None and hit[0] is data:
+        return hit[1]
+    text = json.dumps(data, separators=(",", ":"), default=str)
+    _ENCODED[id(data)] = (data, text)
+    if len(_ENCODED) > _ENCODED_KEPT:
+        _ENCODED.popitem(last=False)
+    return text
 
 
 def push_size(data: Any) -> int:
-    """Bytes of `data` as JSON, as the transport sends it."""
-    hit = _SIZES.get(id(data))
-    if hit is not None and hit[0] is data:
-        return hit[1]
-    size = len(json.dumps(data, separators=(",", ":"), default=str))
-    _SIZES[id(data)] = (data, size)
-    if len(_SIZES) > _SIZES_KEPT:
-        _SIZES.popitem(last=False)
-    return size
+    """Bytes of `data` as JSON (ASCII: escapes for anything else), as the transport sends it."""
+    return len(encoded(data))
 
 
 def too_large(size: int, limit: int) -> GraphQLError:

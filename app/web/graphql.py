@@ -53,6 +53,7 @@ from app.web.rate_limit import ConnectionLimit, RateLimit
 from app.web.websocket import (
     LegacyWSHandler,
     RunningOperations,
+    TokenWatch,
     TooManyConnections,
     TransportWSHandler,
     credentials,
@@ -126,6 +127,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.broker = broker
         self.rate_limit = rate_limit
         self.connections = ConnectionLimit(per_key=settings.max_connections_per_token)
+        self.token_watch = TokenWatch()
         self.persisted = persisted.PersistedQueries()
         # Only these documents run when the deployment lists them (checked by Settings).
         self.trusted = (

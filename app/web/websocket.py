@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -37,9 +38,12 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
+from app.config import Settings
 from app.errors import ErrorCode
+from app.schema import push
 from app.schema.context import Context
 from app.services.people.authentication import Unauthenticated, authenticate
+from app.web import frames
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class ConnectionPolicy(Protocol):
     """What the handlers ask of the view that owns them."""
 
     connection_init_wait_timeout: timedelta
+    settings: Settings
+    token_watch: TokenWatch
 
     def release_connection(self, context: Context) -> None: ...
 
@@ -100,38 +106,88 @@ async def _close(websocket: AsyncWebSocketAdapter, code: int, reason: str) -> No
         pass
 
 
-class _TokenWatch:
-    """Closes an acknowledged connection with 4403 once its token no longer authenticates.
+def shared_frame(operation_id: str, kind: str, payload: Any) -> str | None:
+    """The text of a `next` (or legacy `data`) message carrying only data, built around the
+    data's JSON encoded once for every subscriber of the result; None for anything else."""
+    if not isinstance(payload, dict) or len(payload) != 1:
+        return None
+    data = payload.get("data")
+    if data is None:
+        return None
+    return (
+        f'{{"id":{json.dumps(operation_id)},"type":"{kind}",'
+        f'"payload":{{"data":{push.encoded(data)}}}}}'
+    )
 
-    Owned by the protocol handler: started when the handler acknowledges the connection and
-    stopped when its `handle` returns, so the task never outlives the socket. Each check
-    reads the credentials of the connection's context: those it runs under.
+
+async def _ready(websocket: AsyncWebSocketAdapter, policy: ConnectionPolicy) -> bool:
+    """Wait, within the send timeout, until the connection takes writes again; False when
+    its client stopped reading and it was closed as a slow consumer (frames.py): what is
+    still to send to it is dropped, and the handler ends with the connection."""
+    scope = getattr(getattr(websocket, "ws", None), "scope", None)
+    return await frames.wait_writable(scope, policy.settings.ws_send_timeout_seconds)
+
+
+def _written(websocket: AsyncWebSocketAdapter, frame: str | None) -> bool:
+    """Whether `frame` went straight to the connection's transport (frames.py)."""
+    if frame is None:
+        return False
+    return frames.write(getattr(getattr(websocket, "ws", None), "scope", None), frame)
+
+
+class TokenWatch:
+    """Closes acknowledged connections with 4403 once their token no longer authenticates.
+
+    One task per process checks every open WebSocket's credentials each
+    TOKEN_RECHECK_SECONDS: each distinct credential once, however many sockets hold it
+    (10,000 dashboards on one team token cost one check, not 10,000 tasks and lookups). The
+    task runs while a socket is watched and ends with the last one.
     """
 
     def __init__(self) -> None:
+        self._sockets: dict[str | None, dict[AsyncWebSocketAdapter, None]] = {}
+        self._held: dict[AsyncWebSocketAdapter, str | None] = {}
+        self._closing: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, context: Context, websocket: AsyncWebSocketAdapter) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(context, websocket))
+    def __len__(self) -> int:
+        return len(self._held)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def watch(self, context: Context, websocket: AsyncWebSocketAdapter) -> None:
+        """Watch the credentials the connection runs under (fixed at connection_init)."""
+        credential = credentials(context.connection_params)
+        self._held[websocket] = credential
+        self._sockets.setdefault(credential, {})[websocket] = None
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="websocket-token-watch")
 
-    @staticmethod
-    async def _run(context: Context, websocket: AsyncWebSocketAdapter) -> None:
-        while True:
+    def forget(self, websocket: AsyncWebSocketAdapter) -> None:
+        if websocket not in self._held:
+            return
+        credential = self._held.pop(websocket)
+        sockets = self._sockets.get(credential)
+        if sockets is not None:
+            sockets.pop(websocket, None)
+            if not sockets:
+                del self._sockets[credential]
+
+    async def _run(self) -> None:
+        while self._sockets:
             await asyncio.sleep(TOKEN_RECHECK_SECONDS)
+            await self.check()
+
+    async def check(self) -> None:
+        for credential in list(self._sockets):
             try:
-                await authenticate(credentials(context.connection_params))
+                await authenticate(credential)
             except Unauthenticated:
-                break
+                for websocket in self._sockets.pop(credential, {}):
+                    self._held.pop(websocket, None)
+                    closing = asyncio.create_task(_close(websocket, 4403, "token revoked"))
+                    self._closing.add(closing)
+                    closing.add_done_callback(self._closing.discard)
             except Exception:  # a database blip is no reason to drop live subscribers
                 log.warning("could not re-check a WebSocket's token", exc_info=True)
-        await _close(websocket, 4403, "token revoked")
 
 
 class TooManyConnections(Exception):
@@ -158,15 +214,13 @@ class RunningOperations:
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    token_watch: _TokenWatch
-
     async def handle(self) -> None:
-        self.token_watch = _TokenWatch()
+        policy = cast(ConnectionPolicy, self.view)
         try:
             await super().handle()
         finally:
-            await self.token_watch.stop()
-            cast(ConnectionPolicy, self.view).release_connection(self.context)
+            policy.token_watch.forget(self.websocket)
+            policy.release_connection(self.context)
 
     async def handle_message(self, message: Message) -> None:
         if not _well_formed(message):
@@ -189,6 +243,15 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 return
         await super().handle_message(message)
 
+    async def send_message(self, message: Message) -> None:
+        if not await _ready(self.websocket, cast(ConnectionPolicy, self.view)):
+            return
+        if message["type"] == "next" and _written(
+            self.websocket, shared_frame(message["id"], "next", message["payload"])
+        ):
+            return
+        await super().send_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
@@ -196,7 +259,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4429, reason=_TOO_MANY_CONNECTIONS)
             return
         if self.connection_acknowledged:
-            self.token_watch.start(self.context, self.websocket)
+            cast(ConnectionPolicy, self.view).token_watch.watch(self.context, self.websocket)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         with RunningOperations.one():
@@ -204,11 +267,10 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
-    token_watch: _TokenWatch
     init_received: bool
 
     async def handle(self) -> None:
-        self.token_watch = _TokenWatch()
+        policy = cast(ConnectionPolicy, self.view)
         self.init_received = False
         init_timeout = asyncio.create_task(self._close_unless_initialised())
         try:
@@ -217,8 +279,8 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             init_timeout.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await init_timeout
-            await self.token_watch.stop()
-            cast(ConnectionPolicy, self.view).release_connection(self.context)
+            policy.token_watch.forget(self.websocket)
+            policy.release_connection(self.context)
 
     async def _close_unless_initialised(self) -> None:
         timeout = cast(ConnectionPolicy, self.view).connection_init_wait_timeout
@@ -242,6 +304,15 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
                 return
         await super().handle_message(message)
 
+    async def send_message(self, message: OperationMessage) -> None:
+        if not await _ready(self.websocket, cast(ConnectionPolicy, self.view)):
+            return
+        if message["type"] == "data" and _written(
+            self.websocket, shared_frame(message["id"], "data", message.get("payload"))
+        ):
+            return
+        await super().send_message(message)
+
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
         if self.init_received:
             await _close(self.websocket, 4429, _TOO_MANY_INITS)
@@ -262,7 +333,7 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=4429, reason=_TOO_MANY_CONNECTIONS)
             return
         if self.connection_acknowledged:
-            self.token_watch.start(self.context, self.websocket)
+            cast(ConnectionPolicy, self.view).token_watch.watch(self.context, self.websocket)
 
     async def handle_async_results(
         self,

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.support import GraphQLClient, answered_errors, cli, subscribe_and_wait, subscriber
+from tests.support import (
+    DECLARE,
+    GraphQLClient,
+    answered_errors,
+    cli,
+    subscribe_and_wait,
+    subscriber,
+)
 
 API_TOKENS = """
 query Tokens($first: Int, $after: String) {
@@ -175,3 +182,47 @@ async def test_revoking_a_token_closes_its_open_subscriptions(server, client, pr
                 await sub.ws.recv()
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "token revoked")
+
+
+async def test_revoking_a_token_closes_every_socket_holding_it_and_no_other(server, client):
+    # given two dashboards on one token (one per protocol) and a third on another token
+    shared = await create_token(client, unique("wall"), "VIEWER")
+    other = await create_token(client, unique("desk"), "VIEWER")
+    walls = [
+        await subscriber(server, protocol=protocol, token=shared["secret"])
+        for protocol in ("graphql-transport-ws", "graphql-ws")
+    ]
+    desk = await subscriber(server, token=other["secret"])
+    for sub in [*walls, desk]:
+        await subscribe_and_wait(sub, server, INCIDENTS_CHANGED, {})
+
+    # when an admin revokes the shared token
+    assert (await revoke(client, shared["token"]["id"]))["errors"] == []
+
+    # then both of its sockets close with 4403
+    for sub in walls:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await sub.ws.recv()
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "token revoked")
+    # and the other token's subscription still delivers, over its open socket
+    declared = await client.execute(
+        DECLARE,
+        {
+            "input": {
+                "title": unique("still live"),
+                "severity": "SEV3",
+                "impact": "LOW",
+                "urgency": "LOW",
+            }
+        },
+    )
+    incident = declared["declareIncident"]["incident"]
+    async with asyncio.timeout(10):
+        while True:
+            pushed = await desk.next_data()
+            if pushed["incidentsChanged"]["id"] == incident["id"]:
+                break
+    await desk.close()
