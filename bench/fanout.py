@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from bench import seed, slow_consumer
+from bench import compression, seed, slow_consumer
 from bench.report import Verdict
 from bench.servers import (
     TOKEN,
@@ -335,6 +335,7 @@ def render(result: FanoutResult) -> str:
         "",
         *(render_size(s) for s in result.sizes),
         *([slow_consumer.render(result.slow)] if result.slow is not None else []),
+        compression.render(compression.measure()),
     ]
     if any(math.isnan(s.aggregate.p99) for s in result.sizes):
         parts.append("A dash means no subscriber received that round.\n")

@@ -34,6 +34,7 @@ from app.schema.incident import (
     incident_connection,
 )
 from app.schema.loaders import Loaders
+from app.schema.push import Follower
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.access.tokens import Principal
@@ -286,12 +287,15 @@ async def follow(
         loaders = Loaders(snapshot.tenant_id, clearance)
         return Incident.of(snapshot, clearance=clearance, loaders=loaders, shared=shared)
 
+    follower = Follower.of(info)
     async with aclosing(guarded(stream)) as items:
         async for item in items:
             await audit_reads(info, [item.value], via=via)
             if item.shared is not None:
                 metrics.delivered(via, item.value.updated_at)
-            yield live.shared_object(item, f"incident:{clearance.value}", build)
+            value = live.shared_object(item, f"incident:{clearance.value}", build)
+            if follower is None or not follower.sent(value):
+                yield value
 
 
 async def incident_updated(

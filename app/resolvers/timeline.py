@@ -18,6 +18,7 @@ from app.schema.authorization import authorize
 from app.schema.common import UserError
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
+from app.schema.push import Follower
 from app.schema.timeline import AddNoteInput, TimelineEvent, TimelineEventPayload
 from app.services.access import audit
 from app.services.access.caller import Caller
@@ -85,6 +86,7 @@ async def timeline_event_added(
             shared=shared,
         )
 
+    follower = Follower.of(info)
     async with aclosing(guarded(stream)) as items:
         async for item in items:
             if item.value.incident_classification is Classification.RESTRICTED:
@@ -93,4 +95,6 @@ async def timeline_event_added(
                 )
             if item.shared is not None:
                 metrics.delivered("timelineEventAdded", item.value.event.time)
-            yield live.shared_object(item, f"timeline-event:{clearance.value}", build)
+            value = live.shared_object(item, f"timeline-event:{clearance.value}", build)
+            if follower is None or not follower.sent(value):
+                yield value

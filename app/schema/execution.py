@@ -19,7 +19,7 @@ import dataclasses
 import json
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, OperationType
+from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.schema.context import Context
@@ -34,16 +34,43 @@ def _view(context: Any) -> object:
     return (principal.tenant_id, principal.role, principal.clearance)
 
 
+def group_key(operation: OperationDefinitionNode, variables: Any, context: Any) -> Any:
+    """What subscribers sharing one execution of an event have in common: the document's
+    operation, the variables and the view; None when the variables do not encode."""
+    # The executor keeps them coerced; a resolver's info may hold the coerced dict itself.
+    values = getattr(variables, "coerced", variables)
+    try:
+        encoded = json.dumps(values, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return None
+    return ("execution", id(operation), encoded, _view(context))
+
+
+def ready_data(shared: dict[Any, Any], key: Any, operation: OperationDefinitionNode) -> Any:
+    """The data of the group's execution of this event, when it has finished with data, no
+    error and no restricted read to record for each reader: then every other subscriber of
+    the group may be sent it as it is. None otherwise (they take the ordinary way)."""
+    hit = shared.get(key)
+    if hit is None or hit[0] is not operation or not hit[2].empty:
+        return None
+    result = hit[1]
+    if isinstance(result, asyncio.Future):
+        if not result.done() or result.cancelled() or result.exception() is not None:
+            return None
+        result = result.result()
+    if not isinstance(result, ExecutionResult) or result.errors or result.extensions:
+        return None
+    return result.data
+
+
 class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def execute_operation(self, serially: bool | None = None) -> Any:
         shared: dict[Any, Any] | None = getattr(self.root_value, "shared", None)
         if shared is None or self.operation.operation is not OperationType.SUBSCRIPTION:
             return super().execute_operation(serially)
-        try:
-            variables = json.dumps(self.variable_values.coerced, sort_keys=True, default=str)
-        except (TypeError, ValueError):
+        key = group_key(self.operation, self.variable_values, self.context_value)
+        if key is None:
             return super().execute_operation(serially)
-        key = ("execution", id(self.operation), variables, _view(self.context_value))
         reader = audit.current_origin()
         hit = shared.get(key)
         # The operation object is kept and compared: an id alone could be reused.

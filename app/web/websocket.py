@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
@@ -40,8 +39,8 @@ from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 
 from app.config import Settings
 from app.errors import ErrorCode
-from app.schema import push
 from app.schema.context import Context
+from app.schema.push import DELIVERY, Delivery, shared_frame
 from app.services.people.authentication import Unauthenticated, authenticate
 from app.web import frames
 
@@ -104,20 +103,6 @@ async def _close(websocket: AsyncWebSocketAdapter, code: int, reason: str) -> No
         await websocket.close(code=code, reason=reason)
     except (RuntimeError, WebSocketDisconnect):  # the client left meanwhile
         pass
-
-
-def shared_frame(operation_id: str, kind: str, payload: Any) -> str | None:
-    """The text of a `next` (or legacy `data`) message carrying only data, built around the
-    data's JSON encoded once for every subscriber of the result; None for anything else."""
-    if not isinstance(payload, dict) or len(payload) != 1:
-        return None
-    data = payload.get("data")
-    if data is None:
-        return None
-    return (
-        f'{{"id":{json.dumps(operation_id)},"type":"{kind}",'
-        f'"payload":{{"data":{push.encoded(data)}}}}}'
-    )
 
 
 async def _ready(websocket: AsyncWebSocketAdapter, policy: ConnectionPolicy) -> bool:
@@ -262,6 +247,13 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             cast(ConnectionPolicy, self.view).token_watch.watch(self.context, self.websocket)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        def write(frame: str) -> bool:
+            if operation.completed or self.operations.get(operation.id) is not operation:
+                return False
+            return _written(self.websocket, frame)
+
+        # The operation's own task: its subscription resolvers see where to send (push.py).
+        DELIVERY.set(Delivery(operation.id, "next", write))
         with RunningOperations.one():
             await super().run_operation(operation)
 
@@ -342,5 +334,14 @@ class LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
+        task = asyncio.current_task()
+
+        def write(frame: str) -> bool:
+            if self.tasks.get(operation_id) is not task:
+                return False
+            return _written(self.websocket, frame)
+
+        # The operation's own task: its subscription resolvers see where to send (push.py).
+        DELIVERY.set(Delivery(operation_id, "data", write))
         with RunningOperations.one():
             await super().handle_async_results(operation_id, query, operation_name, variables)

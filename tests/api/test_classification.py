@@ -398,6 +398,40 @@ async def test_each_subscriber_gets_the_push_its_clearance_allows(server, client
         await responder.close()
 
 
+async def test_subscribers_of_one_document_get_the_frame_of_their_own_clearance(
+    server, client, token_for
+):
+    # given a confidential incident watched with one document by three viewers and three
+    # responders, each on a socket of its own, subscribing in turn
+    incident = await declare(
+        client, title=f"Vendor breach {uuid.uuid4().hex}", classification="CONFIDENTIAL"
+    )
+    viewer_token = (await token_for("VIEWER")).token
+    responder_token = (await token_for("RESPONDER")).token
+    subscribers = []
+    for token in [viewer_token, responder_token] * 3:
+        sub = await subscriber(server, token=token)
+        await subscribe_and_wait(sub, server, WATCH, {"id": incident["id"]})
+        subscribers.append((token, sub))
+    try:
+        # when the incident changes twice
+        for text in ("customer data exposed", "vendor notified"):
+            await client.execute(UPDATE, {"input": {"id": incident["id"], "description": text}})
+
+            # then every viewer gets the redacted push and every responder the full one
+            for token, sub in subscribers:
+                pushed = (await sub.next_data())["incidentUpdated"]
+                if token == viewer_token:
+                    assert pushed["description"] == REDACTED, pushed
+                    assert "description" in pushed["redactedFields"]
+                else:
+                    assert pushed["description"] == text, pushed
+                    assert pushed["redactedFields"] == []
+    finally:
+        for _, sub in subscribers:
+            await sub.close()
+
+
 async def test_timeline_pushes_are_redacted_per_subscriber(server, client, token_for):
     # given an internal incident whose timeline a viewer and a responder follow
     incident = await declare(client, title=f"Latency {uuid.uuid4().hex}")

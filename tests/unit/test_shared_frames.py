@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from app.schema import push
-from app.web.websocket import shared_frame
+from app.schema.push import shared_frame
 
 
 def test_a_frame_is_the_message_the_protocol_defines():
