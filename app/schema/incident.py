@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
@@ -168,21 +169,16 @@ class Incident(Node):
     # The broker message's per-event cache when this came from a live feed (execution.py).
     shared: strawberry.Private[dict[str, Any] | None] = None
 
-    @strawberry.field(description="When the first response is due (paused while PENDING).")  # type: ignore[untyped-decorator]
-    def sla_response_due(self) -> datetime | None:
-        return self.snapshot.response_due(utcnow())
-
-    @strawberry.field(description="When resolution is due (paused while PENDING).")  # type: ignore[untyped-decorator]
-    def sla_resolve_due(self) -> datetime | None:
-        return self.snapshot.resolve_due(utcnow())
-
-    @strawberry.field
-    def sla_response_breached(self) -> bool:
-        return self.snapshot.response_breached(utcnow())
-
-    @strawberry.field
-    def sla_resolve_breached(self) -> bool:
-        return self.snapshot.resolve_breached(utcnow())
+    # Plain values, read when the incident is built: a resolver per field cost more than
+    # the clock arithmetic for every incident of a page.
+    sla_response_due: datetime | None = strawberry.field(
+        description="When the first response is due (paused while PENDING)."
+    )
+    sla_resolve_due: datetime | None = strawberry.field(
+        description="When resolution is due (paused while PENDING)."
+    )
+    sla_response_breached: bool
+    sla_resolve_breached: bool
 
     @strawberry.field(description="The statuses transitionIncident accepts from the current one.")  # type: ignore[untyped-decorator]
     def allowed_transitions(self) -> list[IncidentStatus]:
@@ -501,16 +497,13 @@ class Incident(Node):
         shared: dict[str, Any] | None = None,
     ) -> Incident:
         """The incident as a caller with `clearance` may see it."""
-        hidden = [
-            name
-            for name in FIELD_CLASSIFICATION
-            if not field_readable(clearance, snapshot.classification, name)
-        ]
+        hidden = _hidden_fields(clearance, snapshot.classification)
         text: dict[str, str | None] = {
             name: getattr(snapshot, name) for name in FIELD_CLASSIFICATION
         }
         for name in hidden:
             text[name] = redact_text(text[name])
+        now = utcnow()
         return cls(
             id=strawberry.ID(to_global_id(INCIDENT_PREFIX, snapshot.id)),
             number=snapshot.number,
@@ -553,11 +546,25 @@ class Incident(Node):
             version=snapshot.version,
             classification=snapshot.classification,
             redacted_fields=[api_name(name) for name in hidden],
+            sla_response_due=snapshot.response_due(now),
+            sla_resolve_due=snapshot.resolve_due(now),
+            sla_response_breached=snapshot.response_breached(now),
+            sla_resolve_breached=snapshot.resolve_breached(now),
             snapshot=snapshot,
             clearance=clearance,
             loaders=loaders,
             shared=shared,
         )
+
+
+@functools.cache
+def _hidden_fields(
+    clearance: models.Classification, classification: models.Classification
+) -> tuple[str, ...]:
+    """The fields of an incident classified `classification` redacted for `clearance`."""
+    return tuple(
+        name for name in FIELD_CLASSIFICATION if not field_readable(clearance, classification, name)
+    )
 
 
 @strawberry.type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
@@ -109,12 +110,15 @@ class TimelineEvent(Node):
         clearance: _Classification,
         incident_classification: _Classification,
         shared: dict[str, Any] | None = None,
+        incident_gid: str | None = None,
     ) -> TimelineEvent:
-        """The event as a caller with `clearance` may see it."""
-        incident_gid = to_global_id(INCIDENT_PREFIX, record.incident_id)
-        level = highest(record.classification, incident_classification)
-        readable = reaches(clearance, level)
-        actor_readable = reaches(clearance, highest(ACTOR_CLASSIFICATION, incident_classification))
+        """The event as a caller with `clearance` may see it (`incident_gid`: its incident's
+        global id, when the caller has it already)."""
+        if incident_gid is None:
+            incident_gid = to_global_id(INCIDENT_PREFIX, record.incident_id)
+        level, readable, actor_readable = _access(
+            clearance, record.classification, incident_classification
+        )
         return cls(
             id=strawberry.ID(to_global_id(EVENT_PREFIX, record.id)),
             seq=record.seq,
@@ -130,6 +134,16 @@ class TimelineEvent(Node):
             record=record,
             shared=shared,
         )
+
+
+@functools.cache
+def _access(
+    clearance: _Classification, event: _Classification, incident: _Classification
+) -> tuple[_Classification, bool, bool]:
+    """An event's classification, whether its data and whether its actor are readable."""
+    level = highest(event, incident)
+    actor_level = highest(ACTOR_CLASSIFICATION, incident)
+    return level, reaches(clearance, level), reaches(clearance, actor_level)
 
 
 @strawberry.type
@@ -177,11 +191,15 @@ class TimelineEventConnection:
         incident_classification: _Classification,
     ) -> TimelineEventConnection:
         """The events as the caller may read them, each with its cursor."""
+        gids = {key: to_global_id(INCIDENT_PREFIX, key) for key in {r.incident_id for r in records}}
         edges = [
             TimelineEventEdge(
                 cursor=encode_seq_cursor(r.seq),
                 node=TimelineEvent.of(
-                    r, clearance=clearance, incident_classification=incident_classification
+                    r,
+                    clearance=clearance,
+                    incident_classification=incident_classification,
+                    incident_gid=gids[r.incident_id],
                 ),
             )
             for r in records

@@ -50,7 +50,8 @@ from app.services.access.classification import (
     visible_incident_levels,
 )
 from app.services.filtering import TimeRange, where
-from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.rows import fetch
+from app.services.incidents.snapshot import SNAPSHOT_COLUMNS, IncidentSnapshot
 
 TEXT_FILTER_MAX = 255
 
@@ -476,8 +477,8 @@ async def list_incidents(
     order = order or IncidentOrder()
     size = page_size(first)
     query = page_query(caller=caller, filter=filter, order=order, size=size, after=after)
-    rows = await query
-    snapshots = [IncidentSnapshot.from_model(r) for r in rows[:size]]
+    rows = await fetch(query.values_list(*SNAPSHOT_COLUMNS))
+    snapshots = [IncidentSnapshot.from_row(r) for r in rows[:size]]
     return IncidentPage(
         items=[(encode_cursor(order, s), s) for s in snapshots],
         has_next_page=len(rows) > size,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from app.models import (
 )
 from app.services.access.caller import Caller
 from app.services.access.classification import incident_visible
-from app.services.incidents import sla
+from app.services.incidents import rows, sla
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,11 @@ class IncidentSnapshot:
                 values[name] = str(values[name])
         return cls(id=str(row.id), tenant_id=row.tenant_id, **values)
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> IncidentSnapshot:
+        """From a `values_list(*SNAPSHOT_COLUMNS)` row (rows.fetch): no model instance."""
+        return cls(*[convert(value) for convert, value in zip(_CONVERTERS, row, strict=True)])
+
 
 DATETIME_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type))
 ENUM_FIELDS: dict[str, Any] = {
@@ -137,6 +142,23 @@ ENUM_FIELDS: dict[str, Any] = {
 }
 UUID_FIELDS = ("merged_into_id", "assigned_user_id", "assigned_team_id")
 MODEL_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if f.name not in ("id", "tenant_id"))
+# The incident's columns in the snapshot's field order, and how each is read from a row.
+SNAPSHOT_COLUMNS = tuple(f.name for f in fields(IncidentSnapshot))
+
+
+def _converter(name: str, annotation: str) -> Callable[[Any], Any]:
+    if name == "id" or name in UUID_FIELDS:
+        return rows.text
+    if name in ENUM_FIELDS:
+        return rows.member(ENUM_FIELDS[name])
+    if name in DATETIME_FIELDS:
+        return rows.utc
+    if annotation == "bool":
+        return rows.boolean
+    return rows.same
+
+
+_CONVERTERS = tuple(_converter(f.name, str(f.type)) for f in fields(IncidentSnapshot))
 
 
 def parse_incident_id(value: str) -> uuid.UUID:

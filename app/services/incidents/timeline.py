@@ -16,6 +16,7 @@ from tortoise.expressions import Q
 from app.core.pagination import page_size
 from app.errors import ValidationFailed
 from app.models import Classification, TimelineEvent
+from app.services.incidents.rows import execute, instant, json_value
 
 API_SOURCE = "incidents://api"
 
@@ -143,6 +144,22 @@ class EventRecord:
         )
 
     @classmethod
+    def from_row(cls, row: Sequence[Any]) -> EventRecord:
+        """From a row of the `_COLUMNS`, as the driver returns it: no model instance."""
+        return cls(
+            id=str(row[0]),
+            incident_id=str(row[1]),
+            seq=row[2],
+            type=row[3],
+            source=row[4],
+            event_id=row[5],
+            time=instant(row[6]),
+            actor=row[7],
+            data=json_value(row[8]),
+            classification=_LEVELS[row[9]],
+        )
+
+    @classmethod
     def from_model(cls, row: TimelineEvent) -> EventRecord:
         return cls(
             id=str(row.id),
@@ -158,6 +175,7 @@ class EventRecord:
         )
 
 
+_LEVELS = {c.value: c for c in Classification}
 _COLUMNS = (
     "id",
     "incident_id",
@@ -170,6 +188,7 @@ _COLUMNS = (
     "data",
     "classification",
 )
+_SELECT = ", ".join(f'"{c}"' for c in _COLUMNS)
 
 
 def build_rows(
@@ -251,23 +270,33 @@ class SeqRange:
 async def load_ranges(
     *, tenant_id: str, ranges: Iterable[SeqRange]
 ) -> dict[SeqRange, list[EventRecord]]:
-    """Several incidents' pages in one query (seqs are contiguous, so a page is a range)."""
+    """Several incidents' pages in one statement (seqs are contiguous, so a page is a range),
+    read as plain rows: the dashboards' hot path."""
+    from app.services.incidents.metrics_sql import Dialect
+
     wanted = [r for r in set(ranges) if r.high > r.low]
     found: dict[SeqRange, list[EventRecord]] = {r: [] for r in ranges}
     if not wanted:
         return found
-    condition = Q(
-        *(Q(incident_id=r.incident_id, seq__gt=r.low, seq__lte=r.high) for r in wanted),
-        join_type="OR",
-    )
+    conn = TimelineEvent._meta.db
+    d = Dialect(conn.capabilities.dialect)
+    params: list[Any] = [tenant_id]
+    conditions = []
     by_incident: dict[str, list[SeqRange]] = {}
     for r in wanted:
         by_incident.setdefault(r.incident_id, []).append(r)
-    rows = (
-        await TimelineEvent.filter(condition, tenant_id=tenant_id).order_by("seq").values(*_COLUMNS)
+        params.extend((r.incident_id, r.low, r.high))
+        n = len(params)
+        conditions.append(
+            f'("incident_id" = {d.mark(n - 2)} AND "seq" > {d.mark(n - 1)} '
+            f'AND "seq" <= {d.mark(n)})'
+        )
+    sql = (
+        f'SELECT {_SELECT} FROM "timeline_event" WHERE "tenant_id" = {d.mark(1)} '
+        f'AND ({" OR ".join(conditions)}) ORDER BY "seq"'
     )
-    for row in rows:
-        record = EventRecord.from_values(row)
+    for row in await execute(conn, sql, params):
+        record = EventRecord.from_row(row)
         for r in by_incident.get(record.incident_id, ()):
             if r.low < record.seq <= r.high:
                 found[r].append(record)
