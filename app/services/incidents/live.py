@@ -2,7 +2,6 @@
 
 Each stream keeps the newest seq it delivered, so a message delivered twice is skipped, and a
 seq that jumps, a broker outage (`RESYNC`) or a late subscriber is filled in from the database.
-Those reads go through `replay`, which serves concurrent subscribers' reads in one statement.
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
 from app.services.access.caller import Caller
-from app.services.incidents import replay
 from app.services.incidents.search import IncidentFilter, changed_since, matching_ids, visible
-from app.services.incidents.snapshot import IncidentSnapshot
-from app.services.incidents.timeline import EventRecord
+from app.services.incidents.snapshot import IncidentSnapshot, get_incident
+from app.services.incidents.timeline import EventRecord, events_after
 
 _SEEN_LIMIT = 10_000
 # Clock skew between processes that a resync's read-back tolerates.
@@ -57,7 +55,7 @@ async def _visible_incident(
     *, tenant_id: str, incident_id: str, clearance: Classification
 ) -> IncidentSnapshot:
     """The incident, or NOT_FOUND when it does not exist for the caller."""
-    snapshot = await replay.incident(tenant_id=tenant_id, incident_id=incident_id)
+    snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
     _require_visible(snapshot, incident_id, clearance)
     return snapshot
 
@@ -103,7 +101,7 @@ async def incident_updates(
         last = first.last_seq
         async for item in sub:
             if isinstance(item, Resync):
-                snapshot = await replay.incident(tenant_id=tenant_id, incident_id=incident_id)
+                snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
                 shared = None
             else:
                 snapshot, shared = snapshot_of(item), item.cache
@@ -130,7 +128,7 @@ async def timeline_events(
         while True:
             # Read back everything past `last`; live messages buffer in `sub` meanwhile.
             while True:
-                batch = await replay.events_after(
+                batch = await events_after(
                     tenant_id=tenant_id, incident_id=incident_id, after_seq=last
                 )
                 for event in batch:
