@@ -32,6 +32,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Max
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
@@ -499,12 +500,8 @@ class AlertProcessor:
 
         async def clear(_: IncidentSnapshot) -> None:
             # Locked in id order first, as phase A locks the alerts it updates.
-            await (
-                Alert.filter(id__in=sorted(str(r["id"]) for r in rows))
-                .order_by("id")
-                .select_for_update()
-                .values_list("id", flat=True)
-            )
+            # Whole rows (of one column): a values_list() query would drop the FOR UPDATE.
+            await _lock_alerts(Alert.filter(id__in=[r["id"] for r in rows]))
             as_read: dict[tuple[str, str], list[Any]] = {}
             for row in rows:
                 as_read.setdefault((row["pending_event"], _status(row)), []).append(row["id"])
@@ -563,11 +560,20 @@ async def _claim(group: Mapping[str, Any], incident_id: uuid.UUID, *, require_al
     ).update(incident_id=incident_id, declare_pending=False)
     if not mine:
         raise _NotPending
+    # Locked in id order first, as phase A and the announcements lock them.
+    await _lock_alerts(Alert.filter(group_id=group["id"], incident_id__isnull=True))
     linked = await Alert.filter(group_id=group["id"], incident_id__isnull=True).update(
         incident_id=incident_id, pending_event=LINKED, updated_at=utcnow()
     )
     if not linked and require_alerts:
         raise _NoAlerts
+
+
+async def _lock_alerts(alerts: QuerySet[Alert]) -> None:
+    """Inside a transaction on PostgreSQL: the alerts' rows locked, in id order (SQLite
+    locks the whole file for the transaction's first write)."""
+    if Alert._meta.db.capabilities.dialect == "postgres":
+        await alerts.order_by("id").select_for_update().only("id")
 
 
 _SHOWN_FIELDS = ("id", "source", "fingerprint", "alertname", "service", "severity", "title")

@@ -200,7 +200,8 @@ async def claim(settings: Settings, *, use_row_locks: bool) -> list[str]:
         ).order_by("next_attempt_at")
         if use_row_locks:
             query = query.select_for_update(skip_locked=True)
-        keys = await query.limit(BATCH).values_list("id", flat=True)
+        # Whole rows (of one column): a values_list() query would drop the FOR UPDATE.
+        keys = [row.id for row in await query.limit(BATCH).only("id")]
         if keys:
             await Communication.filter(id__in=list(keys)).update(
                 next_attempt_at=now + lease(settings)
