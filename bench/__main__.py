@@ -12,7 +12,18 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import alerts, boards, dashboard, fanout, feed, filters, metrics, schedulers, statements
+from bench import (
+    alerts,
+    boards,
+    dashboard,
+    fanout,
+    feed,
+    filters,
+    metrics,
+    resume,
+    schedulers,
+    statements,
+)
 from bench.environment import Environment
 from bench.report import Verdict, document
 from bench.servers import REDIS_URL, machine_cpu_seconds, raise_open_file_limit
@@ -29,6 +40,7 @@ BENCHMARKS = (
     "metrics",
     "feed",
     "filters",
+    "resume",
 )
 T = TypeVar("T")
 
@@ -145,6 +157,19 @@ def parser() -> argparse.ArgumentParser:
         default=filters.INCIDENTS,
         help=f"incidents the filters are explained on (default {filters.INCIDENTS:,})",
     )
+    storm = p.add_argument_group("resume")
+    storm.add_argument(
+        "--idle-sizes",
+        type=_sizes,
+        default=resume.IDLE_SIZES,
+        help="idle subscriber counts whose memory is measured, e.g. 1000,10000",
+    )
+    storm.add_argument(
+        "--storm-subscribers",
+        type=int,
+        default=resume.STORM_SUBSCRIBERS,
+        help=f"clients resuming after the restart (default {resume.STORM_SUBSCRIBERS:,})",
+    )
     return p
 
 
@@ -178,6 +203,7 @@ async def _run(chosen: Sequence[str], args: argparse.Namespace) -> tuple[list[st
         "metrics": lambda: _metrics(args),
         "feed": lambda: _feed(args),
         "filters": lambda: _filters(args),
+        "resume": lambda: _resume(args),
     }
     for name in BENCHMARKS:
         if name in chosen:
@@ -255,6 +281,14 @@ async def _filters(args: argparse.Namespace) -> tuple[str, Verdict]:
     return filters.render(result), filters.verdict(result)
 
 
+async def _resume(args: argparse.Namespace) -> tuple[str, Verdict]:
+    options = resume.Options(
+        idle_sizes=args.idle_sizes, storm=args.storm_subscribers, clients=args.clients
+    )
+    result = await resume.run(options)
+    return resume.render(result), resume.verdict(result)
+
+
 async def _statements() -> tuple[str, Verdict]:
     result = await statements.run()
     return statements.render(result), statements.verdict(result)
@@ -274,6 +308,8 @@ QUICK = {
     "readers": 100,
     "export_rows": 10_000,
     "filter_incidents": 2_000,
+    "idle_sizes": (200,),
+    "storm_subscribers": 500,
 }
 
 

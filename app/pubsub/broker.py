@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, Protocol
 from urllib.parse import urlparse
 
@@ -113,6 +113,13 @@ class Subscription:
         self._limit = limit
         self._wakeup = asyncio.Event()
         self.overflowed = False
+        self._on_started: Callable[[], None] | None = None
+
+    def started(self) -> None:
+        """The stream has read what it starts from: it counts as live from now on."""
+        on_started, self._on_started = self._on_started, None
+        if on_started is not None:
+            on_started()
 
     def push(self, item: Message | Resync) -> None:
         if len(self._items) >= self._limit:
@@ -153,6 +160,8 @@ class Broker:
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self._dispatcher: asyncio.Task[None] | None = None
+        # Channel memberships of subscriptions that have not called `started()` yet.
+        self._starting = 0
 
     async def connect(self) -> None:
         await self._backend.connect()
@@ -180,11 +189,16 @@ class Broker:
         return await self._backend.ping()
 
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
+        """Live subscriptions, per channel: those still reading what they start from are
+        not counted yet."""
+        return sum(len(s) for s in self._subscribers.values()) - self._starting
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, *names: str) -> AsyncIterator[Subscription]:
-        """A buffer receiving every message on the channels from the moment this returns."""
+    async def subscribe(self, *names: str, started: bool = True) -> AsyncIterator[Subscription]:
+        """A buffer receiving every message on the channels from the moment this returns.
+
+        With `started=False` the subscription counts as live only once the caller has read
+        the state it starts from and called `Subscription.started()`."""
         sub = Subscription(self._queue_size)
         joined: list[str] = []
         try:
@@ -195,8 +209,15 @@ class Broker:
                         self._subscribers[name] = set()
                     self._subscribers[name].add(sub)
                     joined.append(name)
+            if not started:
+                count = len(joined)
+                self._starting += count
+                sub._on_started = lambda: self._started(count)
             yield sub
         finally:
+            if sub._on_started is not None:
+                sub._on_started = None
+                self._starting -= len(joined)
             for name in joined:
                 async with self._channel_lock(name):
                     members = self._subscribers.get(name)
@@ -209,6 +230,9 @@ class Broker:
                             await self._backend.unsubscribe(name)
                         except Exception:  # the broker may be down; resubscribe skips it
                             log.debug("unsubscribe from %s failed", name, exc_info=True)
+
+    def _started(self, count: int) -> None:
+        self._starting -= count
 
     @contextlib.asynccontextmanager
     async def _channel_lock(self, name: str) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 Each stream keeps the newest seq it delivered, so a message delivered twice is skipped, and a
 seq that jumps, a broker outage (`RESYNC`) or a late subscriber is filled in from the database.
+Those reads go through `replay`, which serves concurrent subscribers' reads in one statement.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from app.models import Classification
 from app.pubsub import channels
 from app.pubsub.broker import Broker, Message, Resync
 from app.services.access.caller import Caller
+from app.services.incidents import replay
 from app.services.incidents.search import IncidentFilter, changed_since, matching_ids, visible
-from app.services.incidents.snapshot import IncidentSnapshot, get_incident
-from app.services.incidents.timeline import EventRecord, events_after
+from app.services.incidents.snapshot import IncidentSnapshot
+from app.services.incidents.timeline import EventRecord
 
 _SEEN_LIMIT = 10_000
 # Clock skew between processes that a resync's read-back tolerates.
@@ -55,7 +57,7 @@ async def _visible_incident(
     *, tenant_id: str, incident_id: str, clearance: Classification
 ) -> IncidentSnapshot:
     """The incident, or NOT_FOUND when it does not exist for the caller."""
-    snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+    snapshot = await replay.incident(tenant_id=tenant_id, incident_id=incident_id)
     _require_visible(snapshot, incident_id, clearance)
     return snapshot
 
@@ -93,15 +95,16 @@ async def incident_updates(
 ) -> AsyncGenerator[Live[IncidentSnapshot], None]:
     """Every new state of one incident, each once, in order."""
     tenant_id, clearance = caller.tenant_id, caller.clearance
-    async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
+    async with broker.subscribe(channels.incident(tenant_id, incident_id), started=False) as sub:
         # Read after subscribing, so nothing committed in between is missed; NOT_FOUND here.
         first = await _visible_incident(
             tenant_id=tenant_id, incident_id=incident_id, clearance=clearance
         )
         last = first.last_seq
+        sub.started()
         async for item in sub:
             if isinstance(item, Resync):
-                snapshot = await get_incident(tenant_id=tenant_id, incident_id=incident_id)
+                snapshot = await replay.incident(tenant_id=tenant_id, incident_id=incident_id)
                 shared = None
             else:
                 snapshot, shared = snapshot_of(item), item.cache
@@ -120,7 +123,7 @@ async def timeline_events(
 ) -> AsyncGenerator[Live[TimelineItem], None]:
     """Events with seq > after (from now when None), in seq order, no gap, no duplicate."""
     tenant_id, clearance = caller.tenant_id, caller.clearance
-    async with broker.subscribe(channels.incident(tenant_id, incident_id)) as sub:
+    async with broker.subscribe(channels.incident(tenant_id, incident_id), started=False) as sub:
         current = await _visible_incident(
             tenant_id=tenant_id, incident_id=incident_id, clearance=clearance
         )
@@ -128,7 +131,7 @@ async def timeline_events(
         while True:
             # Read back everything past `last`; live messages buffer in `sub` meanwhile.
             while True:
-                batch = await events_after(
+                batch = await replay.events_after(
                     tenant_id=tenant_id, incident_id=incident_id, after_seq=last
                 )
                 for event in batch:
@@ -136,6 +139,7 @@ async def timeline_events(
                     last = event.seq
                 if len(batch) < 500:
                     break
+            sub.started()
             gap = False
             async for item in sub:
                 if isinstance(item, Resync):

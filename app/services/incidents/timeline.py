@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -232,6 +233,29 @@ async def events_after(
         .limit(limit)
     )
     return [EventRecord.from_model(r) for r in rows]
+
+
+async def events_after_each(
+    *, tenant_id: str, incident_id: str, afters: Collection[int], limit: int = 500
+) -> dict[int, list[EventRecord]]:
+    """`events_after` for several cursors of one incident in one statement: the rows past the
+    smallest cursor, enough of them (`limit` plus the cursors' spread) for every cursor's page."""
+    if not afters:
+        return {}
+    low, high = min(afters), max(afters)
+    rows = (
+        await TimelineEvent.filter(tenant_id=tenant_id, incident_id=incident_id, seq__gt=low)
+        .order_by("seq")
+        .limit(limit + high - low)
+        .values(*_COLUMNS)
+    )
+    records = [EventRecord.from_values(row) for row in rows]
+    seqs = [r.seq for r in records]
+    pages: dict[int, list[EventRecord]] = {}
+    for after in afters:
+        start = bisect.bisect_right(seqs, after)
+        pages[after] = records[start : start + limit]
+    return pages
 
 
 @dataclass(frozen=True, slots=True)
