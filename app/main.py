@@ -198,8 +198,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     metrics.reading(
         "incidentgraph_broker_subscriptions",
-        "Subscriptions to the broker's channels: live GraphQL subscriptions and the shared "
-        "followers of boards and the event feed.",
+        "Subscriptions to the broker's channels: live GraphQL subscriptions (once they have "
+        "read what they start from) and the shared followers of boards and the event feed.",
         broker.subscriber_count,
     )
     metrics.reading(
