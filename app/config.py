@@ -598,7 +598,7 @@ class Settings:
         between(1, 10_000_000),
     )
     alert_batch_size: int = setting(
-        5_000,
+        20_000,
         "ALERT_BATCH_SIZE",
         "int",
         "alerts the processor deduplicates and correlates in one transaction",

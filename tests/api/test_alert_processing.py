@@ -210,6 +210,27 @@ async def test_repeats_of_a_firing_alert_are_counted_not_stored_again(db: str) -
     assert await AlertIntake.filter(tenant_id=db).count() == 0
 
 
+async def test_repeats_in_one_batch_leave_the_labels_of_the_last(db: str) -> None:
+    # given a stored alert, then three repeats of it and three notifications of a new alert
+    worker = processor()
+    await intake(db, an_alert("fp-old", labels={"pod": "a"}))
+    await drain(worker)
+    await intake(
+        db,
+        *(an_alert("fp-old", labels={"pod": pod}) for pod in "bcd"),
+        *(an_alert("fp-new", labels={"pod": pod}) for pod in "xyz"),
+    )
+
+    # when one batch takes them all
+    assert await worker.store_batch() == 6
+
+    # then each alert is counted for each notification and keeps the labels of its last one
+    old, new = await alerts_of(db)
+    assert (old.fingerprint, old.count, old.labels["pod"]) == ("fp-old", 4, "d")
+    assert (new.fingerprint, new.count, new.labels["pod"]) == ("fp-new", 3, "z")
+    assert old.annotations == {"summary": "HighLatency is high"}
+
+
 async def test_a_resolved_notification_resolves_the_alert_and_the_timeline_says_so(
     db: str,
 ) -> None:
@@ -663,6 +684,34 @@ async def test_two_processors_at_once_declare_one_incident_per_group(db: str) ->
         assert await Alert.filter(incident_id=incident.id).count() == 100
         linked = await events_of(incident, EventType.ALERTS_LINKED)
         assert sum(e.data["count"] for e in linked) == 100
+
+
+async def test_declaring_does_not_wait_for_a_batch_under_way(db: str, database_url: str) -> None:
+    if not database_url.startswith("postgres"):
+        pytest.skip("row locks: PostgreSQL only (SQLite has one writer at a time)")
+    import asyncpg
+
+    # given a processor that has stored a batch whose group asks for an incident
+    worker = processor()
+    await intake(db, an_alert("fp-1"))
+    assert await worker.store_batch() == 1
+    batch = await asyncpg.connect(database_url)
+    try:
+        # and its next batch under way: the lease row locked by that batch's transaction
+        transaction = batch.transaction()
+        await transaction.start()
+        await batch.execute("UPDATE lease SET expires_at = expires_at WHERE name = $1", LEASE_NAME)
+
+        # when the processor declares meanwhile
+        await asyncio.wait_for(worker.settle(), 30)
+
+        # then the incident is declared and announced before that batch commits
+        [incident] = await incidents_of(db)
+        [linked] = await events_of(incident, EventType.ALERTS_LINKED)
+        assert linked.data["count"] == 1
+        await transaction.rollback()
+    finally:
+        await batch.close()
 
 
 async def test_a_crash_between_storing_and_declaring_still_declares_once(db: str) -> None:

@@ -108,8 +108,9 @@ class BatchAlert:
     added: int = 0
     resolves: bool = False
     ends_at: datetime | None = None
-    labels: str | None = None
-    annotations: str | None = None
+    # The notification whose labels and annotations the stored alert takes (None: it keeps
+    # its own); encoded once at the write, however often the batch repeats the alert.
+    refreshed: dict[str, Any] | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     group_id: str | None = None
     incident_id: str | None = None
@@ -130,8 +131,16 @@ class BatchAlert:
         self.added += 1
         self.last_received_at = max(self.last_received_at, note.received_at)
         if refresh:
-            self.labels = json_text(note.payload.get("labels") or {})
-            self.annotations = json_text(note.payload.get("annotations") or {})
+            self.refreshed = note.payload
+
+    def stored_labels(self) -> tuple[str | None, str | None]:
+        """The labels and annotations to store, as JSON text; None for those kept as stored."""
+        if self.refreshed is None:
+            return None, None
+        return (
+            json_text(self.refreshed.get("labels") or {}),
+            json_text(self.refreshed.get("annotations") or {}),
+        )
 
     def resolve(self, note: Note) -> None:
         self.repeat(note, refresh=False)
@@ -216,8 +225,7 @@ class Batch:
             last_received_at=note.received_at,
             new=True,
             ends_at=None if note.firing else (note.ends_at or note.received_at),
-            labels=json_text(note.payload.get("labels") or {}),
-            annotations=json_text(note.payload.get("annotations") or {}),
+            refreshed=note.payload,
             payload=note.payload,
         )
         if note.firing:

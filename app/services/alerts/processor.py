@@ -27,7 +27,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -92,6 +92,7 @@ BATCH_MAX_BYTES = 16 * 1024 * 1024
 # Characters of an error kept with a quarantined row (the column holds 1,024).
 QUARANTINE_ERROR_MAX = 500
 _RESOLVED_EVENT = "resolved"
+_NOT_HELD = datetime.min.replace(tzinfo=UTC)
 _EVENT_TYPES = {LINKED: EventType.ALERTS_LINKED, _RESOLVED_EVENT: EventType.ALERTS_RESOLVED}
 
 
@@ -116,6 +117,8 @@ class AlertProcessor:
         self.owner = f"{lease.OWNER}:{uuid.uuid4().hex[:8]}"
         # Intake rows this processor has quarantined since it started.
         self.quarantined = 0
+        # Until when this processor's lease is known to be its own, by its own last renewal.
+        self._held_until = _NOT_HELD
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -133,6 +136,7 @@ class AlertProcessor:
     async def stop(self) -> None:
         self._disconnect()
         await cancel_and_wait(self._tasks)
+        self._held_until = _NOT_HELD
         # Another process takes over at once instead of after the lease expires.
         with contextlib.suppress(Exception):
             await lease.release(LEASE_NAME, owner=self.owner)
@@ -185,12 +189,13 @@ class AlertProcessor:
         rows in a transaction of their own, a part that fails halved until the row that fails
         alone is found and quarantined. A database that is away or busy fails the batch as
         a whole: its rows wait, none is quarantined for it."""
-        if not await lease.acquire(LEASE_NAME, seconds=_LEASE_SECONDS, owner=self.owner):
+        if not await self._hold():
             return 0
         sql = sql_for(AlertIntake._meta.db)
         try:
             return await self._store(None)
         except _LeaseLost:
+            self._held_until = _NOT_HELD
             return 0
         except Exception as error:
             if sql.transient(error):
@@ -199,6 +204,7 @@ class AlertProcessor:
         try:
             return await self._store_apart(sql)
         except _LeaseLost:
+            self._held_until = _NOT_HELD
             return 0
 
     async def _store(self, ids: Sequence[int] | None) -> int:
@@ -224,6 +230,20 @@ class AlertProcessor:
             await self._write(conn, sql, batch)
             await conn.execute_query(sql.delete_intake, [sql.array([r["id"] for r in rows])])
         return len(rows)
+
+    async def _hold(self) -> bool:
+        """Whether this processor holds the lease, renewing it once half of it has run out.
+
+        Phase A renews the lease inside each of its transactions, so an UPDATE of the lease
+        row from phase B would wait for phase A's whole transaction: phase B goes by the
+        expiry of its own last renewal instead, which no other owner can cut short."""
+        now = utcnow()
+        if self._held_until - now > timedelta(seconds=_LEASE_SECONDS / 2):
+            return True
+        if not await lease.acquire(LEASE_NAME, seconds=_LEASE_SECONDS, owner=self.owner):
+            return False
+        self._held_until = now + timedelta(seconds=_LEASE_SECONDS)
+        return True
 
     async def _renew(self, conn: BaseDBAsyncClient, sql: Sql, now: datetime) -> None:
         held, _ = await conn.execute_query(
@@ -366,7 +386,7 @@ class AlertProcessor:
 
     async def settle(self) -> None:
         """Phase B: declare the incidents groups asked for, then append the owed events."""
-        if not await lease.acquire(LEASE_NAME, seconds=_LEASE_SECONDS, owner=self.owner):
+        if not await self._hold():
             return
         pending = (
             await AlertGroup.filter(declare_pending=True)
@@ -380,7 +400,7 @@ class AlertProcessor:
                 for row in await CorrelationRule.filter(id__in=_uuids(rule_ids))
             }
             for row in pending:
-                if not await lease.acquire(LEASE_NAME, seconds=_LEASE_SECONDS, owner=self.owner):
+                if not await self._hold():
                     return
                 try:
                     await self._declare(row, rules.get(row["rule_id"], DEFAULT_RULE))
@@ -475,7 +495,7 @@ class AlertProcessor:
             last = recent.get(str(incident_id))
             if last is not None and now - last < window:
                 continue
-            if not await lease.acquire(LEASE_NAME, seconds=_LEASE_SECONDS, owner=self.owner):
+            if not await self._hold():
                 return
             try:
                 await self._announce_to(tenant_id, str(incident_id))

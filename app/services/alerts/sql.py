@@ -104,8 +104,7 @@ def _new_alert_values(alert: BatchAlert) -> list[Any]:
         _clip(p.get("severity"), 64),
         _clip(p.get("title"), 255) or alert.fingerprint[:255],
         p.get("description"),
-        alert.labels,
-        alert.annotations,
+        *alert.stored_labels(),
         _clip(p.get("url"), 2048),
         alert.starts_at,
         alert.ends_at,
@@ -201,7 +200,7 @@ class _Postgres(Sql):
         self, conn: BaseDBAsyncClient, alerts: Sequence[BatchAlert], now: datetime
     ) -> None:
         rows = [
-            (a.id, a.added, a.last_received_at, a.labels, a.annotations, a.resolves, a.ends_at)
+            (a.id, a.added, a.last_received_at, *a.stored_labels(), a.resolves, a.ends_at)
             for a in alerts
         ]
         # Locked in id order first, as phase B locks the alerts it announces: one join's
@@ -348,7 +347,7 @@ class _Sqlite(Sql):
             "AND pending_event IS NULL THEN 'resolved' ELSE pending_event END, "
             "updated_at = ?7 WHERE id = ?8",
             [
-                [a.added, a.last_received_at, a.labels, a.annotations, a.resolves, a.ends_at]
+                [a.added, a.last_received_at, *a.stored_labels(), a.resolves, a.ends_at]
                 + [now, a.id]
                 for a in alerts
             ],
