@@ -580,9 +580,10 @@ async def _claim(group: Mapping[str, Any], incident_id: uuid.UUID, *, require_al
     ).update(incident_id=incident_id, declare_pending=False)
     if not mine:
         raise _NotPending
+    unlinked = Alert.filter(group_id=group["id"], incident_id__isnull=True)
     # Locked in id order first, as phase A and the announcements lock them.
-    await _lock_alerts(Alert.filter(group_id=group["id"], incident_id__isnull=True))
-    linked = await Alert.filter(group_id=group["id"], incident_id__isnull=True).update(
+    await _lock_alerts(unlinked)
+    linked = await unlinked.update(
         incident_id=incident_id, pending_event=LINKED, updated_at=utcnow()
     )
     if not linked and require_alerts:
