@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import math
-import multiprocessing
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -58,8 +57,7 @@ from bench.subscribers import (
     _cpu_seconds,
     _interleave,
     _open,
-    _raise_open_file_limit,
-    _receive,
+    run_client,
 )
 from tests.support import GraphQLClient
 
@@ -279,38 +277,18 @@ async def _serve(conn: Connection, plan: Plan) -> None:
 
 def client_main(conn: Connection, plan: Plan) -> None:
     """Entry point of a client process."""
-    _raise_open_file_limit(sum(plan.counts) + 256)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve(conn, plan))
-    else:
-        uvloop.run(_serve(conn, plan))
-    conn.send(Close())
+    run_client(_serve, conn, plan, sum(plan.counts))
 
 
 class _Pool(SubscriberPool):
     """SubscriberPool's processes, running this module's client (it records every message)."""
 
-    async def __aenter__(self) -> _Pool:
-        return self
-
-    async def start(self, timeout: float) -> list[Ready]:
-        context = multiprocessing.get_context("spawn")
-        for plan in self._plans:
-            parent, child = context.Pipe()
-            process = context.Process(target=client_main, args=(child, plan), daemon=True)
-            process.start()
-            child.close()
-            self._processes.append(process)
-            self._pipes.append(parent)
-        return [self._expect(await _receive(p, timeout), Ready) for p in self._pipes]
+    def __init__(self, plans: Sequence[Plan]) -> None:
+        super().__init__(plans, target=client_main)
 
     async def settle(self, command: Settle) -> list[Tally]:
-        for pipe in self._pipes:
-            pipe.send(command)
         wait = max(command.deadline - time.monotonic(), 0) + command.quiet + 30
-        return [self._expect(await _receive(p, wait), Tally) for p in self._pipes]
+        return [self._expect(m, Tally) for m in await self.ask(command, wait)]
 
 
 # --- the burst -----------------------------------------------------------------------------

@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import multiprocessing
 import random
-import resource
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +42,7 @@ from bench.servers import (
     subscriber_count,
 )
 from bench.stats import Summary, ms
+from bench.subscribers import Close, SubscriberPool, receive, run_client
 
 FOLLOW = """
 subscription Follow($id: ID!, $after: String) {
@@ -103,11 +101,6 @@ class _Progress:
     first_error: str | None
     failed_attempts: int
     connects: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Close:
-    pass
 
 
 @dataclass
@@ -223,7 +216,7 @@ async def _serve(conn: Connection, plan: _Plan) -> None:
     try:
         while True:
             command = await asyncio.to_thread(conn.recv)
-            if isinstance(command, _Close):
+            if isinstance(command, Close):
                 break
             assert isinstance(command, _Wait)
             conn.send(await client.wait(command.seq, command.deadline))
@@ -235,65 +228,24 @@ async def _serve(conn: Connection, plan: _Plan) -> None:
 
 
 def _client_main(conn: Connection, plan: _Plan) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(sum(plan.counts) + 256, hard), hard))
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve(conn, plan))
-    else:
-        uvloop.run(_serve(conn, plan))
-    conn.send(_Close())
+    run_client(_serve, conn, plan, sum(plan.counts))
 
 
-class _Pool:
-    """Client processes following the timeline; `async with` stops them."""
+class _Pool(SubscriberPool):
+    """Client processes following the timeline; `async with` starts and stops them."""
 
     def __init__(self, plans: Sequence[_Plan]) -> None:
-        self._plans = list(plans)
-        self._processes: list[BaseProcess] = []
-        self._pipes: list[Connection] = []
+        super().__init__(plans, target=_client_main)
 
     async def __aenter__(self) -> _Pool:
-        context = multiprocessing.get_context("spawn")
-        for plan in self._plans:
-            parent, child = context.Pipe()
-            process = context.Process(target=_client_main, args=(child, plan), daemon=True)
-            process.start()
-            child.close()
-            self._processes.append(process)
-            self._pipes.append(parent)
+        self.spawn()
         for pipe in self._pipes:
-            await _receive(pipe, 60)
+            await receive(pipe, 60)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        for pipe in self._pipes:
-            with contextlib.suppress(OSError, EOFError):
-                pipe.send(_Close())
-        for pipe in self._pipes:
-            with contextlib.suppress(OSError, EOFError, TimeoutError):
-                await _receive(pipe, 60)
-        for process in self._processes:
-            await asyncio.to_thread(process.join, 10)
-            if process.is_alive():
-                process.kill()
-                await asyncio.to_thread(process.join, 5)
-        for pipe in self._pipes:
-            pipe.close()
-
     async def wait(self, seq: int, deadline: float) -> list[_Progress]:
-        for pipe in self._pipes:
-            pipe.send(_Wait(seq, deadline))
-        wait = max(deadline - time.monotonic(), 0) + 30
-        found = [await _receive(p, wait) for p in self._pipes]
+        found = await self.ask(_Wait(seq, deadline), max(deadline - time.monotonic(), 0) + 30)
         return [p for p in found if isinstance(p, _Progress)]
-
-
-async def _receive(pipe: Connection, timeout: float) -> object:
-    if not await asyncio.to_thread(pipe.poll, timeout):
-        raise TimeoutError(f"no answer from a client process in {timeout:.0f}s")
-    return pipe.recv()
 
 
 def _plans(

@@ -14,11 +14,11 @@ import json
 import multiprocessing
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -213,46 +213,73 @@ def _interleave(counts: Sequence[int]) -> list[int]:
 
 def client_main(conn: Connection, plan: Plan) -> None:
     """Entry point of a client process."""
-    _raise_open_file_limit(sum(plan.counts) + 256)
+    run_client(_serve, conn, plan, sum(plan.counts))
+
+
+def run_client(
+    serve: Callable[[Connection, Any], Coroutine[Any, Any, None]],
+    conn: Connection,
+    plan: Any,
+    connections: int,
+) -> None:
+    """A client process's body: its open-file limit raised for `connections` sockets, `serve`
+    run on uvloop (when installed), then Close sent to say it is done."""
+    _raise_open_file_limit(connections + 256)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(_serve(conn, plan))
+        asyncio.run(serve(conn, plan))
     else:
-        uvloop.run(_serve(conn, plan))
+        uvloop.run(serve(conn, plan))
     conn.send(Close())
 
 
 class SubscriberPool:
-    """Client processes holding WebSocket subscribers; `async with` stops them on exit."""
+    """Client processes holding WebSocket subscribers; `async with` stops them on exit.
 
-    def __init__(self, plans: Sequence[Plan]) -> None:
+    `target` is the processes' entry point (a module-level function: spawn pickles it), by
+    default this module's client."""
+
+    def __init__(
+        self, plans: Sequence[Any], target: Callable[[Connection, Any], None] = client_main
+    ) -> None:
         self._plans = list(plans)
+        self._target = target
         self._processes: list[BaseProcess] = []
         self._pipes: list[Connection] = []
 
-    async def __aenter__(self) -> SubscriberPool:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def start(self, timeout: float) -> list[Ready]:
+    def spawn(self) -> None:
+        """One process per plan, each with its pipe."""
         context = multiprocessing.get_context("spawn")
         for plan in self._plans:
             parent, child = context.Pipe()
-            process = context.Process(target=client_main, args=(child, plan), daemon=True)
+            process = context.Process(target=self._target, args=(child, plan), daemon=True)
             process.start()
             child.close()
             self._processes.append(process)
             self._pipes.append(parent)
-        return [self._expect(await _receive(p, timeout), Ready) for p in self._pipes]
+
+    async def start(self, timeout: float) -> list[Ready]:
+        self.spawn()
+        return [self._expect(await receive(p, timeout), Ready) for p in self._pipes]
+
+    async def ask(self, message: object, timeout: float) -> list[object]:
+        """`message` sent to every process; their answers, in order."""
+        for pipe in self._pipes:
+            pipe.send(message)
+        return [await receive(p, timeout) for p in self._pipes]
 
     async def collect(self, version: int, deadline: float) -> list[Collected]:
-        for pipe in self._pipes:
-            pipe.send(Collect(version, deadline))
         wait = max(deadline - time.monotonic(), 0) + 30
-        return [self._expect(await _receive(p, wait), Collected) for p in self._pipes]
+        return [
+            self._expect(m, Collected) for m in await self.ask(Collect(version, deadline), wait)
+        ]
 
     async def status(self) -> list[Collected]:
         """Errors and CPU time so far, without waiting for any message."""
@@ -264,7 +291,7 @@ class SubscriberPool:
                 pipe.send(Close())
         for pipe in self._pipes:
             with contextlib.suppress(OSError, EOFError, TimeoutError):
-                await _receive(pipe, 30)
+                await receive(pipe, 30)
         for process in self._processes:
             await asyncio.to_thread(process.join, 10)
             if process.is_alive():
@@ -282,7 +309,7 @@ class SubscriberPool:
         return message
 
 
-async def _receive(pipe: Connection, timeout: float) -> object:
+async def receive(pipe: Connection, timeout: float) -> object:
     if not await asyncio.to_thread(pipe.poll, timeout):
         raise TimeoutError(f"no answer from a client process in {timeout:.0f}s")
     return pipe.recv()
