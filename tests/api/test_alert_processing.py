@@ -44,7 +44,7 @@ from app.models import (
 from app.services import hooks
 from app.services.access import tenants as tenant_service
 from app.services.access.caller import Caller
-from app.services.alerts import processor as processor_module
+from app.services.alerts import settling as settling_module
 from app.services.alerts.links import link_alert
 from app.services.alerts.processor import LEASE_NAME, AlertProcessor
 from app.services.catalog.services import create_service
@@ -324,7 +324,7 @@ async def test_an_alert_resolved_while_its_link_is_announced_shows_resolved_once
     assert await worker.store_batch() == 1
 
     # when its resolution is stored while the event announcing its link is being written
-    append_events = processor_module.append_events
+    append_events = settling_module.append_events
     raced = False
 
     async def resolved_meanwhile(**kwargs: Any) -> Any:
@@ -335,7 +335,7 @@ async def test_an_alert_resolved_while_its_link_is_announced_shows_resolved_once
             assert await worker.store_batch() == 1
         return await append_events(**kwargs)
 
-    monkeypatch.setattr(processor_module, "append_events", resolved_meanwhile)
+    monkeypatch.setattr(settling_module, "append_events", resolved_meanwhile)
     await drain(worker)
 
     # then the timeline shows the alert resolved, and exactly once so
@@ -754,7 +754,7 @@ async def test_an_alert_linked_by_hand_while_its_group_declares_leaves_no_empty_
     )
 
     # when a responder links the alert to it just as the processor declares for its group
-    declare = processor_module.declare_incident
+    declare = settling_module.declare_incident
     linked = False
 
     async def linked_meanwhile(**kwargs: Any) -> Any:
@@ -768,7 +768,7 @@ async def test_an_alert_linked_by_hand_while_its_group_declares_leaves_no_empty_
             )
         return await declare(**kwargs)
 
-    monkeypatch.setattr(processor_module, "declare_incident", linked_meanwhile)
+    monkeypatch.setattr(settling_module, "declare_incident", linked_meanwhile)
     await drain(worker)
 
     # then the alert is on the incident declared by hand, and no other incident exists

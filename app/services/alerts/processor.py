@@ -2,10 +2,10 @@
 
 It takes accepted alerts from the intake table in batches and, in one transaction per batch,
 deduplicates them into stored alerts, groups them by the tenant's correlation rules and
-deletes the intake rows. Then, outside that transaction, it declares the incidents that
-groups asked for and appends the owed timeline events, one per incident for many alerts.
-Both steps are driven by state kept in the database, so a crash at any point loses nothing
-and a restart finishes the work.
+deletes the intake rows (phase A, here). Then, outside that transaction, it declares the
+incidents that groups asked for and appends the owed timeline events, one per incident for
+many alerts (phase B, app/services/alerts/settling.py). Both steps are driven by state kept
+in the database, so a crash at any point loses nothing and a restart finishes the work.
 
 A batch costs a constant number of statements whatever its size: the intake rows, the
 stored alerts they may repeat (one query), the groups of the new ones and their incidents
@@ -26,74 +26,48 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.functions import Max
-from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from app.config import Settings
 from app.core.clock import utcnow
 from app.core.tasks import cancel_and_wait
-from app.errors import DomainError
 from app.models import (
-    Alert,
-    AlertGroup,
     AlertIntake,
-    AlertStatus,
-    CorrelationRule,
-    DetectionSource,
 )
-from app.models import TimelineEvent as TimelineEventRow
 from app.services import alerts, lease
-from app.services.access.caller import Caller
 from app.services.alerts.batch import (
-    FIRING,
-    LINKED,
     Batch,
     BatchAlert,
     BatchGroup,
     Note,
-    aware,
     parse_note,
 )
 from app.services.alerts.correlation import (
-    DEFAULT_RULE,
     Rule,
     load_rules_for,
     match,
-    rule_from_model,
-    severity_from_label,
     with_catalog,
 )
+from app.services.alerts.settling import Settler
 from app.services.alerts.sql import Sql, sql_for
 from app.services.catalog.queries import services_named
-from app.services.incidents.commands import append_events, declare_incident
-from app.services.incidents.snapshot import IncidentSnapshot
-from app.services.incidents.timeline import EventType, NewEvent
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "alerts-processor"
-# Who the timeline names as the actor of what the processor does.
-ACTOR = "alerts"
 # Long enough for a batch and its declarations; renewed before each step.
 _LEASE_SECONDS = 30.0
-# Alerts listed by name in one timeline event; the rest are counted.
-EVENT_ALERTS_SHOWN = 20
-# Alerts one timeline event accounts for (a bigger backlog takes more than one event).
-EVENT_ALERTS_MAX = 10_000
 # Bytes of intake JSON one batch takes, whatever its count: one alert may be a megabyte, and
 # a batch that cannot fit in memory would fail the same way on every restart.
 BATCH_MAX_BYTES = 16 * 1024 * 1024
 # Characters of an error kept with a quarantined row (the column holds 1,024).
 QUARANTINE_ERROR_MAX = 500
-_RESOLVED_EVENT = "resolved"
 _NOT_HELD = datetime.min.replace(tzinfo=UTC)
-_EVENT_TYPES = {LINKED: EventType.ALERTS_LINKED, _RESOLVED_EVENT: EventType.ALERTS_RESOLVED}
 
 
 class AlertProcessor:
@@ -119,6 +93,7 @@ class AlertProcessor:
         self.quarantined = 0
         # Until when this processor's lease is known to be its own, by its own last renewal.
         self._held_until = _NOT_HELD
+        self._settler = Settler(settings, self._hold)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -136,7 +111,7 @@ class AlertProcessor:
     async def stop(self) -> None:
         self._disconnect()
         await cancel_and_wait(self._tasks)
-        self._held_until = _NOT_HELD
+        self._forget_lease()
         # Another process takes over at once instead of after the lease expires.
         with contextlib.suppress(Exception):
             await lease.release(LEASE_NAME, owner=self.owner)
@@ -168,6 +143,11 @@ class AlertProcessor:
             except Exception:
                 log.exception("declaring incidents for alerts failed; retrying on the next poll")
 
+    async def settle(self) -> None:
+        """Phase B (app/services/alerts/settling.py): declare the incidents groups asked for,
+        then append the owed events."""
+        await self._settler.settle()
+
     async def run_once(self) -> int:
         """Process one batch, both phases in turn; returns how many intake rows it took (0:
         nothing to do). The running processor does the same with the phases side by side."""
@@ -195,7 +175,7 @@ class AlertProcessor:
         try:
             return await self._store(None)
         except _LeaseLost:
-            self._held_until = _NOT_HELD
+            self._forget_lease()
             return 0
         except Exception as error:
             if sql.transient(error):
@@ -204,7 +184,7 @@ class AlertProcessor:
         try:
             return await self._store_apart(sql)
         except _LeaseLost:
-            self._held_until = _NOT_HELD
+            self._forget_lease()
             return 0
 
     async def _store(self, ids: Sequence[int] | None) -> int:
@@ -244,6 +224,10 @@ class AlertProcessor:
             return False
         self._held_until = now + timedelta(seconds=_LEASE_SECONDS)
         return True
+
+    def _forget_lease(self) -> None:
+        """Lost or given up: the next step asks the database again."""
+        self._held_until = _NOT_HELD
 
     async def _renew(self, conn: BaseDBAsyncClient, sql: Sql, now: datetime) -> None:
         held, _ = await conn.execute_query(
@@ -382,176 +366,6 @@ class AlertProcessor:
         if batch.fresh:
             await sql.insert_alerts(conn, batch.fresh, batch.now)
 
-    # --- phase B: declare incidents and announce alerts ------------------------------------
-
-    async def settle(self) -> None:
-        """Phase B: declare the incidents groups asked for, then append the owed events."""
-        if not await self._hold():
-            return
-        pending = (
-            await AlertGroup.filter(declare_pending=True)
-            .order_by("opened_at")
-            .values("id", "tenant_id", "rule_id", "generation")
-        )
-        if pending:
-            rule_ids = {r["rule_id"] for r in pending if r["rule_id"] != DEFAULT_RULE.id}
-            rules = {
-                str(row.id): rule_from_model(row)
-                for row in await CorrelationRule.filter(id__in=_uuids(rule_ids))
-            }
-            for row in pending:
-                if not await self._hold():
-                    return
-                try:
-                    await self._declare(row, rules.get(row["rule_id"], DEFAULT_RULE))
-                except DomainError:
-                    log.exception("could not declare an incident for alert group %s", row["id"])
-        await self._announce()
-
-    async def _declare(self, group: Mapping[str, Any], rule: Rule) -> None:
-        unlinked = Alert.filter(group_id=group["id"], incident_id__isnull=True)
-        first = await unlinked.order_by("first_received_at", "id").first()
-        if first is None:
-            # Its alerts were linked by hand meanwhile: nothing left to declare for.
-            await AlertGroup.filter(id=group["id"], generation=group["generation"]).update(
-                declare_pending=False
-            )
-            return
-        labels: list[Any] = list(await unlinked.distinct().values_list("severity", flat=True))
-        # The alerts may be linked by hand between the two reads: the claim below then finds
-        # the group no longer pending and declares nothing.
-        severity = rule.severity or min(
-            (severity_from_label(s) for s in labels), default=severity_from_label(first.severity)
-        )
-        alert = {
-            "alertname": first.alertname,
-            "service": first.service,
-            "severity": first.severity,
-            "source": first.source,
-            "title": first.title,
-            "labels": first.labels,
-        }
-        claimed = False
-
-        async def claim(incident: IncidentSnapshot) -> None:
-            nonlocal claimed
-            claimed = True
-            await _claim(group, uuid.UUID(incident.id), require_alerts=True)
-
-        try:
-            declared = await declare_incident(
-                caller=Caller.system(group["tenant_id"], actor=ACTOR),
-                title=rule.title_for(alert),
-                severity=severity,
-                impact=rule.impact,
-                urgency=rule.urgency,
-                description=first.description,
-                service=first.service,
-                detection_source=DetectionSource.AUTOMATED_ALERT,
-                # The same id on a retry after a crash: the incident is declared once.
-                event_id=f"alert-group:{group['id']}:{group['generation']}",
-                # The group is claimed and its alerts linked in the declaration's transaction,
-                # so an incident never exists without them: a hand-made link or a merge that
-                # took the group meanwhile rolls the declaration back.
-                also=claim,
-            )
-        except _NotPending:
-            return
-        except _NoAlerts:
-            await AlertGroup.filter(id=group["id"], generation=group["generation"]).update(
-                declare_pending=False
-            )
-            return
-        if not claimed:
-            # Declared before by a run that stopped short of claiming the group (when the
-            # claim still came in a transaction of its own): claim it for that incident.
-            with contextlib.suppress(_NotPending):
-                async with in_transaction():
-                    await _claim(group, uuid.UUID(declared.incident.id), require_alerts=False)
-
-    async def _announce(self) -> None:
-        """One event per incident for all its alerts owed one, at most one per window."""
-        owed = (
-            await Alert.filter(pending_event__in=list(_EVENT_TYPES), incident_id__isnull=False)
-            .distinct()
-            .values_list("tenant_id", "incident_id")
-        )
-        if not owed:
-            return
-        now = utcnow()
-        window = timedelta(seconds=self._settings.alert_coalesce_seconds)
-        recent: dict[str, datetime] = {}
-        if window:
-            latest = (
-                await TimelineEventRow.filter(
-                    incident_id__in=[i for _, i in owed], type__in=list(_EVENT_TYPES.values())
-                )
-                .annotate(last=Max("time"))
-                .group_by("incident_id")
-                .values("incident_id", "last")
-            )
-            recent = {str(r["incident_id"]): aware(r["last"]) for r in latest}
-        for tenant_id, incident_id in owed:
-            last = recent.get(str(incident_id))
-            if last is not None and now - last < window:
-                continue
-            if not await self._hold():
-                return
-            try:
-                await self._announce_to(tenant_id, str(incident_id))
-            except (DomainError, _Raced):
-                log.info("alert events for incident %s wait for the next round", incident_id)
-
-    async def _announce_to(self, tenant_id: str, incident_id: str) -> None:
-        rows = (
-            await Alert.filter(incident_id=incident_id, pending_event__in=list(_EVENT_TYPES))
-            .order_by("first_received_at", "id")
-            .limit(EVENT_ALERTS_MAX)
-            .values(*_SHOWN_FIELDS, "status", "pending_event")
-        )
-        by_kind: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_kind.setdefault(row["pending_event"], []).append(row)
-        events = [
-            NewEvent(type=_EVENT_TYPES[kind], data=_event_data(by_kind[kind]))
-            for kind in (LINKED, _RESOLVED_EVENT)
-            if kind in by_kind
-        ]
-
-        async def clear(_: IncidentSnapshot) -> None:
-            # Locked in id order first, as phase A locks the alerts it updates.
-            # Whole rows (of one column): a values_list() query would drop the FOR UPDATE.
-            await _lock_alerts(Alert.filter(id__in=[r["id"] for r in rows]))
-            as_read: dict[tuple[str, str], list[Any]] = {}
-            for row in rows:
-                as_read.setdefault((row["pending_event"], _status(row)), []).append(row["id"])
-            for (kind, status), ids in as_read.items():
-                # Only alerts still as this event shows them: one resolved meanwhile keeps
-                # its pending event, so the next round announces it resolved.
-                cleared = await Alert.filter(
-                    id__in=ids,
-                    pending_event=kind,
-                    incident_id=incident_id,
-                    status=AlertStatus(status),
-                ).update(pending_event=None)
-                if cleared != len(ids):
-                    # Announced by someone else meanwhile (this event would count them twice),
-                    # moved to another incident by a merge or by hand, or resolved meanwhile.
-                    raise _Raced
-
-        if not events:
-            return
-        await append_events(
-            caller=Caller.system(tenant_id, actor=ACTOR),
-            incident_id=incident_id,
-            events=events,
-            also=clear,
-        )
-
-
-class _Raced(Exception):
-    pass
-
 
 class _LeaseLost(Exception):
     """Another processor holds the lease now: this one stops where it is."""
@@ -564,71 +378,5 @@ def _reason(error: BaseException) -> str:
     return text[:QUARANTINE_ERROR_MAX]
 
 
-class _NotPending(Exception):
-    """The group no longer asks for a declaration (linked by hand, merged, started over)."""
-
-
-class _NoAlerts(Exception):
-    """The group has no unlinked alert left to declare an incident for."""
-
-
-async def _claim(group: Mapping[str, Any], incident_id: uuid.UUID, *, require_alerts: bool) -> None:
-    """Inside a transaction: the group's incident is `incident_id`, and so is that of each of
-    its alerts not linked yet, each owed a linked event."""
-    mine = await AlertGroup.filter(
-        id=group["id"], generation=group["generation"], declare_pending=True
-    ).update(incident_id=incident_id, declare_pending=False)
-    if not mine:
-        raise _NotPending
-    unlinked = Alert.filter(group_id=group["id"], incident_id__isnull=True)
-    # Locked in id order first, as phase A and the announcements lock them.
-    await _lock_alerts(unlinked)
-    linked = await unlinked.update(
-        incident_id=incident_id, pending_event=LINKED, updated_at=utcnow()
-    )
-    if not linked and require_alerts:
-        raise _NoAlerts
-
-
-async def _lock_alerts(alerts: QuerySet[Alert]) -> None:
-    """Inside a transaction on PostgreSQL: the alerts' rows locked, in id order (SQLite
-    locks the whole file for the transaction's first write)."""
-    if Alert._meta.db.capabilities.dialect == "postgres":
-        await alerts.order_by("id").select_for_update().only("id")
-
-
-_SHOWN_FIELDS = ("id", "source", "fingerprint", "alertname", "service", "severity", "title")
-
-
-def _event_data(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    shown = [
-        {
-            **{name: row[name] for name in _SHOWN_FIELDS},
-            "id": str(row["id"]),
-            "status": _status(row),
-        }
-        for row in rows[:EVENT_ALERTS_SHOWN]
-    ]
-    return {
-        "count": len(rows),
-        "firing": sum(1 for r in rows if _status(r) == FIRING),
-        "alerts": shown,
-        "more": len(rows) - len(shown),
-    }
-
-
 def _service_key(alert: BatchAlert) -> tuple[str, str]:
     return (alert.tenant_id, alert.match_labels.get("service", "").lower())
-
-
-def _status(row: Mapping[str, Any]) -> str:
-    status = row["status"]
-    return str(status.value if isinstance(status, AlertStatus) else status)
-
-
-def _uuids(values: set[str]) -> list[uuid.UUID]:
-    found = []
-    for value in values:
-        with contextlib.suppress(ValueError):
-            found.append(uuid.UUID(value))
-    return found
