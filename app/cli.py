@@ -10,7 +10,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from app import __version__, remote
@@ -84,14 +84,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=settings.port,
         workers=args.workers,
         log_level=args.log_level,
-        proxy_headers=True,
-        ws_ping_interval=20,
-        # A WebSocket message is held to the limit of an HTTP body (a bigger one closes 1009).
-        ws_max_size=settings.max_body_bytes,
-        # Frames are small JSON documents: compressing each costs more CPU than it saves.
-        ws_per_message_deflate=False,
+        **uvicorn_options(settings),
     )
     return 0
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How `serve` runs uvicorn beyond its address, workers and logging (the benchmarks that
+    run a server in their own process take the same)."""
+    return {
+        "proxy_headers": True,
+        "ws_ping_interval": 20,
+        # A WebSocket message is held to the limit of an HTTP body (a bigger one closes 1009).
+        "ws_max_size": settings.max_body_bytes,
+        # Frames are small JSON documents: compressing each costs more CPU than it saves.
+        "ws_per_message_deflate": False,
+    }
 
 
 def _cannot_listen(host: str, port: int) -> str | None:
