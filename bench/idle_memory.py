@@ -32,7 +32,7 @@ from app.cli import uvicorn_options
 from app.config import Settings
 from app.main import bootstrap, create_app
 from bench import seed
-from bench.resume import _WARM_UP, _plans, _Pool, _until_subscribed
+from bench.resume import WARM_UP, TimelinePool, timeline_plans, until_subscribed
 from bench.servers import Server, postgres_backend, raise_open_file_limit, require_services
 
 # Packages an allocation is credited to, by a frame's file name; the rest is the stdlib's.
@@ -126,16 +126,16 @@ async def _traced(server: Server, subscribers: int, clients: int) -> Breakdown:
     finally:
         await gql.aclose()
     async with httpx.AsyncClient(timeout=120, trust_env=False) as http:
-        async with _Pool(_plans(_WARM_UP, [server], 1, incident["id"])):
-            await _until_subscribed(http, [server], _WARM_UP, timeout=60)
-        await _until_subscribed(http, [server], 0, timeout=60)
+        async with TimelinePool(timeline_plans(WARM_UP, [server], 1, incident["id"])):
+            await until_subscribed(http, [server], WARM_UP, timeout=60)
+        await until_subscribed(http, [server], 0, timeout=60)
         await asyncio.sleep(1.0)
         gc.collect()
         tracemalloc.start(_FRAMES)
         try:
             before = tracemalloc.take_snapshot()
-            async with _Pool(_plans(subscribers, [server], clients, incident["id"])):
-                await _until_subscribed(http, [server], subscribers, timeout=60 + subscribers / 50)
+            async with TimelinePool(timeline_plans(subscribers, [server], clients, incident["id"])):
+                await until_subscribed(http, [server], subscribers, timeout=60 + subscribers / 50)
                 await asyncio.sleep(2.0)
                 gc.collect()
                 after = tracemalloc.take_snapshot()

@@ -56,7 +56,7 @@ TARGET_SECONDS = 30.0
 _SERVERS = 2
 # Events written while the servers are down, which every client must read back on resume.
 _MISSED = 3
-_WARM_UP = 100
+WARM_UP = 100
 # Batched: on average each replay statement serves at least this many clients (unbatched,
 # every client costs at least one statement per table).
 _CLIENTS_PER_READ = 10
@@ -231,13 +231,13 @@ def _client_main(conn: Connection, plan: _Plan) -> None:
     run_client(_serve, conn, plan, sum(plan.counts))
 
 
-class _Pool(SubscriberPool):
+class TimelinePool(SubscriberPool):
     """Client processes following the timeline; `async with` starts and stops them."""
 
     def __init__(self, plans: Sequence[_Plan]) -> None:
         super().__init__(plans, target=_client_main)
 
-    async def __aenter__(self) -> _Pool:
+    async def __aenter__(self) -> TimelinePool:
         self.spawn()
         for pipe in self._pipes:
             await receive(pipe, 60)
@@ -248,7 +248,7 @@ class _Pool(SubscriberPool):
         return [p for p in found if isinstance(p, _Progress)]
 
 
-def _plans(
+def timeline_plans(
     size: int,
     servers: Sequence[Server],
     clients: int,
@@ -316,7 +316,7 @@ async def scans(backend: Backend) -> Scans:
     return Scans(by_table["timeline_event"], by_table["incident"], int(transactions))
 
 
-async def _until_subscribed(
+async def until_subscribed(
     http: httpx.AsyncClient, servers: Sequence[Server], expected: int, *, timeout: float
 ) -> float:
     started = time.monotonic()
@@ -383,14 +383,14 @@ async def _idle(size: int, backend: Backend, logs: Path, options: Options) -> Id
             cold = tuple(rss_bytes(s) for s in servers)
             # A first round of subscribers imports, compiles and caches what every later
             # one shares; the baseline is taken after it has gone.
-            async with _Pool(_plans(_WARM_UP, servers, 1, incident["id"])):
-                await _until_subscribed(http, servers, _WARM_UP, timeout=60)
-            await _until_subscribed(http, servers, 0, timeout=60)
+            async with TimelinePool(timeline_plans(WARM_UP, servers, 1, incident["id"])):
+                await until_subscribed(http, servers, WARM_UP, timeout=60)
+            await until_subscribed(http, servers, 0, timeout=60)
             await asyncio.sleep(1.0)
             before = tuple(rss_bytes(s) for s in servers)
             cpu_before = sum(cpu_seconds(s) for s in servers)
-            async with _Pool(_plans(size, servers, options.clients, incident["id"])):
-                seconds = await _until_subscribed(http, servers, size, timeout=60 + size / 50)
+            async with TimelinePool(timeline_plans(size, servers, options.clients, incident["id"])):
+                seconds = await until_subscribed(http, servers, size, timeout=60 + size / 50)
                 await asyncio.sleep(2.0)
                 after = tuple(rss_bytes(s) for s in servers)
                 connected = sum([await subscriber_count(http, s) for s in servers])
@@ -451,12 +451,12 @@ async def _storm(size: int, backend: Backend, logs: Path, options: Options) -> S
             control = await scans(backend) - control_before
             await _start(servers, logs)
 
-            plans = _plans(
+            plans = timeline_plans(
                 size, servers, options.clients, incident["id"], first["cursor"], first["seq"]
             )
-            async with _Pool(plans) as pool:
+            async with TimelinePool(plans) as pool:
                 started = time.monotonic()
-                await _until_subscribed(http, servers, size, timeout=60 + size / 50)
+                await until_subscribed(http, servers, size, timeout=60 + size / 50)
                 connected_seconds = time.monotonic() - started
                 # One live event proves every stream is following before the restart.
                 gql = servers[0].client()
@@ -660,7 +660,7 @@ def render(result: ResumeResult) -> str:
         "### Idle memory per subscription",
         "",
         "Fresh servers for each N. *cold* is each server's resident memory (`VmRSS` in "
-        f"`/proc/<pid>/status`) after one mutation; {_WARM_UP} subscribers then connect and "
+        f"`/proc/<pid>/status`) after one mutation; {WARM_UP} subscribers then connect and "
         "leave (imports, compiled documents and caches that every later subscription shares), "
         "and *before* is read once the servers report none left. N subscribers connect; "
         "*after* is read 2 s after both servers' `incidentgraph_subscribers` gauges show all "
