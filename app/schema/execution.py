@@ -20,9 +20,9 @@ import json
 from typing import Any
 
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode, OperationType
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.schema.context import Context
+from app.schema.plain_fields import PlainFieldExecution
 from app.services.access import audit
 
 
@@ -63,7 +63,7 @@ def ready_data(shared: dict[Any, Any], key: Any, operation: OperationDefinitionN
     return result.data
 
 
-class SharedEventExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class SharedEventExecutionContext(PlainFieldExecution):
     def execute_operation(self, serially: bool | None = None) -> Any:
         shared: dict[Any, Any] | None = getattr(self.root_value, "shared", None)
         if shared is None or self.operation.operation is not OperationType.SUBSCRIPTION:
