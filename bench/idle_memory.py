@@ -125,7 +125,10 @@ async def _traced(server: Server, subscribers: int, clients: int) -> Breakdown:
         incident = await seed.declare(gql, title=f"{subscribers} idle subscribers")
     finally:
         await gql.aclose()
-    async with httpx.AsyncClient(timeout=120, trust_env=False) as http:
+    # The server shares this event loop, slowed by tracing: a kept-alive connection can be
+    # closed by its keep-alive timer just as a poll is sent on it, so each poll opens its own.
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=120, trust_env=False, limits=no_reuse) as http:
         async with TimelinePool(timeline_plans(WARM_UP, [server], 1, incident["id"])):
             await until_subscribed(http, [server], WARM_UP, timeout=60)
         await until_subscribed(http, [server], 0, timeout=60)
