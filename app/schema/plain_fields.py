@@ -11,25 +11,39 @@ This executor reads a plain field's attribute itself and serialises it with the 
 type (`coerce_output_value`, as graphql-core completes a leaf). A plain field whose value does
 not simply serialise (null where the schema says non-null, an exception, an awaitable, a value
 the scalar refuses) is executed the ordinary way, which raises and locates the error exactly
-as before. Every other field is executed as before: resolvers, field extensions (permissions,
-redaction), arguments, objects and lists, and any field while a schema extension hooks
-resolution.
+as before.
+
+An attribute whose type is an object or a list (a connection's `edges`, an edge's `node`) is
+read the same way and completed by graphql-core's own `complete_value`, with one resolve info
+per selection instead of one per field: completion reads only its parent type and field name
+(for its error messages), never its path, which is passed on separately. Errors are handled
+as `execute_field` handles them. Abstract types (whose `resolve_type` receives the info) are
+executed the ordinary way.
+
+Every other field is executed as before: resolvers, field extensions (permissions,
+redaction), arguments, and any field while a schema extension hooks resolution.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLString,
+    get_named_type,
+    is_abstract_type,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -69,9 +83,24 @@ def _named(_source: Any, name: str) -> str:
     return name
 
 
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A plain attribute of an object or list type: `read(source, name)`, then graphql-core
+    completes it with `info`, shared by every completion of this selection."""
+
+    read: Callable[[Any, str], Any]
+    name: str
+    return_type: GraphQLOutputType
+    info: GraphQLResolveInfo[Any]
+
+
 def plain_field(
-    schema: Any, parent_type: GraphQLObjectType, details: FieldDetailsList, middleware: Any
-) -> Plain | None:
+    schema: Any,
+    parent_type: GraphQLObjectType,
+    details: FieldDetailsList,
+    middleware: Any,
+    build_info: Callable[[GraphQLField], GraphQLResolveInfo[Any]],
+) -> Plain | Nested | None:
     """How to complete this field of the selection directly; None when it is not plain."""
     node = details[0].node
     name = node.name.value
@@ -94,19 +123,23 @@ def plain_field(
     return_type = field_def.type
     non_null = isinstance(return_type, GraphQLNonNull)
     leaf = return_type.of_type if non_null else return_type
-    if not is_leaf_type(leaf):
+    if is_leaf_type(leaf):
+        return Plain(definition.default_resolver, definition.python_name, leaf, non_null)
+    if is_abstract_type(get_named_type(return_type)):
         return None
-    return Plain(definition.default_resolver, definition.python_name, leaf, non_null)
+    return Nested(
+        definition.default_resolver, definition.python_name, return_type, build_info(field_def)
+    )
 
 
 class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, completing plain fields directly (see the module)."""
 
-    _plans: dict[int, tuple[GroupedFieldSet, Sequence[Plain | None] | None]]
+    _plans: dict[int, tuple[GroupedFieldSet, Sequence[Plain | Nested | None] | None]]
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
-    ) -> Sequence[Plain | None] | None:
+    ) -> Sequence[Plain | Nested | None] | None:
         """Per selection (graphql-core collects a list's items' selection once): each
         field's Plain or None; None when no field of it is plain."""
         try:
@@ -118,8 +151,17 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         if cached is not None and cached[0] is grouped:
             return cached[1]
         fields = [
-            plain_field(self.schema, parent_type, details, self.middleware_manager)
-            for details in grouped.values()
+            plain_field(
+                self.schema,
+                parent_type,
+                details,
+                self.middleware_manager,
+                # Completion reads the info's parent type and field name, not its path.
+                lambda field_def, name=name, details=details: self.build_resolve_info(  # type: ignore[misc]
+                    field_def, to_nodes(details), parent_type, Path(None, name, parent_type.name)
+                ),
+            )
+            for name, details in grouped.items()
         ]
         plan = fields if any(f is not None for f in fields) else None
         plans[id(grouped)] = (grouped, plan)
@@ -149,10 +191,23 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
                 grouped_field_set.items(), plan, strict=True
             ):
                 if plain is not None:
-                    value = plain.complete(source_value, is_awaitable)
-                    if value is not _ORDINARY:
-                        results[response_name] = value
-                        continue
+                    if isinstance(plain, Plain):
+                        value = plain.complete(source_value, is_awaitable)
+                        if value is not _ORDINARY:
+                            results[response_name] = value
+                            continue
+                    else:
+                        result = self._complete_nested(
+                            plain,
+                            source_value,
+                            details,
+                            Path(path, response_name, parent_type.name),
+                        )
+                        if result is not _ORDINARY:
+                            results[response_name] = result
+                            if is_awaitable(result):
+                                awaitable_fields.append(response_name)
+                            continue
                 result = self.execute_field(
                     parent_type,
                     source_value,
@@ -171,6 +226,40 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return _gathered(results, awaitable_fields)
+
+    def _complete_nested(
+        self, nested: Nested, source: Any, details: FieldDetailsList, path: Path
+    ) -> Any:
+        """graphql-core's `execute_field` for a plain attribute of an object or list type,
+        or _ORDINARY for a value the executor must complete itself."""
+        try:
+            value = nested.read(source, nested.name)
+        except Exception:
+            return _ORDINARY
+        if isinstance(value, Exception) or self.is_awaitable(value):
+            return _ORDINARY
+        return_type = nested.return_type
+        try:
+            completed = self.complete_value(return_type, details, nested.info, path, value, None)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settled(completed, return_type, details, path)
+        return completed
+
+    async def _settled(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
 
 
 async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:

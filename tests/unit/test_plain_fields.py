@@ -19,7 +19,21 @@ class Color(Enum):
 
 
 @strawberry.type
+class Part:
+    label: str
+
+    @strawberry.field
+    async def later(self) -> str:
+        if self.label == "boom":
+            raise RuntimeError("later failed")
+        return f"{self.label}!"
+
+
+@strawberry.type
 class Item:
+    parts: list[Part]
+    main: Part | None
+    owner: Part
     name: str
     count: int
     note: str | None
@@ -44,6 +58,9 @@ class Row:
         self.note = note
         self.color = Color.RED
         self.when = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+        self.parts: Any = [Part(label=f"{name}-1"), Part(label=f"{name}-2")]
+        self.main: Any = Part(label=f"{name}-main")
+        self.owner: Any = Part(label=f"{name}-owner")
 
 
 class Failing(Row):
@@ -145,3 +162,93 @@ def test_a_plain_field_that_fails_fails_as_before(row):
     assert data["items"][0]["name"] == "ok"
     assert data["items"][1] is None
     assert errors and errors[0]["path"][:2] == ["items", 1]
+
+
+NESTED = """
+query {
+  items {
+    name
+    parts { label __typename }
+    main { label }
+    owner { label l: label }
+  }
+}
+"""
+
+
+def _with(name: str, **attributes: Any) -> Row:
+    row = Row(name, 1)
+    for key, value in attributes.items():
+        setattr(row, key, value)
+    return row
+
+
+def test_object_and_list_attributes_give_the_same_response_without_being_executed(monkeypatch):
+    rows = [Row("a", 1), _with("b", main=None, parts=[])]
+    plain, ordinary = _both(NESTED, rows)
+    assert plain == ordinary
+    assert plain[0]["items"][0] == {
+        "name": "a",
+        "parts": [
+            {"label": "a-1", "__typename": "Part"},
+            {"label": "a-2", "__typename": "Part"},
+        ],
+        "main": {"label": "a-main"},
+        "owner": {"label": "a-owner", "l": "a-owner"},
+    }
+    assert plain[0]["items"][1]["main"] is None and plain[0]["items"][1]["parts"] == []
+    executed: list[str] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_field
+
+    def counting(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        executed.append(details[0].node.name.value)
+        return original(self, parent_type, source, details, *rest)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_field", counting)
+    ROWS[:] = rows
+    _schemas()[0].execute_sync(NESTED)
+    assert executed == ["items"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        _with("x", owner=None),  # null for a non-null object
+        _with("x", parts=None),  # null for a non-null list
+        _with("x", parts=5),  # not a list
+        _with("x", parts=[Part(label="ok"), None]),  # a null item of [Part!]
+        _with("x", main=Part(label=None)),  # type: ignore[arg-type]  # a null inside a nullable object
+        _with("x", owner=Part(label=None)),  # type: ignore[arg-type]  # ... inside a non-null one
+        _with("x", main="not a part"),  # a value of the wrong shape
+    ],
+    ids=[
+        "null-object",
+        "null-list",
+        "not-a-list",
+        "null-item",
+        "nullable-parent",
+        "non-null-parent",
+        "wrong-shape",
+    ],
+)
+def test_an_object_or_list_attribute_that_fails_fails_as_before(row):
+    plain, ordinary = _both(NESTED, [Row("ok", 1), row])
+    assert plain == ordinary
+    data, errors = plain
+    assert data["items"][0]["name"] == "ok"
+    assert errors and errors[0]["path"][:2] == ["items", 1]
+
+
+async def test_awaited_fields_inside_plain_objects_and_their_errors_are_as_before():
+    query = "query { items { name parts { label later } main { later } } }"
+    rows = [Row("a", 1), _with("b", main=Part(label="boom"))]
+    ROWS[:] = rows
+    plain, ordinary = _schemas()
+    a, b = await plain.execute(query), await ordinary.execute(query)
+    assert a.data == b.data
+    assert [e.formatted for e in a.errors or []] == [e.formatted for e in b.errors or []]
+    assert a.data is not None
+    assert a.data["items"][0]["parts"][1] == {"label": "a-2", "later": "a-2!"}
+    # the non-null `later` failed: its nullable parent `main` is null, the error located
+    assert a.data["items"][1]["main"] is None
+    assert [e.path for e in a.errors or []] == [["items", 1, "main", "later"]]
