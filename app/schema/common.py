@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -96,7 +97,15 @@ TEAM_PREFIX = "team_"
 EVENT_PREFIX = "evt_"
 
 
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
 def to_global_id(prefix: str, key: str) -> str:
+    # A key as the database gives it (36 characters, hyphenated) without parsing it into a
+    # UUID: a page of events makes hundreds of ids. Any other spelling goes through UUID.
+    digits = key.replace("-", "")
+    if _HEX32.fullmatch(digits):
+        return prefix + digits.lower()
     return prefix + uuid.UUID(key).hex
 
 
