@@ -101,6 +101,21 @@ def _both(query: str, rows: list[Any]) -> tuple[Any, Any]:
     )
 
 
+def _executed(monkeypatch: pytest.MonkeyPatch, query: str, rows: list[Any]) -> list[str]:
+    """The fields the plain-field executor hands to graphql-core's `execute_field`."""
+    executed: list[str] = []
+    original = StrawberryGraphQLCoreExecutionContext.execute_field
+
+    def counting(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
+        executed.append(details[0].node.name.value)
+        return original(self, parent_type, source, details, *rest)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_field", counting)
+    ROWS[:] = rows
+    _schemas()[0].execute_sync(query)
+    return executed
+
+
 QUERY = """
 query {
   items {
@@ -131,17 +146,13 @@ def test_plain_fields_give_the_same_response_with_fewer_executed_fields(monkeypa
         "c2": 1,
     }
     # the plain fields are not executed one by one: only `items`, `shout` and `repeat` are
-    executed: list[str] = []
-    original = StrawberryGraphQLCoreExecutionContext.execute_field
-
-    def counting(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
-        executed.append(details[0].node.name.value)
-        return original(self, parent_type, source, details, *rest)
-
-    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_field", counting)
-    ROWS[:] = rows
-    _schemas()[0].execute_sync(QUERY)
-    assert sorted(executed) == ["items", "repeat", "repeat", "shout", "shout"]
+    assert sorted(_executed(monkeypatch, QUERY, rows)) == [
+        "items",
+        "repeat",
+        "repeat",
+        "shout",
+        "shout",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -197,17 +208,7 @@ def test_object_and_list_attributes_give_the_same_response_without_being_execute
         "owner": {"label": "a-owner", "l": "a-owner"},
     }
     assert plain[0]["items"][1]["main"] is None and plain[0]["items"][1]["parts"] == []
-    executed: list[str] = []
-    original = StrawberryGraphQLCoreExecutionContext.execute_field
-
-    def counting(self: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
-        executed.append(details[0].node.name.value)
-        return original(self, parent_type, source, details, *rest)
-
-    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_field", counting)
-    ROWS[:] = rows
-    _schemas()[0].execute_sync(NESTED)
-    assert executed == ["items"]
+    assert _executed(monkeypatch, NESTED, rows) == ["items"]
 
 
 @pytest.mark.parametrize(
