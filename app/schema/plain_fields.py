@@ -20,6 +20,13 @@ per selection instead of one per field: completion reads only its parent type an
 as `execute_field` handles them. Abstract types (whose `resolve_type` receives the info) are
 executed the ordinary way.
 
+When everything below such an attribute is plain too (a timeline connection's `edges`, with
+each edge's `node` and the node's scalars), the whole subtree is completed in one pass by a
+function compiled once per selection: no path, no completion call per value. It is pure
+reading, so on anything it does not expect (a null where the schema says non-null, a value
+that is not a list, a scalar that refuses a value, an exception) it gives up and the subtree
+is completed by graphql-core from the start, which raises and locates the error as before.
+
 Every other field is executed as before: resolvers, field extensions (permissions,
 redaction), arguments, and any field while a schema extension hooks resolution.
 """
@@ -33,6 +40,7 @@ from typing import Any
 from graphql import (
     GraphQLField,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -41,6 +49,7 @@ from graphql import (
     get_named_type,
     is_abstract_type,
     is_leaf_type,
+    is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import to_nodes
@@ -52,6 +61,16 @@ from strawberry.types.field import StrawberryField
 _TYPENAME = "__typename"
 # A plain field whose value is completed the ordinary way.
 _ORDINARY = object()
+# Directives that make the executor deliver part of a selection later.
+_INCREMENTAL = frozenset({"defer", "stream"})
+
+
+class _GiveUp(Exception):
+    """A compiled subtree met a value it leaves to graphql-core."""
+
+
+# Completes a value of one type and selection in one pass, or raises _GiveUp.
+Compiled = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +155,7 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, completing plain fields directly (see the module)."""
 
     _plans: dict[int, tuple[GroupedFieldSet, Sequence[Plain | Nested | None] | None]]
+    _compiled_selections: dict[tuple[int, int], tuple[FieldDetailsList, Compiled | None]]
 
     def _plan(
         self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
@@ -227,6 +247,75 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
             return results
         return _gathered(results, awaitable_fields)
 
+    def _compiled(
+        self,
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+    ) -> Compiled | None:
+        """The one-pass completion of values of `return_type` selected by `details`; None
+        when anything below is not plain. Compiled once per selection."""
+        try:
+            compiled = self._compiled_selections
+        except AttributeError:
+            compiled = self._compiled_selections = {}
+        # The selection is kept with its function, so that its id is not reused meanwhile.
+        key = (id(return_type), id(details))
+        cached = compiled.get(key)
+        if cached is not None and cached[0] is details:
+            return cached[1]
+        function = self._compile(return_type, details, info)
+        compiled[key] = (details, function)
+        return function
+
+    def _compile(
+        self,
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+    ) -> Compiled | None:
+        if isinstance(return_type, GraphQLNonNull):
+            inner = self._compile(return_type.of_type, details, info)
+            return None if inner is None else _non_null(inner)
+        if isinstance(return_type, GraphQLList):
+            item = self._compile(return_type.of_type, details, info)
+            return None if item is None else _list_of(item)
+        if is_leaf_type(return_type):
+            return _leaf(return_type)
+        if not is_object_type(return_type):
+            return None
+        grouped, defers, _ = self.collect_subfields(return_type, details)
+        if defers:
+            return None
+        fields: list[tuple[str, Callable[[Any, str], Any], str, Compiled]] = []
+        for response_name, sub_details in grouped.items():
+            if any(
+                directive.name.value in _INCREMENTAL
+                for field_details in sub_details
+                for directive in field_details.node.directives or ()
+            ):
+                return None
+            plain = plain_field(
+                self.schema,
+                return_type,
+                sub_details,
+                self.middleware_manager,
+                lambda field_def, name=response_name, details=sub_details: self.build_resolve_info(  # type: ignore[misc]
+                    field_def, to_nodes(details), return_type, Path(None, name, return_type.name)
+                ),
+            )
+            if plain is None:
+                return None
+            if isinstance(plain, Plain):
+                below = _non_null(_leaf(plain.leaf)) if plain.non_null else _leaf(plain.leaf)
+            else:
+                compiled = self._compiled(plain.return_type, sub_details, plain.info)
+                if compiled is None:
+                    return None
+                below = compiled
+            fields.append((response_name, plain.read, plain.name, below))
+        return _object_of(fields, return_type.is_type_of, info)
+
     def _complete_nested(
         self, nested: Nested, source: Any, details: FieldDetailsList, path: Path
     ) -> Any:
@@ -239,6 +328,12 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         if isinstance(value, Exception) or self.is_awaitable(value):
             return _ORDINARY
         return_type = nested.return_type
+        compiled = self._compiled(return_type, details, nested.info)
+        if compiled is not None:
+            try:
+                return compiled(value)
+            except Exception:
+                pass  # completed the ordinary way below, which locates the error
         try:
             completed = self.complete_value(return_type, details, nested.info, path, value, None)
         except Exception as raw_error:
@@ -260,6 +355,65 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, details, path)
             return None
+
+
+def _leaf(leaf: GraphQLLeafType) -> Compiled:
+    coerce = leaf.coerce_output_value
+
+    def complete(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception) or value is Undefined:
+            raise _GiveUp
+        coerced = coerce(value)
+        if coerced is None or coerced is Undefined:
+            raise _GiveUp
+        return coerced
+
+    return complete
+
+
+def _non_null(inner: Compiled) -> Compiled:
+    def complete(value: Any) -> Any:
+        completed = inner(value)
+        if completed is None:
+            raise _GiveUp
+        return completed
+
+    return complete
+
+
+def _list_of(item: Compiled) -> Compiled:
+    def complete(value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)):
+            raise _GiveUp
+        return [item(each) for each in value]
+
+    return complete
+
+
+def _object_of(
+    fields: Sequence[tuple[str, Callable[[Any, str], Any], str, Compiled]],
+    is_type_of: Callable[[Any, GraphQLResolveInfo[Any]], Any] | None,
+    info: GraphQLResolveInfo[Any],
+) -> Compiled:
+    def complete(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception) or value is Undefined:
+            raise _GiveUp
+        if is_type_of is not None:
+            verdict = is_type_of(value, info)
+            if verdict is not True:
+                close = getattr(verdict, "close", None)  # an awaitable verdict is not awaited
+                if close is not None:
+                    close()
+                raise _GiveUp
+        return {name: below(read(value, attribute)) for name, read, attribute, below in fields}
+
+    return complete
 
 
 async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:

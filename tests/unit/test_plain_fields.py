@@ -18,9 +18,14 @@ class Color(Enum):
     RED = "red"
 
 
-@strawberry.type
-class Part:
+@strawberry.interface
+class Labelled:
     label: str
+
+
+@strawberry.type
+class Part(Labelled):
+    """Implementing an interface gives it an `is_type_of`, checked on every value."""
 
     @strawberry.field
     async def later(self) -> str:
@@ -211,6 +216,31 @@ def test_object_and_list_attributes_give_the_same_response_without_being_execute
     assert _executed(monkeypatch, NESTED, rows) == ["items"]
 
 
+async def test_a_subtree_of_plain_attributes_is_completed_in_one_pass(monkeypatch):
+    completed: list[str] = []
+    original = StrawberryGraphQLCoreExecutionContext.complete_value
+
+    def counting(self: Any, return_type: Any, details: Any, info: Any, *rest: Any) -> Any:
+        completed.append(info.field_name)
+        return original(self, return_type, details, info, *rest)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "complete_value", counting)
+    ROWS[:] = [Row("a", 1), Row("b", 2)]
+    result = await _schemas()[0].execute(NESTED)
+    assert result.errors is None
+    assert result.data is not None and result.data["items"][1]["owner"] == {
+        "label": "b-owner",
+        "l": "b-owner",
+    }
+    # graphql-core completes the list of items and each item; nothing below them
+    assert set(completed) == {"items"}
+    # while a subtree with a resolver in it is completed the ordinary way
+    completed.clear()
+    result = await _schemas()[0].execute("query { items { parts { label later } } }")
+    assert result.errors is None
+    assert "parts" in completed
+
+
 @pytest.mark.parametrize(
     "row",
     [
@@ -221,6 +251,7 @@ def test_object_and_list_attributes_give_the_same_response_without_being_execute
         _with("x", main=Part(label=None)),  # type: ignore[arg-type]  # a null inside a nullable object
         _with("x", owner=Part(label=None)),  # type: ignore[arg-type]  # ... inside a non-null one
         _with("x", main="not a part"),  # a value of the wrong shape
+        _with("x", owner=Row("not a part", 1)),  # an object of another type
     ],
     ids=[
         "null-object",
@@ -230,6 +261,7 @@ def test_object_and_list_attributes_give_the_same_response_without_being_execute
         "nullable-parent",
         "non-null-parent",
         "wrong-shape",
+        "wrong-type",
     ],
 )
 def test_an_object_or_list_attribute_that_fails_fails_as_before(row):
