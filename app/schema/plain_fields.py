@@ -157,6 +157,18 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
     _plans: dict[int, tuple[GroupedFieldSet, Sequence[Plain | Nested | None] | None]]
     _compiled_selections: dict[tuple[int, int], tuple[FieldDetailsList, Compiled | None]]
 
+    def _plain_field(
+        self, parent_type: GraphQLObjectType, name: str, details: FieldDetailsList
+    ) -> Plain | Nested | None:
+        """`plain_field` for the field `name` of `parent_type` in this execution."""
+
+        def build_info(field_def: GraphQLField) -> GraphQLResolveInfo[Any]:
+            # Completion reads the info's parent type and field name, not its path.
+            path = Path(None, name, parent_type.name)
+            return self.build_resolve_info(field_def, to_nodes(details), parent_type, path)
+
+        return plain_field(self.schema, parent_type, details, self.middleware_manager, build_info)
+
     def _plan(
         self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
     ) -> Sequence[Plain | Nested | None] | None:
@@ -171,17 +183,7 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         if cached is not None and cached[0] is grouped:
             return cached[1]
         fields = [
-            plain_field(
-                self.schema,
-                parent_type,
-                details,
-                self.middleware_manager,
-                # Completion reads the info's parent type and field name, not its path.
-                lambda field_def, name=name, details=details: self.build_resolve_info(  # type: ignore[misc]
-                    field_def, to_nodes(details), parent_type, Path(None, name, parent_type.name)
-                ),
-            )
-            for name, details in grouped.items()
+            self._plain_field(parent_type, name, details) for name, details in grouped.items()
         ]
         plan = fields if any(f is not None for f in fields) else None
         plans[id(grouped)] = (grouped, plan)
@@ -295,15 +297,7 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
                 for directive in field_details.node.directives or ()
             ):
                 return None
-            plain = plain_field(
-                self.schema,
-                return_type,
-                sub_details,
-                self.middleware_manager,
-                lambda field_def, name=response_name, details=sub_details: self.build_resolve_info(  # type: ignore[misc]
-                    field_def, to_nodes(details), return_type, Path(None, name, return_type.name)
-                ),
-            )
+            plain = self._plain_field(return_type, response_name, sub_details)
             if plain is None:
                 return None
             if isinstance(plain, Plain):
