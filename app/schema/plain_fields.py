@@ -58,19 +58,13 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from app.schema.subtrees import Attribute, Compiled, leaf_of, list_of, non_null, object_of
+
 _TYPENAME = "__typename"
 # A plain field whose value is completed the ordinary way.
 _ORDINARY = object()
 # Directives that make the executor deliver part of a selection later.
 _INCREMENTAL = frozenset({"defer", "stream"})
-
-
-class _GiveUp(Exception):
-    """A compiled subtree met a value it leaves to graphql-core."""
-
-
-# Completes a value of one type and selection in one pass, or raises _GiveUp.
-Compiled = Callable[[Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,18 +272,18 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
     ) -> Compiled | None:
         if isinstance(return_type, GraphQLNonNull):
             inner = self._compile(return_type.of_type, details, info)
-            return None if inner is None else _non_null(inner)
+            return None if inner is None else non_null(inner)
         if isinstance(return_type, GraphQLList):
             item = self._compile(return_type.of_type, details, info)
-            return None if item is None else _list_of(item)
+            return None if item is None else list_of(item)
         if is_leaf_type(return_type):
-            return _leaf(return_type)
+            return leaf_of(return_type, self.is_awaitable)
         if not is_object_type(return_type):
             return None
         grouped, defers, _ = self.collect_subfields(return_type, details)
         if defers:
             return None
-        fields: list[tuple[str, Callable[[Any, str], Any], str, Compiled]] = []
+        fields: list[Attribute] = []
         for response_name, sub_details in grouped.items():
             if any(
                 directive.name.value in _INCREMENTAL
@@ -301,14 +295,15 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
             if plain is None:
                 return None
             if isinstance(plain, Plain):
-                below = _non_null(_leaf(plain.leaf)) if plain.non_null else _leaf(plain.leaf)
+                leaf = leaf_of(plain.leaf, self.is_awaitable)
+                below = non_null(leaf) if plain.non_null else leaf
             else:
                 compiled = self._compiled(plain.return_type, sub_details, plain.info)
                 if compiled is None:
                     return None
                 below = compiled
             fields.append((response_name, plain.read, plain.name, below))
-        return _object_of(fields, return_type.is_type_of, info)
+        return object_of(fields, return_type.is_type_of, info)
 
     def _complete_nested(
         self, nested: Nested, source: Any, details: FieldDetailsList, path: Path
@@ -349,65 +344,6 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, details, path)
             return None
-
-
-def _leaf(leaf: GraphQLLeafType) -> Compiled:
-    coerce = leaf.coerce_output_value
-
-    def complete(value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, Exception) or value is Undefined:
-            raise _GiveUp
-        coerced = coerce(value)
-        if coerced is None or coerced is Undefined:
-            raise _GiveUp
-        return coerced
-
-    return complete
-
-
-def _non_null(inner: Compiled) -> Compiled:
-    def complete(value: Any) -> Any:
-        completed = inner(value)
-        if completed is None:
-            raise _GiveUp
-        return completed
-
-    return complete
-
-
-def _list_of(item: Compiled) -> Compiled:
-    def complete(value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, (list, tuple)):
-            raise _GiveUp
-        return [item(each) for each in value]
-
-    return complete
-
-
-def _object_of(
-    fields: Sequence[tuple[str, Callable[[Any, str], Any], str, Compiled]],
-    is_type_of: Callable[[Any, GraphQLResolveInfo[Any]], Any] | None,
-    info: GraphQLResolveInfo[Any],
-) -> Compiled:
-    def complete(value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, Exception) or value is Undefined:
-            raise _GiveUp
-        if is_type_of is not None:
-            verdict = is_type_of(value, info)
-            if verdict is not True:
-                close = getattr(verdict, "close", None)  # an awaitable verdict is not awaited
-                if close is not None:
-                    close()
-                raise _GiveUp
-        return {name: below(read(value, attribute)) for name, read, attribute, below in fields}
-
-    return complete
 
 
 async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:

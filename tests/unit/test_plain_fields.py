@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.schema.plain_fields import PlainFieldExecution
@@ -26,6 +27,8 @@ class Labelled:
 @strawberry.type
 class Part(Labelled):
     """Implementing an interface gives it an `is_type_of`, checked on every value."""
+
+    meta: JSON | None = None
 
     @strawberry.field
     async def later(self) -> str:
@@ -270,6 +273,27 @@ def test_an_object_or_list_attribute_that_fails_fails_as_before(row):
     data, errors = plain
     assert data["items"][0]["name"] == "ok"
     assert errors and errors[0]["path"][:2] == ["items", 1]
+
+
+async def test_an_awaitable_attribute_inside_a_plain_subtree_is_awaited_as_before():
+    async def meta(label: str) -> dict[str, str]:
+        return {"of": label}
+
+    def rows() -> list[Any]:
+        return [_with("a", parts=[Part(label="a-1", meta=meta("a-1")), Part(label="a-2")])]
+
+    query = "query { items { parts { label meta } } }"
+    plain, ordinary = _schemas()
+    ROWS[:] = rows()
+    a = await plain.execute(query)
+    ROWS[:] = rows()
+    b = await ordinary.execute(query)
+    assert a.errors is None and b.errors is None
+    assert a.data == b.data
+    assert a.data is not None and a.data["items"][0]["parts"] == [
+        {"label": "a-1", "meta": {"of": "a-1"}},
+        {"label": "a-2", "meta": None},
+    ]
 
 
 async def test_awaited_fields_inside_plain_objects_and_their_errors_are_as_before():
