@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Final, Literal, TypeAlias
@@ -37,33 +34,26 @@ from app.services.access.caller import USER_ACTOR_PREFIX, Authority, Caller, use
 from app.services.access.classification import (
     DEFAULT_EVENT_CLASSIFICATION,
     FIELD_CLASSIFICATION,
-    incident_visible,
     reaches,
 )
 from app.services.access.permissions import Action, allowed
 from app.services.access.tenants import get_policy
 from app.services.incidents import cadence, lifecycle, sla, sla_marks
 from app.services.incidents import validation as validation
+from app.services.incidents.attempts import (
+    RACE_RETRIES,
+    CommandResult,
+    apply_decision,
+    replayed,
+)
 from app.services.incidents.policy import TenantPolicy
 from app.services.incidents.snapshot import (
     IncidentSnapshot,
-    get_incident,
     parse_incident_id,
 )
-from app.services.incidents.timeline import EventRecord, EventType, NewEvent, find_by_event_id
+from app.services.incidents.timeline import EventType, NewEvent
 from app.services.people import teams, users
 from app.services.people.users import UserView
-
-RACE_RETRIES = 20
-# Seconds: the most a writer waits after its first lost race (times the losses so far).
-RACE_BACKOFF = 0.005
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    incident: IncidentSnapshot
-    events: list[EventRecord]
-
 
 # --- commands -------------------------------------------------------------------------------
 
@@ -104,7 +94,7 @@ async def declare_incident(
     event_id = validation.name(event_id, field="eventId")
     _require_clearance(clearance, classification)
     if event_id is not None:
-        existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
+        existing = await replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
         if existing is not None:
             return existing
     policy = await get_policy(tenant_id=tenant_id)
@@ -178,7 +168,7 @@ async def declare_incident(
                 await also(snapshot)
     except IntegrityError:
         if event_id is not None:
-            existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
+            existing = await replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
             if existing is not None:
                 return existing
         raise
@@ -229,7 +219,7 @@ async def update_incident(
             _reset_deadlines(row, policy)
         return [NewEvent(type=EventType.UPDATED, data={"changes": diff})]
 
-    return await _apply(
+    return await apply_decision(
         caller=caller,
         incident_id=incident_id,
         version=version,
@@ -294,7 +284,9 @@ async def override_priority(
             )
         ]
 
-    return await _apply(caller=caller, incident_id=incident_id, version=version, decide=decide)
+    return await apply_decision(
+        caller=caller, incident_id=incident_id, version=version, decide=decide
+    )
 
 
 async def transition_incident(
@@ -372,7 +364,7 @@ async def transition_incident(
             row.reopen_count += 1
         return [*events, *with_events]
 
-    return await _apply(
+    return await apply_decision(
         caller=caller,
         incident_id=incident_id,
         version=version,
@@ -446,7 +438,7 @@ async def assign_incident(
                 }
         return [NewEvent(type=EventType.ASSIGNED, data=data)]
 
-    return await _apply(
+    return await apply_decision(
         caller=caller,
         incident_id=incident_id,
         version=version,
@@ -508,7 +500,7 @@ async def link_records(
             for record, linked in links
         ]
 
-    return await _apply(
+    return await apply_decision(
         caller=caller,
         incident_id=incident_id,
         version=None,
@@ -560,7 +552,7 @@ async def add_note(
     event_id = validation.name(event_id, field="eventId")
     _require_clearance(clearance, classification)
     if event_id is not None:
-        existing = await _replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
+        existing = await replayed(tenant_id=tenant_id, event_id=event_id, clearance=clearance)
         if existing is not None:
             if existing.incident.id != str(parse_incident_id(incident_id)):
                 raise Conflict("eventId was already used on another incident", field="eventId")
@@ -584,7 +576,7 @@ async def add_note(
             row.public_summary = text
         return [note]
 
-    return await _apply(
+    return await apply_decision(
         caller=caller,
         incident_id=incident_id,
         version=None,
@@ -633,7 +625,7 @@ async def append_events(
             setattr(row, name, value)
         return list(decided)
 
-    return await _apply(
+    return await apply_decision(
         caller=caller,
         incident_id=incident_id,
         version=None,
@@ -655,7 +647,7 @@ async def write_sla_marks(*, tenant_id: str, incident_id: str) -> CommandResult:
             row.sla_fired |= mark.bit
         return [NewEvent(type=mark.event_type, data=mark.data(now)) for mark in fallen]
 
-    return await _apply(
+    return await apply_decision(
         caller=Caller.system(tenant_id, actor=SLA_ACTOR),
         incident_id=incident_id,
         version=None,
@@ -687,7 +679,7 @@ async def write_update_due(*, tenant_id: str, incident_id: str) -> CommandResult
             )
         ]
 
-    return await _apply(
+    return await apply_decision(
         caller=Caller.system(tenant_id, actor=SLA_ACTOR),
         incident_id=incident_id,
         version=None,
@@ -698,143 +690,6 @@ async def write_update_due(*, tenant_id: str, incident_id: str) -> CommandResult
 
 # The actor of the SLA marks on timelines and in the audit log.
 SLA_ACTOR = "sla"
-
-
-# --- the command machinery ------------------------------------------------------------------
-
-_Decide = Callable[[Incident, TenantPolicy, datetime], list[NewEvent]]
-
-
-async def _apply(
-    *,
-    caller: Caller,
-    incident_id: str,
-    version: int | None,
-    decide: _Decide,
-    bumps_version: bool = True,
-    also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
-    prepare: Callable[[Incident], Awaitable[None]] | None = None,
-) -> CommandResult:
-    """`_attempts` with the other writers of this process to the same incident queued behind
-    it: they would only lose the race to it (and retry) if they ran beside it. Writers in
-    other processes still race, and the loser retries."""
-    key = parse_incident_id(incident_id)
-    lock = _writers.setdefault(key, _Writers())
-    lock.users += 1
-    try:
-        async with lock.lock:
-            return await _attempts(
-                caller=caller,
-                incident_id=incident_id,
-                version=version,
-                decide=decide,
-                bumps_version=bumps_version,
-                also=also,
-                prepare=prepare,
-            )
-    finally:
-        lock.users -= 1
-        if not lock.users and _writers.get(key) is lock:
-            del _writers[key]
-
-
-class _Writers:
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
-
-
-# The incidents this process is writing, each with a lock its writers take in turn.
-_writers: dict[uuid.UUID, _Writers] = {}
-
-
-async def _attempts(
-    *,
-    caller: Caller,
-    incident_id: str,
-    version: int | None,
-    decide: _Decide,
-    bumps_version: bool = True,
-    also: Callable[[IncidentSnapshot], Awaitable[None]] | None = None,
-    prepare: Callable[[Incident], Awaitable[None]] | None = None,
-) -> CommandResult:
-    """Load, decide, write projection + events + outbox atomically; retry lost races.
-    `prepare` runs on each attempt once the row is read, before `decide`.
-
-    The projection row is updated only where its last_seq is still the one decided on, so two
-    writers can never hand out the same seq; the loser re-reads and decides again, unless the
-    caller pinned a version, in which case a stale version is a CONFLICT.
-    """
-    tenant_id, actor, clearance = caller.tenant_id, caller.actor, caller.clearance
-    key = parse_incident_id(incident_id)
-    policy = await get_policy(tenant_id=tenant_id)
-    for attempt in range(RACE_RETRIES):
-        if attempt:
-            # Writers that lost the same race would otherwise all come back at once and
-            # race again: spread them out, more with every loss.
-            await asyncio.sleep(random.uniform(0, RACE_BACKOFF * attempt))
-        row = await Incident.get_or_none(tenant_id=tenant_id, id=key)
-        if row is None or not incident_visible(clearance, row.classification):
-            raise NotFound(f"no incident with id {incident_id!r}", field="id")
-        if version is not None and row.version != version:
-            raise Conflict(
-                f"incident is at version {row.version}, not {version}; reload and retry",
-                field="version",
-            )
-        if prepare is not None:
-            await prepare(row)
-        now = utcnow()
-        seen_seq = row.last_seq
-        before = IncidentSnapshot.from_model(row)
-        new_events = decide(row, policy, now)
-        if not new_events:
-            return CommandResult(IncidentSnapshot.from_model(row), [])
-        row.update_due_at = cadence.next_to_announce(row, policy)
-        row.updated_at = now
-        row.last_seq = seen_seq + len(new_events)
-        if bumps_version:
-            row.version += 1
-        try:
-            async with writer.transaction() as commit:
-                await commit.update(row, seen_seq=seen_seq)
-                snapshot = IncidentSnapshot.from_model(row)
-                events = await commit.record(
-                    before, snapshot, new_events, actor=actor, now=now, first_seq=seen_seq + 1
-                )
-                if also is not None:
-                    await also(snapshot)
-        except writer.LostRace:
-            continue
-        except IntegrityError as exc:
-            replay = [e for e in new_events if e.source and e.event_id]
-            if replay and await find_by_event_id(
-                tenant_id=tenant_id, source=replay[0].source, event_id=replay[0].event_id
-            ):
-                existing = await _replayed(
-                    tenant_id=tenant_id, event_id=replay[0].event_id, clearance=clearance
-                )
-                if existing is not None:
-                    return existing
-            raise Conflict("the incident changed while this was written; retry") from exc
-        return CommandResult(snapshot, events)
-    raise Conflict("the incident is changing too fast; retry", field="id")
-
-
-async def _replayed(
-    *, tenant_id: str, event_id: str, clearance: Classification
-) -> CommandResult | None:
-    from app.services.incidents.timeline import API_SOURCE
-
-    record = await find_by_event_id(tenant_id=tenant_id, source=API_SOURCE, event_id=event_id)
-    if record is None:
-        return None
-    incident = await get_incident(tenant_id=tenant_id, incident_id=record.incident_id)
-    if not incident_visible(clearance, incident.classification):
-        # Replaying it would show an incident the caller may not know exists.
-        raise Conflict("eventId was already used", field="eventId")
-    return CommandResult(incident, [record])
 
 
 def _check_closing(row: Incident, *, actor: str | None, role: Role | Authority) -> None:

@@ -40,9 +40,7 @@ from app.services.access.classification import (
 from app.services.alerts.processor import LEASE_NAME as PROCESSOR_LEASE
 from app.services.incidents import lifecycle
 from app.services.incidents import validation as validation
-from app.services.incidents.commands import (
-    RACE_RETRIES,
-)
+from app.services.incidents.attempts import RACE_RETRIES
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import EventRecord, EventType, NewEvent
 from app.services.itsm import outbound as itsm_outbound
