@@ -27,7 +27,7 @@ from app.schema.catalog import (
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
-from app.schema.incident import IncidentPayload
+from app.schema.incident_commands import IncidentPayload
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.catalog import links as catalog_links

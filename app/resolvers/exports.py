@@ -15,7 +15,7 @@ from app.schema.common import INCIDENT_PREFIX, to_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.downloads import ExportFormat, ExportLink, filter_json
-from app.schema.incident import IncidentFilter
+from app.schema.incident_filter import IncidentFilter
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
 from app.services.incidents.snapshot import get_visible_incident

@@ -18,21 +18,18 @@ from app.schema.authorization import audit_reads, authorize
 from app.schema.common import INCIDENT_PREFIX, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
-from app.schema.incident import (
+from app.schema.incident import Incident, IncidentConnection, incident_connection
+from app.schema.incident_commands import (
     AssignIncidentInput,
     DeclareIncidentInput,
-    Incident,
-    IncidentConnection,
-    IncidentFilter,
-    IncidentOrder,
     IncidentPayload,
     MergeIncidentsInput,
     MergeIncidentsPayload,
     OverridePriorityInput,
     TransitionIncidentInput,
     UpdateIncidentInput,
-    incident_connection,
 )
+from app.schema.incident_filter import IncidentFilter, IncidentOrder
 from app.schema.loaders import Loaders
 from app.schema.push import Follower
 from app.services.access.caller import Caller

@@ -12,7 +12,7 @@ from app.errors import DomainError
 from app.schema.authorization import authorize
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
-from app.schema.incident import IncidentFilter
+from app.schema.incident_filter import IncidentFilter
 from app.schema.metrics import IncidentMetrics, MetricsGroupBy
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action

@@ -17,7 +17,7 @@ from app.schema.authorization import authorize
 from app.schema.common import PageInfo, UserError, from_global_id
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
-from app.schema.incident import IncidentPayload
+from app.schema.incident_commands import IncidentPayload
 from app.schema.response import (
     PLAYBOOK_PREFIX,
     TASK_PREFIX,

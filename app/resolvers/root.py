@@ -63,12 +63,8 @@ from app.schema.downloads import ExportLink
 from app.schema.errors import CachedParser, CachedValidation, ErrorCodes, Schema
 from app.schema.execution import SharedEventExecutionContext
 from app.schema.feed import FeedEvent, FeedEventConnection
-from app.schema.incident import (
-    Incident,
-    IncidentConnection,
-    IncidentPayload,
-    MergeIncidentsPayload,
-)
+from app.schema.incident import Incident, IncidentConnection
+from app.schema.incident_commands import IncidentPayload, MergeIncidentsPayload
 from app.schema.itsm import ExternalTicketPayload, ItsmConnection, ItsmConnectionPayload
 from app.schema.knowledge import ArticlePayload, KnowledgeArticleConnection
 from app.schema.metrics import IncidentMetrics

@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.schema.name_converter import NameConverter
 
-from app.schema.incident import IncidentFilter
+from app.schema.incident_filter import IncidentFilter
 
 
 @strawberry.enum(description="CSV (RFC 4180, a header row) or NDJSON (a JSON object a line).")

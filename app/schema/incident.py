@@ -1,4 +1,4 @@
-"""Incident types, the commands' inputs and payloads, filters and ordering."""
+"""Incident types: the incident, its page and the enums its fields and inputs share."""
 
 from __future__ import annotations
 
@@ -16,24 +16,18 @@ from app.core.pagination import page_size
 from app.errors import DomainError, ValidationFailed
 from app.schema.common import (
     INCIDENT_PREFIX,
-    TEAM_PREFIX,
     Classification,
     Node,
     PageInfo,
-    TimeRange,
-    UserError,
-    from_global_id,
-    time_range,
     to_global_id,
 )
 from app.schema.context import Context
 from app.schema.domain_errors import graphql_error
 from app.schema.itsm import ExternalTicket
 from app.schema.loaders import Loaders
-from app.schema.people import USER_PREFIX, Team, User
+from app.schema.people import Team, User
 from app.schema.report import ReportFormat, build_report
 from app.schema.timeline import TimelineEventConnection, TimelineFilter
-from app.services import filtering
 from app.services.access.caller import Caller
 from app.services.access.classification import (
     FIELD_CLASSIFICATION,
@@ -43,14 +37,11 @@ from app.services.access.classification import (
     redact_text,
 )
 from app.services.boards import status_board as board
-from app.services.catalog.queries import GLOBAL_PREFIX as SERVICE_PREFIX
-from app.services.changes.commands import GLOBAL_PREFIX as CHANGE_PREFIX
 from app.services.comms.review_rules import review_due, review_required
 from app.services.incidents import lifecycle
 from app.services.incidents import search as incident_search
 from app.services.incidents.snapshot import IncidentSnapshot
 from app.services.incidents.timeline import FilteredRange, SeqRange, seq_window
-from app.services.problems.commands import GLOBAL_PREFIX as PROBLEM_PREFIX
 from app.services.response.progress import progress as response_progress
 
 # The domain's enums as GraphQL enums of the same name: type aliases that mypy accepts as types,
@@ -618,267 +609,3 @@ async def incident_connection(
         filter=filter,
         order=order,
     )
-
-
-@strawberry.input(
-    description="Which incidents: every field given must hold, each list meaning any of its "
-    "values; `and`, `or` and `not` combine whole filters (at most 5 levels deep and 50 "
-    "filters in all)."
-)
-class IncidentFilter:
-    status: list[IncidentStatus] | None = None
-    severity: list[Severity] | None = None
-    priority: list[Priority] | None = None
-    is_major: bool | None = None
-    text: str | None = strawberry.field(
-        default=None, description="Case-insensitive, in title or description."
-    )
-    assigned_user_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Assigned to any of these users."
-    )
-    assigned_team_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Assigned to any of these teams."
-    )
-    commander_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Commanded now by any of these users."
-    )
-    service_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Affecting any of these services."
-    )
-    category: list[IncidentCategory] | None = strawberry.field(
-        default=None, description="Of any of these categories."
-    )
-    detection_source: list[DetectionSource] | None = strawberry.field(
-        default=None, description="Come to be known in any of these ways."
-    )
-    classification: list[Classification] | None = None
-    is_drill: bool | None = strawberry.field(
-        default=None, description="true: only drills; false: only real incidents."
-    )
-    created: TimeRange | None = None
-    updated: TimeRange | None = strawberry.field(
-        default=None, description="Last changed in this range."
-    )
-    resolved: TimeRange | None = strawberry.field(
-        default=None, description="Resolved in this range (never-resolved incidents do not match)."
-    )
-    sla_response_breached: bool | None = strawberry.field(
-        default=None, description="The response clock ran past its deadline (or not)."
-    )
-    sla_resolve_breached: bool | None = strawberry.field(
-        default=None, description="The resolve clock ran past its deadline (or not)."
-    )
-    has_alerts: bool | None = strawberry.field(
-        default=None, description="With (or without) alerts linked."
-    )
-    has_tickets: bool | None = strawberry.field(
-        default=None, description="With (or without) ServiceNow/Jira tickets linked."
-    )
-    has_open_tasks: bool | None = strawberry.field(
-        default=None, description="With (or without) tasks TODO, IN_PROGRESS or BLOCKED."
-    )
-    problem_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Linked to any of these problems."
-    )
-    change_ids: list[strawberry.ID] | None = strawberry.field(
-        default=None, description="Linked to any of these changes."
-    )
-    and_: list[IncidentFilter] | None = strawberry.field(
-        default=None, name="and", description="Every one of these filters holds too."
-    )
-    or_: list[IncidentFilter] | None = strawberry.field(
-        default=None, name="or", description="At least one of these filters holds too."
-    )
-    not_: IncidentFilter | None = strawberry.field(
-        default=None, name="not", description="This filter does not hold."
-    )
-
-    def to_domain(self, *, checked: bool = False) -> incident_search.IncidentFilter:
-        if not checked:
-            filtering.check_shape(self)
-        return incident_search.IncidentFilter(
-            status=_set(self.status),
-            severity=_set(self.severity),
-            priority=_set(self.priority),
-            is_major=self.is_major,
-            text=self.text or None,
-            assigned_users=_keys(USER_PREFIX, self.assigned_user_ids, "filter.assignedUserIds"),
-            assigned_teams=_keys(TEAM_PREFIX, self.assigned_team_ids, "filter.assignedTeamIds"),
-            commanders=_keys(USER_PREFIX, self.commander_ids, "filter.commanderIds"),
-            services=_keys(SERVICE_PREFIX, self.service_ids, "filter.serviceIds"),
-            category=_set(self.category),
-            detection_source=_set(self.detection_source),
-            classification=_set(self.classification),
-            is_drill=self.is_drill,
-            created=time_range(self.created, "filter.created"),
-            updated=time_range(self.updated, "filter.updated"),
-            resolved=time_range(self.resolved, "filter.resolved"),
-            sla_response_breached=self.sla_response_breached,
-            sla_resolve_breached=self.sla_resolve_breached,
-            has_alerts=self.has_alerts,
-            has_tickets=self.has_tickets,
-            has_open_tasks=self.has_open_tasks,
-            problems=_keys(PROBLEM_PREFIX, self.problem_ids, "filter.problemIds"),
-            changes=_keys(CHANGE_PREFIX, self.change_ids, "filter.changeIds"),
-            and_=tuple(f.to_domain(checked=True) for f in self.and_ or ()),
-            or_=tuple(f.to_domain(checked=True) for f in self.or_ or ()),
-            not_=self.not_.to_domain(checked=True) if self.not_ is not None else None,
-        )
-
-
-def _set(values: list[Any] | None) -> frozenset[Any] | None:
-    return frozenset(values) if values is not None else None
-
-
-def _keys(prefix: str, ids: list[strawberry.ID] | None, field: str) -> frozenset[str] | None:
-    """The UUIDs of global ids; an id of another type is a VALIDATION error on `field`."""
-    if ids is None:
-        return None
-    if len(ids) > FILTER_IDS_MAX:
-        raise ValidationFailed(f"{field} takes at most {FILTER_IDS_MAX} ids", field=field)
-    keys = set()
-    for value in ids:
-        key = from_global_id(prefix, value)
-        if key is None:
-            raise ValidationFailed(f"{value!r} is not an id of the right type", field=field)
-        keys.add(key)
-    return frozenset(keys)
-
-
-FILTER_IDS_MAX = 100
-
-
-@strawberry.input
-class IncidentOrder:
-    field: IncidentOrderField = incident_search.OrderField.CREATED_AT
-    direction: OrderDirection = incident_search.Direction.DESC
-
-
-@strawberry.input
-class DeclareIncidentInput:
-    title: str
-    severity: Severity
-    impact: Impact
-    urgency: Urgency
-    description: str | None = None
-    service: str | None = None
-    assignee: str | None = None
-    category: IncidentCategory | None = None
-    subcategory: str | None = strawberry.field(
-        default=None, description="A free refinement of the category, e.g. 'TLS certificate'."
-    )
-    detection_source: DetectionSource | None = strawberry.field(
-        default=None, description="Incidents declared by alert correlation say AUTOMATED_ALERT."
-    )
-    is_drill: bool = strawberry.field(
-        default=False,
-        description="A response simulation (INCIDENT_MANAGER and ADMIN), with its scenario.",
-    )
-    drill_scenario: str | None = None
-    drill_scope: str | None = None
-    event_id: str | None = strawberry.field(
-        default=None, description="Idempotency key: declaring twice with it creates one incident."
-    )
-    classification: Classification = strawberry.field(
-        default=models.Classification.INTERNAL,
-        description="RESTRICTED for incidents only cleared callers may know of (security "
-        "incidents, say). Never above your own clearance.",
-    )
-
-
-@strawberry.input
-class UpdateIncidentInput:
-    id: strawberry.ID
-    version: int | None = strawberry.field(
-        default=None, description="When given, a stale version is refused with CONFLICT."
-    )
-    title: str | None = strawberry.UNSET
-    description: str | None = strawberry.UNSET
-    service: str | None = strawberry.UNSET
-    severity: Severity | None = strawberry.UNSET
-    impact: Impact | None = strawberry.UNSET
-    urgency: Urgency | None = strawberry.UNSET
-    is_major: bool | None = strawberry.UNSET
-    commander: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Who leads the response; null clears it."
-    )
-    category: IncidentCategory | None = strawberry.field(
-        default=strawberry.UNSET, description="Null clears it."
-    )
-    subcategory: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Null clears it."
-    )
-    detection_source: DetectionSource | None = strawberry.field(
-        default=strawberry.UNSET, description="Null clears it."
-    )
-    classification: Classification | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Reclassify; RESTRICTED hides the incident from callers not cleared for it. "
-        "Never above your own clearance.",
-    )
-
-
-@strawberry.input
-class OverridePriorityInput:
-    id: strawberry.ID
-    priority: Priority | None = strawberry.field(
-        description="The priority to hold; null gives the matrix's back."
-    )
-    justification: str | None = strawberry.field(
-        default=None, description="Why; required to override."
-    )
-    version: int | None = None
-
-
-@strawberry.input
-class TransitionIncidentInput:
-    id: strawberry.ID
-    to: IncidentStatus
-    version: int | None = None
-    reason: str | None = None
-    resolution_summary: str | None = None
-    root_cause: str | None = None
-
-
-@strawberry.input
-class AssignIncidentInput:
-    id: strawberry.ID
-    user_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="The user who takes it (their handle becomes `assignee`); null to "
-        "unassign. Left out: unchanged.",
-    )
-    team_id: strawberry.ID | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="The team that takes it; null to clear. Left out: unchanged.",
-    )
-    assignee: str | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="Free text (an integration's name for someone), instead of userId; null "
-        "to unassign. Left out: unchanged.",
-    )
-    version: int | None = None
-
-
-@strawberry.type
-class IncidentPayload:
-    incident: Incident | None
-    errors: list[UserError]
-
-
-@strawberry.input
-class MergeIncidentsInput:
-    source_id: strawberry.ID = strawberry.field(
-        description="The incident merged away: it becomes CANCELLED, pointing at the target."
-    )
-    target_id: strawberry.ID = strawberry.field(
-        description="The incident that takes the source's alerts, tickets and timeline."
-    )
-    reason: str | None = None
-
-
-@strawberry.type
-class MergeIncidentsPayload:
-    source: Incident | None
-    target: Incident | None
-    errors: list[UserError]

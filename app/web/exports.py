@@ -31,7 +31,7 @@ from strawberry.types.arguments import convert_argument
 from app.errors import DomainError, ErrorCode, ValidationFailed
 from app.resolvers.root import schema
 from app.schema.common import INCIDENT_PREFIX, from_global_id
-from app.schema.incident import IncidentFilter as FilterInput
+from app.schema.incident_filter import IncidentFilter as FilterInput
 from app.services.access import audit
 from app.services.access.caller import Caller
 from app.services.access.permissions import Action
