@@ -717,16 +717,20 @@ PROFILE = """\
 
 *Idle memory* (`python -m bench.idle_memory --subscribers 2000`: one server in the benchmark's \
 own process with the options of `incidentgraph serve`, traced by tracemalloc; growth credited \
-to the package whose code allocated it; at f793348): 52.8 KB of Python heap per idle \
-subscription, close to the RSS figure above. Strawberry 13.5 KB (each subscription is a live \
+to the package whose code allocated it; at aa30427): 52.9 KB of Python heap per idle \
+subscription, close to the RSS figure above. Strawberry 14.0 KB (each subscription is a live \
 operation: its task, the graphql-transport-ws operation, and the schema extensions' hooks, \
 whose context managers stay open for the life of the stream, about 4.5 KB); uvicorn 11.6 KB \
-(the WebSocket protocol object with its events and queues, and the handshake's headers); ours \
-9.9 KB (the stream, its broker queue and the parsed `subscribe` message); websockets 6.1 KB \
-(the handshake request, kept); graphql-core 5.2 KB (the subscription's execution context); \
-Starlette 3.9 KB; the standard library 2.0 KB. About 40 of the 53 KB are the libraries' \
-per-connection and per-operation state: 20 KB takes an idle subscription held as an entry of \
-its fan-out group rather than as an operation with its own task, generators and execution \
+(the WebSocket protocol object with its events and queues, 3.2 KB of them its receive queue, \
+and the handshake's headers); ours 9.9 KB (the stream, its broker queue and the parsed \
+`subscribe` message); websockets 6.1 KB (the handshake request, kept); graphql-core 5.2 KB \
+(the subscription's execution context); Starlette 3.9 KB; the standard library 1.4 KB. The \
+connection alone (uvicorn, websockets and Starlette) is 21.6 KB, more than the 20 KB target \
+before any subscription state. uvicorn's other WebSocket implementation, wsproto, measured \
+the same way (`ws="wsproto"`), holds 50.5 KB per idle subscription, uvicorn and wsproto \
+together 15.5 KB: 2.4 KB less, not enough to be worth a second protocol stack. 20 KB takes \
+connections held by a leaner server than uvicorn, and subscriptions held as entries of their \
+fan-out group rather than as operations with their own task, generators and execution \
 context.
 
 *Reconnect storm* (py-spy at 100 Hz on both restarted servers for the 60 s from their start, \
