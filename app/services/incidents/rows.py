@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.queryset import ValuesListQuery
+from tortoise.queryset import AwaitableQuery, ValuesListQuery
 
 E = TypeVar("E", bound=Enum)
 
@@ -79,10 +79,16 @@ def member(enum: type[E]) -> Callable[[Any], E | None]:
 
 async def fetch(query: ValuesListQuery[Any]) -> list[Sequence[Any]]:
     """The rows of a `values_list` query as the driver returns them, columns in its order."""
+    sql, params = statement(query)
+    return await execute(query._db, sql, params)
+
+
+def statement(query: AwaitableQuery[Any]) -> tuple[str, list[Any]]:
+    """A query's SQL and parameters, as Tortoise builds them for the connection it reads."""
     query._choose_db_if_not_chosen()
     query._make_query()
     sql, params = query.query.get_parameterized_sql()
-    return await execute(query._db, sql, params)
+    return sql, list(params)
 
 
 async def execute(conn: BaseDBAsyncClient, sql: str, params: list[Any]) -> list[Sequence[Any]]:

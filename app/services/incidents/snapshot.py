@@ -125,7 +125,12 @@ class IncidentSnapshot:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> IncidentSnapshot:
         """From a `values_list(*SNAPSHOT_COLUMNS)` row (rows.fetch): no model instance."""
-        return cls(*[convert(value) for convert, value in zip(_CONVERTERS, row, strict=True)])
+        values = list(row)
+        if len(values) != len(_CONVERTERS):
+            raise ValueError(f"a snapshot row has {len(_CONVERTERS)} columns, not {len(values)}")
+        for index, convert in _CONVERTED:
+            values[index] = convert(values[index])
+        return cls(*values)
 
 
 DATETIME_FIELDS = tuple(f.name for f in fields(IncidentSnapshot) if "datetime" in str(f.type))
@@ -159,6 +164,8 @@ def _converter(name: str, annotation: str) -> Callable[[Any], Any]:
 
 
 _CONVERTERS = tuple(_converter(f.name, str(f.type)) for f in fields(IncidentSnapshot))
+# The columns a row does not hold as the snapshot does (the others are taken as they come).
+_CONVERTED = tuple((i, c) for i, c in enumerate(_CONVERTERS) if c is not rows.same)
 
 
 def parse_incident_id(value: str) -> uuid.UUID:
