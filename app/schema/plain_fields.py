@@ -271,6 +271,8 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
         info: GraphQLResolveInfo[Any],
     ) -> Compiled | None:
         if isinstance(return_type, GraphQLNonNull):
+            if is_leaf_type(return_type.of_type):
+                return leaf_of(return_type.of_type, self.is_awaitable, nullable=False)
             inner = self._compile(return_type.of_type, details, info)
             return None if inner is None else non_null(inner)
         if isinstance(return_type, GraphQLList):
@@ -295,8 +297,7 @@ class PlainFieldExecution(StrawberryGraphQLCoreExecutionContext):
             if plain is None:
                 return None
             if isinstance(plain, Plain):
-                leaf = leaf_of(plain.leaf, self.is_awaitable)
-                below = non_null(leaf) if plain.non_null else leaf
+                below = leaf_of(plain.leaf, self.is_awaitable, nullable=not plain.non_null)
             else:
                 compiled = self._compiled(plain.return_type, sub_details, plain.info)
                 if compiled is None:

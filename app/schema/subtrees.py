@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphql import GraphQLLeafType, GraphQLResolveInfo
+from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLLeafType,
+    GraphQLResolveInfo,
+    GraphQLString,
+)
 from graphql.pyutils import Undefined
 
 
@@ -25,12 +32,24 @@ Compiled = Callable[[Any], Any]
 Attribute = tuple[str, Callable[[Any, str], Any], str, Compiled]
 
 
-def leaf_of(leaf: GraphQLLeafType, is_awaitable: Callable[[Any], bool]) -> Compiled:
+def leaf_of(
+    leaf: GraphQLLeafType, is_awaitable: Callable[[Any], bool], *, nullable: bool = True
+) -> Compiled:
+    """A scalar or enum (`nullable=False`: under a non-null wrapper). A value of the exact
+    Python type a built-in scalar returns as it is (a str for String and ID, a bool for
+    Boolean, an int in 32 bits for Int) is returned without its coercion, which would only
+    return it."""
     coerce = leaf.coerce_output_value
+    exact = _EXACT.get(leaf.name) if leaf in _BUILT_IN else None
 
     def complete(value: Any) -> Any:
+        kind = type(value)
+        if kind is exact and (kind is not int or _INT_MIN <= value <= _INT_MAX):
+            return value
         if value is None:
-            return None
+            if nullable:
+                return None
+            raise GiveUp
         # An awaitable is awaited by graphql-core's execute_field, which the subtree then takes.
         if isinstance(value, Exception) or value is Undefined or is_awaitable(value):
             raise GiveUp
@@ -40,6 +59,13 @@ def leaf_of(leaf: GraphQLLeafType, is_awaitable: Callable[[Any], bool]) -> Compi
         return coerced
 
     return complete
+
+
+# Built-in scalars whose coercion returns a value of this exact type unchanged.
+_BUILT_IN = (GraphQLString, GraphQLID, GraphQLBoolean, GraphQLInt)
+_EXACT: dict[str, type] = {"String": str, "ID": str, "Boolean": bool, "Int": int}
+_INT_MIN: int = -(2**31)
+_INT_MAX: int = 2**31 - 1
 
 
 def non_null(inner: Compiled) -> Compiled:

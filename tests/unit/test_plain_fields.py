@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -29,6 +30,8 @@ class Part(Labelled):
     """Implementing an interface gives it an `is_type_of`, checked on every value."""
 
     meta: JSON | None = None
+    rank: int = 0
+    code: strawberry.ID = strawberry.ID("p")
 
     @strawberry.field
     async def later(self) -> str:
@@ -273,6 +276,32 @@ def test_an_object_or_list_attribute_that_fails_fails_as_before(row):
     data, errors = plain
     assert data["items"][0]["name"] == "ok"
     assert errors and errors[0]["path"][:2] == ["items", 1]
+
+
+class Label(str):
+    """A str that is not exactly a str: its scalar's coercion decides what it gives."""
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        Part(label="a", rank=2**31 - 1, code=strawberry.ID("p-1")),  # the largest Int
+        Part(label="a", rank=-(2**31)),  # the smallest
+        Part(label="a", rank=True),  # type: ignore[arg-type]  # a bool where Int is
+        Part(label=Label("a")),  # a str subclass
+        Part(label=5),  # type: ignore[arg-type]  # an int where String is
+        Part(label="a", code=7),  # type: ignore[arg-type]  # an int where ID is
+        Part(label="a", rank=2**31),  # past Int's 32 bits
+        Part(label="a", rank=1.5),  # type: ignore[arg-type]  # a float where Int is
+    ],
+    ids=["int-max", "int-min", "bool", "str-subclass", "int-label", "int-id", "past", "float"],
+)
+def test_the_scalars_of_a_plain_subtree_give_what_graphql_core_gives(part):
+    query = "query { items { name parts { label rank code } } }"
+    plain, ordinary = _both(query, [Row("ok", 1), _with("x", parts=[part])])
+    # as JSON, where True and 1 differ
+    assert json.dumps(plain) == json.dumps(ordinary)
+    assert plain[0]["items"][0]["parts"][0] == {"label": "ok-1", "rank": 0, "code": "p"}
 
 
 async def test_an_awaitable_attribute_inside_a_plain_subtree_is_awaited_as_before():
